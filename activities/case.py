@@ -1,0 +1,39 @@
+"""Side effects of a case: the record, the outbox, the ledger, the triage rules.
+
+Each is idempotent under Temporal's at-least-once execution: transitions are
+keyed by (case number, sequence), resolutions by the approval's key.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from domain.case import LedgerReceipt, TriageSuggestion
+from domain.records import ResolutionOrder, Transition
+from domain.triage import suggest
+from store.cases import CaseStore
+
+
+class CaseActivities:
+    def __init__(self, store: CaseStore) -> None:
+        self._store = store
+
+    @activity.defn(name="record_transition")
+    async def record_transition(self, transition: Transition) -> None:
+        written = await self._store.record_transition(transition)
+        # Case number, sequence and kind only: personal data never reaches the logs.
+        activity.logger.info(
+            "%s #%d %s %s", transition.number, transition.seq, transition.kind.value, "recorded" if written else "already recorded"
+        )
+
+    @activity.defn(name="execute_resolution")
+    async def execute_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
+        return await self._store.record_resolution(order)
+
+    @activity.defn(name="suggest_triage")
+    async def suggest_triage(self, description: str) -> TriageSuggestion:
+        return suggest(description)
+
+    @property
+    def all(self) -> list:
+        return [self.record_transition, self.execute_resolution, self.suggest_triage]

@@ -1,0 +1,249 @@
+"""The case: what arrives at intake, what people decide, and where it stands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    CHAT = "chat"
+    EMAIL = "email"
+    SOCIAL = "social"
+    WEB_FORM = "web_form"
+    WECHAT = "wechat"
+    IN_STORE = "in_store"
+    MARKETPLACE = "marketplace"
+    INTERNAL = "internal"
+
+
+class CustomerTier(StrEnum):
+    NORMAL = "normal"
+    VIP = "vip"
+
+
+class Priority(StrEnum):
+    P1 = "P1"  # critical: safety, injury, high-value loss, group complaint, media
+    P2 = "P2"  # high: wrong or badly damaged item, repeat failure, broken promise
+    P3 = "P3"  # normal: minor damage, missing gift, small service flaw
+    P4 = "P4"  # low: consultation, old-order enquiry, suggestion
+
+
+class Category(StrEnum):
+    PRODUCT_QUALITY = "product_quality"
+    LOGISTICS = "logistics"
+    USAGE = "usage"
+    SIZE_FIT = "size_fit"
+    DISCOMFORT = "discomfort"
+    ORDER_PAYMENT = "order_payment"
+    REFUND_RETURN = "refund_return"
+    SERVICE = "service"
+    OTHER = "other"
+
+
+class Department(StrEnum):
+    QUALITY = "quality"
+    LOGISTICS = "logistics"
+    SALES = "sales"
+    RND_REPAIR = "rnd_repair"
+    TECH_SUPPORT = "tech_support"
+    OPERATIONS = "operations"
+    CUSTOMER_SERVICE = "customer_service"
+
+
+class Demand(StrEnum):
+    EXPLANATION = "explanation"
+    EXCHANGE = "exchange"
+    REFUND = "refund"
+    REPAIR = "repair"
+    COMPENSATION = "compensation"
+    PROCESS_IMPROVEMENT = "process_improvement"
+
+
+class Stage(StrEnum):
+    RECEIVED = "received"
+    TRIAGED = "triaged"
+    IN_HANDLING = "in_handling"
+    AWAITING_CUSTOMER = "awaiting_customer"
+    PLAN_PROPOSED = "plan_proposed"
+    EXECUTING = "executing"
+    AWAITING_FEEDBACK = "awaiting_feedback"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    WITHDRAWN = "withdrawn"
+    ARCHIVED = "archived"
+
+
+class Outcome(StrEnum):
+    SATISFIED = "satisfied"
+    NO_RESPONSE = "no_response"
+    WITHDRAWN = "withdrawn"
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    HANDLER = "handler"
+    SUPERVISOR = "supervisor"
+    HEAD = "head"
+    ADMIN = "admin"
+    SYSTEM = "system"
+
+
+class ResolutionType(StrEnum):
+    EXPLANATION = "explanation"
+    REFUND = "refund"
+    RETURN = "return"
+    EXCHANGE = "exchange"
+    REPAIR = "repair"
+    COMPENSATION = "compensation"
+
+
+def format_case_number(prefix: str, day: str, sequence: int) -> str:
+    """`AS-20261123-000042`: opaque, sortable, free of personal data; `day` is YYYYMMDD."""
+    return f"{prefix}-{day}-{sequence:06d}"
+
+
+class Actor(BaseModel):
+    """Who did something: an employee id and the role they acted in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1, max_length=64)
+    role: Role
+    department: Department | None = None
+
+
+SYSTEM_ACTOR = Actor(id="aftersales", role=Role.SYSTEM)
+
+
+class Customer(BaseModel):
+    """Personal data: shown only to the people handling the case, masked elsewhere."""
+
+    name: str = Field(min_length=1, max_length=100)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{5,20}$")
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
+    tier: CustomerTier = CustomerTier.NORMAL
+
+
+class Order(BaseModel):
+    number: str = Field(min_length=1, max_length=64)
+    paid_amount: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    purchased_on: datetime | None = None
+    payment_route: str | None = Field(default=None, max_length=64)
+
+
+class Product(BaseModel):
+    sku: str = Field(min_length=1, max_length=64)
+    model: str | None = Field(default=None, max_length=100)
+    batch: str | None = Field(default=None, max_length=64)
+    serial_number: str | None = Field(default=None, max_length=64)
+
+
+class Evidence(BaseModel):
+    """A reference to stored evidence (photo, video, screenshot, call recording)."""
+
+    kind: str = Field(min_length=1, max_length=32)
+    uri: str = Field(min_length=1, max_length=500)
+
+
+class CaseIntake(BaseModel):
+    """Everything recorded when a case arrives."""
+
+    channel: Channel
+    customer: Customer
+    order: Order
+    product: Product
+    description: str = Field(min_length=1, max_length=5000)
+    occurred_at: AwareDatetime | None = None
+    demands: list[Demand] = Field(default_factory=list, max_length=6)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=50)
+
+
+class TriageSuggestion(BaseModel):
+    """What the keyword rules propose; an agent confirms or overrides it."""
+
+    categories: list[Category] = Field(default_factory=list)
+    department: Department | None = None
+    matched_terms: list[str] = Field(default_factory=list)
+
+
+class TriageDecision(BaseModel):
+    categories: list[Category] = Field(min_length=1, max_length=len(Category))
+    priority: Priority
+    department: Department
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class Note(BaseModel):
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class InfoRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+
+
+class CustomerReply(BaseModel):
+    text: str = Field(min_length=1, max_length=5000)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=50)
+
+
+class Resolution(BaseModel):
+    type: ResolutionType
+    amount: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    detail: str | None = Field(default=None, max_length=2000)
+
+
+class SolutionPlan(BaseModel):
+    root_cause: str = Field(min_length=1, max_length=5000)
+    measures: list[str] = Field(min_length=1, max_length=50)
+    owner: str = Field(min_length=1, max_length=64)
+    due_at: AwareDatetime | None = None
+    prevention: str | None = Field(default=None, max_length=5000)
+    resolution: Resolution
+
+
+class Rejection(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Approval(BaseModel):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class Feedback(BaseModel):
+    """The customer's answer to the satisfaction survey."""
+
+    score: int = Field(ge=1, le=5)
+    satisfied: bool | None = None
+    comment: str | None = Field(default=None, max_length=5000)
+
+    @property
+    def reopens(self) -> bool:
+        # DOMAIN.md: 3 or less, or an explicit "not satisfied", reopens the case.
+        return self.score <= 3 or self.satisfied is False
+
+
+class Withdrawal(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ProposedPlan(BaseModel):
+    plan: SolutionPlan
+    author: Actor
+    proposed_at: datetime
+
+
+class LedgerReceipt(BaseModel):
+    """What the execution of a resolution left in the ledger."""
+
+    reference: str
+    resolution_type: ResolutionType
+    amount: Decimal | None
+    currency: str
+    executed_at: datetime

@@ -1,0 +1,83 @@
+"""Which action may happen in which stage, and the names of timeline events."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from domain.case import Stage
+
+
+class Action(StrEnum):
+    TRIAGE = "triage"
+    ACCEPT = "accept"
+    NOTE = "note"
+    REQUEST_INFO = "request_info"
+    CUSTOMER_REPLY = "customer_reply"
+    PROPOSE_PLAN = "propose_plan"
+    APPROVE = "approve"
+    REJECT = "reject"
+    FEEDBACK = "feedback"
+    WITHDRAW = "withdraw"
+
+
+class EventKind(StrEnum):
+    RECEIVED = "received"
+    TRIAGED = "triaged"
+    ACCEPTED = "accepted"
+    NOTE_ADDED = "note_added"
+    INFO_REQUESTED = "info_requested"
+    CUSTOMER_REPLIED = "customer_replied"
+    PLAN_PROPOSED = "plan_proposed"
+    PLAN_APPROVED = "plan_approved"
+    PLAN_REJECTED = "plan_rejected"
+    RESOLUTION_EXECUTED = "resolution_executed"
+    FEEDBACK_RECEIVED = "feedback_received"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+    SURVEY_EXPIRED = "survey_expired"
+    WITHDRAWN = "withdrawn"
+    SLA_BREACHED = "sla_breached"
+    ARCHIVED = "archived"
+
+
+OPEN_STAGES = frozenset(
+    {
+        Stage.RECEIVED,
+        Stage.TRIAGED,
+        Stage.IN_HANDLING,
+        Stage.AWAITING_CUSTOMER,
+        Stage.PLAN_PROPOSED,
+        Stage.REOPENED,
+    }
+)
+
+ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
+    Action.TRIAGE: frozenset({Stage.RECEIVED, Stage.REOPENED}),
+    Action.ACCEPT: frozenset({Stage.TRIAGED}),
+    Action.NOTE: frozenset({Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER, Stage.PLAN_PROPOSED}),
+    Action.REQUEST_INFO: frozenset({Stage.IN_HANDLING}),
+    # A customer may write at any time while the case is open; the reply only
+    # resumes handling when somebody was waiting for it.
+    Action.CUSTOMER_REPLY: OPEN_STAGES | {Stage.AWAITING_FEEDBACK},
+    Action.PROPOSE_PLAN: frozenset({Stage.IN_HANDLING}),
+    Action.APPROVE: frozenset({Stage.PLAN_PROPOSED}),
+    Action.REJECT: frozenset({Stage.PLAN_PROPOSED}),
+    Action.FEEDBACK: frozenset({Stage.AWAITING_FEEDBACK}),
+    # DOMAIN.md: withdrawal is possible before execution.
+    Action.WITHDRAW: OPEN_STAGES,
+}
+
+
+class ActionNotAllowed(Exception):
+    """The action is valid in itself but not in the case's current stage."""
+
+    def __init__(self, action: Action, stage: Stage) -> None:
+        allowed = ", ".join(sorted(ALLOWED_STAGES[action]))
+        super().__init__(f"cannot {action.value.replace('_', ' ')} while the case is {stage.value}; allowed in: {allowed}")
+        self.action = action
+        self.stage = stage
+
+
+def check_allowed(action: Action, stage: Stage) -> None:
+    if stage not in ALLOWED_STAGES[action]:
+        raise ActionNotAllowed(action, stage)

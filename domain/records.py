@@ -1,0 +1,72 @@
+"""What the workflow hands its activities: transitions to record, resolutions to carry out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from domain.case import Actor, CaseIntake, Category, Department, Outcome, Priority, ResolutionType, Stage
+from domain.lifecycle import EventKind
+from domain.sla import SlaState
+
+
+class Notification(BaseModel):
+    """A message for the outbox; delivery adapters send it later.
+
+    `recipient` is a role or "customer", never contact details: the
+    dispatcher resolves those from the case record.
+    """
+
+    recipient: str
+    topic: str
+    body: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseSnapshot(BaseModel):
+    """The fields of the case row a transition leaves behind."""
+
+    stage: Stage
+    categories: list[Category]
+    priority: Priority | None
+    department: Department | None
+    assignee: str | None
+    reopen_count: int
+    escalation_level: int
+    sla_state: SlaState
+    next_deadline: datetime | None
+    outcome: Outcome | None
+    closed_at: datetime | None
+
+
+class Transition(BaseModel):
+    """One timeline event plus the case row and outbox rows it implies.
+
+    (number, seq) is the idempotency key: recording it twice writes once.
+    """
+
+    number: str
+    seq: int
+    kind: EventKind
+    at: datetime
+    actor: Actor
+    data: dict[str, Any] = Field(default_factory=dict)
+    snapshot: CaseSnapshot
+    intake: CaseIntake | None = None  # only on the first event
+    received_at: datetime | None = None  # only on the first event
+    notifications: list[Notification] = Field(default_factory=list)
+    archive: dict[str, Any] | None = None  # the full final record, on the archive event
+
+
+class ResolutionOrder(BaseModel):
+    """An approved resolution to carry out; `key` makes a retry a no-op."""
+
+    key: str
+    number: str
+    type: ResolutionType
+    amount: Decimal | None
+    currency: str
+    at: datetime
+

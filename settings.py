@@ -1,0 +1,32 @@
+"""Settings from the environment (and `.env`), shared by the API, the worker and the CLI."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".aftersales"), description="Temporal's state and the SQLite database live here")
+    database_url: str | None = Field(default=None, description="PostgreSQL or SQLite URL; SQLite in data_dir when unset")
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "aftersales-cases"
+    temporal_ui_url: str = "http://localhost:8233"
+    business_timezone: str = "Asia/Shanghai"
+    case_number_prefix: str = Field(default="AS", pattern=r"^[A-Z]{2,8}$")
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'aftersales.db').as_posix()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

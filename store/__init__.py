@@ -1,0 +1,1 @@
+"""The case record: SQLAlchemy models, repositories and Alembic migrations."""

@@ -1,0 +1,149 @@
+"""ORM models. Lists, search and reports read these; only activities write them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from datetime import timezone
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stored in UTC, read back aware: SQLite would otherwise drop the offset."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: every instant in the record is timezone-aware")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON}
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32), index=True)
+    priority: Mapped[str | None] = mapped_column(String(4), index=True)
+    department: Mapped[str | None] = mapped_column(String(32), index=True)
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    customer_tier: Mapped[str] = mapped_column(String(16))
+    customer_name: Mapped[str] = mapped_column(String(100))
+    customer_phone: Mapped[str | None] = mapped_column(String(32))
+    customer_email: Mapped[str | None] = mapped_column(String(200))
+    order_number: Mapped[str] = mapped_column(String(64))
+    paid_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    sku: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text)
+    intake: Mapped[dict[str, Any]]
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    sla_state: Mapped[str] = mapped_column(String(16))
+    next_deadline: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime | None]
+    last_seq: Mapped[int] = mapped_column(Integer)
+    archive_record: Mapped[dict[str, Any] | None]
+
+
+class CaseCategoryRow(Base):
+    """One row per category of a case, so lists can filter on any of them."""
+
+    __tablename__ = "case_categories"
+
+    case_number: Mapped[str] = mapped_column(ForeignKey("cases.number", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+
+
+class TimelineEventRow(Base):
+    """Append-only: (case_number, seq) is written once, however often an activity retries."""
+
+    __tablename__ = "timeline_events"
+
+    case_number: Mapped[str] = mapped_column(ForeignKey("cases.number", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(index=True)
+    data: Mapped[dict[str, Any]]
+
+
+class OutboxRow(Base):
+    """Notifications waiting for a delivery adapter."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("case_number", "seq", "recipient", "topic"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(ForeignKey("cases.number", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    recipient: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(32))
+    body: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+Index("ix_outbox_pending", OutboxRow.status, OutboxRow.id)
+
+
+class LedgerEntryRow(Base):
+    """Money and goods that moved because of a case: one row per executed resolution."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    case_number: Mapped[str] = mapped_column(ForeignKey("cases.number", ondelete="CASCADE"), index=True)
+    resolution_type: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    executed_at: Mapped[datetime]
+
+
+class CaseNumberCounterRow(Base):
+    """The last sequence number handed out per business day."""
+
+    __tablename__ = "case_number_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyKeyRow(Base):
+    """A caller's Idempotency-Key and the case it created."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    case_number: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]

