@@ -1,0 +1,181 @@
+"""Time-driven paths on the real dev server, time skipped per case: the resolution
+deadline and its escalation, the survey window, reopening, withdrawal."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from domain import search_attributes as sa
+from tests.conftest import Database
+from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.waiting import wait_for_stage
+from workflows.case import CaseWorkflow
+
+
+async def wait_for_event(database: Database, number: str, kind: str, timeout: float = 10) -> Any:
+    """Bounded poll of the recorded timeline for an event the workflow writes by itself."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = [e for e in await database.store.timeline(number) if e.kind == kind]
+        if events:
+            return events[0]
+        assert time.monotonic() < deadline, f"{number}: no {kind} event after {timeout}s"
+        await asyncio.sleep(0.05)
+
+
+async def post(api: httpx.AsyncClient, path: str, body: Any, who: dict[str, str]) -> dict[str, Any]:
+    response = await api.post(path, json=body, headers=who)
+    assert response.status_code in (200, 201), f"{path}: {response.text}"
+    return response.json()
+
+
+async def open_and_triage(api: httpx.AsyncClient, **triage: Any) -> dict[str, Any]:
+    case = await post(api, "/cases", intake(), AGENT)
+    return await post(api, f"/cases/{case['number']}/triage", TRIAGE | triage, AGENT)
+
+
+async def drive_to_feedback(api: httpx.AsyncClient, number: str) -> None:
+    await post(api, f"/cases/{number}/accept", None, HANDLER)
+    await post(api, f"/cases/{number}/plan", PLAN, HANDLER)
+    await post(api, f"/cases/{number}/approve", {}, SUPERVISOR)
+    await wait_for_stage(api, number, "awaiting_feedback", AGENT)
+
+
+async def test_resolution_deadline_breach_escalates_to_supervisor_at_the_due_instant(
+    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment
+) -> None:
+    case = await open_and_triage(api, priority="P2")
+    number = case["number"]
+    received = datetime.fromisoformat(case["received_at"])
+    due = datetime.fromisoformat(case["clocks"]["resolution"]["due_at"])
+    # DOMAIN.md: P2 resolves within 5 working days, calendar hours until the business calendar lands.
+    assert due - received == timedelta(hours=120)
+    handle = env.client.get_workflow_handle_for(CaseWorkflow.run, number)
+
+    await env.fast_forward(handle, timedelta(hours=119))
+    assert "sla_breached" not in [e.kind for e in await database.store.timeline(number)]
+    assert (await handle.query(CaseWorkflow.state)).escalation_level == 0
+
+    await env.fast_forward(handle, timedelta(hours=2))
+    breach = await wait_for_event(database, number, "sla_breached")
+    assert breach.data["clock"] == "resolution"
+    assert datetime.fromisoformat(breach.data["due_at"]) == due
+    assert breach.data["escalated_to"] == "supervisor"
+    assert timedelta(0) <= breach.at - due < timedelta(seconds=5)
+    assert (breach.actor_id, breach.actor_role) == ("aftersales", "system")
+
+    outbox = [(o.seq, o.recipient, o.topic) for o in await database.store.outbox(number)]
+    assert (breach.seq, "supervisor", "sla_breached") in outbox
+    assert (breach.seq, "customer", "delay_notice") in outbox
+    row = await database.store.get_case(number)
+    assert (row.sla_state, row.escalation_level) == ("breached", 1)
+    described = (await handle.describe()).typed_search_attributes
+    assert described.get(sa.SLA_STATE) == "breached"
+    assert described.get(sa.ESCALATION_LEVEL) == 1
+    assert described.get(sa.CASE_STAGE) == "triaged"
+
+    detail = (await api.get(f"/cases/{number}", headers=AGENT)).json()
+    assert detail["live"]["clocks"]["resolution"]["state"] == "breached"
+
+
+async def test_case_resolved_in_time_never_breaches(
+    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment
+) -> None:
+    case = await open_and_triage(api, priority="P1")
+    number = case["number"]
+    await drive_to_feedback(api, number)
+    handle = env.client.get_workflow_handle_for(CaseWorkflow.run, number)
+    state = await handle.query(CaseWorkflow.state)
+    assert state.clocks["resolution"].state == "met"
+    assert state.clocks["survey"].due_at - state.clocks["survey"].started_at == timedelta(hours=72)
+    await post(api, f"/cases/{number}/feedback", {"score": 4}, AGENT)
+    final = await handle.result()
+    assert final.stage == "archived"
+    assert final.outcome == "satisfied"
+    assert "sla_breached" not in [e.kind for e in await database.store.timeline(number)]
+
+
+async def test_survey_without_answer_closes_as_no_response_and_archives(
+    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment
+) -> None:
+    number = (await open_and_triage(api))["number"]
+    await drive_to_feedback(api, number)
+    handle = env.client.get_workflow_handle_for(CaseWorkflow.run, number)
+    survey_due = (await handle.query(CaseWorkflow.state)).clocks["survey"].due_at
+
+    await env.fast_forward(handle, timedelta(hours=71))
+    assert (await handle.query(CaseWorkflow.state)).stage == "awaiting_feedback"
+    await env.fast_forward(handle, timedelta(hours=2))
+
+    final = await handle.result()
+    assert (final.stage, final.outcome) == ("archived", "no_response")
+    expired = await wait_for_event(database, number, "survey_expired")
+    assert timedelta(0) <= expired.at - survey_due < timedelta(seconds=5)
+    kinds = [e.kind for e in await database.store.timeline(number)]
+    assert kinds[-2:] == ["survey_expired", "archived"]
+    row = await database.store.get_case(number)
+    assert (row.stage, row.outcome) == ("archived", "no_response")
+    assert row.archive_record["outcome"] == "no_response"
+    assert row.archived_at is not None
+
+
+async def test_low_score_reopens_with_same_number_until_the_customer_is_satisfied(
+    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment
+) -> None:
+    number = (await open_and_triage(api))["number"]
+    await drive_to_feedback(api, number)
+    handle = env.client.get_workflow_handle_for(CaseWorkflow.run, number)
+    await env.fast_forward(handle, timedelta(hours=10))
+
+    reopened = await post(api, f"/cases/{number}/feedback", {"score": 3, "comment": "still leaking"}, AGENT)
+    assert (reopened["number"], reopened["stage"], reopened["reopen_count"]) == (number, "reopened", 1)
+    assert reopened["assignee"] is None
+    # The new cycle's resolution clock counts from the reopen, not from the first receipt.
+    retriaged = await post(api, f"/cases/{number}/triage", TRIAGE | {"priority": "P1"}, AGENT)
+    clock = retriaged["clocks"]["resolution"]
+    assert datetime.fromisoformat(clock["started_at"]) == datetime.fromisoformat(reopened["cycle_started_at"])
+    assert datetime.fromisoformat(clock["due_at"]) - datetime.fromisoformat(clock["started_at"]) == timedelta(hours=72)
+
+    await drive_to_feedback(api, number)
+    # "Not satisfied" reopens even with a good score.
+    again = await post(api, f"/cases/{number}/feedback", {"score": 4, "satisfied": False}, AGENT)
+    assert (again["stage"], again["reopen_count"]) == ("reopened", 2)
+    await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
+    await drive_to_feedback(api, number)
+    await post(api, f"/cases/{number}/feedback", {"score": 5}, AGENT)
+
+    final = await handle.result()
+    assert (final.stage, final.outcome, final.reopen_count) == ("archived", "satisfied", 2)
+    assert [f.score for f in final.feedback] == [3, 4, 5]
+    kinds = [e.kind for e in await database.store.timeline(number)]
+    assert kinds.count("reopened") == 2
+    assert kinds.count("resolution_executed") == 3
+    assert len(await database.store.ledger(number)) == 3
+    outbox = [(o.recipient, o.topic) for o in await database.store.outbox(number)]
+    assert outbox.count(("agent", "call_back")) == 2
+    row = await database.store.get_case(number)
+    assert (row.stage, row.reopen_count) == ("archived", 2)
+
+
+async def test_withdrawal_before_execution_archives_and_after_it_is_refused(
+    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment
+) -> None:
+    number = (await open_and_triage(api))["number"]
+    await post(api, f"/cases/{number}/accept", None, HANDLER)
+    withdrawn = await post(api, f"/cases/{number}/withdraw", {"reason": "found the manual"}, AGENT)
+    assert withdrawn["stage"] == "withdrawn"
+    final = await env.client.get_workflow_handle_for(CaseWorkflow.run, number).result()
+    assert (final.stage, final.outcome) == ("archived", "withdrawn")
+    assert await database.store.ledger(number) == []
+
+    other = (await open_and_triage(api))["number"]
+    await drive_to_feedback(api, other)
+    refused = await api.post(f"/cases/{other}/withdraw", json={"reason": "changed my mind"}, headers=AGENT)
+    assert refused.status_code == 409
+    assert refused.json()["stage"] == "awaiting_feedback"
