@@ -11,11 +11,12 @@ def mask_name(name: str | None) -> str | None:
 
 
 def mask_phone(phone: str | None) -> str | None:
-    """Keep the last four digits: +86 138 0013 8000 -> *******8000."""
+    """Keep the last four digits behind a fixed-width mask, so not even the length shows:
+    +86 138 0013 8000 -> *******8000."""
     if not phone:
         return phone
-    digits = [c for c in phone if c.isdigit()]
-    return "*" * max(len(digits) - 4, 0) + "".join(digits[-4:])
+    digits = "".join(c for c in phone if c.isdigit())
+    return "*******" + digits[-4:]
 
 
 def mask_email(email: str | None) -> str | None:
