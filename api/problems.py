@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError, RPCStatusCode
+
+logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -42,6 +46,18 @@ def install(app: FastAPI) -> None:
         errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem_response(422, "Invalid request", detail, request, errors=errors)
+
+    @app.exception_handler(RPCError)
+    async def _temporal(request: Request, exc: RPCError) -> JSONResponse:
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            return problem_response(503, "Temporarily unavailable", "the workflow service did not answer; retry", request)
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The message may carry personal data from the request: log the type only.
+        logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return problem_response(500, "Internal error", "the request failed unexpectedly; it is safe to retry", request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -192,27 +192,26 @@ class CaseStore:
         was used before with a different body.
         """
         for _ in range(3):
-            async with self._sessions() as session:
-                existing = await session.get(IdempotencyKeyRow, (scope, key))
-                if existing is not None:
-                    if existing.request_hash != request_hash:
-                        raise IdempotencyKeyReused(key)
-                    return existing.case_number, False
-                try:
-                    async with session.begin():
-                        number = await self._allocate(session, day)
-                        session.add(
-                            IdempotencyKeyRow(
-                                scope=scope,
-                                key=key,
-                                request_hash=request_hash,
-                                case_number=number,
-                                created_at=datetime.now(timezone.utc),
-                            )
+            try:
+                async with self._sessions.begin() as session:
+                    existing = await session.get(IdempotencyKeyRow, (scope, key))
+                    if existing is not None:
+                        if existing.request_hash != request_hash:
+                            raise IdempotencyKeyReused(key)
+                        return existing.case_number, False
+                    number = await self._allocate(session, day)
+                    session.add(
+                        IdempotencyKeyRow(
+                            scope=scope,
+                            key=key,
+                            request_hash=request_hash,
+                            case_number=number,
+                            created_at=datetime.now(timezone.utc),
                         )
-                    return number, True
-                except IntegrityError:
-                    continue  # a concurrent request with the same key won; read its number
+                    )
+                return number, True
+            except IntegrityError:
+                continue  # a concurrent request with the same key won; read its number
         raise RuntimeError("could not bind the idempotency key")  # pragma: no cover
 
     # ---- reads (API) -------------------------------------------------------------
