@@ -31,7 +31,6 @@ class EventKind(StrEnum):
     PLAN_APPROVED = "plan_approved"
     PLAN_REJECTED = "plan_rejected"
     RESOLUTION_EXECUTED = "resolution_executed"
-    FEEDBACK_RECEIVED = "feedback_received"
     REOPENED = "reopened"
     CLOSED = "closed"
     SURVEY_EXPIRED = "survey_expired"

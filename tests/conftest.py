@@ -32,6 +32,8 @@ from store.migrate import upgrade
 from worker import build_worker
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
+# `scripts/record_histories.sh` sets this to refresh tests/histories/ from a real test run.
+RECORD_HISTORIES = os.environ.get("AFTERSALES_RECORD_HISTORIES")
 POSTGRES_URL = os.environ.get("AFTERSALES_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
@@ -48,7 +50,18 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
     )
     yield environment
+    if RECORD_HISTORIES:
+        await _record_histories(environment.client, Path(RECORD_HISTORIES))
     await environment.shutdown()
+
+
+async def _record_histories(client: Client, directory: Path) -> None:
+    """Keep the histories of every case the session ran, finished or waiting, for the replay test."""
+    directory.mkdir(parents=True, exist_ok=True)
+    async for execution in client.list_workflows('WorkflowType = "CaseWorkflow"'):
+        if execution.id.startswith("SQ-"):
+            history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+            (directory / f"{execution.id}.json").write_text(history.to_json())
 
 
 @dataclass
