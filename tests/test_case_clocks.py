@@ -3,8 +3,6 @@ deadline and its escalation, the survey window, reopening, withdrawal."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,19 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 from domain import search_attributes as sa
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
-from tests.waiting import wait_for_stage
+from tests.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
-
-
-async def wait_for_event(database: Database, number: str, kind: str, timeout: float = 10) -> Any:
-    """Bounded poll of the recorded timeline for an event the workflow writes by itself."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = [e for e in await database.store.timeline(number) if e.kind == kind]
-        if events:
-            return events[0]
-        assert time.monotonic() < deadline, f"{number}: no {kind} event after {timeout}s"
-        await asyncio.sleep(0.05)
 
 
 async def post(api: httpx.AsyncClient, path: str, body: Any, who: dict[str, str]) -> dict[str, Any]:

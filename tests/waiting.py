@@ -1,0 +1,53 @@
+"""Bounded polling for things the workflow does by itself (execution, archiving)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Literal
+
+import httpx
+
+TIMEOUT_SECONDS = 10.0
+INTERVAL_SECONDS = 0.05
+
+
+async def wait_for_stage(
+    api: httpx.AsyncClient,
+    number: str,
+    stage: str,
+    headers: dict[str, str],
+    source: Literal["live", "record"] = "live",
+    *,
+    timeout: float = TIMEOUT_SECONDS,
+    interval: float = INTERVAL_SECONDS,
+) -> dict[str, Any]:
+    """Poll GET /cases/{number} until `source`.stage (the workflow's live state or
+    the database record) equals `stage`; returns that case detail.
+
+    Fails the test with the last stage seen when it does not get there in `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    seen: str | None = None
+    while True:
+        response = await api.get(f"/cases/{number}", headers=headers)
+        assert response.status_code == 200, response.text
+        detail = response.json()
+        part = detail.get(source)
+        seen = part["stage"] if part else None
+        if seen == stage:
+            return detail
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"case {number}: {source}.stage is {seen!r} after {timeout}s, expected {stage!r}")
+        await asyncio.sleep(interval)
+
+
+async def wait_for_event(database: Any, number: str, kind: str, timeout: float = 10) -> Any:
+    """Bounded poll of the recorded timeline for an event the workflow writes by itself."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = [e for e in await database.store.timeline(number) if e.kind == kind]
+        if events:
+            return events[0]
+        assert time.monotonic() < deadline, f"{number}: no {kind} event after {timeout}s"
+        await asyncio.sleep(0.05)
