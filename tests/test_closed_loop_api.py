@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import httpx
 
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
-
-
-async def _open(api: httpx.AsyncClient) -> str:
-    response = await api.post("/cases", json=intake(), headers=AGENT)
-    assert response.status_code == 201, response.text
-    return response.json()["number"]
+from tests.waiting import wait_for_stage
 
 
 async def test_case_runs_from_receipt_to_archive(api: httpx.AsyncClient, database: Database) -> None:
@@ -41,8 +34,8 @@ async def test_case_runs_from_receipt_to_archive(api: httpx.AsyncClient, databas
         assert response.status_code == 200, f"{action}: {response.text}"
         assert response.json()["stage"] == stage, action
 
-    detail = (await api.get(f"/cases/{number}", headers=AGENT)).json()
-    # Execution happens right after approval; the next action waits for it.
+    # The workflow carries out the approved resolution by itself, right after approval.
+    detail = await wait_for_stage(api, number, "awaiting_feedback", AGENT)
     feedback = await api.post(f"/cases/{number}/feedback", json={"score": 5}, headers=AGENT)
     assert feedback.status_code == 200, feedback.text
     assert feedback.json()["stage"] == "closed"
