@@ -214,6 +214,31 @@ class CaseStore:
                 continue  # a concurrent request with the same key won; read its number
         raise RuntimeError("could not bind the idempotency key")  # pragma: no cover
 
+    async def bind_action_key(self, scope: str, key: str, request_hash: str, number: str) -> bool:
+        """Remember which request an action's Idempotency-Key stood for.
+
+        Returns True the first time; raises IdempotencyKeyReused for another body.
+        """
+        try:
+            async with self._sessions.begin() as session:
+                existing = await session.get(IdempotencyKeyRow, (scope, key))
+                if existing is not None:
+                    if existing.request_hash != request_hash:
+                        raise IdempotencyKeyReused(key)
+                    return False
+                session.add(
+                    IdempotencyKeyRow(
+                        scope=scope,
+                        key=key,
+                        request_hash=request_hash,
+                        case_number=number,
+                        created_at=datetime.now(timezone.utc),
+                    )
+                )
+            return True
+        except IntegrityError:
+            return await self.bind_action_key(scope, key, request_hash, number)
+
     # ---- reads (API) -------------------------------------------------------------
 
     async def list_cases(self, filters: CaseFilter, limit: int, offset: int) -> tuple[list[CaseRow], int]:

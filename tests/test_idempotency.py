@@ -184,11 +184,6 @@ async def test_repeated_accept_with_one_key_is_not_a_conflict(api: httpx.AsyncCl
     assert await timeline_kinds(api, number) == ["received", "triaged", "accepted"]
 
 
-@pytest.mark.xfail(
-    reason="api/routes/cases.py _act: the update id is f'{update.__name__}:{key}' with no hash of the body, so a key "
-    "reused with another body silently replays the first action (200) instead of 422 as POST /cases does",
-    strict=True,
-)
 async def test_action_key_reused_with_another_body_is_422(api: httpx.AsyncClient) -> None:
     body, _ = unique_intake()
     number = (await api.post("/cases", json=body, headers=AGENT)).json()["number"]

@@ -79,6 +79,7 @@ class CaseWorkflow:
         # timeline sequence numbers in the order the state changed.
         self._lock = asyncio.Lock()
         self._changes = 0
+        self._recorded = self._case.seq  # the last sequence number the database has
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseState:
@@ -109,8 +110,11 @@ class CaseWorkflow:
 
     @workflow.update
     async def receipt(self) -> CaseState:
-        """Returns once the case is recorded and acknowledged (used with update-with-start)."""
-        await workflow.wait_condition(lambda: self._case.seq > 0)
+        """Returns once the case is in the database and acknowledged (used with update-with-start)."""
+        if workflow.patched("receipt-waits-for-record"):
+            await workflow.wait_condition(lambda: self._recorded > 0)
+        else:
+            await workflow.wait_condition(lambda: self._case.seq > 0)
         return self._case
 
     # ---- actions -----------------------------------------------------------
@@ -543,6 +547,7 @@ class CaseWorkflow:
             retry_policy=RECORD_RETRY,
             summary=f"record {kind.value}",
         )
+        self._recorded = transition.seq
 
     def _publish(self) -> None:
         """Search attributes and current details for operators in Temporal UI."""

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel
 from temporalio.client import WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
@@ -53,8 +54,12 @@ _REFUSALS = {
 }
 
 
-def _request_hash(body: CaseIntake) -> str:
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+def _request_hash(*parts: BaseModel) -> str:
+    return hashlib.sha256("".join(part.model_dump_json() for part in parts).encode()).hexdigest()
+
+
+def _key_reused() -> Problem:
+    return Problem(422, "Idempotency key reused", "this Idempotency-Key was already used with a different request body")
 
 
 async def _live_state(handle: WorkflowHandle) -> CaseState | None:
@@ -83,9 +88,7 @@ async def open_case(
         try:
             number, first = await store.case_number_for_key(actor.id, idempotency_key, _request_hash(intake), day)
         except IdempotencyKeyReused:
-            raise Problem(
-                422, "Idempotency key reused", "this Idempotency-Key was already used with a different request body"
-            ) from None
+            raise _key_reused() from None
     else:
         number = await store.next_case_number(day)
     response.headers["Location"] = f"/cases/{number}"
@@ -158,9 +161,20 @@ async def get_timeline(
 async def _act(
     temporal: Temporal, store: Store, number: str, update: Any, args: list[Any], key: str | None
 ) -> CaseState:
-    """Send an action to the case as a Temporal update; refusals become problem details."""
+    """Send an action to the case as a Temporal update; refusals become problem details.
+
+    With an Idempotency-Key the update id derives from caller, action and key, so
+    Temporal runs a repeated action once; the same key with another body is refused.
+    """
     handle = temporal.get_workflow_handle(number)
-    update_id = f"{update.__name__}:{key}" if key else None
+    update_id = None
+    if key:
+        actor: Actor = args[0]
+        update_id = f"{actor.id}/{update.__name__}/{key}"
+        try:
+            await store.bind_action_key(actor.id, f"{number}/{update.__name__}/{key}", _request_hash(*args[1:]), number)
+        except IdempotencyKeyReused:
+            raise _key_reused() from None
     try:
         return await handle.execute_update(update, args=args, id=update_id, result_type=CaseState)
     except WorkflowUpdateFailedError as error:
