@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     task_queue: str = "aftersales-cases"
     temporal_ui_url: str = "http://localhost:8233"
     business_timezone: str = "Asia/Shanghai"
+    calendar_file: Path | None = Field(default=None, description="TOML file adding or overriding calendar days")
     case_number_prefix: str = Field(default="AS", pattern=r"^[A-Z]{2,8}$")
     log_level: str = "INFO"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -22,13 +23,14 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
-def build_worker(client: Client, store: CaseStore, task_queue: str) -> Worker:
+def build_worker(client: Client, store: CaseStore, task_queue: str, **options: Any) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[CaseWorkflow],
         activities=CaseActivities(store).all,
         workflow_runner=SANDBOX,
+        **options,
     )
 
 

@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from api import problems
 from api.routes import cases, health
+from api.sla_rules import SlaRulebook
 from settings import Settings, get_settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.sla_rules = SlaRulebook(settings.calendar_file)
     if store is not None:
         app.state.store = store
     if temporal is not None:

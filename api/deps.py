@@ -10,6 +10,7 @@ from temporalio.client import Client
 from api.problems import Problem
 from domain.case import Actor, Department, Role
 from settings import Settings
+from api.sla_rules import SlaRulebook
 from store.cases import CaseStore
 
 
@@ -19,6 +20,10 @@ def get_store(request: Request) -> CaseStore:
 
 def get_temporal(request: Request) -> Client:
     return request.app.state.temporal
+
+
+def get_sla_rules(request: Request) -> SlaRulebook:
+    return request.app.state.sla_rules
 
 
 def get_settings(request: Request) -> Settings:
@@ -55,3 +60,4 @@ def require(*roles: Role):
 Store = Annotated[CaseStore, Depends(get_store)]
 Temporal = Annotated[Client, Depends(get_temporal)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+SlaRules = Annotated[SlaRulebook, Depends(get_sla_rules)]

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from domain.privacy import mask_email, mask_name, mask_phone
+from domain.sla import SlaView
 from domain.state import CaseState
 from store.models import CaseRow, TimelineEventRow
 
@@ -83,6 +84,7 @@ class CaseDetail(BaseModel):
 
     record: CaseSummary | None
     live: CaseState | None
+    sla: SlaView | None = None
 
 
 class TimelineEvent(BaseModel):

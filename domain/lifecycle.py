@@ -18,6 +18,7 @@ class Action(StrEnum):
     REJECT = "reject"
     FEEDBACK = "feedback"
     WITHDRAW = "withdraw"
+    EXTEND_DEADLINE = "extend_deadline"
 
 
 class EventKind(StrEnum):
@@ -35,7 +36,14 @@ class EventKind(StrEnum):
     CLOSED = "closed"
     SURVEY_EXPIRED = "survey_expired"
     WITHDRAWN = "withdrawn"
+    SLA_WARNING = "sla_warning"
     SLA_BREACHED = "sla_breached"
+    SLA_ESCALATED = "sla_escalated"
+    SLA_PAUSED = "sla_paused"
+    SLA_RESUMED = "sla_resumed"
+    SLA_REPLANNED = "sla_replanned"
+    DEADLINE_EXTENDED = "deadline_extended"
+    PROGRESS_UPDATE = "progress_update"
     ARCHIVED = "archived"
 
 
@@ -64,6 +72,7 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     Action.FEEDBACK: frozenset({Stage.AWAITING_FEEDBACK}),
     # DOMAIN.md: withdrawal is possible before execution.
     Action.WITHDRAW: OPEN_STAGES,
+    Action.EXTEND_DEADLINE: OPEN_STAGES - {Stage.RECEIVED, Stage.REOPENED},
 }
 
 

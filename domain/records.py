@@ -39,6 +39,8 @@ class CaseSnapshot(BaseModel):
     next_deadline: datetime | None
     outcome: Outcome | None
     closed_at: datetime | None
+    policy_version: str
+    calendar_version: str
 
 
 class Transition(BaseModel):

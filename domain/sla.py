@@ -1,8 +1,8 @@
-"""SLA clocks, first form: a resolution deadline per priority and the survey window.
+"""SLA clocks on business time: targets by priority, pauses, warnings and the escalation ladder.
 
-Pure code: the workflow pins a policy when the case starts and asks this
-module when the next clock falls due. Calendar hours for now; the business
-calendar arrives with the full SLA engine.
+Pure code. The workflow pins a policy and a calendar when the case starts,
+keeps one `SlaClock` per running target, and asks `next_due` for the single
+instant it must wake at: a warning, a breach, or the next rung of the ladder.
 """
 
 from __future__ import annotations
@@ -12,17 +12,24 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.case import Priority
+from domain.calendar import BusinessCalendar
+from domain.case import Channel, CustomerTier, Priority
+
+WORKING_DAY = timedelta(hours=9)  # 09:00-18:00 on the default calendar
 
 
 class ClockName(StrEnum):
-    RESOLUTION = "resolution"
-    SURVEY = "survey"
+    FIRST_REPLY = "first_reply"  # a person answers the customer: met at triage
+    RESPOND = "respond"  # a handler starts handling: met at accept
+    PLAN = "plan"  # a solution plan is proposed
+    RESOLUTION = "resolution"  # resolved and the customer told: met at execution
+    SURVEY = "survey"  # the customer's window to answer the survey; expiry closes the case
 
 
 class ClockState(StrEnum):
     RUNNING = "running"
-    BREACHED = "breached"  # past due and still unmet
+    PAUSED = "paused"
+    BREACHED = "breached"  # past due and still unmet; the ladder climbs
     MET = "met"
 
 
@@ -35,68 +42,348 @@ class SlaState(StrEnum):
     PAUSED = "paused"
 
 
-class SlaPolicy(BaseModel):
-    """Targets in calendar hours, pinned on a case when it starts."""
+class Target(BaseModel):
+    """A budget, counted on the business calendar or around the clock."""
 
-    version: str = "2026-11-calendar-hours"
-    # DOMAIN.md "Grades and deadlines": resolve and tell the customer.
-    # Working days are counted as calendar days until the business calendar lands.
-    resolution_hours: dict[Priority, int] = Field(
-        default_factory=lambda: {Priority.P1: 72, Priority.P2: 120, Priority.P3: 72, Priority.P4: 120}
+    budget: timedelta = Field(gt=timedelta(0))
+    business: bool = True
+
+    def add(self, calendar: BusinessCalendar, start: datetime, amount: timedelta) -> datetime:
+        return calendar.add(start, amount) if self.business else start + amount
+
+    def elapsed(self, calendar: BusinessCalendar, a: datetime, b: datetime) -> timedelta:
+        return calendar.between(a, b) if self.business else b - a
+
+    def describe(self) -> str:
+        hours = self.budget.total_seconds() / 3600
+        amount = f"{hours:g} h" if hours >= 1 else f"{self.budget.total_seconds() / 60:g} min"
+        return f"{amount} {'business' if self.business else 'calendar'} time"
+
+
+def _calendar(hours: float) -> Target:
+    return Target(budget=timedelta(hours=hours), business=False)
+
+
+def _business(hours: float) -> Target:
+    return Target(budget=timedelta(hours=hours), business=True)
+
+
+def _default_targets() -> dict[Priority, dict[ClockName, Target]]:
+    # DOMAIN.md "Grades and deadlines". P1 runs around the clock; P2-P4 count
+    # working time, a "24 h" or "N working days" figure being N working days.
+    return {
+        Priority.P1: {
+            ClockName.FIRST_REPLY: _calendar(0.25),
+            ClockName.RESPOND: _calendar(2),
+            ClockName.PLAN: _calendar(24),
+            ClockName.RESOLUTION: _calendar(72),
+            ClockName.SURVEY: _calendar(72),
+        },
+        Priority.P2: {
+            ClockName.FIRST_REPLY: _calendar(0.5),
+            ClockName.RESPOND: _business(4),
+            ClockName.PLAN: _business(2 * 9),
+            ClockName.RESOLUTION: _business(5 * 9),
+            ClockName.SURVEY: _calendar(72),
+        },
+        Priority.P3: {
+            ClockName.FIRST_REPLY: _calendar(0.5),
+            ClockName.RESPOND: _business(8),
+            ClockName.RESOLUTION: _business(3 * 9),
+            ClockName.SURVEY: _calendar(72),
+        },
+        Priority.P4: {
+            ClockName.FIRST_REPLY: _calendar(0.5),
+            ClockName.RESPOND: _business(9),
+            ClockName.RESOLUTION: _business(5 * 9),
+            ClockName.SURVEY: _calendar(72),
+        },
+    }
+
+
+class TargetOverride(BaseModel):
+    """A target for matching cases only; the most specific match wins."""
+
+    clock: ClockName
+    tier: CustomerTier | None = None
+    channel: Channel | None = None
+    priority: Priority | None = None
+    target: Target
+
+    def matches(self, clock: ClockName, priority: Priority, tier: CustomerTier, channel: Channel) -> bool:
+        return (
+            self.clock is clock
+            and self.tier in (None, tier)
+            and self.channel in (None, channel)
+            and self.priority in (None, priority)
+        )
+
+    @property
+    def specificity(self) -> int:
+        return sum(value is not None for value in (self.tier, self.channel, self.priority))
+
+
+def _default_overrides() -> list[TargetOverride]:
+    return [
+        # VIP phone complaints get a first reply in 5 minutes; e-mail within 24 hours.
+        TargetOverride(clock=ClockName.FIRST_REPLY, tier=CustomerTier.VIP, channel=Channel.PHONE, target=_calendar(5 / 60)),
+        TargetOverride(clock=ClockName.FIRST_REPLY, channel=Channel.EMAIL, target=_calendar(24)),
+    ]
+
+
+class ExtensionLimit(BaseModel):
+    """How far a deadline may be stretched with a reason (a complex P3 case: 7 working days)."""
+
+    clock: ClockName
+    priority: Priority
+    max_budget: Target
+
+
+class SlaPolicy(BaseModel):
+    """Versioned targets, pinned on a case when it starts."""
+
+    version: str = "2026-11-default"
+    targets: dict[Priority, dict[ClockName, Target]] = Field(default_factory=_default_targets)
+    overrides: list[TargetOverride] = Field(default_factory=_default_overrides)
+    # Customer progress updates, even when nothing changed.
+    update_every: Target = Field(default_factory=lambda: _business(9))
+    urgent_update_every: Target = Field(default_factory=lambda: _calendar(12))  # P1 and VIP
+    warn_at: list[float] = Field(default_factory=lambda: [0.75, 0.9])
+    # After a breach, the case climbs one rung (supervisor, then head) per interval while unmet.
+    ladder: list[str] = Field(default_factory=lambda: ["supervisor", "head"], min_length=1)
+    climb_after: Target = Field(default_factory=lambda: _calendar(4))
+    extension_limits: list[ExtensionLimit] = Field(
+        default_factory=lambda: [
+            ExtensionLimit(clock=ClockName.RESOLUTION, priority=Priority.P3, max_budget=_business(7 * 9))
+        ]
     )
-    survey_window_hours: int = Field(default=72, gt=0)
+
+    def target(self, clock: ClockName, priority: Priority, tier: CustomerTier, channel: Channel) -> Target | None:
+        matching = [o for o in self.overrides if o.matches(clock, priority, tier, channel)]
+        if matching:
+            return max(matching, key=lambda o: o.specificity).target
+        return self.targets.get(priority, {}).get(clock)
+
+    def update_cadence(self, priority: Priority | None, tier: CustomerTier) -> Target:
+        return self.urgent_update_every if priority is Priority.P1 or tier is CustomerTier.VIP else self.update_every
+
+    def max_budget(self, clock: ClockName, priority: Priority, current: Target) -> Target:
+        for limit in self.extension_limits:
+            if limit.clock is clock and limit.priority is priority:
+                return limit.max_budget
+        return Target(budget=current.budget * 2, business=current.business)
+
+
+class DueKind(StrEnum):
+    WARNING = "warning"
+    BREACH = "breach"
+    CLIMB = "climb"
+    UPDATE = "update"  # a progress update to the customer, not a clock
+
+
+class DueItem(BaseModel):
+    kind: DueKind
+    clock: ClockName | None
+    at: datetime
+    fraction: float | None = None
+
+
+class Pause(BaseModel):
+    started_at: datetime
+    ended_at: datetime | None = None
 
 
 class SlaClock(BaseModel):
     name: ClockName
+    target: Target
     started_at: datetime
-    due_at: datetime
     state: ClockState = ClockState.RUNNING
+    used: timedelta = timedelta(0)  # budget consumed before `running_since`
+    running_since: datetime | None = None
+    due_at: datetime
+    warnings_sent: int = 0
+    escalation_level: int = 0
+    next_climb_at: datetime | None = None
     met_at: datetime | None = None
     breached_at: datetime | None = None
+    pauses: list[Pause] = Field(default_factory=list)
+
+    @classmethod
+    def start(cls, name: ClockName, target: Target, at: datetime, calendar: BusinessCalendar) -> SlaClock:
+        return cls(name=name, target=target, started_at=at, running_since=at, due_at=target.add(calendar, at, target.budget))
 
     @property
-    def is_due_pending(self) -> bool:
-        """Still waiting for its deadline to fire."""
-        return self.state is ClockState.RUNNING
+    def open(self) -> bool:
+        return self.state is not ClockState.MET
+
+    def left(self, now: datetime, calendar: BusinessCalendar) -> timedelta:
+        """Budget left at `now` (negative once breached)."""
+        used = self.used
+        if self.running_since is not None and now > self.running_since:
+            used += self.target.elapsed(calendar, self.running_since, now)
+        return self.target.budget - used
+
+    def pause(self, at: datetime, calendar: BusinessCalendar) -> bool:
+        """Stop the clock while the case waits on the customer. A breached clock keeps climbing."""
+        if self.state is not ClockState.RUNNING or self.running_since is None:
+            return False
+        self.used += self.target.elapsed(calendar, self.running_since, max(at, self.running_since))
+        self.running_since = None
+        self.state = ClockState.PAUSED
+        self.pauses.append(Pause(started_at=at))
+        return True
+
+    def resume(self, at: datetime, calendar: BusinessCalendar) -> bool:
+        if self.state is not ClockState.PAUSED:
+            return False
+        self.state = ClockState.RUNNING
+        self.running_since = at
+        self.pauses[-1].ended_at = at
+        self.due_at = self.target.add(calendar, at, self.target.budget - self.used)
+        return True
+
+    def retarget(self, target: Target, at: datetime, calendar: BusinessCalendar) -> None:
+        """A new budget (an extension or a re-planned policy) from the time already used."""
+        if self.running_since is not None:
+            self.used += self.target.elapsed(calendar, self.running_since, max(at, self.running_since))
+            self.running_since = at
+        self.target = target
+        if self.state is ClockState.RUNNING:
+            self.due_at = target.add(calendar, at, max(target.budget - self.used, timedelta(0)))
 
     def meet(self, at: datetime) -> None:
         if self.state is not ClockState.MET:
+            if self.pauses and self.pauses[-1].ended_at is None:
+                self.pauses[-1].ended_at = at
             self.state = ClockState.MET
             self.met_at = at
+            self.running_since = None
+            self.next_climb_at = None
 
-    def breach(self, at: datetime) -> None:
+    def breach(self, at: datetime, policy: SlaPolicy, calendar: BusinessCalendar) -> None:
         self.state = ClockState.BREACHED
         self.breached_at = at
+        self.escalation_level = 1
+        self._plan_climb(at, policy, calendar)
 
-    def summary(self, priority: Priority | None) -> str:
-        label = f"SLA {self.name.value}" + (f" {priority.value}" if priority else "")
-        return f"{label} due {self.due_at.isoformat(timespec='minutes')}"
+    def climb(self, at: datetime, policy: SlaPolicy, calendar: BusinessCalendar) -> None:
+        self.escalation_level += 1
+        self._plan_climb(at, policy, calendar)
+
+    def _plan_climb(self, at: datetime, policy: SlaPolicy, calendar: BusinessCalendar) -> None:
+        top = self.escalation_level >= len(policy.ladder)
+        self.next_climb_at = None if top else policy.climb_after.add(calendar, at, policy.climb_after.budget)
+
+    def next_item(self, policy: SlaPolicy, calendar: BusinessCalendar) -> DueItem | None:
+        if self.state is ClockState.RUNNING and self.running_since is not None:
+            if self.name is not ClockName.SURVEY and self.warnings_sent < len(policy.warn_at):
+                fraction = policy.warn_at[self.warnings_sent]
+                remaining = self.target.budget * fraction - self.used
+                at = self.target.add(calendar, self.running_since, max(remaining, timedelta(0)))
+                return DueItem(kind=DueKind.WARNING, clock=self.name, at=min(at, self.due_at), fraction=fraction)
+            return DueItem(kind=DueKind.BREACH, clock=self.name, at=self.due_at)
+        if self.state is ClockState.BREACHED and self.next_climb_at is not None:
+            return DueItem(kind=DueKind.CLIMB, clock=self.name, at=self.next_climb_at)
+        return None
 
 
-def resolution_clock(policy: SlaPolicy, priority: Priority, started_at: datetime) -> SlaClock:
-    return SlaClock(
-        name=ClockName.RESOLUTION,
-        started_at=started_at,
-        due_at=started_at + timedelta(hours=policy.resolution_hours[priority]),
-    )
+def next_due(clocks: dict[ClockName, SlaClock], policy: SlaPolicy, calendar: BusinessCalendar) -> DueItem | None:
+    """The earliest thing any clock must do: the one durable timer the case holds."""
+    items = [item for clock in clocks.values() if (item := clock.next_item(policy, calendar)) is not None]
+    return min(items, key=lambda item: (item.at, item.kind != DueKind.BREACH), default=None)
 
 
-def survey_clock(policy: SlaPolicy, started_at: datetime) -> SlaClock:
-    return SlaClock(
-        name=ClockName.SURVEY,
-        started_at=started_at,
-        due_at=started_at + timedelta(hours=policy.survey_window_hours),
-    )
-
-
-def next_due(clocks: dict[ClockName, SlaClock]) -> SlaClock | None:
-    """The running clock that falls due first: the one durable timer the case holds."""
-    pending = [clock for clock in clocks.values() if clock.is_due_pending]
-    return min(pending, key=lambda clock: clock.due_at, default=None)
+def next_deadline(clocks: dict[ClockName, SlaClock]) -> datetime | None:
+    running = [c.due_at for c in clocks.values() if c.state is ClockState.RUNNING and c.name is not ClockName.SURVEY]
+    return min(running, default=None)
 
 
 def case_sla_state(clocks: dict[ClockName, SlaClock]) -> SlaState:
-    if any(clock.state is ClockState.BREACHED for clock in clocks.values()):
+    live = [clock for clock in clocks.values() if clock.open and clock.name is not ClockName.SURVEY]
+    if any(clock.state is ClockState.BREACHED for clock in live):
         return SlaState.BREACHED
+    if any(clock.state is ClockState.PAUSED for clock in live):
+        return SlaState.PAUSED
+    if any(clock.warnings_sent for clock in live):
+        return SlaState.WARNING
     return SlaState.ON_TRACK
+
+
+def escalation_level(clocks: dict[ClockName, SlaClock]) -> int:
+    return max((clock.escalation_level for clock in clocks.values() if clock.open), default=0)
+
+
+class DeadlineExtension(BaseModel):
+    """More time for one clock, with the reason the customer is told in advance."""
+
+    clock: ClockName
+    extra: timedelta = Field(gt=timedelta(0), description="counted like the clock's target (business or calendar time)")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Replan(BaseModel):
+    """A new policy or calendar version for a case that was pinned to an older one."""
+
+    policy: SlaPolicy | None = None
+    calendar: BusinessCalendar | None = None
+
+
+class ClockView(BaseModel):
+    name: ClockName
+    state: ClockState
+    target: str
+    started_at: datetime
+    due_at: datetime | None
+    time_left: timedelta
+    paused: bool
+    warnings_sent: int
+    escalation_level: int
+    breached_at: datetime | None
+    met_at: datetime | None
+
+
+class SlaView(BaseModel):
+    """The live SLA state of a case, as of the workflow's last step."""
+
+    as_of: datetime
+    policy_version: str
+    calendar_version: str
+    state: SlaState
+    escalation_level: int
+    next_deadline: datetime | None
+    next_item: DueItem | None
+    clocks: list[ClockView]
+    missing_official_calendar_years: tuple[int, ...] = ()
+
+
+def sla_view(
+    clocks: dict[ClockName, SlaClock], policy: SlaPolicy, calendar: BusinessCalendar, now: datetime
+) -> SlaView:
+    views = [
+        ClockView(
+            name=clock.name,
+            state=clock.state,
+            target=clock.target.describe(),
+            started_at=clock.started_at,
+            due_at=None if clock.state is ClockState.PAUSED else clock.due_at,
+            time_left=clock.left(now, calendar),
+            paused=clock.state is ClockState.PAUSED,
+            warnings_sent=clock.warnings_sent,
+            escalation_level=clock.escalation_level,
+            breached_at=clock.breached_at,
+            met_at=clock.met_at,
+        )
+        for clock in clocks.values()
+    ]
+    horizon = [c.due_at for c in clocks.values() if c.open] or [now]
+    return SlaView(
+        as_of=now,
+        policy_version=policy.version,
+        calendar_version=calendar.version,
+        state=case_sla_state(clocks),
+        escalation_level=escalation_level(clocks),
+        next_deadline=next_deadline(clocks),
+        next_item=next_due(clocks, policy, calendar),
+        clocks=views,
+        missing_official_calendar_years=calendar.years_without_official_data(now, max(horizon)),
+    )

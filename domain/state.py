@@ -19,7 +19,8 @@ from domain.case import (
     Stage,
     TriageSuggestion,
 )
-from domain.sla import ClockName, SlaClock, SlaPolicy, SlaState, case_sla_state, next_due
+from domain.calendar import BusinessCalendar
+from domain.sla import ClockName, SlaClock, SlaPolicy, SlaState, case_sla_state, escalation_level, next_deadline
 
 
 class CaseStart(BaseModel):
@@ -30,6 +31,7 @@ class CaseStart(BaseModel):
     received_at: datetime
     received_by: Actor
     policy: SlaPolicy = Field(default_factory=SlaPolicy)
+    calendar: BusinessCalendar = Field(default_factory=BusinessCalendar)
     state: CaseState | None = None
 
 
@@ -37,6 +39,7 @@ class CaseState(BaseModel):
     number: str
     intake: CaseIntake
     policy: SlaPolicy
+    calendar: BusinessCalendar
     stage: Stage = Stage.RECEIVED
     received_at: datetime
     updated_at: datetime
@@ -53,20 +56,23 @@ class CaseState(BaseModel):
     receipt: LedgerReceipt | None = None
     feedback: list[Feedback] = Field(default_factory=list)
     reopen_count: int = 0
-    escalation_level: int = 0
     clocks: dict[ClockName, SlaClock] = Field(default_factory=dict)
+    next_update_at: datetime | None = None  # the customer hears from us by then, even if nothing changed
     outcome: Outcome | None = None
     closed_at: datetime | None = None
     waiting_for: str = "triage by an agent"
 
     @property
     def next_deadline(self) -> datetime | None:
-        clock = next_due(self.clocks)
-        return clock.due_at if clock else None
+        return next_deadline(self.clocks)
 
     @property
     def sla_state(self) -> SlaState:
         return case_sla_state(self.clocks)
+
+    @property
+    def escalation_level(self) -> int:
+        return escalation_level(self.clocks)
 
 
 CaseStart.model_rebuild()

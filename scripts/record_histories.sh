@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=tests/histories
-AFTERSALES_RECORD_HISTORIES="$out" python -m pytest -q -k "sqlite" tests/test_closed_loop_api.py tests/test_case_clocks.py
+AFTERSALES_RECORD_HISTORIES="$out" python -m pytest -q -k "sqlite" tests/test_closed_loop_api.py tests/test_case_clocks.py tests/test_sla_clocks.py
 ls "$out" | wc -l

@@ -66,6 +66,8 @@ class CaseStore:
             "next_deadline": snap.next_deadline,
             "outcome": snap.outcome.value if snap.outcome else None,
             "closed_at": snap.closed_at,
+            "policy_version": snap.policy_version,
+            "calendar_version": snap.calendar_version,
             "updated_at": t.at,
             "last_seq": t.seq,
         }

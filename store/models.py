@@ -60,6 +60,9 @@ class CaseRow(Base):
     sla_state: Mapped[str] = mapped_column(String(16))
     next_deadline: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # The SLA policy and calendar versions the case is pinned to: a new version re-plans only these.
+    policy_version: Mapped[str | None] = mapped_column(String(64), index=True)
+    calendar_version: Mapped[str | None] = mapped_column(String(64), index=True)
     received_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]

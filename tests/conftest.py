@@ -118,7 +118,8 @@ async def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 @pytest.fixture(scope="session")
 async def worker(env: WorkflowEnvironment, database: Database) -> AsyncIterator[str]:
     task_queue = f"cases-{database.backend}"
-    async with build_worker(env.client, database.store, task_queue):
+    # A bug in workflow code fails the case at once instead of retrying the task forever.
+    async with build_worker(env.client, database.store, task_queue, workflow_failure_exception_types=[Exception]):
         yield task_queue
 
 

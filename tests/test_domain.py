@@ -1,18 +1,13 @@
-"""Pure domain rules: masking, triage suggestions, stage rules, SLA clock maths."""
+"""Pure domain rules: masking, triage suggestions, stage rules."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import pytest
 
-from domain.case import Category, Department, Feedback, Priority, Stage, format_case_number
+from domain.case import Category, Department, Feedback, Stage, format_case_number
 from domain.lifecycle import Action, ActionNotAllowed, check_allowed
 from domain.privacy import mask_email, mask_name, mask_phone
-from domain.sla import ClockName, ClockState, SlaPolicy, case_sla_state, next_due, resolution_clock, survey_clock
 from domain.triage import suggest
-
-T0 = datetime(2026, 11, 20, 17, 30, tzinfo=timezone.utc)
 
 
 def test_masking_keeps_only_what_identifies_nobody() -> None:
@@ -60,32 +55,6 @@ def test_stage_rules_name_the_current_stage() -> None:
 @pytest.mark.parametrize(("score", "satisfied", "reopens"), [(1, None, True), (3, None, True), (4, None, False), (5, False, True), (5, True, False)])
 def test_feedback_reopens_at_three_or_less_or_when_not_satisfied(score: int, satisfied: bool | None, reopens: bool) -> None:
     assert Feedback(score=score, satisfied=satisfied).reopens is reopens
-
-
-def test_resolution_budgets_follow_the_priority_table() -> None:
-    policy = SlaPolicy()
-    budgets = {p: resolution_clock(policy, p, T0).due_at - T0 for p in Priority}
-    assert budgets == {
-        Priority.P1: timedelta(hours=72),
-        Priority.P2: timedelta(hours=120),
-        Priority.P3: timedelta(hours=72),
-        Priority.P4: timedelta(hours=120),
-    }
-
-
-def test_next_due_is_the_earliest_running_clock() -> None:
-    policy = SlaPolicy()
-    resolution = resolution_clock(policy, Priority.P4, T0)
-    survey = survey_clock(policy, T0)
-    clocks = {ClockName.RESOLUTION: resolution, ClockName.SURVEY: survey}
-    assert next_due(clocks) is survey
-    survey.meet(T0 + timedelta(hours=1))
-    assert next_due(clocks) is resolution
-    resolution.breach(resolution.due_at)
-    assert next_due(clocks) is None
-    assert case_sla_state(clocks).value == "breached"
-    resolution.meet(resolution.due_at + timedelta(hours=1))
-    assert resolution.state is ClockState.MET and resolution.breached_at == resolution.due_at
 
 
 def test_case_numbers_are_opaque_and_sortable() -> None:

@@ -28,6 +28,8 @@ def _transition(number: str, seq: int, kind: EventKind, stage: Stage, **extra) -
         next_deadline=None,
         outcome=None,
         closed_at=None,
+        policy_version="test-policy",
+        calendar_version="test-calendar",
     )
     return Transition(number=number, seq=seq, kind=kind, at=AT, snapshot=snapshot, **({"actor": SYSTEM_ACTOR} | extra))
 

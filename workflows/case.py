@@ -38,9 +38,21 @@ with workflow.unsafe.imports_passed_through():
         Withdrawal,
         SYSTEM_ACTOR,
     )
-    from domain.lifecycle import Action, ActionNotAllowed, EventKind, check_allowed
+    from domain.case import Priority, Role
+    from domain.lifecycle import OPEN_STAGES, Action, ActionNotAllowed, EventKind, check_allowed
     from domain.records import CaseSnapshot, Notification, ResolutionOrder, Transition
-    from domain.sla import ClockName, SlaClock, resolution_clock, survey_clock, next_due
+    from domain.sla import (
+        ClockName,
+        ClockState,
+        DeadlineExtension,
+        DueItem,
+        DueKind,
+        Replan,
+        SlaClock,
+        SlaView,
+        next_due,
+        sla_view,
+    )
     from domain.state import CaseStart, CaseState
 
 TASK_QUEUE = "aftersales-cases"
@@ -52,6 +64,11 @@ EXECUTION_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=["ResolutionRefused"],
 )
+
+# A stage change the customer hears about, and the stages in which silence is broken
+# by a progress update at the policy's cadence (not while we wait on the customer).
+CUSTOMER_VISIBLE_STAGES = frozenset({Stage.TRIAGED, Stage.IN_HANDLING, Stage.PLAN_PROPOSED, Stage.EXECUTING})
+UPDATED_STAGES = OPEN_STAGES - {Stage.AWAITING_CUSTOMER, Stage.RECEIVED}
 
 # Resolution types that move money need an amount no larger than what was paid.
 MONEY_RESOLUTIONS = frozenset({ResolutionType.REFUND, ResolutionType.COMPENSATION})
@@ -71,6 +88,7 @@ class CaseWorkflow:
             number=start.number,
             intake=start.intake,
             policy=start.policy,
+            calendar=start.calendar,
             received_at=start.received_at,
             updated_at=start.received_at,
             cycle_started_at=start.received_at,
@@ -108,13 +126,15 @@ class CaseWorkflow:
     def state(self) -> CaseState:
         return self._case
 
+    @workflow.query
+    def sla(self) -> SlaView:
+        case = self._case
+        return sla_view(case.clocks, case.policy, case.calendar, workflow.now())
+
     @workflow.update
     async def receipt(self) -> CaseState:
         """Returns once the case is in the database and acknowledged (used with update-with-start)."""
-        if workflow.patched("receipt-waits-for-record"):
-            await workflow.wait_condition(lambda: self._recorded > 0)
-        else:
-            await workflow.wait_condition(lambda: self._case.seq > 0)
+        await workflow.wait_condition(lambda: self._recorded > 0)
         return self._case
 
     # ---- actions -----------------------------------------------------------
@@ -126,7 +146,11 @@ class CaseWorkflow:
             case.categories = list(decision.categories)
             case.priority = decision.priority
             case.department = decision.department
-            case.clocks[ClockName.RESOLUTION] = resolution_clock(case.policy, decision.priority, case.cycle_started_at)
+            now = workflow.now()
+            self._meet(ClockName.FIRST_REPLY, now)
+            for name in (ClockName.RESPOND, ClockName.PLAN, ClockName.RESOLUTION):
+                # Deadlines count from receipt (or the reopen), not from triage.
+                self._start_clock(name, case.cycle_started_at)
             overridden = case.suggestion is not None and (
                 case.suggestion.department != decision.department
                 or set(case.suggestion.categories) != set(decision.categories)
@@ -149,6 +173,7 @@ class CaseWorkflow:
     async def accept(self, actor: Actor) -> CaseState:
         async with self._acting(Action.ACCEPT):
             self._case.assignee = actor.id
+            self._meet(ClockName.RESPOND, workflow.now())
             await self._record(
                 EventKind.ACCEPTED,
                 actor,
@@ -176,6 +201,7 @@ class CaseWorkflow:
     async def request_info(self, actor: Actor, request: InfoRequest) -> CaseState:
         async with self._acting(Action.REQUEST_INFO):
             self._case.open_question = request.question
+            paused = [c.name.value for c in self._case.clocks.values() if c.pause(workflow.now(), self._case.calendar)]
             await self._record(
                 EventKind.INFO_REQUESTED,
                 actor,
@@ -184,6 +210,8 @@ class CaseWorkflow:
                 data=request.model_dump(mode="json"),
                 notify=[Notification(recipient="customer", topic="info_request", body={"question": request.question})],
             )
+            if paused:
+                await self._record(EventKind.SLA_PAUSED, SYSTEM_ACTOR, stage=Stage.AWAITING_CUSTOMER, data={"clocks": paused})
             return self._case
 
     @request_info.validator
@@ -196,8 +224,10 @@ class CaseWorkflow:
             case = self._case
             resumes = case.stage is Stage.AWAITING_CUSTOMER
             question = case.open_question
+            resumed = []
             if resumes:
                 case.open_question = None
+                resumed = [c.name.value for c in case.clocks.values() if c.resume(workflow.now(), case.calendar)]
             await self._record(
                 EventKind.CUSTOMER_REPLIED,
                 actor,
@@ -206,6 +236,9 @@ class CaseWorkflow:
                 data={**reply.model_dump(mode="json"), "answers": question},
                 notify=[Notification(recipient=f"employee:{case.assignee}" if case.assignee else "agent", topic="customer_replied")],
             )
+            if resumed:
+                due = {name: case.clocks[ClockName(name)].due_at.isoformat() for name in resumed}
+                await self._record(EventKind.SLA_RESUMED, SYSTEM_ACTOR, data={"clocks": resumed, "due_at": due})
             return case
 
     @customer_reply.validator
@@ -218,6 +251,7 @@ class CaseWorkflow:
             self._check_plan(plan)
             case = self._case
             case.plan = ProposedPlan(plan=plan, author=actor, proposed_at=workflow.now())
+            self._meet(ClockName.PLAN, workflow.now())
             await self._record(
                 EventKind.PLAN_PROPOSED,
                 actor,
@@ -283,13 +317,14 @@ class CaseWorkflow:
         async with self._acting(Action.FEEDBACK):
             case = self._case
             case.feedback.append(feedback)
-            case.clocks.pop(ClockName.SURVEY, None)
+            self._meet(ClockName.SURVEY, workflow.now())
             data = feedback.model_dump(mode="json")
             if feedback.reopens:
                 case.reopen_count += 1
                 case.cycle_started_at = workflow.now()
                 case.assignee = None
                 case.plan = None
+                # A new cycle: its clocks start when the agent triages it again.
                 case.clocks.clear()
                 await self._record(
                     EventKind.REOPENED,
@@ -325,7 +360,8 @@ class CaseWorkflow:
             case = self._case
             case.outcome = Outcome.WITHDRAWN
             case.closed_at = workflow.now()
-            case.clocks.clear()
+            for clock in case.clocks.values():
+                clock.meet(case.closed_at)
             await self._record(
                 EventKind.WITHDRAWN,
                 actor,
@@ -340,6 +376,70 @@ class CaseWorkflow:
     def _validate_withdraw(self, actor: Actor, withdrawal: Withdrawal) -> None:
         self._check(Action.WITHDRAW)
 
+    @workflow.update
+    async def extend_deadline(self, actor: Actor, extension: DeadlineExtension) -> CaseState:
+        async with self._acting(Action.EXTEND_DEADLINE):
+            self._check_extension(extension)
+            case = self._case
+            clock = case.clocks[extension.clock]
+            before = clock.due_at
+            target = clock.target.model_copy(update={"budget": clock.target.budget + extension.extra})
+            clock.retarget(target, workflow.now(), case.calendar)
+            await self._record(
+                EventKind.DEADLINE_EXTENDED,
+                actor,
+                data={
+                    "clock": extension.clock.value,
+                    "reason": extension.reason,
+                    "due_before": before.isoformat(),
+                    "due_at": clock.due_at.isoformat(),
+                    "target": target.describe(),
+                },
+                notify=[
+                    Notification(
+                        recipient="customer",
+                        topic="deadline_extended",
+                        body={"clock": extension.clock.value, "due_at": clock.due_at.isoformat(), "reason": extension.reason},
+                    )
+                ],
+            )
+            return case
+
+    @extend_deadline.validator
+    def _validate_extend_deadline(self, actor: Actor, extension: DeadlineExtension) -> None:
+        self._check(Action.EXTEND_DEADLINE)
+        self._check_extension(extension)
+
+    @workflow.signal
+    async def replan(self, replan: Replan) -> None:
+        """A newer policy or calendar applies to this case: recompute its open deadlines."""
+        await workflow.wait_condition(lambda: self._case.seq > 0)
+        async with self._lock:
+            case = self._case
+            if case.stage is Stage.ARCHIVED:
+                return
+            now = workflow.now()
+            before = {name.value: clock.due_at.isoformat() for name, clock in case.clocks.items() if clock.open}
+            if replan.policy is not None:
+                case.policy = replan.policy
+            if replan.calendar is not None:
+                case.calendar = replan.calendar
+            for clock in case.clocks.values():
+                target = self._target(clock.name)
+                if clock.open and target is not None and clock.name is not ClockName.SURVEY:
+                    clock.retarget(target, now, case.calendar)
+            after = {name.value: clock.due_at.isoformat() for name, clock in case.clocks.items() if clock.open}
+            await self._record(
+                EventKind.SLA_REPLANNED,
+                SYSTEM_ACTOR,
+                data={
+                    "policy_version": case.policy.version,
+                    "calendar_version": case.calendar.version,
+                    "due_before": before,
+                    "due_at": after,
+                },
+            )
+
     # ---- steps the workflow takes by itself ---------------------------------
 
     async def _receive(self, actor: Actor) -> None:
@@ -351,6 +451,7 @@ class CaseWorkflow:
             start_to_close_timeout=timedelta(seconds=10),
             summary="suggest category and department",
         )
+        self._start_clock(ClockName.FIRST_REPLY, case.received_at)
         await self._record(
             EventKind.RECEIVED,
             actor,
@@ -384,8 +485,9 @@ class CaseWorkflow:
         )
         case.receipt = receipt
         now = workflow.now()
-        case.clocks[ClockName.RESOLUTION].meet(now)
-        case.clocks[ClockName.SURVEY] = survey_clock(case.policy, now)
+        for clock in case.clocks.values():
+            clock.meet(now)
+        self._start_clock(ClockName.SURVEY, now)
         await self._record(
             EventKind.RESOLUTION_EXECUTED,
             SYSTEM_ACTOR,
@@ -396,32 +498,69 @@ class CaseWorkflow:
         )
 
     async def _wait_for_change_or_deadline(self) -> None:
+        """Sleep until something happens or the next due item, whichever comes first:
+        one durable timer, labelled with what it waits for."""
+        case = self._case
         seen = self._changes
-        clock = next_due(self._case.clocks)
-        if clock is None:
+        item = self._next_item()
+        if item is None:
             await workflow.wait_condition(lambda: self._changes != seen)
             return
-        remaining = clock.due_at - workflow.now()
+        remaining = item.at - workflow.now()
         if remaining > timedelta(0):
             try:
                 await workflow.wait_condition(
-                    lambda: self._changes != seen,
-                    timeout=remaining,
-                    timeout_summary=clock.summary(self._case.priority),
+                    lambda: self._changes != seen, timeout=remaining, timeout_summary=self._summary(item)
                 )
                 return
             except asyncio.TimeoutError:
                 pass
         async with self._lock:
-            # A handler may have stopped or replaced the clock while we waited for the lock.
-            if self._case.clocks.get(clock.name) is clock and clock.is_due_pending:
-                await self._on_due(clock)
+            # A handler may have met, paused or replaced the clock while we waited for the lock.
+            if self._next_item() == item:
+                await self._on_due(item)
 
-    async def _on_due(self, clock: SlaClock) -> None:
+    def _next_item(self) -> DueItem | None:
+        case = self._case
+        item = next_due(case.clocks, case.policy, case.calendar)
+        update_at = case.next_update_at
+        if update_at is not None and (item is None or update_at < item.at):
+            return DueItem(kind=DueKind.UPDATE, clock=None, at=update_at)
+        return item
+
+    def _summary(self, item: DueItem) -> str:
+        case = self._case
+        when = item.at.astimezone(case.calendar.zone).isoformat(timespec="minutes")
+        priority = f" {case.priority.value}" if case.priority else ""
+        if item.kind is DueKind.UPDATE:
+            return f"progress update to the customer due {when}"
+        if item.kind is DueKind.WARNING:
+            return f"SLA {item.clock.value}{priority} warning at {item.fraction:.0%} due {when}"
+        if item.kind is DueKind.CLIMB:
+            return f"SLA {item.clock.value}{priority} escalation to {self._rung(case.clocks[item.clock].escalation_level + 1)} due {when}"
+        if item.clock is ClockName.SURVEY:
+            return f"survey window closes {when}"
+        return f"SLA {item.clock.value}{priority} due {when}"
+
+    def _rung(self, level: int) -> str:
+        ladder = self._case.policy.ladder
+        return ladder[min(level, len(ladder)) - 1]
+
+    async def _on_due(self, item: DueItem) -> None:
         case = self._case
         now = workflow.now()
-        if clock.name is ClockName.SURVEY:
-            case.clocks.pop(ClockName.SURVEY)
+        if item.kind is DueKind.UPDATE:
+            await self._record(
+                EventKind.PROGRESS_UPDATE,
+                SYSTEM_ACTOR,
+                data={"stage": case.stage.value, "waiting_for": case.waiting_for},
+                notify=[Notification(recipient="customer", topic="progress", body={"stage": case.stage.value})],
+            )
+            return
+        assert item.clock is not None
+        clock = case.clocks[item.clock]
+        if item.clock is ClockName.SURVEY:
+            clock.meet(now)
             case.outcome = Outcome.NO_RESPONSE
             case.closed_at = now
             await self._record(
@@ -432,22 +571,63 @@ class CaseWorkflow:
                 data={"due_at": clock.due_at.isoformat()},
             )
             return
-        clock.breach(now)
-        case.escalation_level = max(case.escalation_level, 1)
-        await self._record(
-            EventKind.SLA_BREACHED,
-            SYSTEM_ACTOR,
-            data={
-                "clock": clock.name.value,
-                "due_at": clock.due_at.isoformat(),
-                "escalated_to": "supervisor",
-                "responsible": case.assignee or (case.department.value if case.department else None),
-            },
-            notify=[
-                Notification(recipient="supervisor", topic="sla_breached", body={"clock": clock.name.value}),
-                Notification(recipient="customer", topic="delay_notice"),
-            ],
-        )
+        role, person = self._responsible(item.clock)
+        base = {"clock": item.clock.value, "due_at": clock.due_at.isoformat(), "responsible_role": role, "responsible_id": person}
+        if case.department:
+            base["department"] = case.department.value
+        if item.kind is DueKind.WARNING:
+            clock.warnings_sent += 1
+            recipient = f"employee:{person}" if person else (f"department:{case.department.value}" if role == "handler" and case.department else role)
+            await self._record(
+                EventKind.SLA_WARNING,
+                SYSTEM_ACTOR,
+                data=base | {"fraction": item.fraction},
+                notify=[Notification(recipient=recipient, topic="sla_warning", body={"clock": item.clock.value, "fraction": item.fraction})],
+            )
+        elif item.kind is DueKind.BREACH:
+            clock.breach(now, case.policy, case.calendar)
+            rung = self._rung(1)
+            await self._record(
+                EventKind.SLA_BREACHED,
+                SYSTEM_ACTOR,
+                data=base | {"escalated_to": rung, "escalation_level": 1},
+                notify=[
+                    Notification(recipient=rung, topic="sla_breached", body={"clock": item.clock.value}),
+                    Notification(recipient="customer", topic="delay_notice"),
+                ],
+            )
+        else:
+            clock.climb(now, case.policy, case.calendar)
+            rung = self._rung(clock.escalation_level)
+            await self._record(
+                EventKind.SLA_ESCALATED,
+                SYSTEM_ACTOR,
+                data=base | {"escalated_to": rung, "escalation_level": clock.escalation_level},
+                notify=[Notification(recipient=rung, topic="sla_escalated", body={"clock": item.clock.value})],
+            )
+
+    def _responsible(self, clock: ClockName) -> tuple[str, str | None]:
+        """Who a miss is recorded against: the agent for the first reply, else the handler."""
+        if clock is ClockName.FIRST_REPLY:
+            return Role.AGENT.value, None
+        return Role.HANDLER.value, self._case.assignee
+
+    def _target(self, name: ClockName):  # noqa: ANN202 - Target | None
+        case = self._case
+        priority = case.priority or Priority.P3  # before triage: a normal case
+        return case.policy.target(name, priority, case.intake.customer.tier, case.intake.channel)
+
+    def _start_clock(self, name: ClockName, at) -> None:  # noqa: ANN001 - datetime
+        target = self._target(name)
+        if target is not None:
+            self._case.clocks[name] = SlaClock.start(name, target, at, self._case.calendar)
+        else:
+            self._case.clocks.pop(name, None)
+
+    def _meet(self, name: ClockName, at) -> None:  # noqa: ANN001 - datetime
+        clock = self._case.clocks.get(name)
+        if clock is not None:
+            clock.meet(at)
 
     # ---- helpers -----------------------------------------------------------
 
@@ -471,6 +651,24 @@ class CaseWorkflow:
                 f"{resolution.type.value} of {resolution.amount} exceeds the {paid} paid for the order",
                 {"field": "resolution.amount"},
                 type="InvalidPlan",
+            )
+
+    def _check_extension(self, extension: DeadlineExtension) -> None:
+        case = self._case
+        clock = case.clocks.get(extension.clock)
+        if clock is None or clock.state not in (ClockState.RUNNING, ClockState.PAUSED):
+            state = clock.state.value if clock else "not running"
+            raise ApplicationError(
+                f"the {extension.clock.value} deadline is {state}: only a deadline not yet missed can be extended",
+                {"stage": case.stage.value},
+                type="ActionNotAllowed",
+            )
+        limit = case.policy.max_budget(clock.name, case.priority or Priority.P3, clock.target)
+        if clock.target.budget + extension.extra > limit.budget:
+            raise ApplicationError(
+                f"the {extension.clock.value} target may grow to at most {limit.describe()}",
+                {"field": "extra"},
+                type="InvalidExtension",
             )
 
     def _check_approver(self, actor: Actor) -> None:
@@ -501,6 +699,8 @@ class CaseWorkflow:
             next_deadline=case.next_deadline,
             outcome=case.outcome,
             closed_at=case.closed_at,
+            policy_version=case.policy.version,
+            calendar_version=case.calendar.version,
         )
 
     async def _record(
@@ -516,6 +716,10 @@ class CaseWorkflow:
     ) -> None:
         case = self._case
         now = workflow.now()
+        notifications = list(notify or [])
+        if stage is not None and stage is not case.stage and stage in CUSTOMER_VISIBLE_STAGES:
+            if not any(n.recipient == "customer" for n in notifications):
+                notifications.append(Notification(recipient="customer", topic="progress", body={"stage": stage.value}))
         if stage is not None:
             case.stage = stage
         if waiting_for is not None:
@@ -525,6 +729,11 @@ class CaseWorkflow:
         case.seq += 1
         case.updated_at = now
         self._changes += 1
+        if case.stage not in UPDATED_STAGES:
+            case.next_update_at = None
+        elif case.next_update_at is None or any(n.recipient == "customer" for n in notifications):
+            cadence = case.policy.update_cadence(case.priority, case.intake.customer.tier)
+            case.next_update_at = cadence.add(case.calendar, now, cadence.budget)
         first = case.seq == 1
         transition = Transition(
             number=case.number,
@@ -536,7 +745,7 @@ class CaseWorkflow:
             snapshot=self._snapshot(),
             intake=case.intake if first else None,
             received_at=case.received_at if first else None,
-            notifications=notify or [],
+            notifications=notifications,
             archive=case.model_dump(mode="json") if archive else None,
         )
         self._publish()
@@ -572,10 +781,10 @@ class CaseWorkflow:
                 sa.CUSTOMER_TIER.value_set(case.intake.customer.tier.value),
             ]
         )
-        clock = next_due(case.clocks)
+        item = self._next_item()
         lines = [f"**{case.stage.value}**: waiting for {case.waiting_for}."]
-        if clock is not None:
-            lines.append(clock.summary(case.priority) + ".")
+        if item is not None:
+            lines.append(f"Next: {self._summary(item)}.")
         if case.reopen_count:
             lines.append(f"Reopened {case.reopen_count} time(s).")
         workflow.set_current_details("\n\n".join(lines))

@@ -14,7 +14,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import AppSettings, Store, Temporal, require
+from api.deps import AppSettings, SlaRules, Store, Temporal, require
 from api.problems import Problem
 from api.schemas import CaseDetail, CasePage, CaseSummary, TimelineEvent
 from domain.case import (
@@ -35,7 +35,7 @@ from domain.case import (
     TriageDecision,
     Withdrawal,
 )
-from domain.sla import SlaPolicy
+from domain.sla import DeadlineExtension, SlaView
 from domain.state import CaseStart, CaseState
 from store.cases import CaseFilter, IdempotencyKeyReused
 from workflows.case import CaseWorkflow
@@ -51,6 +51,7 @@ _REFUSALS = {
     "ActionNotAllowed": (409, "Action not allowed now"),
     "InvalidPlan": (422, "Invalid plan"),
     "NotPermitted": (403, "Not permitted"),
+    "InvalidExtension": (422, "Invalid extension"),
 }
 
 
@@ -71,6 +72,15 @@ async def _live_state(handle: WorkflowHandle) -> CaseState | None:
         raise
 
 
+async def _live_sla(handle: WorkflowHandle) -> SlaView | None:
+    try:
+        return await handle.query(CaseWorkflow.sla)
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
 @router.post("", status_code=201, response_model=CaseState, summary="Open a case")
 async def open_case(
     intake: CaseIntake,
@@ -78,6 +88,7 @@ async def open_case(
     store: Store,
     temporal: Temporal,
     settings: AppSettings,
+    rules: SlaRules,
     actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR, Role.HEAD))],
     idempotency_key: IdempotencyKey = None,
 ) -> CaseState:
@@ -97,7 +108,10 @@ async def open_case(
         state = await _live_state(temporal.get_workflow_handle(number))
         if state is not None:
             return state
-    start = CaseStart(number=number, intake=intake, received_at=now, received_by=actor, policy=SlaPolicy())
+    policy, calendar = await rules.pinned_for(now)
+    start = CaseStart(
+        number=number, intake=intake, received_at=now, received_by=actor, policy=policy, calendar=calendar
+    )
     operation = WithStartWorkflowOperation(
         CaseWorkflow.run,
         start,
@@ -140,13 +154,14 @@ async def get_case(
     number: str, store: Store, temporal: Temporal, actor: Annotated[Actor, Depends(require(*Role))]
 ) -> CaseDetail:
     row = await store.get_case(number)
-    live = await _live_state(temporal.get_workflow_handle(number))
+    handle = temporal.get_workflow_handle(number)
+    live = await _live_state(handle)
     if row is None and live is None:
         raise Problem(404, "Case not found", f"no case {number}")
     record = None
     if row is not None:
         record = CaseSummary.from_row(row, (await store.categories([number]))[number], masked=False)
-    return CaseDetail(record=record, live=live)
+    return CaseDetail(record=record, live=live, sla=await _live_sla(handle) if live else None)
 
 
 @router.get("/{number}/timeline", response_model=list[TimelineEvent], summary="Every recorded event of a case")
@@ -315,3 +330,15 @@ async def withdraw(
     idempotency_key: Key = None,
 ) -> CaseState:
     return await _act(temporal, store, number, CaseWorkflow.withdraw, [actor, withdrawal], idempotency_key)
+
+
+@router.post("/{number}/extensions", response_model=CaseState, summary="Extend a deadline, with a reason told to the customer")
+async def extend_deadline(
+    number: str,
+    extension: DeadlineExtension,
+    temporal: Temporal,
+    store: Store,
+    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    idempotency_key: Key = None,
+) -> CaseState:
+    return await _act(temporal, store, number, CaseWorkflow.extend_deadline, [actor, extension], idempotency_key)
