@@ -107,6 +107,7 @@ class CaseStore:
                     actor_role=t.actor.role.value,
                     at=t.at,
                     data=t.data,
+                    recorded_at=datetime.now(timezone.utc),
                 )
                 .on_conflict_do_nothing(index_elements=["case_number", "seq"])
             )

@@ -93,6 +93,8 @@ class TimelineEventRow(Base):
     actor_role: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(index=True)
     data: Mapped[dict[str, Any]]
+    # When the row reached the database (`at` is when it happened in the case).
+    recorded_at: Mapped[datetime | None]
 
 
 class OutboxRow(Base):
