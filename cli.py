@@ -75,9 +75,10 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
         client = await server.connect(settings)
         engine = create_engine(settings.effective_database_url)
         await upgrade(engine)
-        store = CaseStore(session_factory(engine), settings.case_number_prefix)
+        sessions = session_factory(engine)
+        store = CaseStore(sessions, settings.case_number_prefix)
         api = _ApiServer(
-            uvicorn.Config(create_app(settings, temporal=client, store=store), host=host, port=api_port, log_level="info")
+            uvicorn.Config(create_app(settings, temporal=client, sessions=sessions), host=host, port=api_port, log_level="info")
         )
         async with build_worker(client, store, settings.task_queue):
             typer.echo(

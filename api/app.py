@@ -9,23 +9,38 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import problems
-from api.routes import cases, health
+from api.routes import admin, cases, health
 from api.sla_rules import SlaRulebook
 from settings import Settings, get_settings
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from store.cases import CaseStore
+from store.rules import RulesStore
 from store.db import create_engine, session_factory
 from temporal_client import connect
 
 
-def create_app(settings: Settings | None = None, *, temporal: Client | None = None, store: CaseStore | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    temporal: Client | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> FastAPI:
+    """The API; `temporal` and `sessions` are handed in by `aftersales dev` and tests,
+    otherwise the app connects on startup from the settings."""
     settings = settings or get_settings()
+
+    def use(app: FastAPI, sessions: async_sessionmaker[AsyncSession]) -> None:
+        app.state.store = CaseStore(sessions, settings.case_number_prefix)
+        app.state.rules = RulesStore(sessions)
+        app.state.sla_rules = SlaRulebook(app.state.rules, settings.calendar_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = None
-        if store is None:
+        if sessions is None:
             engine = create_engine(settings.effective_database_url)
-            app.state.store = CaseStore(session_factory(engine), settings.case_number_prefix)
+            use(app, session_factory(engine))
         if temporal is None:
             app.state.temporal = await connect(settings)
         try:
@@ -41,12 +56,12 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.sla_rules = SlaRulebook(settings.calendar_file)
-    if store is not None:
-        app.state.store = store
+    if sessions is not None:
+        use(app, sessions)
     if temporal is not None:
         app.state.temporal = temporal
     problems.install(app)
     app.include_router(cases.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
     return app

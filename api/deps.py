@@ -12,6 +12,7 @@ from domain.case import Actor, Department, Role
 from settings import Settings
 from api.sla_rules import SlaRulebook
 from store.cases import CaseStore
+from store.rules import RulesStore
 
 
 def get_store(request: Request) -> CaseStore:
@@ -24,6 +25,10 @@ def get_temporal(request: Request) -> Client:
 
 def get_sla_rules(request: Request) -> SlaRulebook:
     return request.app.state.sla_rules
+
+
+def get_rules_store(request: Request) -> RulesStore:
+    return request.app.state.rules
 
 
 def get_settings(request: Request) -> Settings:
@@ -61,3 +66,4 @@ Store = Annotated[CaseStore, Depends(get_store)]
 Temporal = Annotated[Client, Depends(get_temporal)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 SlaRules = Annotated[SlaRulebook, Depends(get_sla_rules)]
+Rules = Annotated[RulesStore, Depends(get_rules_store)]

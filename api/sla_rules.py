@@ -1,14 +1,24 @@
-"""Which SLA policy and business calendar a new case is pinned to."""
+"""Which SLA policy and business calendar a case is pinned to, and re-planning open cases."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+from temporalio.client import Client
+
 from domain.calendar import BusinessCalendar
 from domain.calendar_sources import china_calendar, load_calendar_file
-from domain.sla import SlaPolicy
+from domain.case import Channel, CustomerTier, Priority
+from domain.replanning import calendar_affects, policy_affects
+from domain.sla import Replan, SlaPolicy
+from store.rules import PinnedCase, RulesStore
+from workflows.case import CaseWorkflow
+
+# Signals in flight at once when a new version re-plans open cases.
+REPLAN_CONCURRENCY = 20
 
 
 @lru_cache(maxsize=8)
@@ -18,12 +28,57 @@ def _default_calendar(year: int, calendar_file: str | None) -> BusinessCalendar:
 
 
 class SlaRulebook:
-    """The built-in defaults (DOMAIN.md's table, mainland China's official days),
-    optionally adjusted by a calendar file."""
+    """The newest uploaded versions, else the built-in defaults (DOMAIN.md's table and
+    mainland China's official days, optionally adjusted by a calendar file)."""
 
-    def __init__(self, calendar_file: Path | None = None) -> None:
+    def __init__(self, rules: RulesStore, calendar_file: Path | None = None) -> None:
+        self._rules = rules
         self._calendar_file = str(calendar_file) if calendar_file else None
 
-    async def pinned_for(self, received_at: datetime) -> tuple[SlaPolicy, BusinessCalendar]:
+    def default_calendar(self, year: int) -> BusinessCalendar:
         # The receipt year and the next: enough for any deadline, small enough to carry in every case.
-        return SlaPolicy(), _default_calendar(received_at.year, self._calendar_file)
+        return _default_calendar(year, self._calendar_file)
+
+    async def pinned_for(self, received_at: datetime) -> tuple[SlaPolicy, BusinessCalendar]:
+        policy = await self._rules.latest_policy() or SlaPolicy()
+        calendar = await self._rules.latest_calendar() or self.default_calendar(received_at.year)
+        return policy, calendar
+
+    async def _policy(self, version: str | None) -> SlaPolicy | None:
+        if version == SlaPolicy().version:
+            return SlaPolicy()
+        return await self._rules.policy(version) if version else None
+
+    async def _calendar(self, version: str | None, year: int) -> BusinessCalendar | None:
+        default = self.default_calendar(year)
+        if version == default.version:
+            return default
+        return await self._rules.calendar(version) if version else None
+
+    async def cases_affected_by_policy(self, policy: SlaPolicy) -> list[PinnedCase]:
+        affected = []
+        for case in await self._rules.open_cases_not_on(policy_version=policy.version):
+            old = await self._policy(case.policy_version)
+            priority = Priority(case.priority) if case.priority else None
+            if old is None or policy_affects(old, policy, priority, CustomerTier(case.customer_tier), Channel(case.channel)):
+                affected.append(case)
+        return affected
+
+    async def cases_affected_by_calendar(self, calendar: BusinessCalendar, today: datetime) -> list[PinnedCase]:
+        affected = []
+        for case in await self._rules.open_cases_not_on(calendar_version=calendar.version):
+            old = await self._calendar(case.calendar_version, today.year)
+            if old is None or calendar_affects(old, calendar, calendar.local_date(today)):
+                affected.append(case)
+        return affected
+
+
+async def replan(temporal: Client, cases: list[PinnedCase], change: Replan) -> None:
+    """Signal each affected case; a case that finished meanwhile is skipped by its workflow."""
+    gate = asyncio.Semaphore(REPLAN_CONCURRENCY)
+
+    async def one(number: str) -> None:
+        async with gate:
+            await temporal.get_workflow_handle_for(CaseWorkflow.run, number).signal(CaseWorkflow.replan, change)
+
+    await asyncio.gather(*(one(case.number) for case in cases))

@@ -152,3 +152,25 @@ class IdempotencyKeyRow(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     case_number: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
+
+
+class SlaPolicyVersionRow(Base):
+    """An uploaded SLA policy; the newest is pinned on new cases."""
+
+    __tablename__ = "sla_policy_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class CalendarVersionRow(Base):
+    """An uploaded business calendar; the newest is pinned on new cases."""
+
+    __tablename__ = "calendar_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(String(64))

@@ -70,6 +70,7 @@ class Database:
     url: str
     engine: AsyncEngine
     store: CaseStore
+    prefix: str
 
 
 async def _postgres_reachable(url: str) -> str | None:
@@ -111,7 +112,7 @@ async def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     await upgrade(engine)
     # Both backends share one Temporal server, so their case numbers must differ.
     prefix = "SQ" if backend == "sqlite" else "PG"
-    yield Database(backend, url, engine, CaseStore(session_factory(engine), number_prefix=prefix))
+    yield Database(backend, url, engine, CaseStore(session_factory(engine), number_prefix=prefix), prefix)
     await engine.dispose()
 
 
@@ -125,8 +126,8 @@ async def worker(env: WorkflowEnvironment, database: Database) -> AsyncIterator[
 
 @pytest.fixture(scope="session")
 async def api(env: WorkflowEnvironment, database: Database, worker: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(task_queue=worker, database_url=database.url)
-    app = create_app(settings, temporal=env.client, store=database.store)
+    settings = Settings(task_queue=worker, database_url=database.url, case_number_prefix=database.prefix)
+    app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as client:
         yield client
 

@@ -17,7 +17,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from settings import Settings
-from store.cases import CaseStore
 from store.db import session_factory
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, intake
@@ -44,8 +43,8 @@ class World:
 
 @pytest.fixture(scope="module")
 async def listing_api(env: WorkflowEnvironment, database: Database, worker: str) -> AsyncIterator[httpx.AsyncClient]:
-    store = CaseStore(session_factory(database.engine), number_prefix=PREFIX[database.backend])
-    app = create_app(Settings(task_queue=worker, database_url=database.url), temporal=env.client, store=store)
+    settings = Settings(task_queue=worker, database_url=database.url, case_number_prefix=PREFIX[database.backend])
+    app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as client:
         yield client
 
