@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.calendar import BusinessCalendar
 from domain.calendar_sources import china_calendar, load_calendar_file
@@ -16,6 +18,8 @@ from domain.replanning import calendar_affects, policy_affects
 from domain.sla import Replan, SlaPolicy
 from store.rules import PinnedCase, RulesStore
 from workflows.case import CaseWorkflow
+
+logger = logging.getLogger(__name__)
 
 # Signals in flight at once when a new version re-plans open cases.
 REPLAN_CONCURRENCY = 20
@@ -73,12 +77,20 @@ class SlaRulebook:
         return affected
 
 
-async def replan(temporal: Client, cases: list[PinnedCase], change: Replan) -> None:
-    """Signal each affected case; a case that finished meanwhile is skipped by its workflow."""
+async def replan(temporal: Client, cases: list[PinnedCase], change: Replan) -> list[str]:
+    """Signal each affected case; returns those signalled. A case that finished
+    meanwhile ignores the signal; one whose workflow is gone is skipped and logged."""
     gate = asyncio.Semaphore(REPLAN_CONCURRENCY)
 
-    async def one(number: str) -> None:
+    async def one(number: str) -> str | None:
         async with gate:
-            await temporal.get_workflow_handle_for(CaseWorkflow.run, number).signal(CaseWorkflow.replan, change)
+            try:
+                await temporal.get_workflow_handle_for(CaseWorkflow.run, number).signal(CaseWorkflow.replan, change)
+                return number
+            except RPCError as error:
+                if error.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                logger.warning("case %s is open in the record but has no running workflow", number)
+                return None
 
-    await asyncio.gather(*(one(case.number) for case in cases))
+    return [number for number in await asyncio.gather(*(one(case.number) for case in cases)) if number]

@@ -1,7 +1,8 @@
 """One Temporal dev server for the session (time skipping on), one database per backend.
 
 Every test that takes `database`, `worker` or `api` runs once on SQLite and
-once on PostgreSQL (127.0.0.1:5432, database `test`). Without PostgreSQL
+once on PostgreSQL (a fresh database per run, created on the server of
+127.0.0.1:5432/test and dropped afterwards). Without PostgreSQL
 those runs are skipped with the reason, unless AFTERSALES_REQUIRE_POSTGRES=1
 (as in CI), where they fail.
 """
@@ -9,7 +10,10 @@ those runs are skipped with the reason, unless AFTERSALES_REQUIRE_POSTGRES=1
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import uuid
+from contextlib import asynccontextmanager
 import sysconfig
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -86,34 +91,46 @@ async def _postgres_reachable(url: str) -> str | None:
         await engine.dispose()
 
 
-async def _reset_postgres(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as connection:
-        await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await connection.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
+@asynccontextmanager
+async def fresh_postgres_database(url: str) -> AsyncIterator[str]:
+    """A new database on the server at `url`, dropped afterwards: concurrent runs never collide."""
+    name = f"aftersales_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 async def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
     backend = request.param
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'cases.db'}"
-    else:
-        url = POSTGRES_URL
-        problem = await _postgres_reachable(url)
-        if problem:
-            message = f"PostgreSQL not reachable at {url} ({problem})"
-            if os.environ.get("AFTERSALES_REQUIRE_POSTGRES") == "1":
-                pytest.fail(message)
-            pytest.skip(message + "; set AFTERSALES_TEST_POSTGRES_URL or start PostgreSQL")
-        await _reset_postgres(url)
-    engine = create_engine(url)
-    await upgrade(engine)
-    # Both backends share one Temporal server, so their case numbers must differ.
-    prefix = "SQ" if backend == "sqlite" else "PG"
-    yield Database(backend, url, engine, CaseStore(session_factory(engine), number_prefix=prefix), prefix)
-    await engine.dispose()
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'cases.db'}"
+        else:
+            await require_postgres()
+            url = await stack.enter_async_context(fresh_postgres_database(POSTGRES_URL))
+        engine = create_engine(url)
+        await upgrade(engine)
+        # Both backends share one Temporal server, so their case numbers must differ.
+        prefix = "SQ" if backend == "sqlite" else "PG"
+        yield Database(backend, url, engine, CaseStore(session_factory(engine), number_prefix=prefix), prefix)
+        await engine.dispose()
+
+
+async def require_postgres() -> None:
+    """Skip (or, with AFTERSALES_REQUIRE_POSTGRES=1 as in CI, fail) when PostgreSQL is not there."""
+    problem = await _postgres_reachable(POSTGRES_URL)
+    if problem:
+        message = f"PostgreSQL not reachable at {POSTGRES_URL} ({problem})"
+        if os.environ.get("AFTERSALES_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message + "; set AFTERSALES_TEST_POSTGRES_URL or start PostgreSQL")
 
 
 @pytest.fixture(scope="session")

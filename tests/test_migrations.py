@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 from store.db import create_engine
 from store.migrate import alembic_config, upgrade
 from store.models import Base
-from tests.conftest import POSTGRES_URL, _postgres_reachable
+from tests.conftest import POSTGRES_URL, fresh_postgres_database, require_postgres
 
 TABLES = {"cases", "case_categories", "timeline_events", "outbox", "ledger_entries", "case_number_counters", "idempotency_keys"}
 
@@ -26,21 +23,9 @@ async def empty_database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
-    problem = await _postgres_reachable(POSTGRES_URL)
-    if problem:
-        if os.environ.get("AFTERSALES_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL not reachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({problem})")
-    name = f"aftersales_migration_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    await require_postgres()
+    async with fresh_postgres_database(POSTGRES_URL) as url:
+        yield url
 
 
 async def test_upgrade_to_head_on_an_empty_database_matches_the_models(empty_database_url: str) -> None:

@@ -45,8 +45,8 @@ async def upload_policy(
     except VersionExists:
         raise Problem(409, "Version exists", f"policy version {policy.version} exists with other content") from None
     affected = await rulebook.cases_affected_by_policy(policy)
-    await replan(temporal, affected, Replan(policy=policy))
-    return RulesChange(version=policy.version, created=created, replanned=[case.number for case in affected])
+    replanned = await replan(temporal, affected, Replan(policy=policy))
+    return RulesChange(version=policy.version, created=created, replanned=replanned)
 
 
 @router.post("/calendars", status_code=201, response_model=RulesChange, summary="Upload a calendar file as a new version")
@@ -68,9 +68,9 @@ async def upload_calendar(
     except VersionExists:
         raise Problem(409, "Version exists", f"calendar version {calendar.version} exists with other content") from None
     affected = await rulebook.cases_affected_by_calendar(calendar, now)
-    await replan(temporal, affected, Replan(calendar=calendar))
+    replanned = await replan(temporal, affected, Replan(calendar=calendar))
     # Say which years run on plain weekends for want of official data.
     missing = [year for year in (now.year, now.year + 1) if not calendar.has_official_data(year)]
     return RulesChange(
-        version=calendar.version, created=created, replanned=[case.number for case in affected], missing_official_years=missing
+        version=calendar.version, created=created, replanned=replanned, missing_official_years=missing
     )
