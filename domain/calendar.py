@@ -4,6 +4,9 @@ Pure code. A `BusinessCalendar` is plain data (timezone, opening hours per
 weekday, holidays, extra working days) that the API or worker builds once
 (see `domain.calendar_sources`) and pins into a workflow's input, so a
 running case keeps the calendar it started with and replays identically.
+Inside the Temporal sandbox this module must be passed through (worker.py
+passes all of `domain`): the sandbox wraps `zoneinfo.ZoneInfo` results in a
+proxy that `datetime` refuses as a tzinfo.
 
 Conventions, the same for every method:
 

@@ -41,6 +41,12 @@ def _insert(session: AsyncSession, table: type) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+def _key_row(scope: str, key: str, request_hash: str, number: str) -> IdempotencyKeyRow:
+    return IdempotencyKeyRow(
+        scope=scope, key=key, request_hash=request_hash, case_number=number, created_at=datetime.now(timezone.utc)
+    )
+
+
 class CaseStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], number_prefix: str = "AS") -> None:
         self._sessions = sessions
@@ -203,15 +209,7 @@ class CaseStore:
                             raise IdempotencyKeyReused(key)
                         return existing.case_number, False
                     number = await self._allocate(session, day)
-                    session.add(
-                        IdempotencyKeyRow(
-                            scope=scope,
-                            key=key,
-                            request_hash=request_hash,
-                            case_number=number,
-                            created_at=datetime.now(timezone.utc),
-                        )
-                    )
+                    session.add(_key_row(scope, key, request_hash, number))
                 return number, True
             except IntegrityError:
                 continue  # a concurrent request with the same key won; read its number
@@ -229,15 +227,7 @@ class CaseStore:
                     if existing.request_hash != request_hash:
                         raise IdempotencyKeyReused(key)
                     return False
-                session.add(
-                    IdempotencyKeyRow(
-                        scope=scope,
-                        key=key,
-                        request_hash=request_hash,
-                        case_number=number,
-                        created_at=datetime.now(timezone.utc),
-                    )
-                )
+                session.add(_key_row(scope, key, request_hash, number))
             return True
         except IntegrityError:
             return await self.bind_action_key(scope, key, request_hash, number)

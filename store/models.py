@@ -154,23 +154,18 @@ class IdempotencyKeyRow(Base):
     created_at: Mapped[datetime]
 
 
-class SlaPolicyVersionRow(Base):
-    """An uploaded SLA policy; the newest is pinned on new cases."""
+class _UploadedVersion:
+    """A rules version an admin uploaded; the newest is pinned on new cases."""
 
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class SlaPolicyVersionRow(_UploadedVersion, Base):
     __tablename__ = "sla_policy_versions"
 
-    version: Mapped[str] = mapped_column(String(64), primary_key=True)
-    body: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(index=True)
-    created_by: Mapped[str] = mapped_column(String(64))
 
-
-class CalendarVersionRow(Base):
-    """An uploaded business calendar; the newest is pinned on new cases."""
-
+class CalendarVersionRow(_UploadedVersion, Base):
     __tablename__ = "calendar_versions"
-
-    version: Mapped[str] = mapped_column(String(64), primary_key=True)
-    body: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(index=True)
-    created_by: Mapped[str] = mapped_column(String(64))
