@@ -35,11 +35,10 @@ class CaseStart(BaseModel):
     state: CaseState | None = None
 
 
-class CaseState(BaseModel):
+class CaseProgress(BaseModel):
+    """Where a case stands: what every action answers with."""
+
     number: str
-    intake: CaseIntake
-    policy: SlaPolicy
-    calendar: BusinessCalendar
     stage: Stage = Stage.RECEIVED
     received_at: datetime
     updated_at: datetime
@@ -73,6 +72,32 @@ class CaseState(BaseModel):
     @property
     def escalation_level(self) -> int:
         return escalation_level(self.clocks)
+
+
+class CaseView(CaseProgress):
+    """An action's answer: the progress without the intake's personal data and the
+    pinned rules, which would otherwise be copied into the history at every step."""
+
+    channel: str
+    policy_version: str
+    calendar_version: str
+
+
+class CaseState(CaseProgress):
+    """The workflow's whole state, as the `state` query returns it."""
+
+    intake: CaseIntake
+    policy: SlaPolicy
+    calendar: BusinessCalendar
+
+    def view(self) -> CaseView:
+        progress = {name: getattr(self, name) for name in CaseProgress.model_fields}
+        return CaseView(
+            **progress,
+            channel=self.intake.channel.value,
+            policy_version=self.policy.version,
+            calendar_version=self.calendar.version,
+        )
 
 
 CaseStart.model_rebuild()

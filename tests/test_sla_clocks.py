@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from domain.calendar import BusinessCalendar, apply_calendar_file
+from domain.calendar import apply_calendar_file
 from domain.calendar_sources import china_calendar
 from domain.case import Actor, CaseIntake, Priority, Role
 from domain.sla import ClockName, Replan, SlaPolicy, Target
 from domain.state import CaseStart
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
-from tests.test_case_clocks import open_and_triage, post
+from tests.test_case_clocks import calendar_of, open_and_triage, post
 from tests.waiting import wait_for_event
 from workflows.case import CaseWorkflow
 
@@ -84,7 +84,7 @@ async def test_a_pause_for_the_customer_moves_the_deadline_by_the_paused_busines
 ) -> None:
     case = await open_and_triage(api, priority="P3")
     number = case["number"]
-    calendar = BusinessCalendar.model_validate(case["calendar"])
+    calendar = await calendar_of(api, case["number"])
     before = due_of(case, "resolution")
     await post(api, f"/cases/{number}/accept", None, HANDLER)
     asked = await post(api, f"/cases/{number}/info-requests", {"question": "Which colour?"}, HANDLER)
@@ -131,7 +131,7 @@ async def test_progress_updates_at_the_policy_cadence(
         assert outbox.count(("customer", "progress")) == 5
 
     state = await env.client.get_workflow_handle_for(CaseWorkflow.run, normal["number"]).query(CaseWorkflow.state)
-    calendar = BusinessCalendar.model_validate(normal["calendar"])
+    calendar = await calendar_of(api, normal["number"])
     assert calendar.between(state.updated_at, state.next_update_at) == timedelta(hours=9)
 
 
@@ -140,7 +140,7 @@ async def test_a_deadline_is_extended_within_the_limit_with_the_customer_told(
 ) -> None:
     case = await open_and_triage(api, priority="P3")
     number = case["number"]
-    calendar = BusinessCalendar.model_validate(case["calendar"])
+    calendar = await calendar_of(api, case["number"])
     before = due_of(case, "resolution")
     # A complex P3 case may take up to 7 working days: 3 + 4.
     too_long = await api.post(
@@ -183,7 +183,7 @@ async def test_replanning_applies_a_new_policy_to_open_clocks(
 ) -> None:
     case = await open_and_triage(api, priority="P2")
     number = case["number"]
-    calendar = BusinessCalendar.model_validate(case["calendar"])
+    calendar = await calendar_of(api, case["number"])
     received = datetime.fromisoformat(case["received_at"])
     policy = SlaPolicy(version="2026-12-faster")
     policy.targets[Priority.P2][ClockName.RESOLUTION] = Target(budget=timedelta(hours=27))

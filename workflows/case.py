@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
         next_due,
         sla_view,
     )
-    from domain.state import CaseStart, CaseState
+    from domain.state import CaseStart, CaseState, CaseView
 
 TASK_QUEUE = "aftersales-cases"
 
@@ -100,7 +100,7 @@ class CaseWorkflow:
         self._recorded = self._case.seq  # the last sequence number the database has
 
     @workflow.run
-    async def run(self, start: CaseStart) -> CaseState:
+    async def run(self, start: CaseStart) -> CaseView:
         case = self._case
         if start.state is None:
             async with self._lock:
@@ -118,7 +118,7 @@ class CaseWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(start.model_copy(update={"state": case}))
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return case
+        return case.view()
 
     # ---- reads -------------------------------------------------------------
 
@@ -132,15 +132,15 @@ class CaseWorkflow:
         return sla_view(case.clocks, case.policy, case.calendar, workflow.now())
 
     @workflow.update
-    async def receipt(self) -> CaseState:
+    async def receipt(self) -> CaseView:
         """Returns once the case is in the database and acknowledged (used with update-with-start)."""
         await workflow.wait_condition(lambda: self._recorded > 0)
-        return self._case
+        return self._case.view()
 
     # ---- actions -----------------------------------------------------------
 
     @workflow.update
-    async def triage(self, actor: Actor, decision: TriageDecision) -> CaseState:
+    async def triage(self, actor: Actor, decision: TriageDecision) -> CaseView:
         async with self._acting(Action.TRIAGE):
             case = self._case
             case.categories = list(decision.categories)
@@ -163,14 +163,14 @@ class CaseWorkflow:
                 data={**decision.model_dump(mode="json"), "suggestion_overridden": overridden},
                 notify=[Notification(recipient=f"department:{decision.department.value}", topic="case_assigned")],
             )
-            return case
+            return case.view()
 
     @triage.validator
     def _validate_triage(self, actor: Actor, decision: TriageDecision) -> None:
         self._check(Action.TRIAGE)
 
     @workflow.update
-    async def accept(self, actor: Actor) -> CaseState:
+    async def accept(self, actor: Actor) -> CaseView:
         async with self._acting(Action.ACCEPT):
             self._case.assignee = actor.id
             self._meet(ClockName.RESPOND, workflow.now())
@@ -181,24 +181,24 @@ class CaseWorkflow:
                 waiting_for=f"handler {actor.id} to propose a solution plan",
                 notify=[Notification(recipient="customer", topic="progress", body={"stage": Stage.IN_HANDLING.value})],
             )
-            return self._case
+            return self._case.view()
 
     @accept.validator
     def _validate_accept(self, actor: Actor) -> None:
         self._check(Action.ACCEPT)
 
     @workflow.update
-    async def add_note(self, actor: Actor, note: Note) -> CaseState:
+    async def add_note(self, actor: Actor, note: Note) -> CaseView:
         async with self._acting(Action.NOTE):
             await self._record(EventKind.NOTE_ADDED, actor, data=note.model_dump(mode="json"))
-            return self._case
+            return self._case.view()
 
     @add_note.validator
     def _validate_note(self, actor: Actor, note: Note) -> None:
         self._check(Action.NOTE)
 
     @workflow.update
-    async def request_info(self, actor: Actor, request: InfoRequest) -> CaseState:
+    async def request_info(self, actor: Actor, request: InfoRequest) -> CaseView:
         async with self._acting(Action.REQUEST_INFO):
             self._case.open_question = request.question
             paused = [c.name.value for c in self._case.clocks.values() if c.pause(workflow.now(), self._case.calendar)]
@@ -212,14 +212,14 @@ class CaseWorkflow:
             )
             if paused:
                 await self._record(EventKind.SLA_PAUSED, SYSTEM_ACTOR, stage=Stage.AWAITING_CUSTOMER, data={"clocks": paused})
-            return self._case
+            return self._case.view()
 
     @request_info.validator
     def _validate_request_info(self, actor: Actor, request: InfoRequest) -> None:
         self._check(Action.REQUEST_INFO)
 
     @workflow.update
-    async def customer_reply(self, actor: Actor, reply: CustomerReply) -> CaseState:
+    async def customer_reply(self, actor: Actor, reply: CustomerReply) -> CaseView:
         async with self._acting(Action.CUSTOMER_REPLY):
             case = self._case
             resumes = case.stage is Stage.AWAITING_CUSTOMER
@@ -239,14 +239,14 @@ class CaseWorkflow:
             if resumed:
                 due = {name: case.clocks[ClockName(name)].due_at.isoformat() for name in resumed}
                 await self._record(EventKind.SLA_RESUMED, SYSTEM_ACTOR, data={"clocks": resumed, "due_at": due})
-            return case
+            return case.view()
 
     @customer_reply.validator
     def _validate_customer_reply(self, actor: Actor, reply: CustomerReply) -> None:
         self._check(Action.CUSTOMER_REPLY)
 
     @workflow.update
-    async def propose_plan(self, actor: Actor, plan: SolutionPlan) -> CaseState:
+    async def propose_plan(self, actor: Actor, plan: SolutionPlan) -> CaseView:
         async with self._acting(Action.PROPOSE_PLAN):
             self._check_plan(plan)
             case = self._case
@@ -260,7 +260,7 @@ class CaseWorkflow:
                 data=plan.model_dump(mode="json"),
                 notify=[Notification(recipient="supervisor", topic="approval_requested")],
             )
-            return case
+            return case.view()
 
     @propose_plan.validator
     def _validate_propose_plan(self, actor: Actor, plan: SolutionPlan) -> None:
@@ -268,7 +268,7 @@ class CaseWorkflow:
         self._check_plan(plan)
 
     @workflow.update
-    async def approve(self, actor: Actor, approval: Approval) -> CaseState:
+    async def approve(self, actor: Actor, approval: Approval) -> CaseView:
         async with self._acting(Action.APPROVE):
             self._check_approver(actor)
             await self._record(
@@ -279,7 +279,7 @@ class CaseWorkflow:
                 data=approval.model_dump(mode="json"),
                 notify=[Notification(recipient=f"employee:{self._case.assignee}", topic="plan_approved")],
             )
-            return self._case
+            return self._case.view()
 
     @approve.validator
     def _validate_approve(self, actor: Actor, approval: Approval) -> None:
@@ -287,7 +287,7 @@ class CaseWorkflow:
         self._check_approver(actor)
 
     @workflow.update
-    async def reject(self, actor: Actor, rejection: Rejection) -> CaseState:
+    async def reject(self, actor: Actor, rejection: Rejection) -> CaseView:
         async with self._acting(Action.REJECT):
             self._check_approver(actor)
             case = self._case
@@ -305,7 +305,7 @@ class CaseWorkflow:
                     )
                 ],
             )
-            return case
+            return case.view()
 
     @reject.validator
     def _validate_reject(self, actor: Actor, rejection: Rejection) -> None:
@@ -313,7 +313,7 @@ class CaseWorkflow:
         self._check_approver(actor)
 
     @workflow.update
-    async def record_feedback(self, actor: Actor, feedback: Feedback) -> CaseState:
+    async def record_feedback(self, actor: Actor, feedback: Feedback) -> CaseView:
         async with self._acting(Action.FEEDBACK):
             case = self._case
             case.feedback.append(feedback)
@@ -348,14 +348,14 @@ class CaseWorkflow:
                     data=data,
                     notify=[Notification(recipient="customer", topic="closed")],
                 )
-            return case
+            return case.view()
 
     @record_feedback.validator
     def _validate_feedback(self, actor: Actor, feedback: Feedback) -> None:
         self._check(Action.FEEDBACK)
 
     @workflow.update
-    async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> CaseState:
+    async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> CaseView:
         async with self._acting(Action.WITHDRAW):
             case = self._case
             case.outcome = Outcome.WITHDRAWN
@@ -370,14 +370,14 @@ class CaseWorkflow:
                 data=withdrawal.model_dump(mode="json"),
                 notify=[Notification(recipient="customer", topic="withdrawn")],
             )
-            return case
+            return case.view()
 
     @withdraw.validator
     def _validate_withdraw(self, actor: Actor, withdrawal: Withdrawal) -> None:
         self._check(Action.WITHDRAW)
 
     @workflow.update
-    async def extend_deadline(self, actor: Actor, extension: DeadlineExtension) -> CaseState:
+    async def extend_deadline(self, actor: Actor, extension: DeadlineExtension) -> CaseView:
         async with self._acting(Action.EXTEND_DEADLINE):
             self._check_extension(extension)
             case = self._case
@@ -403,7 +403,7 @@ class CaseWorkflow:
                     )
                 ],
             )
-            return case
+            return case.view()
 
     @extend_deadline.validator
     def _validate_extend_deadline(self, actor: Actor, extension: DeadlineExtension) -> None:
@@ -500,7 +500,6 @@ class CaseWorkflow:
     async def _wait_for_change_or_deadline(self) -> None:
         """Sleep until something happens or the next due item, whichever comes first:
         one durable timer, labelled with what it waits for."""
-        case = self._case
         seen = self._changes
         item = self._next_item()
         if item is None:

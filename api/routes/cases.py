@@ -36,7 +36,7 @@ from domain.case import (
     Withdrawal,
 )
 from domain.sla import DeadlineExtension, SlaView
-from domain.state import CaseStart, CaseState
+from domain.state import CaseStart, CaseState, CaseView
 from store.cases import CaseFilter, IdempotencyKeyReused
 from workflows.case import CaseWorkflow
 
@@ -81,7 +81,7 @@ async def _live_sla(handle: WorkflowHandle) -> SlaView | None:
         raise
 
 
-@router.post("", status_code=201, response_model=CaseState, summary="Open a case")
+@router.post("", status_code=201, response_model=CaseView, summary="Open a case")
 async def open_case(
     intake: CaseIntake,
     response: Response,
@@ -91,7 +91,7 @@ async def open_case(
     rules: SlaRules,
     actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR, Role.HEAD))],
     idempotency_key: IdempotencyKey = None,
-) -> CaseState:
+) -> CaseView:
     now = datetime.now(timezone.utc)
     day = now.astimezone(ZoneInfo(settings.business_timezone)).strftime("%Y%m%d")
     first = True
@@ -107,7 +107,7 @@ async def open_case(
         response.headers["Idempotent-Replayed"] = "true"
         state = await _live_state(temporal.get_workflow_handle(number))
         if state is not None:
-            return state
+            return state.view()
     policy, calendar = await rules.pinned_for(now)
     start = CaseStart(
         number=number, intake=intake, received_at=now, received_by=actor, policy=policy, calendar=calendar
@@ -175,7 +175,7 @@ async def get_timeline(
 
 async def _act(
     temporal: Temporal, store: Store, number: str, update: Any, args: list[Any], key: str | None
-) -> CaseState:
+) -> CaseView:
     """Send an action to the case as a Temporal update; refusals become problem details.
 
     With an Idempotency-Key the update id derives from caller, action and key, so
@@ -191,7 +191,7 @@ async def _act(
         except IdempotencyKeyReused:
             raise _key_reused() from None
     try:
-        return await handle.execute_update(update, args=args, id=update_id, result_type=CaseState)
+        return await handle.execute_update(update, args=args, id=update_id, result_type=CaseView)
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
@@ -213,7 +213,7 @@ async def _act(
 Key = IdempotencyKey
 
 
-@router.post("/{number}/triage", response_model=CaseState, summary="Set category, priority and department")
+@router.post("/{number}/triage", response_model=CaseView, summary="Set category, priority and department")
 async def triage(
     number: str,
     decision: TriageDecision,
@@ -221,22 +221,22 @@ async def triage(
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR, Role.HEAD))],
     idempotency_key: Key = None,
-) -> CaseState:
+) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.triage, [actor, decision], idempotency_key)
 
 
-@router.post("/{number}/accept", response_model=CaseState, summary="A handler takes the case")
+@router.post("/{number}/accept", response_model=CaseView, summary="A handler takes the case")
 async def accept(
     number: str,
     temporal: Temporal,
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.HANDLER, Role.SUPERVISOR))],
     idempotency_key: Key = None,
-) -> CaseState:
+) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.accept, [actor], idempotency_key)
 
 
-@router.post("/{number}/notes", response_model=CaseState, summary="Report progress")
+@router.post("/{number}/notes", response_model=CaseView, summary="Report progress")
 async def add_note(
     number: str,
     note: Note,
@@ -244,11 +244,11 @@ async def add_note(
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.AGENT, Role.HANDLER, Role.SUPERVISOR, Role.HEAD))],
     idempotency_key: Key = None,
-) -> CaseState:
+) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.add_note, [actor, note], idempotency_key)
 
 
-@router.post("/{number}/info-requests", response_model=CaseState, summary="Ask the customer for information")
+@router.post("/{number}/info-requests", response_model=CaseView, summary="Ask the customer for information")
 async def request_info(
     number: str,
     request: InfoRequest,
@@ -256,11 +256,11 @@ async def request_info(
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.AGENT, Role.HANDLER))],
     idempotency_key: Key = None,
-) -> CaseState:
+) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.request_info, [actor, request], idempotency_key)
 
 
-@router.post("/{number}/customer-replies", response_model=CaseState, summary="Relay the customer's reply")
+@router.post("/{number}/customer-replies", response_model=CaseView, summary="Relay the customer's reply")
 async def customer_reply(
     number: str,
     reply: CustomerReply,
@@ -268,11 +268,11 @@ async def customer_reply(
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.AGENT))],
     idempotency_key: Key = None,
-) -> CaseState:
+) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.customer_reply, [actor, reply], idempotency_key)
 
 
-@router.post("/{number}/plan", response_model=CaseState, summary="Propose a solution plan")
+@router.post("/{number}/plan", response_model=CaseView, summary="Propose a solution plan")
 async def propose_plan(
     number: str,
     plan: SolutionPlan,
@@ -280,11 +280,11 @@ async def propose_plan(
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.HANDLER))],
     idempotency_key: Key = None,
-) -> CaseState:
+) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.propose_plan, [actor, plan], idempotency_key)
 
 
-@router.post("/{number}/approve", response_model=CaseState, summary="Approve the proposed plan")
+@router.post("/{number}/approve", response_model=CaseView, summary="Approve the proposed plan")
 async def approve(
     number: str,
     temporal: Temporal,
@@ -292,11 +292,11 @@ async def approve(
     actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
     approval: Approval | None = None,
     idempotency_key: Key = None,
-) -> CaseState:
+) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.approve, [actor, approval or Approval()], idempotency_key)
 
 
-@router.post("/{number}/reject", response_model=CaseState, summary="Reject the proposed plan with a reason")
+@router.post("/{number}/reject", response_model=CaseView, summary="Reject the proposed plan with a reason")
 async def reject(
     number: str,
     rejection: Rejection,
@@ -304,11 +304,11 @@ async def reject(
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
     idempotency_key: Key = None,
-) -> CaseState:
+) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.reject, [actor, rejection], idempotency_key)
 
 
-@router.post("/{number}/feedback", response_model=CaseState, summary="Record the customer's satisfaction score")
+@router.post("/{number}/feedback", response_model=CaseView, summary="Record the customer's satisfaction score")
 async def record_feedback(
     number: str,
     feedback: Feedback,
@@ -316,11 +316,11 @@ async def record_feedback(
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.AGENT))],
     idempotency_key: Key = None,
-) -> CaseState:
+) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.record_feedback, [actor, feedback], idempotency_key)
 
 
-@router.post("/{number}/withdraw", response_model=CaseState, summary="Withdraw the case before execution")
+@router.post("/{number}/withdraw", response_model=CaseView, summary="Withdraw the case before execution")
 async def withdraw(
     number: str,
     withdrawal: Withdrawal,
@@ -328,11 +328,11 @@ async def withdraw(
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR))],
     idempotency_key: Key = None,
-) -> CaseState:
+) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.withdraw, [actor, withdrawal], idempotency_key)
 
 
-@router.post("/{number}/extensions", response_model=CaseState, summary="Extend a deadline, with a reason told to the customer")
+@router.post("/{number}/extensions", response_model=CaseView, summary="Extend a deadline, with a reason told to the customer")
 async def extend_deadline(
     number: str,
     extension: DeadlineExtension,
@@ -340,5 +340,5 @@ async def extend_deadline(
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
     idempotency_key: Key = None,
-) -> CaseState:
+) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.extend_deadline, [actor, extension], idempotency_key)

@@ -1,0 +1,184 @@
+"""Operators' queries over the record: which unfinished cases look stuck.
+
+Three reasons come from the database (the fourth, an activity failing again and
+again, only Temporal knows: see api/stuck.py):
+
+- breached: a deadline was missed and is still unmet (`sla_state = 'breached'`);
+- awaiting_approval: a plan waits for a supervisor or the head (stage `plan_proposed`);
+- in_stage_too_long: the case entered its current stage longer ago than a threshold.
+
+"Entered its current stage" is the first timeline event after the last event
+recorded in another stage, not `updated_at`: warnings, notes and the customer
+progress updates (at least every working day) touch `updated_at` without moving
+the case. `awaiting_feedback` never counts as too long: its survey window closes
+the case by itself (72 h).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store.cases import CaseStore
+from store.models import CaseRow, TimelineEventRow
+from store.rules import FINISHED_STAGES
+
+# Stages where a long wait is expected and bounded by the case itself.
+SELF_CLOSING_STAGES = ("awaiting_feedback",)
+
+
+class StuckReason(StrEnum):
+    BREACHED = "breached"
+    AWAITING_APPROVAL = "awaiting_approval"
+    IN_STAGE_TOO_LONG = "in_stage_too_long"
+    ACTIVITY_FAILING = "activity_failing"
+
+
+@dataclass
+class StuckCase:
+    number: str
+    stage: str
+    priority: str | None
+    department: str | None
+    assignee: str | None
+    sla_state: str
+    escalation_level: int
+    next_deadline: datetime | None
+    in_stage_since: datetime  # when it entered its current stage
+    last_activity_at: datetime  # updated_at: the last recorded event of any kind
+    reasons: list[StuckReason] = field(default_factory=list)
+    failing_activity: str | None = None  # "execute_resolution, attempt 5: <last failure>"
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """A case the Temporal probe describes."""
+
+    number: str
+    stage: str
+    updated_at: datetime
+
+
+def _stage_entered_at():  # noqa: ANN202 - a correlated scalar subquery
+    event = TimelineEventRow.__table__.alias("event")
+    earlier = TimelineEventRow.__table__.alias("earlier")
+    left_other_stage = (
+        select(func.coalesce(func.max(earlier.c.seq), 0))
+        .where(earlier.c.case_number == CaseRow.number, earlier.c.stage != CaseRow.stage)
+        .correlate(CaseRow)
+        .scalar_subquery()
+    )
+    return (
+        select(func.min(event.c.at))
+        .where(event.c.case_number == CaseRow.number, event.c.seq > left_other_stage)
+        .correlate(CaseRow)
+        .scalar_subquery()
+    )
+
+
+class OpsStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @classmethod
+    def beside(cls, store: CaseStore) -> OpsStore:
+        """Read the same database as the case store (what the API holds)."""
+        return cls(store._sessions)  # noqa: SLF001 - same package
+
+    async def stuck_cases(
+        self, *, now: datetime, in_stage_longer_than: timedelta, limit: int
+    ) -> tuple[list[StuckCase], int]:
+        """Unfinished cases stuck for a database reason, most urgent first, and how many there are.
+
+        Breached cases come first (highest escalation first), then the rest, each by
+        how long they have sat in their stage.
+        """
+        inner = self._open_cases(now, in_stage_longer_than)
+        candidates = select(inner).where(
+            or_(inner.c.sla_state == StuckReason.BREACHED.value, inner.c.stage == "plan_proposed", inner.c.too_long)
+        )
+        async with self._sessions() as session:
+            total = (await session.execute(select(func.count()).select_from(candidates.subquery()))).scalar_one()
+            rows = await session.execute(
+                candidates.order_by(
+                    case((inner.c.sla_state == StuckReason.BREACHED.value, 0), else_=1),
+                    inner.c.escalation_level.desc(),
+                    inner.c.entered,
+                    inner.c.number,
+                ).limit(limit)
+            )
+            return [_stuck(row) for row in rows], total
+
+    async def open_cases(self, numbers: list[str], *, now: datetime, in_stage_longer_than: timedelta) -> list[StuckCase]:
+        """These unfinished cases as rows of the finder, with whatever database reasons they have (maybe none)."""
+        if not numbers:
+            return []
+        inner = self._open_cases(now, in_stage_longer_than)
+        async with self._sessions() as session:
+            rows = await session.execute(select(inner).where(inner.c.number.in_(numbers)).order_by(inner.c.entered))
+            return [_stuck(row) for row in rows]
+
+    @staticmethod
+    def _open_cases(now: datetime, in_stage_longer_than: timedelta):  # noqa: ANN205 - a subquery
+        entered = func.coalesce(_stage_entered_at(), CaseRow.updated_at)
+        too_long = and_(CaseRow.stage.not_in(SELF_CLOSING_STAGES), entered < now - in_stage_longer_than)
+        return (
+            select(
+                CaseRow.number,
+                CaseRow.stage,
+                CaseRow.priority,
+                CaseRow.department,
+                CaseRow.assignee,
+                CaseRow.sla_state,
+                CaseRow.escalation_level,
+                CaseRow.next_deadline,
+                CaseRow.updated_at,
+                entered.label("entered"),
+                too_long.label("too_long"),
+            )
+            .where(CaseRow.stage.not_in(FINISHED_STAGES))
+            .subquery()
+        )
+
+    async def probe_candidates(self, limit: int) -> list[OpenCase]:
+        """The unfinished cases worth asking Temporal about, at most `limit` of each kind:
+        those executing a resolution (the ledger activity may be failing), and those whose
+        record changed least recently (an activity that keeps failing stops a case from
+        recording anything)."""
+        columns = select(CaseRow.number, CaseRow.stage, CaseRow.updated_at)
+        executing = columns.where(CaseRow.stage == "executing").order_by(CaseRow.updated_at).limit(limit)
+        quiet = columns.where(CaseRow.stage.not_in(FINISHED_STAGES)).order_by(CaseRow.updated_at, CaseRow.number).limit(limit)
+        found: dict[str, OpenCase] = {}
+        async with self._sessions() as session:
+            for query in (executing, quiet):
+                for number, stage, updated_at in await session.execute(query):
+                    found.setdefault(number, OpenCase(number, stage, updated_at))
+        return list(found.values())
+
+
+def _stuck(row: Any) -> StuckCase:
+    reasons = []
+    if row.sla_state == StuckReason.BREACHED.value:
+        reasons.append(StuckReason.BREACHED)
+    if row.stage == "plan_proposed":
+        reasons.append(StuckReason.AWAITING_APPROVAL)
+    if row.too_long:
+        reasons.append(StuckReason.IN_STAGE_TOO_LONG)
+    return StuckCase(
+        number=row.number,
+        stage=row.stage,
+        priority=row.priority,
+        department=row.department,
+        assignee=row.assignee,
+        sla_state=row.sla_state,
+        escalation_level=row.escalation_level,
+        next_deadline=row.next_deadline,
+        in_stage_since=row.entered,
+        last_activity_at=row.updated_at,
+        reasons=reasons,
+    )
