@@ -289,11 +289,16 @@ class CpuSample:
         if self.machine and before.machine and self.machine[1] > before.machine[1]:
             busy = (self.machine[0] - before.machine[0]) / (self.machine[1] - before.machine[1]) * 100
         server = None if self.server is None or before.server is None else (self.server - before.server) / wall
+        cores = os.cpu_count() or 1
+        bench = (self.bench - before.bench) / wall
+        other = None if busy is None else busy / 100 * cores - bench - (server or 0)
         return {
             "seconds": round(wall, 1),
             "temporal_server_cores": None if server is None else round(server, 2),
-            "bench_process_cores": round((self.bench - before.bench) / wall, 2),  # worker + starter + poller
+            "bench_process_cores": round(bench, 2),  # worker + starter + poller
             "machine_busy_pct": None if busy is None else round(busy, 1),
+            # Everything else: the database server's processes, and anything else running on the machine.
+            "other_cores": None if other is None else round(max(other, 0), 2),
         }
 
 
@@ -444,7 +449,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     warnings = await count_kind(db.engine, "sla_warning")
                     received = await count_kind(db.engine, "received")
             log("stopping")
-        except BaseException:
+        except Exception:
             tail = server.log_tail()
             if tail:
                 log(f"Temporal dev server log (last lines):\n{tail}")
@@ -517,7 +522,8 @@ def table(result: dict[str, Any]) -> str:
         f"  events: {result['events']}; due_at mismatches: {result['due_at_mismatches']}",
         f"  start lateness (ms after arrival): {result['start_lateness_ms']}",
         f"  CPU over the breach window ({cpu.get('seconds')} s): Temporal server {cpu.get('temporal_server_cores')} cores, "
-        f"bench process {cpu.get('bench_process_cores')} cores, machine {cpu.get('machine_busy_pct')} % busy",
+        f"bench process {cpu.get('bench_process_cores')} cores, everything else {cpu.get('other_cores')} cores "
+        f"(machine {cpu.get('machine_busy_pct')} % busy)",
         f"  durations (s): {result['durations_s']}",
         f"  machine: {result['machine']['cpus']} CPUs, {result['machine']['cpu_model']}",
         f"  versions: Python {result['versions']['python']}, temporalio {result['versions']['temporalio']}, "
@@ -558,4 +564,8 @@ async def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    try:
+        sys.exit(asyncio.run(main()))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        log("interrupted; everything it started is stopped")
+        sys.exit(130)
