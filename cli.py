@@ -129,5 +129,230 @@ def migrate() -> None:
     typer.echo("database is at the latest schema")
 
 
+temporal_cli = typer.Typer(help="Prepare a Temporal cluster for the cases.", no_args_is_help=True)
+app.add_typer(temporal_cli, name="temporal")
+
+
+@temporal_cli.command("setup")
+def setup_temporal() -> None:
+    """Register the search attributes on TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE; does nothing if they exist."""
+    from temporal_client import connect
+    from temporal_setup import SearchAttributeConflict, register_search_attributes
+
+    settings = get_settings()
+
+    async def run():  # noqa: ANN202 - SetupResult
+        return await register_search_attributes(await connect(settings), settings.temporal_namespace)
+
+    try:
+        result = asyncio.run(run())
+    except SearchAttributeConflict as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    except RuntimeError as error:  # the client could not connect
+        typer.echo(f"error: cannot reach Temporal at {settings.temporal_address}: {error}", err=True)
+        raise typer.Exit(1) from None
+    if result.added:
+        typer.echo(f"namespace {result.namespace}: added {', '.join(result.added)}")
+    if result.existing:
+        typer.echo(f"namespace {result.namespace}: already there: {', '.join(result.existing)}")
+
+
+cases_cli = typer.Typer(help="Cases, from the terminal.", no_args_is_help=True)
+app.add_typer(cases_cli, name="cases")
+
+
+@cases_cli.command("stuck")
+def stuck_cases(
+    hours: Annotated[float, typer.Option(help="A case in one stage longer than this many hours is stuck")] = 24,
+    limit: Annotated[int, typer.Option(help="Show at most this many cases", min=1, max=500)] = 50,
+) -> None:
+    """Cases that are breached, waiting for approval, in one stage too long or failing an activity."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from api.stuck import find_stuck, format_duration, temporal_ui_link
+    from store.db import create_engine, session_factory
+    from store.ops import OpsStore
+    from temporal_client import connect
+
+    settings = get_settings()
+    zone = ZoneInfo(settings.business_timezone)
+
+    async def run():  # noqa: ANN202 - StuckReport
+        engine = create_engine(settings.effective_database_url)
+        try:
+            client = await connect(settings)
+            return await find_stuck(
+                OpsStore(session_factory(engine)), client, in_stage_longer_than=timedelta(hours=hours), limit=limit
+            )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    table = Table(title=f"Stuck cases: {len(report.items)} of {report.total} (in one stage > {hours:g} h)", title_justify="left")
+    for column in ("case", "stage", "pri", "department", "why", "in stage", "next deadline", "Temporal UI"):
+        table.add_column(column, overflow="fold")
+    for case in report.items:
+        why = ", ".join(reason.value for reason in case.reasons)
+        if case.failing_activity:
+            why += f"\n{case.failing_activity}"
+        deadline = case.next_deadline.astimezone(zone).strftime("%Y-%m-%d %H:%M") if case.next_deadline else "-"
+        table.add_row(
+            case.number, case.stage, case.priority or "-", case.department or "-", why,
+            format_duration(report.as_of - case.in_stage_since), deadline, temporal_ui_link(settings, case.number),
+        )  # fmt: skip
+    Console().print(table)
+
+
+@app.command()
+def demo(
+    cases: Annotated[int, typer.Option(help="How many cases to open", min=1, max=1000)] = 30,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same cases")] = 7,
+    api_url: Annotated[str, typer.Option(help="The running API")] = "http://127.0.0.1:8000",
+    breaches: Annotated[
+        bool, typer.Option(help="Briefly pin a demo SLA policy so that some cases breach within a minute")
+    ] = True,
+    breach_after: Annotated[float, typer.Option(help="Seconds the demo policy gives the breaching cases", min=5)] = 45,
+) -> None:
+    """Drive realistic cases through the API (run `aftersales dev` first). For demo installations only."""
+    from datetime import timedelta
+
+    import httpx
+
+    from demo import DemoError, run_demo
+
+    async def run():  # noqa: ANN202 - DemoResult
+        async with httpx.AsyncClient(base_url=api_url, timeout=60) as client:
+            return await run_demo(
+                client, cases, seed=seed, breaches=breaches, breach_after=timedelta(seconds=breach_after), echo=typer.echo
+            )
+
+    try:
+        result = asyncio.run(run())
+    except (DemoError, httpx.HTTPError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{len(result.cases)} cases opened through {api_url}.")
+    if result.not_breached:
+        typer.echo(f"not breached yet: {', '.join(result.not_breached)}")
+    typer.echo("See them in Temporal UI, with `aftersales cases stuck`, and in GET /cases.")
+
+
+@app.command()
+def report(
+    month: Annotated[str, typer.Option(help="Calendar month in the business timezone, YYYY-MM")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables")] = False,
+) -> None:
+    """The monthly quality report from the database at DATABASE_URL, as terminal tables."""
+    from domain.report import Month
+    from store.db import create_engine, session_factory
+    from store.reports import ReportStore
+
+    try:
+        wanted = Month.parse(month)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--month") from None
+    settings = get_settings()
+
+    async def run():  # noqa: ANN202 - MonthlyReport
+        engine = create_engine(settings.effective_database_url)
+        try:
+            return await ReportStore(session_factory(engine)).monthly(wanted, settings.business_timezone)
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(run())
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        _print_report(result)
+
+
+def _print_report(report) -> None:  # noqa: ANN001 - domain.report.MonthlyReport
+    from rich.console import Console
+    from rich.table import Table
+
+    from domain.report import number, percent, signed
+
+    console = Console()
+    now, before = report.current, report.previous
+
+    def table(title: str, head: list[str], rows: list[tuple[str, ...]], empty: str = "none this month") -> None:
+        grid = Table(title=title, title_justify="left")
+        for index, name in enumerate(head):
+            grid.add_column(name, justify="left" if index == 0 else "right")
+        for row in rows:
+            grid.add_row(*row)
+        if not rows:
+            grid.add_row(empty, *[""] * (len(head) - 1))
+        console.print(grid)
+
+    def key(value: str | None) -> str:
+        return value if value is not None else "none (before triage)"
+
+    console.print(f"[bold]Monthly quality report {report.month}[/bold] ({report.timezone}), compared with {before.month}")
+    table(
+        "Targets",
+        ["figure", "target", "actual", "status"],
+        [
+            (
+                t.label,
+                f">= {percent(t.target)}",
+                percent(t.actual) if t.actual is not None else "no data" if t.tracked else "not tracked yet",
+                "met" if t.met else "missed" if t.met is False else "not measured",
+            )
+            for t in report.targets
+        ],
+    )
+    table(
+        "Comparison with the previous month",
+        ["figure", now.month, before.month, "change"],
+        [(r.label, number(r.current, r.kind), number(r.previous, r.kind), signed(r.delta, r.kind)) for r in report.comparison],
+    )
+    table(
+        "Distribution by category",
+        ["category", "cases", "share"],
+        [(c.category, str(c.cases), percent(c.share)) for c in now.categories]
+        + ([("not triaged yet", str(now.uncategorized), "")] if now.uncategorized else []),
+    )
+    table(
+        "Top recurring problems (category x product)",
+        ["category", "product SKU", "cases"],
+        [(p.category, p.sku, str(p.cases)) for p in now.top_problems],
+        "no problem recurred",
+    )
+    table(
+        "On time per SLA clock",
+        ["clock", "on time", "missed", "rate", f"rate {before.month}"],
+        [(c.clock, str(c.on_time), str(c.missed), percent(c.rate), percent(before.clock(c.clock).rate)) for c in now.on_time],
+    )
+    table(
+        "Satisfaction and reopens",
+        ["figure", "value"],
+        [
+            ("survey answers", str(now.satisfaction.answers)),
+            ("average score", number(now.satisfaction.average_score, "score")),
+            ("satisfied share", percent(now.satisfaction.satisfied_share)),
+            ("first-contact resolution", "not tracked yet"),
+            ("reopened cases", f"{now.reopens.reopened_cases} of {now.reopens.cases_received}"),
+            ("reopen rate", percent(now.reopens.rate)),
+            ("reopenings in the month", str(now.reopens.reopen_events)),
+            ("average first reply (h)", number(now.first_reply.average_hours, "hours")),
+            ("average resolution (h)", number(now.resolution.average_hours, "hours")),
+        ],
+    )
+    for title, head, counts in (
+        ("SLA breaches by department", "department", now.breaches_by_department),
+        ("SLA breaches by responsible role", "role", now.breaches_by_role),
+        ("Volume by channel", "channel", now.channels),
+    ):
+        table(title, [head, "count"], [(key(c.key), str(c.count)) for c in counts])
+    console.print(f"First-contact resolution: {now.first_contact_resolution.note}.")
+
+
 if __name__ == "__main__":
     app()

@@ -9,12 +9,13 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import problems
-from api.routes import admin, cases, health
+from api.routes import admin, cases, health, ops, reports
 from api.sla_rules import SlaRulebook
 from settings import Settings, get_settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.cases import CaseStore
+from store.reports import ReportStore
 from store.rules import RulesStore
 from store.db import create_engine, session_factory
 from temporal_client import connect
@@ -33,6 +34,7 @@ def create_app(
     def use(app: FastAPI, sessions: async_sessionmaker[AsyncSession]) -> None:
         app.state.store = CaseStore(sessions, settings.case_number_prefix)
         app.state.rules = RulesStore(sessions)
+        app.state.reports = ReportStore(sessions)
         app.state.sla_rules = SlaRulebook(app.state.rules, settings.calendar_file)
 
     @asynccontextmanager
@@ -64,4 +66,6 @@ def create_app(
     app.include_router(cases.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    app.include_router(reports.router)
+    app.include_router(ops.router)
     return app

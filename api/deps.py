@@ -12,6 +12,7 @@ from domain.case import Actor, Department, Role
 from settings import Settings
 from api.sla_rules import SlaRulebook
 from store.cases import CaseStore
+from store.reports import ReportStore
 from store.rules import RulesStore
 
 
@@ -29,6 +30,10 @@ def get_sla_rules(request: Request) -> SlaRulebook:
 
 def get_rules_store(request: Request) -> RulesStore:
     return request.app.state.rules
+
+
+def get_report_store(request: Request) -> ReportStore:
+    return request.app.state.reports
 
 
 def get_settings(request: Request) -> Settings:
@@ -67,3 +72,4 @@ Temporal = Annotated[Client, Depends(get_temporal)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 SlaRules = Annotated[SlaRulebook, Depends(get_sla_rules)]
 Rules = Annotated[RulesStore, Depends(get_rules_store)]
+Reports = Annotated[ReportStore, Depends(get_report_store)]

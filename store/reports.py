@@ -35,7 +35,6 @@ from domain.report import (
     build_report,
     share,
 )
-from store.cases import CaseStore
 from store.models import CaseCategoryRow, CaseRow, TimelineEventRow
 
 Event = TimelineEventRow
@@ -131,11 +130,6 @@ def _counts(rows: Any) -> list[Count]:
 class ReportStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-
-    @classmethod
-    def sharing(cls, store: CaseStore) -> ReportStore:
-        """Read through the case store's sessions (the API holds one CaseStore)."""
-        return cls(store._sessions)  # noqa: SLF001 - same package, same database
 
     async def monthly(self, month: Month, zone: str = "Asia/Shanghai") -> MonthlyReport:
         async with self._sessions() as session:

@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from store.models import CaseRow, IdempotencyKeyRow

@@ -1,0 +1,85 @@
+"""/ops: what operators look at first, the stuck cases."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from api.deps import AppSettings, Store, Temporal, require
+from api.stuck import find_stuck, temporal_ui_link
+from domain.case import Actor, Role
+from store.ops import OpsStore, StuckReason
+
+router = APIRouter(prefix="/ops", tags=["operations"])
+
+
+class StuckCaseView(BaseModel):
+    number: str
+    stage: str
+    priority: str | None
+    department: str | None
+    assignee: str | None
+    reasons: list[StuckReason]
+    sla_state: str
+    escalation_level: int
+    next_deadline: datetime | None
+    in_stage_since: datetime = Field(description="when the case entered its current stage")
+    waited: timedelta = Field(description="how long it has been in its current stage")
+    last_activity_at: datetime = Field(description="the last recorded event of any kind")
+    failing_activity: str | None = Field(description="the activity retrying, its attempt and last failure")
+    temporal_ui: str = Field(description="the case in Temporal UI")
+
+
+class StuckPage(BaseModel):
+    as_of: datetime
+    in_stage_longer_than_hours: float
+    total: int
+    limit: int
+    probed: int = Field(description="workflows described to find failing activities")
+    items: list[StuckCaseView]
+
+
+@router.get("/stuck", response_model=StuckPage, summary="Cases that are breached, awaiting approval, idle in a stage or failing")
+async def stuck(
+    store: Store,
+    temporal: Temporal,
+    settings: AppSettings,
+    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    in_stage_longer_than_hours: Annotated[
+        float, Query(gt=0, le=24 * 365, description="a case in one stage longer than this is stuck")
+    ] = 24,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> StuckPage:
+    report = await find_stuck(
+        OpsStore.beside(store), temporal, in_stage_longer_than=timedelta(hours=in_stage_longer_than_hours), limit=limit
+    )
+    items = [
+        StuckCaseView(
+            number=case.number,
+            stage=case.stage,
+            priority=case.priority,
+            department=case.department,
+            assignee=case.assignee,
+            reasons=case.reasons,
+            sla_state=case.sla_state,
+            escalation_level=case.escalation_level,
+            next_deadline=case.next_deadline,
+            in_stage_since=case.in_stage_since,
+            waited=max(report.as_of - case.in_stage_since, timedelta(0)),
+            last_activity_at=case.last_activity_at,
+            failing_activity=case.failing_activity,
+            temporal_ui=temporal_ui_link(settings, case.number),
+        )
+        for case in report.items
+    ]
+    return StuckPage(
+        as_of=report.as_of,
+        in_stage_longer_than_hours=in_stage_longer_than_hours,
+        total=report.total,
+        limit=limit,
+        probed=report.probed,
+        items=items,
+    )

@@ -1,0 +1,458 @@
+"""`aftersales demo --cases N`: realistic cases driven through the real HTTP API.
+
+A mix of channels, categories, priorities, customer tiers and descriptions
+(Chinese and English); some walked to the archive, some reopened by a low score,
+some left waiting at various stages, some breached. Everything goes through the
+API, as the agents, handlers and supervisors would, so Temporal UI, the lists and
+the report fill up as in real use. The same `--seed` gives the same cases.
+
+Breaches need time to pass. So that a newcomer sees them within a minute, the
+demo briefly puts a demo SLA policy in force: the policy in force (read from the
+first demo case) plus short around-the-clock targets (`breach_after`, 45 s by
+default) for one slice of cases, VIP customers writing through a marketplace.
+The breaching cases are opened in that slice while it is in force; once they have
+breached, the policy in force before is uploaded again under a new version name,
+so every later case is back on the usual targets. Only run this against a demo or
+development installation: any other open VIP marketplace case is re-planned onto
+the short targets too while the demo policy is in force. `--no-breaches` skips it
+(cases then breach only when their real deadlines pass).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from domain.case import Category
+from domain.triage import DEFAULT_ROUTING
+
+AGENTS = [
+    {"X-Actor-Id": "agent-li", "X-Actor-Role": "agent"},
+    {"X-Actor-Id": "agent-chen", "X-Actor-Role": "agent"},
+    {"X-Actor-Id": "agent-emma", "X-Actor-Role": "agent"},
+]
+SUPERVISOR = {"X-Actor-Id": "supervisor-zhao", "X-Actor-Role": "supervisor"}
+HEAD = {"X-Actor-Id": "head-sun", "X-Actor-Role": "head"}
+ADMIN = {"X-Actor-Id": "admin-demo", "X-Actor-Role": "admin"}
+
+# The slice the demo policy makes breach quickly; no other demo case is in it.
+BREACH_TIER, BREACH_CHANNEL = "vip", "marketplace"
+CHANNELS = ["phone", "chat", "email", "social", "web_form", "wechat", "in_store", "marketplace"]
+
+# Fates, in the order a small demo gets them: the first twelve cover every kind.
+CLOSED = "closed"
+AWAITING_APPROVAL = "awaiting_approval"
+REOPENED = "reopened"
+AWAITING_CUSTOMER = "awaiting_customer"
+BREACHED_AWAITING_APPROVAL = "breached_awaiting_approval"
+IN_HANDLING = "in_handling"
+CLOSED_AFTER_REOPEN = "closed_after_reopen"
+AWAITING_FEEDBACK = "awaiting_feedback"
+BREACHED_UNACCEPTED = "breached_unaccepted"
+TRIAGED = "triaged"
+RECEIVED = "received"
+WITHDRAWN = "withdrawn"
+FATES = [
+    CLOSED, AWAITING_APPROVAL, REOPENED, AWAITING_CUSTOMER, BREACHED_AWAITING_APPROVAL, IN_HANDLING,
+    CLOSED_AFTER_REOPEN, AWAITING_FEEDBACK, BREACHED_UNACCEPTED, TRIAGED, RECEIVED, WITHDRAWN,
+]  # fmt: skip
+BREACHING = {BREACHED_AWAITING_APPROVAL, BREACHED_UNACCEPTED}
+# The stage each fate leaves its case in (archived once the workflow has archived it).
+FINAL_STAGE = {
+    CLOSED: "archived", AWAITING_APPROVAL: "plan_proposed", REOPENED: "reopened",
+    AWAITING_CUSTOMER: "awaiting_customer", BREACHED_AWAITING_APPROVAL: "plan_proposed",
+    IN_HANDLING: "in_handling", CLOSED_AFTER_REOPEN: "archived", AWAITING_FEEDBACK: "awaiting_feedback",
+    BREACHED_UNACCEPTED: "triaged", TRIAGED: "triaged", RECEIVED: "received", WITHDRAWN: "archived",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Scenario:
+    category: str
+    priorities: tuple[str, ...]
+    sku: str
+    model: str
+    price: str
+    zh: str
+    en: str
+    demands: tuple[str, ...]
+    resolution: str  # refund, exchange, repair, explanation, compensation, return
+    root_cause: str
+    question: str  # what the handler asks the customer
+
+
+SCENARIOS = [
+    Scenario(
+        "product_quality", ("P1", "P2", "P3"), "KETTLE-1L", "K1 电水壶", "299.00",
+        zh="电水壶用了两天底座开裂，一直漏水，差点烫到孩子。",
+        en="The kettle base cracked after two days and it keeps leaking.",
+        demands=("refund",), resolution="refund",
+        root_cause="Base seal defect in batch B2026-10",
+        question="能否拍一张底座裂缝的照片？",
+    ),
+    Scenario(
+        "logistics", ("P2", "P3"), "SOFA-3S", "Oslo 3-seat sofa", "3899.00",
+        zh="物流显示已签收，但我根本没有收到快递。",
+        en="Tracking says the parcel was delivered but it never arrived.",
+        demands=("exchange",), resolution="exchange",
+        root_cause="Courier marked the parcel delivered at the wrong address",
+        question="Which address should we reship to?",
+    ),
+    Scenario(
+        "usage", ("P4",), "PURIFIER-X2", "AirPure X2", "1299.00",
+        zh="空气净化器换了滤网以后一直报警，不知道怎么用。",
+        en="How do I reset the purifier? It beeps nonstop after the filter change.",
+        demands=("explanation",), resolution="explanation",
+        root_cause="Filter counter not reset after replacement",
+        question="Did you hold the reset button for 5 seconds?",
+    ),
+    Scenario(
+        "size_fit", ("P3", "P4"), "RUN-SHOE-42", "Stride running shoe 42", "569.00",
+        zh="跑鞋尺码偏小，穿着磨脚，想换大一码。",
+        en="The running shoes are too small; I need one size up.",
+        demands=("exchange",), resolution="exchange",
+        root_cause="Last of model runs half a size small",
+        question="你平时穿多大码？",
+    ),
+    Scenario(
+        "discomfort", ("P1", "P2"), "FACE-CREAM-50", "Hydra face cream 50 ml", "259.00",
+        zh="用了面霜以后脸上过敏发红，又痒又疼。",
+        en="I got a rash and itchy skin after using the face cream.",
+        demands=("refund", "compensation"), resolution="compensation",
+        root_cause="Fragrance allergen in batch FC-2611",
+        question="请提供就医记录或照片。",
+    ),
+    Scenario(
+        "order_payment", ("P1", "P2"), "TV-55-Q", "Q-series 55-inch TV", "4599.00",
+        zh="同一个订单被重复扣款两次。",
+        en="I was charged twice for the same order.",
+        demands=("refund",), resolution="refund",
+        root_cause="Payment gateway retried a confirmed charge",
+        question="Can you send the two bank statement lines?",
+    ),
+    Scenario(
+        "refund_return", ("P3",), "BLENDER-PRO", "Blender Pro 1.5 L", "899.00",
+        zh="退货已经寄回两周了，还没有收到退款。",
+        en="I returned the blender two weeks ago and still have no refund.",
+        demands=("refund",), resolution="refund",
+        root_cause="Warehouse did not scan the returned parcel",
+        question="退货快递单号是多少？",
+    ),
+    Scenario(
+        "service", ("P3", "P4"), "VACUUM-R9", "Robo R9", "2499.00",
+        zh="客服多次承诺回电，但一直没人回复，态度也很差。",
+        en="The agent promised a call back three times and nobody called; rude attitude.",
+        demands=("explanation", "process_improvement"), resolution="explanation",
+        root_cause="Call-back queue not monitored on weekends",
+        question="When is a good time to call you?",
+    ),
+    Scenario(
+        "product_quality", ("P2",), "VACUUM-R9", "Robo R9", "2499.00",
+        zh="扫地机器人开不了机，主板好像坏了。",
+        en="The robot vacuum won't turn on; the mainboard seems broken.",
+        demands=("repair",), resolution="repair",
+        root_cause="Mainboard capacitor failure",
+        question="Is the charging light on when it is docked?",
+    ),
+    Scenario(
+        "logistics", ("P3",), "GLASS-SET-6", "Crystal glass set of 6", "399.00",
+        zh="快递包装破损，六个玻璃杯碎了三个。",
+        en="The box was crushed in transit and three of six glasses arrived broken.",
+        demands=("exchange", "compensation"), resolution="exchange",
+        root_cause="Insufficient padding for glassware",
+        question="能拍一下外包装的照片吗？",
+    ),
+    Scenario(
+        "other", ("P4",), "MEMBER-CARD", "Membership", "0.00",
+        zh="会员积分一直没有到账。",
+        en="My loyalty points were never credited.",
+        demands=("explanation",), resolution="explanation",
+        root_cause="Points batch job skipped orders paid with coupons",
+        question="Which order are the points for?",
+    ),
+]
+
+NAMES_ZH = ["王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄强", "周杰", "吴霞"]
+NAMES_EN = ["Emily Carter", "James Wong", "Sofia Rossi", "Liam Brown", "Mia Schneider", "Noah Kim"]
+
+
+@dataclass
+class PlannedCase:
+    index: int
+    fate: str
+    scenario: Scenario
+    channel: str
+    tier: str
+    priority: str
+    language: str  # zh or en
+    customer: dict[str, Any]
+    order_number: str
+    rejected_first: bool  # the supervisor sends the first plan back
+    score: int  # the satisfaction score the customer gives (first answer)
+
+    @property
+    def description(self) -> str:
+        return self.scenario.zh if self.language == "zh" else self.scenario.en
+
+
+@dataclass
+class DemoResult:
+    cases: dict[str, str] = field(default_factory=dict)  # number -> fate
+    demo_policy: str | None = None
+    restored_policy: str | None = None
+    breached: list[str] = field(default_factory=list)
+    not_breached: list[str] = field(default_factory=list)
+
+
+def plan_demo(cases: int, seed: int) -> list[PlannedCase]:
+    """The cases the demo opens and what becomes of each: a pure function of (cases, seed)."""
+    rng = random.Random(seed)
+    fates: list[str] = []
+    while len(fates) < cases:
+        block = list(FATES)
+        if fates:  # the first block keeps its order so that a small demo covers the most
+            rng.shuffle(block)
+        fates += block
+    planned = []
+    offset = rng.randrange(len(CHANNELS))
+    for index, fate in enumerate(fates[:cases]):
+        scenario = rng.choice(SCENARIOS)
+        if fate in BREACHING:
+            channel, tier = BREACH_CHANNEL, BREACH_TIER
+        else:
+            channel = CHANNELS[(offset + index) % len(CHANNELS)]
+            tier = "vip" if rng.random() < 0.25 else "normal"
+            if (channel, tier) == (BREACH_CHANNEL, BREACH_TIER):
+                tier = "normal"
+        language = "zh" if rng.random() < 0.6 else "en"
+        name = rng.choice(NAMES_ZH if language == "zh" else NAMES_EN)
+        customer: dict[str, Any] = {"name": name, "tier": tier}
+        if channel == "email" or language == "en":
+            customer["email"] = f"customer{rng.randrange(10_000, 99_999)}@example.com"
+        if channel != "email":
+            customer["phone"] = f"+86 13{rng.randrange(0, 10)} {rng.randrange(1000, 9999)} {rng.randrange(1000, 9999)}"
+        planned.append(
+            PlannedCase(
+                index=index,
+                fate=fate,
+                scenario=scenario,
+                channel=channel,
+                tier=tier,
+                priority=rng.choice(scenario.priorities),
+                language=language,
+                customer=customer,
+                order_number=f"ORD-{rng.randrange(100_000, 999_999)}",
+                rejected_first=rng.random() < 0.3,
+                score=rng.choice([4, 5, 5]) if fate != REOPENED and fate != CLOSED_AFTER_REOPEN else rng.choice([1, 2, 3]),
+            )
+        )
+    return planned
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+class _Driver:
+    def __init__(self, api: httpx.AsyncClient, echo: Callable[[str], None]) -> None:
+        self.api = api
+        self.echo = echo
+
+    async def call(self, method: str, path: str, who: dict[str, str], body: Any = None) -> dict[str, Any]:
+        response = await self.api.request(method, path, json=body, headers=who)
+        if response.status_code not in (200, 201):
+            raise DemoError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json()
+
+    async def live(self, number: str) -> dict[str, Any]:
+        return await self.call("GET", f"/cases/{number}", AGENTS[0])
+
+    async def wait_for(self, number: str, check: Callable[[dict[str, Any]], bool], what: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            if check(await self.live(number)):
+                return True
+            if time.monotonic() >= deadline:
+                self.echo(f"  {number}: still not {what} after {timeout:.0f} s")
+                return False
+            await asyncio.sleep(0.2)
+
+
+def _handler(case: PlannedCase) -> dict[str, str]:
+    department = DEFAULT_ROUTING[Category(case.scenario.category)].value
+    return {"X-Actor-Id": f"handler-{department.replace('_', '-')}", "X-Actor-Role": "handler", "X-Actor-Department": department}
+
+
+def _plan(case: PlannedCase) -> dict[str, Any]:
+    scenario = case.scenario
+    resolution: dict[str, Any] = {"type": scenario.resolution}
+    price = Decimal(scenario.price)
+    if scenario.resolution == "refund":
+        resolution["amount"] = str(price)
+    elif scenario.resolution == "compensation":
+        resolution["amount"] = str((price * Decimal("0.3")).quantize(Decimal("0.01")))
+    return {
+        "root_cause": scenario.root_cause,
+        "measures": [f"{scenario.resolution} for the customer", "share the finding with the supplier"],
+        "owner": _handler(case)["X-Actor-Id"],
+        "prevention": f"Check added for: {scenario.root_cause.lower()}",
+        "resolution": resolution,
+    }
+
+
+async def _open(driver: _Driver, case: PlannedCase) -> str:
+    agent = AGENTS[case.index % len(AGENTS)]
+    scenario = case.scenario
+    intake = {
+        "channel": case.channel,
+        "customer": case.customer,
+        "order": {"number": case.order_number, "paid_amount": scenario.price, "currency": "CNY"},
+        "product": {"sku": scenario.sku, "model": scenario.model, "batch": f"B2026-{case.index % 12 + 1:02d}"},
+        "description": case.description,
+        "demands": list(scenario.demands),
+        "evidence": [{"kind": "photo", "uri": f"s3://evidence/demo/{case.order_number}.jpg"}],
+    }
+    opened = await driver.call("POST", "/cases", agent, intake)
+    return opened["number"]
+
+
+async def _triage(driver: _Driver, case: PlannedCase, number: str) -> dict[str, Any]:
+    category = case.scenario.category
+    decision = {
+        # A complaint about the service on top of the problem itself, now and then.
+        "categories": [category] + (["service"] if case.index % 5 == 4 and category != "service" else []),
+        "priority": case.priority,
+        "department": DEFAULT_ROUTING[Category(category)].value,
+        "note": _say(case, "分诊完成", "triaged"),
+    }
+    return await driver.call("POST", f"/cases/{number}/triage", AGENTS[case.index % len(AGENTS)], decision)
+
+
+def _say(case: PlannedCase, zh: str, en: str) -> str:
+    return zh if case.language == "zh" else en
+
+
+async def _to_plan(driver: _Driver, case: PlannedCase, number: str) -> None:
+    handler = _handler(case)
+    await driver.call("POST", f"/cases/{number}/accept", handler)
+    await driver.call("POST", f"/cases/{number}/notes", handler, {"text": "Contacted the customer, checking the order."})
+    await driver.call("POST", f"/cases/{number}/plan", handler, _plan(case))
+
+
+async def _approve_and_execute(driver: _Driver, case: PlannedCase, number: str) -> None:
+    """The plan proposed, maybe sent back once, approved and carried out."""
+    approver = HEAD if case.priority == "P1" else SUPERVISOR
+    if case.rejected_first:
+        await driver.call("POST", f"/cases/{number}/reject", approver, {"reason": "Offer the customer a faster option first."})
+        await driver.call("POST", f"/cases/{number}/plan", _handler(case), _plan(case))
+    await driver.call("POST", f"/cases/{number}/approve", approver, {"comment": _say(case, "同意", "approved")})
+    await driver.wait_for(number, lambda d: (d.get("live") or {}).get("stage") == "awaiting_feedback", "awaiting feedback", 30)
+
+
+async def _drive(driver: _Driver, case: PlannedCase) -> str:
+    number = await _open(driver, case)
+    fate = case.fate
+    if fate == RECEIVED:
+        return number
+    await _triage(driver, case, number)
+    agent = AGENTS[case.index % len(AGENTS)]
+    if fate in (TRIAGED, BREACHED_UNACCEPTED):
+        return number
+    if fate == WITHDRAWN:
+        reason = _say(case, "客户已自行解决", "Solved it myself")
+        await driver.call("POST", f"/cases/{number}/withdraw", agent, {"reason": reason})
+        return number
+    if fate in (AWAITING_APPROVAL, BREACHED_AWAITING_APPROVAL):
+        await _to_plan(driver, case, number)
+        return number
+    handler = _handler(case)
+    await driver.call("POST", f"/cases/{number}/accept", handler)
+    if fate == IN_HANDLING:
+        return number
+    await driver.call("POST", f"/cases/{number}/info-requests", handler, {"question": case.scenario.question})
+    if fate == AWAITING_CUSTOMER:
+        return number
+    await driver.call("POST", f"/cases/{number}/customer-replies", agent, {"text": _say(case, "照片已上传。", "Photo uploaded.")})
+    await driver.call("POST", f"/cases/{number}/plan", handler, _plan(case))
+    await _approve_and_execute(driver, case, number)
+    if fate == AWAITING_FEEDBACK:
+        return number
+    comment = _say(case, "还是有问题", "Still not fixed") if case.score <= 3 else _say(case, "谢谢", "Thanks")
+    await driver.call("POST", f"/cases/{number}/feedback", agent, {"score": case.score, "comment": comment})
+    if fate == CLOSED_AFTER_REOPEN:  # handled again, and this time the customer is satisfied
+        await _triage(driver, case, number)
+        await _to_plan(driver, case, number)
+        await _approve_and_execute(driver, case, number)
+        satisfied = {"score": 5, "comment": _say(case, "解决了", "Resolved now")}
+        await driver.call("POST", f"/cases/{number}/feedback", agent, satisfied)
+    return number
+
+
+def _demo_policy(policy: dict[str, Any], version: str, breach_after: timedelta) -> dict[str, Any]:
+    short = {"budget": breach_after.total_seconds(), "business": False}
+    overrides = [
+        {"clock": clock, "tier": BREACH_TIER, "channel": BREACH_CHANNEL, "target": short}
+        for clock in ("first_reply", "respond", "plan", "resolution")
+    ]
+    return policy | {"version": version, "overrides": list(policy.get("overrides", [])) + overrides}
+
+
+async def run_demo(
+    api: httpx.AsyncClient,
+    cases: int,
+    *,
+    seed: int = 7,
+    breaches: bool = True,
+    breach_after: timedelta = timedelta(seconds=45),
+    echo: Callable[[str], None] = lambda line: None,
+) -> DemoResult:
+    """Open and drive `cases` cases through the API at `api` (an httpx client with its base URL)."""
+    driver = _Driver(api, echo)
+    planned = plan_demo(cases, seed)
+    result = DemoResult()
+    quick = [case for case in planned if not (breaches and case.fate in BREACHING)]
+    slow = [case for case in planned if breaches and case.fate in BREACHING]
+    for case in quick:
+        number = await _drive(driver, case)
+        result.cases[number] = case.fate
+        echo(f"  {number}  {case.fate:<27} {case.priority} {case.channel:<11} {case.scenario.category}")
+    if not slow:
+        return result
+
+    # The policy in force, as pinned on a case opened just now.
+    if not result.cases:  # every demo case breaches: open one plain case to read it
+        plain = plan_demo(1, seed)[0]
+        result.cases[await _open(driver, plain)] = RECEIVED
+    policy = (await driver.live(next(iter(result.cases))))["live"]["policy"]
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    demo_version = f"demo-{stamp}"
+    restored_version = f"{policy['version'][:30]}-restored-{stamp}"
+    echo(f"Demo SLA policy {demo_version}: VIP marketplace cases breach after {breach_after.total_seconds():g} s")
+    await driver.call("POST", "/admin/sla-policies", ADMIN, _demo_policy(policy, demo_version, breach_after))
+    result.demo_policy = demo_version
+    try:
+        for case in slow:
+            number = await _drive(driver, case)
+            result.cases[number] = case.fate
+            echo(f"  {number}  {case.fate:<27} {case.priority} {case.channel:<11} {case.scenario.category}")
+        echo("Waiting for the breaches...")
+        timeout = breach_after.total_seconds() + 60
+        for number, fate in result.cases.items():
+            if fate in BREACHING:
+                breached = await driver.wait_for(
+                    number, lambda d: (d.get("sla") or {}).get("state") == "breached", "breached", timeout
+                )
+                (result.breached if breached else result.not_breached).append(number)
+    finally:
+        await driver.call("POST", "/admin/sla-policies", ADMIN, policy | {"version": restored_version})
+        result.restored_policy = restored_version
+        echo(f"SLA policy back as before ({restored_version})")
+    return result
