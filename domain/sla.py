@@ -294,8 +294,16 @@ def next_due(clocks: dict[ClockName, SlaClock], policy: SlaPolicy, calendar: Bus
 
 
 def next_deadline(clocks: dict[ClockName, SlaClock]) -> datetime | None:
-    running = [c.due_at for c in clocks.values() if c.state is ClockState.RUNNING and c.name is not ClockName.SURVEY]
-    return min(running, default=None)
+    """The earliest deadline still unmet, a missed one included (so "due within the hour"
+    finds overdue cases too). A paused clock has no deadline until it resumes."""
+    unmet = (ClockState.RUNNING, ClockState.BREACHED)
+    dues = [c.due_at for c in clocks.values() if c.state in unmet and c.name is not ClockName.SURVEY]
+    return min(dues, default=None)
+
+
+def label(clock: ClockName) -> str:
+    """How a clock is named to people: "first reply", "resolution"."""
+    return clock.value.replace("_", " ")
 
 
 def case_sla_state(clocks: dict[ClockName, SlaClock]) -> SlaState:

@@ -9,6 +9,7 @@ import re
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import httpx
@@ -92,7 +93,7 @@ async def test_search_attributes_and_details_follow_every_transition(
     )  # fmt: skip
     assert received["CaseCategory"] in (None, [])  # suggested, not decided yet
     assert received["NextDeadline"] is not None  # the first reply
-    assert "Next: SLA first_reply" in await current_details(handle)
+    assert "Next timer: SLA first reply warning at 75%" in await current_details(handle)
 
     await post(api, f"/cases/{number}/triage", TRIAGE | {"categories": ["product_quality", "service"]}, AGENT)
     await expect(
@@ -123,9 +124,11 @@ async def test_search_attributes_and_details_follow_every_transition(
         Assignee="handler-wang", SlaState="on_track", EscalationLevel=0, **unchanging,
     )  # fmt: skip
     assert planned["NextDeadline"] is not None  # resolution
-    # The details name the next timer: here the VIP customer's progress update (every 12 h)
-    # comes before the resolution deadline, which only NextDeadline shows.
-    assert "Next: progress update to the customer due" in await current_details(handle)
+    # The details name the next deadline and the next timer: here the VIP customer's
+    # progress update (every 12 h) comes before the resolution deadline.
+    details = await current_details(handle)
+    assert "Next timer: progress update to the customer due" in details
+    assert "Next deadline: " in details
 
     approved = await post(api, f"/cases/{number}/approve", {}, SUPERVISOR)
     assert approved["stage"] == "executing"
@@ -135,7 +138,7 @@ async def test_search_attributes_and_details_follow_every_transition(
         api, handle, "the customer's satisfaction score", CaseStage="awaiting_feedback", SlaState="on_track", **unchanging
     )
     assert feedback["NextDeadline"] is None  # the survey window is not an SLA deadline
-    assert "Next: survey window closes" in await current_details(handle)
+    assert "Next timer: survey window closes" in await current_details(handle)
 
     await post(api, f"/cases/{number}/feedback", {"score": 2, "comment": "still leaking"}, AGENT)
     await expect(
@@ -182,8 +185,8 @@ async def test_timers_and_activities_are_labelled_in_words(
             activities.append(summary)
     assert activities[:3] == ["suggest category and department", "record received", "record triaged"]
     assert timers, "the case waits on a labelled timer"
-    # e.g. "SLA first_reply warning at 75% due 2026-11-23T19:30+08:00"
-    label = re.compile(r"(SLA \w+( P\d)? .+|progress update to the customer) due \d{4}-\d\d-\d\dT\d\d:\d\d\+08:00")
+    # e.g. "SLA first reply warning at 75% due 2026-11-23T19:30+08:00"
+    label = re.compile(r"(SLA [a-z ]+( P\d)? .+|progress update to the customer) due \d{4}-\d\d-\d\dT\d\d:\d\d\+08:00")
     assert all(label.fullmatch(timer) for timer in timers), timers
     no_personal_data(*timers, *activities)
 
@@ -226,7 +229,11 @@ async def test_a_visibility_query_finds_a_breached_case_waiting_for_approval(
     await wait_until_listed(env, 'EscalationLevel >= 1 AND CasePriority = "P2"', number)
     details = await current_details(handle)
     assert details.startswith("**plan_proposed**: waiting for approval by a supervisor.")
+    assert "**Resolution deadline missed** at " in details
+    assert "escalated to supervisor (level 1)" in details
+    assert f"Next deadline: {due.astimezone(ZoneInfo('Asia/Shanghai')).isoformat(timespec='minutes')}" in details
     assert "escalation to head due" in details
+    assert found["NextDeadline"] == due  # overdue: still the deadline to meet
 
 
 async def test_the_readme_queries_are_valid_visibility_queries(env: WorkflowEnvironment) -> None:

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         DueItem,
         DueKind,
         Replan,
+        label,
         SlaClock,
         SlaView,
         next_due,
@@ -102,6 +103,7 @@ class CaseWorkflow:
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
         case = self._case
+        self._publish()  # visible to operators before the first activity completes
         if start.state is None:
             async with self._lock:
                 await self._receive(start.received_by)
@@ -534,12 +536,13 @@ class CaseWorkflow:
         if item.kind is DueKind.UPDATE:
             return f"progress update to the customer due {when}"
         if item.kind is DueKind.WARNING:
-            return f"SLA {item.clock.value}{priority} warning at {item.fraction:.0%} due {when}"
+            return f"SLA {label(item.clock)}{priority} warning at {item.fraction:.0%} due {when}"
         if item.kind is DueKind.CLIMB:
-            return f"SLA {item.clock.value}{priority} escalation to {self._rung(case.clocks[item.clock].escalation_level + 1)} due {when}"
+            rung = self._rung(case.clocks[item.clock].escalation_level + 1)
+            return f"SLA {label(item.clock)}{priority} escalation to {rung} due {when}"
         if item.clock is ClockName.SURVEY:
             return f"survey window closes {when}"
-        return f"SLA {item.clock.value}{priority} due {when}"
+        return f"SLA {label(item.clock)}{priority} due {when}"
 
     def _rung(self, level: int) -> str:
         ladder = self._case.policy.ladder
@@ -780,10 +783,23 @@ class CaseWorkflow:
                 sa.CUSTOMER_TIER.value_set(case.intake.customer.tier.value),
             ]
         )
-        item = self._next_item()
         lines = [f"**{case.stage.value}**: waiting for {case.waiting_for}."]
+        zone = case.calendar.zone
+        for clock in case.clocks.values():
+            if clock.state is ClockState.BREACHED and clock.breached_at is not None:
+                rung = self._rung(clock.escalation_level)
+                lines.append(
+                    f"**{label(clock.name).capitalize()} deadline missed** at "
+                    f"{clock.breached_at.astimezone(zone).isoformat(timespec='minutes')}; escalated to {rung} "
+                    f"(level {clock.escalation_level})."
+                )
+            elif clock.state is ClockState.PAUSED:
+                lines.append(f"{label(clock.name).capitalize()} clock paused while the customer answers.")
+        if deadline is not None:
+            lines.append(f"Next deadline: {deadline.astimezone(zone).isoformat(timespec='minutes')}.")
+        item = self._next_item()
         if item is not None:
-            lines.append(f"Next: {self._summary(item)}.")
+            lines.append(f"Next timer: {self._summary(item)}.")
         if case.reopen_count:
             lines.append(f"Reopened {case.reopen_count} time(s).")
         workflow.set_current_details("\n\n".join(lines))
