@@ -1,0 +1,273 @@
+"""Driving cases, the same way for every bench script: through the Temporal client (updates
+directly), through the HTTP API, and the bare baseline through the Temporal client.
+
+A closed loop is receipt → triage → accept → plan → approve → (execution by the
+workflow) → feedback → archive. The driver learns that execution is done the way
+a client of the record would: it polls the case's row in the database (every
+`POLL_S`), the same for the product and the bare baseline (whose 8th write marks
+it); a feedback refused as "not allowed now" anyway is retried and counted.
+The loop ends when the workflow completes (`handle.result()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+
+from api.sla_rules import SlaRulebook
+from bench._harness import BARE_QUEUE, PRODUCT_QUEUE
+from bench.bare import EXECUTED_SEQ, BareWorkflow
+from domain.calendar import BusinessCalendar
+from domain.case import Actor, Approval, CaseIntake, Feedback, Role, SolutionPlan, TriageDecision
+from domain.sla import SlaPolicy
+from domain.state import CaseStart
+from store.db import session_factory
+from store.rules import RulesStore
+from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from workflows.case import CaseWorkflow
+
+POLL_S = 0.02
+STEP_TIMEOUT_S = 120.0
+
+INTAKE_BODY = intake()
+INTAKE = CaseIntake.model_validate(INTAKE_BODY)
+AGENT_ACTOR = Actor(id=AGENT["X-Actor-Id"], role=Role.AGENT)
+HANDLER_ACTOR = Actor(id=HANDLER["X-Actor-Id"], role=Role.HANDLER, department=HANDLER["X-Actor-Department"])
+SUPERVISOR_ACTOR = Actor(id=SUPERVISOR["X-Actor-Id"], role=Role.SUPERVISOR)
+DECISION = TriageDecision.model_validate(TRIAGE)
+SOLUTION = SolutionPlan.model_validate(PLAN)
+FEEDBACK_BODY = {"score": 5}
+
+_run = uuid.uuid4().hex[:6].upper()
+_numbers = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{_run}-{next(_numbers):07d}"
+
+
+@dataclass
+class CaseResult:
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step
+    refused_feedback: int = 0
+    number: str = ""
+
+
+class Steps:
+    def __init__(self) -> None:
+        self.result = CaseResult()
+        self._t = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.result.steps[name] = now - self._t
+        self._t = now
+
+
+async def pinned(engine: AsyncEngine) -> tuple[SlaPolicy, BusinessCalendar]:
+    """The policy and calendar the API would pin a case to now (the defaults on a fresh database)."""
+    return await SlaRulebook(RulesStore(session_factory(engine))).pinned_for(datetime.now(timezone.utc))
+
+
+async def _wait_row(engine: AsyncEngine, query: str, params: dict[str, Any], done: Any) -> None:
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while True:
+        async with engine.connect() as connection:
+            value = (await connection.execute(text(query), params)).scalar()
+        if done(value):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{query} {params}: still {value!r} after {STEP_TIMEOUT_S:.0f} s")
+        await asyncio.sleep(POLL_S)
+
+
+async def wait_executed(engine: AsyncEngine, number: str) -> None:
+    await _wait_row(
+        engine, "SELECT stage FROM cases WHERE number = :n", {"n": number}, lambda v: v == "awaiting_feedback"
+    )
+
+
+async def wait_bare_executed(engine: AsyncEngine, wf_id: str) -> None:
+    await _wait_row(
+        engine, "SELECT max(seq) FROM bench_write WHERE wf = :w", {"w": wf_id}, lambda v: (v or 0) >= EXECUTED_SEQ
+    )
+
+
+def _refused(error: BaseException) -> bool:
+    cause = getattr(error, "cause", None)
+    return isinstance(error, WorkflowUpdateFailedError) and isinstance(cause, ApplicationError) and cause.type == "ActionNotAllowed"
+
+
+# ---- opening only ---------------------------------------------------------------------------
+
+
+async def open_product(client: Client, policy: SlaPolicy, calendar: BusinessCalendar, number: str | None = None) -> str:
+    """What POST /cases does with Temporal, without HTTP and the case-number counter: update-with-start
+    of `CaseWorkflow` and its `receipt` update (returns once the case is recorded)."""
+    number = number or new_id("LC")
+    start = CaseStart(
+        number=number,
+        intake=INTAKE,
+        received_at=datetime.now(timezone.utc),
+        received_by=AGENT_ACTOR,
+        policy=policy,
+        calendar=calendar,
+    )
+    operation = WithStartWorkflowOperation(
+        CaseWorkflow.run,
+        start,
+        id=number,
+        task_queue=PRODUCT_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    await client.execute_update_with_start_workflow(CaseWorkflow.receipt, start_workflow_operation=operation)
+    return number
+
+
+async def open_api(http: httpx.AsyncClient) -> str:
+    response = await http.post("/cases", json=INTAKE_BODY, headers=AGENT)
+    if response.status_code != 201:
+        raise RuntimeError(f"POST /cases: {response.status_code} {response.text[:300]}")
+    return response.json()["number"]
+
+
+async def open_bare(client: Client, wf_id: str | None = None, timer_s: float = 0) -> str:
+    """The bare equivalent of POST /cases: update-with-start, `receipt` returns after two writes."""
+    wf_id = wf_id or new_id("BL")
+    operation = WithStartWorkflowOperation(
+        BareWorkflow.run,
+        args=[wf_id, timer_s] if timer_s else [wf_id],
+        id=wf_id,
+        task_queue=BARE_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    await client.execute_update_with_start_workflow(BareWorkflow.receipt, start_workflow_operation=operation)
+    return wf_id
+
+
+async def start_bare(client: Client, wf_id: str | None = None) -> str:
+    """Raw `client.start_workflow` of the bare workflow: returns once the server has accepted the start."""
+    wf_id = wf_id or new_id("BS")
+    await client.start_workflow(BareWorkflow.run, wf_id, id=wf_id, task_queue=BARE_QUEUE)
+    return wf_id
+
+
+# ---- full closed loops ----------------------------------------------------------------------
+
+
+async def lifecycle_client(client: Client, engine: AsyncEngine, policy: SlaPolicy, calendar: BusinessCalendar) -> CaseResult:
+    steps = Steps()
+    number = await open_product(client, policy, calendar)
+    steps.result.number = number
+    steps.done("open")
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, number)
+    await handle.execute_update(CaseWorkflow.triage, args=[AGENT_ACTOR, DECISION])
+    steps.done("triage")
+    await handle.execute_update(CaseWorkflow.accept, HANDLER_ACTOR)
+    steps.done("accept")
+    await handle.execute_update(CaseWorkflow.propose_plan, args=[HANDLER_ACTOR, SOLUTION])
+    steps.done("plan")
+    await handle.execute_update(CaseWorkflow.approve, args=[SUPERVISOR_ACTOR, Approval()])
+    steps.done("approve")
+    await wait_executed(engine, number)
+    steps.done("execution")
+    while True:
+        try:
+            await handle.execute_update(CaseWorkflow.record_feedback, args=[AGENT_ACTOR, Feedback(**FEEDBACK_BODY)])
+            break
+        except WorkflowUpdateFailedError as error:
+            if not _refused(error) or steps.result.refused_feedback > 100:
+                raise
+            steps.result.refused_feedback += 1
+            await asyncio.sleep(POLL_S)
+    steps.done("feedback")
+    final = await handle.result()
+    if final.stage != "archived":
+        raise RuntimeError(f"{number} ended {final.stage}")
+    steps.done("archive")
+    return steps.result
+
+
+async def _post(http: httpx.AsyncClient, path: str, body: Any, who: dict[str, str]) -> httpx.Response:
+    response = await http.post(path, json=body, headers=who)
+    if response.status_code not in (200, 201, 409):
+        raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:300]}")
+    return response
+
+
+async def lifecycle_api(http: httpx.AsyncClient, client: Client, engine: AsyncEngine) -> CaseResult:
+    steps = Steps()
+    number = await open_api(http)
+    steps.result.number = number
+    steps.done("open")
+    for name, path, body, who in (
+        ("triage", "triage", TRIAGE, AGENT),
+        ("accept", "accept", None, HANDLER),
+        ("plan", "plan", PLAN, HANDLER),
+        ("approve", "approve", {}, SUPERVISOR),
+    ):
+        response = await _post(http, f"/cases/{number}/{path}", body, who)
+        if response.status_code != 200:
+            raise RuntimeError(f"POST /cases/{number}/{path}: {response.status_code} {response.text[:300]}")
+        steps.done(name)
+    await wait_executed(engine, number)
+    steps.done("execution")
+    while True:
+        response = await _post(http, f"/cases/{number}/feedback", FEEDBACK_BODY, AGENT)
+        if response.status_code == 200:
+            break
+        if steps.result.refused_feedback > 100:
+            raise RuntimeError(f"feedback refused {steps.result.refused_feedback} times: {response.text[:300]}")
+        steps.result.refused_feedback += 1
+        await asyncio.sleep(POLL_S)
+    steps.done("feedback")
+    final = await client.get_workflow_handle_for(CaseWorkflow.run, number).result()
+    if final.stage != "archived":
+        raise RuntimeError(f"{number} ended {final.stage}")
+    steps.done("archive")
+    return steps.result
+
+
+async def lifecycle_bare(client: Client, engine: AsyncEngine) -> CaseResult:
+    steps = Steps()
+    wf_id = await open_bare(client)
+    steps.result.number = wf_id
+    steps.done("open")
+    handle = client.get_workflow_handle_for(BareWorkflow.run, wf_id)
+    for name, update in (
+        ("triage", BareWorkflow.triage),
+        ("accept", BareWorkflow.accept),
+        ("plan", BareWorkflow.plan),
+        ("approve", BareWorkflow.approve),
+    ):
+        await handle.execute_update(update, "someone")
+        steps.done(name)
+    await wait_bare_executed(engine, wf_id)
+    steps.done("execution")
+    while True:
+        try:
+            await handle.execute_update(BareWorkflow.feedback, "agent")
+            break
+        except WorkflowUpdateFailedError as error:
+            if not _refused(error) or steps.result.refused_feedback > 100:
+                raise
+            steps.result.refused_feedback += 1
+            await asyncio.sleep(POLL_S)
+    steps.done("feedback")
+    await handle.result()
+    steps.done("archive")
+    return steps.result

@@ -1,0 +1,262 @@
+"""Opening cases at fixed request rates (open loop): `POST /cases` against raw `client.start_workflow`.
+
+    python bench/start.py [--rates 10,20,40,80] [--seconds 8] [--timeout 30] [--out bench/results/start.json]
+
+At each rate R, requests are fired at fixed instants (i / R) for `--seconds`,
+whatever the earlier ones are doing (open loop); each one's latency counts from
+its scheduled instant, so a stalled generator cannot hide queueing. A request
+that fails or takes longer than `--timeout` is an error. Four shapes, one after
+another at each rate:
+
+- raw_start:   `client.start_workflow` of the bare workflow (`bench.bare`): returns
+               once the server has persisted the start — the issue's baseline;
+- bare_uws:    update-with-start of the bare workflow, returning when its `receipt`
+               update does (after its first two trivial writes): what POST /cases
+               promises (the case is recorded), minus the product;
+- product_uws: what POST /cases does with Temporal, from the client: update-with-start
+               of `CaseWorkflow` + `receipt` (suggest_triage + record_transition);
+- post_cases:  `POST /cases` over HTTP (httpx → uvicorn in this process): the
+               case-number counter and the pinned rules in SQLite, then the above.
+
+Started cases stay open (they wait for triage); a run leaves rate × seconds of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from bench._drive import open_api, open_bare, open_product, pinned, start_bare  # noqa: E402
+from bench._harness import (  # noqa: E402
+    CpuMeter,
+    Env,
+    emit,
+    environment,
+    latency_summary,
+    log,
+    machine,
+    machine_busy_pct,
+    wait_until_quiet,
+    other_heavy_processes,
+    ratio,
+    run_main,
+    table,
+)
+
+SHAPES = ("raw_start", "bare_uws", "product_uws", "post_cases")
+P50_TARGET = 1.3
+
+
+async def run_rate(env: Env, shape: str, rate: float, seconds: float, timeout: float, send: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    errors: list[str] = []
+    late_sends: list[float] = []
+
+    async def one(at: float) -> None:
+        late_sends.append(loop.time() - at)
+        try:
+            await asyncio.wait_for(send(), timeout - (loop.time() - at))
+            latencies.append(loop.time() - at)
+        except Exception as error:  # noqa: BLE001 - counted
+            errors.append(f"{type(error).__name__}: {str(error)[:160]}")
+
+    meter = env.meter()
+    count = int(rate * seconds)
+    m0 = meter.mark()
+    t0 = loop.time() + 0.05
+    tasks = []
+    for i in range(count):
+        at = t0 + i / rate
+        await asyncio.sleep(max(at - loop.time(), 0))
+        tasks.append(asyncio.create_task(one(at)))
+    sent = loop.time()
+    m1 = meter.mark()
+    await asyncio.gather(*tasks)
+    finished = loop.time()
+    env.check_alive()
+    return {
+        "shape": shape,
+        "rate": rate,
+        "requests": count,
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_samples": sorted(set(errors))[:3],
+        "latency_ms": latency_summary(latencies),
+        # Completed per second from the first request to the last answer: below the rate = saturated.
+        "completed_per_s": round(len(latencies) / (finished - t0), 2),
+        "generator_late_ms_max": round(1000 * max(late_sends), 1) if late_sends else None,
+        "cpu_while_sending": CpuMeter.between(m0, m1),
+        "drain_s": round(finished - sent, 2),
+    }
+
+
+def comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by = {(r["shape"], r["rate"]): r for r in runs}
+    out = []
+    for rate in sorted({r["rate"] for r in runs}):
+        raw, bare, product, post = (by.get((s, rate)) for s in SHAPES)
+
+        def p(run: dict[str, Any] | None, q: str) -> float | None:
+            return run["latency_ms"][q] if run else None
+
+        out.append(
+            {
+                "rate": rate,
+                "post_vs_raw_start_p50": ratio(p(post, "p50"), p(raw, "p50")),
+                "post_vs_raw_start_p99": ratio(p(post, "p99"), p(raw, "p99")),
+                "post_vs_bare_uws_p50": ratio(p(post, "p50"), p(bare, "p50")),
+                "post_vs_bare_uws_p99": ratio(p(post, "p99"), p(bare, "p99")),
+                "product_uws_vs_bare_uws_p50": ratio(p(product, "p50"), p(bare, "p50")),
+                "post_vs_product_uws_p50": ratio(p(post, "p50"), p(product, "p50")),
+                "post_errors": post["errors"] if post else None,
+            }
+        )
+    return out
+
+
+def render(result: dict[str, Any]) -> str:
+    rows = []
+    for r in result["runs"]:
+        c = r["cpu_while_sending"]
+        rows.append(
+            [
+                r["shape"], r["rate"], r["requests"], r["errors"], r["completed_per_s"],
+                r["latency_ms"]["p50"], r["latency_ms"]["p99"], r["latency_ms"]["max"],
+                c.get("server_cores"), c.get("worker_cores"), c.get("bench_cores"),
+            ]
+        )  # fmt: skip
+    comp = []
+    for c in result["comparisons"]:
+        verdict = "-"
+        if c["post_vs_raw_start_p50"] is not None:
+            verdict = "met" if c["post_vs_raw_start_p50"] <= P50_TARGET else f"missed: {c['post_vs_raw_start_p50'] / P50_TARGET:.1f}× over"
+        comp.append(
+            [
+                c["rate"], c["post_vs_raw_start_p50"], c["post_vs_raw_start_p99"], verdict,
+                c["post_vs_bare_uws_p50"], c["post_vs_bare_uws_p99"], c["product_uws_vs_bare_uws_p50"],
+                c["post_vs_product_uws_p50"], c["post_errors"],
+            ]
+        )  # fmt: skip
+    return "\n".join(
+        [
+            "Opening cases, open loop at fixed rates (latency from each request's scheduled instant)",
+            table(
+                ["shape", "rate/s", "requests", "errors", "done/s", "p50 ms", "p99 ms", "max ms", "server", "worker", "bench"],
+                rows,
+            ),
+            "",
+            f"POST /cases against the baselines (target: p50 ≤ {P50_TARGET} × raw start, zero errors up to saturation):",
+            table(
+                ["rate/s", "p50 ×raw", "p99 ×raw", "target", "p50 ×bare_uws", "p99 ×bare_uws", "product/bare p50",
+                 "API/product p50", "errors"],
+                comp,
+            ),  # fmt: skip
+            f"Worker options: {json.dumps(result['worker_options'])}; local activities: {result['local_activities'] or 'none'}",
+            f"Machine: {result['machine']['nproc']} cores, {result['machine']['ram_gib']} GiB; "
+            f"busy before start {result['machine_busy_before_pct']} %; total {result['total_s']} s",
+        ]
+    )
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    began = time.monotonic()
+    others = other_heavy_processes()
+    if others:
+        log("warning: other benchmark-like processes are running, figures will suffer:\n  " + "\n  ".join(others))
+    busy = wait_until_quiet(args.quiet_wait) if args.quiet_wait else machine_busy_pct()
+    options = json.loads(args.options)
+    runs = []
+    local = [n for n in args.local_activities.split(",") if n]
+    async with environment(
+        worker=args.worker, options=options, local_activities=local, bytecode=not args.no_bytecode
+    ) as env:
+        policy, calendar = await pinned(env.db.engine)
+        assert env.api is not None
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+        async with httpx.AsyncClient(base_url=env.api.url, timeout=args.timeout, limits=limits) as http:
+            senders: dict[str, Callable[[], Awaitable[Any]]] = {
+                "raw_start": lambda: start_bare(env.client),
+                "bare_uws": lambda: open_bare(env.client),
+                "product_uws": lambda: open_product(env.client, policy, calendar),
+                "post_cases": lambda: open_api(http),
+            }
+            for shape in args.shapes:  # warm up every path
+                for _ in range(3):
+                    await senders[shape]()
+            for rate in args.rates:
+                for shape in args.shapes:
+                    log(f"{shape} at {rate:g}/s for {args.seconds:g} s")
+                    run = await run_rate(env, shape, rate, args.seconds, args.timeout, senders[shape])
+                    log(f"  p50 {run['latency_ms']['p50']} ms, p99 {run['latency_ms']['p99']} ms, {run['errors']} errors")
+                    runs.append(run)
+                    await asyncio.sleep(args.pause)
+    return {
+        "benchmark": "start",
+        "shapes": args.shapes,
+        "rates": args.rates,
+        "seconds": args.seconds,
+        "timeout_s": args.timeout,
+        "worker": args.worker,
+        "worker_options": options,
+        "local_activities": local,
+        "api_transport": "httpx over TCP to uvicorn in the bench process",
+        "server": "temporal server start-dev, in memory, headless, 1 task-queue partition",
+        "runs": runs,
+        "comparisons": comparisons(runs),
+        "bytecode": not args.no_bytecode,
+        "machine": machine(),
+        "machine_busy_before_pct": busy,
+        "other_processes": others,
+        "total_s": round(time.monotonic() - began, 1),
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="10,20,40,80", help="requests per second (default 10,20,40,80)")
+    parser.add_argument("--seconds", type=float, default=8, help="seconds of requests per rate and shape (default 8)")
+    parser.add_argument("--timeout", type=float, default=30, help="a request slower than this is an error (default 30)")
+    parser.add_argument("--pause", type=float, default=2, help="seconds between runs (default 2)")
+    parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--worker", choices=["subprocess", "inprocess"], default="subprocess")
+    parser.add_argument("--options", default="{}", help="JSON Worker options, see _harness.worker_options")
+    parser.add_argument("--local-activities", default="", help="bench-only: run these activities of the product as local")
+    parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument(
+        "--quiet-wait", type=float, default=0, help="first wait up to this many seconds for the machine to be < 20 %% busy"
+    )
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="run as this checkout does by default (PYTHONDONTWRITEBYTECODE=1, no .pyc); default: with .pyc, as deployed",
+    )
+    args = parser.parse_args(argv)
+    args.rates = [float(v) for v in args.rates.split(",") if v]
+    args.shapes = [s for s in args.shapes.split(",") if s]
+    if not args.rates or min(args.rates) <= 0 or not set(args.shapes) <= set(SHAPES):
+        parser.error("bad --rates or --shapes")
+    return args
+
+
+async def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = await bench(args)
+    emit(render(result), result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
