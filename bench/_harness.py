@@ -610,16 +610,21 @@ class CpuMark:
 
 
 class CpuMeter:
-    """CPU seconds of named processes between two marks."""
+    """CPU seconds of named processes (a name may stand for several, summed) between two marks."""
 
-    def __init__(self, processes: dict[str, psutil.Process | None]) -> None:
-        self.processes = {name: ps for name, ps in processes.items() if ps is not None}
+    def __init__(self, processes: dict[str, psutil.Process | Sequence[psutil.Process] | None]) -> None:
+        self.processes: dict[str, list[psutil.Process]] = {}
+        for name, ps in processes.items():
+            group = [ps] if isinstance(ps, psutil.Process) else list(ps or [])
+            if group:
+                self.processes[name] = group
 
     def mark(self) -> CpuMark:
         t = psutil.cpu_times()
         idle = t.idle + getattr(t, "iowait", 0.0)
         total = sum(t)
-        return CpuMark(time.monotonic(), {n: _cpu(ps) for n, ps in self.processes.items()}, (total - idle, total))
+        cpu = {n: sum(_cpu(p) for p in group) for n, group in self.processes.items()}
+        return CpuMark(time.monotonic(), cpu, (total - idle, total))
 
     @staticmethod
     def between(a: CpuMark, b: CpuMark) -> dict[str, Any]:
@@ -635,7 +640,7 @@ class CpuMeter:
         return out
 
     def rss(self) -> dict[str, int]:
-        return {name: _rss(ps) for name, ps in self.processes.items()}
+        return {name: sum(_rss(p) for p in group) for name, group in self.processes.items()}
 
 
 def machine_busy_pct(seconds: float = 1.0) -> float:
@@ -752,31 +757,41 @@ class Env:
     server: DevServer
     client: Client
     db: Database
-    worker: WorkerProcess | None = None
+    workers: list[WorkerProcess] = field(default_factory=list)  # worker processes, when in subprocesses
     worker_queries: QueryCounter | None = None  # when the worker runs in-process
     api: ApiServer | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def worker(self) -> WorkerProcess | None:
+        return self.workers[0] if self.workers else None
 
     def meter(self, **more: psutil.Process | None) -> CpuMeter:
         return CpuMeter(
             {
                 "server": self.server.ps,
-                "worker": self.worker.ps if self.worker else None,
+                "worker": [w.ps for w in self.workers if w.ps is not None],  # all worker processes, summed
                 "bench": psutil.Process(),  # the driver, and the API / in-process worker when they run here
                 **more,
             }
         )
 
+    async def worker_statements(self) -> int:
+        if self.worker_queries is not None:
+            return self.worker_queries.total
+        return sum([(await w.stats())["queries"]["total"] for w in self.workers])
+
     def check_alive(self) -> None:
         self.server.check_alive()
-        if self.worker:
-            self.worker.check_alive()
+        for w in self.workers:
+            w.check_alive()
 
 
 @contextlib.asynccontextmanager
 async def environment(
     *,
     worker: str = "subprocess",
+    processes: int = 1,
     options: dict[str, Any] | None = None,
     product_queue: str | None = PRODUCT_QUEUE,
     bare_queue: str | None = BARE_QUEUE,
@@ -785,26 +800,43 @@ async def environment(
     keep: bool = False,
     bytecode: bool = True,
 ) -> AsyncIterator[Env]:
-    """Server, database, workers (`worker`: "subprocess" or "inprocess") and API, all stopped on exit."""
+    """Server, database, workers (`worker`: "subprocess" — `processes` of them — or "inprocess") and API,
+    all stopped on exit."""
     began = time.monotonic()
     use_bytecode(bytecode)
     directory = Path(tempfile.mkdtemp(prefix="aftersales-bench-"))
     server = DevServer(directory)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(server)
+            for attempt in range(3):
+                # The dev server picks its internal ports itself; another process may take one
+                # first ("bind: address already in use"). Then it exits at once: try new ports.
+                server = DevServer(directory)
+                await server.__aenter__()
+                try:
+                    client = await server.connect()
+                    break
+                except RuntimeError:
+                    await server.__aexit__(None, None, None)
+                    if attempt == 2:
+                        raise
+                    log("the Temporal dev server exited while starting; trying other ports")
+            stack.push_async_exit(server)
             log(f"Temporal dev server (in memory, 1 partition) on {server.address}; files in {directory}")
-            client = await server.connect()
             db = await stack.enter_async_context(fresh_database(directory))
             env = Env(directory, server, client, db)
             if worker == "subprocess":
-                env.worker = await stack.enter_async_context(
-                    WorkerProcess(
-                        directory, server.address, db.url, options, product_queue, bare_queue, local_activities,
-                        bytecode=bytecode,
+                for i in range(processes):
+                    env.workers.append(
+                        await stack.enter_async_context(
+                            WorkerProcess(
+                                directory, server.address, db.url, options, product_queue, bare_queue, local_activities,
+                                name=f"worker{i + 1}", bytecode=bytecode,
+                            )
+                        )
                     )
-                )
-                log(f"worker process {env.worker.process.pid} polling {product_queue} / {bare_queue}")  # type: ignore[union-attr]
+                pids = ", ".join(str(w.process.pid) for w in env.workers if w.process)
+                log(f"worker process(es) {pids} polling {product_queue} / {bare_queue}")
             else:
                 env.worker_queries = await stack.enter_async_context(
                     inprocess_workers(client, db.url, options, product_queue, bare_queue, local_activities)

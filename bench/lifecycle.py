@@ -106,7 +106,7 @@ async def run_level(
         if profile_dir is not None:
             targets = {"bench": os.getpid()}
             if env.worker and env.worker.process:
-                targets["worker"] = env.worker.process.pid
+                targets["worker"] = env.worker.process.pid  # the first worker process
             for name, pid in targets.items():
                 path = profile_dir / f"{shape}-{users}-{name}.txt"
                 spies[name] = (start_py_spy(pid, seconds, path), path)
@@ -276,7 +276,8 @@ def render(result: dict[str, Any]) -> str:
         + "; ".join(f"{r['shape']}@{r['concurrency']} " + " ".join(f"{k}={v}" for k, v in r["step_p50_ms"].items()) for r in result["runs"]),
         "CPU efficiency = (server + worker CPU per bare case) / (the same per product case).",
         *profile_lines(result),
-        f"Worker options: {json.dumps(result['worker_options'])}; local activities: {result['local_activities'] or 'none'}",
+        f"Worker options: {json.dumps(result['worker_options'])}; local activities: {result['local_activities'] or 'none'}; "
+        f"worker processes: {result['worker_processes'] or 'in this process'}",
         f"Machine: {result['machine']['nproc']} cores, {result['machine']['ram_gib']} GiB, {result['machine']['cpu_model']}; "
         f"busy before start {result['machine_busy_before_pct']} %; total {result['total_s']} s",
     ]
@@ -292,7 +293,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     options = json.loads(args.options)
     local = [n for n in args.local_activities.split(",") if n]
     runs: list[dict[str, Any]] = []
-    async with environment(worker=args.worker, options=options, local_activities=local, bytecode=not args.no_bytecode) as env:
+    async with environment(
+        worker=args.worker,
+        processes=args.worker_processes,
+        options=options,
+        local_activities=local,
+        bytecode=not args.no_bytecode,
+    ) as env:
         policy, calendar = await pinned(env.db.engine)
         assert env.api is not None
         limits = httpx.Limits(max_connections=max(args.levels) + 10, max_keepalive_connections=max(args.levels) + 10)
@@ -315,7 +322,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                         f"{run['errors']} errors"
                     )
                     runs.append(run)
-        worker_queries = (await env.worker.stats())["queries"] if env.worker else env.worker_queries.snapshot()  # type: ignore[union-attr]
+        worker_statements = await env.worker_statements()
     result = {
         "benchmark": "lifecycle",
         "shapes": args.shapes,
@@ -323,6 +330,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "warmup_s": args.warmup,
         "seconds": args.seconds,
         "worker": args.worker,
+        "worker_processes": args.worker_processes if args.worker == "subprocess" else 0,
         "worker_options": options,
         "local_activities": local,
         "api_transport": "httpx over TCP to uvicorn in the bench process",
@@ -330,7 +338,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "database": f"SQLite file (WAL) in a temp dir, {env.db.version}",
         "runs": runs,
         "ratios": ratios(runs),
-        "worker_db_statements_total": worker_queries["total"],
+        "worker_db_statements_total": worker_statements,
         "bytecode": not args.no_bytecode,
         "machine": machine(),
         "machine_busy_before_pct": busy,
@@ -347,6 +355,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per level and shape (default 3)")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="which of bare,client,api (default all)")
     parser.add_argument("--worker", choices=["subprocess", "inprocess"], default="subprocess")
+    parser.add_argument("--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)")
     parser.add_argument("--options", default="{}", help="JSON Worker options for both workers, see _harness.worker_options")
     parser.add_argument("--local-activities", default="", help="bench-only: run these activities of the product as local")
     parser.add_argument("--plot", default=str(ROOT / "bench" / "lifecycle.png"), help="PNG to write ('' for none)")

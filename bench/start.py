@@ -181,7 +181,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     runs = []
     local = [n for n in args.local_activities.split(",") if n]
     async with environment(
-        worker=args.worker, options=options, local_activities=local, bytecode=not args.no_bytecode
+        worker=args.worker,
+        processes=args.worker_processes,
+        options=options,
+        local_activities=local,
+        bytecode=not args.no_bytecode,
     ) as env:
         policy, calendar = await pinned(env.db.engine)
         assert env.api is not None
@@ -210,6 +214,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "timeout_s": args.timeout,
         "worker": args.worker,
+        "worker_processes": args.worker_processes if args.worker == "subprocess" else 0,
         "worker_options": options,
         "local_activities": local,
         "api_transport": "httpx over TCP to uvicorn in the bench process",
@@ -232,6 +237,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pause", type=float, default=2, help="seconds between runs (default 2)")
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--worker", choices=["subprocess", "inprocess"], default="subprocess")
+    parser.add_argument("--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)")
     parser.add_argument("--options", default="{}", help="JSON Worker options, see _harness.worker_options")
     parser.add_argument("--local-activities", default="", help="bench-only: run these activities of the product as local")
     parser.add_argument("--out", help="also write the JSON here")
