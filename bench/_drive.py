@@ -16,13 +16,17 @@ import itertools
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
@@ -30,7 +34,15 @@ from api.sla_rules import SlaRulebook
 from bench._harness import BARE_QUEUE, PRODUCT_QUEUE
 from bench.bare import EXECUTED_SEQ, BareWorkflow
 from domain.calendar import BusinessCalendar
-from domain.case import Actor, Approval, CaseIntake, Feedback, Role, SolutionPlan, TriageDecision
+from domain.case import (
+    Actor,
+    Approval,
+    CaseIntake,
+    Feedback,
+    Role,
+    SolutionPlan,
+    TriageDecision,
+)
 from domain.sla import SlaPolicy
 from domain.state import CaseStart
 from store.db import session_factory
@@ -78,7 +90,7 @@ class Steps:
 
 async def pinned(engine: AsyncEngine) -> tuple[SlaPolicy, BusinessCalendar]:
     """The policy and calendar the API would pin a case to now (the defaults on a fresh database)."""
-    return await SlaRulebook(RulesStore(session_factory(engine))).pinned_for(datetime.now(timezone.utc))
+    return await SlaRulebook(RulesStore(session_factory(engine))).pinned_for(datetime.now(UTC))
 
 
 async def _wait_row(engine: AsyncEngine, query: str, params: dict[str, Any], done: Any) -> None:
@@ -120,7 +132,7 @@ async def open_product(client: Client, policy: SlaPolicy, calendar: BusinessCale
     start = CaseStart(
         number=number,
         intake=INTAKE,
-        received_at=datetime.now(timezone.utc),
+        received_at=datetime.now(UTC),
         received_by=AGENT_ACTOR,
         policy=policy,
         calendar=calendar,

@@ -41,7 +41,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +49,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout that is not installed
     sys.path.insert(0, str(ROOT))
 
-import psutil  # noqa: E402
-from sqlalchemy import event, text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
-from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest  # noqa: E402
-from temporalio.client import Client  # noqa: E402
+import psutil
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
 
-from devserver import temporal_cli  # noqa: E402
-from domain import search_attributes  # noqa: E402
-from settings import Settings  # noqa: E402
-from store.db import create_engine  # noqa: E402
-from store.migrate import upgrade  # noqa: E402
-from temporal_client import connect  # noqa: E402
+from devserver import temporal_cli
+from domain import search_attributes
+from settings import Settings
+from store.db import create_engine
+from store.migrate import upgrade
+from temporal_client import connect
 
 PYCACHE = Path(tempfile.gettempdir()) / "aftersales-bench-pycache"
 
@@ -251,7 +251,11 @@ def worker_options(spec: dict[str, Any]) -> dict[str, Any]:
     modules to the product's own sandbox passthrough. `*_timeout`/`*_interval`:
     seconds. Everything else goes to `temporalio.worker.Worker` as is.
     """
-    from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner
+    from temporalio.worker import (
+        PollerBehaviorAutoscaling,
+        PollerBehaviorSimpleMaximum,
+        UnsandboxedWorkflowRunner,
+    )
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
     out: dict[str, Any] = {}
@@ -710,7 +714,7 @@ def machine() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError) as error:
         cli = f"unknown ({error})"
     return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": product_commit(),
         "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),

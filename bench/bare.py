@@ -22,7 +22,7 @@ search attributes, no pydantic, no SLA clocks, no timers.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity, workflow
@@ -74,7 +74,7 @@ class BareWorkflow:
                     await workflow.wait_condition(
                         lambda: self._changes != seen, timeout=timedelta(seconds=timer_s) if timer_s > 0 else None
                     )
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._seq
@@ -161,7 +161,7 @@ class BareActivities:
         async with self._engine.begin() as connection:
             await connection.execute(
                 text("INSERT OR IGNORE INTO bench_write (wf, seq, at) VALUES (:wf, :seq, :at)"),
-                {"wf": wf_id, "seq": seq, "at": datetime.now(timezone.utc).isoformat()},
+                {"wf": wf_id, "seq": seq, "at": datetime.now(UTC).isoformat()},
             )
 
 

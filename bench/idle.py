@@ -45,11 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+import httpx
+from sqlalchemy import text
 
-from bench._drive import open_api, open_bare  # noqa: E402
-from bench._harness import (  # noqa: E402
+from bench._drive import open_api, open_bare
+from bench._harness import (
     BARE_QUEUE,
     PRODUCT_QUEUE,
     CpuMeter,
@@ -64,8 +64,8 @@ from bench._harness import (  # noqa: E402
     table,
     wait_until_quiet,
 )
-from bench.bare import BareWorkflow  # noqa: E402
-from workflows.case import CaseWorkflow  # noqa: E402
+from bench.bare import BareWorkflow
+from workflows.case import CaseWorkflow
 
 KIB = 1024
 WORKER_TARGET_KIB = 100  # "at most 100 KB of worker memory per open case"

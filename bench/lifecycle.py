@@ -22,9 +22,10 @@ another at each level (so drift hits all three alike):
 Everything starts fresh: an in-memory Temporal dev server (1 task-queue
 partition, the project's search attributes), a SQLite database in a temp
 directory, the product's and the bare workers in **one child process**
-(`worker.build_worker(..., **options)`; bare with the same options), the API.
-Reports throughput (cases/s) and end-to-end latency (open → archived, p50/p99),
-their ratios to bare, CPU of server / worker / this process, and a plot.
+(`--worker-processes N`: N of them; `worker.build_worker(..., **options)`; bare
+with the same options), the API. Reports throughput (cases/s) and end-to-end
+latency (open → archived, p50/p99), their ratios to bare, CPU of server / worker /
+this process (cores, and ms per completed case), and a plot.
 """
 
 from __future__ import annotations
@@ -44,10 +45,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
+import httpx
 
-from bench._drive import CaseResult, lifecycle_api, lifecycle_bare, lifecycle_client, pinned  # noqa: E402
-from bench._harness import (  # noqa: E402
+from bench._drive import (
+    CaseResult,
+    lifecycle_api,
+    lifecycle_bare,
+    lifecycle_client,
+    pinned,
+)
+from bench._harness import (
     CpuMeter,
     Env,
     emit,
@@ -56,7 +63,6 @@ from bench._harness import (  # noqa: E402
     log,
     machine,
     machine_busy_pct,
-    wait_until_quiet,
     other_heavy_processes,
     percentile,
     profile_summary,
@@ -64,6 +70,7 @@ from bench._harness import (  # noqa: E402
     run_main,
     start_py_spy,
     table,
+    wait_until_quiet,
 )
 
 SHAPES = ("bare", "client", "api")

@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
+import httpx
 
-from bench._drive import open_api, open_bare, open_product, pinned, start_bare  # noqa: E402
-from bench._harness import (  # noqa: E402
+from bench._drive import open_api, open_bare, open_product, pinned, start_bare
+from bench._harness import (
     CpuMeter,
     Env,
     emit,
@@ -48,11 +48,11 @@ from bench._harness import (  # noqa: E402
     log,
     machine,
     machine_busy_pct,
-    wait_until_quiet,
     other_heavy_processes,
     ratio,
     run_main,
     table,
+    wait_until_quiet,
 )
 
 SHAPES = ("raw_start", "bare_uws", "product_uws", "post_cases")
