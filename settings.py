@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     calendar_file: Path | None = Field(default=None, description="TOML file adding or overriding calendar days")
     case_number_prefix: str = Field(default="AS", pattern=r"^[A-Z]{2,8}$")
     log_level: str = "INFO"
+    worker_cached_cases: int = Field(
+        default=1000,
+        ge=0,
+        description="Cases a worker keeps in memory (~150 KiB each); an idle case beyond it is evicted and replayed when it wakes",
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -17,9 +17,12 @@ from store.db import create_engine, session_factory
 from temporal_client import connect
 from workflows.case import CaseWorkflow
 
-# The domain is pure and pydantic is heavy to re-import: both may skip the sandbox.
+# The domain and the workflow module are pure, and pydantic is heavy to re-import: all
+# skip the sandbox. Re-importing workflows/case.py for every case cost ~120 KiB of worker
+# memory per cached case (bench/README.md); its purity is kept by review, lint and the
+# replay test instead of by the sandbox's import proxies.
 SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("domain", "pydantic", "pydantic_core")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("domain", "workflows", "pydantic", "pydantic_core")
 )
 
 
@@ -38,7 +41,12 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
     engine = create_engine(settings.effective_database_url)
     try:
         client = client or await connect(settings)
-        worker = build_worker(client, CaseStore(session_factory(engine)), settings.task_queue)
+        worker = build_worker(
+            client,
+            CaseStore(session_factory(engine)),
+            settings.task_queue,
+            max_cached_workflows=settings.worker_cached_cases,
+        )
         logging.getLogger(__name__).info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         await worker.run()
     finally:

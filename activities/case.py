@@ -9,7 +9,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from domain.case import LedgerReceipt, TriageSuggestion
-from domain.records import ResolutionOrder, Transition
+from domain.records import RecordedTransition, ResolutionOrder, Transition
 from domain.triage import suggest
 from store.cases import CaseStore
 
@@ -19,12 +19,13 @@ class CaseActivities:
         self._store = store
 
     @activity.defn(name="record_transition")
-    async def record_transition(self, transition: Transition) -> None:
+    async def record_transition(self, transition: Transition) -> RecordedTransition:
         written = await self._store.record_transition(transition)
         # Case number, sequence and kind only: personal data never reaches the logs.
         activity.logger.info(
             "%s #%d %s %s", transition.number, transition.seq, transition.kind.value, "recorded" if written else "already recorded"
         )
+        return RecordedTransition(number=transition.number, seq=transition.seq, kind=transition.kind, written=written)
 
     @activity.defn(name="execute_resolution")
     async def execute_resolution(self, order: ResolutionOrder) -> LedgerReceipt:

@@ -60,6 +60,17 @@ class Transition(BaseModel):
     received_at: datetime | None = None  # only on the first event
     notifications: list[Notification] = Field(default_factory=list)
     archive: dict[str, Any] | None = None  # the full final record, on the archive event
+    # Cases recorded before this flag existed rewrite their categories every time.
+    categories_changed: bool = True
+
+
+class RecordedTransition(BaseModel):
+    """What `record_transition` did; in a history it names the event a local activity wrote."""
+
+    number: str
+    seq: int
+    kind: EventKind
+    written: bool  # False when a retry found it already recorded
 
 
 class ResolutionOrder(BaseModel):

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Refresh tests/histories/ from a real run of the workflow and API tests (every path they
-# drive), for the replay test. Run it when a workflow change is meant to be a new baseline;
-# keep the old histories that stand for cases still open in production.
+# Record histories of every path the workflow and API tests drive into tests/histories/NAME/,
+# for the replay test. Run it when a workflow change is patched in (`workflow.patched`):
+# the new directory guards the new code path, and the older directories stay, because they
+# stand for cases still open in production that were started on the older code.
+#   scripts/record_histories.sh v3-something
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=tests/histories
+name=${1:?usage: scripts/record_histories.sh NAME (a new directory under tests/histories/)}
+out=tests/histories/$name
 AFTERSALES_RECORD_HISTORIES="$out" python -m pytest -q -k "sqlite" tests/test_closed_loop_api.py tests/test_case_clocks.py tests/test_sla_clocks.py
 ls "$out" | wc -l

@@ -181,8 +181,8 @@ async def test_timers_and_activities_are_labelled_in_words(
         (summary,) = await converter.decode([event.user_metadata.summary])
         if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
             timers.append(summary)
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            activities.append(summary)
+        elif event.event_type in (EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, EventType.EVENT_TYPE_MARKER_RECORDED):
+            activities.append(summary)  # local activities are labelled on their markers
     assert activities[:3] == ["suggest category and department", "record received", "record triaged"]
     assert timers, "the case waits on a labelled timer"
     # e.g. "SLA first reply warning at 75% due 2026-11-23T19:30+08:00"
