@@ -349,7 +349,7 @@ async def _to_plan(driver: _Driver, case: PlannedCase, number: str) -> None:
 
 async def _approve_and_execute(driver: _Driver, case: PlannedCase, number: str) -> None:
     """The plan proposed, maybe sent back once, approved and carried out."""
-    approver = HEAD if case.priority == "P1" else SUPERVISOR
+    approver = HEAD if case.priority in ("P1", "P2") else SUPERVISOR  # approval by grade
     if case.rejected_first:
         await driver.call("POST", f"/cases/{number}/reject", approver, {"reason": "Offer the customer a faster option first."})
         await driver.call("POST", f"/cases/{number}/plan", _handler(case), _plan(case))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.handling import HandlingRules
 
 
 class Settings(BaseSettings):
@@ -22,11 +25,17 @@ class Settings(BaseSettings):
     calendar_file: Path | None = Field(default=None, description="TOML file adding or overriding calendar days")
     case_number_prefix: str = Field(default="AS", pattern=r"^[A-Z]{2,8}$")
     log_level: str = "INFO"
+    compensation_cap_percent: Decimal = Field(default=Decimal("30"), ge=0, le=100, description="Compensation cap, % of the price paid")
+    reopen_limit: int = Field(default=3, ge=1, description="Reopens after which the after-sales head takes the case")
     worker_cached_cases: int = Field(
         default=1000,
         ge=0,
         description="Cases a worker keeps in memory (~150 KiB each); an idle case beyond it is evicted and replayed when it wakes",
     )
+
+    def handling_rules(self) -> HandlingRules:
+        """The rules pinned on a case opened now."""
+        return HandlingRules(compensation_cap_percent=self.compensation_cap_percent, reopen_limit=self.reopen_limit)
 
     @property
     def effective_database_url(self) -> str:

@@ -47,7 +47,7 @@ from domain.sla import SlaPolicy
 from domain.state import CaseStart
 from store.db import session_factory
 from store.rules import RulesStore
-from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
 from workflows.case import CaseWorkflow
 
 POLL_S = 0.02
@@ -57,7 +57,8 @@ INTAKE_BODY = intake()
 INTAKE = CaseIntake.model_validate(INTAKE_BODY)
 AGENT_ACTOR = Actor(id=AGENT["X-Actor-Id"], role=Role.AGENT)
 HANDLER_ACTOR = Actor(id=HANDLER["X-Actor-Id"], role=Role.HANDLER, department=HANDLER["X-Actor-Department"])
-SUPERVISOR_ACTOR = Actor(id=SUPERVISOR["X-Actor-Id"], role=Role.SUPERVISOR)
+# P2 plans are approved by the after-sales head.
+HEAD_ACTOR = Actor(id=HEAD["X-Actor-Id"], role=Role.HEAD)
 DECISION = TriageDecision.model_validate(TRIAGE)
 SOLUTION = SolutionPlan.model_validate(PLAN)
 FEEDBACK_BODY = {"score": 5}
@@ -193,7 +194,7 @@ async def lifecycle_client(client: Client, engine: AsyncEngine, policy: SlaPolic
     steps.done("accept")
     await handle.execute_update(CaseWorkflow.propose_plan, args=[HANDLER_ACTOR, SOLUTION])
     steps.done("plan")
-    await handle.execute_update(CaseWorkflow.approve, args=[SUPERVISOR_ACTOR, Approval()])
+    await handle.execute_update(CaseWorkflow.approve, args=[HEAD_ACTOR, Approval()])
     steps.done("approve")
     await wait_executed(engine, number)
     steps.done("execution")
@@ -230,7 +231,7 @@ async def lifecycle_api(http: httpx.AsyncClient, client: Client, engine: AsyncEn
         ("triage", "triage", TRIAGE, AGENT),
         ("accept", "accept", None, HANDLER),
         ("plan", "plan", PLAN, HANDLER),
-        ("approve", "approve", {}, SUPERVISOR),
+        ("approve", "approve", {}, HEAD),
     ):
         response = await _post(http, f"/cases/{number}/{path}", body, who)
         if response.status_code != 200:

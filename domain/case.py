@@ -82,6 +82,7 @@ class Outcome(StrEnum):
     SATISFIED = "satisfied"
     NO_RESPONSE = "no_response"
     WITHDRAWN = "withdrawn"
+    DUPLICATE = "duplicate"
 
 
 class Role(StrEnum):
@@ -231,6 +232,20 @@ class Feedback(BaseModel):
 
 class Withdrawal(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class DuplicateMark(BaseModel):
+    """This case repeats `original`: it closes as a duplicate and links to it."""
+
+    original: str = Field(min_length=1, max_length=32, pattern=r"^[A-Z]{2,8}-\d{8}-\d{6}$")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class DuplicateLink(BaseModel):
+    """What the original case notes when another is marked as its duplicate."""
+
+    duplicate: str
+    marked_by: Actor
 
 
 class ProposedPlan(BaseModel):

@@ -19,6 +19,7 @@ class Action(StrEnum):
     FEEDBACK = "feedback"
     WITHDRAW = "withdraw"
     EXTEND_DEADLINE = "extend_deadline"
+    MARK_DUPLICATE = "mark_duplicate"
 
 
 class EventKind(StrEnum):
@@ -44,6 +45,10 @@ class EventKind(StrEnum):
     SLA_REPLANNED = "sla_replanned"
     DEADLINE_EXTENDED = "deadline_extended"
     PROGRESS_UPDATE = "progress_update"
+    APPROVAL_ESCALATED = "approval_escalated"  # the plan now needs the after-sales head
+    REOPEN_LIMIT_REACHED = "reopen_limit_reached"  # reopened too often: the head takes over
+    MARKED_DUPLICATE = "marked_duplicate"
+    DUPLICATE_LINKED = "duplicate_linked"  # on the original: another case repeats this one
     ARCHIVED = "archived"
 
 
@@ -73,6 +78,8 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     # DOMAIN.md: withdrawal is possible before execution.
     Action.WITHDRAW: OPEN_STAGES,
     Action.EXTEND_DEADLINE: OPEN_STAGES - {Stage.RECEIVED, Stage.REOPENED},
+    # Only before anything was carried out: a duplicate closes without a resolution.
+    Action.MARK_DUPLICATE: OPEN_STAGES,
 }
 
 

@@ -24,6 +24,7 @@ class ClockName(StrEnum):
     PLAN = "plan"  # a solution plan is proposed
     RESOLUTION = "resolution"  # resolved and the customer told: met at execution
     SURVEY = "survey"  # the customer's window to answer the survey; expiry closes the case
+    APPROVAL = "approval"  # the approver decides on a proposed plan: met at approval or rejection
 
 
 class ClockState(StrEnum):
@@ -73,6 +74,7 @@ def _default_targets() -> dict[Priority, dict[ClockName, Target]]:
     # working time, a "24 h" or "N working days" figure being N working days.
     return {
         Priority.P1: {
+            ClockName.APPROVAL: _calendar(2),
             ClockName.FIRST_REPLY: _calendar(0.25),
             ClockName.RESPOND: _calendar(2),
             ClockName.PLAN: _calendar(24),
@@ -80,6 +82,7 @@ def _default_targets() -> dict[Priority, dict[ClockName, Target]]:
             ClockName.SURVEY: _calendar(72),
         },
         Priority.P2: {
+            ClockName.APPROVAL: _business(4),
             ClockName.FIRST_REPLY: _calendar(0.5),
             ClockName.RESPOND: _business(4),
             ClockName.PLAN: _business(2 * 9),
@@ -87,12 +90,14 @@ def _default_targets() -> dict[Priority, dict[ClockName, Target]]:
             ClockName.SURVEY: _calendar(72),
         },
         Priority.P3: {
+            ClockName.APPROVAL: _business(9),
             ClockName.FIRST_REPLY: _calendar(0.5),
             ClockName.RESPOND: _business(8),
             ClockName.RESOLUTION: _business(3 * 9),
             ClockName.SURVEY: _calendar(72),
         },
         Priority.P4: {
+            ClockName.APPROVAL: _business(9),
             ClockName.FIRST_REPLY: _calendar(0.5),
             ClockName.RESPOND: _business(9),
             ClockName.RESOLUTION: _business(5 * 9),
@@ -142,7 +147,7 @@ class ExtensionLimit(BaseModel):
 class SlaPolicy(BaseModel):
     """Versioned targets, pinned on a case when it starts."""
 
-    version: str = "2026-11-default"
+    version: str = "2026-11-approval"  # 2026-11-default had no approval deadline
     targets: dict[Priority, dict[ClockName, Target]] = Field(default_factory=_default_targets)
     overrides: list[TargetOverride] = Field(default_factory=_default_overrides)
     # Customer progress updates, even when nothing changed.

@@ -20,6 +20,7 @@ from domain.case import (
     TriageSuggestion,
 )
 from domain.calendar import BusinessCalendar
+from domain.handling import HandlingRules
 from domain.sla import ClockName, SlaClock, SlaPolicy, SlaState, case_sla_state, escalation_level, next_deadline
 
 
@@ -32,6 +33,7 @@ class CaseStart(BaseModel):
     received_by: Actor
     policy: SlaPolicy = Field(default_factory=SlaPolicy)
     calendar: BusinessCalendar = Field(default_factory=BusinessCalendar)
+    rules: HandlingRules = Field(default_factory=HandlingRules)
     state: CaseState | None = None
 
 
@@ -52,6 +54,9 @@ class CaseProgress(BaseModel):
     open_question: str | None = None
     plan: ProposedPlan | None = None
     last_rejection: str | None = None
+    rejections: int = 0  # of plans in this cycle
+    duplicate_of: str | None = None
+    duplicates: list[str] = Field(default_factory=list)  # cases marked as repeating this one
     receipt: LedgerReceipt | None = None
     feedback: list[Feedback] = Field(default_factory=list)
     reopen_count: int = 0
@@ -89,6 +94,7 @@ class CaseState(CaseProgress):
     intake: CaseIntake
     policy: SlaPolicy
     calendar: BusinessCalendar
+    rules: HandlingRules = Field(default_factory=HandlingRules)  # absent on cases started before it existed
 
     def view(self) -> CaseView:
         progress = {name: getattr(self, name) for name in CaseProgress.model_fields}

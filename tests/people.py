@@ -7,6 +7,7 @@ from typing import Any
 AGENT = {"X-Actor-Id": "agent-li", "X-Actor-Role": "agent"}
 HANDLER = {"X-Actor-Id": "handler-wang", "X-Actor-Role": "handler", "X-Actor-Department": "quality"}
 SUPERVISOR = {"X-Actor-Id": "supervisor-zhao", "X-Actor-Role": "supervisor"}
+HEAD = {"X-Actor-Id": "head-sun", "X-Actor-Role": "head"}
 
 
 def intake(**overrides: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.waiting import wait_for_stage
 
 ADMIN = {"X-Actor-Id": "admin-chen", "X-Actor-Role": "admin"}
@@ -233,7 +233,7 @@ async def test_plan_author_may_not_approve_or_reject_it(api: httpx.AsyncClient) 
     assert await kinds(api, number) == ["received", "triaged", "accepted", "plan_proposed"]
 
     # Someone else may approve it.
-    await act(api, number, "approve", {"comment": "ok"}, SUPERVISOR, "executing")
+    await act(api, number, "approve", {"comment": "ok"}, HEAD, "executing")
 
 
 # ---- 401 -----------------------------------------------------------------------
@@ -266,7 +266,7 @@ async def test_missing_identity_is_401(api: httpx.AsyncClient, headers: dict[str
 async def test_archived_case_refuses_every_action_with_409(api: httpx.AsyncClient) -> None:
     number = await in_handling(api)
     await act(api, number, "plan", PLAN, HANDLER, "plan_proposed")
-    await act(api, number, "approve", {"comment": "ok"}, SUPERVISOR, "executing")
+    await act(api, number, "approve", {"comment": "ok"}, HEAD, "executing")
     await wait_for_stage(api, number, "awaiting_feedback", AGENT, "live")
     await act(api, number, "feedback", {"score": 5}, AGENT, "closed")
     detail = await wait_for_stage(api, number, "archived", AGENT, "record")

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain import search_attributes as sa
 from domain.calendar import BusinessCalendar
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
 
@@ -37,7 +37,7 @@ async def open_and_triage(api: httpx.AsyncClient, **triage: Any) -> dict[str, An
 async def drive_to_feedback(api: httpx.AsyncClient, number: str) -> None:
     await post(api, f"/cases/{number}/accept", None, HANDLER)
     await post(api, f"/cases/{number}/plan", PLAN, HANDLER)
-    await post(api, f"/cases/{number}/approve", {}, SUPERVISOR)
+    await post(api, f"/cases/{number}/approve", {}, HEAD)
     await wait_for_stage(api, number, "awaiting_feedback", AGENT)
 
 
@@ -53,9 +53,11 @@ async def test_resolution_deadline_warns_breaches_and_climbs_the_ladder(
     calendar = await calendar_of(api, number)
     assert calendar.between(received, due) == timedelta(hours=45)
     handle = env.client.get_workflow_handle_for(CaseWorkflow.run, number)
-    # Handled and planned in time: only the resolution deadline is left to miss.
+    # Handled and planned in time, the plan sent back at once: only the resolution deadline
+    # is left to miss (the approval deadline is met by the rejection).
     await post(api, f"/cases/{number}/accept", None, HANDLER)
     await post(api, f"/cases/{number}/plan", PLAN, HANDLER)
+    await post(api, f"/cases/{number}/reject", {"reason": "offer an exchange too"}, HEAD)
 
     await env.fast_forward(handle, due - received - timedelta(minutes=1))
     kinds = [e.kind for e in await database.store.timeline(number)]
@@ -86,7 +88,7 @@ async def test_resolution_deadline_warns_breaches_and_climbs_the_ladder(
     described = (await handle.describe()).typed_search_attributes
     assert described.get(sa.SLA_STATE) == "breached"
     assert described.get(sa.ESCALATION_LEVEL) == 1
-    assert described.get(sa.CASE_STAGE) == "plan_proposed"
+    assert described.get(sa.CASE_STAGE) == "in_handling"
 
     # Still unmet 4 hours later: one rung up, to the after-sales head, and no further.
     await env.fast_forward(handle, timedelta(hours=4))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.waiting import wait_for_stage
 
 
@@ -25,9 +25,9 @@ async def test_case_runs_from_receipt_to_archive(api: httpx.AsyncClient, databas
         ("info-requests", {"question": "Is the crack on the base or the lid?"}, HANDLER, "awaiting_customer"),
         ("customer-replies", {"text": "On the base"}, AGENT, "in_handling"),
         ("plan", PLAN, HANDLER, "plan_proposed"),
-        ("reject", {"reason": "Also offer a replacement"}, SUPERVISOR, "in_handling"),
+        ("reject", {"reason": "Also offer a replacement"}, HEAD, "in_handling"),
         ("plan", PLAN, HANDLER, "plan_proposed"),
-        ("approve", {"comment": "ok"}, SUPERVISOR, "executing"),
+        ("approve", {"comment": "ok"}, HEAD, "executing"),
     ]
     for action, body, who, stage in steps:
         response = await api.post(f"/cases/{number}/{action}", json=body, headers=who)
@@ -63,7 +63,7 @@ async def test_case_runs_from_receipt_to_archive(api: httpx.AsyncClient, databas
     ]
     assert [event["seq"] for event in timeline] == list(range(1, len(timeline) + 1))
     assert timeline[9]["data"]["reason"] == "Also offer a replacement"
-    assert timeline[11]["actor_id"] == "supervisor-zhao"
+    assert timeline[11]["actor_id"] == "head-sun"  # a P2 plan is approved by the after-sales head
 
     ledger = await database.store.ledger(number)
     assert [(entry.resolution_type, str(entry.amount)) for entry in ledger] == [("refund", "899.00")]

@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain import search_attributes as sa
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.test_case_clocks import post
 from tests.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
@@ -130,7 +130,7 @@ async def test_search_attributes_and_details_follow_every_transition(
     assert "Next timer: progress update to the customer due" in details
     assert "Next deadline: " in details
 
-    approved = await post(api, f"/cases/{number}/approve", {}, SUPERVISOR)
+    approved = await post(api, f"/cases/{number}/approve", {}, HEAD)
     assert approved["stage"] == "executing"
     assert (await attributes(handle))["CaseStage"] in ("executing", "awaiting_feedback")
     await wait_for_stage(api, number, "awaiting_feedback", AGENT)
@@ -150,7 +150,7 @@ async def test_search_attributes_and_details_follow_every_transition(
     await expect(api, handle, "a quality handler to accept", CaseStage="triaged", CasePriority="P1", ReopenCount=1)
     await post(api, f"/cases/{number}/accept", None, HANDLER)
     await post(api, f"/cases/{number}/plan", PLAN, HANDLER)
-    await post(api, f"/cases/{number}/approve", {}, SUPERVISOR)
+    await post(api, f"/cases/{number}/approve", {}, HEAD)
     await wait_for_stage(api, number, "awaiting_feedback", AGENT)
     closed = await post(api, f"/cases/{number}/feedback", {"score": 5}, AGENT)
     assert closed["stage"] == "closed"

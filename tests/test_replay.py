@@ -5,7 +5,7 @@ reordered without `workflow.patched`) fails here. Each directory of
 `tests/histories/` is one baseline of the workflow code (recorded by
 `scripts/record_histories.sh NAME`): v1 ran every side effect as a regular
 activity, v2 records transitions as local activities (patch
-`local-record-and-triage`). Each baseline must cover every way a case can move.
+`local-record-and-triage`). The newest baseline must cover every way a case can move.
 """
 
 from __future__ import annotations
@@ -44,11 +44,12 @@ def _recorded_kinds(path: Path) -> set[str]:
     return kinds
 
 
-@pytest.mark.parametrize("baseline", BASELINES, ids=[path.name for path in BASELINES])
-def test_histories_cover_every_path(baseline: Path) -> None:
-    recorded = set().union(*(_recorded_kinds(path) for path in baseline.glob("*.json")))
-    # Every way a case can move, end or loop has a history guarding it.
-    assert {kind.value for kind in EventKind} <= recorded
+def test_newest_histories_cover_every_path() -> None:
+    # Every way a case can move, end or loop today has a history guarding it; older
+    # baselines cover the paths their code had.
+    newest = BASELINES[-1]
+    recorded = set().union(*(_recorded_kinds(path) for path in newest.glob("*.json")))
+    assert {kind.value for kind in EventKind} - recorded == set(), f"no history in {newest.name} records these"
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[f"{path.parent.name}/{path.stem}" for path in HISTORIES])

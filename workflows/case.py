@@ -23,6 +23,8 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         Approval,
         CustomerReply,
+        DuplicateLink,
+        DuplicateMark,
         Feedback,
         InfoRequest,
         LedgerReceipt,
@@ -76,6 +78,14 @@ UPDATED_STAGES = OPEN_STAGES - {Stage.AWAITING_CUSTOMER, Stage.RECEIVED}
 # server round trip each (bench/README.md). Cases started before this patch keep the
 # regular activities they were recorded with.
 LOCAL_SIDE_EFFECTS = "local-record-and-triage"
+# Approval by grade (issue 4): a deadline for the approver, a second rejection sends the plan
+# to the head, too many reopens send the case to the head. Each adds timers or events that
+# cases recorded before it never had.
+APPROVAL_CLOCK = "approval-deadline"
+SECOND_REJECTION = "second-rejection-to-head"
+REOPEN_LIMIT = "reopen-limit-to-head"
+
+APPROVER_NAMES = {Role.HEAD: "the after-sales head", Role.SUPERVISOR: "a module lead"}
 
 # Resolution types that move money need an amount no larger than what was paid.
 MONEY_RESOLUTIONS = frozenset({ResolutionType.REFUND, ResolutionType.COMPENSATION})
@@ -96,6 +106,7 @@ class CaseWorkflow:
             intake=start.intake,
             policy=start.policy,
             calendar=start.calendar,
+            rules=start.rules,
             received_at=start.received_at,
             updated_at=start.received_at,
             cycle_started_at=start.received_at,
@@ -177,6 +188,12 @@ class CaseWorkflow:
     @triage.validator
     def _validate_triage(self, actor: Actor, decision: TriageDecision) -> None:
         self._check(Action.TRIAGE)
+        case = self._case
+        if case.stage is Stage.REOPENED and case.reopen_count >= case.rules.reopen_limit:
+            if actor.role not in (Role.HEAD, Role.ADMIN):
+                raise ApplicationError(
+                    f"reopened {case.reopen_count} times: the after-sales head triages this case", type="NotPermitted"
+                )
 
     @workflow.update
     async def accept(self, actor: Actor) -> CaseView:
@@ -259,15 +276,19 @@ class CaseWorkflow:
         async with self._acting(Action.PROPOSE_PLAN):
             self._check_plan(plan)
             case = self._case
-            case.plan = ProposedPlan(plan=plan, author=actor, proposed_at=workflow.now())
-            self._meet(ClockName.PLAN, workflow.now())
+            now = workflow.now()
+            case.plan = ProposedPlan(plan=plan, author=actor, proposed_at=now)
+            self._meet(ClockName.PLAN, now)
+            if workflow.patched(APPROVAL_CLOCK):
+                self._start_clock(ClockName.APPROVAL, now)
+            approver = self._approver()
             await self._record(
                 EventKind.PLAN_PROPOSED,
                 actor,
                 stage=Stage.PLAN_PROPOSED,
-                waiting_for="approval by a supervisor",
-                data=plan.model_dump(mode="json"),
-                notify=[Notification(recipient="supervisor", topic="approval_requested")],
+                waiting_for=f"approval by {APPROVER_NAMES[approver]}",
+                data={**plan.model_dump(mode="json"), "approver": approver.value},
+                notify=[Notification(recipient=approver.value, topic="approval_requested")],
             )
             return case.view()
 
@@ -275,11 +296,13 @@ class CaseWorkflow:
     def _validate_propose_plan(self, actor: Actor, plan: SolutionPlan) -> None:
         self._check(Action.PROPOSE_PLAN)
         self._check_plan(plan)
+        self._check_compensation_cap(plan)
 
     @workflow.update
     async def approve(self, actor: Actor, approval: Approval) -> CaseView:
         async with self._acting(Action.APPROVE):
             self._check_approver(actor)
+            self._meet(ClockName.APPROVAL, workflow.now())
             await self._record(
                 EventKind.PLAN_APPROVED,
                 actor,
@@ -294,6 +317,7 @@ class CaseWorkflow:
     def _validate_approve(self, actor: Actor, approval: Approval) -> None:
         self._check(Action.APPROVE)
         self._check_approver(actor)
+        self._check_grade(actor)
 
     @workflow.update
     async def reject(self, actor: Actor, rejection: Rejection) -> CaseView:
@@ -302,6 +326,9 @@ class CaseWorkflow:
             case = self._case
             case.last_rejection = rejection.reason
             case.plan = None
+            self._meet(ClockName.APPROVAL, workflow.now())
+            required_before = self._approver()
+            case.rejections += 1
             await self._record(
                 EventKind.PLAN_REJECTED,
                 actor,
@@ -314,12 +341,20 @@ class CaseWorkflow:
                     )
                 ],
             )
+            if self._approver() is not required_before and workflow.patched(SECOND_REJECTION):
+                await self._record(
+                    EventKind.APPROVAL_ESCALATED,
+                    SYSTEM_ACTOR,
+                    data={"to": Role.HEAD.value, "rejections": case.rejections, "reason": "rejected again"},
+                    notify=[Notification(recipient=Role.HEAD.value, topic="approval_escalated")],
+                )
             return case.view()
 
     @reject.validator
     def _validate_reject(self, actor: Actor, rejection: Rejection) -> None:
         self._check(Action.REJECT)
         self._check_approver(actor)
+        self._check_grade(actor)
 
     @workflow.update
     async def record_feedback(self, actor: Actor, feedback: Feedback) -> CaseView:
@@ -333,6 +368,7 @@ class CaseWorkflow:
                 case.cycle_started_at = workflow.now()
                 case.assignee = None
                 case.plan = None
+                case.rejections = 0
                 # A new cycle: its clocks start when the agent triages it again.
                 case.clocks.clear()
                 await self._record(
@@ -346,6 +382,14 @@ class CaseWorkflow:
                         Notification(recipient="customer", topic="reopened"),
                     ],
                 )
+                if case.reopen_count >= case.rules.reopen_limit and workflow.patched(REOPEN_LIMIT):
+                    await self._record(
+                        EventKind.REOPEN_LIMIT_REACHED,
+                        SYSTEM_ACTOR,
+                        waiting_for=f"the after-sales head (reopened {case.reopen_count} times)",
+                        data={"reopen_count": case.reopen_count, "limit": case.rules.reopen_limit},
+                        notify=[Notification(recipient=Role.HEAD.value, topic="reopen_limit_reached")],
+                    )
             else:
                 case.outcome = Outcome.SATISFIED
                 case.closed_at = workflow.now()
@@ -384,6 +428,44 @@ class CaseWorkflow:
     @withdraw.validator
     def _validate_withdraw(self, actor: Actor, withdrawal: Withdrawal) -> None:
         self._check(Action.WITHDRAW)
+
+    @workflow.update
+    async def mark_duplicate(self, actor: Actor, mark: DuplicateMark) -> CaseView:
+        async with self._acting(Action.MARK_DUPLICATE):
+            case = self._case
+            case.outcome = Outcome.DUPLICATE
+            case.duplicate_of = mark.original
+            case.closed_at = workflow.now()
+            for clock in case.clocks.values():
+                clock.meet(case.closed_at)
+            await self._record(
+                EventKind.MARKED_DUPLICATE,
+                actor,
+                stage=Stage.CLOSED,
+                waiting_for="archiving",
+                data=mark.model_dump(mode="json"),
+                notify=[Notification(recipient="customer", topic="duplicate", body={"original": mark.original})],
+            )
+            # The original notes the link on its own timeline; the API checked it is open.
+            original = workflow.get_external_workflow_handle_for(CaseWorkflow.run, mark.original)
+            await original.signal(CaseWorkflow.link_duplicate, DuplicateLink(duplicate=case.number, marked_by=actor))
+            return case.view()
+
+    @mark_duplicate.validator
+    def _validate_mark_duplicate(self, actor: Actor, mark: DuplicateMark) -> None:
+        self._check(Action.MARK_DUPLICATE)
+        if mark.original == self._case.number:
+            raise ApplicationError("a case cannot duplicate itself", {"field": "original"}, type="InvalidPlan")
+
+    @workflow.signal
+    async def link_duplicate(self, link: DuplicateLink) -> None:
+        await workflow.wait_condition(lambda: self._case.seq > 0)
+        async with self._lock:
+            case = self._case
+            if case.stage is Stage.ARCHIVED or link.duplicate in case.duplicates:
+                return
+            case.duplicates.append(link.duplicate)
+            await self._record(EventKind.DUPLICATE_LINKED, link.marked_by, data={"duplicate": link.duplicate})
 
     @workflow.update
     async def extend_deadline(self, actor: Actor, extension: DeadlineExtension) -> CaseView:
@@ -678,6 +760,36 @@ class CaseWorkflow:
                 f"the {extension.clock.value} target may grow to at most {limit.describe()}",
                 {"field": "extra"},
                 type="InvalidExtension",
+            )
+
+    def _approver(self) -> Role:
+        case = self._case
+        return case.rules.approver(case.priority, case.rejections)
+
+    def _check_grade(self, actor: Actor) -> None:
+        """Validators only: a rule that cases recorded before it never checked."""
+        approver = self._approver()
+        if actor.role is not approver and actor.role is not Role.HEAD:
+            grade = self._case.priority.value if self._case.priority else "an ungraded"
+            why = "after a second rejection" if self._case.rejections >= self._case.rules.rejections_before_head else f"for a {grade} case"
+            raise ApplicationError(
+                f"{why} the plan needs approval by {APPROVER_NAMES[approver]} (role {approver.value})",
+                {"required_role": approver.value},
+                type="NotPermitted",
+            )
+
+    def _check_compensation_cap(self, plan: SolutionPlan) -> None:
+        resolution = plan.resolution
+        if resolution.type is not ResolutionType.COMPENSATION or resolution.amount is None:
+            return
+        rules = self._case.rules
+        cap = rules.compensation_cap(self._case.intake.order.paid_amount)
+        if resolution.amount > cap:
+            raise ApplicationError(
+                f"compensation of {resolution.amount} exceeds the cap of {rules.compensation_cap_percent}% "
+                f"of the price paid ({cap} {resolution.currency})",
+                {"field": "resolution.amount", "cap": str(cap), "cap_percent": str(rules.compensation_cap_percent)},
+                type="InvalidPlan",
             )
 
     def _check_approver(self, actor: Actor) -> None:

@@ -24,9 +24,11 @@ from domain.case import (
     Category,
     CustomerReply,
     Department,
+    DuplicateMark,
     Feedback,
     InfoRequest,
     Note,
+    Outcome,
     Priority,
     Rejection,
     Role,
@@ -110,7 +112,13 @@ async def open_case(
             return state.view()
     policy, calendar = await rules.pinned_for(now)
     start = CaseStart(
-        number=number, intake=intake, received_at=now, received_by=actor, policy=policy, calendar=calendar
+        number=number,
+        intake=intake,
+        received_at=now,
+        received_by=actor,
+        policy=policy,
+        calendar=calendar,
+        rules=settings.handling_rules(),
     )
     operation = WithStartWorkflowOperation(
         CaseWorkflow.run,
@@ -342,3 +350,26 @@ async def extend_deadline(
     idempotency_key: Key = None,
 ) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.extend_deadline, [actor, extension], idempotency_key)
+
+
+@router.post("/{number}/duplicate", response_model=CaseView, summary="Close the case as a duplicate of another")
+async def mark_duplicate(
+    number: str,
+    mark: DuplicateMark,
+    temporal: Temporal,
+    store: Store,
+    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR, Role.HEAD))],
+    idempotency_key: Key = None,
+) -> CaseView:
+    original = await store.get_case(mark.original)
+    if original is None:
+        raise Problem(422, "Unknown original case", f"no case {mark.original}", field="original")
+    if original.stage in (Stage.ARCHIVED.value, Stage.WITHDRAWN.value) or original.outcome == Outcome.DUPLICATE.value:
+        raise Problem(
+            409,
+            "Original case not open",
+            f"case {mark.original} is {original.stage}: link a duplicate to an open case",
+            case=number,
+            original=mark.original,
+        )
+    return await _act(temporal, store, number, CaseWorkflow.mark_duplicate, [actor, mark], idempotency_key)

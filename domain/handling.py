@@ -1,0 +1,31 @@
+"""Handling rules that are not deadlines: pinned on a case when it starts, like its SLA policy,
+so a change applies to new cases and never rewrites the rules a running case was opened under."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from domain.case import Priority, Role
+
+
+class HandlingRules(BaseModel):
+    version: str = "2026-11-default"
+    # DOMAIN.md: extra compensation is capped at a configurable share of the price paid.
+    compensation_cap_percent: Decimal = Field(default=Decimal("30"), ge=0, le=100)
+    # After this many reopens the case goes to the after-sales head.
+    reopen_limit: int = Field(default=3, ge=1)
+    # Grades I and II are approved by the after-sales head, III and IV by the module lead.
+    head_approves: list[Priority] = Field(default_factory=lambda: [Priority.P1, Priority.P2])
+    # The rejection that sends a plan's approval to the head.
+    rejections_before_head: int = Field(default=2, ge=1)
+
+    def compensation_cap(self, paid: Decimal) -> Decimal:
+        return (paid * self.compensation_cap_percent / 100).quantize(Decimal("0.01"))
+
+    def approver(self, priority: Priority | None, rejections: int) -> Role:
+        """The role whose approval a plan needs: the head outranks the module lead."""
+        if priority in self.head_approves or rejections >= self.rejections_before_head:
+            return Role.HEAD
+        return Role.SUPERVISOR
