@@ -120,7 +120,7 @@ async def test_search_attributes_and_details_follow_every_transition(
 
     await post(api, f"/cases/{number}/plan", PLAN, HANDLER)
     planned = await expect(
-        api, handle, "approval by a supervisor", CaseStage="plan_proposed", CasePriority="P2",
+        api, handle, "approval by the after-sales head", CaseStage="plan_proposed", CasePriority="P2",
         Assignee="handler-wang", SlaState="on_track", EscalationLevel=0, **unchanging,
     )  # fmt: skip
     assert planned["NextDeadline"] is not None  # resolution
@@ -209,14 +209,16 @@ async def test_a_visibility_query_finds_a_breached_case_waiting_for_approval(
     number = case["number"]
     triaged = await post(api, f"/cases/{number}/triage", TRIAGE | {"priority": "P2", "department": "logistics"}, AGENT)
     await post(api, f"/cases/{number}/accept", None, HANDLER | {"X-Actor-Department": "logistics"})
-    await post(api, f"/cases/{number}/plan", PLAN, HANDLER | {"X-Actor-Department": "logistics"})
+    planned = await post(api, f"/cases/{number}/plan", PLAN, HANDLER | {"X-Actor-Department": "logistics"})
     query = 'SlaState = "breached" AND CaseStage = "plan_proposed"'
     assert number not in [execution.id async for execution in env.client.list_workflows(query)]
 
+    # Nobody approves: the approval deadline (4 working hours for P2) is missed.
     handle = env.client.get_workflow_handle_for(CaseWorkflow.run, number)
-    due = datetime.fromisoformat(triaged["clocks"]["resolution"]["due_at"])
-    await env.fast_forward(handle, due - datetime.fromisoformat(triaged["received_at"]) + timedelta(minutes=1))
-    await wait_for_event(database, number, "sla_breached")
+    due = datetime.fromisoformat(planned["clocks"]["approval"]["due_at"])
+    await env.fast_forward(handle, due - datetime.fromisoformat(planned["updated_at"]) + timedelta(minutes=1))
+    breach = await wait_for_event(database, number, "sla_breached")
+    assert breach.data["clock"] == "approval"
 
     listed = await wait_until_listed(env, query, number)
     for other in listed:  # whatever else the query finds matches it too
@@ -228,8 +230,8 @@ async def test_a_visibility_query_finds_a_breached_case_waiting_for_approval(
     await wait_until_listed(env, 'Department = "logistics" AND SlaState = "breached"', number)
     await wait_until_listed(env, 'EscalationLevel >= 1 AND CasePriority = "P2"', number)
     details = await current_details(handle)
-    assert details.startswith("**plan_proposed**: waiting for approval by a supervisor.")
-    assert "**Resolution deadline missed** at " in details
+    assert details.startswith("**plan_proposed**: waiting for approval by the after-sales head.")
+    assert "**Approval deadline missed** at " in details
     assert "escalated to supervisor (level 1)" in details
     assert f"Next deadline: {due.astimezone(ZoneInfo('Asia/Shanghai')).isoformat(timespec='minutes')}" in details
     assert "escalation to head due" in details

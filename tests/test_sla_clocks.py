@@ -16,7 +16,7 @@ from domain.case import Actor, CaseIntake, Priority, Role
 from domain.sla import ClockName, Replan, SlaPolicy, Target
 from domain.state import CaseStart
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.test_case_clocks import calendar_of, open_and_triage, post
 from tests.waiting import wait_for_event
 from workflows.case import CaseWorkflow
@@ -71,6 +71,8 @@ async def test_p2_case_received_friday_1730_before_a_holiday(
     # Warnings at 75 % (33.75 h: Friday 4 December 15:15) and 90 % (40.5 h: Monday 13:00).
     await post(api, f"/cases/{number}/accept", None, HANDLER)
     await post(api, f"/cases/{number}/plan", PLAN, HANDLER)
+    # Sent back at once, so the approval deadline is met and only the resolution runs.
+    await post(api, f"/cases/{number}/reject", {"reason": "offer an exchange too"}, HEAD)
     await env.fast_forward(handle, local("2026-12-07T17:29") - received)
     warnings = [e for e in await database.store.timeline(number) if e.kind == "sla_warning"]
     assert [(w.data["clock"], w.data["fraction"]) for w in warnings] == [("resolution", 0.75), ("resolution", 0.9)]
@@ -118,8 +120,10 @@ async def test_progress_updates_at_the_policy_cadence(
     for number in (p1, vip):
         handle = env.client.get_workflow_handle_for(CaseWorkflow.run, number)
         await post(api, f"/cases/{number}/accept", None, HANDLER)
-        # With the plan in, no deadline (and no delay notice) falls within the next day.
+        # With the plan in and sent back (the approval deadline met), no deadline (and no
+        # delay notice) falls within the next day.
         await post(api, f"/cases/{number}/plan", PLAN, HANDLER)
+        await post(api, f"/cases/{number}/reject", {"reason": "offer an exchange too"}, HEAD)
         accepted_at = (await handle.query(CaseWorkflow.state)).updated_at
         await env.fast_forward(handle, timedelta(hours=25))
         updates = [e.at for e in await database.store.timeline(number) if e.kind == "progress_update"]
@@ -127,8 +131,8 @@ async def test_progress_updates_at_the_policy_cadence(
         assert timedelta(hours=12) <= updates[0] - accepted_at < timedelta(hours=12, seconds=5)
         assert timedelta(hours=12) <= updates[1] - updates[0] < timedelta(hours=12, seconds=5)
         outbox = [(o.recipient, o.topic) for o in await database.store.outbox(number)]
-        # Triaged, in handling, plan proposed, then the two updates.
-        assert outbox.count(("customer", "progress")) == 5
+        # Triaged, in handling, plan proposed, back in handling, then the two updates.
+        assert outbox.count(("customer", "progress")) == 6
 
     state = await env.client.get_workflow_handle_for(CaseWorkflow.run, normal["number"]).query(CaseWorkflow.state)
     calendar = await calendar_of(api, normal["number"])

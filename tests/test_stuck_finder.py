@@ -112,10 +112,11 @@ async def test_the_stuck_finder_lists_exactly_the_stuck_cases_of_a_seeded_set(
     breached = await open_triaged(api, priority="P1", department="logistics")  # nobody accepts it in 2 h
     await fast_forward_past(env, database, breached, "respond")
 
-    breached_approval = await open_triaged(api, priority="P1")  # 72 h to resolve
+    breached_approval = await open_triaged(api, priority="P1")
     await post(api, f"/cases/{breached_approval['number']}/accept", None, HANDLER)
-    await post(api, f"/cases/{breached_approval['number']}/plan", PLAN, HANDLER)
-    await fast_forward_past(env, database, breached_approval, "resolution")
+    planned = await post(api, f"/cases/{breached_approval['number']}/plan", PLAN, HANDLER)
+    # Nobody approves it within the 2 h a P1 plan's approval may take.
+    await fast_forward_past(env, database, planned | {"received_at": planned["updated_at"]}, "approval")
 
     approval = await open_triaged(api, priority="P3")
     await post(api, f"/cases/{approval['number']}/accept", None, HANDLER)
