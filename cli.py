@@ -80,7 +80,13 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
         api = _ApiServer(
             uvicorn.Config(create_app(settings, temporal=client, sessions=sessions), host=host, port=api_port, log_level="info")
         )
-        async with build_worker(client, store, settings.task_queue, max_cached_workflows=settings.worker_cached_cases):
+        async with build_worker(
+            client,
+            store,
+            settings.task_queue,
+            triage_rules=settings.triage_rules(),
+            max_cached_workflows=settings.worker_cached_cases,
+        ):
             typer.echo(
                 f"\nAftersales is running (data in {settings.data_dir.resolve()}):\n"
                 f"  API          http://{host}:{api_port}   (docs: http://{host}:{api_port}/docs)\n"

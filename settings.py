@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.handling import HandlingRules
+from domain.triage import TriageRules
 
 
 class Settings(BaseSettings):
@@ -26,6 +27,7 @@ class Settings(BaseSettings):
     case_number_prefix: str = Field(default="AS", pattern=r"^[A-Z]{2,8}$")
     log_level: str = "INFO"
     compensation_cap_percent: Decimal = Field(default=Decimal("30"), ge=0, le=100, description="Compensation cap, % of the price paid")
+    triage_rules_file: Path | None = Field(default=None, description="JSON or TOML triage rules (versioned); built-in when unset")
     reopen_limit: int = Field(default=3, ge=1, description="Reopens after which the after-sales head takes the case")
     worker_cached_cases: int = Field(
         default=1000,
@@ -36,6 +38,9 @@ class Settings(BaseSettings):
     def handling_rules(self) -> HandlingRules:
         """The rules pinned on a case opened now."""
         return HandlingRules(compensation_cap_percent=self.compensation_cap_percent, reopen_limit=self.reopen_limit)
+
+    def triage_rules(self) -> TriageRules:
+        return TriageRules.load(self.triage_rules_file) if self.triage_rules_file else TriageRules()
 
     @property
     def effective_database_url(self) -> str:

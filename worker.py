@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.case import CaseActivities
+from domain.triage import DEFAULT_RULES, TriageRules
 from settings import Settings, get_settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
@@ -26,12 +27,14 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
-def build_worker(client: Client, store: CaseStore, task_queue: str, **options: Any) -> Worker:
+def build_worker(
+    client: Client, store: CaseStore, task_queue: str, *, triage_rules: TriageRules = DEFAULT_RULES, **options: Any
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[CaseWorkflow],
-        activities=CaseActivities(store).all,
+        activities=CaseActivities(store, triage_rules).all,
         workflow_runner=SANDBOX,
         **options,
     )
@@ -45,6 +48,7 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
             client,
             CaseStore(session_factory(engine)),
             settings.task_queue,
+            triage_rules=settings.triage_rules(),
             max_cached_workflows=settings.worker_cached_cases,
         )
         logging.getLogger(__name__).info("worker polling %s on %s", settings.task_queue, settings.temporal_address)

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from domain.case import LedgerReceipt, TriageSuggestion
+from domain.case import LedgerReceipt, TriageRequest, TriageSuggestion
 from domain.records import RecordedTransition, ResolutionOrder, Transition
-from domain.triage import suggest
+from domain.triage import DEFAULT_RULES, TriageRules, suggest
 from store.cases import CaseStore
 
 
 class CaseActivities:
-    def __init__(self, store: CaseStore) -> None:
+    def __init__(self, store: CaseStore, triage_rules: TriageRules = DEFAULT_RULES) -> None:
         self._store = store
+        self._triage_rules = triage_rules
 
     @activity.defn(name="record_transition")
     async def record_transition(self, transition: Transition) -> RecordedTransition:
@@ -32,8 +33,12 @@ class CaseActivities:
         return await self._store.record_resolution(order)
 
     @activity.defn(name="suggest_triage")
-    async def suggest_triage(self, description: str) -> TriageSuggestion:
-        return suggest(description)
+    async def suggest_triage(self, request: TriageRequest | str) -> TriageSuggestion:
+        if isinstance(request, str):  # scheduled by a case started before the priority rules
+            return suggest(request, self._triage_rules)
+        intake = request.intake
+        repeat = await self._store.has_earlier_case(request.number, intake.order.number, intake.product.sku)
+        return suggest(intake, self._triage_rules, repeat_failure=repeat)
 
     @property
     def all(self) -> list:

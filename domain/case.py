@@ -121,6 +121,15 @@ class Actor(BaseModel):
 SYSTEM_ACTOR = Actor(id="aftersales", role=Role.SYSTEM)
 
 
+class IntakeFlag(StrEnum):
+    """Facts the caller knows at intake that raise the priority (DOMAIN.md grade I / II)."""
+
+    GROUP_COMPLAINT = "group_complaint"
+    MEDIA_ATTENTION = "media_attention"
+    INJURY = "injury"
+    REPEAT_FAILURE = "repeat_failure"
+
+
 class Customer(BaseModel):
     """Personal data: shown only to the people handling the case, masked elsewhere."""
 
@@ -163,14 +172,32 @@ class CaseIntake(BaseModel):
     occurred_at: AwareDatetime | None = None
     demands: list[Demand] = Field(default_factory=list, max_length=6)
     evidence: list[Evidence] = Field(default_factory=list, max_length=50)
+    flags: list[IntakeFlag] = Field(default_factory=list, max_length=len(IntakeFlag))
+
+
+class CategoryMatch(BaseModel):
+    category: Category
+    terms: list[str]
+    confidence: float = Field(ge=0, le=1)  # this category's share of the matched weight
 
 
 class TriageSuggestion(BaseModel):
-    """What the keyword rules propose; an agent confirms or overrides it."""
+    """What the triage rules propose; an agent confirms or overrides it."""
 
     categories: list[Category] = Field(default_factory=list)
     department: Department | None = None
     matched_terms: list[str] = Field(default_factory=list)
+    matches: list[CategoryMatch] = Field(default_factory=list)
+    priority: Priority | None = None  # absent on suggestions made before priority rules existed
+    reasons: list[str] = Field(default_factory=list)  # why that priority
+    rules_version: str | None = None
+
+
+class TriageRequest(BaseModel):
+    """What the triage activity needs: the intake, and the case number to look for repeats."""
+
+    number: str
+    intake: CaseIntake
 
 
 class TriageDecision(BaseModel):
@@ -178,6 +205,8 @@ class TriageDecision(BaseModel):
     priority: Priority
     department: Department
     note: str | None = Field(default=None, max_length=2000)
+    # Why the agent departs from the suggestion; it goes on the timeline with what was overridden.
+    override_reason: str | None = Field(default=None, max_length=2000)
 
 
 class Note(BaseModel):
@@ -232,6 +261,15 @@ class Feedback(BaseModel):
 
 class Withdrawal(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class FirstContactAnswer(BaseModel):
+    """A simple case answered at first contact from the knowledge base (DOMAIN.md step 2)."""
+
+    categories: list[Category] = Field(min_length=1, max_length=len(Category))
+    priority: Priority = Priority.P4
+    article: str = Field(min_length=1, max_length=200, description="Knowledge-base article id")
+    answer: str = Field(min_length=1, max_length=5000)
 
 
 class DuplicateMark(BaseModel):

@@ -20,6 +20,7 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
     EXTEND_DEADLINE = "extend_deadline"
     MARK_DUPLICATE = "mark_duplicate"
+    ANSWER_AT_FIRST_CONTACT = "answer_at_first_contact"
 
 
 class EventKind(StrEnum):
@@ -49,6 +50,7 @@ class EventKind(StrEnum):
     REOPEN_LIMIT_REACHED = "reopen_limit_reached"  # reopened too often: the head takes over
     MARKED_DUPLICATE = "marked_duplicate"
     DUPLICATE_LINKED = "duplicate_linked"  # on the original: another case repeats this one
+    FIRST_CONTACT_RESOLVED = "first_contact_resolved"  # answered at receipt from the knowledge base
     ARCHIVED = "archived"
 
 
@@ -80,6 +82,7 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     Action.EXTEND_DEADLINE: OPEN_STAGES - {Stage.RECEIVED, Stage.REOPENED},
     # Only before anything was carried out: a duplicate closes without a resolution.
     Action.MARK_DUPLICATE: OPEN_STAGES,
+    Action.ANSWER_AT_FIRST_CONTACT: frozenset({Stage.RECEIVED}),
 }
 
 

@@ -22,9 +22,10 @@ SATISFACTION_TARGET = 0.90
 # Which event meets which SLA clock (workflows/case.py); the survey clock never breaches.
 REPORTED_CLOCKS = ("first_reply", "respond", "plan", "resolution")
 
-FCR_NOT_TRACKED = (
-    "not tracked yet: answering a case at first contact is not recorded as an event yet, "
-    "so the first-contact resolution rate cannot be computed"
+FCR_NOT_TRACKED = "not tracked: no case was answered at first contact in this data"
+FCR_DEFINITION = (
+    "Of the cases received in the month, the share an agent answered at receipt from the knowledge base "
+    "(event first_contact_resolved), whatever the survey said afterwards"
 )
 
 DEFINITIONS: dict[str, str] = {
@@ -50,7 +51,7 @@ DEFINITIONS: dict[str, str] = {
         "Survey answers (closed and reopened events) given in the month: the average score (1-5), and the share "
         "of answers with a score of 4 or more that did not say 'not satisfied'. Expired surveys are not answers."
     ),
-    "first_contact_resolution": FCR_NOT_TRACKED + ".",
+    "first_contact_resolution": FCR_DEFINITION + ".",
     "reopens": (
         "Of the cases received in the month, the share reopened at least once so far (it can still grow while "
         "those cases are open); `reopen_events` counts the reopenings that happened in the month, whenever the "
@@ -148,6 +149,7 @@ class Satisfaction(BaseModel):
 
 class FirstContactResolution(BaseModel):
     tracked: bool = False
+    cases: int = 0
     rate: float | None = None
     note: str = FCR_NOT_TRACKED
 
@@ -249,10 +251,12 @@ def build_report(month: Month, zone: str, current: MonthFigures, previous: Month
             figure="first_contact_resolution",
             label="First-contact resolution",
             target=FIRST_CONTACT_RESOLUTION_TARGET,
-            tracked=False,
-            actual=None,
-            met=None,
-            note=FCR_NOT_TRACKED,
+            tracked=current.first_contact_resolution.tracked,
+            actual=current.first_contact_resolution.rate,
+            met=None
+            if current.first_contact_resolution.rate is None
+            else current.first_contact_resolution.rate >= FIRST_CONTACT_RESOLUTION_TARGET,
+            note=current.first_contact_resolution.note,
         ),
         TargetCheck(
             figure="satisfied_share",

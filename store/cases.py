@@ -286,6 +286,14 @@ class CaseStore:
             ).scalars()
             return list(rows), total
 
+    async def has_earlier_case(self, number: str, order_number: str, sku: str) -> bool:
+        """Another case about the same product of the same order: a repeat failure."""
+        async with self._sessions() as session:
+            query = select(CaseRow.number).where(
+                CaseRow.order_number == order_number, CaseRow.sku == sku, CaseRow.number != number
+            )
+            return (await session.execute(query.limit(1))).first() is not None
+
     async def get_case(self, number: str) -> CaseRow | None:
         async with self._sessions() as session:
             return await session.get(CaseRow, number)

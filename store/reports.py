@@ -21,9 +21,11 @@ from sqlalchemy.orm import aliased
 
 from domain.lifecycle import EventKind
 from domain.report import (
+    FCR_DEFINITION,
     REPORTED_CLOCKS,
     CategoryCount,
     ClockOnTime,
+    FirstContactResolution,
     Count,
     Duration,
     Month,
@@ -80,7 +82,7 @@ def _meets(event: Any, clock: str) -> ColumnElement[bool]:
         # Only the first cycle has a first-reply clock: a reopened case is triaged again without one.
         reopen = aliased(Event)
         return and_(
-            event.kind == EventKind.TRIAGED.value,
+            event.kind.in_([EventKind.TRIAGED.value, EventKind.FIRST_CONTACT_RESOLVED.value]),
             ~exists().where(
                 reopen.case_number == event.case_number,
                 reopen.kind == EventKind.REOPENED.value,
@@ -241,6 +243,18 @@ class ReportStore:
             .where(Event.kind == EventKind.REOPENED.value, _within(Event.at, start, end))
         )
 
+        # First-contact resolution: of the cases received in the month, those answered at receipt.
+        first_contact = await scalar(
+            select(func.count())
+            .select_from(CaseRow)
+            .where(
+                received,
+                exists().where(
+                    Event.case_number == CaseRow.number, Event.kind == EventKind.FIRST_CONTACT_RESOLVED.value
+                ),
+            )
+        )
+
         # Receipt to the first triage / first execution, for cases whose first one fell in the month.
         async def first(kind: EventKind) -> Duration:
             first_at = func.min(Event.at)
@@ -281,6 +295,12 @@ class ReportStore:
                 reopened_cases=reopened_cases,
                 rate=share(reopened_cases, cases_received),
                 reopen_events=reopen_events,
+            ),
+            first_contact_resolution=FirstContactResolution(
+                tracked=True,
+                cases=first_contact,
+                rate=share(first_contact, cases_received),
+                note=FCR_DEFINITION,
             ),
             first_reply=first_reply,
             resolution=resolution,

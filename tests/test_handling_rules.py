@@ -153,3 +153,29 @@ async def test_duplicate_closes_and_links_to_the_original(api: httpx.AsyncClient
     assert archived.status_code == 409
     assert f"case {duplicate} is archived" in archived.json()["detail"]
     assert (await api.get(f"/cases/{other}", headers=AGENT)).json()["live"]["stage"] == "received"
+
+
+async def test_a_simple_case_answered_at_first_contact_goes_straight_to_the_survey(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    case = await post(api, "/cases", intake(description="How do I descale the kettle?", demands=["explanation"]), AGENT)
+    number = case["number"]
+    answer = {"categories": ["usage"], "article": "KB-DESCALE-1", "answer": "Boil 1:1 water and vinegar, rinse twice."}
+    answered = await post(api, f"/cases/{number}/first-contact-answer", answer, AGENT)
+    assert (answered["stage"], answered["categories"], answered["priority"]) == ("awaiting_feedback", ["usage"], "P4")
+    assert answered["clocks"]["first_reply"]["state"] == "met"
+    assert answered["clocks"]["survey"]["state"] == "running"
+    event = await wait_for_event(database, number, "first_contact_resolved")
+    assert event.data["article"] == "KB-DESCALE-1" and (event.actor_id, event.actor_role) == ("agent-li", "agent")
+    assert ("customer", "answer_and_survey") in [(o.recipient, o.topic) for o in await database.store.outbox(number)]
+
+    # Only at receipt: a triaged case is past first contact.
+    later = (await open_and_triage(api, priority="P3"))["number"]
+    refused = await api.post(f"/cases/{later}/first-contact-answer", json=answer, headers=AGENT)
+    assert refused.status_code == 409 and refused.json()["stage"] == "triaged"
+
+    await post(api, f"/cases/{number}/feedback", {"score": 5}, AGENT)
+    detail = await wait_for_stage(api, number, "archived", AGENT, "record")
+    assert detail["record"]["outcome"] == "satisfied"
+    kinds = [e.kind for e in await database.store.timeline(number)]
+    assert kinds == ["received", "first_contact_resolved", "closed", "archived"]

@@ -29,7 +29,7 @@ from api.app import create_app
 from domain.case import SYSTEM_ACTOR, Actor, CaseIntake, Category, Department, Outcome, Priority, Role, Stage
 from domain.lifecycle import EventKind
 from domain.records import CaseSnapshot, Transition
-from domain.report import Month, MonthlyReport
+from domain.report import FCR_DEFINITION, Month, MonthlyReport
 from domain.sla import SlaState
 from settings import Settings
 from store.db import session_factory
@@ -146,6 +146,12 @@ class Script:
             return self._add(EventKind.REOPENED, when, Stage.REOPENED, data, AGENT_ACTOR)
         self.outcome = Outcome.SATISFIED
         return self._add(EventKind.CLOSED, when, Stage.CLOSED, data, AGENT_ACTOR)
+
+    def answer_at_first_contact(self, when: str, categories: list[str]) -> Script:
+        self.categories = [Category(c) for c in categories]
+        self.priority = Priority.P4
+        data = {"categories": categories, "priority": "P4", "article": "KB-12", "answer": "Hold the button 5 s."}
+        return self._add(EventKind.FIRST_CONTACT_RESOLVED, when, Stage.AWAITING_FEEDBACK, data, AGENT_ACTOR)
 
     def withdraw(self, when: str) -> Script:
         self.outcome = Outcome.WITHDRAWN
@@ -318,12 +324,13 @@ async def test_every_report_figure_matches_the_hand_computed_expectation(databas
 
     # Answers in March: 001 closed 5; 002 reopened 2; 002 closed 4 (satisfied); 003 reopened 4 + "not satisfied".
     assert march.satisfaction.model_dump() == {"answers": 4, "average_score": 15 / 4, "satisfied": 2, "satisfied_share": 0.5}
+    # No case of this data set was answered at first contact (see the May test below).
     assert march.first_contact_resolution.model_dump() == {
-        "tracked": False,
-        "rate": None,
-        "note": march.first_contact_resolution.note,
+        "tracked": True,
+        "cases": 0,
+        "rate": 0.0,
+        "note": FCR_DEFINITION,
     }
-    assert "not tracked yet" in march.first_contact_resolution.note
     # 002 and 003 of the 8 received were reopened; two reopenings happened in March.
     assert march.reopens.model_dump() == {"cases_received": 8, "reopened_cases": 2, "rate": 2 / 8, "reopen_events": 2}
     # First triage in March: 001 0.25 h, 002 1 h, 003 2 h, 004 8 h, 005 0.5 h, 007 0.5 h, 008 2 h,
@@ -366,7 +373,7 @@ async def test_every_report_figure_matches_the_hand_computed_expectation(databas
 
     assert [(r.figure, r.current, r.previous, r.delta) for r in report.comparison] == [
         ("cases_received", 8, 2, 6),
-        ("first_contact_resolution", None, None, None),
+        ("first_contact_resolution", 0.0, 0.0, 0.0),
         ("satisfied_share", 0.5, 1.0, -0.5),
         ("average_score", 3.75, 5.0, -1.25),
         ("reopen_rate", 0.25, 0.0, 0.25),
@@ -379,10 +386,35 @@ async def test_every_report_figure_matches_the_hand_computed_expectation(databas
         ("breaches", 7, 0, 7),
     ]
     assert [(t.figure, t.target, t.tracked, t.actual, t.met) for t in report.targets] == [
-        ("first_contact_resolution", 0.85, False, None, None),
+        ("first_contact_resolution", 0.85, True, 0.0, False),
         ("satisfied_share", 0.90, True, 0.5, False),
     ]
-    assert "not tracked yet" in report.targets[0].note
+
+
+async def test_first_contact_resolution_counts_cases_answered_at_receipt(database: Database) -> None:
+    # May 2025: three cases, one answered at first contact (and closed), one reopened after
+    # a first-contact answer (it still counts: it was answered at first contact), one handled.
+    scripts = [
+        Script("RPT-202505-001", "chat", "VACUUM-R9", "2025-05-06T02:00Z")
+        .answer_at_first_contact("2025-05-06T02:05Z", ["usage"])
+        .feedback("2025-05-06T05:00Z", 5),
+        Script("RPT-202505-002", "chat", "VACUUM-R9", "2025-05-07T02:00Z")
+        .answer_at_first_contact("2025-05-07T03:00Z", ["usage"])
+        .feedback("2025-05-07T05:00Z", 2),
+        Script("RPT-202505-003", "phone", "KETTLE-1L", "2025-05-08T02:00Z")
+        .triage("2025-05-08T02:10Z", ["product_quality"], "P3", "quality"),
+    ]
+    for script in scripts:
+        for transition in script.transitions:
+            await database.store.record_transition(transition)
+    report = await report_store(database).monthly(Month.parse("2025-05"), ZONE)
+    fcr = report.current.first_contact_resolution
+    assert (fcr.tracked, fcr.cases, fcr.rate) == (True, 2, 2 / 3)
+    assert [(t.figure, t.actual, t.met) for t in report.targets][0] == ("first_contact_resolution", 2 / 3, False)
+    # A first-contact answer meets the first-reply clock as a triage does: with no breach
+    # recorded, all three first replies were on time.
+    first_reply = next(c for c in report.current.on_time if c.clock == "first_reply")
+    assert (first_reply.on_time, first_reply.missed) == (3, 0)
 
 
 async def test_a_month_without_cases_has_counts_of_zero_and_no_rates(database: Database) -> None:
@@ -412,7 +444,7 @@ async def test_the_report_as_json_and_as_a_page(api: httpx.AsyncClient, database
     assert MonthlyReport.model_validate(response.json()) == expected
     body = response.json()
     fcr = body["current"]["first_contact_resolution"]
-    assert (fcr["tracked"], fcr["rate"]) == (False, None) and "not tracked yet" in fcr["note"]
+    assert (fcr["tracked"], fcr["cases"], fcr["rate"]) == (True, 0, 0.0)
     assert body["targets"][1] == {
         "figure": "satisfied_share",
         "label": "Customer satisfaction (satisfied share)",
@@ -431,7 +463,7 @@ async def test_the_report_as_json_and_as_a_page(api: httpx.AsyncClient, database
     html = page.text
     assert html.count("<svg") == 6
     assert 'id="chart-on-time"' in html and 'class="bar series-0"' in html
-    assert "not tracked yet" in html and "target 90 %" in html
+    assert "First-contact resolution" in html and "target 90 %" in html
     assert "<title>logistics, 2025-03: 3</title>" in html
     assert "<title>first reply, 2025-03: 55.6 %</title>" in html
     # Nothing to fetch: no scripts, no external stylesheet, image or font.
@@ -474,7 +506,7 @@ async def test_the_report_command_prints_tables_from_the_database(database: Data
     tables = await asyncio.to_thread(invoke, "report", "--month", "2025-03")
     assert tables.exit_code == 0, tables.output
     out = tables.output
-    for shown in ("Monthly quality report 2025-03", "Targets", "not tracked yet", "55.6 %", "KETTLE-1L", "Volume by channel"):
+    for shown in ("Monthly quality report 2025-03", "Targets", "First-contact resolution", "55.6 %", "KETTLE-1L", "Volume by channel"):
         assert shown in out
     for personal in PERSONAL:
         assert personal not in out

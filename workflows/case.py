@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         DuplicateLink,
         DuplicateMark,
         Feedback,
+        FirstContactAnswer,
         InfoRequest,
         LedgerReceipt,
         Note,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         SolutionPlan,
         Stage,
         TriageDecision,
+        TriageRequest,
         TriageSuggestion,
         Withdrawal,
         SYSTEM_ACTOR,
@@ -89,6 +91,20 @@ APPROVER_NAMES = {Role.HEAD: "the after-sales head", Role.SUPERVISOR: "a module 
 
 # Resolution types that move money need an amount no larger than what was paid.
 MONEY_RESOLUTIONS = frozenset({ResolutionType.REFUND, ResolutionType.COMPENSATION})
+
+
+def _overrides(suggestion: TriageSuggestion | None, decision: TriageDecision) -> dict[str, Any]:
+    """What the agent chose over the suggestion, field by field, for the timeline."""
+    if suggestion is None:
+        return {}
+    changed: dict[str, Any] = {}
+    if set(suggestion.categories) != set(decision.categories):
+        changed["categories"] = {"suggested": [c.value for c in suggestion.categories], "chosen": [c.value for c in decision.categories]}
+    if suggestion.department is not None and suggestion.department != decision.department:
+        changed["department"] = {"suggested": suggestion.department.value, "chosen": decision.department.value}
+    if suggestion.priority is not None and suggestion.priority != decision.priority:
+        changed["priority"] = {"suggested": suggestion.priority.value, "chosen": decision.priority.value}
+    return changed
 
 
 def _not_allowed(error: ActionNotAllowed) -> ApplicationError:
@@ -171,16 +187,13 @@ class CaseWorkflow:
             for name in (ClockName.RESPOND, ClockName.PLAN, ClockName.RESOLUTION):
                 # Deadlines count from receipt (or the reopen), not from triage.
                 self._start_clock(name, case.cycle_started_at)
-            overridden = case.suggestion is not None and (
-                case.suggestion.department != decision.department
-                or set(case.suggestion.categories) != set(decision.categories)
-            )
+            overrides = _overrides(case.suggestion, decision)
             await self._record(
                 EventKind.TRIAGED,
                 actor,
                 stage=Stage.TRIAGED,
                 waiting_for=f"a {decision.department.value} handler to accept",
-                data={**decision.model_dump(mode="json"), "suggestion_overridden": overridden},
+                data={**decision.model_dump(mode="json"), "suggestion_overridden": bool(overrides), "overrides": overrides},
                 notify=[Notification(recipient=f"department:{decision.department.value}", topic="case_assigned")],
             )
             return case.view()
@@ -194,6 +207,29 @@ class CaseWorkflow:
                 raise ApplicationError(
                     f"reopened {case.reopen_count} times: the after-sales head triages this case", type="NotPermitted"
                 )
+
+    @workflow.update
+    async def answer_at_first_contact(self, actor: Actor, answer: FirstContactAnswer) -> CaseView:
+        async with self._acting(Action.ANSWER_AT_FIRST_CONTACT):
+            case = self._case
+            now = workflow.now()
+            case.categories = list(answer.categories)
+            case.priority = answer.priority
+            self._meet(ClockName.FIRST_REPLY, now)
+            self._start_clock(ClockName.SURVEY, now)
+            await self._record(
+                EventKind.FIRST_CONTACT_RESOLVED,
+                actor,
+                stage=Stage.AWAITING_FEEDBACK,
+                waiting_for="the customer's satisfaction score",
+                data=answer.model_dump(mode="json"),
+                notify=[Notification(recipient="customer", topic="answer_and_survey", body={"article": answer.article})],
+            )
+            return case.view()
+
+    @answer_at_first_contact.validator
+    def _validate_answer_at_first_contact(self, actor: Actor, answer: FirstContactAnswer) -> None:
+        self._check(Action.ANSWER_AT_FIRST_CONTACT)
 
     @workflow.update
     async def accept(self, actor: Actor) -> CaseView:
@@ -537,7 +573,7 @@ class CaseWorkflow:
         case = self._case
         case.suggestion = await self._own_activity(
             "suggest_triage",
-            case.intake.description,
+            TriageRequest(number=case.number, intake=case.intake),
             result_type=TriageSuggestion,
             start_to_close_timeout=timedelta(seconds=10),
             summary="suggest category and department",

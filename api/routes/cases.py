@@ -26,6 +26,7 @@ from domain.case import (
     Department,
     DuplicateMark,
     Feedback,
+    FirstContactAnswer,
     InfoRequest,
     Note,
     Outcome,
@@ -373,3 +374,19 @@ async def mark_duplicate(
             original=mark.original,
         )
     return await _act(temporal, store, number, CaseWorkflow.mark_duplicate, [actor, mark], idempotency_key)
+
+
+@router.post(
+    "/{number}/first-contact-answer",
+    response_model=CaseView,
+    summary="Answer a simple case at first contact from the knowledge base; the survey follows",
+)
+async def answer_at_first_contact(
+    number: str,
+    answer: FirstContactAnswer,
+    temporal: Temporal,
+    store: Store,
+    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR))],
+    idempotency_key: Key = None,
+) -> CaseView:
+    return await _act(temporal, store, number, CaseWorkflow.answer_at_first_contact, [actor, answer], idempotency_key)

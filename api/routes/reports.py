@@ -238,7 +238,7 @@ def render_html(report: MonthlyReport) -> str:
         if t.actual is not None:
             actual = percent(t.actual)
         else:
-            actual = "no data" if t.tracked else "not tracked yet"
+            actual = "no data"
         if t.met is None:
             state = f'<span class="na">{_e(t.note or "no data")}</span>'
         else:
@@ -252,7 +252,7 @@ def render_html(report: MonthlyReport) -> str:
         ("Cases received", _count(now.cases_received)),
         ("Satisfied customers", percent(now.satisfaction.satisfied_share)),
         ("Average score", number(now.satisfaction.average_score, "score")),
-        ("First-contact resolution", "not tracked yet"),
+        ("First-contact resolution", percent(now.first_contact_resolution.rate)),
         ("Reopen rate", percent(now.reopens.rate)),
         ("Average first reply", _hours(now.first_reply.average_hours)),
         ("Average resolution", _hours(now.resolution.average_hours)),
@@ -314,6 +314,5 @@ def render_html(report: MonthlyReport) -> str:
         f"<title>Monthly quality report {_e(report.month)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>Monthly quality report {_e(report.month)}</h1>"
         f'<p class="sub">Business timezone {_e(report.timezone)}: {_e(now.starts_at.isoformat())} to '
-        f"{_e(now.ends_at.isoformat())} (UTC), compared with {_e(before.month)}. "
-        "First-contact resolution is not tracked yet.</p>" + "".join(sections) + "</body></html>"
+        f"{_e(now.ends_at.isoformat())} (UTC), compared with {_e(before.month)}.</p>" + "".join(sections) + "</body></html>"
     )
