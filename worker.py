@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from temporalio.client import Client
@@ -11,6 +13,8 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.case import CaseActivities
+from delivery.notify import dispatcher_from_settings
+from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from settings import Settings, get_settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
@@ -26,29 +30,54 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
-def build_worker(client: Client, store: CaseStore, task_queue: str, **options: Any) -> Worker:
+def build_worker(
+    client: Client,
+    store: CaseStore,
+    task_queue: str,
+    *,
+    executor: ResolutionExecutor | None = None,
+    route_attempts: int = 5,
+    **options: Any,
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[CaseWorkflow],
-        activities=CaseActivities(store).all,
+        activities=CaseActivities(store, executor, route_attempts=route_attempts).all,
         workflow_runner=SANDBOX,
         **options,
     )
+
+
+@contextlib.asynccontextmanager
+async def outbox_dispatcher(settings: Settings, sessions: Any) -> AsyncIterator[None]:
+    """Delivers the outbox beside the worker, as a task of its own: a notification that
+    cannot be delivered never holds a case up. Several worker processes may each run one."""
+    task = asyncio.create_task(dispatcher_from_settings(settings, sessions).run(), name="outbox-dispatcher")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def run_worker(settings: Settings, client: Client | None = None) -> None:
     engine = create_engine(settings.effective_database_url)
     try:
         client = client or await connect(settings)
+        sessions = session_factory(engine)
         worker = build_worker(
             client,
-            CaseStore(session_factory(engine)),
+            CaseStore(sessions),
             settings.task_queue,
+            executor=executor_from_settings(settings),
+            route_attempts=settings.execution_route_attempts,
             max_cached_workflows=settings.worker_cached_cases,
         )
         logging.getLogger(__name__).info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
-        await worker.run()
+        async with outbox_dispatcher(settings, sessions):
+            await worker.run()
     finally:
         await engine.dispose()
 

@@ -19,6 +19,7 @@ class Action(StrEnum):
     FEEDBACK = "feedback"
     WITHDRAW = "withdraw"
     EXTEND_DEADLINE = "extend_deadline"
+    COMPLETE_FOLLOW_UP = "complete_follow_up"
 
 
 class EventKind(StrEnum):
@@ -44,6 +45,11 @@ class EventKind(StrEnum):
     SLA_REPLANNED = "sla_replanned"
     DEADLINE_EXTENDED = "deadline_extended"
     PROGRESS_UPDATE = "progress_update"
+    # A resolution's payment route refused or stayed unreachable; the next route is tried.
+    EXECUTION_ROUTE_FAILED = "execution_route_failed"
+    # Every route failed: a person must carry the resolution out; nothing was paid.
+    FOLLOW_UP_TASK_CREATED = "follow_up_task_created"
+    FOLLOW_UP_COMPLETED = "follow_up_completed"
     ARCHIVED = "archived"
 
 
@@ -73,6 +79,8 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     # DOMAIN.md: withdrawal is possible before execution.
     Action.WITHDRAW: OPEN_STAGES,
     Action.EXTEND_DEADLINE: OPEN_STAGES - {Stage.RECEIVED, Stage.REOPENED},
+    # Only while a follow-up task is open (checked by the workflow as well).
+    Action.COMPLETE_FOLLOW_UP: frozenset({Stage.EXECUTING}),
 }
 
 

@@ -12,6 +12,7 @@ from domain.case import (
     Category,
     Department,
     Feedback,
+    FollowUpTask,
     LedgerReceipt,
     Outcome,
     Priority,
@@ -53,6 +54,7 @@ class CaseProgress(BaseModel):
     plan: ProposedPlan | None = None
     last_rejection: str | None = None
     receipt: LedgerReceipt | None = None
+    follow_up: FollowUpTask | None = None  # set while a person must carry out the resolution
     feedback: list[Feedback] = Field(default_factory=list)
     reopen_count: int = 0
     clocks: dict[ClockName, SlaClock] = Field(default_factory=dict)

@@ -44,11 +44,21 @@ def _recorded_kinds(path: Path) -> set[str]:
     return kinds
 
 
+# Event kinds added after a baseline was recorded, with the last baseline that cannot
+# hold them: a baseline recorded later (named after it) must cover them.
+NEWER_THAN = {
+    EventKind.EXECUTION_ROUTE_FAILED: "v2-local-activities",  # patch execution-routes
+    EventKind.FOLLOW_UP_TASK_CREATED: "v2-local-activities",
+    EventKind.FOLLOW_UP_COMPLETED: "v2-local-activities",
+}
+
+
 @pytest.mark.parametrize("baseline", BASELINES, ids=[path.name for path in BASELINES])
 def test_histories_cover_every_path(baseline: Path) -> None:
     recorded = set().union(*(_recorded_kinds(path) for path in baseline.glob("*.json")))
     # Every way a case can move, end or loop has a history guarding it.
-    assert {kind.value for kind in EventKind} <= recorded
+    expected = {kind.value for kind in EventKind if baseline.name > NEWER_THAN.get(kind, "")}
+    assert expected <= recorded
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[f"{path.parent.name}/{path.stem}" for path in HISTORIES])

@@ -25,6 +25,7 @@ from domain.case import (
     CustomerReply,
     Department,
     Feedback,
+    FollowUpCompletion,
     InfoRequest,
     Note,
     Priority,
@@ -342,3 +343,19 @@ async def extend_deadline(
     idempotency_key: Key = None,
 ) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.extend_deadline, [actor, extension], idempotency_key)
+
+
+@router.post(
+    "/{number}/follow-up/complete",
+    response_model=CaseView,
+    summary="Record a resolution a person carried out by hand after every route failed",
+)
+async def complete_follow_up(
+    number: str,
+    completion: FollowUpCompletion,
+    temporal: Temporal,
+    store: Store,
+    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    idempotency_key: Key = None,
+) -> CaseView:
+    return await _act(temporal, store, number, CaseWorkflow.complete_follow_up, [actor, completion], idempotency_key)
