@@ -16,6 +16,8 @@ import json
 import time
 from typing import Any
 
+import httpx
+
 SIGNATURE_HEADER = "X-Aftersales-Signature"
 TIMESTAMP_HEADER = "X-Aftersales-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -42,6 +44,7 @@ def signed_headers(secret: str, body: bytes, idempotency_key: str, now: float | 
 
 def verify(secret: str, headers: Any, body: bytes, tolerance_seconds: float = 300, now: float | None = None) -> bool:
     """For receivers (and tests of receivers): the signature matches and is recent."""
+    headers = httpx.Headers(headers)  # header names are case-insensitive
     timestamp = headers.get(TIMESTAMP_HEADER)
     given = headers.get(SIGNATURE_HEADER)
     if not timestamp or not given or not timestamp.isdigit():
