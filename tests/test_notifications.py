@@ -21,7 +21,7 @@ from delivery.notify import LogNotifier, NotificationAdapter, OutboxDispatcher, 
 from store.db import session_factory
 from store.outbox import OutboxStore
 from tests.conftest import Database
-from tests.people import AGENT, TRIAGE, intake
+from tests.people import AGENT, SUPERVISOR, TRIAGE, intake
 from tests.receiver import eventually, free_port, receiver
 from tests.test_case_clocks import drive_to_feedback, post
 
@@ -122,8 +122,13 @@ async def test_a_receiver_that_is_down_ends_failed_and_the_case_goes_on(api: htt
     assert (failed.status, failed.attempts) == ("failed", FAST.max_attempts)
     assert "ConnectError" in failed.last_error
     assert failed.sent_at is None
-    operators_view = await OutboxStore(session_factory(database.engine)).with_status("failed", limit=1000)
-    assert failed.id in [o.id for o in operators_view]
+    # Operators see it: GET /ops/notifications lists the notifications given up on.
+    listed = await api.get("/ops/notifications", params={"status": "failed", "limit": 500}, headers=SUPERVISOR)
+    assert listed.status_code == 200, listed.text
+    (shown,) = [n for n in listed.json() if n["id"] == failed.id]
+    assert (shown["case_number"], shown["topic"], shown["attempts"]) == (number, "acknowledgement", FAST.max_attempts)
+    assert "ConnectError" in shown["last_error"]
+    assert (await api.get("/ops/notifications", headers=AGENT)).status_code == 403
     assert (await database.store.get_case(number)).stage == "awaiting_feedback"
 
 
