@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.case import CaseActivities
 from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
+from delivery.stock import StockService
 from settings import Settings, get_settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
@@ -37,13 +38,14 @@ def build_worker(
     *,
     executor: ResolutionExecutor | None = None,
     route_attempts: int = 5,
+    stock: StockService | None = None,
     **options: Any,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[CaseWorkflow],
-        activities=CaseActivities(store, executor, route_attempts=route_attempts).all,
+        activities=CaseActivities(store, executor, route_attempts=route_attempts, stock=stock).all,
         workflow_runner=SANDBOX,
         **options,
     )

@@ -10,16 +10,25 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from delivery.resolutions import LedgerExecutor, ResolutionExecutor, RouteFailed, RouteUnavailable
-from domain.case import LedgerReceipt, TriageSuggestion
+from delivery.stock import LocalStock, StockService
+from domain.case import LedgerReceipt, StockCheck, TriageSuggestion
 from domain.records import RecordedTransition, ResolutionOrder, Transition
 from domain.triage import suggest
 from store.cases import CaseStore
 
 
 class CaseActivities:
-    def __init__(self, store: CaseStore, executor: ResolutionExecutor | None = None, *, route_attempts: int = 5) -> None:
+    def __init__(
+        self,
+        store: CaseStore,
+        executor: ResolutionExecutor | None = None,
+        *,
+        route_attempts: int = 5,
+        stock: StockService | None = None,
+    ) -> None:
         self._store = store
         self._executor = executor or LedgerExecutor()
+        self._stock = stock or LocalStock()
         self._route_attempts = route_attempts
 
     @activity.defn(name="record_transition")
@@ -65,10 +74,14 @@ class CaseActivities:
         """A person carried the resolution out by hand: only the ledger is written."""
         return await self._store.record_resolution(order)
 
+    @activity.defn(name="check_stock")
+    async def check_stock(self, sku: str) -> StockCheck:
+        return await self._stock.check(sku)
+
     @activity.defn(name="suggest_triage")
     async def suggest_triage(self, description: str) -> TriageSuggestion:
         return suggest(description)
 
     @property
     def all(self) -> list:
-        return [self.record_transition, self.execute_resolution, self.record_manual_resolution, self.suggest_triage]
+        return [self.record_transition, self.execute_resolution, self.record_manual_resolution, self.check_stock, self.suggest_triage]

@@ -65,6 +65,7 @@ class WebhookExecutor:
             "currency": order.currency,
             "route": order.route,
             "payment_route": order.payment_route,
+            "sku": order.sku,
         }
 
     async def execute(self, order: ResolutionOrder) -> str | None:

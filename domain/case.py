@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -274,6 +275,8 @@ class FollowUpTask(BaseModel):
     reason: str
     created_at: datetime
     resolution_key: str  # the approved resolution's key: whatever is paid by hand is keyed by it too
+    resolution_type: ResolutionType | None = None  # what failed (a refund chosen instead of an exchange, say)
+    amount: Decimal | None = None
     failed_routes: list[dict[str, str | None]] = Field(default_factory=list)
 
 
@@ -282,3 +285,34 @@ class FollowUpCompletion(BaseModel):
 
     reference: str = Field(min_length=1, max_length=128, description="The payment or shipment reference")
     note: str | None = Field(default=None, max_length=2000)
+
+
+class StockCheck(BaseModel):
+    """What the stock service answered for an exchange: the item, and similar items in stock."""
+
+    sku: str
+    in_stock: bool
+    similar: list[str] = Field(default_factory=list)
+
+
+class ExchangeOffer(BaseModel):
+    """The exchange item is out of stock: the customer chooses a similar item or a refund."""
+
+    sku: str
+    similar: list[str]
+    refund_amount: Decimal
+    currency: str
+    offered_at: datetime
+
+
+class ExchangeChoice(BaseModel):
+    """The customer's answer to an exchange offer, relayed by an agent."""
+
+    option: Literal["similar_item", "refund"]
+    sku: str | None = Field(default=None, max_length=64, description="The similar item chosen (similar_item only)")
+
+    @model_validator(mode="after")
+    def _sku_for_a_similar_item(self) -> "ExchangeChoice":
+        if (self.option == "similar_item") != (self.sku is not None):
+            raise ValueError("a similar_item choice names the sku, a refund does not")
+        return self

@@ -20,6 +20,7 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
     EXTEND_DEADLINE = "extend_deadline"
     COMPLETE_FOLLOW_UP = "complete_follow_up"
+    CHOOSE_EXCHANGE = "choose_exchange"
 
 
 class EventKind(StrEnum):
@@ -50,6 +51,9 @@ class EventKind(StrEnum):
     # Every route failed: a person must carry the resolution out; nothing was paid.
     FOLLOW_UP_TASK_CREATED = "follow_up_task_created"
     FOLLOW_UP_COMPLETED = "follow_up_completed"
+    # The exchange item is out of stock: a similar item or a refund is offered.
+    EXCHANGE_OUT_OF_STOCK = "exchange_out_of_stock"
+    EXCHANGE_CHOSEN = "exchange_chosen"
     ARCHIVED = "archived"
 
 
@@ -81,6 +85,7 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     Action.EXTEND_DEADLINE: OPEN_STAGES - {Stage.RECEIVED, Stage.REOPENED},
     # Only while a follow-up task is open (checked by the workflow as well).
     Action.COMPLETE_FOLLOW_UP: frozenset({Stage.EXECUTING}),
+    Action.CHOOSE_EXCHANGE: frozenset({Stage.EXECUTING}),  # only while an exchange offer is open
 }
 
 

@@ -91,6 +91,7 @@ class ResolutionOrder(BaseModel):
     refund_kind: str | None = None
     payment_route: str | None = None  # how the customer paid (from the order), for the original route
     external_reference: str | None = None  # set by the activity once the adapter carried it out
+    sku: str | None = None  # the item an exchange sends
 
     @property
     def route_key(self) -> str:

@@ -205,6 +205,7 @@ class CaseStore:
                     route=order.route,
                     refund_kind=order.refund_kind,
                     reference=order.external_reference,
+                    item_sku=order.sku,
                 )
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
             )

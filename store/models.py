@@ -141,6 +141,7 @@ class LedgerEntryRow(Base):
     route: Mapped[str | None] = mapped_column(String(32))
     refund_kind: Mapped[str | None] = mapped_column(String(24))
     reference: Mapped[str | None] = mapped_column(String(128))
+    item_sku: Mapped[str | None] = mapped_column(String(64))  # the item an exchange sent
 
 
 class CaseNumberCounterRow(Base):

@@ -19,7 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from delivery import signing
 from delivery.resolutions import ResolutionExecutor, RouteFailed, RouteUnavailable, WebhookExecutor
-from domain.case import ResolutionType
+from delivery.stock import StockService
+from domain.case import ResolutionType, StockCheck
 from domain.records import ResolutionOrder
 from settings import Settings
 from store.db import session_factory
@@ -59,25 +60,42 @@ _GATEWAY_IS_AN_EXECUTOR: type[ResolutionExecutor] = ScriptedGateway  # same inte
 
 
 @dataclass
+class ScriptedStock:
+    """The stock service double: items listed in `out` are out of stock, with similar items."""
+
+    out: dict[str, list[str]] = field(default_factory=dict)
+
+    async def check(self, sku: str) -> StockCheck:
+        if sku in self.out:
+            return StockCheck(sku=sku, in_stock=False, similar=self.out[sku])
+        return StockCheck(sku=sku, in_stock=True)
+
+
+_STOCK_DOUBLE: type[StockService] = ScriptedStock
+
+
+@dataclass
 class Payments:
     api: httpx.AsyncClient
     gateway: ScriptedGateway
+    stock: ScriptedStock
 
 
 @pytest.fixture(scope="module")
 async def payments(env: WorkflowEnvironment, database: Database, worker: str) -> AsyncIterator[Payments]:
     gateway = ScriptedGateway()
+    stock = ScriptedStock()
     queue = f"execution-{database.backend}"
     settings = Settings(task_queue=queue, database_url=database.url, case_number_prefix=database.prefix)
     app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     async with (
         build_worker(
-            env.client, database.store, queue, executor=gateway, route_attempts=2,
+            env.client, database.store, queue, executor=gateway, route_attempts=2, stock=stock,
             workflow_failure_exception_types=[Exception],
         ),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as api,
     ):  # fmt: skip
-        yield Payments(api, gateway)
+        yield Payments(api, gateway, stock)
 
 
 async def approved(api: httpx.AsyncClient, resolution: dict[str, Any] | None = None, **order: Any) -> tuple[str, int]:
@@ -124,10 +142,13 @@ async def test_a_refused_original_route_falls_back_to_the_alternative(payments: 
     assert failed.seq < executed[0].seq
 
 
-async def approved_with(payments: Payments, resolution: dict[str, Any], *, refuse=(), unreachable=()) -> tuple[str, int]:  # noqa: ANN001
+async def approved_with(
+    payments: Payments, resolution: dict[str, Any], *, refuse=(), unreachable=(), sku: str = "KETTLE-1L"  # noqa: ANN001
+) -> tuple[str, int]:
     """Opens and plans a case, scripts the gateway for its number, then approves it."""
     api = payments.api
-    number = (await post(api, "/cases", intake(), AGENT))["number"]
+    product = {"sku": sku, "model": "K1", "batch": "B2026-10", "serial_number": "SN-0042"}
+    number = (await post(api, "/cases", intake(product=product), AGENT))["number"]
     await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
     await post(api, f"/cases/{number}/accept", None, HANDLER)
     await post(api, f"/cases/{number}/plan", PLAN | {"resolution": resolution}, HANDLER)
@@ -206,6 +227,83 @@ async def test_a_refund_kind_on_another_resolution_or_above_the_price_is_refused
     assert (await api.post(f"/cases/{number}/plan", json=too_much, headers=HANDLER)).status_code == 422
 
 
+# ---- exchanges: stock first, then the customer's choice when it is out -----------------
+
+EXCHANGE = {"type": "exchange", "detail": "same kettle, new batch"}
+
+
+async def test_an_exchange_in_stock_sends_the_same_item(payments: Payments, database: Database) -> None:
+    number, seq = await approved_with(payments, EXCHANGE)
+    await wait_for_stage(payments.api, number, "awaiting_feedback", AGENT)
+    (entry,) = await database.store.ledger(number)
+    assert (entry.resolution_type, entry.item_sku, entry.route, entry.amount) == ("exchange", "KETTLE-1L", None, None)
+    assert entry.idempotency_key == f"{number}:{seq}"
+    kinds = [e.kind for e in await database.store.timeline(number)]
+    assert "exchange_out_of_stock" not in kinds
+
+
+async def out_of_stock_case(payments: Payments, database: Database) -> str:
+    # Only this SKU is out of stock, whatever order the tests run in.
+    payments.stock.out["KETTLE-2L"] = ["KETTLE-2L-V2", "KETTLE-1.2L"]
+    number, _ = await approved_with(payments, EXCHANGE, sku="KETTLE-2L")
+    offer = await wait_for_event(database, number, "exchange_out_of_stock")
+    assert (offer.data["sku"], offer.data["similar"], offer.data["refund_amount"]) == (
+        "KETTLE-2L", ["KETTLE-2L-V2", "KETTLE-1.2L"], "899.00"
+    )  # fmt: skip
+    paused = await wait_for_event(database, number, "sla_paused")
+    assert "resolution" in paused.data["clocks"]
+    detail = (await payments.api.get(f"/cases/{number}", headers=AGENT)).json()
+    assert detail["live"]["stage"] == "executing"
+    assert detail["live"]["waiting_for"] == "the customer's choice: a similar item or a refund"
+    assert detail["live"]["clocks"]["resolution"]["state"] == "paused"
+    assert await database.store.ledger(number) == []
+    outbox = [(o.recipient, o.topic) for o in await database.store.outbox(number)]
+    assert ("customer", "exchange_out_of_stock") in outbox
+    return number
+
+
+async def test_an_exchange_out_of_stock_sends_the_similar_item_the_customer_chose(
+    payments: Payments, database: Database
+) -> None:
+    number = await out_of_stock_case(payments, database)
+    api = payments.api
+    not_offered = await api.post(f"/cases/{number}/exchange-choice", json={"option": "similar_item", "sku": "TOASTER"}, headers=AGENT)
+    assert not_offered.status_code == 422, not_offered.text
+    chosen = await post(api, f"/cases/{number}/exchange-choice", {"option": "similar_item", "sku": "KETTLE-1.2L"}, AGENT)
+    assert chosen["exchange_choice"] == {"option": "similar_item", "sku": "KETTLE-1.2L"}
+    await wait_for_stage(api, number, "awaiting_feedback", AGENT)
+    (entry,) = await database.store.ledger(number)
+    assert (entry.resolution_type, entry.item_sku) == ("exchange", "KETTLE-1.2L")
+    kinds = [e.kind for e in await database.store.timeline(number)]
+    assert kinds[kinds.index("exchange_out_of_stock"):] == [
+        "exchange_out_of_stock", "sla_paused", "exchange_chosen", "sla_resumed", "resolution_executed"
+    ]  # fmt: skip
+    again = await api.post(f"/cases/{number}/exchange-choice", json={"option": "refund"}, headers=AGENT)
+    assert again.status_code == 409
+
+
+async def test_an_exchange_out_of_stock_becomes_a_refund_when_the_customer_prefers(
+    payments: Payments, database: Database
+) -> None:
+    number = await out_of_stock_case(payments, database)
+    await post(payments.api, f"/cases/{number}/exchange-choice", {"option": "refund"}, AGENT)
+    await wait_for_stage(payments.api, number, "awaiting_feedback", AGENT)
+    (entry,) = await database.store.ledger(number)
+    assert (entry.resolution_type, entry.amount, entry.route, entry.refund_kind) == (
+        "refund", Decimal("899.00"), "original", "full"
+    )  # fmt: skip
+    assert [o.type.value for o in payments.gateway.paid_for(number)] == ["refund"]
+
+
+async def test_a_choice_without_an_offer_is_refused(payments: Payments) -> None:
+    number, _ = await approved(payments.api)
+    await wait_for_stage(payments.api, number, "awaiting_feedback", AGENT)
+    refused = await payments.api.post(f"/cases/{number}/exchange-choice", json={"option": "refund"}, headers=AGENT)
+    assert refused.status_code == 409, refused.text
+    invalid = await payments.api.post(f"/cases/{number}/exchange-choice", json={"option": "similar_item"}, headers=AGENT)
+    assert invalid.status_code == 422
+
+
 # ---- the real integration: the webhook adapter against a real local receiver ----------
 
 
@@ -240,7 +338,7 @@ async def test_the_webhook_gateway_posts_signed_json_with_an_idempotency_key_per
     assert json.loads(second.body) == {
         "idempotency_key": "AS-20261123-000042:12:alternative", "resolution_key": "AS-20261123-000042:12",
         "case_number": "AS-20261123-000042", "type": "refund", "refund_kind": "full", "amount": "899.00",
-        "currency": "CNY", "route": "alternative", "payment_route": "alipay",
+        "currency": "CNY", "route": "alternative", "payment_route": "alipay", "sku": None,
     }  # fmt: skip
 
 

@@ -50,6 +50,8 @@ NEWER_THAN = {
     EventKind.EXECUTION_ROUTE_FAILED: "v2-local-activities",  # patch execution-routes
     EventKind.FOLLOW_UP_TASK_CREATED: "v2-local-activities",
     EventKind.FOLLOW_UP_COMPLETED: "v2-local-activities",
+    EventKind.EXCHANGE_OUT_OF_STOCK: "v2-local-activities",  # patch exchange-stock-check
+    EventKind.EXCHANGE_CHOSEN: "v2-local-activities",
 }
 
 

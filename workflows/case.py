@@ -23,6 +23,8 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         Approval,
         CustomerReply,
+        ExchangeChoice,
+        ExchangeOffer,
         Feedback,
         FollowUpCompletion,
         FollowUpTask,
@@ -36,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ResolutionType,
         SolutionPlan,
         Stage,
+        StockCheck,
         TriageDecision,
         TriageSuggestion,
         Withdrawal,
@@ -76,6 +79,9 @@ EXECUTION_RETRY = RetryPolicy(
 EXECUTION_ROUTES = "execution-routes"
 REFUND_ROUTES = ("original", "alternative")
 ROUTE_FAILURES = frozenset({"RouteFailed", "ResolutionRefused"})
+# An exchange first checks stock; out of stock, the customer chooses a similar item or a
+# refund (clocks paused meanwhile).
+EXCHANGE_STOCK = "exchange-stock-check"
 
 # A stage change the customer hears about, and the stages in which silence is broken
 # by a progress update at the policy's cadence (not while we wait on the customer).
@@ -126,10 +132,10 @@ class CaseWorkflow:
             async with self._lock:
                 await self._receive(start.received_by)
         while case.stage is not Stage.ARCHIVED:
-            if case.stage is Stage.EXECUTING and case.follow_up is None:
+            if self._ready_to_execute():
                 async with self._lock:
                     # A person may have completed a follow-up task while we waited for the lock.
-                    if case.stage is Stage.EXECUTING and case.follow_up is None:
+                    if self._ready_to_execute():
                         await self._execute()
             elif case.stage in (Stage.CLOSED, Stage.WITHDRAWN):
                 async with self._lock:
@@ -441,10 +447,11 @@ class CaseWorkflow:
             case = self._case
             task = case.follow_up
             assert task is not None and case.plan is not None
-            resolution = case.plan.plan.resolution
-            order = self._order().model_copy(
-                update={"key": task.resolution_key, "route": "manual", "external_reference": completion.reference}
-            )
+            kind = task.resolution_type or case.plan.plan.resolution.type
+            update: dict[str, Any] = {"key": task.resolution_key, "route": "manual", "external_reference": completion.reference}
+            if task.resolution_type is not None:
+                update |= {"type": kind, "amount": task.amount}
+            order = self._order().model_copy(update=update)
             receipt = await workflow.execute_activity(
                 "record_manual_resolution",
                 order,
@@ -459,7 +466,7 @@ class CaseWorkflow:
                 data={**completion.model_dump(mode="json"), "task_reason": task.reason},
             )
             case.follow_up = None
-            await self._executed(receipt, resolution.type, actor)
+            await self._executed(receipt, kind, actor)
             return case.view()
 
     @complete_follow_up.validator
@@ -471,6 +478,42 @@ class CaseWorkflow:
         if self._case.follow_up is None:
             raise ApplicationError(
                 "the case has no open follow-up task", {"stage": self._case.stage.value}, type="ActionNotAllowed"
+            )
+
+    @workflow.update
+    async def choose_exchange(self, actor: Actor, choice: ExchangeChoice) -> CaseView:
+        """The customer's answer to an out-of-stock exchange: a similar item or a refund."""
+        async with self._acting(Action.CHOOSE_EXCHANGE):
+            self._check_exchange_choice(choice)
+            case = self._case
+            case.exchange_choice = choice
+            resumed = [c.name.value for c in case.clocks.values() if c.resume(workflow.now(), case.calendar)]
+            await self._record(
+                EventKind.EXCHANGE_CHOSEN,
+                actor,
+                waiting_for="the resolution to be carried out",
+                data=choice.model_dump(mode="json"),
+            )
+            if resumed:
+                due = {name: case.clocks[ClockName(name)].due_at.isoformat() for name in resumed}
+                await self._record(EventKind.SLA_RESUMED, SYSTEM_ACTOR, data={"clocks": resumed, "due_at": due})
+            return case.view()
+
+    @choose_exchange.validator
+    def _validate_choose_exchange(self, actor: Actor, choice: ExchangeChoice) -> None:
+        self._check(Action.CHOOSE_EXCHANGE)
+        self._check_exchange_choice(choice)
+
+    def _check_exchange_choice(self, choice: ExchangeChoice) -> None:
+        case = self._case
+        offer = case.exchange_offer
+        if offer is None or case.exchange_choice is not None:
+            raise ApplicationError("the case has no open exchange offer", {"stage": case.stage.value}, type="ActionNotAllowed")
+        if choice.option == "similar_item" and choice.sku not in offer.similar:
+            raise ApplicationError(
+                f"{choice.sku} was not offered; offered: {', '.join(offer.similar) or 'none'}",
+                {"field": "sku"},
+                type="InvalidChoice",
             )
 
     @workflow.signal
@@ -532,6 +575,21 @@ class CaseWorkflow:
         # The approval event's sequence number identifies this execution for good.
         order = self._order()
         if workflow.patched(EXECUTION_ROUTES):
+            if case.exchange_choice is not None:
+                order = self._chosen(order)
+            elif order.type is ResolutionType.EXCHANGE and workflow.patched(EXCHANGE_STOCK):
+                stock = await workflow.execute_activity(
+                    "check_stock",
+                    case.intake.product.sku,
+                    result_type=StockCheck,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RECORD_RETRY,
+                    summary="check stock for the exchange",
+                )
+                if not stock.in_stock:
+                    await self._offer_alternatives(stock)
+                    return  # the customer chooses a similar item or a refund
+                order = order.model_copy(update={"sku": stock.sku})
             routed = await self._execute_on_routes(order)
             if routed is None:
                 return  # a follow-up task waits for a person
@@ -545,7 +603,50 @@ class CaseWorkflow:
                 retry_policy=EXECUTION_RETRY,
                 summary=f"carry out {resolution.type.value}",
             )
-        await self._executed(receipt, resolution.type)
+        await self._executed(receipt, order.type)
+
+    def _ready_to_execute(self) -> bool:
+        case = self._case
+        return (
+            case.stage is Stage.EXECUTING
+            and case.follow_up is None
+            and (case.exchange_offer is None or case.exchange_choice is not None)
+        )
+
+    async def _offer_alternatives(self, stock: StockCheck) -> None:
+        case = self._case
+        now = workflow.now()
+        paid = case.intake.order
+        case.exchange_offer = ExchangeOffer(
+            sku=stock.sku, similar=stock.similar, refund_amount=paid.paid_amount, currency=paid.currency, offered_at=now
+        )
+        paused = [c.name.value for c in case.clocks.values() if c.pause(now, case.calendar)]
+        await self._record(
+            EventKind.EXCHANGE_OUT_OF_STOCK,
+            SYSTEM_ACTOR,
+            waiting_for="the customer's choice: a similar item or a refund",
+            data={"sku": stock.sku, "similar": stock.similar, "refund_amount": str(paid.paid_amount)},
+            notify=[Notification(recipient="customer", topic="exchange_out_of_stock", body={"similar": stock.similar})],
+        )
+        if paused:
+            await self._record(EventKind.SLA_PAUSED, SYSTEM_ACTOR, data={"clocks": paused})
+
+    def _chosen(self, order: ResolutionOrder) -> ResolutionOrder:
+        """The order the customer's answer to an exchange offer asks for."""
+        case = self._case
+        offer, choice = case.exchange_offer, case.exchange_choice
+        assert offer is not None and choice is not None
+        case.exchange_offer = case.exchange_choice = None
+        if choice.option == "refund":
+            return order.model_copy(
+                update={
+                    "type": ResolutionType.REFUND,
+                    "amount": offer.refund_amount,
+                    "currency": offer.currency,
+                    "refund_kind": RefundKind.FULL.value,
+                }
+            )
+        return order.model_copy(update={"sku": choice.sku})
 
     async def _executed(self, receipt: LedgerReceipt, kind: ResolutionType, actor: Actor = SYSTEM_ACTOR) -> None:
         case = self._case
@@ -612,7 +713,12 @@ class CaseWorkflow:
             f"{f['route'] or 'default'}: {f['reason']}" for f in failed
         )
         case.follow_up = FollowUpTask(
-            reason=reason, created_at=workflow.now(), resolution_key=order.key, failed_routes=failed
+            reason=reason,
+            created_at=workflow.now(),
+            resolution_key=order.key,
+            resolution_type=order.type,
+            amount=order.amount,
+            failed_routes=failed,
         )
         await self._record(
             EventKind.FOLLOW_UP_TASK_CREATED,

@@ -24,6 +24,7 @@ from domain.case import (
     Category,
     CustomerReply,
     Department,
+    ExchangeChoice,
     Feedback,
     FollowUpCompletion,
     InfoRequest,
@@ -53,6 +54,7 @@ _REFUSALS = {
     "InvalidPlan": (422, "Invalid plan"),
     "NotPermitted": (403, "Not permitted"),
     "InvalidExtension": (422, "Invalid extension"),
+    "InvalidChoice": (422, "Invalid choice"),
 }
 
 
@@ -359,3 +361,19 @@ async def complete_follow_up(
     idempotency_key: Key = None,
 ) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.complete_follow_up, [actor, completion], idempotency_key)
+
+
+@router.post(
+    "/{number}/exchange-choice",
+    response_model=CaseView,
+    summary="Relay the customer's choice when the exchange item is out of stock: a similar item or a refund",
+)
+async def choose_exchange(
+    number: str,
+    choice: ExchangeChoice,
+    temporal: Temporal,
+    store: Store,
+    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR))],
+    idempotency_key: Key = None,
+) -> CaseView:
+    return await _act(temporal, store, number, CaseWorkflow.choose_exchange, [actor, choice], idempotency_key)

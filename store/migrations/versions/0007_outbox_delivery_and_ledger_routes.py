@@ -25,6 +25,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('route', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('refund_kind', sa.String(length=24), nullable=True))
         batch_op.add_column(sa.Column('reference', sa.String(length=128), nullable=True))
+        batch_op.add_column(sa.Column('item_sku', sa.String(length=64), nullable=True))
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True))
@@ -40,6 +41,7 @@ def downgrade() -> None:
         batch_op.drop_column('next_attempt_at')
 
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        batch_op.drop_column('item_sku')
         batch_op.drop_column('reference')
         batch_op.drop_column('refund_kind')
         batch_op.drop_column('route')
