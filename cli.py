@@ -69,7 +69,8 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
     from store.cases import CaseStore
     from store.db import create_engine, session_factory
     from store.migrate import upgrade
-    from worker import build_worker
+    from delivery.resolutions import executor_from_settings
+    from worker import build_worker, outbox_dispatcher
 
     async with DevServer(settings.data_dir, temporal_port, ui_port, ip=host) as server:
         client = await server.connect(settings)
@@ -80,12 +81,17 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
         api = _ApiServer(
             uvicorn.Config(create_app(settings, temporal=client, sessions=sessions), host=host, port=api_port, log_level="info")
         )
-        async with build_worker(
-            client,
-            store,
-            settings.task_queue,
-            triage_rules=settings.triage_rules(),
-            max_cached_workflows=settings.worker_cached_cases,
+        async with (
+            build_worker(
+                client,
+                store,
+                settings.task_queue,
+                triage_rules=settings.triage_rules(),
+                executor=executor_from_settings(settings),
+                route_attempts=settings.execution_route_attempts,
+                max_cached_workflows=settings.worker_cached_cases,
+            ),
+            outbox_dispatcher(settings, sessions),
         ):
             typer.echo(
                 f"\nAftersales is running (data in {settings.data_dir.resolve()}):\n"

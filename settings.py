@@ -6,7 +6,9 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.handling import HandlingRules
@@ -41,6 +43,23 @@ class Settings(BaseSettings):
 
     def triage_rules(self) -> TriageRules:
         return TriageRules.load(self.triage_rules_file) if self.triage_rules_file else TriageRules()
+    # Notification delivery (the outbox dispatcher beside the worker).
+    notify_adapter: Literal["log", "webhook"] = Field(default="log", description="log: one line per notification; webhook: signed POST")
+    notify_webhook_url: str | None = None
+    notify_webhook_secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key of X-Aftersales-Signature")
+    notify_max_attempts: int = Field(default=8, ge=1, description="A notification is marked failed after this many attempts")
+    notify_retry_base_seconds: float = Field(default=5.0, gt=0, description="First retry delay; doubles per attempt")
+    notify_retry_max_seconds: float = Field(default=600.0, gt=0)
+    notify_poll_seconds: float = Field(default=1.0, gt=0, description="How often an idle dispatcher looks for due rows")
+    # Carrying out approved resolutions (refunds go to the original payment route first).
+    execution_adapter: Literal["ledger", "webhook"] = Field(
+        default="ledger", description="ledger: record locally only; webhook: signed POST to the payment/fulfilment service"
+    )
+    execution_webhook_url: str | None = None
+    execution_webhook_secret: SecretStr | None = None
+    execution_route_attempts: int = Field(
+        default=5, ge=1, description="Attempts on one payment route that is unreachable before the next route is tried"
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from temporalio.client import Client
@@ -12,6 +14,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.case import CaseActivities
 from domain.triage import DEFAULT_RULES, TriageRules
+from delivery.notify import dispatcher_from_settings
+from delivery.resolutions import ResolutionExecutor, executor_from_settings
+from delivery.stock import StockService
 from settings import Settings, get_settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
@@ -28,31 +33,56 @@ SANDBOX = SandboxedWorkflowRunner(
 
 
 def build_worker(
-    client: Client, store: CaseStore, task_queue: str, *, triage_rules: TriageRules = DEFAULT_RULES, **options: Any
+    client: Client,
+    store: CaseStore,
+    task_queue: str,
+    *,
+    triage_rules: TriageRules = DEFAULT_RULES,
+    executor: ResolutionExecutor | None = None,
+    route_attempts: int = 5,
+    stock: StockService | None = None,
+    **options: Any,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[CaseWorkflow],
-        activities=CaseActivities(store, triage_rules).all,
+        activities=CaseActivities(store, executor, triage_rules, route_attempts=route_attempts, stock=stock).all,
         workflow_runner=SANDBOX,
         **options,
     )
+
+
+@contextlib.asynccontextmanager
+async def outbox_dispatcher(settings: Settings, sessions: Any) -> AsyncIterator[None]:
+    """Delivers the outbox beside the worker, as a task of its own: a notification that
+    cannot be delivered never holds a case up. Several worker processes may each run one."""
+    task = asyncio.create_task(dispatcher_from_settings(settings, sessions).run(), name="outbox-dispatcher")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def run_worker(settings: Settings, client: Client | None = None) -> None:
     engine = create_engine(settings.effective_database_url)
     try:
         client = client or await connect(settings)
+        sessions = session_factory(engine)
         worker = build_worker(
             client,
-            CaseStore(session_factory(engine)),
+            CaseStore(sessions),
             settings.task_queue,
             triage_rules=settings.triage_rules(),
+            executor=executor_from_settings(settings),
+            route_attempts=settings.execution_route_attempts,
             max_cached_workflows=settings.worker_cached_cases,
         )
         logging.getLogger(__name__).info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
-        await worker.run()
+        async with outbox_dispatcher(settings, sessions):
+            await worker.run()
     finally:
         await engine.dispose()
 

@@ -1,23 +1,37 @@
 """Side effects of a case: the record, the outbox, the ledger, the triage rules.
 
 Each is idempotent under Temporal's at-least-once execution: transitions are
-keyed by (case number, sequence), resolutions by the approval's key.
+keyed by (case number, sequence), resolutions by the approval's key (and route).
 """
 
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from domain.case import LedgerReceipt, TriageRequest, TriageSuggestion
+from delivery.resolutions import LedgerExecutor, ResolutionExecutor, RouteFailed, RouteUnavailable
+from delivery.stock import LocalStock, StockService
+from domain.case import LedgerReceipt, StockCheck, TriageRequest, TriageSuggestion
 from domain.records import RecordedTransition, ResolutionOrder, Transition
 from domain.triage import DEFAULT_RULES, TriageRules, suggest
 from store.cases import CaseStore
 
 
 class CaseActivities:
-    def __init__(self, store: CaseStore, triage_rules: TriageRules = DEFAULT_RULES) -> None:
+    def __init__(
+        self,
+        store: CaseStore,
+        executor: ResolutionExecutor | None = None,
+        triage_rules: TriageRules = DEFAULT_RULES,
+        *,
+        route_attempts: int = 5,
+        stock: StockService | None = None,
+    ) -> None:
         self._store = store
+        self._executor = executor or LedgerExecutor()
         self._triage_rules = triage_rules
+        self._stock = stock or LocalStock()
+        self._route_attempts = route_attempts
 
     @activity.defn(name="record_transition")
     async def record_transition(self, transition: Transition) -> RecordedTransition:
@@ -30,7 +44,41 @@ class CaseActivities:
 
     @activity.defn(name="execute_resolution")
     async def execute_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
+        """Carry out the resolution on `order.route` through the adapter, then write the ledger.
+
+        Never pays twice: a resolution already in the ledger (on any route) is returned
+        as it is. A route's refusal, or a route still unreachable after the configured
+        attempts, fails for good as `RouteFailed` (the workflow tries the next route or
+        opens a follow-up task). A failing ledger write (our database) is retried for ever.
+        """
+        executed = await self._store.executed_resolution(order.key)
+        if executed is not None:
+            return executed
+        try:
+            reference = await self._executor.execute(order)
+        except RouteFailed as error:
+            raise ApplicationError(str(error), {"route": order.route}, type="RouteFailed", non_retryable=True) from error
+        except RouteUnavailable as error:
+            attempt = activity.info().attempt
+            if attempt >= self._route_attempts:
+                raise ApplicationError(
+                    f"route {order.route or 'default'} unreachable after {attempt} attempts: {error}",
+                    {"route": order.route},
+                    type="RouteFailed",
+                    non_retryable=True,
+                ) from error
+            raise
+        activity.logger.info("%s %s carried out on route %s", order.number, order.type.value, order.route or "default")
+        return await self._store.record_resolution(order.model_copy(update={"external_reference": reference}))
+
+    @activity.defn(name="record_manual_resolution")
+    async def record_manual_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
+        """A person carried the resolution out by hand: only the ledger is written."""
         return await self._store.record_resolution(order)
+
+    @activity.defn(name="check_stock")
+    async def check_stock(self, sku: str) -> StockCheck:
+        return await self._stock.check(sku)
 
     @activity.defn(name="suggest_triage")
     async def suggest_triage(self, request: TriageRequest | str) -> TriageSuggestion:
@@ -42,4 +90,4 @@ class CaseActivities:
 
     @property
     def all(self) -> list:
-        return [self.record_transition, self.execute_resolution, self.suggest_triage]
+        return [self.record_transition, self.execute_resolution, self.record_manual_resolution, self.check_stock, self.suggest_triage]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
 class Channel(StrEnum):
@@ -222,11 +223,28 @@ class CustomerReply(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list, max_length=50)
 
 
+class RefundKind(StrEnum):
+    """DOMAIN.md: full; partial for a coupon share or a price difference; the shipping fee
+    when the customer is not at fault."""
+
+    FULL = "full"
+    COUPON_SHARE = "coupon_share"
+    PRICE_DIFFERENCE = "price_difference"
+    SHIPPING_FEE = "shipping_fee"
+
+
 class Resolution(BaseModel):
     type: ResolutionType
     amount: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     detail: str | None = Field(default=None, max_length=2000)
+    refund_kind: RefundKind | None = Field(default=None, description="Refunds only; a refund without one is full")
+
+    @model_validator(mode="after")
+    def _refund_kind_only_for_refunds(self) -> "Resolution":
+        if self.refund_kind is not None and self.type is not ResolutionType.REFUND:
+            raise ValueError("refund_kind applies to a refund only")
+        return self
 
 
 class SolutionPlan(BaseModel):
@@ -300,3 +318,54 @@ class LedgerReceipt(BaseModel):
     amount: Decimal | None
     currency: str
     executed_at: datetime
+    route: str | None = None  # the payment route that carried it (original, alternative, manual)
+
+
+class FollowUpTask(BaseModel):
+    """An approved resolution that could not be carried out on any route: a person takes over.
+    The case waits in `executing` until then; nothing was paid."""
+
+    reason: str
+    created_at: datetime
+    resolution_key: str  # the approved resolution's key: whatever is paid by hand is keyed by it too
+    resolution_type: ResolutionType | None = None  # what failed (a refund chosen instead of an exchange, say)
+    amount: Decimal | None = None
+    failed_routes: list[dict[str, str | None]] = Field(default_factory=list)
+
+
+class FollowUpCompletion(BaseModel):
+    """A person carried out the resolution by hand (e.g. a bank transfer) and says how."""
+
+    reference: str = Field(min_length=1, max_length=128, description="The payment or shipment reference")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class StockCheck(BaseModel):
+    """What the stock service answered for an exchange: the item, and similar items in stock."""
+
+    sku: str
+    in_stock: bool
+    similar: list[str] = Field(default_factory=list)
+
+
+class ExchangeOffer(BaseModel):
+    """The exchange item is out of stock: the customer chooses a similar item or a refund."""
+
+    sku: str
+    similar: list[str]
+    refund_amount: Decimal
+    currency: str
+    offered_at: datetime
+
+
+class ExchangeChoice(BaseModel):
+    """The customer's answer to an exchange offer, relayed by an agent."""
+
+    option: Literal["similar_item", "refund"]
+    sku: str | None = Field(default=None, max_length=64, description="The similar item chosen (similar_item only)")
+
+    @model_validator(mode="after")
+    def _sku_for_a_similar_item(self) -> "ExchangeChoice":
+        if (self.option == "similar_item") != (self.sku is not None):
+            raise ValueError("a similar_item choice names the sku, a refund does not")
+        return self

@@ -21,6 +21,8 @@ class Action(StrEnum):
     EXTEND_DEADLINE = "extend_deadline"
     MARK_DUPLICATE = "mark_duplicate"
     ANSWER_AT_FIRST_CONTACT = "answer_at_first_contact"
+    COMPLETE_FOLLOW_UP = "complete_follow_up"
+    CHOOSE_EXCHANGE = "choose_exchange"
 
 
 class EventKind(StrEnum):
@@ -51,6 +53,14 @@ class EventKind(StrEnum):
     MARKED_DUPLICATE = "marked_duplicate"
     DUPLICATE_LINKED = "duplicate_linked"  # on the original: another case repeats this one
     FIRST_CONTACT_RESOLVED = "first_contact_resolved"  # answered at receipt from the knowledge base
+    # A resolution's payment route refused or stayed unreachable; the next route is tried.
+    EXECUTION_ROUTE_FAILED = "execution_route_failed"
+    # Every route failed: a person must carry the resolution out; nothing was paid.
+    FOLLOW_UP_TASK_CREATED = "follow_up_task_created"
+    FOLLOW_UP_COMPLETED = "follow_up_completed"
+    # The exchange item is out of stock: a similar item or a refund is offered.
+    EXCHANGE_OUT_OF_STOCK = "exchange_out_of_stock"
+    EXCHANGE_CHOSEN = "exchange_chosen"
     ARCHIVED = "archived"
 
 
@@ -83,6 +93,9 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     # Only before anything was carried out: a duplicate closes without a resolution.
     Action.MARK_DUPLICATE: OPEN_STAGES,
     Action.ANSWER_AT_FIRST_CONTACT: frozenset({Stage.RECEIVED}),
+    # Only while a follow-up task is open (checked by the workflow as well).
+    Action.COMPLETE_FOLLOW_UP: frozenset({Stage.EXECUTING}),
+    Action.CHOOSE_EXCHANGE: frozenset({Stage.EXECUTING}),  # only while an exchange offer is open
 }
 
 

@@ -74,7 +74,12 @@ class RecordedTransition(BaseModel):
 
 
 class ResolutionOrder(BaseModel):
-    """An approved resolution to carry out; `key` makes a retry a no-op."""
+    """An approved resolution to carry out; `key` makes a retry a no-op.
+
+    A refund names the payment route to try (original first, then alternative); the
+    ledger and the adapter key each route apart (`route_key`), and the activity never
+    pays on a second route once one has paid for `key`.
+    """
 
     key: str
     number: str
@@ -82,4 +87,13 @@ class ResolutionOrder(BaseModel):
     amount: Decimal | None
     currency: str
     at: datetime
+    route: str | None = None  # unset: cases executed before payment routes existed
+    refund_kind: str | None = None
+    payment_route: str | None = None  # how the customer paid (from the order), for the original route
+    external_reference: str | None = None  # set by the activity once the adapter carried it out
+    sku: str | None = None  # the item an exchange sends
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.key}:{self.route}" if self.route else self.key
 

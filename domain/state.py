@@ -11,7 +11,10 @@ from domain.case import (
     CaseIntake,
     Category,
     Department,
+    ExchangeChoice,
+    ExchangeOffer,
     Feedback,
+    FollowUpTask,
     LedgerReceipt,
     Outcome,
     Priority,
@@ -58,6 +61,9 @@ class CaseProgress(BaseModel):
     duplicate_of: str | None = None
     duplicates: list[str] = Field(default_factory=list)  # cases marked as repeating this one
     receipt: LedgerReceipt | None = None
+    follow_up: FollowUpTask | None = None  # set while a person must carry out the resolution
+    exchange_offer: ExchangeOffer | None = None  # set while the customer chooses a similar item or a refund
+    exchange_choice: ExchangeChoice | None = None  # the choice, until it is carried out
     feedback: list[Feedback] = Field(default_factory=list)
     reopen_count: int = 0
     clocks: dict[ClockName, SlaClock] = Field(default_factory=dict)

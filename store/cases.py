@@ -48,6 +48,17 @@ def _key_row(scope: str, key: str, request_hash: str, number: str) -> Idempotenc
     )
 
 
+def _receipt(entry: LedgerEntryRow) -> LedgerReceipt:
+    return LedgerReceipt(
+        reference=f"LEDGER-{entry.id}",
+        resolution_type=entry.resolution_type,
+        amount=entry.amount,
+        currency=entry.currency,
+        executed_at=entry.executed_at,
+        route=entry.route,
+    )
+
+
 class _TransitionStatements:
     """The statements of `record_transition`, built once per dialect so SQLAlchemy's
     compiled cache is hit on every call; values are bound per call."""
@@ -179,31 +190,45 @@ class CaseStore:
             return True
 
     async def record_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
-        """Write the ledger entry once per key; a retry returns the first entry."""
+        """Write the ledger entry once per route key; a retry returns the first entry."""
         async with self._sessions.begin() as session:
             await session.execute(
                 _insert(session, LedgerEntryRow)
                 .values(
-                    idempotency_key=order.key,
+                    idempotency_key=order.route_key,
                     case_number=order.number,
                     resolution_type=order.type.value,
                     amount=order.amount,
                     currency=order.currency,
                     status="executed",
                     executed_at=order.at,
+                    route=order.route,
+                    refund_kind=order.refund_kind,
+                    reference=order.external_reference,
+                    item_sku=order.sku,
                 )
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
             )
             entry = (
-                await session.execute(select(LedgerEntryRow).where(LedgerEntryRow.idempotency_key == order.key))
+                await session.execute(select(LedgerEntryRow).where(LedgerEntryRow.idempotency_key == order.route_key))
             ).scalar_one()
-            return LedgerReceipt(
-                reference=f"LEDGER-{entry.id}",
-                resolution_type=entry.resolution_type,
-                amount=entry.amount,
-                currency=entry.currency,
-                executed_at=entry.executed_at,
-            )
+            return _receipt(entry)
+
+    async def executed_resolution(self, key: str) -> LedgerReceipt | None:
+        """The ledger entry of resolution `key` on any route, if one was carried out."""
+        async with self._sessions() as session:
+            entry = (
+                await session.execute(
+                    select(LedgerEntryRow)
+                    .where(
+                        (LedgerEntryRow.idempotency_key == key) | LedgerEntryRow.idempotency_key.startswith(key + ":", autoescape=True),
+                        LedgerEntryRow.status == "executed",
+                    )
+                    .order_by(LedgerEntryRow.id)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            return _receipt(entry) if entry is not None else None
 
     # ---- case numbers and idempotency (API) -----------------------------------
 

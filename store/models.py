@@ -109,10 +109,15 @@ class OutboxRow(Base):
     recipient: Mapped[str] = mapped_column(String(64))
     topic: Mapped[str] = mapped_column(String(32))
     body: Mapped[dict[str, Any]]
+    # pending -> sending (claimed by one dispatcher) -> delivered, or back to pending
+    # with a later next_attempt_at, or failed once the attempts are used up.
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]  # due now when unset
+    claimed_until: Mapped[datetime | None]  # a claim a crashed dispatcher left expires here
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 Index("ix_outbox_pending", OutboxRow.status, OutboxRow.id)
@@ -131,6 +136,12 @@ class LedgerEntryRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
     executed_at: Mapped[datetime]
+    # The payment route that carried a refund (original, alternative, manual) and the
+    # adapter's reference; the idempotency key is per route, so a route is paid once.
+    route: Mapped[str | None] = mapped_column(String(32))
+    refund_kind: Mapped[str | None] = mapped_column(String(24))
+    reference: Mapped[str | None] = mapped_column(String(128))
+    item_sku: Mapped[str | None] = mapped_column(String(64))  # the item an exchange sent
 
 
 class CaseNumberCounterRow(Base):

@@ -25,8 +25,10 @@ from domain.case import (
     CustomerReply,
     Department,
     DuplicateMark,
+    ExchangeChoice,
     Feedback,
     FirstContactAnswer,
+    FollowUpCompletion,
     InfoRequest,
     Note,
     Outcome,
@@ -55,6 +57,7 @@ _REFUSALS = {
     "InvalidPlan": (422, "Invalid plan"),
     "NotPermitted": (403, "Not permitted"),
     "InvalidExtension": (422, "Invalid extension"),
+    "InvalidChoice": (422, "Invalid choice"),
 }
 
 
@@ -351,6 +354,38 @@ async def extend_deadline(
     idempotency_key: Key = None,
 ) -> CaseView:
     return await _act(temporal, store, number, CaseWorkflow.extend_deadline, [actor, extension], idempotency_key)
+
+
+@router.post(
+    "/{number}/follow-up/complete",
+    response_model=CaseView,
+    summary="Record a resolution a person carried out by hand after every route failed",
+)
+async def complete_follow_up(
+    number: str,
+    completion: FollowUpCompletion,
+    temporal: Temporal,
+    store: Store,
+    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    idempotency_key: Key = None,
+) -> CaseView:
+    return await _act(temporal, store, number, CaseWorkflow.complete_follow_up, [actor, completion], idempotency_key)
+
+
+@router.post(
+    "/{number}/exchange-choice",
+    response_model=CaseView,
+    summary="Relay the customer's choice when the exchange item is out of stock: a similar item or a refund",
+)
+async def choose_exchange(
+    number: str,
+    choice: ExchangeChoice,
+    temporal: Temporal,
+    store: Store,
+    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR))],
+    idempotency_key: Key = None,
+) -> CaseView:
+    return await _act(temporal, store, number, CaseWorkflow.choose_exchange, [actor, choice], idempotency_key)
 
 
 @router.post("/{number}/duplicate", response_model=CaseView, summary="Close the case as a duplicate of another")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -12,6 +12,7 @@ from api.deps import AppSettings, Store, Temporal, require
 from api.stuck import find_stuck, temporal_ui_link
 from domain.case import Actor, Role
 from store.ops import OpsStore, StuckReason
+from store.outbox import FAILED, OutboxStore
 
 router = APIRouter(prefix="/ops", tags=["operations"])
 
@@ -83,3 +84,32 @@ async def stuck(
         probed=report.probed,
         items=items,
     )
+
+
+class NotificationView(BaseModel):
+    id: int
+    case_number: str
+    seq: int
+    recipient: str
+    topic: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+
+
+@router.get(
+    "/notifications",
+    response_model=list[NotificationView],
+    summary="Outbox notifications by delivery status, newest first (failed: given up after the last attempt)",
+)
+async def notifications(
+    store: Store,
+    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    status: Literal["pending", "sending", "delivered", "failed"] = FAILED,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[NotificationView]:
+    rows = await OutboxStore(store._sessions).with_status(status, limit)  # noqa: SLF001 - same database
+    return [NotificationView.model_validate(row, from_attributes=True) for row in rows]

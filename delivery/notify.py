@@ -1,0 +1,185 @@
+"""Notification delivery: the outbox dispatcher and its adapters.
+
+`record_transition` writes notifications to the `outbox` table in the same transaction
+as the timeline event. The dispatcher, an asyncio task beside the worker (and in
+`aftersales dev`), claims due rows, hands each to the configured adapter, and records
+the outcome on the row: `delivered`, or back to `pending` with an exponential backoff,
+or `failed` once the attempts are used up (operators see those in the table). It runs
+apart from the case workflows, so a delivery failure never holds a case up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+import httpx
+
+from delivery import signing
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryFailed(Exception):
+    """The adapter could not deliver; the dispatcher retries later or gives up."""
+
+
+@dataclass(frozen=True)
+class OutboundNotification:
+    """One outbox row as an adapter sees it. `recipient` is a role or "customer":
+    contact details stay in the case record, never in a notification."""
+
+    id: int
+    case_number: str
+    seq: int
+    recipient: str
+    topic: str
+    body: dict[str, Any]
+    created_at: datetime
+    attempt: int  # 1 for the first try
+
+    @property
+    def key(self) -> str:
+        """Stable across retries: the receiver's deduplication key."""
+        return f"{self.case_number}:{self.seq}:{self.recipient}:{self.topic}"
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": self.key,
+            "case_number": self.case_number,
+            "seq": self.seq,
+            "recipient": self.recipient,
+            "topic": self.topic,
+            "body": self.body,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+class NotificationAdapter(Protocol):
+    async def deliver(self, notification: OutboundNotification) -> None:
+        """Deliver or raise DeliveryFailed (any other exception counts as a failure too)."""
+
+
+class LogNotifier:
+    """Writes one log line per notification: topic, recipient, case number; never the body."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger("aftersales.notifications")
+
+    async def deliver(self, notification: OutboundNotification) -> None:
+        self._log.info(
+            "notify %s: %s for case %s (#%d)",
+            notification.recipient,
+            notification.topic,
+            notification.case_number,
+            notification.seq,
+        )
+
+
+class WebhookNotifier:
+    """POSTs the notification as signed JSON (delivery.signing); any 2xx is delivered."""
+
+    def __init__(self, url: str, secret: str, *, timeout: float = 10.0, client: httpx.AsyncClient | None = None) -> None:
+        self._url = url
+        self._secret = secret
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+
+    async def deliver(self, notification: OutboundNotification) -> None:
+        body = signing.encode(notification.payload())
+        headers = signing.signed_headers(self._secret, body, notification.key)
+        headers["X-Aftersales-Topic"] = notification.topic
+        try:
+            response = await self._client.post(self._url, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
+        if not response.is_success:
+            raise DeliveryFailed(f"HTTP {response.status_code} from the webhook")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+@dataclass
+class RetrySchedule:
+    max_attempts: int = 8
+    base: timedelta = timedelta(seconds=5)
+    ceiling: timedelta = timedelta(minutes=10)
+
+    def delay(self, attempts: int) -> timedelta:
+        """Wait after the `attempts`-th failure: base, 2 x base, 4 x base, ... up to the ceiling."""
+        return min(self.base * (2 ** (attempts - 1)), self.ceiling)
+
+
+@dataclass
+class OutboxDispatcher:
+    store: Any  # store.outbox.OutboxStore
+    adapter: NotificationAdapter
+    schedule: RetrySchedule = field(default_factory=RetrySchedule)
+    poll_interval: float = 1.0
+    batch: int = 20
+    lease: timedelta = timedelta(minutes=2)  # a claim older than this is taken again (dispatcher died)
+
+    async def run_once(self) -> int:
+        """Claim and deliver the rows due now; returns how many were handled."""
+        now = datetime.now(timezone.utc)
+        claimed = await self.store.claim_due(now, self.batch, self.lease)
+        for notification in claimed:
+            await self._deliver(notification)
+        return len(claimed)
+
+    async def _deliver(self, notification: OutboundNotification) -> None:
+        try:
+            await self.adapter.deliver(notification)
+        except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
+            reason = str(error)[:500] or type(error).__name__
+            if notification.attempt >= self.schedule.max_attempts:
+                await self.store.mark_failed(notification.id, notification.attempt, reason)
+                log.warning(
+                    "notification %s for case %s failed for good after %d attempts: %s",
+                    notification.topic, notification.case_number, notification.attempt, reason,
+                )  # fmt: skip
+            else:
+                retry_at = datetime.now(timezone.utc) + self.schedule.delay(notification.attempt)
+                await self.store.mark_retry(notification.id, notification.attempt, retry_at, reason)
+            return
+        await self.store.mark_delivered(notification.id, notification.attempt, datetime.now(timezone.utc))
+
+    async def run(self) -> None:
+        """Until cancelled. A database outage is logged and waited out, never fatal."""
+        log.info("outbox dispatcher started (%s)", type(self.adapter).__name__)
+        while True:
+            try:
+                handled = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("outbox dispatcher: claiming failed; trying again")
+                handled = 0
+            if handled < self.batch:
+                await asyncio.sleep(self.poll_interval)
+
+
+def notifier_from_settings(settings: Any) -> NotificationAdapter:
+    if settings.notify_adapter == "webhook":
+        if not settings.notify_webhook_url or settings.notify_webhook_secret is None:
+            raise ValueError("NOTIFY_ADAPTER=webhook needs NOTIFY_WEBHOOK_URL and NOTIFY_WEBHOOK_SECRET")
+        return WebhookNotifier(settings.notify_webhook_url, settings.notify_webhook_secret.get_secret_value())
+    return LogNotifier()
+
+
+def dispatcher_from_settings(settings: Any, sessions: Any) -> OutboxDispatcher:
+    from store.outbox import OutboxStore
+
+    return OutboxDispatcher(
+        OutboxStore(sessions),
+        notifier_from_settings(settings),
+        RetrySchedule(
+            max_attempts=settings.notify_max_attempts,
+            base=timedelta(seconds=settings.notify_retry_base_seconds),
+            ceiling=timedelta(seconds=settings.notify_retry_max_seconds),
+        ),
+        poll_interval=settings.notify_poll_seconds,
+    )

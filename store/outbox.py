@@ -1,0 +1,81 @@
+"""The outbox as the delivery dispatcher sees it: claim due rows, record each outcome.
+
+A claim is one statement on both backends: `UPDATE ... WHERE id IN (SELECT ... FOR
+UPDATE SKIP LOCKED) RETURNING`. On PostgreSQL two dispatchers skip each other's
+locked rows; SQLite has no row locks (the FOR UPDATE is not rendered) but runs one
+writer at a time, and the outer WHERE re-checks that the row is still due, so a row
+is claimed by one dispatcher only. A claim expires after its lease, so a row held by
+a dispatcher that died is taken again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from delivery.notify import OutboundNotification
+from store.models import OutboxRow
+
+PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
+
+
+class OutboxStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboundNotification]:
+        due = or_(
+            and_(OutboxRow.status == PENDING, or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now)),
+            and_(OutboxRow.status == SENDING, OutboxRow.claimed_until < now),
+        )
+        candidates = select(OutboxRow.id).where(due).order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True)
+        claim = (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(candidates), due)
+            .values(status=SENDING, claimed_until=now + lease, attempts=OutboxRow.attempts + 1)
+            .returning(
+                OutboxRow.id, OutboxRow.case_number, OutboxRow.seq, OutboxRow.recipient, OutboxRow.topic,
+                OutboxRow.body, OutboxRow.created_at, OutboxRow.attempts,
+            )  # fmt: skip
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions.begin() as session:
+            rows = (await session.execute(claim)).all()
+        return sorted(
+            (
+                OutboundNotification(
+                    id=r.id, case_number=r.case_number, seq=r.seq, recipient=r.recipient, topic=r.topic,
+                    body=r.body, created_at=r.created_at, attempt=r.attempts,
+                )  # fmt: skip
+                for r in rows
+            ),
+            key=lambda n: n.id,
+        )
+
+    async def _finish(self, row_id: int, attempts: int, **values: object) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id, OutboxRow.status == SENDING, OutboxRow.attempts == attempts)
+                .values(claimed_until=None, **values)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def mark_delivered(self, row_id: int, attempts: int, at: datetime) -> None:
+        await self._finish(row_id, attempts, status=DELIVERED, sent_at=at, last_error=None)
+
+    async def mark_retry(self, row_id: int, attempts: int, retry_at: datetime, error: str) -> None:
+        await self._finish(row_id, attempts, status=PENDING, next_attempt_at=retry_at, last_error=error)
+
+    async def mark_failed(self, row_id: int, attempts: int, error: str) -> None:
+        await self._finish(row_id, attempts, status=FAILED, last_error=error)
+
+    async def with_status(self, status: str, limit: int = 100) -> list[OutboxRow]:
+        """For operators: e.g. every notification that failed for good."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(OutboxRow).where(OutboxRow.status == status).order_by(OutboxRow.id.desc()).limit(limit)
+            )
+            return list(rows.scalars())
