@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from api.deps import Rules, SlaRules, Temporal, require
+from api.deps import Caller, Rules, SlaRules, Temporal
 from api.problems import Problem
 from api.sla_rules import replan
 from domain.calendar import apply_calendar_file
@@ -38,7 +38,7 @@ async def upload_policy(
     rules: Rules,
     rulebook: SlaRules,
     temporal: Temporal,
-    actor: Annotated[Actor, Depends(require(Role.ADMIN))],
+    actor: Caller,
 ) -> RulesChange:
     try:
         created = await rules.add_policy(policy, actor.id)
@@ -55,7 +55,7 @@ async def upload_calendar(
     rules: Rules,
     rulebook: SlaRules,
     temporal: Temporal,
-    actor: Annotated[Actor, Depends(require(Role.ADMIN))],
+    actor: Caller,
 ) -> RulesChange:
     now = datetime.now(timezone.utc)
     _, current = await rulebook.pinned_for(now)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from api.deps import AppSettings, Store, Temporal, require
+from api.deps import AppSettings, Caller, Store, Temporal
 from api.stuck import find_stuck, temporal_ui_link
 from domain.case import Actor, Role
 from store.ops import OpsStore, StuckReason
@@ -47,7 +47,7 @@ async def stuck(
     store: Store,
     temporal: Temporal,
     settings: AppSettings,
-    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    actor: Caller,
     in_stage_longer_than_hours: Annotated[
         float, Query(gt=0, le=24 * 365, description="a case in one stage longer than this is stuck")
     ] = 24,
