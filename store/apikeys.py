@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -105,3 +107,34 @@ class ApiKeyStore:
                 .values(revoked_at=datetime.now(timezone.utc))
             )
             return result.rowcount == 1
+
+
+# `aftersales dev`: one key per role, the handler in quality, named like the README's people.
+DEV_PEOPLE: dict[str, tuple[str, Role, Department | None]] = {
+    "agent": ("agent-li", Role.AGENT, None),
+    "handler": ("handler-wang", Role.HANDLER, Department.QUALITY),
+    "supervisor": ("supervisor-zhao", Role.SUPERVISOR, None),
+    "head": ("head-sun", Role.HEAD, None),
+    "admin": ("admin-chen", Role.ADMIN, None),
+}
+
+
+async def ensure_dev_keys(store: ApiKeyStore, path: Path) -> dict[str, str]:
+    """The development keys (role -> key) in `path`, reusing those still valid there so a
+    restart does not pile up keys; creates the missing ones and rewrites the file (mode 600)."""
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    keys: dict[str, str] = {}
+    for role_name, (name, role, department) in DEV_PEOPLE.items():
+        key = known.get(role_name) if isinstance(known, dict) else None
+        actor = await store.authenticate(key) if isinstance(key, str) else None
+        if actor is None or (actor.id, actor.role, actor.department) != (name, role, department):
+            key = (await store.create(role, name=name, department=department)).key
+        keys[role_name] = key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(json.dumps(keys, indent=2) + "\n")
+    return keys

@@ -324,10 +324,13 @@ class CaseStore:
                 found[number].append(category)
             return found
 
-    async def timeline(self, number: str) -> list[TimelineEventRow]:
+    async def timeline(self, number: str, *, after: int = 0, limit: int | None = None) -> list[TimelineEventRow]:
         async with self._sessions() as session:
             rows = await session.execute(
-                select(TimelineEventRow).where(TimelineEventRow.case_number == number).order_by(TimelineEventRow.seq)
+                select(TimelineEventRow)
+                .where(TimelineEventRow.case_number == number, TimelineEventRow.seq > after)
+                .order_by(TimelineEventRow.seq)
+                .limit(limit)
             )
             return list(rows.scalars())
 

@@ -233,12 +233,16 @@ async def get_case(
 
 @router.get("/{number}/timeline", response_model=list[TimelineEvent], summary="Every recorded event of a case")
 async def get_timeline(
-    number: str, store: Store, actor: Caller
+    number: str,
+    store: Store,
+    actor: Caller,
+    after: Annotated[int, Query(ge=0, description="Only events after this sequence number (the next page)")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events, oldest first")] = 1000,
 ) -> list[TimelineEvent]:
     row = await store.get_case(number)
     if row is None or not sees(actor, row.department):
         raise _not_found(number)
-    return [TimelineEvent.from_row(row) for row in await store.timeline(number)]
+    return [TimelineEvent.from_row(row) for row in await store.timeline(number, after=after, limit=limit)]
 
 
 async def _act(
