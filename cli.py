@@ -309,19 +309,36 @@ def demo(
         bool, typer.Option(help="Briefly pin a demo SLA policy so that some cases breach within a minute")
     ] = True,
     breach_after: Annotated[float, typer.Option(help="Seconds the demo policy gives the breaching cases", min=5)] = 45,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the demo people's API keys are kept (default: DATA_DIR, .aftersales)")
+    ] = None,
 ) -> None:
-    """Drive realistic cases through the API (run `aftersales dev` first). For demo installations only."""
+    """Drive realistic cases through the API (run `aftersales dev` first). For demo installations only.
+
+    The demo's people act with API keys of their own, created in the database at
+    DATABASE_URL (the API's) the first time and reused from DATA_DIR/demo-keys.json."""
     from datetime import timedelta
 
     import httpx
 
-    from demo import DemoError, run_demo
+    from demo import DemoError, demo_credentials, run_demo
+    from store.apikeys import ApiKeyStore
+    from store.db import create_engine, session_factory
+
+    settings = get_settings()
 
     async def run():  # noqa: ANN202 - DemoResult
+        engine = create_engine(settings.effective_database_url)
+        try:
+            keys = ApiKeyStore(session_factory(engine))
+            credentials = await demo_credentials(keys, (data_dir or settings.data_dir) / "demo-keys.json")
+        finally:
+            await engine.dispose()
         async with httpx.AsyncClient(base_url=api_url, timeout=60) as client:
             return await run_demo(
-                client, cases, seed=seed, breaches=breaches, breach_after=timedelta(seconds=breach_after), echo=typer.echo
-            )
+                client, cases, credentials=credentials, seed=seed, breaches=breaches,
+                breach_after=timedelta(seconds=breach_after), echo=typer.echo,
+            )  # fmt: skip
 
     try:
         result = asyncio.run(run())

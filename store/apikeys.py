@@ -120,19 +120,27 @@ DEV_PEOPLE: dict[str, tuple[str, Role, Department | None]] = {
 
 
 async def ensure_dev_keys(store: ApiKeyStore, path: Path) -> dict[str, str]:
-    """The development keys (role -> key) in `path`, reusing those still valid there so a
-    restart does not pile up keys; creates the missing ones and rewrites the file (mode 600)."""
+    """The development keys (role -> key) in `path`."""
+    return await ensure_keys(store, path, DEV_PEOPLE)
+
+
+async def ensure_keys(
+    store: ApiKeyStore, path: Path, people: dict[str, tuple[str, Role, Department | None]]
+) -> dict[str, str]:
+    """A key per entry of `people` (label -> name, role, department), kept in `path`: keys
+    still valid there are reused so a restart does not pile up keys; missing, revoked or
+    changed ones are created anew, and the file is rewritten (mode 600)."""
     try:
         known = json.loads(path.read_text())
     except (OSError, ValueError):
         known = {}
     keys: dict[str, str] = {}
-    for role_name, (name, role, department) in DEV_PEOPLE.items():
-        key = known.get(role_name) if isinstance(known, dict) else None
+    for label, (name, role, department) in people.items():
+        key = known.get(label) if isinstance(known, dict) else None
         actor = await store.authenticate(key) if isinstance(key, str) else None
         if actor is None or (actor.id, actor.role, actor.department) != (name, role, department):
             key = (await store.create(role, name=name, department=department)).key
-        keys[role_name] = key
+        keys[label] = key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
