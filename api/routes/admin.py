@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import Caller, Rules, SlaRules, Temporal
 from api.problems import Problem
 from api.sla_rules import replan
 from domain.calendar import apply_calendar_file
-from domain.case import Actor, Role
 from domain.sla import Replan, SlaPolicy
 from store.rules import VersionExists
 

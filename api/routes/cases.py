@@ -21,6 +21,7 @@ from api.access import sees
 from api.deps import AppSettings, Caller, SlaRules, Store, Temporal
 from api.problems import Problem
 from api.schemas import CaseDetail, CasePage, CaseSummary, TimelineEvent
+from api.sla_rules import SlaRulebook
 from domain.case import (
     Actor,
     Approval,
@@ -41,10 +42,8 @@ from domain.case import (
 )
 from domain.sla import DeadlineExtension, SlaView
 from domain.state import CaseStart, CaseState, CaseView
-from store.cases import CaseFilter, IdempotencyKeyInFlight, IdempotencyKeyReused, KeyClaim
 from settings import Settings
-from store.cases import CaseStore
-from api.sla_rules import SlaRulebook
+from store.cases import CaseFilter, CaseStore, IdempotencyKeyInFlight, IdempotencyKeyReused, KeyClaim
 from workflows.case import CaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"])

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.deps import AppSettings, Caller, Store, Temporal
 from api.stuck import find_stuck, temporal_ui_link
-from domain.case import Actor, Role
 from store.ops import OpsStore, StuckReason
 
 router = APIRouter(prefix="/ops", tags=["operations"])

@@ -10,12 +10,11 @@ from collections.abc import Callable, Sequence
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from api.deps import AppSettings, Caller, Reports
 from api.problems import Problem
-from domain.case import Actor, Role
 from domain.report import Month, MonthFigures, MonthlyReport, number, percent, signed
 
 router = APIRouter(prefix="/reports", tags=["reports"])
