@@ -166,7 +166,7 @@ def apikey_create(
     role: Annotated[str, typer.Option(help="agent, handler, supervisor, head or admin")],
     department: Annotated[str | None, typer.Option(help="The department of a handler key (required for handlers)")] = None,
     name: Annotated[
-        str | None, typer.Option(help="Who the caller is in every record (default: role and key id)", max=64)
+        str | None, typer.Option(help="Who the caller is in every record, up to 64 characters (default: role and key id)")
     ] = None,
 ) -> None:
     """Create a key and print it, once: only its hash is stored."""

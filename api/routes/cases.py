@@ -262,6 +262,7 @@ async def _act(
     actor: Actor = args[0]
     handle = temporal.get_workflow_handle(number)
     if actor.role is Role.HANDLER:
+        # The live state, not the record: the record may trail a triage that just routed the case.
         live = await _live_state(handle)
         department = live.department if live else getattr(await store.get_case(number), "department", None)
         if not sees(actor, department):
