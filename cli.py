@@ -1,4 +1,4 @@
-"""The `aftersales` command: dev (everything in one), worker, api, migrate."""
+"""The `aftersales` command: dev (everything in one), worker, api, migrate, apikey."""
 
 from __future__ import annotations
 
@@ -66,6 +66,7 @@ def dev(
 async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int, ui_port: int) -> None:
     from api.app import create_app
     from devserver import DevServer
+    from store.apikeys import ApiKeyStore, ensure_dev_keys
     from store.cases import CaseStore
     from store.db import create_engine, session_factory
     from store.migrate import upgrade
@@ -78,6 +79,8 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
         await upgrade(engine)
         sessions = session_factory(engine)
         store = CaseStore(sessions, settings.case_number_prefix)
+        keys_file = settings.data_dir / "dev-keys.json"
+        keys = await ensure_dev_keys(ApiKeyStore(sessions), keys_file)
         api = _ApiServer(
             uvicorn.Config(create_app(settings, temporal=client, sessions=sessions), host=host, port=api_port, log_level="info")
         )
@@ -98,7 +101,9 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
                 f"  API          http://{host}:{api_port}   (docs: http://{host}:{api_port}/docs)\n"
                 f"  Temporal UI  {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows\n"
                 f"  Temporal     {server.address}\n"
-                "Press Ctrl-C to stop.\n"
+                f"API keys for development (send as X-API-Key; also in {keys_file}):\n"
+                + "".join(f"  {role:<11}{key}\n" for role, key in keys.items())
+                + "Press Ctrl-C to stop.\n"
             )
             await api.serve()
         await engine.dispose()
@@ -139,6 +144,93 @@ def migrate() -> None:
 
     asyncio.run(run())
     typer.echo("database is at the latest schema")
+
+
+apikey_cli = typer.Typer(help="API keys for services calling the API (header X-API-Key).", no_args_is_help=True)
+app.add_typer(apikey_cli, name="apikey")
+
+
+def _with_key_store(work):  # noqa: ANN001, ANN202 - async (ApiKeyStore) -> T, returns T
+    """Run `work` against the key store at DATABASE_URL (which `aftersales migrate` prepared)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from store.apikeys import ApiKeyStore
+    from store.db import create_engine, session_factory
+
+    settings = get_settings()
+
+    async def run():  # noqa: ANN202
+        engine = create_engine(settings.effective_database_url)
+        try:
+            return await work(ApiKeyStore(session_factory(engine)))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DBAPIError as error:
+        typer.echo(f"error: the database is not ready ({type(error.orig).__name__}); run `aftersales migrate`", err=True)
+        raise typer.Exit(1) from None
+
+
+@apikey_cli.command("create")
+def apikey_create(
+    role: Annotated[str, typer.Option(help="agent, handler, supervisor, head or admin")],
+    department: Annotated[str | None, typer.Option(help="The department of a handler key (required for handlers)")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Who the caller is in every record, up to 64 characters (default: role and key id)")
+    ] = None,
+) -> None:
+    """Create a key and print it, once: only its hash is stored."""
+    from domain.case import Department, Role
+    from store.apikeys import InvalidKeyRequest
+
+    try:
+        wanted_role = Role(role)
+        wanted_department = Department(department) if department else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if name is not None and not 0 < len(name) <= 64:
+        raise typer.BadParameter("1 to 64 characters", param_hint="--name")
+    try:
+        issued = _with_key_store(lambda keys: keys.create(wanted_role, name=name, department=wanted_department))
+    except InvalidKeyRequest as error:
+        raise typer.BadParameter(str(error)) from None
+    typer.echo(issued.key)
+    where = f" in {issued.actor.department.value}" if issued.actor.department else ""
+    typer.echo(
+        f"key {issued.key_id} for {issued.actor.id} ({issued.actor.role.value}{where}); "
+        "it is shown only now: store it in the caller's secrets",
+        err=True,
+    )
+
+
+@apikey_cli.command("list")
+def apikey_list() -> None:
+    """Every key: id, name, role, department, created and revoked; never a secret."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = _with_key_store(lambda keys: keys.list())
+    table = Table(title=f"API keys: {len(rows)}", title_justify="left")
+    for column in ("key id", "name", "role", "department", "created", "revoked"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.key_id, row.name, row.role, row.department or "-", f"{row.created_at:%Y-%m-%d %H:%M}",
+            f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "-",
+        )  # fmt: skip
+    Console().print(table)
+
+
+@apikey_cli.command("revoke")
+def apikey_revoke(key_id: Annotated[str, typer.Argument(help="The key id `apikey list` shows")]) -> None:
+    """Revoke a key at once: its next request is refused."""
+    if _with_key_store(lambda keys: keys.revoke(key_id)):
+        typer.echo(f"key {key_id} revoked")
+    else:
+        typer.echo(f"error: no live key {key_id}", err=True)
+        raise typer.Exit(1)
 
 
 temporal_cli = typer.Typer(help="Prepare a Temporal cluster for the cases.", no_args_is_help=True)
@@ -229,19 +321,36 @@ def demo(
         bool, typer.Option(help="Briefly pin a demo SLA policy so that some cases breach within a minute")
     ] = True,
     breach_after: Annotated[float, typer.Option(help="Seconds the demo policy gives the breaching cases", min=5)] = 45,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the demo people's API keys are kept (default: DATA_DIR, .aftersales)")
+    ] = None,
 ) -> None:
-    """Drive realistic cases through the API (run `aftersales dev` first). For demo installations only."""
+    """Drive realistic cases through the API (run `aftersales dev` first). For demo installations only.
+
+    The demo's people act with API keys of their own, created in the database at
+    DATABASE_URL (the API's) the first time and reused from DATA_DIR/demo-keys.json."""
     from datetime import timedelta
 
     import httpx
 
-    from demo import DemoError, run_demo
+    from demo import DemoError, demo_credentials, run_demo
+    from store.apikeys import ApiKeyStore
+    from store.db import create_engine, session_factory
+
+    settings = get_settings()
 
     async def run():  # noqa: ANN202 - DemoResult
+        engine = create_engine(settings.effective_database_url)
+        try:
+            keys = ApiKeyStore(session_factory(engine))
+            credentials = await demo_credentials(keys, (data_dir or settings.data_dir) / "demo-keys.json")
+        finally:
+            await engine.dispose()
         async with httpx.AsyncClient(base_url=api_url, timeout=60) as client:
             return await run_demo(
-                client, cases, seed=seed, breaches=breaches, breach_after=timedelta(seconds=breach_after), echo=typer.echo
-            )
+                client, cases, credentials=credentials, seed=seed, breaches=breaches,
+                breach_after=timedelta(seconds=breach_after), echo=typer.echo,
+            )  # fmt: skip
 
     try:
         result = asyncio.run(run())

@@ -23,25 +23,37 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from domain.case import Category
+from domain.case import Category, Department, Role
+from store.apikeys import ApiKeyStore, ensure_keys
 from domain.triage import DEFAULT_ROUTING
 
-AGENTS = [
-    {"X-Actor-Id": "agent-li", "X-Actor-Role": "agent"},
-    {"X-Actor-Id": "agent-chen", "X-Actor-Role": "agent"},
-    {"X-Actor-Id": "agent-emma", "X-Actor-Role": "agent"},
-]
-SUPERVISOR = {"X-Actor-Id": "supervisor-zhao", "X-Actor-Role": "supervisor"}
-HEAD = {"X-Actor-Id": "head-sun", "X-Actor-Role": "head"}
-ADMIN = {"X-Actor-Id": "admin-demo", "X-Actor-Role": "admin"}
+# The people the demo acts as, each with an API key of their own (`demo_credentials`).
+AGENTS = ["agent-li", "agent-chen", "agent-emma"]
+SUPERVISOR = "supervisor-zhao"
+HEAD = "head-sun"
+ADMIN = "admin-demo"
+PEOPLE: dict[str, tuple[str, Role, Department | None]] = {
+    **{name: (name, Role.AGENT, None) for name in AGENTS},
+    SUPERVISOR: (SUPERVISOR, Role.SUPERVISOR, None),
+    HEAD: (HEAD, Role.HEAD, None),
+    ADMIN: (ADMIN, Role.ADMIN, None),
+    **{f"handler-{d.value.replace('_', '-')}": (f"handler-{d.value.replace('_', '-')}", Role.HANDLER, d) for d in Department},
+}
+Credentials = Mapping[str, Mapping[str, str]]  # person -> the headers they send
+
+
+async def demo_credentials(keys: ApiKeyStore, path: Path) -> dict[str, dict[str, str]]:
+    """An API key per demo person, kept in `path` and reused by the next demo."""
+    return {name: {"X-API-Key": key} for name, key in (await ensure_keys(keys, path, PEOPLE)).items()}
 
 # The slice the demo policy makes breach quickly; no other demo case is in it.
 BREACH_TIER, BREACH_CHANNEL = "vip", "marketplace"
@@ -262,12 +274,13 @@ class DemoError(RuntimeError):
 
 
 class _Driver:
-    def __init__(self, api: httpx.AsyncClient, echo: Callable[[str], None]) -> None:
+    def __init__(self, api: httpx.AsyncClient, credentials: Credentials, echo: Callable[[str], None]) -> None:
         self.api = api
+        self.credentials = credentials
         self.echo = echo
 
-    async def call(self, method: str, path: str, who: dict[str, str], body: Any = None) -> dict[str, Any]:
-        response = await self.api.request(method, path, json=body, headers=who)
+    async def call(self, method: str, path: str, who: str, body: Any = None) -> dict[str, Any]:
+        response = await self.api.request(method, path, json=body, headers=dict(self.credentials[who]))
         if response.status_code not in (200, 201):
             raise DemoError(f"{method} {path}: {response.status_code} {response.text}")
         return response.json()
@@ -286,9 +299,9 @@ class _Driver:
             await asyncio.sleep(0.2)
 
 
-def _handler(case: PlannedCase) -> dict[str, str]:
+def _handler(case: PlannedCase) -> str:
     department = DEFAULT_ROUTING[Category(case.scenario.category)].value
-    return {"X-Actor-Id": f"handler-{department.replace('_', '-')}", "X-Actor-Role": "handler", "X-Actor-Department": department}
+    return f"handler-{department.replace('_', '-')}"
 
 
 def _plan(case: PlannedCase) -> dict[str, Any]:
@@ -302,7 +315,7 @@ def _plan(case: PlannedCase) -> dict[str, Any]:
     return {
         "root_cause": scenario.root_cause,
         "measures": [f"{scenario.resolution} for the customer", "share the finding with the supplier"],
-        "owner": _handler(case)["X-Actor-Id"],
+        "owner": _handler(case),
         "prevention": f"Check added for: {scenario.root_cause.lower()}",
         "resolution": resolution,
     }
@@ -409,13 +422,14 @@ async def run_demo(
     api: httpx.AsyncClient,
     cases: int,
     *,
+    credentials: Credentials,
     seed: int = 7,
     breaches: bool = True,
     breach_after: timedelta = timedelta(seconds=45),
     echo: Callable[[str], None] = lambda line: None,
 ) -> DemoResult:
     """Open and drive `cases` cases through the API at `api` (an httpx client with its base URL)."""
-    driver = _Driver(api, echo)
+    driver = _Driver(api, credentials, echo)
     planned = plan_demo(cases, seed)
     result = DemoResult()
     quick = [case for case in planned if not (breaches and case.fate in BREACHING)]

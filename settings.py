@@ -61,6 +61,29 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Attempts on one payment route that is unreachable before the next route is tried"
     )
 
+    # People sign in elsewhere and bring a JWT (Authorization: Bearer); services use API keys.
+    jwt_issuer: str = Field(default="aftersales", description="The `iss` every token must carry")
+    jwt_audience: str = Field(default="aftersales-api", description="The `aud` every token must carry")
+    jwt_algorithm: str = Field(default="HS256", description="HS256/384/512 with jwt_secret; RS*/ES*/PS* with a public key")
+    jwt_secret: SecretStr | None = Field(default=None, description="Shared HMAC secret (HS*); no JWTs accepted when no key is set")
+    jwt_public_key: str | None = Field(default=None, description="PEM public key for RS*/ES*/PS* tokens")
+    jwt_public_key_file: Path | None = Field(default=None, description="File holding that PEM public key")
+    jwt_role_claim: str = "role"
+    jwt_department_claim: str = "department"
+    jwt_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew tolerated on exp/nbf/iat")
+
+    # Limits: one caller cannot starve the others, one request cannot exhaust memory.
+    max_body_bytes: int = Field(default=1_048_576, ge=1, description="Larger request bodies answer 413")
+    rate_limit: str = Field(
+        default="600/minute", description="Per caller, in the `limits` notation (e.g. '10/second;600/minute'); empty: off"
+    )
+    rate_limit_storage: str = Field(
+        default="memory://", description="`limits` storage URI; share one (e.g. redis://) between API processes"
+    )
+    idempotency_lock_seconds: float = Field(
+        default=120, gt=0, description="An Idempotency-Key in flight longer than this (a crashed request) may be retried"
+    )
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'aftersales.db').as_posix()}"

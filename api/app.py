@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from api import problems
+from api.access import authorize
+from api.auth import JwtVerifier
+from api.limits import BodyLimit, CallerRateLimit
 from api.routes import admin, cases, health, ops, reports
 from api.sla_rules import SlaRulebook
 from settings import Settings, get_settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from store.apikeys import ApiKeyStore
 from store.cases import CaseStore
 from store.reports import ReportStore
 from store.rules import RulesStore
@@ -36,6 +40,7 @@ def create_app(
         app.state.rules = RulesStore(sessions)
         app.state.reports = ReportStore(sessions)
         app.state.sla_rules = SlaRulebook(app.state.rules, settings.calendar_file)
+        app.state.api_keys = ApiKeyStore(sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,14 +63,19 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.jwt = JwtVerifier(settings)
+    app.state.rate_limit = CallerRateLimit(settings.rate_limit, settings.rate_limit_storage)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if sessions is not None:
         use(app, sessions)
     if temporal is not None:
         app.state.temporal = temporal
     problems.install(app)
-    app.include_router(cases.router)
-    app.include_router(admin.router)
+    # Every route but the public ones passes the access matrix, whatever its own signature says.
+    guarded = [Depends(authorize)]
+    app.include_router(cases.router, dependencies=guarded)
+    app.include_router(admin.router, dependencies=guarded)
     app.include_router(health.router)
-    app.include_router(reports.router)
-    app.include_router(ops.router)
+    app.include_router(reports.router, dependencies=guarded)
+    app.include_router(ops.router, dependencies=guarded)
     return app

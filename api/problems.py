@@ -17,17 +17,26 @@ PROBLEM_JSON = "application/problem+json"
 
 
 class Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str, **extensions: Any) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
+        self.headers = headers
         self.extensions = extensions
 
 
-def problem_response(status: int, title: str, detail: str, request: Request, **extensions: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": request.url.path}
-    return JSONResponse(body | extensions, status_code=status, media_type=PROBLEM_JSON)
+def problem_body(status: int, title: str, detail: str, path: str, **extensions: Any) -> dict[str, Any]:
+    return {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": path} | extensions
+
+
+def problem_response(
+    status: int, title: str, detail: str, request: Request, *, headers: dict[str, str] | None = None, **extensions: Any
+) -> JSONResponse:
+    body = problem_body(status, title, detail, request.url.path, **extensions)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _field(location: tuple[Any, ...]) -> str:
@@ -39,7 +48,7 @@ def _field(location: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, request, **exc.extensions)
+        return problem_response(exc.status, exc.title, exc.detail, request, headers=exc.headers, **exc.extensions)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -61,5 +70,5 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
-        return problem_response(exc.status_code, title, str(exc.detail), request)
+        title = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(exc.status_code, "Error")
+        return problem_response(exc.status_code, title, str(exc.detail), request, headers=getattr(exc, "headers", None))

@@ -35,11 +35,9 @@ from bench._harness import BARE_QUEUE, PRODUCT_QUEUE
 from bench.bare import EXECUTED_SEQ, BareWorkflow
 from domain.calendar import BusinessCalendar
 from domain.case import (
-    Actor,
     Approval,
     CaseIntake,
     Feedback,
-    Role,
     SolutionPlan,
     TriageDecision,
 )
@@ -47,7 +45,7 @@ from domain.sla import SlaPolicy
 from domain.state import CaseStart
 from store.db import session_factory
 from store.rules import RulesStore
-from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
+from tests.people import AGENT, AGENT_ACTOR, HANDLER, HANDLER_ACTOR, HEAD, HEAD_ACTOR, PLAN, TRIAGE, intake
 from workflows.case import CaseWorkflow
 
 POLL_S = 0.02
@@ -55,10 +53,7 @@ STEP_TIMEOUT_S = 120.0
 
 INTAKE_BODY = intake()
 INTAKE = CaseIntake.model_validate(INTAKE_BODY)
-AGENT_ACTOR = Actor(id=AGENT["X-Actor-Id"], role=Role.AGENT)
-HANDLER_ACTOR = Actor(id=HANDLER["X-Actor-Id"], role=Role.HANDLER, department=HANDLER["X-Actor-Department"])
-# P2 plans are approved by the after-sales head.
-HEAD_ACTOR = Actor(id=HEAD["X-Actor-Id"], role=Role.HEAD)
+# P2 plans are approved by the after-sales head (approval by grade).
 DECISION = TriageDecision.model_validate(TRIAGE)
 SOLUTION = SolutionPlan.model_validate(PLAN)
 FEEDBACK_BODY = {"score": 5}

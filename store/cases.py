@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -29,6 +29,24 @@ class IdempotencyKeyReused(Exception):
     """The same Idempotency-Key came back with a different request body."""
 
 
+class IdempotencyKeyInFlight(Exception):
+    """The first request with this Idempotency-Key has not finished yet."""
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """What claiming an Idempotency-Key found: run the work (no stored answer), or replay."""
+
+    number: str
+    first: bool  # the key was new: nothing ran for it before
+    status: int | None = None  # with body: the stored answer to replay
+    body: dict[str, Any] | None = None
+
+    @property
+    def replay(self) -> bool:
+        return self.status is not None
+
+
 @dataclass(frozen=True)
 class CaseFilter:
     stage: str | None = None
@@ -40,12 +58,6 @@ class CaseFilter:
 def _insert(session: AsyncSession, table: type) -> Any:
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-def _key_row(scope: str, key: str, request_hash: str, number: str) -> IdempotencyKeyRow:
-    return IdempotencyKeyRow(
-        scope=scope, key=key, request_hash=request_hash, case_number=number, created_at=datetime.now(timezone.utc)
-    )
 
 
 def _receipt(entry: LedgerEntryRow) -> LedgerReceipt:
@@ -248,43 +260,82 @@ class CaseStore:
         ).scalar_one()
         return format_case_number(self._prefix, day, sequence)
 
-    async def case_number_for_key(self, scope: str, key: str, request_hash: str, day: str) -> tuple[str, bool]:
-        """The case number bound to an Idempotency-Key, allocating one the first time.
+    async def claim_key(
+        self,
+        scope: str,
+        key: str,
+        request_hash: str,
+        *,
+        lock_seconds: float,
+        number: str | None = None,
+        day: str | None = None,
+    ) -> KeyClaim:
+        """Claim a caller's Idempotency-Key before doing the work it stands for.
 
-        Returns (number, first_time). Raises IdempotencyKeyReused when the key
-        was used before with a different body.
+        The first claim records the key as in flight, bound to `number` (or to a new
+        case number for `day`), in one transaction: of concurrent claims exactly one
+        inserts the row. Later claims get the stored answer to replay, or
+        IdempotencyKeyInFlight while the first still runs, or IdempotencyKeyReused for
+        another request. A released key (its first request failed), or one in flight
+        longer than `lock_seconds` (its request died), is taken over by one retry.
         """
-        for _ in range(3):
+        for _ in range(5):
+            now = datetime.now(timezone.utc)
             try:
                 async with self._sessions.begin() as session:
-                    existing = await session.get(IdempotencyKeyRow, (scope, key))
-                    if existing is not None:
-                        if existing.request_hash != request_hash:
-                            raise IdempotencyKeyReused(key)
-                        return existing.case_number, False
-                    number = await self._allocate(session, day)
-                    session.add(_key_row(scope, key, request_hash, number))
-                return number, True
-            except IntegrityError:
-                continue  # a concurrent request with the same key won; read its number
-        raise RuntimeError("could not bind the idempotency key")  # pragma: no cover
-
-    async def bind_action_key(self, scope: str, key: str, request_hash: str, number: str) -> bool:
-        """Remember which request an action's Idempotency-Key stood for.
-
-        Returns True the first time; raises IdempotencyKeyReused for another body.
-        """
-        try:
-            async with self._sessions.begin() as session:
-                existing = await session.get(IdempotencyKeyRow, (scope, key))
-                if existing is not None:
-                    if existing.request_hash != request_hash:
+                    row = await session.get(IdempotencyKeyRow, (scope, key))
+                    if row is None:
+                        bound = number or await self._allocate(session, day or "")
+                        session.add(
+                            IdempotencyKeyRow(
+                                scope=scope, key=key, request_hash=request_hash, case_number=bound,
+                                created_at=now, state="in_flight", claimed_at=now,
+                            )
+                        )  # fmt: skip
+                        return KeyClaim(bound, first=True)
+                    if row.request_hash != request_hash:
                         raise IdempotencyKeyReused(key)
-                    return False
-                session.add(_key_row(scope, key, request_hash, number))
-            return True
-        except IntegrityError:
-            return await self.bind_action_key(scope, key, request_hash, number)
+                    if row.state == "done":
+                        return KeyClaim(row.case_number, first=False, status=row.response_status, body=row.response_body)
+                    cutoff = now - timedelta(seconds=lock_seconds)
+                    taken = await session.execute(
+                        update(IdempotencyKeyRow)
+                        .where(
+                            IdempotencyKeyRow.scope == scope,
+                            IdempotencyKeyRow.key == key,
+                            or_(
+                                IdempotencyKeyRow.state == "released",
+                                and_(IdempotencyKeyRow.state == "in_flight", IdempotencyKeyRow.claimed_at < cutoff),
+                            ),
+                        )
+                        .values(state="in_flight", claimed_at=now)
+                    )
+                    if taken.rowcount != 1:
+                        raise IdempotencyKeyInFlight(key)
+                    return KeyClaim(row.case_number, first=False)
+            except IntegrityError:
+                continue  # a concurrent claim inserted the row first: look again
+        raise IdempotencyKeyInFlight(key)  # pragma: no cover - five lost races in a row
+
+    async def complete_key(self, scope: str, key: str, status: int, body: dict[str, Any]) -> None:
+        """Store the answer a repeat of the request replays."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(IdempotencyKeyRow)
+                .where(IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key)
+                .values(state="done", response_status=status, response_body=body)
+            )
+
+    async def release_key(self, scope: str, key: str) -> None:
+        """The request failed: a retry with the key may run it again (on the same case number)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(IdempotencyKeyRow)
+                .where(
+                    IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key, IdempotencyKeyRow.state == "in_flight"
+                )
+                .values(state="released")
+            )
 
     # ---- reads (API) -------------------------------------------------------------
 
@@ -335,10 +386,13 @@ class CaseStore:
                 found[number].append(category)
             return found
 
-    async def timeline(self, number: str) -> list[TimelineEventRow]:
+    async def timeline(self, number: str, *, after: int = 0, limit: int | None = None) -> list[TimelineEventRow]:
         async with self._sessions() as session:
             rows = await session.execute(
-                select(TimelineEventRow).where(TimelineEventRow.case_number == number).order_by(TimelineEventRow.seq)
+                select(TimelineEventRow)
+                .where(TimelineEventRow.case_number == number, TimelineEventRow.seq > after)
+                .order_by(TimelineEventRow.seq)
+                .limit(limit)
             )
             return list(rows.scalars())
 

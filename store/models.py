@@ -154,7 +154,12 @@ class CaseNumberCounterRow(Base):
 
 
 class IdempotencyKeyRow(Base):
-    """A caller's Idempotency-Key and the case it created."""
+    """A caller's Idempotency-Key: the request it stood for, the case, and the answer to replay.
+
+    state is "in_flight" while the first request runs, "done" once its answer is
+    stored (response_status, response_body), "released" when it failed and a retry may
+    run it again (the case number stays bound, so a retry never opens a second case).
+    """
 
     __tablename__ = "idempotency_keys"
 
@@ -163,6 +168,28 @@ class IdempotencyKeyRow(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     case_number: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), server_default="done")
+    claimed_at: Mapped[datetime | None]
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None]
+
+
+class ApiKeyRow(Base):
+    """A service's API key: only its public id and the SHA-256 of the whole key are kept.
+
+    The secret part is 256 random bits, so a plain hash suffices (no password
+    stretching needed); `name` is the caller's identity, the actor of its actions.
+    """
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
 
 
 class _UploadedVersion:

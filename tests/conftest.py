@@ -34,7 +34,13 @@ from settings import Settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.migrate import upgrade
+from tests.people import TEST_JWT_SECRET
 from worker import build_worker
+
+# Every Settings() the tests build accepts the tokens tests/people.py signs, and lets
+# callers go as fast as the tests drive them (tests/test_limits.py sets its own rate).
+os.environ["JWT_SECRET"] = TEST_JWT_SECRET
+os.environ["RATE_LIMIT"] = ""
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
 # `scripts/record_histories.sh` sets this to refresh tests/histories/ from a real test run.
@@ -143,7 +149,13 @@ async def worker(env: WorkflowEnvironment, database: Database) -> AsyncIterator[
 
 @pytest.fixture(scope="session")
 async def api(env: WorkflowEnvironment, database: Database, worker: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(task_queue=worker, database_url=database.url, case_number_prefix=database.prefix)
+    settings = Settings(
+        task_queue=worker,
+        database_url=database.url,
+        case_number_prefix=database.prefix,
+        jwt_secret=TEST_JWT_SECRET,
+        rate_limit="",
+    )
     app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as client:
         yield client

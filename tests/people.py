@@ -1,13 +1,51 @@
-"""Who acts in the tests, as the identity headers the API reads, and a typical intake."""
+"""Who acts in the tests, as real credentials (JWTs signed with the tests' secret), and a typical intake.
+
+The test settings (conftest) accept tokens signed with TEST_JWT_SECRET for the
+default issuer and audience, so each dict below is the headers a person sends.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-AGENT = {"X-Actor-Id": "agent-li", "X-Actor-Role": "agent"}
-HANDLER = {"X-Actor-Id": "handler-wang", "X-Actor-Role": "handler", "X-Actor-Department": "quality"}
-SUPERVISOR = {"X-Actor-Id": "supervisor-zhao", "X-Actor-Role": "supervisor"}
-HEAD = {"X-Actor-Id": "head-sun", "X-Actor-Role": "head"}
+import jwt
+
+from domain.case import Actor, Department, Role
+
+TEST_JWT_SECRET = "aftersales-tests-only-hs256-secret-0123456789"
+ISSUER, AUDIENCE = "aftersales", "aftersales-api"
+
+
+def token(sub: str, role: str, department: str | None = None, *, secret: str = TEST_JWT_SECRET, **claims: Any) -> str:
+    now = datetime.now(timezone.utc)
+    body: dict[str, Any] = {"sub": sub, "role": role, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + timedelta(days=2)}
+    if department:
+        body["department"] = department
+    return jwt.encode(body | claims, secret, algorithm="HS256")
+
+
+def person(sub: str, role: str, department: str | None = None) -> dict[str, str]:
+    """The headers `sub`, acting as `role`, sends."""
+    return {"Authorization": f"Bearer {token(sub, role, department)}"}
+
+
+def handler(department: str, sub: str = "handler-wang") -> dict[str, str]:
+    """A handler of `department` (handler-wang works in quality by default)."""
+    return person(sub, "handler", department)
+
+
+AGENT = person("agent-li", "agent")
+HANDLER = handler("quality")
+OTHER_HANDLER = handler("logistics", "handler-zhou")  # another department's handler
+SUPERVISOR = person("supervisor-zhao", "supervisor")
+HEAD = person("head-sun", "head")
+ADMIN = person("admin-chen", "admin")
+
+AGENT_ACTOR = Actor(id="agent-li", role=Role.AGENT)
+HANDLER_ACTOR = Actor(id="handler-wang", role=Role.HANDLER, department=Department.QUALITY)
+SUPERVISOR_ACTOR = Actor(id="supervisor-zhao", role=Role.SUPERVISOR)
+HEAD_ACTOR = Actor(id="head-sun", role=Role.HEAD)
 
 
 def intake(**overrides: Any) -> dict[str, Any]:

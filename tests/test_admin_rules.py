@@ -14,12 +14,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from store.models import CalendarVersionRow, SlaPolicyVersionRow
 from tests.conftest import Database
-from tests.people import AGENT, intake
+from tests.people import ADMIN, AGENT, intake
 from tests.test_case_clocks import calendar_of, drive_to_feedback, open_and_triage, post
 from tests.waiting import wait_for_event
 from workflows.case import CaseWorkflow
 
-ADMIN = {"X-Actor-Id": "admin-chen", "X-Actor-Role": "admin"}
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import ADMIN, AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.waiting import wait_for_stage
 
-ADMIN = {"X-Actor-Id": "admin-chen", "X-Actor-Role": "admin"}
 UNKNOWN = "ZZ-19990101-000001"
 
 
@@ -243,20 +242,23 @@ async def test_plan_author_may_not_approve_or_reject_it(api: httpx.AsyncClient) 
     "headers",
     [
         {},
-        {"X-Actor-Id": "agent-li"},
-        {"X-Actor-Role": "agent"},
-        {"X-Actor-Id": "", "X-Actor-Role": "agent"},
-        {"X-Actor-Id": "intruder", "X-Actor-Role": "system"},
+        {"X-Actor-Id": "agent-li", "X-Actor-Role": "agent"},  # the identity headers of old count for nothing
+        {"X-API-Key": "ask_000000000000_not-a-key"},
+        {"Authorization": "Bearer not-a-jwt"},
+        {"Authorization": "Basic YWdlbnQ6YWdlbnQ="},
     ],
-    ids=["none", "id-only", "role-only", "empty-id", "system-role"],
+    ids=["none", "identity-headers", "unknown-key", "garbage-token", "basic-auth"],
 )
 async def test_missing_identity_is_401(api: httpx.AsyncClient, headers: dict[str, str]) -> None:
     listed = await api.get("/cases", headers=headers)
-    problem = assert_problem(listed, 401, "Unidentified caller")
-    assert "X-Actor-Id" in problem["detail"] and "X-Actor-Role" in problem["detail"]
+    problem = assert_problem(listed, 401, "Not authenticated")
+    assert listed.headers["www-authenticate"].startswith("Bearer")
+    for secret in ("not-a-key", "not-a-jwt", "YWdlbnQ6YWdlbnQ="):
+        assert secret not in listed.text  # a credential is never echoed
+    assert "X-API-Key" in problem["detail"] or "token" in problem["detail"] or "key" in problem["detail"]
 
     opened = await api.post("/cases", json=intake(), headers=headers)
-    assert_problem(opened, 401, "Unidentified caller")
+    assert_problem(opened, 401, "Not authenticated")
     assert "location" not in opened.headers
 
 

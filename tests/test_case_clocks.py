@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain import search_attributes as sa
 from domain.calendar import BusinessCalendar
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
 from tests.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
 

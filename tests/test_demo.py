@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,8 +16,9 @@ from sqlalchemy import delete, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from demo import BREACHING, FATES, FINAL_STAGE, plan_demo, run_demo
+from demo import BREACHING, FATES, FINAL_STAGE, demo_credentials, plan_demo, run_demo
 from settings import Settings
+from store.apikeys import ApiKeyStore
 from store.db import session_factory
 from store.models import CalendarVersionRow, CaseCategoryRow, CaseRow, SlaPolicyVersionRow
 from tests.conftest import Database
@@ -68,11 +70,14 @@ def test_the_plan_is_deterministic_and_covers_every_fate() -> None:
 
 
 async def test_demo_drives_a_realistic_mix_through_the_api(
-    demo_api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment
+    demo_api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     before = await policy_in_force(demo_api)
     lines: list[str] = []
-    result = await run_demo(demo_api, 12, seed=11, breach_after=timedelta(seconds=4), echo=lines.append)
+    credentials = await demo_credentials(ApiKeyStore(session_factory(database.engine)), tmp_path / "demo-keys.json")
+    result = await run_demo(
+        demo_api, 12, credentials=credentials, seed=11, breach_after=timedelta(seconds=4), echo=lines.append
+    )
 
     assert len(result.cases) == 12
     assert Counter(result.cases.values()) == Counter(FATES)
@@ -119,7 +124,7 @@ async def test_demo_drives_a_realistic_mix_through_the_api(
     assert breaching_row.policy_version in (result.demo_policy, result.restored_policy)  # re-planned on restore
 
 
-def test_the_demo_command_talks_to_the_api_url(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_demo_command_talks_to_the_api_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`aftersales demo` hands its options to run_demo with a client for --api-url."""
     from typer.testing import CliRunner
 
@@ -132,9 +137,17 @@ def test_the_demo_command_talks_to_the_api_url(monkeypatch: pytest.MonkeyPatch) 
         seen.update(base_url=str(client.base_url), cases=cases, **options)
         return demo.DemoResult(cases={"AS-20261123-000001": "closed"})
 
+    async def keys(store: object, path: Path) -> dict[str, dict[str, str]]:
+        seen.update(keys_file=path)
+        return {"agent-li": {"X-API-Key": "ask_x"}}
+
     monkeypatch.setattr(demo, "run_demo", fake)
+    monkeypatch.setattr(demo, "demo_credentials", keys)
+    monkeypatch.setattr(cli, "get_settings", lambda: Settings(data_dir=tmp_path))
     arguments = ["demo", "--cases", "5", "--seed", "3", "--api-url", "http://api.test:9000", "--no-breaches"]
     result = CliRunner().invoke(cli.app, arguments)
     assert result.exit_code == 0, result.output
     assert (seen["base_url"], seen["cases"], seen["seed"], seen["breaches"]) == ("http://api.test:9000", 5, 3, False)
     assert "1 cases opened through http://api.test:9000" in result.output
+    assert seen["credentials"] == {"agent-li": {"X-API-Key": "ask_x"}}
+    assert seen["keys_file"] == tmp_path / "demo-keys.json"

@@ -31,8 +31,6 @@ from tests.test_case_clocks import post
 from tests.waiting import wait_for_event, wait_for_stage
 from worker import build_worker
 
-HEAD = {"X-Actor-Id": "head-sun", "X-Actor-Role": "head"}
-
 
 @dataclass
 class ScriptedGateway:

@@ -10,12 +10,12 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, intake, person
 from tests.test_case_clocks import drive_to_feedback, open_and_triage, post
 from tests.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
 
-LEAD = {"X-Actor-Id": "lead-zhou", "X-Actor-Role": "supervisor"}  # a second module lead
+LEAD = person("lead-zhou", "supervisor")  # a second module lead
 
 
 async def planned(api: httpx.AsyncClient, priority: str, plan: dict | None = None) -> str:

@@ -6,12 +6,19 @@ import asyncio
 import uuid
 from typing import Any
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import httpx
+import pytest
 from sqlalchemy import func, select
 
+from api.routes.cases import _request_hash
+from domain.case import CaseIntake
+from store.cases import IdempotencyKeyInFlight
 from store.models import CaseRow, IdempotencyKeyRow
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, TRIAGE, intake
+from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake, person
 from tests.waiting import wait_for_stage
 
 
@@ -65,7 +72,8 @@ async def test_same_key_and_body_open_one_case(api: httpx.AsyncClient, database:
     assert [(o.recipient, o.topic) for o in outbox].count(("customer", "acknowledgement")) == 1
 
 
-async def test_replay_after_the_case_moved_on_returns_the_same_case(api: httpx.AsyncClient, database: Database) -> None:
+async def test_replay_after_the_case_moved_on_is_the_first_answer(api: httpx.AsyncClient, database: Database) -> None:
+    """The replay is the first response, status and body, not the case as it is now."""
     body, order_number = unique_intake()
     headers = AGENT | {"Idempotency-Key": f"open-{uuid.uuid4()}"}
     first = await api.post("/cases", json=body, headers=headers)
@@ -78,30 +86,114 @@ async def test_replay_after_the_case_moved_on_returns_the_same_case(api: httpx.A
 
     assert again.status_code == 201, again.text
     assert again.headers["idempotent-replayed"] == "true"
-    assert again.json()["number"] == number
-    assert again.json()["stage"] == "triaged"  # the case as it is now, not a fresh one
+    assert again.headers["location"] == f"/cases/{number}"
+    assert again.json() == first.json()
+    assert again.json()["stage"] == "received"
     assert await cases_for_order(database, order_number) == [number]
     assert await timeline_kinds(api, number) == ["received", "triaged"]
 
 
-async def test_concurrent_requests_with_one_key_open_one_case(api: httpx.AsyncClient, database: Database) -> None:
+async def test_twenty_concurrent_requests_with_one_key_open_one_case(api: httpx.AsyncClient, database: Database) -> None:
     body, order_number = unique_intake()
     key = f"burst-{uuid.uuid4()}"
 
     responses = await asyncio.gather(
-        *(api.post("/cases", json=body, headers=AGENT | {"Idempotency-Key": key}) for _ in range(10))
+        *(api.post("/cases", json=body, headers=AGENT | {"Idempotency-Key": key}) for _ in range(20))
     )
 
-    assert [r.status_code for r in responses] == [201] * 10, [r.text for r in responses if r.status_code != 201]
-    numbers = {r.json()["number"] for r in responses}
-    assert len(numbers) == 1, numbers
-    (number,) = numbers
-    replayed = [r.headers.get("idempotent-replayed") for r in responses]
-    assert replayed.count(None) == 1, replayed  # exactly one request opened the case
-    assert replayed.count("true") == 9, replayed
+    # Each answer is the one case (first or replayed), or 409 while the first was still running.
+    assert {r.status_code for r in responses} <= {201, 409}, [r.text for r in responses]
+    created = [r for r in responses if r.status_code == 201]
+    assert len({r.json()["number"] for r in created}) == 1
+    assert [r.headers.get("idempotent-replayed") for r in created].count(None) == 1  # exactly one opened it
+    for busy in (r for r in responses if r.status_code == 409):
+        assert busy.headers["content-type"].split(";")[0] == "application/problem+json"
+        assert busy.json()["title"] == "Request in progress"
+        assert busy.headers["retry-after"]
+    number = created[0].json()["number"]
     await wait_for_stage(api, number, "received", AGENT, "record")
     assert await cases_for_order(database, order_number) == [number]
     assert await keys_named(database, key) == 1
+    assert await timeline_kinds(api, number) == ["received"]
+
+    # Once the first has answered, a repeat is a replay.
+    late = await api.post("/cases", json=body, headers=AGENT | {"Idempotency-Key": key})
+    assert late.status_code == 201 and late.headers["idempotent-replayed"] == "true"
+    assert late.json()["number"] == number
+
+
+async def test_a_key_in_flight_is_409_and_a_released_key_runs_on_the_same_case(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    """While a first request runs, a repeat is 409; if it fails, a retry proceeds, on the case number it bound."""
+    body, order_number = unique_intake()
+    key = f"slow-{uuid.uuid4()}"
+    fingerprint = _request_hash("POST /cases", CaseIntake.model_validate(body))
+    # A first request that has claimed the key and not answered yet.
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d")
+    claim = await database.store.claim_key("agent-li", key, fingerprint, lock_seconds=120, day=day)
+    assert claim.first and not claim.replay
+
+    busy = await api.post("/cases", json=body, headers=AGENT | {"Idempotency-Key": key})
+    assert busy.status_code == 409, busy.text
+    assert busy.json()["title"] == "Request in progress"
+    assert await cases_for_order(database, order_number) == []
+
+    await database.store.release_key("agent-li", key)  # the first request failed
+    retried = await api.post("/cases", json=body, headers=AGENT | {"Idempotency-Key": key})
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["number"] == claim.number
+    assert "idempotent-replayed" not in retried.headers
+    await wait_for_stage(api, claim.number, "received", AGENT, "record")
+    assert await cases_for_order(database, order_number) == [claim.number]
+
+
+async def test_a_refused_action_releases_its_key(api: httpx.AsyncClient) -> None:
+    """An approval refused (wrong stage) does not burn the key: the same request later approves, once."""
+    body, _ = unique_intake()
+    number = (await api.post("/cases", json=body, headers=AGENT)).json()["number"]
+    approve = SUPERVISOR | {"Idempotency-Key": f"approve-{uuid.uuid4()}"}
+    early = await api.post(f"/cases/{number}/approve", json={"comment": "ok"}, headers=approve)
+    assert early.status_code == 409, early.text
+    for action, payload, who in [("triage", TRIAGE, AGENT), ("accept", None, HANDLER), ("plan", PLAN, HANDLER)]:
+        response = await api.post(f"/cases/{number}/{action}", json=payload, headers=who)
+        assert response.status_code == 200, response.text
+
+    first = await api.post(f"/cases/{number}/approve", json={"comment": "ok"}, headers=approve)
+    second = await api.post(f"/cases/{number}/approve", json={"comment": "ok"}, headers=approve)
+
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    assert "idempotent-replayed" not in first.headers
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.json() == first.json()
+    assert (await timeline_kinds(api, number)).count("plan_approved") == 1
+
+
+async def test_a_stale_in_flight_key_can_be_taken_over(database: Database) -> None:
+    """A request that died holding a key does not block it forever (idempotency_lock_seconds)."""
+    key = f"crashed-{uuid.uuid4()}"
+    first = await database.store.claim_key("agent-li", key, "h", lock_seconds=120, number="X-1")
+    with pytest.raises(IdempotencyKeyInFlight):
+        await database.store.claim_key("agent-li", key, "h", lock_seconds=120, number="X-1")
+    await asyncio.sleep(0.05)
+    taken = await database.store.claim_key("agent-li", key, "h", lock_seconds=0.01, number="X-1")
+    assert (first.first, taken.first, taken.number) == (True, False, "X-1")
+    with pytest.raises(IdempotencyKeyInFlight):  # and only one retry takes it
+        await database.store.claim_key("agent-li", key, "h", lock_seconds=120, number="X-1")
+
+
+async def test_one_key_for_another_request_is_422(api: httpx.AsyncClient) -> None:
+    """The key stands for method, target and body: reused on another action it is refused."""
+    body, _ = unique_intake()
+    key = f"mixed-{uuid.uuid4()}"
+    opened = await api.post("/cases", json=body, headers=AGENT | {"Idempotency-Key": key})
+    assert opened.status_code == 201, opened.text
+    number = opened.json()["number"]
+
+    note = await api.post(f"/cases/{number}/notes", json={"text": "hello"}, headers=AGENT | {"Idempotency-Key": key})
+
+    assert note.status_code == 422, note.text
+    assert note.json()["title"] == "Idempotency key reused"
     assert await timeline_kinds(api, number) == ["received"]
 
 
@@ -129,7 +221,7 @@ async def test_same_key_from_another_caller_opens_its_own_case(api: httpx.AsyncC
     """Keys are scoped to the caller: two agents who happen to pick the same key each get a case."""
     body, order_number = unique_intake()
     key = f"shared-{uuid.uuid4()}"
-    other_agent = {"X-Actor-Id": "agent-zhou", "X-Actor-Role": "agent"}
+    other_agent = person("agent-zhou", "agent")
 
     mine = await api.post("/cases", json=body, headers=AGENT | {"Idempotency-Key": key})
     theirs = await api.post("/cases", json=body, headers=other_agent | {"Idempotency-Key": key})

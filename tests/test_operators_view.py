@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain import search_attributes as sa
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, handler, intake
 from tests.test_case_clocks import post
 from tests.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
@@ -207,9 +207,9 @@ async def test_a_visibility_query_finds_a_breached_case_waiting_for_approval(
 ) -> None:
     case = await post(api, "/cases", intake(), AGENT)
     number = case["number"]
-    triaged = await post(api, f"/cases/{number}/triage", TRIAGE | {"priority": "P2", "department": "logistics"}, AGENT)
-    await post(api, f"/cases/{number}/accept", None, HANDLER | {"X-Actor-Department": "logistics"})
-    planned = await post(api, f"/cases/{number}/plan", PLAN, HANDLER | {"X-Actor-Department": "logistics"})
+    await post(api, f"/cases/{number}/triage", TRIAGE | {"priority": "P2", "department": "logistics"}, AGENT)
+    await post(api, f"/cases/{number}/accept", None, handler("logistics"))
+    planned = await post(api, f"/cases/{number}/plan", PLAN, handler("logistics"))
     query = 'SlaState = "breached" AND CaseStage = "plan_proposed"'
     assert number not in [execution.id async for execution in env.client.list_workflows(query)]
 

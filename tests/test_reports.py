@@ -35,11 +35,10 @@ from settings import Settings
 from store.db import session_factory
 from store.reports import ReportStore
 from tests.conftest import Database
-from tests.people import AGENT, SUPERVISOR, intake
+from tests.people import AGENT, HEAD, SUPERVISOR, intake, person
 
 ZONE = "Asia/Shanghai"
-HEAD = {"X-Actor-Id": "head-sun", "X-Actor-Role": "head"}
-ADMIN = {"X-Actor-Id": "admin-qian", "X-Actor-Role": "admin"}
+ADMIN = person("admin-qian", "admin")
 AGENT_ACTOR = Actor(id="agent-li", role=Role.AGENT)
 HANDLER_ACTOR = Actor(id="handler-wang", role=Role.HANDLER, department=Department.QUALITY)
 SUPERVISOR_ACTOR = Actor(id="supervisor-zhao", role=Role.SUPERVISOR)

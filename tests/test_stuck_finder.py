@@ -27,14 +27,13 @@ from settings import Settings
 from store.cases import CaseStore
 from store.db import session_factory
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, handler, intake
 from tests.test_case_clocks import drive_to_feedback, post
 from tests.waiting import wait_for_event
 from worker import build_worker
 from workflows.case import CaseWorkflow
 
 PREFIX = {"sqlite": "STKQ", "postgresql": "STKP"}
-HEAD = {"X-Actor-Id": "head-sun", "X-Actor-Role": "head"}
 UI = "http://temporal-ui.test:8233"
 
 
@@ -105,7 +104,7 @@ async def test_the_stuck_finder_lists_exactly_the_stuck_cases_of_a_seeded_set(
     api, prefix = apps.api, apps.settings.case_number_prefix
     # Idle: handled, then nothing happens (the threshold below makes it "too long").
     idle = await open_triaged(api, priority="P4", categories=["size_fit"], department="sales")
-    await post(api, f"/cases/{idle['number']}/accept", None, HANDLER | {"X-Actor-Department": "sales"})
+    await post(api, f"/cases/{idle['number']}/accept", None, handler("sales"))
     (accepted,) = [e for e in await database.store.timeline(idle["number"]) if e.kind == "accepted"]
     await asyncio.sleep(3)  # every other case moves at least 3 s later
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import Rules, SlaRules, Temporal, require
+from api.deps import Caller, Rules, SlaRules, Temporal
 from api.problems import Problem
 from api.sla_rules import replan
 from domain.calendar import apply_calendar_file
-from domain.case import Actor, Role
 from domain.sla import Replan, SlaPolicy
 from store.rules import VersionExists
 
@@ -38,7 +35,7 @@ async def upload_policy(
     rules: Rules,
     rulebook: SlaRules,
     temporal: Temporal,
-    actor: Annotated[Actor, Depends(require(Role.ADMIN))],
+    actor: Caller,
 ) -> RulesChange:
     try:
         created = await rules.add_policy(policy, actor.id)
@@ -55,7 +52,7 @@ async def upload_calendar(
     rules: Rules,
     rulebook: SlaRules,
     temporal: Temporal,
-    actor: Annotated[Actor, Depends(require(Role.ADMIN))],
+    actor: Caller,
 ) -> RulesChange:
     now = datetime.now(timezone.utc)
     _, current = await rulebook.pinned_for(now)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Awaitable
 from datetime import datetime, timezone
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from temporalio.client import WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import AppSettings, SlaRules, Store, Temporal, require
+from api.access import sees
+from api.deps import AppSettings, Caller, SlaRules, Store, Temporal
 from api.problems import Problem
 from api.schemas import CaseDetail, CasePage, CaseSummary, TimelineEvent
+from api.sla_rules import SlaRulebook
 from domain.case import (
     Actor,
     Approval,
@@ -42,7 +47,8 @@ from domain.case import (
 )
 from domain.sla import DeadlineExtension, SlaView
 from domain.state import CaseStart, CaseState, CaseView
-from store.cases import CaseFilter, IdempotencyKeyReused
+from settings import Settings
+from store.cases import CaseFilter, CaseStore, IdempotencyKeyInFlight, IdempotencyKeyReused, KeyClaim
 from workflows.case import CaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -61,12 +67,57 @@ _REFUSALS = {
 }
 
 
-def _request_hash(*parts: BaseModel) -> str:
-    return hashlib.sha256("".join(part.model_dump_json() for part in parts).encode()).hexdigest()
+def _request_hash(target: str, *parts: BaseModel) -> str:
+    # What the request asks for, so one key reused for another request (body or target) is caught.
+    payload = target + "\n" + "".join(part.model_dump_json() for part in parts)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def _key_reused() -> Problem:
     return Problem(422, "Idempotency key reused", "this Idempotency-Key was already used with a different request body")
+
+
+def _key_in_flight() -> Problem:
+    return Problem(
+        409,
+        "Request in progress",
+        "the first request with this Idempotency-Key is still running; retry once it has answered",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _not_found(number: str) -> Problem:
+    # The same answer for a case that exists elsewhere as for one that does not: a handler
+    # learns nothing about other departments' cases.
+    return Problem(404, "Case not found", f"no case {number}")
+
+
+async def _claim(store: CaseStore, settings: Settings, actor: Actor, key: str, request_hash: str, **bind: Any) -> KeyClaim:
+    try:
+        return await store.claim_key(actor.id, key, request_hash, lock_seconds=settings.idempotency_lock_seconds, **bind)
+    except IdempotencyKeyReused:
+        raise _key_reused() from None
+    except IdempotencyKeyInFlight:
+        raise _key_in_flight() from None
+
+
+def _replayed(claim: KeyClaim, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        claim.body, status_code=claim.status or 200, headers={"Idempotent-Replayed": "true"} | (headers or {})
+    )
+
+
+async def _finish(store: CaseStore, actor: Actor, key: str, status: int, work: Awaitable[CaseView]) -> CaseView:
+    """Run the work a claimed key stands for; store its answer, or release the key if it fails."""
+    try:
+        view = await work
+    except BaseException:
+        # Failed (a refusal, Temporal down, the client gone): a retry with the key may run it
+        # again. Shielded so a cancelled request still releases; else lock_seconds frees it.
+        await asyncio.shield(store.release_key(actor.id, key))
+        raise
+    await store.complete_key(actor.id, key, status, view.model_dump(mode="json"))
+    return view
 
 
 async def _live_state(handle: WorkflowHandle) -> CaseState | None:
@@ -95,22 +146,30 @@ async def open_case(
     temporal: Temporal,
     settings: AppSettings,
     rules: SlaRules,
-    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR, Role.HEAD))],
+    actor: Caller,
     idempotency_key: IdempotencyKey = None,
 ) -> CaseView:
     now = datetime.now(timezone.utc)
     day = now.astimezone(ZoneInfo(settings.business_timezone)).strftime("%Y%m%d")
-    first = True
-    if idempotency_key:
-        try:
-            number, first = await store.case_number_for_key(actor.id, idempotency_key, _request_hash(intake), day)
-        except IdempotencyKeyReused:
-            raise _key_reused() from None
-    else:
+    if not idempotency_key:
         number = await store.next_case_number(day)
-    response.headers["Location"] = f"/cases/{number}"
-    if not first:
-        response.headers["Idempotent-Replayed"] = "true"
+        response.headers["Location"] = f"/cases/{number}"
+        return await _start_case(temporal, settings, rules, actor, intake, number, now, fresh=True)
+    claim = await _claim(store, settings, actor, idempotency_key, _request_hash("POST /cases", intake), day=day)
+    location = {"Location": f"/cases/{claim.number}"}
+    if claim.replay:
+        return _replayed(claim, location)
+    response.headers.update(location)
+    work = _start_case(temporal, settings, rules, actor, intake, claim.number, now, fresh=claim.first)
+    return await _finish(store, actor, idempotency_key, 201, work)
+
+
+async def _start_case(
+    temporal: Client, settings: Settings, rules: SlaRulebook, actor: Actor, intake: CaseIntake, number: str,
+    now: datetime, *, fresh: bool,
+) -> CaseView:  # fmt: skip
+    if not fresh:
+        # A retry of a request that failed after binding this number: the case may exist already.
         state = await _live_state(temporal.get_workflow_handle(number))
         if state is not None:
             return state.view()
@@ -140,7 +199,7 @@ async def open_case(
 @router.get("", response_model=CasePage, summary="List cases from the record")
 async def list_cases(
     store: Store,
-    actor: Annotated[Actor, Depends(require(*Role))],
+    actor: Caller,
     stage: Stage | None = None,
     priority: Priority | None = None,
     department: Department | None = None,
@@ -148,6 +207,11 @@ async def list_cases(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CasePage:
+    if actor.role is Role.HANDLER:
+        # A handler's list is their department's cases, whatever department they ask for.
+        if department is not None and department != actor.department:
+            return CasePage(items=[], total=0, limit=limit, offset=offset)
+        department = actor.department
     filters = CaseFilter(
         stage=stage and stage.value,
         priority=priority and priority.value,
@@ -163,13 +227,15 @@ async def list_cases(
 
 @router.get("/{number}", response_model=CaseDetail, summary="One case: its record and live state")
 async def get_case(
-    number: str, store: Store, temporal: Temporal, actor: Annotated[Actor, Depends(require(*Role))]
+    number: str, store: Store, temporal: Temporal, actor: Caller
 ) -> CaseDetail:
     row = await store.get_case(number)
     handle = temporal.get_workflow_handle(number)
     live = await _live_state(handle)
     if row is None and live is None:
-        raise Problem(404, "Case not found", f"no case {number}")
+        raise _not_found(number)
+    if not sees(actor, live.department if live else row.department):
+        raise _not_found(number)
     record = None
     if row is not None:
         record = CaseSummary.from_row(row, (await store.categories([number]))[number], masked=False)
@@ -178,30 +244,55 @@ async def get_case(
 
 @router.get("/{number}/timeline", response_model=list[TimelineEvent], summary="Every recorded event of a case")
 async def get_timeline(
-    number: str, store: Store, actor: Annotated[Actor, Depends(require(*Role))]
+    number: str,
+    store: Store,
+    actor: Caller,
+    after: Annotated[int, Query(ge=0, description="Only events after this sequence number (the next page)")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events, oldest first")] = 1000,
 ) -> list[TimelineEvent]:
-    if await store.get_case(number) is None:
-        raise Problem(404, "Case not found", f"no case {number}")
-    return [TimelineEvent.from_row(row) for row in await store.timeline(number)]
+    row = await store.get_case(number)
+    if row is None or not sees(actor, row.department):
+        raise _not_found(number)
+    return [TimelineEvent.from_row(row) for row in await store.timeline(number, after=after, limit=limit)]
 
 
 async def _act(
-    temporal: Temporal, store: Store, number: str, update: Any, args: list[Any], key: str | None
-) -> CaseView:
+    temporal: Temporal,
+    store: Store,
+    settings: Settings,
+    number: str,
+    update: Any,
+    args: list[Any],
+    key: str | None,
+) -> CaseView | JSONResponse:
     """Send an action to the case as a Temporal update; refusals become problem details.
 
-    With an Idempotency-Key the update id derives from caller, action and key, so
-    Temporal runs a repeated action once; the same key with another body is refused.
+    With an Idempotency-Key the key is claimed first (a repeat replays the first answer,
+    a repeat while it runs is 409, another body is 422) and the update id derives from
+    caller, action and key, so Temporal runs the action once even if the key was released.
     """
+    actor: Actor = args[0]
     handle = temporal.get_workflow_handle(number)
-    update_id = None
-    if key:
-        actor: Actor = args[0]
-        update_id = f"{actor.id}/{update.__name__}/{key}"
-        try:
-            await store.bind_action_key(actor.id, f"{number}/{update.__name__}/{key}", _request_hash(*args[1:]), number)
-        except IdempotencyKeyReused:
-            raise _key_reused() from None
+    if actor.role is Role.HANDLER:
+        # The live state, not the record: the record may trail a triage that just routed the case.
+        live = await _live_state(handle)
+        department = live.department if live else getattr(await store.get_case(number), "department", None)
+        if not sees(actor, department):
+            raise _not_found(number)
+    if not key:
+        return await _send(handle, store, number, update, args, None)
+    claim = await _claim(
+        store, settings, actor, key, _request_hash(f"{number}/{update.__name__}", *args[1:]), number=number
+    )
+    if claim.replay:
+        return _replayed(claim)
+    work = _send(handle, store, number, update, args, f"{actor.id}/{update.__name__}/{key}")
+    return await _finish(store, actor, key, 200, work)
+
+
+async def _send(
+    handle: WorkflowHandle, store: CaseStore, number: str, update: Any, args: list[Any], update_id: str | None
+) -> CaseView:
     try:
         return await handle.execute_update(update, args=args, id=update_id, result_type=CaseView)
     except WorkflowUpdateFailedError as error:
@@ -216,7 +307,7 @@ async def _act(
             raise
         row = await store.get_case(number)
         if row is None:
-            raise Problem(404, "Case not found", f"no case {number}") from None
+            raise _not_found(number) from None
         raise Problem(
             409, "Action not allowed now", f"the case is {row.stage}: it accepts no more actions", case=number, stage=row.stage
         ) from None
@@ -231,10 +322,11 @@ async def triage(
     decision: TriageDecision,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR, Role.HEAD))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.triage, [actor, decision], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.triage, [actor, decision], idempotency_key)
 
 
 @router.post("/{number}/accept", response_model=CaseView, summary="A handler takes the case")
@@ -242,10 +334,11 @@ async def accept(
     number: str,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.HANDLER, Role.SUPERVISOR))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.accept, [actor], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.accept, [actor], idempotency_key)
 
 
 @router.post("/{number}/notes", response_model=CaseView, summary="Report progress")
@@ -254,10 +347,11 @@ async def add_note(
     note: Note,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.HANDLER, Role.SUPERVISOR, Role.HEAD))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.add_note, [actor, note], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.add_note, [actor, note], idempotency_key)
 
 
 @router.post("/{number}/info-requests", response_model=CaseView, summary="Ask the customer for information")
@@ -266,10 +360,11 @@ async def request_info(
     request: InfoRequest,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.HANDLER))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.request_info, [actor, request], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.request_info, [actor, request], idempotency_key)
 
 
 @router.post("/{number}/customer-replies", response_model=CaseView, summary="Relay the customer's reply")
@@ -278,10 +373,11 @@ async def customer_reply(
     reply: CustomerReply,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.AGENT))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.customer_reply, [actor, reply], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.customer_reply, [actor, reply], idempotency_key)
 
 
 @router.post("/{number}/plan", response_model=CaseView, summary="Propose a solution plan")
@@ -290,10 +386,11 @@ async def propose_plan(
     plan: SolutionPlan,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.HANDLER))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.propose_plan, [actor, plan], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.propose_plan, [actor, plan], idempotency_key)
 
 
 @router.post("/{number}/approve", response_model=CaseView, summary="Approve the proposed plan")
@@ -301,11 +398,12 @@ async def approve(
     number: str,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    settings: AppSettings,
+    actor: Caller,
     approval: Approval | None = None,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.approve, [actor, approval or Approval()], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.approve, [actor, approval or Approval()], idempotency_key)
 
 
 @router.post("/{number}/reject", response_model=CaseView, summary="Reject the proposed plan with a reason")
@@ -314,10 +412,11 @@ async def reject(
     rejection: Rejection,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.reject, [actor, rejection], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.reject, [actor, rejection], idempotency_key)
 
 
 @router.post("/{number}/feedback", response_model=CaseView, summary="Record the customer's satisfaction score")
@@ -326,10 +425,11 @@ async def record_feedback(
     feedback: Feedback,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.AGENT))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.record_feedback, [actor, feedback], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.record_feedback, [actor, feedback], idempotency_key)
 
 
 @router.post("/{number}/withdraw", response_model=CaseView, summary="Withdraw the case before execution")
@@ -338,10 +438,11 @@ async def withdraw(
     withdrawal: Withdrawal,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.withdraw, [actor, withdrawal], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.withdraw, [actor, withdrawal], idempotency_key)
 
 
 @router.post("/{number}/extensions", response_model=CaseView, summary="Extend a deadline, with a reason told to the customer")
@@ -350,10 +451,11 @@ async def extend_deadline(
     extension: DeadlineExtension,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.extend_deadline, [actor, extension], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.extend_deadline, [actor, extension], idempotency_key)
 
 
 @router.post(
@@ -366,10 +468,11 @@ async def complete_follow_up(
     completion: FollowUpCompletion,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.complete_follow_up, [actor, completion], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.complete_follow_up, [actor, completion], idempotency_key)
 
 
 @router.post(
@@ -382,10 +485,11 @@ async def choose_exchange(
     choice: ExchangeChoice,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.choose_exchange, [actor, choice], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.choose_exchange, [actor, choice], idempotency_key)
 
 
 @router.post("/{number}/duplicate", response_model=CaseView, summary="Close the case as a duplicate of another")
@@ -394,7 +498,8 @@ async def mark_duplicate(
     mark: DuplicateMark,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR, Role.HEAD))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
     original = await store.get_case(mark.original)
@@ -408,7 +513,7 @@ async def mark_duplicate(
             case=number,
             original=mark.original,
         )
-    return await _act(temporal, store, number, CaseWorkflow.mark_duplicate, [actor, mark], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.mark_duplicate, [actor, mark], idempotency_key)
 
 
 @router.post(
@@ -421,7 +526,8 @@ async def answer_at_first_contact(
     answer: FirstContactAnswer,
     temporal: Temporal,
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR))],
+    settings: AppSettings,
+    actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, number, CaseWorkflow.answer_at_first_contact, [actor, answer], idempotency_key)
+    return await _act(temporal, store, settings, number, CaseWorkflow.answer_at_first_contact, [actor, answer], idempotency_key)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import AppSettings, Store, Temporal, require
+from api.deps import AppSettings, Caller, Store, Temporal
 from api.stuck import find_stuck, temporal_ui_link
-from domain.case import Actor, Role
 from store.ops import OpsStore, StuckReason
 from store.outbox import FAILED, OutboxStore
 
@@ -48,7 +47,7 @@ async def stuck(
     store: Store,
     temporal: Temporal,
     settings: AppSettings,
-    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    actor: Caller,
     in_stage_longer_than_hours: Annotated[
         float, Query(gt=0, le=24 * 365, description="a case in one stage longer than this is stuck")
     ] = 24,
@@ -107,7 +106,7 @@ class NotificationView(BaseModel):
 )
 async def notifications(
     store: Store,
-    actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
+    actor: Caller,
     status: Literal["pending", "sending", "delivered", "failed"] = FAILED,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NotificationView]:

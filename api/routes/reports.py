@@ -10,17 +10,16 @@ from collections.abc import Callable, Sequence
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import AppSettings, Reports, require
+from api.deps import AppSettings, Caller, Reports
 from api.problems import Problem
-from domain.case import Actor, Role
 from domain.report import Month, MonthFigures, MonthlyReport, number, percent, signed
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-Reader = Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))]
+Reader = Caller
 MonthParam = Annotated[
     str | None,
     Query(description="Calendar month in the business timezone, YYYY-MM (required)", examples=["2026-11"]),

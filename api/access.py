@@ -1,0 +1,105 @@
+"""Who may call what: the role x endpoint matrix, in one place.
+
+Every route is listed by method and path template. A route missing here is refused
+to everyone (403): forgetting an entry closes a door rather than opening one, and
+tests/test_access.py walks the app's routes to catch it. Handlers additionally see
+only their own department's cases (`sees`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.routing import compile_path
+
+from api.auth import current_actor
+from api.problems import Problem
+from domain.case import Actor, Department, Role
+
+AGENT, HANDLER, SUPERVISOR, HEAD, ADMIN = Role.AGENT, Role.HANDLER, Role.SUPERVISOR, Role.HEAD, Role.ADMIN
+EVERYONE = frozenset({AGENT, HANDLER, SUPERVISOR, HEAD, ADMIN})
+
+# Routes anyone may call without credentials.
+PUBLIC: frozenset[tuple[str, str]] = frozenset({("GET", "/healthz")})
+
+ACCESS: dict[tuple[str, str], frozenset[Role]] = {
+    # Cases: agents record and triage, handlers investigate and plan, supervisors and the head approve.
+    ("POST", "/cases"): frozenset({AGENT, SUPERVISOR, HEAD, ADMIN}),
+    ("GET", "/cases"): EVERYONE,
+    ("GET", "/cases/{number}"): EVERYONE,
+    ("GET", "/cases/{number}/timeline"): EVERYONE,
+    ("POST", "/cases/{number}/triage"): frozenset({AGENT, SUPERVISOR, HEAD, ADMIN}),
+    ("POST", "/cases/{number}/accept"): frozenset({HANDLER, SUPERVISOR, ADMIN}),
+    ("POST", "/cases/{number}/notes"): frozenset({AGENT, HANDLER, SUPERVISOR, HEAD, ADMIN}),
+    ("POST", "/cases/{number}/info-requests"): frozenset({AGENT, HANDLER, ADMIN}),
+    ("POST", "/cases/{number}/customer-replies"): frozenset({AGENT, ADMIN}),
+    ("POST", "/cases/{number}/plan"): frozenset({HANDLER, ADMIN}),
+    ("POST", "/cases/{number}/approve"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+    ("POST", "/cases/{number}/reject"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+    ("POST", "/cases/{number}/feedback"): frozenset({AGENT, ADMIN}),
+    ("POST", "/cases/{number}/withdraw"): frozenset({AGENT, SUPERVISOR, ADMIN}),
+    ("POST", "/cases/{number}/extensions"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+    # Issue 4: first-contact answers, duplicates, follow-up tasks, the customer's exchange choice.
+    ("POST", "/cases/{number}/first-contact-answer"): frozenset({AGENT, SUPERVISOR, ADMIN}),
+    ("POST", "/cases/{number}/duplicate"): frozenset({AGENT, SUPERVISOR, HEAD, ADMIN}),
+    ("POST", "/cases/{number}/follow-up/complete"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+    ("POST", "/cases/{number}/exchange-choice"): frozenset({AGENT, SUPERVISOR, ADMIN}),
+    # Rules in force: admins only.
+    ("POST", "/admin/sla-policies"): frozenset({ADMIN}),
+    ("POST", "/admin/calendars"): frozenset({ADMIN}),
+    # Operators' and management's views.
+    ("GET", "/ops/stuck"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+    ("GET", "/ops/notifications"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+    ("GET", "/reports/monthly"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+    ("GET", "/reports/monthly.html"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+}
+
+
+# Requests are matched on method and path, not on router internals (which FastAPI versions
+# expose differently): each template compiles to the same pattern Starlette routes with.
+_PATTERNS = [(method, compile_path(path)[0], roles) for (method, path), roles in ACCESS.items()]
+
+
+def allowed_roles(method: str, path: str) -> frozenset[Role]:
+    """The roles that may call `method path` (a concrete path, e.g. /cases/AS-1/accept)."""
+    method = "GET" if method == "HEAD" else method  # HEAD is a GET without the body
+    for wanted, pattern, roles in _PATTERNS:
+        if wanted == method and pattern.match(path):
+            return roles
+    return frozenset()
+
+
+def _forbidden(actor: Actor, allowed: frozenset[Role]) -> Problem:
+    names = ", ".join(sorted(r.value for r in allowed)) or "nobody (the route is not in api/access.py)"
+    return Problem(403, "Role not permitted", f"role {actor.role.value} may not do this; allowed: {names}")
+
+
+async def authorize(request: Request, actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+    """The caller, if the matrix lets their role call this route."""
+    allowed = allowed_roles(request.method, request.url.path)
+    if actor.role not in allowed:
+        raise _forbidden(actor, allowed)
+    return actor
+
+
+def require(*roles: Role):
+    """The caller, if the matrix allows it here and it has one of `roles` (admins always do).
+
+    Kept for routes written before the matrix; new routes take `Caller` (api/deps.py).
+    """
+    wanted = set(roles) | {Role.ADMIN}
+
+    def check(actor: Annotated[Actor, Depends(authorize)]) -> Actor:
+        if actor.role not in wanted:
+            raise _forbidden(actor, frozenset(wanted))
+        return actor
+
+    return check
+
+
+def sees(actor: Actor, department: Department | str | None) -> bool:
+    """Handlers see only cases routed to their department; every other role sees all."""
+    if actor.role is not Role.HANDLER:
+        return True
+    return department is not None and actor.department is not None and str(department) == actor.department.value

@@ -1,0 +1,101 @@
+"""Limits: a request body no larger than `max_body_bytes`, and a per-caller rate."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+from limits import parse_many
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import PROBLEM_JSON, Problem, problem_body
+
+
+class CallerRateLimit:
+    """`rate_limit` (e.g. "10/second;600/minute") per authenticated caller; empty means off.
+
+    A moving window, so a burst at a window's edge cannot double the rate. The storage
+    is in memory by default (one API process); point `rate_limit_storage` at Redis or
+    Memcached to share the count between processes.
+    """
+
+    def __init__(self, spec: str, storage_uri: str = "memory://") -> None:
+        self._items = parse_many(spec) if spec.strip() else []
+        uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
+        self._limiter = MovingWindowRateLimiter(storage_from_string(uri))
+
+    async def check(self, caller: str) -> None:
+        for item in self._items:
+            if not await self._limiter.hit(item, "caller", caller):
+                stats = await self._limiter.get_window_stats(item, "caller", caller)
+                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+                raise Problem(
+                    429,
+                    "Too many requests",
+                    f"more than {item} from this caller; retry in {retry_after} s",
+                    headers={"Retry-After": str(retry_after)},
+                )
+
+
+class BodyLimit:
+    """Answers 413 for a body larger than `limit` bytes, declared (Content-Length) or streamed.
+
+    The body is read here, up to the limit, before the app sees it: a chunked upload
+    without Content-Length cannot get past by never saying how long it is. Bodies are
+    small JSON documents, so holding one in memory is what the app does anyway.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect as usual
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        problem = problem_body(
+            413, "Request body too large", f"the body may have at most {self.limit} bytes", scope.get("path", "")
+        )
+        payload = json.dumps(problem).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
