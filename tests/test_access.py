@@ -136,7 +136,7 @@ def test_every_list_route_has_a_bounded_limit() -> None:
         if content and _is_list(content["schema"], components):
             params = {p["name"]: p["schema"] for p in get.get("parameters", []) if p["in"] == "query"}
             lists[path] = params.get("limit", {}).get("maximum")
-    assert set(lists) == {"/cases", "/cases/{number}/timeline", "/ops/stuck"}
+    assert set(lists) == {"/cases", "/cases/{number}/timeline", "/ops/stuck", "/ops/notifications"}
     assert all(isinstance(maximum, int) and maximum <= 1000 for maximum in lists.values()), lists
 
 

@@ -18,7 +18,7 @@ from domain.case import CaseIntake
 from store.cases import IdempotencyKeyInFlight
 from store.models import CaseRow, IdempotencyKeyRow
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake, person
+from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake, person
 from tests.waiting import wait_for_stage
 
 
@@ -152,7 +152,7 @@ async def test_a_refused_action_releases_its_key(api: httpx.AsyncClient) -> None
     """An approval refused (wrong stage) does not burn the key: the same request later approves, once."""
     body, _ = unique_intake()
     number = (await api.post("/cases", json=body, headers=AGENT)).json()["number"]
-    approve = SUPERVISOR | {"Idempotency-Key": f"approve-{uuid.uuid4()}"}
+    approve = HEAD | {"Idempotency-Key": f"approve-{uuid.uuid4()}"}  # a P2 plan: the head approves
     early = await api.post(f"/cases/{number}/approve", json={"comment": "ok"}, headers=approve)
     assert early.status_code == 409, early.text
     for action, payload, who in [("triage", TRIAGE, AGENT), ("accept", None, HANDLER), ("plan", PLAN, HANDLER)]:
