@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +34,9 @@ class _ApiServer(uvicorn.Server):
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from logs import configure_logging
+
+    configure_logging(settings.log_level)
 
 
 @app.command()
@@ -108,6 +109,7 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
 ) -> None:
     """Serve the HTTP API against TEMPORAL_ADDRESS and DATABASE_URL."""
+    _logging(get_settings())
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level=get_settings().log_level.lower())
 
 

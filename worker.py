@@ -46,5 +46,7 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=get_settings().log_level)
+    from logs import configure_logging
+
+    configure_logging(get_settings().log_level)
     asyncio.run(run_worker(get_settings()))

@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import problems
-from api.routes import admin, cases, health, ops, reports
+from api.cors import UiCodecCors
+from api.routes import admin, cases, codec, health, ops, reports
 from api.sla_rules import SlaRulebook
 from settings import Settings, get_settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -58,6 +59,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.codec = settings.codec()  # for /codec; None when payloads are not encrypted
     if sessions is not None:
         use(app, sessions)
     if temporal is not None:
@@ -68,4 +70,6 @@ def create_app(
     app.include_router(health.router)
     app.include_router(reports.router)
     app.include_router(ops.router)
+    app.include_router(codec.router)
+    app.add_middleware(UiCodecCors, ui_url=settings.temporal_ui_url)
     return app
