@@ -74,6 +74,7 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
 
     async with DevServer(settings.data_dir, temporal_port, ui_port, ip=host) as server:
         client = await server.connect(settings)
+        await _retention_schedule(client, settings)
         engine = create_engine(settings.effective_database_url)
         await upgrade(engine)
         sessions = session_factory(engine)
@@ -143,11 +144,13 @@ def setup_temporal() -> None:
 
     settings = get_settings()
 
-    async def run():  # noqa: ANN202 - SetupResult
-        return await register_search_attributes(await connect(settings), settings.temporal_namespace)
+    async def run():  # noqa: ANN202 - tuple[SetupResult, str]
+        client = await connect(settings)
+        result = await register_search_attributes(client, settings.temporal_namespace)
+        return result, await _retention_schedule(client, settings)
 
     try:
-        result = asyncio.run(run())
+        result, schedule = asyncio.run(run())
     except SearchAttributeConflict as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -158,6 +161,20 @@ def setup_temporal() -> None:
         typer.echo(f"namespace {result.namespace}: added {', '.join(result.added)}")
     if result.existing:
         typer.echo(f"namespace {result.namespace}: already there: {', '.join(result.existing)}")
+    typer.echo(f"namespace {result.namespace}: retention schedule {settings.retention_schedule_id} {schedule}")
+
+
+async def _retention_schedule(client, settings: Settings) -> str:  # noqa: ANN001 - temporalio Client
+    """The daily anonymisation of expired cases (README: Personal data), created or updated."""
+    from temporal_setup import ensure_retention_schedule
+
+    return await ensure_retention_schedule(
+        client,
+        schedule_id=settings.retention_schedule_id,
+        task_queue=settings.task_queue,
+        years=settings.retention_years,
+        timezone=settings.business_timezone,
+    )
 
 
 cases_cli = typer.Typer(help="Cases, from the terminal.", no_args_is_help=True)

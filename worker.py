@@ -11,11 +11,14 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.case import CaseActivities
+from activities.retention import RetentionActivities
 from settings import Settings, get_settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
+from store.retention import RetentionStore
 from temporal_client import connect
 from workflows.case import CaseWorkflow
+from workflows.retention import RetentionWorkflow
 
 # The domain is pure and pydantic is heavy to re-import: both may skip the sandbox.
 SANDBOX = SandboxedWorkflowRunner(
@@ -27,8 +30,8 @@ def build_worker(client: Client, store: CaseStore, task_queue: str, **options: A
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CaseWorkflow],
-        activities=CaseActivities(store).all,
+        workflows=[CaseWorkflow, RetentionWorkflow],
+        activities=CaseActivities(store).all + RetentionActivities(RetentionStore(store.sessions)).all,
         workflow_runner=SANDBOX,
         **options,
     )

@@ -52,6 +52,10 @@ class CaseStore:
         self._sessions = sessions
         self._prefix = number_prefix
 
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
+
     # ---- writes (activities) ------------------------------------------------
 
     async def record_transition(self, t: Transition) -> bool:
