@@ -44,10 +44,19 @@ def mask_text(text: str) -> str:
 
 _installed_factory: Any = None
 
+# Libraries whose DEBUG output repeats database rows or SQL parameters (names, complaint
+# text) verbatim: never below INFO, whatever the process's level. (SQLAlchemy's INFO is
+# the SQL alone: store/db.py hides its parameters.)
+RAW_DATA_LOGGERS = ("aiosqlite", "sqlalchemy.engine")
+
 
 def install_masking() -> None:
     """Mask every log record of this process from now on; calling it again changes nothing."""
     global _installed_factory
+    for name in RAW_DATA_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:
+            logger.setLevel(logging.INFO)
     current = logging.getLogRecordFactory()
     if current is _installed_factory:
         return
