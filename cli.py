@@ -72,7 +72,8 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
     from store.migrate import upgrade
     from worker import build_worker
 
-    async with DevServer(settings.data_dir, temporal_port, ui_port, ip=host) as server:
+    codec_endpoint = f"http://{host}:{api_port}/codec" if settings.codec() else None
+    async with DevServer(settings.data_dir, temporal_port, ui_port, ip=host, ui_codec_endpoint=codec_endpoint) as server:
         client = await server.connect(settings)
         await _retention_schedule(client, settings)
         engine = create_engine(settings.effective_database_url)
