@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, update
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from domain.case import Actor, CaseIntake, Category, ResolutionType, Role, Stage, SYSTEM_ACTOR
 from domain.lifecycle import EventKind
@@ -20,6 +21,7 @@ from domain.records import CaseSnapshot, Notification, ResolutionOrder, Transiti
 from domain.retention import ANONYMISED, ANONYMISED_EVENT, RetentionPolicy, RetentionReport, retention_cutoff, scrub
 from domain.sla import SlaState
 from store.models import CaseRow, OutboxRow, TimelineEventRow
+from settings import Settings
 from temporal_setup import ensure_retention_schedule
 from tests.conftest import Database
 from tests.people import intake
@@ -171,3 +173,16 @@ async def test_the_schedule_is_created_idempotently_and_triggering_it_runs_the_w
         assert (await run.result()).anonymised == 1
     finally:
         await handle.delete()
+
+
+def test_temporal_setup_creates_then_updates_the_schedule(env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cli
+
+    schedule_id = f"retention-cli-{uuid.uuid4().hex[:8]}"
+    settings = Settings(temporal_address=env.client.service_client.config.target_host, retention_schedule_id=schedule_id)
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    first = CliRunner().invoke(cli.app, ["temporal", "setup"])
+    assert first.exit_code == 0, first.output
+    assert f"retention schedule {schedule_id} created" in first.output
+    again = CliRunner().invoke(cli.app, ["temporal", "setup"])
+    assert f"retention schedule {schedule_id} updated" in again.output  # it exists: setup found it
