@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +34,9 @@ class _ApiServer(uvicorn.Server):
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from logs import configure_logging
+
+    configure_logging(settings.log_level)
 
 
 @app.command()
@@ -73,8 +74,10 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
     from delivery.resolutions import executor_from_settings
     from worker import build_worker, outbox_dispatcher
 
-    async with DevServer(settings.data_dir, temporal_port, ui_port, ip=host) as server:
+    codec_endpoint = f"http://{host}:{api_port}/codec" if settings.codec() else None
+    async with DevServer(settings.data_dir, temporal_port, ui_port, ip=host, ui_codec_endpoint=codec_endpoint) as server:
         client = await server.connect(settings)
+        await _retention_schedule(client, settings)
         engine = create_engine(settings.effective_database_url)
         await upgrade(engine)
         sessions = session_factory(engine)
@@ -125,6 +128,7 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
 ) -> None:
     """Serve the HTTP API against TEMPORAL_ADDRESS and DATABASE_URL."""
+    _logging(get_settings())
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level=get_settings().log_level.lower())
 
 
@@ -245,11 +249,13 @@ def setup_temporal() -> None:
 
     settings = get_settings()
 
-    async def run():  # noqa: ANN202 - SetupResult
-        return await register_search_attributes(await connect(settings), settings.temporal_namespace)
+    async def run():  # noqa: ANN202 - tuple[SetupResult, str]
+        client = await connect(settings)
+        result = await register_search_attributes(client, settings.temporal_namespace)
+        return result, await _retention_schedule(client, settings)
 
     try:
-        result = asyncio.run(run())
+        result, schedule = asyncio.run(run())
     except SearchAttributeConflict as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -260,6 +266,20 @@ def setup_temporal() -> None:
         typer.echo(f"namespace {result.namespace}: added {', '.join(result.added)}")
     if result.existing:
         typer.echo(f"namespace {result.namespace}: already there: {', '.join(result.existing)}")
+    typer.echo(f"namespace {result.namespace}: retention schedule {settings.retention_schedule_id} {schedule}")
+
+
+async def _retention_schedule(client, settings: Settings) -> str:  # noqa: ANN001 - temporalio Client
+    """The daily anonymisation of expired cases (README: Personal data), created or updated."""
+    from temporal_setup import ensure_retention_schedule
+
+    return await ensure_retention_schedule(
+        client,
+        schedule_id=settings.retention_schedule_id,
+        task_queue=settings.task_queue,
+        years=settings.retention_years,
+        timezone=settings.business_timezone,
+    )
 
 
 cases_cli = typer.Typer(help="Cases, from the terminal.", no_args_is_help=True)

@@ -40,8 +40,12 @@ def temporal_cli() -> Path:
 class DevServer:
     """Starts `temporal server start-dev` file-backed in the data directory; stops it on exit."""
 
-    def __init__(self, data_dir: Path, port: int, ui_port: int, ip: str = "127.0.0.1") -> None:
+    def __init__(
+        self, data_dir: Path, port: int, ui_port: int, ip: str = "127.0.0.1", ui_codec_endpoint: str | None = None
+    ) -> None:
         self.data_dir = data_dir
+        # With payloads encrypted, Temporal UI asks this endpoint (our API's /codec) to decode them.
+        self.ui_codec_endpoint = ui_codec_endpoint
         self.port = port
         self.ui_port = ui_port
         self.ip = ip
@@ -65,6 +69,8 @@ class DevServer:
         ]
         for definition in cli_definitions():
             args += ["--search-attribute", definition]
+        if self.ui_codec_endpoint:
+            args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         return args
 
     async def __aenter__(self) -> DevServer:

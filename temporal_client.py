@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from codec import data_converter
 from settings import Settings
 
 
 async def connect(settings: Settings) -> Client:
+    # The API, the worker and the CLI encrypt payloads alike when codec keys are configured.
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter(settings.codec())
     )

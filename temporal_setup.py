@@ -1,4 +1,5 @@
-"""`aftersales temporal setup`: register the search attributes on a real Temporal cluster.
+"""`aftersales temporal setup`: register the search attributes on a real Temporal cluster,
+and create (or update) the daily retention schedule.
 
 `aftersales dev` passes them to the dev server on its command line; a real
 cluster gets them once, through the operator service. Running it again does
@@ -9,13 +10,27 @@ hand (Temporal cannot change a search attribute's type in place).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
 from temporalio.common import SearchAttributeKey
 
+from domain.retention import RetentionPolicy
 from domain.search_attributes import ALL
+from workflows.retention import RetentionWorkflow
 
 
 class SearchAttributeConflict(RuntimeError):
@@ -66,3 +81,39 @@ async def register_search_attributes(
         )
         result.added = list(missing)
     return result
+
+
+# ---- the retention schedule ----------------------------------------------------
+
+RETENTION_HOUR = 3  # a quiet hour in the business timezone
+
+
+def retention_schedule(task_queue: str, years: int, timezone: str, workflow_id: str) -> Schedule:
+    """Daily at 03:00 business time: one RetentionWorkflow; a run still going skips the next."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            RetentionWorkflow.run,
+            RetentionPolicy(years=years),
+            id=workflow_id,  # Temporal appends the scheduled time
+            task_queue=task_queue,
+            static_summary=f"Anonymise personal data of cases archived more than {years} year(s) ago",
+        ),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(RETENTION_HOUR)], comment="daily")],
+            time_zone_name=timezone,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
+
+
+async def ensure_retention_schedule(
+    client: Client, *, schedule_id: str, task_queue: str, years: int, timezone: str
+) -> str:
+    """Create the retention schedule, or bring an existing one up to date. Returns "created" or "updated"."""
+    schedule = retention_schedule(task_queue, years, timezone, workflow_id=schedule_id)
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
+        return "updated"

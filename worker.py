@@ -17,11 +17,14 @@ from domain.triage import DEFAULT_RULES, TriageRules
 from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from delivery.stock import StockService
+from activities.retention import RetentionActivities
 from settings import Settings, get_settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
+from store.retention import RetentionStore
 from temporal_client import connect
 from workflows.case import CaseWorkflow
+from workflows.retention import RetentionWorkflow
 
 # The domain and the workflow module are pure, and pydantic is heavy to re-import: all
 # skip the sandbox. Re-importing workflows/case.py for every case cost ~120 KiB of worker
@@ -46,8 +49,9 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CaseWorkflow],
-        activities=CaseActivities(store, executor, triage_rules, route_attempts=route_attempts, stock=stock).all,
+        workflows=[CaseWorkflow, RetentionWorkflow],
+        activities=CaseActivities(store, executor, triage_rules, route_attempts=route_attempts, stock=stock).all
+        + RetentionActivities(RetentionStore(store.sessions)).all,
         workflow_runner=SANDBOX,
         **options,
     )
@@ -88,5 +92,7 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=get_settings().log_level)
+    from logs import configure_logging
+
+    configure_logging(get_settings().log_level)
     asyncio.run(run_worker(get_settings()))

@@ -12,7 +12,8 @@ from api import problems
 from api.access import authorize
 from api.auth import JwtVerifier
 from api.limits import BodyLimit, CallerRateLimit
-from api.routes import admin, cases, health, ops, reports
+from api.cors import UiCodecCors
+from api.routes import admin, cases, codec, health, ops, reports
 from api.sla_rules import SlaRulebook
 from settings import Settings, get_settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -66,6 +67,7 @@ def create_app(
     app.state.jwt = JwtVerifier(settings)
     app.state.rate_limit = CallerRateLimit(settings.rate_limit, settings.rate_limit_storage)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.state.codec = settings.codec()  # for /codec; None when payloads are not encrypted
     if sessions is not None:
         use(app, sessions)
     if temporal is not None:
@@ -78,4 +80,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(reports.router, dependencies=guarded)
     app.include_router(ops.router, dependencies=guarded)
+    # The codec endpoint authenticates by itself: Temporal UI calls it, and callers without
+    # the role get payloads back still encoded rather than a refusal.
+    app.include_router(codec.router)
+    app.add_middleware(UiCodecCors, ui_url=settings.temporal_ui_url)
     return app

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
+from logs import mask_text
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -45,6 +47,16 @@ def _field(location: tuple[Any, ...]) -> str:
     return ".".join(parts[1:] if parts and parts[0] == "body" and len(parts) > 1 else parts)
 
 
+def _message(error: dict[str, Any]) -> str:
+    """The validation message without the rejected value: it may be a customer's name or phone.
+    Pydantic's messages name the rule, not the value; a custom one might quote it."""
+    message = str(error.get("msg", "invalid"))
+    value = error.get("input")
+    if isinstance(value, str) and len(value) >= 3 and value in message:
+        message = message.replace(value, "***")
+    return mask_text(message)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -52,7 +64,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        # Never the rejected `input` (FastAPI's default echoes it): only where and why.
+        errors = [{"field": _field(tuple(e["loc"])), "message": _message(e)} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem_response(422, "Invalid request", detail, request, errors=errors)
 

@@ -105,6 +105,10 @@ class CaseStore:
         self._engine: AsyncEngine = sessions.kw["bind"]
         self._statements = _TransitionStatements(self._engine.dialect.name)
 
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
+
     # ---- writes (activities) ------------------------------------------------
 
     async def record_transition(self, t: Transition) -> bool:

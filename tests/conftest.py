@@ -30,6 +30,7 @@ from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from api.app import create_app
 from domain import search_attributes
+from logs import install_masking
 from settings import Settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
@@ -41,6 +42,8 @@ from worker import build_worker
 # callers go as fast as the tests drive them (tests/test_limits.py sets its own rate).
 os.environ["JWT_SECRET"] = TEST_JWT_SECRET
 os.environ["RATE_LIMIT"] = ""
+# Tests log as the processes do: phone numbers and e-mail addresses masked in every record.
+install_masking()
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
 # `scripts/record_histories.sh` sets this to refresh tests/histories/ from a real test run.

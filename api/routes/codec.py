@@ -1,0 +1,92 @@
+"""/codec: Temporal's remote codec protocol, so Temporal UI can show encrypted payloads.
+
+Temporal UI (configured with this endpoint) posts the payloads it displays
+and shows what comes back. Only people who may see a case's personal data get
+them decoded: supervisors, the after-sales head and admins. Any other caller
+gets the payloads back as they came, still encrypted; nobody unidentified gets
+an answer at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, Field
+from temporalio.api.common.v1 import Payload
+
+from api.deps import AppSettings, allows
+from api.problems import Problem
+from codec import CodecKeyError, EncryptionCodec
+from domain.case import Role
+
+router = APIRouter(prefix="/codec", tags=["codec"])
+logger = logging.getLogger(__name__)
+
+MaySeePersonalData = Annotated[bool, Depends(allows(Role.SUPERVISOR, Role.HEAD))]
+Namespace = Annotated[str | None, Header(alias="X-Namespace", description="The namespace the payloads belong to")]
+
+
+class WirePayload(BaseModel):
+    """A payload as Temporal's JSON carries it: metadata values and data base64-encoded."""
+
+    metadata: dict[str, str] = Field(default_factory=dict)
+    data: str = ""
+
+    def to_proto(self) -> Payload:
+        try:
+            return Payload(
+                metadata={k: base64.b64decode(v, validate=True) for k, v in self.metadata.items()},
+                data=base64.b64decode(self.data, validate=True),
+            )
+        except binascii.Error:
+            raise Problem(422, "Invalid payload", "payload metadata and data must be base64") from None
+
+    @classmethod
+    def from_proto(cls, payload: Payload) -> WirePayload:
+        return cls(
+            metadata={k: base64.b64encode(v).decode() for k, v in payload.metadata.items()},
+            data=base64.b64encode(payload.data).decode(),
+        )
+
+
+class Payloads(BaseModel):
+    payloads: list[WirePayload] = Field(default_factory=list, max_length=1000)
+
+
+def _codec(request: Request, settings: AppSettings, namespace: str | None) -> EncryptionCodec | None:
+    # Our keys belong to our namespace; another namespace's payloads are not ours to touch.
+    if namespace and namespace != settings.temporal_namespace:
+        return None
+    return request.app.state.codec
+
+
+@router.post("/decode", response_model=Payloads, summary="Decrypt payloads for Temporal UI")
+async def decode(
+    body: Payloads, request: Request, settings: AppSettings, may_see: MaySeePersonalData, namespace: Namespace = None
+) -> Payloads:
+    codec = _codec(request, settings, namespace)
+    if codec is None or not may_see:
+        return body
+    out = []
+    for wire in body.payloads:
+        try:
+            out.append(WirePayload.from_proto(codec.decrypt(wire.to_proto())))
+        except CodecKeyError as error:
+            # One payload under a retired key must not blank the whole page: it stays encrypted.
+            logger.warning("codec decode: %s", error)
+            out.append(wire)
+    return Payloads(payloads=out)
+
+
+@router.post("/encode", response_model=Payloads, summary="Encrypt payloads for Temporal UI")
+async def encode(
+    body: Payloads, request: Request, settings: AppSettings, may_see: MaySeePersonalData, namespace: Namespace = None
+) -> Payloads:
+    codec = _codec(request, settings, namespace)
+    if codec is None or not may_see:
+        return body
+    return Payloads(payloads=[WirePayload.from_proto(codec.encrypt(wire.to_proto())) for wire in body.payloads])

@@ -1,0 +1,86 @@
+"""Logging that masks personal data, for every logger of the process (ours, uvicorn's, temporalio.*).
+
+Masking happens when a record is created (a log record factory), not in one
+handler: handlers added later (uvicorn's, pytest's caplog) and the Temporal
+SDK's loggers then all see the masked text. Our own code never logs names or
+complaint text in the first place (there is no pattern to recognise a name);
+this is the safety net for phone numbers and e-mail addresses that slip into a
+message, an argument or a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from domain.privacy import mask_email, mask_phone
+
+# An e-mail address: the intake accepts anything@anything without spaces.
+_EMAIL = re.compile(r"[^\s@'\"<>()\[\]{},;:]+@[^\s@'\"<>()\[\]{},;:]+")
+# A phone-like run of digits and separators; a digit, letter, '-', '.', ':' or '/'
+# next to it means it is part of something else (a case number AS-20261123-000001,
+# an address 127.0.0.1:7233, a path, an ISO instant 2026-11-23T10:00); a full stop may end it.
+_PHONE = re.compile(r"(?<![\w.:/\-+])(?:\+\d{1,3}[ -]?)?(?:\(\d{1,4}\)[ -]?)?\d{1,4}(?:[ -]?\d{1,4}){1,5}(?![\w:/\-]|\.\w)")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MIN_PHONE_DIGITS = 7
+
+
+def _phone(match: re.Match[str]) -> str:
+    text = match.group(0)
+    digits = sum(c.isdigit() for c in text)
+    if digits < _MIN_PHONE_DIGITS or _DATE.fullmatch(text):
+        return text
+    return mask_phone(text) or text
+
+
+def mask_text(text: str) -> str:
+    """Phone numbers keep their last four digits, e-mail addresses their first character and domain."""
+    if not text:
+        return text
+    text = _EMAIL.sub(lambda m: mask_email(m.group(0)) or m.group(0), text)
+    return _PHONE.sub(_phone, text)
+
+
+_installed_factory: Any = None
+
+# Libraries whose DEBUG output repeats database rows or SQL parameters (names, complaint
+# text) verbatim: never below INFO, whatever the process's level. (SQLAlchemy's INFO is
+# the SQL alone: store/db.py hides its parameters.)
+RAW_DATA_LOGGERS = ("aiosqlite", "sqlalchemy.engine")
+
+
+def install_masking() -> None:
+    """Mask every log record of this process from now on; calling it again changes nothing."""
+    global _installed_factory
+    for name in RAW_DATA_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:
+            logger.setLevel(logging.INFO)
+    current = logging.getLogRecordFactory()
+    if current is _installed_factory:
+        return
+    base = current
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string is logging's problem to report
+            return record
+        record.msg, record.args = mask_text(message), None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text: the traceback is masked once, here.
+            record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
+        return record
+
+    _installed_factory = factory
+    logging.setLogRecordFactory(factory)
+
+
+def configure_logging(level: str | int = "INFO") -> None:
+    """The process's logging: one format, masked records. Used by every `aftersales` command."""
+    install_masking()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

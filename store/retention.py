@@ -1,0 +1,100 @@
+"""RetentionStore: anonymises the personal data of cases archived before a cutoff."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.retention import ANONYMISED, ANONYMISED_EVENT, scrub
+from store.cases import _insert
+from store.models import CaseRow, OutboxRow, TimelineEventRow
+
+RETENTION_ACTOR = "retention"
+
+# What the audit event says was removed (names of fields, never their values).
+REMOVED = ["customer.name", "customer.phone", "customer.email", "customer.address", "free text", "evidence references"]
+
+
+class RetentionStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def anonymise_archived_before(self, cutoff: datetime, retention_years: int, limit: int) -> list[str]:
+        """Anonymise up to `limit` cases archived before `cutoff` and not yet anonymised.
+
+        Each case in its own transaction, with a timeline event saying it happened:
+        that event marks it done, so a second run (or a retried activity) changes nothing.
+        Returns the case numbers anonymised now.
+        """
+        done = exists().where(
+            TimelineEventRow.case_number == CaseRow.number,
+            TimelineEventRow.kind == ANONYMISED_EVENT,
+        )
+        async with self._sessions() as session:
+            numbers = list(
+                (
+                    await session.execute(
+                        select(CaseRow.number)
+                        .where(CaseRow.archived_at.is_not(None), CaseRow.archived_at < cutoff, ~done)
+                        .order_by(CaseRow.archived_at, CaseRow.number)
+                        .limit(limit)
+                    )
+                ).scalars()
+            )
+        return [n for n in numbers if await self._anonymise(n, retention_years)]
+
+    async def _anonymise(self, number: str, retention_years: int) -> bool:
+        now = datetime.now(timezone.utc)
+        async with self._sessions.begin() as session:
+            row = await session.get(CaseRow, number, with_for_update=session.get_bind().dialect.name == "postgresql")
+            if row is None or row.archived_at is None:
+                return False
+            seq = row.last_seq + 1
+            marked = await session.execute(
+                _insert(session, TimelineEventRow)
+                .values(
+                    case_number=number,
+                    seq=seq,
+                    kind=ANONYMISED_EVENT,
+                    stage=row.stage,
+                    actor_id=RETENTION_ACTOR,
+                    actor_role="system",
+                    at=now,
+                    data={
+                        "archived_at": row.archived_at.isoformat(),
+                        "retention_years": retention_years,
+                        "removed": REMOVED,
+                    },
+                    recorded_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["case_number", "seq"])
+            )
+            if marked.rowcount == 0:
+                return False  # a concurrent run got there first
+            await session.execute(
+                update(CaseRow)
+                .where(CaseRow.number == number)
+                .values(
+                    customer_name=ANONYMISED,
+                    customer_phone=None,
+                    customer_email=None,
+                    description=ANONYMISED,
+                    intake=scrub(row.intake),
+                    archive_record=scrub(row.archive_record) if row.archive_record is not None else None,
+                    last_seq=seq,
+                )
+            )
+            events = await session.execute(
+                select(TimelineEventRow).where(TimelineEventRow.case_number == number, TimelineEventRow.seq < seq)
+            )
+            for event in events.scalars():
+                cleaned = scrub(event.data)
+                if cleaned != event.data:
+                    event.data = cleaned
+            for message in (await session.execute(select(OutboxRow).where(OutboxRow.case_number == number))).scalars():
+                cleaned = scrub(message.body)
+                if cleaned != message.body:
+                    message.body = cleaned
+        return True

@@ -1,0 +1,53 @@
+"""Logs mask phone numbers and e-mail addresses in every record, whoever logs it."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from logs import install_masking, mask_text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("call +86 138 0013 8000 now", "call *******8000 now"),
+        ("phone 13800138000.", "phone *******8000."),
+        ("(010) 6552-1234", "*******1234"),
+        ("138-0013-8000", "*******8000"),
+        ("mail zhang.san@example.com, ok", "mail z***@example.com, ok"),
+    ],
+)
+def test_phones_and_emails_are_masked(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AS-20261123-000001 #3 recorded",  # a case number is not a phone
+        "polling on 127.0.0.1:7233",
+        "due 2026-11-23T10:00",
+        "archived on 2026-11-23",
+        "run 0192f3a4-1234-5678-9abc-def012345678",
+        "took 1234 ms, attempt 3",
+    ],
+)
+def test_what_is_not_personal_stays_readable(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_every_logger_and_handler_sees_masked_records(caplog: pytest.LogCaptureFixture) -> None:
+    install_masking()
+    install_masking()  # idempotent
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("temporalio.worker._workflow_instance").debug("input %s", {"phone": "+86 139 1234 5678"})
+        logging.getLogger("api.anything").info("reply to %s", "li.si@example.cn")
+        try:
+            raise ValueError("bad phone 13912345678")
+        except ValueError:
+            logging.getLogger("uvicorn.error").exception("failed")
+    text = caplog.text
+    assert "1234 5678" not in text and "13912345678" not in text and "li.si@" not in text
+    assert "*******5678" in text and "l***@example.cn" in text
