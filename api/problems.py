@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ def install(app: FastAPI) -> None:
         if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             return problem_response(503, "Temporarily unavailable", "the workflow service did not answer; retry", request)
         return await _unexpected(request, exc)
+
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    async def _update_timeout(request: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:
+        # The case did not take the action in time (e.g. no worker is running): it may still do so.
+        return problem_response(
+            503, "Temporarily unavailable", "the case did not answer in time; retry with the same Idempotency-Key", request
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

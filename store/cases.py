@@ -126,7 +126,8 @@ class CaseStore:
             if snap.categories:
                 await session.execute(
                     _insert(session, CaseCategoryRow).values(
-                        [{"case_number": t.number, "category": c.value} for c in snap.categories]
+                        # A triage may name a category twice; the row is there once.
+                        [{"case_number": t.number, "category": c} for c in dict.fromkeys(c.value for c in snap.categories)]
                     )
                 )
             if t.notifications:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import BaseModel
 from temporalio.client import WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -46,6 +46,9 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=255, description="Repeat a request safely: the same key acts once"),
 ]
+
+# As long as the record's column; a longer one names no case.
+CaseNumber = Annotated[str, Path(min_length=1, max_length=32, description="The case number, e.g. AS-20261123-000001")]
 
 _REFUSALS = {
     "ActionNotAllowed": (409, "Action not allowed now"),
@@ -151,7 +154,7 @@ async def list_cases(
 
 @router.get("/{number}", response_model=CaseDetail, summary="One case: its record and live state")
 async def get_case(
-    number: str, store: Store, temporal: Temporal, actor: Annotated[Actor, Depends(require(*Role))]
+    number: CaseNumber, store: Store, temporal: Temporal, actor: Annotated[Actor, Depends(require(*Role))]
 ) -> CaseDetail:
     row = await store.get_case(number)
     handle = temporal.get_workflow_handle(number)
@@ -166,7 +169,7 @@ async def get_case(
 
 @router.get("/{number}/timeline", response_model=list[TimelineEvent], summary="Every recorded event of a case")
 async def get_timeline(
-    number: str, store: Store, actor: Annotated[Actor, Depends(require(*Role))]
+    number: CaseNumber, store: Store, actor: Annotated[Actor, Depends(require(*Role))]
 ) -> list[TimelineEvent]:
     if await store.get_case(number) is None:
         raise Problem(404, "Case not found", f"no case {number}")
@@ -186,8 +189,11 @@ async def _act(
     if key:
         actor: Actor = args[0]
         update_id = f"{actor.id}/{update.__name__}/{key}"
+        scoped = f"{number}/{update.__name__}/{key}"
+        if len(scoped) > 255:  # the key column's length: a long key is remembered by its digest
+            scoped = f"{number}/{update.__name__}/sha256:{hashlib.sha256(key.encode()).hexdigest()}"
         try:
-            await store.bind_action_key(actor.id, f"{number}/{update.__name__}/{key}", _request_hash(*args[1:]), number)
+            await store.bind_action_key(actor.id, scoped, _request_hash(*args[1:]), number)
         except IdempotencyKeyReused:
             raise _key_reused() from None
     try:
@@ -215,7 +221,7 @@ Key = IdempotencyKey
 
 @router.post("/{number}/triage", response_model=CaseView, summary="Set category, priority and department")
 async def triage(
-    number: str,
+    number: CaseNumber,
     decision: TriageDecision,
     temporal: Temporal,
     store: Store,
@@ -227,7 +233,7 @@ async def triage(
 
 @router.post("/{number}/accept", response_model=CaseView, summary="A handler takes the case")
 async def accept(
-    number: str,
+    number: CaseNumber,
     temporal: Temporal,
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.HANDLER, Role.SUPERVISOR))],
@@ -238,7 +244,7 @@ async def accept(
 
 @router.post("/{number}/notes", response_model=CaseView, summary="Report progress")
 async def add_note(
-    number: str,
+    number: CaseNumber,
     note: Note,
     temporal: Temporal,
     store: Store,
@@ -250,7 +256,7 @@ async def add_note(
 
 @router.post("/{number}/info-requests", response_model=CaseView, summary="Ask the customer for information")
 async def request_info(
-    number: str,
+    number: CaseNumber,
     request: InfoRequest,
     temporal: Temporal,
     store: Store,
@@ -262,7 +268,7 @@ async def request_info(
 
 @router.post("/{number}/customer-replies", response_model=CaseView, summary="Relay the customer's reply")
 async def customer_reply(
-    number: str,
+    number: CaseNumber,
     reply: CustomerReply,
     temporal: Temporal,
     store: Store,
@@ -274,7 +280,7 @@ async def customer_reply(
 
 @router.post("/{number}/plan", response_model=CaseView, summary="Propose a solution plan")
 async def propose_plan(
-    number: str,
+    number: CaseNumber,
     plan: SolutionPlan,
     temporal: Temporal,
     store: Store,
@@ -286,7 +292,7 @@ async def propose_plan(
 
 @router.post("/{number}/approve", response_model=CaseView, summary="Approve the proposed plan")
 async def approve(
-    number: str,
+    number: CaseNumber,
     temporal: Temporal,
     store: Store,
     actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.HEAD))],
@@ -298,7 +304,7 @@ async def approve(
 
 @router.post("/{number}/reject", response_model=CaseView, summary="Reject the proposed plan with a reason")
 async def reject(
-    number: str,
+    number: CaseNumber,
     rejection: Rejection,
     temporal: Temporal,
     store: Store,
@@ -310,7 +316,7 @@ async def reject(
 
 @router.post("/{number}/feedback", response_model=CaseView, summary="Record the customer's satisfaction score")
 async def record_feedback(
-    number: str,
+    number: CaseNumber,
     feedback: Feedback,
     temporal: Temporal,
     store: Store,
@@ -322,7 +328,7 @@ async def record_feedback(
 
 @router.post("/{number}/withdraw", response_model=CaseView, summary="Withdraw the case before execution")
 async def withdraw(
-    number: str,
+    number: CaseNumber,
     withdrawal: Withdrawal,
     temporal: Temporal,
     store: Store,
@@ -334,7 +340,7 @@ async def withdraw(
 
 @router.post("/{number}/extensions", response_model=CaseView, summary="Extend a deadline, with a reason told to the customer")
 async def extend_deadline(
-    number: str,
+    number: CaseNumber,
     extension: DeadlineExtension,
     temporal: Temporal,
     store: Store,
