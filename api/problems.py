@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
@@ -60,6 +61,17 @@ def install(app: FastAPI) -> None:
         return problem_response(
             503, "Temporarily unavailable", "the case did not answer in time; retry with the same Idempotency-Key", request
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            # The connection died under the request (failover, restart); the pool has
+            # dropped it and the next request gets a fresh one.
+            logger.warning("database connection lost on %s %s", request.method, request.url.path)
+            return problem_response(
+                503, "Temporarily unavailable", "the database connection was lost; retry with the same Idempotency-Key", request
+            )
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
