@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
-from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -27,7 +26,7 @@ from tests.conftest import Database
 from tests.people import AGENT, HANDLER, SUPERVISOR, intake
 
 PEOPLE = [AGENT, HANDLER, SUPERVISOR]
-EXAMPLES = 12  # per operation and generation mode
+EXAMPLES = 8  # per operation and generation mode
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance"}
 BASE_URL = "http://aftersales.test"
 
@@ -63,6 +62,8 @@ def _check(response: httpx.Response, request: dict[str, Any]) -> None:
 
 
 async def test_api_never_fails_and_refuses_with_problem_details(api: httpx.AsyncClient, database: Database) -> None:
+    if database.backend != "postgresql":
+        pytest.skip("fuzzed on PostgreSQL, the production database, whose column limits SQLite does not enforce")
     loop = asyncio.get_running_loop()
     # A few real cases, so that generated actions also reach live workflows, not only 404s.
     numbers = []

@@ -39,7 +39,7 @@ async def test_cases_survive_worker_kills(env: WorkflowEnvironment, database: Da
     app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     chance = random.Random(SEED)
     actions = 0
-    next_kill = chance.randint(35, 55)
+    next_kill = chance.randint(45, 65)
     restarting = asyncio.Lock()
     background: set[asyncio.Task[None]] = set()
 
@@ -54,7 +54,7 @@ async def test_cases_survive_worker_kills(env: WorkflowEnvironment, database: Da
         nonlocal actions, next_kill
         actions += 1
         if actions >= next_kill:
-            next_kill = actions + chance.randint(35, 55)
+            next_kill = actions + chance.randint(45, 65)
             task = asyncio.create_task(kill_and_restart(chance.uniform(0, 0.3)))
             background.add(task)
             task.add_done_callback(background.discard)
