@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from logs import mask_text
@@ -73,6 +75,24 @@ def install(app: FastAPI) -> None:
     async def _temporal(request: Request, exc: RPCError) -> JSONResponse:
         if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             return problem_response(503, "Temporarily unavailable", "the workflow service did not answer; retry", request)
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    async def _update_timeout(request: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:
+        # The case did not take the action in time (e.g. no worker is running): it may still do so.
+        return problem_response(
+            503, "Temporarily unavailable", "the case did not answer in time; retry with the same Idempotency-Key", request
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            # The connection died under the request (failover, restart); the pool has
+            # dropped it and the next request gets a fresh one.
+            logger.warning("database connection lost on %s %s", request.method, request.url.path)
+            return problem_response(
+                503, "Temporarily unavailable", "the database connection was lost; retry with the same Idempotency-Key", request
+            )
         return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)

@@ -184,7 +184,8 @@ class CaseStore:
                 if snap.categories:
                     await connection.execute(
                         statements.insert_category,
-                        [{"case_number": t.number, "category": c.value} for c in snap.categories],
+                        # A triage may name a category twice; the row is there once.
+                        [{"case_number": t.number, "category": c} for c in dict.fromkeys(c.value for c in snap.categories)],
                     )
             if t.notifications:
                 await connection.execute(

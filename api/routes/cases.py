@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
@@ -57,6 +57,9 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=255, description="Repeat a request safely: the same key acts once"),
 ]
+
+# As long as the record's column; a longer one names no case.
+CaseNumber = Annotated[str, Path(min_length=1, max_length=32, description="The case number, e.g. AS-20261123-000001")]
 
 _REFUSALS = {
     "ActionNotAllowed": (409, "Action not allowed now"),
@@ -227,7 +230,7 @@ async def list_cases(
 
 @router.get("/{number}", response_model=CaseDetail, summary="One case: its record and live state")
 async def get_case(
-    number: str, store: Store, temporal: Temporal, actor: Caller
+    number: CaseNumber, store: Store, temporal: Temporal, actor: Caller
 ) -> CaseDetail:
     row = await store.get_case(number)
     handle = temporal.get_workflow_handle(number)
@@ -244,7 +247,7 @@ async def get_case(
 
 @router.get("/{number}/timeline", response_model=list[TimelineEvent], summary="Every recorded event of a case")
 async def get_timeline(
-    number: str,
+    number: CaseNumber,
     store: Store,
     actor: Caller,
     after: Annotated[int, Query(ge=0, description="Only events after this sequence number (the next page)")] = 0,
@@ -318,7 +321,7 @@ Key = IdempotencyKey
 
 @router.post("/{number}/triage", response_model=CaseView, summary="Set category, priority and department")
 async def triage(
-    number: str,
+    number: CaseNumber,
     decision: TriageDecision,
     temporal: Temporal,
     store: Store,
@@ -331,7 +334,7 @@ async def triage(
 
 @router.post("/{number}/accept", response_model=CaseView, summary="A handler takes the case")
 async def accept(
-    number: str,
+    number: CaseNumber,
     temporal: Temporal,
     store: Store,
     settings: AppSettings,
@@ -343,7 +346,7 @@ async def accept(
 
 @router.post("/{number}/notes", response_model=CaseView, summary="Report progress")
 async def add_note(
-    number: str,
+    number: CaseNumber,
     note: Note,
     temporal: Temporal,
     store: Store,
@@ -356,7 +359,7 @@ async def add_note(
 
 @router.post("/{number}/info-requests", response_model=CaseView, summary="Ask the customer for information")
 async def request_info(
-    number: str,
+    number: CaseNumber,
     request: InfoRequest,
     temporal: Temporal,
     store: Store,
@@ -369,7 +372,7 @@ async def request_info(
 
 @router.post("/{number}/customer-replies", response_model=CaseView, summary="Relay the customer's reply")
 async def customer_reply(
-    number: str,
+    number: CaseNumber,
     reply: CustomerReply,
     temporal: Temporal,
     store: Store,
@@ -382,7 +385,7 @@ async def customer_reply(
 
 @router.post("/{number}/plan", response_model=CaseView, summary="Propose a solution plan")
 async def propose_plan(
-    number: str,
+    number: CaseNumber,
     plan: SolutionPlan,
     temporal: Temporal,
     store: Store,
@@ -395,7 +398,7 @@ async def propose_plan(
 
 @router.post("/{number}/approve", response_model=CaseView, summary="Approve the proposed plan")
 async def approve(
-    number: str,
+    number: CaseNumber,
     temporal: Temporal,
     store: Store,
     settings: AppSettings,
@@ -408,7 +411,7 @@ async def approve(
 
 @router.post("/{number}/reject", response_model=CaseView, summary="Reject the proposed plan with a reason")
 async def reject(
-    number: str,
+    number: CaseNumber,
     rejection: Rejection,
     temporal: Temporal,
     store: Store,
@@ -421,7 +424,7 @@ async def reject(
 
 @router.post("/{number}/feedback", response_model=CaseView, summary="Record the customer's satisfaction score")
 async def record_feedback(
-    number: str,
+    number: CaseNumber,
     feedback: Feedback,
     temporal: Temporal,
     store: Store,
@@ -434,7 +437,7 @@ async def record_feedback(
 
 @router.post("/{number}/withdraw", response_model=CaseView, summary="Withdraw the case before execution")
 async def withdraw(
-    number: str,
+    number: CaseNumber,
     withdrawal: Withdrawal,
     temporal: Temporal,
     store: Store,
@@ -447,7 +450,7 @@ async def withdraw(
 
 @router.post("/{number}/extensions", response_model=CaseView, summary="Extend a deadline, with a reason told to the customer")
 async def extend_deadline(
-    number: str,
+    number: CaseNumber,
     extension: DeadlineExtension,
     temporal: Temporal,
     store: Store,

@@ -1,0 +1,135 @@
+"""Helpers for the durability tests: a worker as its own OS process, a case lifecycle
+driven through the API with retries, and the checks that nothing was lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+
+# One case's life when nothing goes wrong: what the timeline must say, once each.
+LIFECYCLE = ["received", "triaged", "accepted", "plan_proposed", "plan_approved", "resolution_executed", "closed", "archived"]
+
+
+class WorkerProcess:
+    """`python -m cli worker` (the `aftersales worker` command) against the given Temporal and database."""
+
+    def __init__(self, *, address: str, namespace: str, task_queue: str, database_url: str, directory: Path) -> None:
+        self.environment = os.environ | {
+            "TEMPORAL_ADDRESS": address,
+            "TEMPORAL_NAMESPACE": namespace,
+            "TASK_QUEUE": task_queue,
+            "DATABASE_URL": database_url,
+            "LOG_LEVEL": "WARNING",
+        }
+        self.directory = directory  # the working directory: no stray .env is read
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.kills = 0
+
+    def start(self) -> None:
+        assert self.process is None or self.process.poll() is not None
+        log = open(self.directory / f"worker-{self.starts}.log", "wb")  # noqa: SIM115 - the child keeps it
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "worker"],
+            env=self.environment,
+            cwd=self.directory,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        self.starts += 1
+
+    async def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, in-flight tasks and activities are simply lost."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.kills += 1
+        await asyncio.to_thread(self.process.wait)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            await self.kill()
+
+
+async def act(api: httpx.AsyncClient, path: str, body: Any, who: dict[str, str], key: str, timeout: float = 240) -> dict[str, Any]:
+    """POST an action with an Idempotency-Key, repeating it while the service is unavailable
+    (worker down, database gone); the key makes a repeat act once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = await api.post(path, json=body, headers=who | {"Idempotency-Key": key})
+        except httpx.TransportError:
+            response = None  # the API itself was restarting
+        if response is not None and response.status_code in (200, 201):
+            return response.json()
+        retryable = response is None or response.status_code == 503
+        assert retryable, f"{path}: {response.status_code} {response.text}"
+        assert time.monotonic() < deadline, f"{path}: still unavailable after {timeout}s"
+        await asyncio.sleep(0.2)
+
+
+async def wait_for_record(store: Any, number: str, stage: str, timeout: float = 240) -> None:
+    """Bounded poll of the database record (no worker needed to read it)."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while True:
+        try:
+            row = await store.get_case(number)
+            seen = row.stage if row is not None else None
+        except Exception:  # noqa: BLE001 - the database may be dropping connections right now
+            seen = "unreadable"
+        if seen == stage:
+            return
+        assert time.monotonic() < deadline, f"{number}: record stage {seen!r} after {timeout}s, expected {stage!r}"
+        await asyncio.sleep(0.1)
+
+
+async def run_lifecycle(api: httpx.AsyncClient, store: Any, tag: str, after_action: Any = None) -> str:
+    """Receipt -> triage -> accept -> plan -> approve -> (execution) -> feedback -> (archive)."""
+
+    async def step(path: str, body: Any, who: dict[str, str], name: str) -> dict[str, Any]:
+        answer = await act(api, path, body, who, f"{tag}-{name}")
+        if after_action is not None:
+            await after_action()
+        return answer
+
+    number = (await step("/cases", intake(), AGENT, "open"))["number"]
+    await step(f"/cases/{number}/triage", TRIAGE, AGENT, "triage")
+    await step(f"/cases/{number}/accept", None, HANDLER, "accept")
+    await step(f"/cases/{number}/plan", PLAN, HANDLER, "plan")
+    await step(f"/cases/{number}/approve", {"comment": "ok"}, SUPERVISOR, "approve")
+    await wait_for_record(store, number, "awaiting_feedback")
+    await step(f"/cases/{number}/feedback", {"score": 5}, AGENT, "feedback")
+    await wait_for_record(store, number, "archived")
+    return number
+
+
+async def assert_nothing_lost_or_doubled(store: Any, client: Any, number: str) -> None:
+    """The record holds each event of the lifecycle once, in sequence, as the workflow
+    itself counted them, and exactly one ledger entry for the one approved refund."""
+    from workflows.case import CaseWorkflow
+
+    view = await client.get_workflow_handle_for(CaseWorkflow.run, number).result()
+    assert (view.stage.value, view.outcome.value) == ("archived", "satisfied"), number
+    timeline = await store.timeline(number)
+    assert [event.seq for event in timeline] == list(range(1, view.seq + 1)), number
+    assert [event.kind for event in timeline] == LIFECYCLE, number
+    ledger = await store.ledger(number)
+    assert [(entry.resolution_type, str(entry.amount)) for entry in ledger] == [("refund", "899.00")], number
+    assert view.receipt is not None and view.receipt.reference == f"LEDGER-{ledger[0].id}", number
+    outbox = [(o.seq, o.recipient, o.topic) for o in await store.outbox(number)]
+    assert len(outbox) == len(set(outbox)), number
+    row = await store.get_case(number)
+    assert (row.stage, row.last_seq) == ("archived", view.seq), number
