@@ -51,6 +51,10 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     # Operators' and management's views.
     ("GET", "/ops/stuck"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     ("GET", "/ops/notifications"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+    # Temporal UI's codec endpoint: any signed-in caller; only supervisors, the head and admins
+    # get payloads decoded, everyone else gets them back still encoded (api/routes/codec.py).
+    ("POST", "/codec/decode"): EVERYONE,
+    ("POST", "/codec/encode"): EVERYONE,
     ("GET", "/reports/monthly"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     ("GET", "/reports/monthly.html"): frozenset({SUPERVISOR, HEAD, ADMIN}),
 }

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
 
 # One case's life when nothing goes wrong: what the timeline must say, once each.
 LIFECYCLE = ["received", "triaged", "accepted", "plan_proposed", "plan_approved", "resolution_executed", "closed", "archived"]
@@ -109,7 +109,7 @@ async def run_lifecycle(api: httpx.AsyncClient, store: Any, tag: str, after_acti
     await step(f"/cases/{number}/triage", TRIAGE, AGENT, "triage")
     await step(f"/cases/{number}/accept", None, HANDLER, "accept")
     await step(f"/cases/{number}/plan", PLAN, HANDLER, "plan")
-    await step(f"/cases/{number}/approve", {"comment": "ok"}, SUPERVISOR, "approve")
+    await step(f"/cases/{number}/approve", {"comment": "ok"}, HEAD, "approve")  # P2: the head approves
     await wait_for_record(store, number, "awaiting_feedback")
     await step(f"/cases/{number}/feedback", {"score": 5}, AGENT, "feedback")
     await wait_for_record(store, number, "archived")

@@ -25,7 +25,7 @@ from store.db import create_engine, session_factory
 from store.migrate import upgrade
 from tests.conftest import Database
 from tests.durability import act, assert_nothing_lost_or_doubled, wait_for_record
-from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
 from worker import build_worker
 
 CASES = 8
@@ -80,7 +80,7 @@ class Case:
             action("triage", TRIAGE, AGENT),
             action("accept", None, HANDLER),
             action("plan", PLAN, HANDLER),
-            action("approve", {"comment": "ok"}, SUPERVISOR),
+            action("approve", {"comment": "ok"}, HEAD),  # P2: the head approves
             lambda: wait_for_record(store, n(), "awaiting_feedback", timeout=120),
             action("feedback", {"score": 5}, AGENT),
             lambda: wait_for_record(store, n(), "archived", timeout=120),

@@ -23,9 +23,9 @@ from schemathesis import GenerationMode
 from api.app import create_app
 from settings import Settings
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, SUPERVISOR, intake
+from tests.people import AGENT, HANDLER, HEAD, SUPERVISOR, intake
 
-PEOPLE = [AGENT, HANDLER, SUPERVISOR]
+PEOPLE = [AGENT, HANDLER, SUPERVISOR, HEAD]
 EXAMPLES = 8  # per operation and generation mode
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance"}
 BASE_URL = "http://aftersales.test"

@@ -27,7 +27,7 @@ from codec import EncryptionCodec, data_converter, new_key
 from settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.waiting import wait_for_stage
 from tests.privacy_support import own_database
 from worker import build_worker
@@ -231,7 +231,7 @@ async def test_a_case_run_to_its_archive_with_the_codec_on_keeps_no_plaintext_in
         assert refused.status_code == 422 and "exceeds the 899.00 paid" in refused.json()["detail"]
         plan = PLAN | {"root_cause": f"Seal defect; {bird.name} informed"}
         assert (await api.post(f"/cases/{number}/plan", json=plan, headers=HANDLER)).status_code == 200
-        assert (await api.post(f"/cases/{number}/approve", json={}, headers=SUPERVISOR)).status_code == 200
+        assert (await api.post(f"/cases/{number}/approve", json={}, headers=HEAD)).status_code == 200
         await wait_for_stage(api, number, "awaiting_feedback", AGENT)
         feedback = {"score": 5, "comment": f"{bird.name} is happy"}
         assert (await api.post(f"/cases/{number}/feedback", json=feedback, headers=AGENT)).status_code == 200
