@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 # What Temporal UI sends to a codec endpoint: its access token (when configured to
 # pass it), the namespace, JSON; the identity headers until API keys arrive.
-ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Namespace", "X-Actor-Id", "X-Actor-Role", "X-Actor-Department"]
+ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Namespace", "X-API-Key"]
 
 
 def origin_of(url: str) -> str:

@@ -63,9 +63,23 @@ class WorkerProcess:
             await self.kill()
 
 
-async def act(api: httpx.AsyncClient, path: str, body: Any, who: dict[str, str], key: str, timeout: float = 240) -> dict[str, Any]:
+async def act(
+    api: httpx.AsyncClient,
+    path: str,
+    body: Any,
+    who: dict[str, str],
+    key: str,
+    timeout: float = 240,
+    catching_up_from: str | None = None,
+) -> dict[str, Any]:
     """POST an action with an Idempotency-Key, repeating it while the service is unavailable
-    (worker down, database gone); the key makes a repeat act once."""
+    (worker down, database gone) or the first attempt is still in flight (409 "Request in
+    progress", as the Idempotency-Key draft asks); the key makes a repeat act once.
+
+    `catching_up_from`: a stage the live case may still report for a moment after a worker
+    crash. Transitions are recorded by local activities, inside the workflow task: when the
+    worker dies after the write but before the task completes, the record is one step ahead
+    until a new worker re-runs that task, and the case answers 409 naming the old stage."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -74,7 +88,12 @@ async def act(api: httpx.AsyncClient, path: str, body: Any, who: dict[str, str],
             response = None  # the API itself was restarting
         if response is not None and response.status_code in (200, 201):
             return response.json()
-        retryable = response is None or response.status_code == 503
+        retryable = (
+            response is None
+            or response.status_code == 503
+            or (response.status_code == 409 and response.json().get("title") == "Request in progress")
+            or (response.status_code == 409 and catching_up_from is not None and response.json().get("stage") == catching_up_from)
+        )
         assert retryable, f"{path}: {response.status_code} {response.text}"
         assert time.monotonic() < deadline, f"{path}: still unavailable after {timeout}s"
         await asyncio.sleep(0.2)
@@ -99,8 +118,8 @@ async def wait_for_record(store: Any, number: str, stage: str, timeout: float = 
 async def run_lifecycle(api: httpx.AsyncClient, store: Any, tag: str, after_action: Any = None) -> str:
     """Receipt -> triage -> accept -> plan -> approve -> (execution) -> feedback -> (archive)."""
 
-    async def step(path: str, body: Any, who: dict[str, str], name: str) -> dict[str, Any]:
-        answer = await act(api, path, body, who, f"{tag}-{name}")
+    async def step(path: str, body: Any, who: dict[str, str], name: str, catching_up_from: str | None = None) -> dict[str, Any]:
+        answer = await act(api, path, body, who, f"{tag}-{name}", catching_up_from=catching_up_from)
         if after_action is not None:
             await after_action()
         return answer
@@ -111,7 +130,7 @@ async def run_lifecycle(api: httpx.AsyncClient, store: Any, tag: str, after_acti
     await step(f"/cases/{number}/plan", PLAN, HANDLER, "plan")
     await step(f"/cases/{number}/approve", {"comment": "ok"}, HEAD, "approve")  # P2: the head approves
     await wait_for_record(store, number, "awaiting_feedback")
-    await step(f"/cases/{number}/feedback", {"score": 5}, AGENT, "feedback")
+    await step(f"/cases/{number}/feedback", {"score": 5}, AGENT, "feedback", catching_up_from="executing")
     await wait_for_record(store, number, "archived")
     return number
 

@@ -16,12 +16,10 @@ from api.app import create_app
 from codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, codec_from, data_converter, new_key, parse_keys
 from domain.case import CaseIntake
 from settings import Settings
-from tests.people import AGENT, SUPERVISOR, intake
+from tests.people import ADMIN, AGENT, HANDLER, HEAD, SUPERVISOR, intake
 
 OLD, NEW = new_key(), new_key()
 UI = "http://ui.example:8233"
-HEAD = {"X-Actor-Id": "head-sun", "X-Actor-Role": "head"}
-HANDLER = {"X-Actor-Id": "handler-wang", "X-Actor-Role": "handler"}
 
 
 def _plain(text: str) -> Payload:
@@ -115,7 +113,7 @@ async def test_codec_endpoint_refuses_without_authentication(codec_api: httpx.As
         assert "张三丰" not in response.text
 
 
-@pytest.mark.parametrize("who", [SUPERVISOR, HEAD, {"X-Actor-Id": "root", "X-Actor-Role": "admin"}])
+@pytest.mark.parametrize("who", [SUPERVISOR, HEAD, ADMIN])
 async def test_supervisor_head_and_admin_get_payloads_decoded(codec_api: httpx.AsyncClient, who: dict) -> None:
     response = await codec_api.post("/codec/decode", json={"payloads": await _sealed()}, headers=who | {"X-Namespace": "default"})
     assert response.status_code == 200
