@@ -45,8 +45,9 @@ def mask_text(text: str) -> str:
 _installed_factory: Any = None
 
 # Libraries whose DEBUG output repeats database rows or SQL parameters (names, complaint
-# text) verbatim: never below INFO, whatever the process's level. (SQLAlchemy's INFO is
-# the SQL alone: store/db.py hides its parameters.)
+# text) verbatim, and whose INFO is every statement (the outbox dispatcher polls each
+# second): WARNING and above only, whatever the process's level. store/db.py also hides
+# SQL parameters for anyone who turns the statements on.
 RAW_DATA_LOGGERS = ("aiosqlite", "sqlalchemy.engine")
 
 
@@ -55,8 +56,8 @@ def install_masking() -> None:
     global _installed_factory
     for name in RAW_DATA_LOGGERS:
         logger = logging.getLogger(name)
-        if logger.level < logging.INFO:
-            logger.setLevel(logging.INFO)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
     current = logging.getLogRecordFactory()
     if current is _installed_factory:
         return
