@@ -503,7 +503,10 @@ class CaseWorkflow:
             )
             # The original notes the link on its own timeline; the API checked it is open.
             original = workflow.get_external_workflow_handle_for(CaseWorkflow.run, mark.original)
-            await original.signal(CaseWorkflow.link_duplicate, DuplicateLink(duplicate=case.number, marked_by=actor))
+            try:
+                await original.signal(CaseWorkflow.link_duplicate, DuplicateLink(duplicate=case.number, marked_by=actor))
+            except Exception:  # noqa: BLE001 - archived meanwhile: the link stays on this case's record
+                workflow.logger.warning("%s: original %s no longer takes signals", case.number, mark.original)
             return case.view()
 
     @mark_duplicate.validator
