@@ -43,6 +43,7 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     # Issue 4: first-contact answers, duplicates, follow-up tasks, the customer's exchange choice.
     ("POST", "/cases/{number}/first-contact-answer"): frozenset({AGENT, SUPERVISOR, ADMIN}),
     ("POST", "/cases/{number}/duplicate"): frozenset({AGENT, SUPERVISOR, HEAD, ADMIN}),
+    ("POST", "/cases/{number}/reassign"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     ("POST", "/cases/{number}/follow-up/complete"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     ("POST", "/cases/{number}/exchange-choice"): frozenset({AGENT, SUPERVISOR, ADMIN}),
     # Rules in force: admins only.

@@ -281,6 +281,14 @@ class Withdrawal(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class Reassignment(BaseModel):
+    """A supervisor moves a case to another department's queue, or to a named handler."""
+
+    department: Department | None = None
+    assignee: str | None = Field(default=None, min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class FirstContactAnswer(BaseModel):
     """A simple case answered at first contact from the knowledge base (DOMAIN.md step 2)."""
 

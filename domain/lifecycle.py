@@ -21,6 +21,7 @@ class Action(StrEnum):
     EXTEND_DEADLINE = "extend_deadline"
     MARK_DUPLICATE = "mark_duplicate"
     ANSWER_AT_FIRST_CONTACT = "answer_at_first_contact"
+    REASSIGN = "reassign"
     COMPLETE_FOLLOW_UP = "complete_follow_up"
     CHOOSE_EXCHANGE = "choose_exchange"
 
@@ -53,6 +54,7 @@ class EventKind(StrEnum):
     MARKED_DUPLICATE = "marked_duplicate"
     DUPLICATE_LINKED = "duplicate_linked"  # on the original: another case repeats this one
     FIRST_CONTACT_RESOLVED = "first_contact_resolved"  # answered at receipt from the knowledge base
+    REASSIGNED = "reassigned"  # another department's queue, or another handler
     # A resolution's payment route refused or stayed unreachable; the next route is tried.
     EXECUTION_ROUTE_FAILED = "execution_route_failed"
     # Every route failed: a person must carry the resolution out; nothing was paid.
@@ -93,6 +95,8 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     # Only before anything was carried out: a duplicate closes without a resolution.
     Action.MARK_DUPLICATE: OPEN_STAGES,
     Action.ANSWER_AT_FIRST_CONTACT: frozenset({Stage.RECEIVED}),
+    # Before a plan is on the table: a new department starts from its queue.
+    Action.REASSIGN: frozenset({Stage.TRIAGED, Stage.IN_HANDLING}),
     # Only while a follow-up task is open (checked by the workflow as well).
     Action.COMPLETE_FOLLOW_UP: frozenset({Stage.EXECUTING}),
     Action.CHOOSE_EXCHANGE: frozenset({Stage.EXECUTING}),  # only while an exchange offer is open

@@ -10,7 +10,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, intake, person
+from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, handler, intake, person
 from tests.test_case_clocks import drive_to_feedback, open_and_triage, post
 from tests.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
@@ -179,3 +179,34 @@ async def test_a_simple_case_answered_at_first_contact_goes_straight_to_the_surv
     assert detail["record"]["outcome"] == "satisfied"
     kinds = [e.kind for e in await database.store.timeline(number)]
     assert kinds == ["received", "first_contact_resolved", "closed", "archived"]
+
+
+async def test_a_supervisor_reassigns_a_case_to_another_departments_queue_or_a_handler(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    number = (await open_and_triage(api, priority="P3"))["number"]
+    await post(api, f"/cases/{number}/accept", None, HANDLER)
+    refused = await api.post(f"/cases/{number}/reassign", json={"department": "logistics", "reason": "x"}, headers=HANDLER)
+    assert refused.status_code == 403
+
+    # Wrongly routed: back to the logistics queue, where a logistics handler claims it.
+    moved = await post(api, f"/cases/{number}/reassign", {"department": "logistics", "reason": "lost parcel, not a defect"}, SUPERVISOR)
+    assert (moved["stage"], moved["department"], moved["assignee"]) == ("triaged", "logistics", None)
+    event = await wait_for_event(database, number, "reassigned")
+    assert event.data == {
+        "from": {"department": "quality", "assignee": "handler-wang"},
+        "to": {"department": "logistics", "assignee": None},
+        "reason": "lost parcel, not a defect",
+    }
+    assert (event.seq, "department:logistics", "case_assigned") in [
+        (o.seq, o.recipient, o.topic) for o in await database.store.outbox(number)
+    ]
+    assert (await api.get(f"/cases/{number}", headers=HANDLER)).status_code == 404  # quality no longer sees it
+    accepted = await post(api, f"/cases/{number}/accept", None, handler("logistics", "handler-zhou"))
+    assert accepted["assignee"] == "handler-zhou"
+
+    # Straight to a named handler of the same department.
+    given = await post(api, f"/cases/{number}/reassign", {"assignee": "handler-qian", "reason": "handler-zhou is on leave"}, SUPERVISOR)
+    assert (given["stage"], given["department"], given["assignee"]) == ("in_handling", "logistics", "handler-qian")
+    empty = await api.post(f"/cases/{number}/reassign", json={"reason": "nothing named"}, headers=SUPERVISOR)
+    assert empty.status_code == 422 and empty.json()["field"] == "department"

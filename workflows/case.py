@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         Note,
         Outcome,
         ProposedPlan,
+        Reassignment,
         RefundKind,
         Rejection,
         ResolutionType,
@@ -267,6 +268,42 @@ class CaseWorkflow:
     @accept.validator
     def _validate_accept(self, actor: Actor) -> None:
         self._check(Action.ACCEPT)
+
+    @workflow.update
+    async def reassign(self, actor: Actor, reassignment: Reassignment) -> CaseView:
+        async with self._acting(Action.REASSIGN):
+            case = self._case
+            before = {"department": case.department.value if case.department else None, "assignee": case.assignee}
+            if reassignment.department is not None and reassignment.department != case.department:
+                case.department = reassignment.department
+                case.assignee = None
+            if reassignment.assignee is not None:
+                case.assignee = reassignment.assignee
+            department = case.department.value if case.department else "unrouted"
+            if case.assignee is None:
+                stage, waiting_for = Stage.TRIAGED, f"a {department} handler to accept"
+            else:
+                stage, waiting_for = Stage.IN_HANDLING, f"handler {case.assignee} to propose a solution plan"
+            await self._record(
+                EventKind.REASSIGNED,
+                actor,
+                stage=stage,
+                waiting_for=waiting_for,
+                data={"from": before, "to": {"department": department, "assignee": case.assignee}, "reason": reassignment.reason},
+                notify=[
+                    Notification(
+                        recipient=f"employee:{case.assignee}" if case.assignee else f"department:{department}",
+                        topic="case_assigned",
+                    )
+                ],
+            )
+            return case.view()
+
+    @reassign.validator
+    def _validate_reassign(self, actor: Actor, reassignment: Reassignment) -> None:
+        self._check(Action.REASSIGN)
+        if reassignment.department is None and reassignment.assignee is None:
+            raise ApplicationError("name a department, a handler or both", {"field": "department"}, type="InvalidPlan")
 
     @workflow.update
     async def add_note(self, actor: Actor, note: Note) -> CaseView:

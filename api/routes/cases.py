@@ -38,6 +38,7 @@ from domain.case import (
     Note,
     Outcome,
     Priority,
+    Reassignment,
     Rejection,
     Role,
     SolutionPlan,
@@ -467,7 +468,7 @@ async def extend_deadline(
     summary="Record a resolution a person carried out by hand after every route failed",
 )
 async def complete_follow_up(
-    number: str,
+    number: CaseNumber,
     completion: FollowUpCompletion,
     temporal: Temporal,
     store: Store,
@@ -484,7 +485,7 @@ async def complete_follow_up(
     summary="Relay the customer's choice when the exchange item is out of stock: a similar item or a refund",
 )
 async def choose_exchange(
-    number: str,
+    number: CaseNumber,
     choice: ExchangeChoice,
     temporal: Temporal,
     store: Store,
@@ -497,7 +498,7 @@ async def choose_exchange(
 
 @router.post("/{number}/duplicate", response_model=CaseView, summary="Close the case as a duplicate of another")
 async def mark_duplicate(
-    number: str,
+    number: CaseNumber,
     mark: DuplicateMark,
     temporal: Temporal,
     store: Store,
@@ -525,7 +526,7 @@ async def mark_duplicate(
     summary="Answer a simple case at first contact from the knowledge base; the survey follows",
 )
 async def answer_at_first_contact(
-    number: str,
+    number: CaseNumber,
     answer: FirstContactAnswer,
     temporal: Temporal,
     store: Store,
@@ -534,3 +535,20 @@ async def answer_at_first_contact(
     idempotency_key: Key = None,
 ) -> CaseView:
     return await _act(temporal, store, settings, number, CaseWorkflow.answer_at_first_contact, [actor, answer], idempotency_key)
+
+
+@router.post(
+    "/{number}/reassign",
+    response_model=CaseView,
+    summary="Move the case to another department's queue or to a named handler, with a reason",
+)
+async def reassign(
+    number: CaseNumber,
+    reassignment: Reassignment,
+    temporal: Temporal,
+    store: Store,
+    settings: AppSettings,
+    actor: Caller,
+    idempotency_key: Key = None,
+) -> CaseView:
+    return await _act(temporal, store, settings, number, CaseWorkflow.reassign, [actor, reassignment], idempotency_key)
