@@ -503,10 +503,7 @@ class CaseWorkflow:
     async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> CaseView:
         async with self._acting(Action.WITHDRAW):
             case = self._case
-            case.outcome = Outcome.WITHDRAWN
-            case.closed_at = workflow.now()
-            for clock in case.clocks.values():
-                clock.meet(case.closed_at)
+            self._close_as(Outcome.WITHDRAWN)
             await self._record(
                 EventKind.WITHDRAWN,
                 actor,
@@ -525,11 +522,8 @@ class CaseWorkflow:
     async def mark_duplicate(self, actor: Actor, mark: DuplicateMark) -> CaseView:
         async with self._acting(Action.MARK_DUPLICATE):
             case = self._case
-            case.outcome = Outcome.DUPLICATE
             case.duplicate_of = mark.original
-            case.closed_at = workflow.now()
-            for clock in case.clocks.values():
-                clock.meet(case.closed_at)
+            self._close_as(Outcome.DUPLICATE)
             await self._record(
                 EventKind.MARKED_DUPLICATE,
                 actor,
@@ -1069,6 +1063,14 @@ class CaseWorkflow:
                 {"field": "extra"},
                 type="InvalidExtension",
             )
+
+    def _close_as(self, outcome: Outcome) -> None:
+        """Closed before any resolution: every deadline still open is met now."""
+        case = self._case
+        case.outcome = outcome
+        case.closed_at = workflow.now()
+        for clock in case.clocks.values():
+            clock.meet(case.closed_at)
 
     def _approver(self) -> Role:
         case = self._case
