@@ -1,11 +1,13 @@
 """Operators' queries over the record: which unfinished cases look stuck.
 
-Three reasons come from the database (the fourth, an activity failing again and
+Four reasons come from the database (the fifth, an activity failing again and
 again, only Temporal knows: see api/stuck.py):
 
 - breached: a deadline was missed and is still unmet (`sla_state = 'breached'`);
 - awaiting_approval: a plan waits for a supervisor or the head (stage `plan_proposed`);
-- in_stage_too_long: the case entered its current stage longer ago than a threshold.
+- in_stage_too_long: the case entered its current stage longer ago than a threshold;
+- follow_up_task: a resolution failed on every route and waits for a person to carry it
+  out (more `follow_up_task_created` than `follow_up_completed` events on the timeline).
 
 "Entered its current stage" is the first timeline event after the last event
 recorded in another stage, not `updated_at`: warnings, notes and the customer
@@ -37,6 +39,7 @@ class StuckReason(StrEnum):
     AWAITING_APPROVAL = "awaiting_approval"
     IN_STAGE_TOO_LONG = "in_stage_too_long"
     ACTIVITY_FAILING = "activity_failing"
+    FOLLOW_UP_TASK = "follow_up_task"
 
 
 @dataclass
@@ -62,6 +65,16 @@ class OpenCase:
     number: str
     stage: str
     updated_at: datetime
+
+
+def _events(kind: str):  # noqa: ANN202 - a correlated scalar subquery
+    """How many `kind` events the case's timeline holds."""
+    return (
+        select(func.count())
+        .select_from(TimelineEventRow)
+        .where(TimelineEventRow.case_number == CaseRow.number, TimelineEventRow.kind == kind)
+        .scalar_subquery()
+    )
 
 
 def _stage_entered_at():  # noqa: ANN202 - a correlated scalar subquery
@@ -100,7 +113,12 @@ class OpsStore:
         """
         inner = self._open_cases(now, in_stage_longer_than)
         candidates = select(inner).where(
-            or_(inner.c.sla_state == StuckReason.BREACHED.value, inner.c.stage == "plan_proposed", inner.c.too_long)
+            or_(
+                inner.c.sla_state == StuckReason.BREACHED.value,
+                inner.c.stage == "plan_proposed",
+                inner.c.too_long,
+                inner.c.follow_up_open,
+            )
         )
         async with self._sessions() as session:
             total = (await session.execute(select(func.count()).select_from(candidates.subquery()))).scalar_one()
@@ -127,6 +145,9 @@ class OpsStore:
     def _open_cases(now: datetime, in_stage_longer_than: timedelta):  # noqa: ANN205 - a subquery
         entered = func.coalesce(_stage_entered_at(), CaseRow.updated_at)
         too_long = and_(CaseRow.stage.not_in(SELF_CLOSING_STAGES), entered < now - in_stage_longer_than)
+        follow_up_open = and_(
+            CaseRow.stage == "executing", _events("follow_up_task_created") > _events("follow_up_completed")
+        )
         return (
             select(
                 CaseRow.number,
@@ -140,6 +161,7 @@ class OpsStore:
                 CaseRow.updated_at,
                 entered.label("entered"),
                 too_long.label("too_long"),
+                follow_up_open.label("follow_up_open"),
             )
             .where(CaseRow.stage.not_in(FINISHED_STAGES))
             .subquery()
@@ -169,6 +191,8 @@ def _stuck(row: Any) -> StuckCase:
         reasons.append(StuckReason.AWAITING_APPROVAL)
     if row.too_long:
         reasons.append(StuckReason.IN_STAGE_TOO_LONG)
+    if row.follow_up_open:
+        reasons.append(StuckReason.FOLLOW_UP_TASK)
     return StuckCase(
         number=row.number,
         stage=row.stage,

@@ -188,6 +188,10 @@ async def test_both_routes_failing_open_a_follow_up_task_and_pay_nothing(payment
     assert (await database.store.get_case(number)).stage == "executing"
     outbox = [(o.recipient, o.topic) for o in await database.store.outbox(number)]
     assert ("supervisor", "follow_up_task") in outbox
+    # Operators find it among the stuck cases, for that reason.
+    stuck = (await api.get("/ops/stuck", params={"limit": 500}, headers=SUPERVISOR)).json()
+    (row,) = [item for item in stuck["items"] if item["number"] == number]
+    assert "follow_up_task" in row["reasons"] and row["stage"] == "executing"
     kinds = [e.kind for e in await database.store.timeline(number)]
     assert "resolution_executed" not in kinds
     assert kinds.count("execution_route_failed") == 2
@@ -204,6 +208,8 @@ async def test_both_routes_failing_open_a_follow_up_task_and_pay_nothing(payment
     again = await api.post(f"/cases/{number}/follow-up/complete", json={"reference": "BANK-2"}, headers=SUPERVISOR)
     assert again.status_code == 409
     assert len(await database.store.ledger(number)) == 1
+    stuck = (await api.get("/ops/stuck", params={"limit": 500}, headers=SUPERVISOR)).json()
+    assert all("follow_up_task" not in item["reasons"] for item in stuck["items"] if item["number"] == number)
     assert payments.gateway.paid_for(number) == []
 
 
