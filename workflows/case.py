@@ -354,9 +354,7 @@ class CaseWorkflow:
                 data={**reply.model_dump(mode="json"), "answers": question},
                 notify=[Notification(recipient=f"employee:{case.assignee}" if case.assignee else "agent", topic="customer_replied")],
             )
-            if resumed:
-                due = {name: case.clocks[ClockName(name)].due_at.isoformat() for name in resumed}
-                await self._record(EventKind.SLA_RESUMED, SYSTEM_ACTOR, data={"clocks": resumed, "due_at": due})
+            await self._record_resumed(resumed)
             return case.view()
 
     @customer_reply.validator
@@ -646,9 +644,7 @@ class CaseWorkflow:
                 waiting_for="the resolution to be carried out",
                 data=choice.model_dump(mode="json"),
             )
-            if resumed:
-                due = {name: case.clocks[ClockName(name)].due_at.isoformat() for name in resumed}
-                await self._record(EventKind.SLA_RESUMED, SYSTEM_ACTOR, data={"clocks": resumed, "due_at": due})
+            await self._record_resumed(resumed)
             return case.view()
 
     @choose_exchange.validator
@@ -1063,6 +1059,12 @@ class CaseWorkflow:
                 {"field": "extra"},
                 type="InvalidExtension",
             )
+
+    async def _record_resumed(self, resumed: list[str]) -> None:
+        """The clocks that ran again, with their new due instants (none: nothing to record)."""
+        if resumed:
+            due = {name: self._case.clocks[ClockName(name)].due_at.isoformat() for name in resumed}
+            await self._record(EventKind.SLA_RESUMED, SYSTEM_ACTOR, data={"clocks": resumed, "due_at": due})
 
     def _close_as(self, outcome: Outcome) -> None:
         """Closed before any resolution: every deadline still open is met now."""
