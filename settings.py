@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     compensation_cap_percent: Decimal = Field(default=Decimal("30"), ge=0, le=100, description="Compensation cap, % of the price paid")
     triage_rules_file: Path | None = Field(default=None, description="JSON or TOML triage rules (versioned); built-in when unset")
+    triage_rules_cache_seconds: float = Field(
+        default=30, ge=0, description="How long a worker keeps using the active uploaded triage rules before looking again"
+    )
     reopen_limit: int = Field(default=3, ge=1, description="Reopens after which the after-sales head takes the case")
     worker_cached_cases: int = Field(
         default=1000,

@@ -22,6 +22,7 @@ from settings import Settings, get_settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.retention import RetentionStore
+from store.triage_rules import DEFAULT_CACHE_SECONDS, ActiveTriageRules, TriageRulesStore
 from temporal_client import connect
 from workflows.case import CaseWorkflow
 from workflows.retention import RetentionWorkflow
@@ -44,13 +45,16 @@ def build_worker(
     executor: ResolutionExecutor | None = None,
     route_attempts: int = 5,
     stock: StockService | None = None,
+    triage_rules_cache_seconds: float = DEFAULT_CACHE_SECONDS,
     **options: Any,
 ) -> Worker:
+    # Uploaded and activated triage rules win over `triage_rules` (the file or the defaults).
+    active_rules = ActiveTriageRules(TriageRulesStore(store.sessions), triage_rules, ttl_seconds=triage_rules_cache_seconds)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[CaseWorkflow, RetentionWorkflow],
-        activities=CaseActivities(store, executor, triage_rules, route_attempts=route_attempts, stock=stock).all
+        activities=CaseActivities(store, executor, active_rules, route_attempts=route_attempts, stock=stock).all
         + RetentionActivities(RetentionStore(store.sessions)).all,
         workflow_runner=SANDBOX,
         **options,
@@ -80,6 +84,7 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
             CaseStore(sessions),
             settings.task_queue,
             triage_rules=settings.triage_rules(),
+            triage_rules_cache_seconds=settings.triage_rules_cache_seconds,
             executor=executor_from_settings(settings),
             route_attempts=settings.execution_route_attempts,
             max_cached_workflows=settings.worker_cached_cases,

@@ -15,6 +15,7 @@ from domain.case import LedgerReceipt, StockCheck, TriageRequest, TriageSuggesti
 from domain.records import RecordedTransition, ResolutionOrder, Transition
 from domain.triage import DEFAULT_RULES, TriageRules, suggest
 from store.cases import CaseStore
+from store.triage_rules import ActiveTriageRules
 
 
 class CaseActivities:
@@ -22,7 +23,7 @@ class CaseActivities:
         self,
         store: CaseStore,
         executor: ResolutionExecutor | None = None,
-        triage_rules: TriageRules = DEFAULT_RULES,
+        triage_rules: TriageRules | ActiveTriageRules = DEFAULT_RULES,
         *,
         route_attempts: int = 5,
         stock: StockService | None = None,
@@ -80,13 +81,19 @@ class CaseActivities:
     async def check_stock(self, sku: str) -> StockCheck:
         return await self._stock.check(sku)
 
+    async def _rules(self) -> TriageRules:
+        # The active uploaded version (cached briefly), else the worker's file or defaults.
+        rules = self._triage_rules
+        return await rules.current() if isinstance(rules, ActiveTriageRules) else rules
+
     @activity.defn(name="suggest_triage")
     async def suggest_triage(self, request: TriageRequest | str) -> TriageSuggestion:
+        rules = await self._rules()
         if isinstance(request, str):  # scheduled by a case started before the priority rules
-            return suggest(request, self._triage_rules)
+            return suggest(request, rules)
         intake = request.intake
         repeat = await self._store.has_earlier_case(request.number, intake.order.number, intake.product.sku)
-        return suggest(intake, self._triage_rules, repeat_failure=repeat)
+        return suggest(intake, rules, repeat_failure=repeat)
 
     @property
     def all(self) -> list:

@@ -58,6 +58,13 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/codec/encode"): EVERYONE,
     ("GET", "/reports/monthly"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     ("GET", "/reports/monthly.html"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+    # Issue 4: the queues of cases escalated or waiting for a supervisor / the after-sales head.
+    ("GET", "/queues/supervisor"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+    ("GET", "/queues/head"): frozenset({HEAD, ADMIN}),
+    # Issue 4: triage rules as versioned data, uploaded and activated by admins.
+    ("GET", "/admin/triage-rules"): frozenset({ADMIN}),
+    ("PUT", "/admin/triage-rules/{version}"): frozenset({ADMIN}),
+    ("POST", "/admin/triage-rules/{version}/activate"): frozenset({ADMIN}),
 }
 
 

@@ -13,7 +13,7 @@ from api.access import authorize
 from api.auth import JwtVerifier
 from api.limits import BodyLimit, CallerRateLimit
 from api.cors import UiCodecCors
-from api.routes import admin, cases, codec, health, ops, reports
+from api.routes import admin, cases, codec, health, ops, queues, reports, triage_rules
 from api.sla_rules import SlaRulebook
 from settings import Settings, get_settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -80,6 +80,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(reports.router, dependencies=guarded)
     app.include_router(ops.router, dependencies=guarded)
+    app.include_router(queues.router, dependencies=guarded)
+    app.include_router(triage_rules.router, dependencies=guarded)
     # The codec endpoint authenticates by itself: Temporal UI calls it, and callers without
     # the role get payloads back still encoded rather than a refusal.
     app.include_router(codec.router)

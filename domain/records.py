@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from domain.case import Actor, CaseIntake, Category, Department, Outcome, Priority, ResolutionType, Stage
 from domain.lifecycle import EventKind
+from domain.queues import Escalation
 from domain.sla import SlaState
 
 
@@ -41,6 +42,8 @@ class CaseSnapshot(BaseModel):
     closed_at: datetime | None
     policy_version: str
     calendar_version: str
+    # The clocks still breached and their rungs: the supervisor's and the head's queues.
+    escalations: list[Escalation] = Field(default_factory=list)
 
 
 class Transition(BaseModel):

@@ -211,6 +211,7 @@ class SlaClock(BaseModel):
     next_climb_at: datetime | None = None
     met_at: datetime | None = None
     breached_at: datetime | None = None
+    escalated_at: datetime | None = None  # when it reached its current rung (unset on clocks breached before it existed)
     pauses: list[Pause] = Field(default_factory=list)
 
     @classmethod
@@ -269,10 +270,12 @@ class SlaClock(BaseModel):
         self.state = ClockState.BREACHED
         self.breached_at = at
         self.escalation_level = 1
+        self.escalated_at = at
         self._plan_climb(at, policy, calendar)
 
     def climb(self, at: datetime, policy: SlaPolicy, calendar: BusinessCalendar) -> None:
         self.escalation_level += 1
+        self.escalated_at = at
         self._plan_climb(at, policy, calendar)
 
     def _plan_climb(self, at: datetime, policy: SlaPolicy, calendar: BusinessCalendar) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from domain.case import (
     CaseIntake,
@@ -79,11 +79,51 @@ class TriageRules(BaseModel):
     high_value_amount: Decimal = Field(default=Decimal("5000"), ge=0)
     default_priority: Priority = Priority.P3
 
+    @field_validator("keywords")
+    @classmethod
+    def _no_blank_keyword(cls, keywords: dict[Category, list[str]]) -> dict[Category, list[str]]:
+        for category, terms in keywords.items():
+            if any(not term.strip() for term in terms):
+                raise ValueError(f"a blank term under {category.value} would match every case")
+        return keywords
+
+    @field_validator("safety_terms", "injury_terms", "repeat_terms")
+    @classmethod
+    def _no_blank_term(cls, terms: list[str]) -> list[str]:
+        if any(not term.strip() for term in terms):
+            raise ValueError("a blank term would match every case")
+        return terms
+
+    @field_validator("routing")
+    @classmethod
+    def _every_suggestion_has_a_department(
+        cls, routing: dict[Category, Department], info: ValidationInfo
+    ) -> dict[Category, Department]:
+        # `suggest` routes to the strongest category, or to "other" when nothing matched.
+        needed = {Category.OTHER, *info.data.get("keywords", {})}
+        missing = sorted(c.value for c in needed - routing.keys())
+        if missing:
+            raise ValueError(f"no department for categories: {', '.join(missing)}")
+        return routing
+
     @classmethod
     def load(cls, path: Path) -> TriageRules:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
         return cls.model_validate(data)
+
+
+class TriageRulesDocument(TriageRules):
+    """Triage rules as an admin uploads them: unknown fields are refused (a misspelt
+    `keyword` would otherwise be silently ignored), the version is a short plain name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(default="", max_length=64, pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+    def rules(self, version: str) -> TriageRules:
+        """The rules stored under `version` (the document's own version must be empty or equal)."""
+        return TriageRules.model_validate(self.model_dump() | {"version": version})
 
 
 DEFAULT_RULES = TriageRules()

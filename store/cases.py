@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.case import LedgerReceipt, format_case_number
+from domain.queues import summarize
 from domain.records import ResolutionOrder, Transition
 from store.models import (
     CaseCategoryRow,
@@ -119,6 +120,7 @@ class CaseStore:
         through a Core connection with statements built once (bench/README.md).
         """
         snap = t.snapshot
+        escalated = summarize(snap.escalations)
         row_values: dict[str, Any] = {
             "stage": snap.stage.value,
             "priority": snap.priority.value if snap.priority else None,
@@ -132,6 +134,11 @@ class CaseStore:
             "closed_at": snap.closed_at,
             "policy_version": snap.policy_version,
             "calendar_version": snap.calendar_version,
+            "escalations": [e.model_dump(mode="json") for e in snap.escalations] or None,
+            "escalated_to": escalated.escalated_to,
+            "escalated_at": escalated.escalated_at,
+            "first_breached_at": escalated.first_breached_at,
+            "missed_deadline": escalated.missed_deadline,
             "updated_at": t.at,
             "last_seq": t.seq,
         }

@@ -69,6 +69,13 @@ class CaseRow(Base):
     archived_at: Mapped[datetime | None]
     last_seq: Mapped[int] = mapped_column(Integer)
     archive_record: Mapped[dict[str, Any] | None]
+    # The clocks still breached and how far each climbed (domain/queues.py), and the summary
+    # the supervisor's and the head's queues order by; unset while nothing is breached.
+    escalations: Mapped[list[Any] | None] = mapped_column(JSON)
+    escalated_to: Mapped[str | None] = mapped_column(String(32))
+    escalated_at: Mapped[datetime | None]
+    first_breached_at: Mapped[datetime | None]
+    missed_deadline: Mapped[datetime | None]
 
 
 class CaseCategoryRow(Base):
@@ -207,3 +214,16 @@ class SlaPolicyVersionRow(_UploadedVersion, Base):
 
 class CalendarVersionRow(_UploadedVersion, Base):
     __tablename__ = "calendar_versions"
+
+
+class TriageRuleVersionRow(Base):
+    """A triage rules version an admin uploaded (immutable); the latest activated one is in force."""
+
+    __tablename__ = "triage_rule_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    activated_at: Mapped[datetime | None] = mapped_column(index=True)
+    activated_by: Mapped[str | None] = mapped_column(String(64))

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.case import Priority, Role
     from domain.lifecycle import OPEN_STAGES, Action, ActionNotAllowed, EventKind, check_allowed
+    from domain.queues import escalations
     from domain.records import CaseSnapshot, Notification, ResolutionOrder, Transition
     from domain.sla import (
         ClockName,
@@ -1134,6 +1135,7 @@ class CaseWorkflow:
             closed_at=case.closed_at,
             policy_version=case.policy.version,
             calendar_version=case.calendar.version,
+            escalations=escalations(case.clocks, case.policy.ladder),
         )
 
     async def _record(

@@ -1,0 +1,246 @@
+"""The supervisor's and the head's queues, read from the record (domain/queues.py says why a
+case is in one).
+
+Reasons and since when:
+
+- sla_escalated: a deadline missed and still unmet climbed to the role (`escalation_level`
+  1+ for the supervisor, `escalated_to = 'head'` for the head), since the breach (supervisor)
+  or since it reached the head;
+- awaiting_approval: a plan waits for this role's approval (the `approver` the
+  `plan_proposed` event named), since the plan was proposed;
+- follow_up_task (supervisor): a resolution no payment route could carry out waits for a
+  person, since the task was created;
+- reopen_limit (head): reopened too often and waiting for the head's triage, since then.
+
+Most urgent first: priority (P1 first, ungraded last), then the longest waiting, then the
+case number; pages are cut by a keyset cursor on exactly that order, so a case never
+shows twice or goes missing between pages while others join or leave the queue.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.queues import Queue, QueueReason
+from store.models import CaseRow, TimelineEventRow, UtcDateTime
+from store.rules import FINISHED_STAGES
+
+PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}
+UNGRADED = 5
+
+
+class BadCursor(ValueError):
+    """The cursor was not one this API handed out."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    rank: int
+    since: datetime
+    number: str
+
+    def encode(self) -> str:
+        raw = json.dumps({"r": self.rank, "s": self.since.isoformat(), "n": self.number}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            since = datetime.fromisoformat(raw["s"])
+            if since.tzinfo is None:
+                raise ValueError("naive instant")
+            return cls(rank=int(raw["r"]), since=since, number=str(raw["n"]))
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+            raise BadCursor(str(error)) from None
+
+
+@dataclass
+class QueuedCase:
+    number: str
+    stage: str
+    priority: str | None
+    department: str | None
+    assignee: str | None
+    sla_state: str
+    escalation_level: int
+    escalated_to: str | None
+    missed_deadline: datetime | None
+    next_deadline: datetime | None
+    since: datetime
+    # (reason, since, details): details are the escalations of a clock, or empty.
+    reasons: list[tuple[QueueReason, datetime, dict[str, Any]]] = field(default_factory=list)
+
+
+def _latest(kind: str, column: Any) -> Any:
+    """`column` of the case's latest `kind` event (a correlated scalar subquery)."""
+    return (
+        select(column)
+        .where(TimelineEventRow.case_number == CaseRow.number, TimelineEventRow.kind == kind)
+        .order_by(TimelineEventRow.seq.desc())
+        .limit(1)
+        .correlate(CaseRow)
+        .scalar_subquery()
+    )
+
+
+def _count(kind: str) -> Any:
+    return (
+        select(func.count())
+        .select_from(TimelineEventRow)
+        .where(TimelineEventRow.case_number == CaseRow.number, TimelineEventRow.kind == kind)
+        .correlate(CaseRow)
+        .scalar_subquery()
+    )
+
+
+def _least(*values: Any) -> Any:
+    """The earliest of nullable instants (LEAST skips NULLs on PostgreSQL but not on SQLite)."""
+    earliest = values[0]
+    for value in values[1:]:
+        earliest = case(
+            (earliest.is_(None), value), (value.is_(None), earliest), (value < earliest, value), else_=earliest
+        )
+    return type_coerce(earliest, UtcDateTime())
+
+
+def _at(value: Any) -> Any:
+    return type_coerce(value, UtcDateTime())
+
+
+class QueueStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    def _candidates(self, queue: Queue) -> Any:
+        """Every open case with one column per reason it is in `queue` (the time since, or NULL)."""
+        plan_at = _at(_latest("plan_proposed", TimelineEventRow.at))
+        # Plans proposed before the approver was recorded: the grade decides (DOMAIN.md).
+        approver = func.coalesce(
+            _latest("plan_proposed", TimelineEventRow.data["approver"].as_string()),
+            case((CaseRow.priority.in_(("P1", "P2")), "head"), else_="supervisor"),
+        )
+        awaiting = and_(CaseRow.stage == "plan_proposed", approver == queue.value)
+        approval_since = case((awaiting, plan_at), else_=None)
+        if queue is Queue.SUPERVISOR:
+            escalated = CaseRow.escalation_level >= 1
+            sla_since = func.coalesce(CaseRow.first_breached_at, CaseRow.updated_at)
+            follow_up = and_(
+                CaseRow.stage == "executing", _count("follow_up_task_created") > _count("follow_up_completed")
+            )
+            other_since = case((follow_up, _at(_latest("follow_up_task_created", TimelineEventRow.at))), else_=None)
+        else:
+            # Rows written before the rung was recorded: level 2 is the head on the default ladder.
+            escalated = or_(
+                CaseRow.escalated_to == Queue.HEAD.value,
+                and_(CaseRow.escalated_to.is_(None), CaseRow.escalation_level >= 2),
+            )
+            sla_since = func.coalesce(CaseRow.escalated_at, CaseRow.updated_at)
+            limit_reached = _latest("reopen_limit_reached", TimelineEventRow.seq)
+            waiting_for_head = and_(
+                CaseRow.stage == "reopened", limit_reached.is_not(None), limit_reached > _latest("reopened", TimelineEventRow.seq)
+            )
+            other_since = case((waiting_for_head, _at(_latest("reopen_limit_reached", TimelineEventRow.at))), else_=None)
+        sla_since = case((escalated, _at(sla_since)), else_=None)
+        rank = case(
+            *((CaseRow.priority == name, literal(value)) for name, value in PRIORITY_RANK.items()), else_=literal(UNGRADED)
+        )
+        inner = (
+            select(
+                CaseRow.number,
+                CaseRow.stage,
+                CaseRow.priority,
+                CaseRow.department,
+                CaseRow.assignee,
+                CaseRow.sla_state,
+                CaseRow.escalation_level,
+                CaseRow.escalated_to,
+                CaseRow.escalations,
+                CaseRow.missed_deadline,
+                CaseRow.next_deadline,
+                rank.label("rank"),
+                _at(sla_since).label("sla_since"),
+                _at(approval_since).label("approval_since"),
+                _at(other_since).label("other_since"),
+            )
+            .where(CaseRow.stage.not_in(FINISHED_STAGES))
+            .subquery("reasons")
+        )
+        c = inner.c
+        since = _least(c.sla_since, c.approval_since, c.other_since)
+        return (
+            select(inner, since.label("since"))
+            .where(or_(c.sla_since.is_not(None), c.approval_since.is_not(None), c.other_since.is_not(None)))
+            .subquery("queued")
+        )
+
+    async def queue(
+        self, queue: Queue, *, limit: int, after: Cursor | None = None, department: str | None = None
+    ) -> tuple[list[QueuedCase], int, Cursor | None]:
+        """One page of `queue`, most urgent first; the total queued; the cursor of the next page."""
+        queued = self._candidates(queue)
+        c = queued.c
+        query = select(queued)
+        if department is not None:
+            query = query.where(c.department == department)
+        counted = select(func.count()).select_from(query.subquery())
+        if after is not None:
+            query = query.where(
+                or_(
+                    c.rank > after.rank,
+                    and_(c.rank == after.rank, c.since > after.since),
+                    and_(c.rank == after.rank, c.since == after.since, c.number > after.number),
+                )
+            )
+        query = query.order_by(c.rank, c.since, c.number).limit(limit + 1)
+        async with self._sessions() as session:
+            total = (await session.execute(counted)).scalar_one()
+            rows = list(await session.execute(query))
+        items = [_queued(row, queue) for row in rows[:limit]]
+        cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            cursor = Cursor(rank=last.rank, since=last.since, number=last.number)
+        return items, total, cursor
+
+
+def _queued(row: Any, queue: Queue) -> QueuedCase:
+    reasons: list[tuple[QueueReason, datetime, dict[str, Any]]] = []
+    if row.sla_since is not None:
+        shown = [
+            e for e in row.escalations or []
+            if queue is Queue.SUPERVISOR or e.get("rung") == queue.value
+        ]  # fmt: skip
+        for escalation in shown:
+            since = escalation.get("breached_at") if queue is Queue.SUPERVISOR else escalation.get("escalated_at")
+            reasons.append(
+                (QueueReason.SLA_ESCALATED, datetime.fromisoformat(since) if since else row.sla_since, escalation)
+            )
+        if not shown:  # recorded before the rungs were: the level alone
+            reasons.append((QueueReason.SLA_ESCALATED, row.sla_since, {"level": row.escalation_level}))
+    if row.approval_since is not None:
+        reasons.append((QueueReason.AWAITING_APPROVAL, row.approval_since, {}))
+    if row.other_since is not None:
+        other = QueueReason.FOLLOW_UP_TASK if queue is Queue.SUPERVISOR else QueueReason.REOPEN_LIMIT
+        reasons.append((other, row.other_since, {}))
+    return QueuedCase(
+        number=row.number,
+        stage=row.stage,
+        priority=row.priority,
+        department=row.department,
+        assignee=row.assignee,
+        sla_state=row.sla_state,
+        escalation_level=row.escalation_level,
+        escalated_to=row.escalated_to,
+        missed_deadline=row.missed_deadline,
+        next_deadline=row.next_deadline,
+        since=row.since,
+        reasons=reasons,
+    )
