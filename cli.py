@@ -238,6 +238,102 @@ def apikey_revoke(key_id: Annotated[str, typer.Argument(help="The key id `apikey
         raise typer.Exit(1)
 
 
+triage_cli = typer.Typer(
+    help="Triage rules versions (keywords, routing, priority terms) in the database at DATABASE_URL.", no_args_is_help=True
+)
+app.add_typer(triage_cli, name="triage-rules")
+
+
+def _with_triage_rules(work):
+    from sqlalchemy.exc import DBAPIError
+
+    from store.db import create_engine, session_factory
+    from store.triage_rules import TriageRulesStore
+
+    settings = get_settings()
+
+    async def run():
+        engine = create_engine(settings.effective_database_url)
+        try:
+            return await work(TriageRulesStore(session_factory(engine)))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DBAPIError as error:
+        typer.echo(f"error: the database is not ready ({type(error.orig).__name__}); run `aftersales migrate`", err=True)
+        raise typer.Exit(1) from None
+
+
+@triage_cli.command("upload")
+def triage_rules_upload(
+    file: Annotated[Path, typer.Argument(help="The rules as JSON or TOML (.toml), with a `version`", exists=True, dir_okay=False)],
+    activate: Annotated[bool, typer.Option(help="Put it in force at once")] = False,
+    actor: Annotated[str, typer.Option(help="Who uploads, in the record")] = "cli",
+) -> None:
+    """Store a new version (immutable: the same name with other rules is refused)."""
+    import json
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from domain.triage import TriageRulesDocument
+    from store.rules import VersionExists
+
+    text = file.read_text(encoding="utf-8")
+    try:
+        document = TriageRulesDocument.model_validate(tomllib.loads(text) if file.suffix == ".toml" else json.loads(text))
+    except (ValueError, ValidationError) as error:
+        fields = [".".join(map(str, e["loc"])) + f": {e['msg']}" for e in error.errors()] if isinstance(error, ValidationError) else [str(error)]
+        typer.echo("error: invalid triage rules\n  " + "\n  ".join(fields), err=True)
+        raise typer.Exit(1) from None
+    if not document.version:
+        typer.echo("error: the file names no `version`", err=True)
+        raise typer.Exit(1)
+    rules = document.rules(document.version)
+
+    async def work(store):
+        created = await store.add(rules, actor)
+        activated = await store.activate(rules.version, actor) if activate else None
+        return created, activated
+
+    try:
+        created, activated = _with_triage_rules(work)
+    except VersionExists:
+        typer.echo(f"error: version {rules.version} exists with other rules: upload under a new version", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"triage rules {rules.version} {'uploaded' if created else 'already uploaded, unchanged'}")
+    if activated is not None:
+        typer.echo(f"triage rules {rules.version} in force for new cases (workers notice within their cache time)")
+
+
+@triage_cli.command("activate")
+def triage_rules_activate(
+    version: Annotated[str, typer.Argument(help="An uploaded version")],
+    actor: Annotated[str, typer.Option(help="Who activates, in the record")] = "cli",
+) -> None:
+    """Put an uploaded version in force for the cases received from now on."""
+    if _with_triage_rules(lambda store: store.activate(version, actor)) is None:
+        typer.echo(f"error: no triage rules version {version}: upload it first", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"triage rules {version} in force for new cases (workers notice within their cache time)")
+
+
+@triage_cli.command("list")
+def triage_rules_list() -> None:
+    """The uploaded versions, newest first, and the one in force."""
+
+    async def work(store):
+        return await store.active_version(), await store.versions(500)
+
+    active, versions = _with_triage_rules(work)
+    typer.echo(f"in force: {active or get_settings().triage_rules().version + ' (built-in or TRIAGE_RULES_FILE)'}")
+    for v in versions:
+        mark = "*" if v.version == active else " "
+        typer.echo(f"{mark} {v.version:<32} uploaded {v.created_at:%Y-%m-%d %H:%M} by {v.created_by}")
+
+
 temporal_cli = typer.Typer(help="Prepare a Temporal cluster for the cases.", no_args_is_help=True)
 app.add_typer(temporal_cli, name="temporal")
 

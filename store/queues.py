@@ -55,9 +55,10 @@ class Cursor:
         try:
             raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
             since = datetime.fromisoformat(raw["s"])
-            if since.tzinfo is None:
-                raise ValueError("naive instant")
-            return cls(rank=int(raw["r"]), since=since, number=str(raw["n"]))
+            rank, number = int(raw["r"]), str(raw["n"])
+            if since.tzinfo is None or not 1 <= rank <= UNGRADED or len(number) > 32:
+                raise ValueError("not a position in a queue")
+            return cls(rank=rank, since=since, number=number)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
             raise BadCursor(str(error)) from None
 

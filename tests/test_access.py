@@ -136,12 +136,17 @@ def test_every_list_route_has_a_bounded_limit() -> None:
         if content and _is_list(content["schema"], components):
             params = {p["name"]: p["schema"] for p in get.get("parameters", []) if p["in"] == "query"}
             lists[path] = params.get("limit", {}).get("maximum")
-    assert set(lists) == {"/cases", "/cases/{number}/timeline", "/ops/stuck", "/ops/notifications"}
+    assert set(lists) == {
+        "/cases", "/cases/{number}/timeline", "/ops/stuck", "/ops/notifications", "/queues/supervisor", "/queues/head",
+    }  # fmt: skip
     assert all(isinstance(maximum, int) and maximum <= 1000 for maximum in lists.values()), lists
 
 
 async def test_a_page_beyond_the_bound_is_422(api: httpx.AsyncClient) -> None:
-    for path, too_many in [("/cases", 101), (f"/cases/{UNKNOWN}/timeline", 1001), ("/ops/stuck", 501)]:
+    for path, too_many in [
+        ("/cases", 101), (f"/cases/{UNKNOWN}/timeline", 1001), ("/ops/stuck", 501),
+        ("/queues/supervisor", 101), ("/queues/head", 101),
+    ]:  # fmt: skip
         response = await api.get(path, params={"limit": too_many}, headers=ADMIN)
         problem = assert_problem(response, 422, "Invalid request")
         assert [e["field"] for e in problem["errors"]] == ["query.limit"]
