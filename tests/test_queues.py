@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Database
 from tests.people import ADMIN, AGENT, HANDLER, HEAD, OTHER_HANDLER, PLAN, SUPERVISOR
-from tests.test_case_clocks import open_and_triage, post
+from tests.test_case_clocks import drive_to_feedback, open_and_triage, post
+from tests.test_execution import Payments, approved_with, payments  # noqa: F401 - the payments fixture
 from tests.waiting import wait_for_event
 from workflows.case import CaseWorkflow
 
@@ -116,6 +117,39 @@ async def test_a_plan_waits_in_its_approvers_queue(api: httpx.AsyncClient, datab
 
     await post(api, f"/cases/{minor}/approve", {"comment": "ok"}, SUPERVISOR)
     assert entry(await queue(api, "supervisor", SUPERVISOR), minor) is None
+
+
+async def test_a_case_reopened_too_often_waits_in_the_heads_queue_until_the_head_triages_it(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    number = (await open_and_triage(api, priority="P3"))["number"]
+    triage = {"categories": ["product_quality"], "priority": "P3", "department": "quality"}
+    for reopen in (1, 2, 3):
+        await drive_to_feedback(api, number)
+        await post(api, f"/cases/{number}/feedback", {"score": 2, "comment": "still broken"}, AGENT)
+        if reopen < 3:
+            assert entry(await queue(api, "head", HEAD), number) is None  # an agent triages it again
+            await post(api, f"/cases/{number}/triage", triage, AGENT)
+    reached = await wait_for_event(database, number, "reopen_limit_reached")
+    waiting = entry(await queue(api, "head", HEAD), number)
+    assert waiting is not None and waiting["stage"] == "reopened"
+    assert [r["reason"] for r in waiting["reasons"]] == ["reopen_limit"]
+    assert datetime.fromisoformat(waiting["since"]) == reached.at
+    await post(api, f"/cases/{number}/triage", triage, HEAD)
+    assert entry(await queue(api, "head", HEAD), number) is None
+
+
+async def test_a_resolution_no_route_could_carry_out_waits_in_the_supervisor_queue(
+    payments: Payments, database: Database  # noqa: F811 - the fixture imported above
+) -> None:
+    number, _ = await approved_with(payments, PLAN["resolution"], refuse=["original", "alternative"])
+    task = await wait_for_event(database, number, "follow_up_task_created")
+    waiting = entry(await queue(payments.api, "supervisor", SUPERVISOR), number)
+    assert waiting is not None and waiting["stage"] == "executing"
+    assert [r["reason"] for r in waiting["reasons"]] == ["follow_up_task"]
+    assert datetime.fromisoformat(waiting["since"]) == task.at
+    await post(payments.api, f"/cases/{number}/follow-up/complete", {"reference": "BANK-TRANSFER-9"}, SUPERVISOR)
+    assert entry(await queue(payments.api, "supervisor", SUPERVISOR), number) is None
 
 
 async def test_queues_are_ordered_paged_and_closed_to_handlers_and_agents(api: httpx.AsyncClient) -> None:
