@@ -1501,6 +1501,13 @@ class CaseWorkflow:
                 )
             elif clock.state is ClockState.PAUSED:
                 lines.append(f"{label(clock.name).capitalize()} clock paused while the customer answers.")
+        returns = case.returns
+        if returns is not None and returns.overdue and returns.leg is not None and returns.due_at is not None:
+            lines.append(
+                f"**{returns.kind.value.capitalize()} step overdue** since "
+                f"{returns.due_at.astimezone(zone).isoformat(timespec='minutes')}: "
+                f"{' or '.join(s.value for s in returns.leg.steps)} from {returns.leg.sender.value}; supervisor told."
+            )
         if deadline is not None:
             lines.append(f"Next deadline: {deadline.astimezone(zone).isoformat(timespec='minutes')}.")
         item = self._next_item()
