@@ -23,7 +23,16 @@ from settings import Settings
 from store.apikeys import ApiKeyStore
 from store.db import session_factory
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, LOGISTICS, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import (
+    AGENT,
+    HANDLER,
+    HEAD,
+    LOGISTICS,
+    PLAN,
+    SUPERVISOR,
+    TRIAGE,
+    intake,
+)
 from tests.test_case_clocks import calendar_of, post
 from tests.test_execution import ScriptedGateway, ScriptedStock
 from tests.waiting import wait_for_event, wait_for_stage
