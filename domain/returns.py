@@ -78,6 +78,7 @@ FLOWS: dict[ResolutionType, tuple[Leg, ...]] = {
     ),
 }
 STEPPED_RESOLUTIONS = frozenset(FLOWS)
+LEG_NAMES = frozenset(leg.name for legs in FLOWS.values() for leg in legs)
 
 # Steps that name a parcel: without its tracking number nobody can follow it.
 TRACKED_STEPS = frozenset({ReturnStep.LABEL_ISSUED, ReturnStep.PICKUP_BOOKED, ReturnStep.SHIPPED_BACK})

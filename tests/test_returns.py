@@ -15,10 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from domain.case import Role
+from domain.sla import Target
 from settings import Settings
 from store.apikeys import ApiKeyStore
 from store.db import session_factory
@@ -237,10 +239,12 @@ async def test_a_missed_receipt_deadline_is_recorded_and_the_supervisor_told(
     await env.fast_forward(handle, 2 * timedelta(days=1))
     assert [e.kind for e in await database.store.timeline(number)].count("return_step_overdue") == 1
 
-    received = await done(desk, number, "parcel_received", desk.warehouse)
+    # The warehouse phoned the arrival in: a supervisor records the step by hand.
+    received = await done(desk, number, "parcel_received", SUPERVISOR, {"note": "arrived, scanner was down"})
     assert received["returns"]["overdue"] is False  # the inspection's own deadline runs now
     arrival = await wait_for_event(database, number, "parcel_received")
     assert arrival.data["late"] is True and arrival.data["due_at"] == due.isoformat()
+    assert (arrival.actor_id, arrival.actor_role) == ("supervisor-zhao", "supervisor")
 
 
 async def test_a_failed_quality_check_opens_a_follow_up_task_instead_of_a_refund(desk: Desk, database: Database) -> None:
@@ -360,3 +364,15 @@ async def test_an_unanswered_exchange_offer_is_reminded_then_refunded(
     assert ("customer", "exchange_choice_defaulted") in outbox and ("agent", "exchange_choice_defaulted") in outbox
     late = await desk.api.post(f"/cases/{number}/exchange-choice", json={"option": "similar_item", "sku": "KETTLE-3L-V2"}, headers=AGENT)
     assert late.status_code == 409
+
+
+def test_return_and_exchange_offer_periods_are_settings_pinned_as_working_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETURN_STEP_WORKING_DAYS", '{"receipt": 3}')
+    monkeypatch.setenv("EXCHANGE_CHOICE_REMINDER_WORKING_DAYS", "1")
+    rules = Settings().handling_rules()
+    assert rules.return_deadlines["receipt"] == Target(budget=3 * WORKING_DAY, business=True)
+    assert rules.return_deadlines["shipment"] == Target(budget=WORKING_DAY, business=True)  # the default
+    assert rules.exchange_choice_reminder_after.budget == WORKING_DAY
+    assert rules.exchange_choice_default_after.budget == 2 * WORKING_DAY
+    with pytest.raises(ValidationError, match="unknown legs customs"):
+        Settings(return_step_working_days={"customs": 2})
