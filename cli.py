@@ -180,7 +180,7 @@ def _with_key_store(work):  # noqa: ANN001, ANN202 - async (ApiKeyStore) -> T, r
 
 @apikey_cli.command("create")
 def apikey_create(
-    role: Annotated[str, typer.Option(help="agent, handler, supervisor, head or admin")],
+    role: Annotated[str, typer.Option(help="agent, handler, supervisor, head, admin, or the systems warehouse and logistics")],
     department: Annotated[str | None, typer.Option(help="The department of a handler key (required for handlers)")] = None,
     name: Annotated[
         str | None, typer.Option(help="Who the caller is in every record, up to 64 characters (default: role and key id)")

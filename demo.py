@@ -41,11 +41,14 @@ AGENTS = ["agent-li", "agent-chen", "agent-emma"]
 SUPERVISOR = "supervisor-zhao"
 HEAD = "head-sun"
 ADMIN = "admin-demo"
+WAREHOUSE, LOGISTICS = "wms-demo", "tms-demo"  # the systems that report return and repair steps
 PEOPLE: dict[str, tuple[str, Role, Department | None]] = {
     **{name: (name, Role.AGENT, None) for name in AGENTS},
     SUPERVISOR: (SUPERVISOR, Role.SUPERVISOR, None),
     HEAD: (HEAD, Role.HEAD, None),
     ADMIN: (ADMIN, Role.ADMIN, None),
+    WAREHOUSE: (WAREHOUSE, Role.WAREHOUSE, None),
+    LOGISTICS: (LOGISTICS, Role.LOGISTICS, None),
     **{f"handler-{d.value.replace('_', '-')}": (f"handler-{d.value.replace('_', '-')}", Role.HANDLER, d) for d in Department},
 }
 Credentials = Mapping[str, Mapping[str, str]]  # person -> the headers they send
@@ -367,7 +370,35 @@ async def _approve_and_execute(driver: _Driver, case: PlannedCase, number: str) 
         await driver.call("POST", f"/cases/{number}/reject", approver, {"reason": "Offer the customer a faster option first."})
         await driver.call("POST", f"/cases/{number}/plan", _handler(case), _plan(case))
     await driver.call("POST", f"/cases/{number}/approve", approver, {"comment": _say(case, "同意", "approved")})
+    await _return_steps(driver, case, number)
     await driver.wait_for(number, lambda d: (d.get("live") or {}).get("stage") == "awaiting_feedback", "awaiting feedback", 30)
+
+
+def _steps(case: PlannedCase) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """What logistics and the warehouse report for a return or repair, in order (domain/returns.py)."""
+    tracking = case.order_number.removeprefix("ORD-")
+    if case.scenario.resolution == "repair":
+        return [
+            ("label_issued", LOGISTICS, {"tracking_number": f"YT{tracking}"}),
+            ("parcel_received", WAREHOUSE, None),
+            ("repaired", WAREHOUSE, {"note": case.scenario.root_cause}),
+            ("shipped_back", LOGISTICS, {"tracking_number": f"SF{tracking}"}),
+        ]
+    if case.scenario.resolution == "return":
+        return [
+            ("pickup_booked", LOGISTICS, {"tracking_number": f"SF{tracking}"}),
+            ("parcel_received", WAREHOUSE, None),
+            ("quality_checked", WAREHOUSE, {"passed": True}),
+            ("restocked", WAREHOUSE, None),
+        ]
+    return []
+
+
+async def _return_steps(driver: _Driver, case: PlannedCase, number: str) -> None:
+    steps = _steps(case)
+    if steps and await driver.wait_for(number, lambda d: (d.get("live") or {}).get("returns") is not None, "authorised", 30):
+        for step, system, body in steps:
+            await driver.call("POST", f"/cases/{number}/return-steps/{step}", system, body)
 
 
 async def _drive(driver: _Driver, case: PlannedCase) -> str:

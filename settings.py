@@ -8,10 +8,11 @@ from pathlib import Path
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.handling import HandlingRules
+from domain.returns import LEG_NAMES, default_return_deadlines, working_days
 from domain.triage import TriageRules
 
 
@@ -35,6 +36,13 @@ class Settings(BaseSettings):
         default=30, ge=0, description="How long a worker keeps using the active uploaded triage rules before looking again"
     )
     reopen_limit: int = Field(default=3, ge=1, description="Reopens after which the after-sales head takes the case")
+    # Returns and repairs (domain/returns.py) and unanswered exchange offers, pinned on new cases.
+    return_step_working_days: dict[str, float] = Field(
+        default_factory=dict,
+        description='Working days a return or repair leg may take, overriding the defaults, e.g. {"receipt": 3}',
+    )
+    exchange_choice_reminder_working_days: float = Field(default=3, gt=0, description="Unanswered exchange offer: reminder after")
+    exchange_choice_default_working_days: float = Field(default=2, gt=0, description="...then the refund, after the reminder")
     worker_cached_cases: int = Field(
         default=1000,
         ge=0,
@@ -43,7 +51,24 @@ class Settings(BaseSettings):
 
     def handling_rules(self) -> HandlingRules:
         """The rules pinned on a case opened now."""
-        return HandlingRules(compensation_cap_percent=self.compensation_cap_percent, reopen_limit=self.reopen_limit)
+        return HandlingRules(
+            compensation_cap_percent=self.compensation_cap_percent,
+            reopen_limit=self.reopen_limit,
+            return_deadlines=default_return_deadlines()
+            | {leg: working_days(days) for leg, days in self.return_step_working_days.items()},
+            exchange_choice_reminder_after=working_days(self.exchange_choice_reminder_working_days),
+            exchange_choice_default_after=working_days(self.exchange_choice_default_working_days),
+        )
+
+    @field_validator("return_step_working_days")
+    @classmethod
+    def _known_legs(cls, days: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(days) - LEG_NAMES)
+        if unknown:
+            raise ValueError(f"unknown legs {', '.join(unknown)}; known: {', '.join(sorted(LEG_NAMES))}")
+        if any(value <= 0 for value in days.values()):
+            raise ValueError("each leg needs more than 0 working days")
+        return days
 
     def triage_rules(self) -> TriageRules:
         return TriageRules.load(self.triage_rules_file) if self.triage_rules_file else TriageRules()

@@ -18,6 +18,9 @@ from api.problems import Problem
 from domain.case import Actor, Department, Role
 
 AGENT, HANDLER, SUPERVISOR, HEAD, ADMIN = Role.AGENT, Role.HANDLER, Role.SUPERVISOR, Role.HEAD, Role.ADMIN
+# Internal systems: they report return and repair steps and call nothing else.
+WAREHOUSE, LOGISTICS = Role.WAREHOUSE, Role.LOGISTICS
+SYSTEMS = frozenset({WAREHOUSE, LOGISTICS})
 EVERYONE = frozenset({AGENT, HANDLER, SUPERVISOR, HEAD, ADMIN})
 
 # Routes anyone may call without credentials.
@@ -46,6 +49,9 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/cases/{number}/reassign"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     ("POST", "/cases/{number}/follow-up/complete"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     ("POST", "/cases/{number}/exchange-choice"): frozenset({AGENT, SUPERVISOR, ADMIN}),
+    # Returns and repairs: each step from the system that sends it (checked per step by the
+    # case), or by a supervisor recording it by hand.
+    ("POST", "/cases/{number}/return-steps/{step}"): frozenset({WAREHOUSE, LOGISTICS, SUPERVISOR, HEAD, ADMIN}),
     # Rules in force: admins only.
     ("POST", "/admin/sla-policies"): frozenset({ADMIN}),
     ("POST", "/admin/calendars"): frozenset({ADMIN}),
@@ -54,8 +60,8 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/ops/notifications"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     # Temporal UI's codec endpoint: any signed-in caller; only supervisors, the head and admins
     # get payloads decoded, everyone else gets them back still encoded (api/routes/codec.py).
-    ("POST", "/codec/decode"): EVERYONE,
-    ("POST", "/codec/encode"): EVERYONE,
+    ("POST", "/codec/decode"): EVERYONE | SYSTEMS,
+    ("POST", "/codec/encode"): EVERYONE | SYSTEMS,
     ("GET", "/reports/monthly"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     ("GET", "/reports/monthly.html"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     # Issue 4: the queues of cases escalated or waiting for a supervisor / the after-sales head.

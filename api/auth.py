@@ -72,7 +72,7 @@ class JwtVerifier:
             role = None
         if role not in PEOPLE_ROLES or not isinstance(subject, str) or not 0 < len(subject) <= 64:
             raise _unauthenticated(
-                f"the token needs `sub` and a `{s.jwt_role_claim}` claim of agent, handler, supervisor, head or admin",
+                f"the token needs `sub` and a `{s.jwt_role_claim}` claim of agent, handler, supervisor, head, admin, warehouse or logistics",
                 invalid_token=True,
             )
         department = None

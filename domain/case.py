@@ -93,6 +93,9 @@ class Role(StrEnum):
     HEAD = "head"
     ADMIN = "admin"
     SYSTEM = "system"
+    # Internal systems that report the steps of a return or repair (domain/returns.py).
+    WAREHOUSE = "warehouse"
+    LOGISTICS = "logistics"
 
 
 class ResolutionType(StrEnum):
@@ -233,17 +236,29 @@ class RefundKind(StrEnum):
     SHIPPING_FEE = "shipping_fee"
 
 
+class AfterReturn(StrEnum):
+    """What settles a return once the warehouse has restocked the item."""
+
+    REFUND = "refund"
+    EXCHANGE = "exchange"
+
+
 class Resolution(BaseModel):
     type: ResolutionType
     amount: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     detail: str | None = Field(default=None, max_length=2000)
     refund_kind: RefundKind | None = Field(default=None, description="Refunds only; a refund without one is full")
+    after_return: AfterReturn | None = Field(
+        default=None, description="Returns only: a refund (the default) or an exchange once the item is restocked"
+    )
 
     @model_validator(mode="after")
     def _refund_kind_only_for_refunds(self) -> "Resolution":
         if self.refund_kind is not None and self.type is not ResolutionType.REFUND:
             raise ValueError("refund_kind applies to a refund only")
+        if self.after_return is not None and self.type is not ResolutionType.RETURN:
+            raise ValueError("after_return applies to a return only")
         return self
 
 
@@ -364,6 +379,10 @@ class ExchangeOffer(BaseModel):
     refund_amount: Decimal
     currency: str
     offered_at: datetime
+    # Unanswered, the customer is reminded, then refunded (unset on offers made before that rule).
+    remind_at: datetime | None = None
+    reminded_at: datetime | None = None
+    default_at: datetime | None = None
 
 
 class ExchangeChoice(BaseModel):

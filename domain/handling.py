@@ -8,6 +8,8 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from domain.case import Priority, Role
+from domain.returns import default_return_deadlines, working_days
+from domain.sla import Target
 
 
 class HandlingRules(BaseModel):
@@ -20,6 +22,13 @@ class HandlingRules(BaseModel):
     head_approves: list[Priority] = Field(default_factory=lambda: [Priority.P1, Priority.P2])
     # The rejection that sends a plan's approval to the head.
     rejections_before_head: int = Field(default=2, ge=1)
+    # Returns and repairs: how long each wait for the warehouse or logistics may take, by leg
+    # (domain/returns.py); a miss is recorded and the supervisor told, and the case waits on.
+    return_deadlines: dict[str, Target] = Field(default_factory=default_return_deadlines)
+    # An out-of-stock exchange offer the customer leaves unanswered: a reminder after the first
+    # period, and after the second the refund the offer included (DOMAIN.md: never dropped).
+    exchange_choice_reminder_after: Target = Field(default_factory=lambda: working_days(3))
+    exchange_choice_default_after: Target = Field(default_factory=lambda: working_days(2))
 
     def compensation_cap(self, paid: Decimal) -> Decimal:
         return (paid * self.compensation_cap_percent / 100).quantize(Decimal("0.01"))

@@ -24,6 +24,7 @@ class Action(StrEnum):
     REASSIGN = "reassign"
     COMPLETE_FOLLOW_UP = "complete_follow_up"
     CHOOSE_EXCHANGE = "choose_exchange"
+    RETURN_STEP = "return_step"  # logistics or the warehouse reports a step of a return or repair
 
 
 class EventKind(StrEnum):
@@ -63,6 +64,21 @@ class EventKind(StrEnum):
     # The exchange item is out of stock: a similar item or a refund is offered.
     EXCHANGE_OUT_OF_STOCK = "exchange_out_of_stock"
     EXCHANGE_CHOSEN = "exchange_chosen"
+    # The customer left the exchange offer unanswered: a reminder, then the refund it included.
+    EXCHANGE_CHOICE_REMINDED = "exchange_choice_reminded"
+    EXCHANGE_CHOICE_DEFAULTED = "exchange_choice_defaulted"
+    # Returns and repairs (domain/returns.py): authorised at execution, then one event per
+    # step from logistics or the warehouse (named like domain.returns.ReturnStep), and a
+    # missed step deadline.
+    RETURN_AUTHORISED = "return_authorised"
+    LABEL_ISSUED = "label_issued"
+    PICKUP_BOOKED = "pickup_booked"
+    PARCEL_RECEIVED = "parcel_received"
+    QUALITY_CHECKED = "quality_checked"
+    RESTOCKED = "restocked"
+    REPAIRED = "repaired"
+    SHIPPED_BACK = "shipped_back"
+    RETURN_STEP_OVERDUE = "return_step_overdue"
     ARCHIVED = "archived"
 
 
@@ -100,6 +116,7 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     # Only while a follow-up task is open (checked by the workflow as well).
     Action.COMPLETE_FOLLOW_UP: frozenset({Stage.EXECUTING}),
     Action.CHOOSE_EXCHANGE: frozenset({Stage.EXECUTING}),  # only while an exchange offer is open
+    Action.RETURN_STEP: frozenset({Stage.EXECUTING}),  # only while a return or repair is under way
 }
 
 

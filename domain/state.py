@@ -24,6 +24,7 @@ from domain.case import (
 )
 from domain.calendar import BusinessCalendar
 from domain.handling import HandlingRules
+from domain.returns import ReturnProgress
 from domain.sla import ClockName, SlaClock, SlaPolicy, SlaState, case_sla_state, escalation_level, next_deadline
 
 
@@ -64,6 +65,7 @@ class CaseProgress(BaseModel):
     follow_up: FollowUpTask | None = None  # set while a person must carry out the resolution
     exchange_offer: ExchangeOffer | None = None  # set while the customer chooses a similar item or a refund
     exchange_choice: ExchangeChoice | None = None  # the choice, until it is carried out
+    returns: ReturnProgress | None = None  # a return or repair under way, until it is settled
     feedback: list[Feedback] = Field(default_factory=list)
     reopen_count: int = 0
     clocks: dict[ClockName, SlaClock] = Field(default_factory=dict)
@@ -74,7 +76,12 @@ class CaseProgress(BaseModel):
 
     @property
     def next_deadline(self) -> datetime | None:
-        return next_deadline(self.clocks)
+        deadline = next_deadline(self.clocks)
+        # A return or repair step due from the warehouse or logistics is a deadline too.
+        step_due = self.returns.due_at if self.returns is not None else None
+        if step_due is not None and (deadline is None or step_due < deadline):
+            return step_due
+        return deadline
 
     @property
     def sla_state(self) -> SlaState:

@@ -116,6 +116,9 @@ DEV_PEOPLE: dict[str, tuple[str, Role, Department | None]] = {
     "supervisor": ("supervisor-zhao", Role.SUPERVISOR, None),
     "head": ("head-sun", Role.HEAD, None),
     "admin": ("admin-chen", Role.ADMIN, None),
+    # The systems that report return and repair steps.
+    "warehouse": ("wms-east", Role.WAREHOUSE, None),
+    "logistics": ("tms-courier", Role.LOGISTICS, None),
 }
 
 

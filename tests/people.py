@@ -41,6 +41,9 @@ OTHER_HANDLER = handler("logistics", "handler-zhou")  # another department's han
 SUPERVISOR = person("supervisor-zhao", "supervisor")
 HEAD = person("head-sun", "head")
 ADMIN = person("admin-chen", "admin")
+# Internal systems reporting return and repair steps (they use API keys in production).
+WAREHOUSE = person("wms-east", "warehouse")
+LOGISTICS = person("tms-courier", "logistics")
 
 AGENT_ACTOR = Actor(id="agent-li", role=Role.AGENT)
 HANDLER_ACTOR = Actor(id="handler-wang", role=Role.HANDLER, department=Department.QUALITY)

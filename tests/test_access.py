@@ -12,11 +12,12 @@ from api.access import ACCESS, PUBLIC
 from api.app import create_app
 from domain.case import Role
 from settings import Settings
-from tests.people import ADMIN, AGENT, HANDLER, HEAD, OTHER_HANDLER, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.people import ADMIN, AGENT, HANDLER, HEAD, LOGISTICS, OTHER_HANDLER, PLAN, SUPERVISOR, TRIAGE, WAREHOUSE, intake
 from tests.waiting import wait_for_stage
 
 UNKNOWN = "ZZ-19990101-000001"
 PEOPLE = {Role.AGENT: AGENT, Role.HANDLER: HANDLER, Role.SUPERVISOR: SUPERVISOR, Role.HEAD: HEAD, Role.ADMIN: ADMIN}
+PEOPLE |= {Role.WAREHOUSE: WAREHOUSE, Role.LOGISTICS: LOGISTICS}
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 

