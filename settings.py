@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     compensation_cap_percent: Decimal = Field(default=Decimal("30"), ge=0, le=100, description="Compensation cap, % of the price paid")
     triage_rules_file: Path | None = Field(default=None, description="JSON or TOML triage rules (versioned); built-in when unset")
     reopen_limit: int = Field(default=3, ge=1, description="Reopens after which the after-sales head takes the case")
+    fix_check_after_days: int = Field(
+        default=7, ge=1, le=90, description="Calendar days after a satisfied close before the customer is asked whether the fix held"
+    )
     worker_cached_cases: int = Field(
         default=1000,
         ge=0,
@@ -40,7 +43,11 @@ class Settings(BaseSettings):
 
     def handling_rules(self) -> HandlingRules:
         """The rules pinned on a case opened now."""
-        return HandlingRules(compensation_cap_percent=self.compensation_cap_percent, reopen_limit=self.reopen_limit)
+        return HandlingRules(
+            compensation_cap_percent=self.compensation_cap_percent,
+            reopen_limit=self.reopen_limit,
+            fix_check_after_days=self.fix_check_after_days,
+        )
 
     def triage_rules(self) -> TriageRules:
         return TriageRules.load(self.triage_rules_file) if self.triage_rules_file else TriageRules()

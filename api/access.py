@@ -46,6 +46,10 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/cases/{number}/reassign"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     ("POST", "/cases/{number}/follow-up/complete"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     ("POST", "/cases/{number}/exchange-choice"): frozenset({AGENT, SUPERVISOR, ADMIN}),
+    # Issue 4, result and follow-up: customer service tells the result, calls back, asks whether the fix held.
+    ("POST", "/cases/{number}/result-told"): frozenset({AGENT, SUPERVISOR, ADMIN}),
+    ("POST", "/cases/{number}/call-back/complete"): frozenset({AGENT, SUPERVISOR, ADMIN}),
+    ("POST", "/cases/{number}/fix-check"): frozenset({AGENT, SUPERVISOR, ADMIN}),
     # Rules in force: admins only.
     ("POST", "/admin/sla-policies"): frozenset({ADMIN}),
     ("POST", "/admin/calendars"): frozenset({ADMIN}),

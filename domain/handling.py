@@ -11,7 +11,7 @@ from domain.case import Priority, Role
 
 
 class HandlingRules(BaseModel):
-    version: str = "2026-11-default"
+    version: str = "2026-11-follow-up"  # 2026-11-default had no fix check
     # DOMAIN.md: extra compensation is capped at a configurable share of the price paid.
     compensation_cap_percent: Decimal = Field(default=Decimal("30"), ge=0, le=100)
     # After this many reopens the case goes to the after-sales head.
@@ -20,6 +20,8 @@ class HandlingRules(BaseModel):
     head_approves: list[Priority] = Field(default_factory=lambda: [Priority.P1, Priority.P2])
     # The rejection that sends a plan's approval to the head.
     rejections_before_head: int = Field(default=2, ge=1)
+    # DOMAIN.md: a follow-up this many calendar days after a satisfied close asks whether the fix held.
+    fix_check_after_days: int = Field(default=7, ge=1, le=90)
 
     def compensation_cap(self, paid: Decimal) -> Decimal:
         return (paid * self.compensation_cap_percent / 100).quantize(Decimal("0.01"))

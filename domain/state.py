@@ -23,6 +23,7 @@ from domain.case import (
     TriageSuggestion,
 )
 from domain.calendar import BusinessCalendar
+from domain.follow_up import CallBackTask, FixCheck
 from domain.handling import HandlingRules
 from domain.sla import ClockName, SlaClock, SlaPolicy, SlaState, case_sla_state, escalation_level, next_deadline
 
@@ -64,6 +65,9 @@ class CaseProgress(BaseModel):
     follow_up: FollowUpTask | None = None  # set while a person must carry out the resolution
     exchange_offer: ExchangeOffer | None = None  # set while the customer chooses a similar item or a refund
     exchange_choice: ExchangeChoice | None = None  # the choice, until it is carried out
+    result_told_at: datetime | None = None  # an agent told the customer the result (this cycle)
+    call_back: CallBackTask | None = None  # set while a person must call the customer back
+    fix_check: FixCheck | None = None  # the follow-up after a satisfied close, and its answer
     feedback: list[Feedback] = Field(default_factory=list)
     reopen_count: int = 0
     clocks: dict[ClockName, SlaClock] = Field(default_factory=dict)
