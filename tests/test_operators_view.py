@@ -147,7 +147,9 @@ async def test_search_attributes_and_details_follow_every_transition(
     await expect(
         api, handle, "triage by an agent (reopened)", CaseStage="reopened", ReopenCount=1, Assignee=None, **unchanging
     )
-    assert "Reopened 1 time(s)." in await current_details(handle)
+    details = await current_details(handle)
+    assert "Reopened 1 time(s)." in details
+    assert "Call-back to the customer open (survey score 2), due " in details
     await post(api, f"/cases/{number}/call-back/complete", {"outcome": "apologised"}, AGENT)
 
     await post(api, f"/cases/{number}/triage", TRIAGE | {"priority": "P1"}, AGENT)

@@ -1436,4 +1436,8 @@ class CaseWorkflow:
             lines.append(f"Next timer: {self._summary(item)}.")
         if case.reopen_count:
             lines.append(f"Reopened {case.reopen_count} time(s).")
+        if case.call_back is not None:
+            due = case.call_back.due_at
+            when = f", due {due.astimezone(zone).isoformat(timespec='minutes')}" if due else ""
+            lines.append(f"Call-back to the customer open ({case.call_back.reason}){when}.")
         workflow.set_current_details("\n\n".join(lines))
