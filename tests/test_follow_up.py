@@ -5,15 +5,18 @@ asked whether the fix held ("no" reopens the case, no answer archives it)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete
 from temporalio.testing import WorkflowEnvironment
 
+from store.models import SlaPolicyVersionRow
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, SUPERVISOR, intake
+from tests.people import ADMIN, AGENT, HANDLER, SUPERVISOR, intake
 from tests.test_case_clocks import calendar_of, drive_to_feedback, open_and_triage, post
 from tests.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
@@ -286,3 +289,28 @@ async def test_the_fix_check_answer_is_refused_without_a_pending_fix_check(
     await post(api, f"/cases/{case['number']}/feedback", {"score": 5}, AGENT)
     await wait_for_stage(api, case["number"], "archived", AGENT, "record")
 
+
+
+async def test_a_case_pinned_to_a_policy_before_the_follow_up_clocks_archives_at_once(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    # As a case opened before this change: its pinned policy has no result or fix-check clock.
+    state = await live(api, (await post(api, "/cases", intake(), AGENT))["number"])
+    policy = state["policy"] | {"version": f"before-follow-up-{uuid.uuid4().hex[:6]}"}
+    for targets in policy["targets"].values():
+        for clock in ("result", "call_back", "fix_check"):
+            targets.pop(clock)
+    try:
+        uploaded = await api.post("/admin/sla-policies", json=policy, headers=ADMIN)
+        assert uploaded.status_code == 201, uploaded.text
+        number, _ = await resolved(api, database)
+        state = await live(api, number)
+        assert state["policy"]["version"] == policy["version"]
+        assert "result" not in state["clocks"]
+        closed = await post(api, f"/cases/{number}/feedback", {"score": 5}, AGENT)
+        assert closed["fix_check"] is None
+        await wait_for_stage(api, number, "archived", AGENT, "record")
+        assert (await kinds(database, number))[-2:] == ["closed", "archived"]
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.execute(delete(SlaPolicyVersionRow))
