@@ -314,3 +314,14 @@ async def test_a_case_pinned_to_a_policy_before_the_follow_up_clocks_archives_at
     finally:
         async with database.engine.begin() as connection:
             await connection.execute(delete(SlaPolicyVersionRow))
+
+
+async def test_a_customer_who_reports_back_before_the_fix_check_is_heard_at_once(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    # Three days after closing the customer calls: it broke again. No need to wait for the check.
+    number, _ = await closed_satisfied(api, database)
+    reopened = await post(api, f"/cases/{number}/fix-check", {"held": False, "comment": "broke again"}, AGENT)
+    assert (reopened["stage"], reopened["reopen_count"], reopened["fix_check"]["status"]) == ("reopened", 1, "not_held")
+    assert "fix_check_sent" not in await kinds(database, number)
+    assert reopened["call_back"]["reason"] == "the fix did not hold"
