@@ -1,7 +1,8 @@
 """`aftersales demo --cases N`: realistic cases driven through the real HTTP API.
 
 A mix of channels, categories, priorities, customer tiers and descriptions
-(Chinese and English); some walked to the archive, some reopened by a low score,
+(Chinese and English); some walked to a satisfied close (they archive after the
+fix check a week later; withdrawn ones at once), some reopened by a low score,
 some left waiting at various stages, some breached. Everything goes through the
 API, as the agents, handlers and supervisors would, so Temporal UI, the lists and
 the report fill up as in real use. The same `--seed` gives the same cases.
@@ -80,11 +81,12 @@ FATES = [
     CLOSED_AFTER_REOPEN, AWAITING_FEEDBACK, BREACHED_UNACCEPTED, TRIAGED, RECEIVED, WITHDRAWN,
 ]  # fmt: skip
 BREACHING = {BREACHED_AWAITING_APPROVAL, BREACHED_UNACCEPTED}
-# The stage each fate leaves its case in (archived once the workflow has archived it).
+# The stage each fate leaves its case in: a satisfied case stays closed until its fix check a
+# week later, a withdrawn one is archived by the workflow at once.
 FINAL_STAGE = {
-    CLOSED: "archived", AWAITING_APPROVAL: "plan_proposed", REOPENED: "reopened",
+    CLOSED: "closed", AWAITING_APPROVAL: "plan_proposed", REOPENED: "reopened",
     AWAITING_CUSTOMER: "awaiting_customer", BREACHED_AWAITING_APPROVAL: "plan_proposed",
-    IN_HANDLING: "in_handling", CLOSED_AFTER_REOPEN: "archived", AWAITING_FEEDBACK: "awaiting_feedback",
+    IN_HANDLING: "in_handling", CLOSED_AFTER_REOPEN: "closed", AWAITING_FEEDBACK: "awaiting_feedback",
     BREACHED_UNACCEPTED: "triaged", TRIAGED: "triaged", RECEIVED: "received", WITHDRAWN: "archived",
 }  # fmt: skip
 
@@ -429,15 +431,29 @@ async def _drive(driver: _Driver, case: PlannedCase) -> str:
     await _approve_and_execute(driver, case, number)
     if fate == AWAITING_FEEDBACK:
         return number
+    await _tell_result(driver, case, number, agent)
     comment = _say(case, "还是有问题", "Still not fixed") if case.score <= 3 else _say(case, "谢谢", "Thanks")
     await driver.call("POST", f"/cases/{number}/feedback", agent, {"score": case.score, "comment": comment})
-    if fate == CLOSED_AFTER_REOPEN:  # handled again, and this time the customer is satisfied
+    if fate == CLOSED_AFTER_REOPEN:  # called back, handled again, and this time the customer is satisfied
+        outcome = _say(case, "已致电客户道歉，重新处理", "Called the customer back; handling it again")
+        await driver.call("POST", f"/cases/{number}/call-back/complete", agent, {"outcome": outcome})
         await _triage(driver, case, number)
         await _to_plan(driver, case, number)
         await _approve_and_execute(driver, case, number)
+        await _tell_result(driver, case, number, agent)
         satisfied = {"score": 5, "comment": _say(case, "解决了", "Resolved now")}
         await driver.call("POST", f"/cases/{number}/feedback", agent, satisfied)
     return number
+
+
+async def _tell_result(driver: _Driver, case: PlannedCase, number: str, agent: str) -> None:
+    """The agent tells the customer the result and what follow-up to expect (within a working day)."""
+    told = {
+        "channel": case.channel,
+        "summary": _say(case, "已按方案处理完毕", "Carried out as planned"),
+        "follow_up": _say(case, "一周后回访", "We check back in a week"),
+    }
+    await driver.call("POST", f"/cases/{number}/result-told", agent, told)
 
 
 def _demo_policy(policy: dict[str, Any], version: str, breach_after: timedelta) -> dict[str, Any]:

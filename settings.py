@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     exchange_choice_reminder_working_days: float = Field(default=3, gt=0, description="Unanswered exchange offer: reminder after")
     exchange_choice_default_working_days: float = Field(default=2, gt=0, description="...then the refund, after the reminder")
+    fix_check_after_days: int = Field(
+        default=7, ge=1, le=90, description="Calendar days after a satisfied close before the customer is asked whether the fix held"
+    )
     worker_cached_cases: int = Field(
         default=1000,
         ge=0,
@@ -58,6 +61,7 @@ class Settings(BaseSettings):
             | {leg: working_days(days) for leg, days in self.return_step_working_days.items()},
             exchange_choice_reminder_after=working_days(self.exchange_choice_reminder_working_days),
             exchange_choice_default_after=working_days(self.exchange_choice_default_working_days),
+            fix_check_after_days=self.fix_check_after_days,
         )
 
     @field_validator("return_step_working_days")

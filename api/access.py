@@ -52,6 +52,10 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     # Returns and repairs: each step from the system that sends it (checked per step by the
     # case), or by a supervisor recording it by hand.
     ("POST", "/cases/{number}/return-steps/{step}"): frozenset({WAREHOUSE, LOGISTICS, SUPERVISOR, HEAD, ADMIN}),
+    # Issue 4, result and follow-up: customer service tells the result, calls back, asks whether the fix held.
+    ("POST", "/cases/{number}/result-told"): frozenset({AGENT, SUPERVISOR, ADMIN}),
+    ("POST", "/cases/{number}/call-back/complete"): frozenset({AGENT, SUPERVISOR, ADMIN}),
+    ("POST", "/cases/{number}/fix-check"): frozenset({AGENT, SUPERVISOR, ADMIN}),
     # Rules in force: admins only.
     ("POST", "/admin/sla-policies"): frozenset({ADMIN}),
     ("POST", "/admin/calendars"): frozenset({ADMIN}),

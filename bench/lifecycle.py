@@ -5,8 +5,9 @@
                               [--plot bench/lifecycle.png] [--out bench/results/lifecycle.json]
 
 At each concurrency level N, N virtual users each drive one case after another
-from receipt to archive (receipt → triage → accept → plan → approve →
-execution by the workflow → feedback → archive), for `--warmup` + `--seconds`;
+from receipt to a satisfied close (receipt → triage → accept → plan → approve →
+execution by the workflow → feedback → closed; a closed case archives only after
+its fix check a week later, which no bench waits for), for `--warmup` + `--seconds`;
 cases that complete inside the measured window count. Three shapes, one after
 another at each level (so drift hits all three alike):
 
@@ -24,7 +25,7 @@ partition, the project's search attributes), a SQLite database in a temp
 directory, the product's and the bare workers in **one child process**
 (`--worker-processes N`: N of them; `worker.build_worker(..., **options)`; bare
 with the same options), the API. Reports throughput (cases/s) and end-to-end
-latency (open → archived, p50/p99), their ratios to bare, CPU of server / worker /
+latency (open → closed, p50/p99), their ratios to bare, CPU of server / worker /
 this process (cores, and ms per completed case), and a plot.
 """
 
@@ -216,7 +217,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         right.plot(xs, [r["latency_ms"]["p99"] / 1000 for r in mine], "s--", color=colors[shape], label=f"{shape} p99")
     left.set(xlabel="concurrent cases (closed loop)", ylabel="cases completed / s", title="Throughput", xticks=levels)
     left.set_ylim(bottom=0)
-    right.set(xlabel="concurrent cases (closed loop)", ylabel="open → archived (s)", title="End-to-end latency", xticks=levels)
+    right.set(xlabel="concurrent cases (closed loop)", ylabel="open → closed (s)", title="End-to-end latency", xticks=levels)
     right.set_ylim(bottom=0)
     left.legend(fontsize=8)
     right.legend(fontsize=7, ncol=2)
@@ -255,7 +256,7 @@ def render(result: dict[str, Any]) -> str:
             ]
         )  # fmt: skip
     lines = [
-        "Case lifecycle, closed loop: receipt → triage → accept → plan → approve → execute → feedback → archive",
+        "Case lifecycle, closed loop: receipt → triage → accept → plan → approve → execute → feedback → closed",
         table(
             ["shape", "conc", "cases", "cases/s", "p50 ms", "p99 ms", "errors", "server", "worker", "bench", "busy %",
              "srv ms/case", "wrk ms/case"],

@@ -13,7 +13,7 @@ from domain.sla import Target
 
 
 class HandlingRules(BaseModel):
-    version: str = "2026-11-default"
+    version: str = "2026-11-follow-up"  # 2026-11-default had no fix check
     # DOMAIN.md: extra compensation is capped at a configurable share of the price paid.
     compensation_cap_percent: Decimal = Field(default=Decimal("30"), ge=0, le=100)
     # After this many reopens the case goes to the after-sales head.
@@ -29,6 +29,8 @@ class HandlingRules(BaseModel):
     # period, and after the second the refund the offer included (DOMAIN.md: never dropped).
     exchange_choice_reminder_after: Target = Field(default_factory=lambda: working_days(3))
     exchange_choice_default_after: Target = Field(default_factory=lambda: working_days(2))
+    # DOMAIN.md: a follow-up this many calendar days after a satisfied close asks whether the fix held.
+    fix_check_after_days: int = Field(default=7, ge=1, le=90)
 
     def compensation_cap(self, paid: Decimal) -> Decimal:
         return (paid * self.compensation_cap_percent / 100).quantize(Decimal("0.01"))

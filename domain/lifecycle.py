@@ -25,6 +25,9 @@ class Action(StrEnum):
     COMPLETE_FOLLOW_UP = "complete_follow_up"
     CHOOSE_EXCHANGE = "choose_exchange"
     RETURN_STEP = "return_step"  # logistics or the warehouse reports a step of a return or repair
+    TELL_RESULT = "tell_result"
+    COMPLETE_CALL_BACK = "complete_call_back"
+    ANSWER_FIX_CHECK = "answer_fix_check"
 
 
 class EventKind(StrEnum):
@@ -79,6 +82,14 @@ class EventKind(StrEnum):
     REPAIRED = "repaired"
     SHIPPED_BACK = "shipped_back"
     RETURN_STEP_OVERDUE = "return_step_overdue"
+    # After execution: the customer is told the result; an unhappy customer is called back;
+    # a week after a satisfied close the customer is asked whether the fix held.
+    RESULT_TOLD = "result_told"
+    CALL_BACK_TASK_CREATED = "call_back_task_created"
+    CALL_BACK_COMPLETED = "call_back_completed"
+    FIX_CHECK_SENT = "fix_check_sent"
+    FIX_CONFIRMED = "fix_confirmed"  # the fix held: the case archives
+    FIX_CHECK_UNANSWERED = "fix_check_unanswered"  # no answer in the window: the case archives
     ARCHIVED = "archived"
 
 
@@ -117,6 +128,10 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     Action.COMPLETE_FOLLOW_UP: frozenset({Stage.EXECUTING}),
     Action.CHOOSE_EXCHANGE: frozenset({Stage.EXECUTING}),  # only while an exchange offer is open
     Action.RETURN_STEP: frozenset({Stage.EXECUTING}),  # only while a return or repair is under way
+    Action.TELL_RESULT: frozenset({Stage.AWAITING_FEEDBACK}),
+    # Whenever a call-back task is open (checked by the workflow): it outlives the cycle it was opened in.
+    Action.COMPLETE_CALL_BACK: frozenset(Stage) - {Stage.ARCHIVED},
+    Action.ANSWER_FIX_CHECK: frozenset({Stage.CLOSED}),  # only while a fix check is pending
 }
 
 

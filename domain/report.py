@@ -48,7 +48,8 @@ DEFINITIONS: dict[str, str] = {
         "meets plan; resolution_executed meets resolution. rate = on time / (on time + missed)."
     ),
     "satisfaction": (
-        "Survey answers (closed and reopened events) given in the month: the average score (1-5), and the share "
+        "Survey answers (closed and reopened events with a score: a reopen after a failed fix check is not one) "
+        "given in the month: the average score (1-5), and the share "
         "of answers with a score of 4 or more that did not say 'not satisfied'. Expired surveys are not answers."
     ),
     "first_contact_resolution": FCR_DEFINITION + ".",

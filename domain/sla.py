@@ -25,6 +25,21 @@ class ClockName(StrEnum):
     RESOLUTION = "resolution"  # resolved and the customer told: met at execution
     SURVEY = "survey"  # the customer's window to answer the survey; expiry closes the case
     APPROVAL = "approval"  # the approver decides on a proposed plan: met at approval or rejection
+    # After execution (issue 4, step 6): an agent tells the customer the result within a working
+    # day (met by result_told or the customer's survey answer); a low score or a fix that did not
+    # hold opens a call-back task for an agent (met when it is done); a week after closing the
+    # customer's window to answer the fix check (expiry archives the case as unanswered).
+    RESULT = "result"
+    CALL_BACK = "call_back"
+    FIX_CHECK = "fix_check"
+
+
+# Windows in which the customer may answer: no warnings, no breach, no escalation; expiry is a
+# step of the case, not a missed deadline of ours.
+CUSTOMER_WINDOWS = frozenset({ClockName.SURVEY, ClockName.FIX_CHECK})
+# A person's task that outlives the cycle it was opened in: execution, closing, reopening and
+# waiting on the customer leave it running.
+TASK_CLOCKS = frozenset({ClockName.CALL_BACK})
 
 
 class ClockState(StrEnum):
@@ -69,6 +84,16 @@ def _business(hours: float) -> Target:
     return Target(budget=timedelta(hours=hours), business=True)
 
 
+def _follow_up_targets() -> dict[ClockName, Target]:
+    # DOMAIN.md: the result within 1 working day of completion, for every grade; a call-back
+    # within a working day of the low score; 3 working days to answer the fix check.
+    return {
+        ClockName.RESULT: _business(9),
+        ClockName.CALL_BACK: _business(9),
+        ClockName.FIX_CHECK: _business(3 * 9),
+    }
+
+
 def _default_targets() -> dict[Priority, dict[ClockName, Target]]:
     # DOMAIN.md "Grades and deadlines". P1 runs around the clock; P2-P4 count
     # working time, a "24 h" or "N working days" figure being N working days.
@@ -80,6 +105,7 @@ def _default_targets() -> dict[Priority, dict[ClockName, Target]]:
             ClockName.PLAN: _calendar(24),
             ClockName.RESOLUTION: _calendar(72),
             ClockName.SURVEY: _calendar(72),
+            **_follow_up_targets(),
         },
         Priority.P2: {
             ClockName.APPROVAL: _business(4),
@@ -88,6 +114,7 @@ def _default_targets() -> dict[Priority, dict[ClockName, Target]]:
             ClockName.PLAN: _business(2 * 9),
             ClockName.RESOLUTION: _business(5 * 9),
             ClockName.SURVEY: _calendar(72),
+            **_follow_up_targets(),
         },
         Priority.P3: {
             ClockName.APPROVAL: _business(9),
@@ -95,6 +122,7 @@ def _default_targets() -> dict[Priority, dict[ClockName, Target]]:
             ClockName.RESPOND: _business(8),
             ClockName.RESOLUTION: _business(3 * 9),
             ClockName.SURVEY: _calendar(72),
+            **_follow_up_targets(),
         },
         Priority.P4: {
             ClockName.APPROVAL: _business(9),
@@ -102,6 +130,7 @@ def _default_targets() -> dict[Priority, dict[ClockName, Target]]:
             ClockName.RESPOND: _business(9),
             ClockName.RESOLUTION: _business(5 * 9),
             ClockName.SURVEY: _calendar(72),
+            **_follow_up_targets(),
         },
     }
 
@@ -147,7 +176,8 @@ class ExtensionLimit(BaseModel):
 class SlaPolicy(BaseModel):
     """Versioned targets, pinned on a case when it starts."""
 
-    version: str = "2026-11-approval"  # 2026-11-default had no approval deadline
+    # 2026-11-default had no approval deadline; 2026-11-approval no result, call-back or fix-check clocks.
+    version: str = "2026-11-follow-up"
     targets: dict[Priority, dict[ClockName, Target]] = Field(default_factory=_default_targets)
     overrides: list[TargetOverride] = Field(default_factory=_default_overrides)
     # Customer progress updates, even when nothing changed.
@@ -188,6 +218,7 @@ class DueKind(StrEnum):
     RETURN_STEP = "return_step"  # a return or repair step is due from logistics or the warehouse
     EXCHANGE_REMINDER = "exchange_reminder"  # the customer has not chosen: remind them
     EXCHANGE_DEFAULT = "exchange_default"  # still no choice: the offer's refund
+    FIX_CHECK = "fix_check"  # ask the customer whether the fix held (days after closing), not a clock
 
 
 class DueItem(BaseModel):
@@ -234,8 +265,9 @@ class SlaClock(BaseModel):
         return self.target.budget - used
 
     def pause(self, at: datetime, calendar: BusinessCalendar) -> bool:
-        """Stop the clock while the case waits on the customer. A breached clock keeps climbing."""
-        if self.state is not ClockState.RUNNING or self.running_since is None:
+        """Stop the clock while the case waits on the customer. A breached clock keeps climbing;
+        a person's task (a call-back) does not wait for the customer."""
+        if self.state is not ClockState.RUNNING or self.running_since is None or self.name in TASK_CLOCKS:
             return False
         self.used += self.target.elapsed(calendar, self.running_since, max(at, self.running_since))
         self.running_since = None
@@ -288,7 +320,7 @@ class SlaClock(BaseModel):
 
     def next_item(self, policy: SlaPolicy, calendar: BusinessCalendar) -> DueItem | None:
         if self.state is ClockState.RUNNING and self.running_since is not None:
-            if self.name is not ClockName.SURVEY and self.warnings_sent < len(policy.warn_at):
+            if self.name not in CUSTOMER_WINDOWS and self.warnings_sent < len(policy.warn_at):
                 fraction = policy.warn_at[self.warnings_sent]
                 remaining = self.target.budget * fraction - self.used
                 at = self.target.add(calendar, self.running_since, max(remaining, timedelta(0)))
@@ -309,7 +341,7 @@ def next_deadline(clocks: dict[ClockName, SlaClock]) -> datetime | None:
     """The earliest deadline still unmet, a missed one included (so "due within the hour"
     finds overdue cases too). A paused clock has no deadline until it resumes."""
     unmet = (ClockState.RUNNING, ClockState.BREACHED)
-    dues = [c.due_at for c in clocks.values() if c.state in unmet and c.name is not ClockName.SURVEY]
+    dues = [c.due_at for c in clocks.values() if c.state in unmet and c.name not in CUSTOMER_WINDOWS]
     return min(dues, default=None)
 
 
@@ -319,7 +351,7 @@ def label(clock: ClockName) -> str:
 
 
 def case_sla_state(clocks: dict[ClockName, SlaClock]) -> SlaState:
-    live = [clock for clock in clocks.values() if clock.open and clock.name is not ClockName.SURVEY]
+    live = [clock for clock in clocks.values() if clock.open and clock.name not in CUSTOMER_WINDOWS]
     if any(clock.state is ClockState.BREACHED for clock in live):
         return SlaState.BREACHED
     if any(clock.state is ClockState.PAUSED for clock in live):

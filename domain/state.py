@@ -23,6 +23,7 @@ from domain.case import (
     TriageSuggestion,
 )
 from domain.calendar import BusinessCalendar
+from domain.follow_up import CallBackTask, FixCheck
 from domain.handling import HandlingRules
 from domain.returns import ReturnProgress
 from domain.sla import ClockName, SlaClock, SlaPolicy, SlaState, case_sla_state, escalation_level, next_deadline
@@ -66,6 +67,9 @@ class CaseProgress(BaseModel):
     exchange_offer: ExchangeOffer | None = None  # set while the customer chooses a similar item or a refund
     exchange_choice: ExchangeChoice | None = None  # the choice, until it is carried out
     returns: ReturnProgress | None = None  # a return or repair under way, until it is settled
+    result_told_at: datetime | None = None  # an agent told the customer the result (this cycle)
+    call_back: CallBackTask | None = None  # set while a person must call the customer back
+    fix_check: FixCheck | None = None  # the follow-up after a satisfied close, and its answer
     feedback: list[Feedback] = Field(default_factory=list)
     reopen_count: int = 0
     clocks: dict[ClockName, SlaClock] = Field(default_factory=dict)

@@ -7,7 +7,11 @@ again, only Temporal knows: see api/stuck.py):
 - awaiting_approval: a plan waits for a supervisor or the head (stage `plan_proposed`);
 - in_stage_too_long: the case entered its current stage longer ago than a threshold;
 - follow_up_task: a resolution failed on every route and waits for a person to carry it
-  out (more `follow_up_task_created` than `follow_up_completed` events on the timeline).
+  out (more `follow_up_task_created` than `follow_up_completed` events on the timeline);
+- call_back_task: a customer who gave a low score (or whose fix did not hold) waits for a
+  call-back (more `call_back_task_created` than `call_back_completed` events). The task
+  outlives its cycle, so a closed or withdrawn case waiting for it is listed too (it does
+  not archive before); an overdue one is `breached` as well (its `call_back` clock).
 
 "Entered its current stage" is the first timeline event after the last event
 recorded in another stage, not `updated_at`: warnings, notes and the customer
@@ -40,6 +44,7 @@ class StuckReason(StrEnum):
     IN_STAGE_TOO_LONG = "in_stage_too_long"
     ACTIVITY_FAILING = "activity_failing"
     FOLLOW_UP_TASK = "follow_up_task"
+    CALL_BACK_TASK = "call_back_task"
 
 
 @dataclass
@@ -118,6 +123,7 @@ class OpsStore:
                 inner.c.stage == "plan_proposed",
                 inner.c.too_long,
                 inner.c.follow_up_open,
+                inner.c.call_back_open,
             )
         )
         async with self._sessions() as session:
@@ -144,10 +150,13 @@ class OpsStore:
     @staticmethod
     def _open_cases(now: datetime, in_stage_longer_than: timedelta):  # noqa: ANN205 - a subquery
         entered = func.coalesce(_stage_entered_at(), CaseRow.updated_at)
-        too_long = and_(CaseRow.stage.not_in(SELF_CLOSING_STAGES), entered < now - in_stage_longer_than)
+        too_long = and_(
+            CaseRow.stage.not_in(SELF_CLOSING_STAGES + FINISHED_STAGES), entered < now - in_stage_longer_than
+        )
         follow_up_open = and_(
             CaseRow.stage == "executing", _events("follow_up_task_created") > _events("follow_up_completed")
         )
+        call_back_open = _events("call_back_task_created") > _events("call_back_completed")
         return (
             select(
                 CaseRow.number,
@@ -162,8 +171,10 @@ class OpsStore:
                 entered.label("entered"),
                 too_long.label("too_long"),
                 follow_up_open.label("follow_up_open"),
+                call_back_open.label("call_back_open"),
             )
-            .where(CaseRow.stage.not_in(FINISHED_STAGES))
+            # Finished cases too while a call-back waits: they archive only once it is done.
+            .where(or_(CaseRow.stage.not_in(FINISHED_STAGES), and_(CaseRow.stage != "archived", call_back_open)))
             .subquery()
         )
 
@@ -193,6 +204,8 @@ def _stuck(row: Any) -> StuckCase:
         reasons.append(StuckReason.IN_STAGE_TOO_LONG)
     if row.follow_up_open:
         reasons.append(StuckReason.FOLLOW_UP_TASK)
+    if row.call_back_open:
+        reasons.append(StuckReason.CALL_BACK_TASK)
     return StuckCase(
         number=row.number,
         stage=row.stage,

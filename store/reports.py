@@ -209,7 +209,7 @@ class ReportStore:
                 ClockOnTime(clock=clock, on_time=met, missed=missed, decided=met + missed, rate=share(met, met + missed))
             )
 
-        # Satisfaction: survey answers given in the month.
+        # Satisfaction: survey answers given in the month (a reopen after a failed fix check has no score).
         score = Event.data["score"].as_integer()
         said = Event.data["satisfied"].as_boolean()
         answers, score_sum, satisfied = (
@@ -218,7 +218,7 @@ class ReportStore:
                     func.count(),
                     func.coalesce(func.sum(score), 0),
                     func.coalesce(func.sum(case((and_(score >= 4, or_(said.is_(None), said == true())), 1), else_=0)), 0),
-                ).where(Event.kind.in_(_FEEDBACK), _within(Event.at, start, end))
+                ).where(Event.kind.in_(_FEEDBACK), score.is_not(None), _within(Event.at, start, end))
             )
         ).one()
         satisfaction = Satisfaction(

@@ -16,8 +16,12 @@ import httpx
 
 from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
 
-# One case's life when nothing goes wrong: what the timeline must say, once each.
-LIFECYCLE = ["received", "triaged", "accepted", "plan_proposed", "plan_approved", "resolution_executed", "closed", "archived"]
+# One case's life when nothing goes wrong, to a satisfied close: what the timeline must say,
+# once each. (It archives a week later, after the fix check: tests/test_follow_up.py.)
+LIFECYCLE = [
+    "received", "triaged", "accepted", "plan_proposed", "plan_approved", "resolution_executed", "result_told", "closed",
+]  # fmt: skip
+RESULT_TOLD = {"channel": "phone", "summary": "Refunded in full", "follow_up": "We check back in a week"}
 
 
 class WorkerProcess:
@@ -116,7 +120,7 @@ async def wait_for_record(store: Any, number: str, stage: str, timeout: float = 
 
 
 async def run_lifecycle(api: httpx.AsyncClient, store: Any, tag: str, after_action: Any = None) -> str:
-    """Receipt -> triage -> accept -> plan -> approve -> (execution) -> feedback -> (archive)."""
+    """Receipt -> triage -> accept -> plan -> approve -> (execution) -> result told -> feedback -> closed."""
 
     async def step(path: str, body: Any, who: dict[str, str], name: str, catching_up_from: str | None = None) -> dict[str, Any]:
         answer = await act(api, path, body, who, f"{tag}-{name}", catching_up_from=catching_up_from)
@@ -130,8 +134,9 @@ async def run_lifecycle(api: httpx.AsyncClient, store: Any, tag: str, after_acti
     await step(f"/cases/{number}/plan", PLAN, HANDLER, "plan")
     await step(f"/cases/{number}/approve", {"comment": "ok"}, HEAD, "approve")  # P2: the head approves
     await wait_for_record(store, number, "awaiting_feedback")
+    await step(f"/cases/{number}/result-told", RESULT_TOLD, AGENT, "result-told", catching_up_from="executing")
     await step(f"/cases/{number}/feedback", {"score": 5}, AGENT, "feedback", catching_up_from="executing")
-    await wait_for_record(store, number, "archived")
+    await wait_for_record(store, number, "closed")
     return number
 
 
@@ -140,8 +145,10 @@ async def assert_nothing_lost_or_doubled(store: Any, client: Any, number: str) -
     itself counted them, and exactly one ledger entry for the one approved refund."""
     from workflows.case import CaseWorkflow
 
-    view = await client.get_workflow_handle_for(CaseWorkflow.run, number).result()
-    assert (view.stage.value, view.outcome.value) == ("archived", "satisfied"), number
+    # Closed as satisfied, its fix check a week ahead (the workflow waits for it).
+    view = await client.get_workflow_handle_for(CaseWorkflow.run, number).query(CaseWorkflow.state)
+    assert (view.stage.value, view.outcome.value) == ("closed", "satisfied"), number
+    assert view.fix_check is not None and view.fix_check.status.value == "scheduled", number
     timeline = await store.timeline(number)
     assert [event.seq for event in timeline] == list(range(1, view.seq + 1)), number
     assert [event.kind for event in timeline] == LIFECYCLE, number
@@ -151,4 +158,4 @@ async def assert_nothing_lost_or_doubled(store: Any, client: Any, number: str) -
     outbox = [(o.seq, o.recipient, o.topic) for o in await store.outbox(number)]
     assert len(outbox) == len(set(outbox)), number
     row = await store.get_case(number)
-    assert (row.stage, row.last_seq) == ("archived", view.seq), number
+    assert (row.stage, row.last_seq) == ("closed", view.seq), number

@@ -17,7 +17,6 @@ from tests.conftest import Database
 from tests.people import ADMIN, AGENT, intake
 from tests.test_case_clocks import calendar_of, drive_to_feedback, open_and_triage, post
 from tests.waiting import wait_for_event
-from workflows.case import CaseWorkflow
 
 
 
@@ -37,8 +36,8 @@ async def test_a_new_policy_replans_only_the_open_cases_it_changes(
     p4 = await open_and_triage(api, priority="P4")
     finished = (await open_and_triage(api, priority="P2"))["number"]
     await drive_to_feedback(api, finished)
-    await post(api, f"/cases/{finished}/feedback", {"score": 5}, AGENT)
-    await env.client.get_workflow_handle_for(CaseWorkflow.run, finished).result()
+    # Closed as satisfied (it archives after the fix check a week later): finished for re-planning.
+    assert (await post(api, f"/cases/{finished}/feedback", {"score": 5}, AGENT))["stage"] == "closed"
 
     state = (await api.get(f"/cases/{p2['number']}", headers=AGENT)).json()["live"]
     policy = state["policy"] | {"version": f"faster-p2-{uuid.uuid4().hex[:6]}"}

@@ -5,13 +5,17 @@ Driven through the real API, worker and dev server, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import Database
 from tests.people import ADMIN, AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
-from tests.waiting import wait_for_stage
+from tests.waiting import wait_for_event, wait_for_stage
+from workflows.case import CaseWorkflow
 
 UNKNOWN = "ZZ-19990101-000001"
 
@@ -265,17 +269,23 @@ async def test_missing_identity_is_401(api: httpx.AsyncClient, headers: dict[str
 # ---- archived cases -----------------------------------------------------------------
 
 
-async def test_archived_case_refuses_every_action_with_409(api: httpx.AsyncClient) -> None:
+async def test_archived_case_refuses_every_action_with_409(
+    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment
+) -> None:
     number = await in_handling(api)
     await act(api, number, "plan", PLAN, HANDLER, "plan_proposed")
     await act(api, number, "approve", {"comment": "ok"}, HEAD, "executing")
     await wait_for_stage(api, number, "awaiting_feedback", AGENT, "live")
     await act(api, number, "feedback", {"score": 5}, AGENT, "closed")
+    # A week later the customer says the fix held: the case archives.
+    await env.fast_forward(env.client.get_workflow_handle_for(CaseWorkflow.run, number), timedelta(days=7, minutes=1))
+    await wait_for_event(database, number, "fix_check_sent")
+    await act(api, number, "fix-check", {"held": True}, AGENT, "closed")
     detail = await wait_for_stage(api, number, "archived", AGENT, "record")
     assert detail["record"]["outcome"] == "satisfied"
     assert detail["record"]["archived_at"] is not None
     timeline = await kinds(api, number)
-    assert timeline[-2:] == ["closed", "archived"]
+    assert timeline[-2:] == ["fix_confirmed", "archived"]
 
     attempts = [
         ("triage", TRIAGE, AGENT),
@@ -288,6 +298,9 @@ async def test_archived_case_refuses_every_action_with_409(api: httpx.AsyncClien
         ("reject", {"reason": "again"}, SUPERVISOR),
         ("feedback", {"score": 1}, AGENT),
         ("withdraw", {"reason": "changed my mind"}, AGENT),
+        ("result-told", {"channel": "phone", "summary": "again"}, AGENT),
+        ("call-back/complete", {"outcome": "called"}, AGENT),
+        ("fix-check", {"held": False}, AGENT),
     ]
     for action, body, who in attempts:
         response = await api.post(f"/cases/{number}/{action}", json=body, headers=who)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
+from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
-from tests.waiting import wait_for_stage
+from tests.waiting import wait_for_event, wait_for_stage
+from workflows.case import CaseWorkflow
 
 
-async def test_case_runs_from_receipt_to_archive(api: httpx.AsyncClient, database: Database) -> None:
+async def test_case_runs_from_receipt_to_archive(api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment) -> None:
     created = await api.post("/cases", json=intake(), headers=AGENT)
     assert created.status_code == 201, created.text
     case = created.json()
@@ -36,11 +40,18 @@ async def test_case_runs_from_receipt_to_archive(api: httpx.AsyncClient, databas
 
     # The workflow carries out the approved resolution by itself, right after approval.
     detail = await wait_for_stage(api, number, "awaiting_feedback", AGENT)
+    told = {"channel": "phone", "summary": "Refunded in full", "follow_up": "We call in a week"}
+    assert (await api.post(f"/cases/{number}/result-told", json=told, headers=AGENT)).status_code == 200
     feedback = await api.post(f"/cases/{number}/feedback", json={"score": 5}, headers=AGENT)
     assert feedback.status_code == 200, feedback.text
     assert feedback.json()["stage"] == "closed"
     assert detail["live"]["assignee"] == "handler-wang"
 
+    # A week after closing the customer is asked whether the fix held; "yes" archives the case.
+    await env.fast_forward(env.client.get_workflow_handle_for(CaseWorkflow.run, number), timedelta(days=7, minutes=1))
+    await wait_for_event(database, number, "fix_check_sent")
+    held = await api.post(f"/cases/{number}/fix-check", json={"held": True}, headers=AGENT)
+    assert held.status_code == 200, held.text
     await wait_for_stage(api, number, "archived", AGENT, source="record")
     timeline = (await api.get(f"/cases/{number}/timeline", headers=AGENT)).json()
     kinds = [event["kind"] for event in timeline]
@@ -58,7 +69,10 @@ async def test_case_runs_from_receipt_to_archive(api: httpx.AsyncClient, databas
         "plan_proposed",
         "plan_approved",
         "resolution_executed",
+        "result_told",
         "closed",
+        "fix_check_sent",
+        "fix_confirmed",
         "archived",
     ]
     assert [event["seq"] for event in timeline] == list(range(1, len(timeline) + 1))

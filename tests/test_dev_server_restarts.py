@@ -1,6 +1,6 @@
 """`aftersales dev` stopped and started again on the same data directory, and the
 database dropping every connection, while cases are in flight: every case still
-finishes, its timeline complete and nothing recorded twice."""
+reaches its satisfied close, its timeline complete and nothing recorded twice."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.migrate import upgrade
 from tests.conftest import Database
-from tests.durability import act, assert_nothing_lost_or_doubled, wait_for_record
+from tests.durability import RESULT_TOLD, act, assert_nothing_lost_or_doubled, wait_for_record
 from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
 from worker import build_worker
 
@@ -82,8 +82,9 @@ class Case:
             action("plan", PLAN, HANDLER),
             action("approve", {"comment": "ok"}, HEAD),  # P2: the head approves
             lambda: wait_for_record(store, n(), "awaiting_feedback", timeout=120),
+            action("result-told", RESULT_TOLD, AGENT),
             action("feedback", {"score": 5}, AGENT),
-            lambda: wait_for_record(store, n(), "archived", timeout=120),
+            lambda: wait_for_record(store, n(), "closed", timeout=120),  # archived after the fix check, a week on
         ]
 
     async def advance(self, api: httpx.AsyncClient, store: CaseStore, count: int) -> None:
@@ -145,8 +146,8 @@ async def test_cases_survive_dev_server_restarts_and_dropped_connections(databas
 
     # Third run: finish every case.
     async with dev(settings, port, ui_port) as (api, client, store):
-        await asyncio.gather(*(case.advance(api, store, 8) for case in cases))
-        assert [case.done for case in cases] == [8] * CASES
+        await asyncio.gather(*(case.advance(api, store, 9) for case in cases))
+        assert [case.done for case in cases] == [9] * CASES
         for case in cases:
             await assert_nothing_lost_or_doubled(store, client, case.number)
     if postgres:

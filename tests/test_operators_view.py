@@ -138,14 +138,19 @@ async def test_search_attributes_and_details_follow_every_transition(
     feedback = await expect(
         api, handle, "the customer's satisfaction score", CaseStage="awaiting_feedback", SlaState="on_track", **unchanging
     )
-    assert feedback["NextDeadline"] is None  # the survey window is not an SLA deadline
-    assert "Next timer: survey window closes" in await current_details(handle)
+    # The survey window is not an SLA deadline; telling the customer the result is (1 working day).
+    result_due = (await handle.query(CaseWorkflow.state)).clocks["result"].due_at
+    assert feedback["NextDeadline"] == result_due
+    assert "Next timer: SLA result P2 warning at 75%" in await current_details(handle)
 
     await post(api, f"/cases/{number}/feedback", {"score": 2, "comment": "still leaking"}, AGENT)
     await expect(
         api, handle, "triage by an agent (reopened)", CaseStage="reopened", ReopenCount=1, Assignee=None, **unchanging
     )
-    assert "Reopened 1 time(s)." in await current_details(handle)
+    details = await current_details(handle)
+    assert "Reopened 1 time(s)." in details
+    assert "Call-back to the customer open (survey score 2), due " in details
+    await post(api, f"/cases/{number}/call-back/complete", {"outcome": "apologised"}, AGENT)
 
     await post(api, f"/cases/{number}/triage", TRIAGE | {"priority": "P1"}, AGENT)
     await expect(api, handle, "a quality handler to accept", CaseStage="triaged", CasePriority="P1", ReopenCount=1)
@@ -155,7 +160,13 @@ async def test_search_attributes_and_details_follow_every_transition(
     await wait_for_stage(api, number, "awaiting_feedback", AGENT)
     closed = await post(api, f"/cases/{number}/feedback", {"score": 5}, AGENT)
     assert closed["stage"] == "closed"
+    ask_on = (datetime.fromisoformat(closed["closed_at"]) + timedelta(days=7)).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    await expect(api, handle, f"the fix check on {ask_on}", CaseStage="closed", ReopenCount=1, NextDeadline=None, **unchanging)
+    assert "Next timer: fix check to the customer due " in await current_details(handle)
 
+    await env.fast_forward(handle, timedelta(days=7, minutes=1))
+    await wait_for_event(database, number, "fix_check_sent")
+    await post(api, f"/cases/{number}/fix-check", {"held": True}, AGENT)
     await handle.result()
     final = await attributes(handle)
     assert final | {"NextDeadline": None} == {

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -233,11 +233,21 @@ async def test_a_case_run_to_its_archive_with_the_codec_on_keeps_no_plaintext_in
         assert (await api.post(f"/cases/{number}/plan", json=plan, headers=HANDLER)).status_code == 200
         assert (await api.post(f"/cases/{number}/approve", json={}, headers=HEAD)).status_code == 200
         await wait_for_stage(api, number, "awaiting_feedback", AGENT)
+        told = {"channel": "phone", "summary": f"Told {bird.name} on {bird.phone}: refunded"}
+        assert (await api.post(f"/cases/{number}/result-told", json=told, headers=AGENT)).status_code == 200
         feedback = {"score": 5, "comment": f"{bird.name} is happy"}
         assert (await api.post(f"/cases/{number}/feedback", json=feedback, headers=AGENT)).status_code == 200
+        # A week later the fix check; its answer archives the case.
+        handle = stack.client.get_workflow_handle(number)
+        await env.fast_forward(handle, timedelta(days=7, minutes=1))
+        deadline = time.monotonic() + 10
+        while (await api.get(f"/cases/{number}", headers=AGENT)).json()["live"]["fix_check"]["status"] != "sent":
+            assert time.monotonic() < deadline, "no fix check sent"
+            await asyncio.sleep(0.05)
+        answer = {"held": True, "comment": f"{bird.name} says it still works"}
+        assert (await api.post(f"/cases/{number}/fix-check", json=answer, headers=AGENT)).status_code == 200
         await wait_for_stage(api, number, "archived", AGENT, source="record")
 
-        handle = stack.client.get_workflow_handle(number)
         assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
         history = (await handle.fetch_history()).to_json()
         assert hits(history, [bird]) == []

@@ -32,7 +32,14 @@ AWAITING_BASELINE = {
     EventKind.RETURN_AUTHORISED, EventKind.LABEL_ISSUED, EventKind.PICKUP_BOOKED, EventKind.PARCEL_RECEIVED,
     EventKind.QUALITY_CHECKED, EventKind.RESTOCKED, EventKind.REPAIRED, EventKind.SHIPPED_BACK,
     EventKind.RETURN_STEP_OVERDUE, EventKind.EXCHANGE_CHOICE_REMINDED, EventKind.EXCHANGE_CHOICE_DEFAULTED,
-}  # fmt: skip
+    # Result and follow-up (tests/test_follow_up.py).
+    EventKind.RESULT_TOLD,
+    EventKind.CALL_BACK_TASK_CREATED,
+    EventKind.CALL_BACK_COMPLETED,
+    EventKind.FIX_CHECK_SENT,
+    EventKind.FIX_CONFIRMED,
+    EventKind.FIX_CHECK_UNANSWERED,
+}
 
 
 def _recorded_kinds(path: Path) -> set[str]:

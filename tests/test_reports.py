@@ -416,6 +416,26 @@ async def test_first_contact_resolution_counts_cases_answered_at_receipt(databas
     assert (first_reply.on_time, first_reply.missed) == (3, 0)
 
 
+async def test_a_fix_that_did_not_hold_is_a_reopen_but_not_a_survey_answer(database: Database) -> None:
+    # June 2025: closed satisfied (5), then a week later the fix check says it did not hold.
+    script = (
+        Script("RPT-202506-001", "phone", "KETTLE-1L", "2025-06-02T02:00Z")
+        .triage("2025-06-02T02:10Z", ["product_quality"], "P3", "quality")
+        .accept("2025-06-02T03:00Z")
+        .propose("2025-06-02T04:00Z")
+        .approve("2025-06-02T05:00Z")
+        .execute("2025-06-02T06:00Z")
+        .feedback("2025-06-03T02:00Z", 5)
+    )
+    script.reopen_count += 1
+    script._add(EventKind.REOPENED, "2025-06-10T02:00Z", Stage.REOPENED, {"held": False, "reason": "the fix did not hold"}, AGENT_ACTOR)
+    for transition in script.transitions:
+        await database.store.record_transition(transition)
+    june = (await report_store(database).monthly(Month.parse("2025-06"), ZONE)).current
+    assert june.satisfaction.model_dump() == {"answers": 1, "average_score": 5.0, "satisfied": 1, "satisfied_share": 1.0}
+    assert (june.reopens.reopened_cases, june.reopens.reopen_events) == (1, 1)
+
+
 async def test_a_month_without_cases_has_counts_of_zero_and_no_rates(database: Database) -> None:
     await seed(database)
     report = await report_store(database).monthly(Month.parse("2025-01"), ZONE)

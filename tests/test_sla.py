@@ -20,6 +20,7 @@ from domain.sla import (
     Target,
     case_sla_state,
     escalation_level,
+    next_deadline,
     next_due,
 )
 
@@ -140,3 +141,27 @@ def test_a_calendar_change_affects_cases_only_from_the_changed_day_on() -> None:
     new = BusinessCalendar(version="with-holiday", holidays={at(10, 0).date(): "Company day"})
     assert calendar_affects(CALENDAR, new, at(1, 0).date())
     assert not calendar_affects(CALENDAR, new, at(11, 0).date())
+
+
+def test_follow_up_clocks_one_working_day_and_a_three_day_answer_window() -> None:
+    for priority in Priority:
+        for clock, hours in ((ClockName.RESULT, 9), (ClockName.CALL_BACK, 9), (ClockName.FIX_CHECK, 27)):
+            assert POLICY.target(clock, priority, CustomerTier.NORMAL, Channel.PHONE) == Target(
+                budget=timedelta(hours=hours), business=True
+            ), (clock, priority)
+    # Executed on a Friday afternoon: the result is due Monday at the same working hour.
+    result = SlaClock.start(ClockName.RESULT, POLICY.targets[Priority.P1][ClockName.RESULT], at(5, 16), CALENDAR)
+    assert result.due_at == at(8, 16)
+
+
+def test_a_call_back_does_not_wait_for_the_customer_and_the_fix_check_window_is_no_deadline() -> None:
+    call_back = SlaClock.start(ClockName.CALL_BACK, Target(budget=timedelta(hours=9)), MONDAY_10, CALENDAR)
+    assert call_back.pause(at(1, 11), CALENDAR) is False
+    assert call_back.state is ClockState.RUNNING
+    window = SlaClock.start(ClockName.FIX_CHECK, Target(budget=timedelta(hours=27)), MONDAY_10, CALENDAR)
+    # The customer's window: no warnings, its expiry is a step of the case, not a missed deadline.
+    item = window.next_item(POLICY, CALENDAR)
+    assert item is not None and (item.kind, item.at) == (DueKind.BREACH, at(4, 10))
+    clocks = {ClockName.FIX_CHECK: window}
+    assert next_deadline(clocks) is None
+    assert case_sla_state(clocks) is SlaState.ON_TRACK

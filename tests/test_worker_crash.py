@@ -1,5 +1,6 @@
 """The worker is SIGKILLed at random points while 30 cases run their whole life, and
-restarted each time: every case still archives, with each event recorded once and
+restarted each time: every case still reaches its satisfied close (it archives a week
+later, after the fix check), with each event recorded once and
 one ledger entry for its one approved refund."""
 
 from __future__ import annotations

@@ -50,10 +50,13 @@ with workflow.unsafe.imports_passed_through():
         SYSTEM_ACTOR,
     )
     from domain.case import AfterReturn, Priority, Role
+    from domain.follow_up import CallBackCompletion, CallBackTask, FixCheck, FixCheckAnswer, FixCheckStatus, ResultTold
     from domain.lifecycle import OPEN_STAGES, Action, ActionNotAllowed, EventKind, check_allowed
     from domain.queues import escalations
     from domain.records import CaseSnapshot, Notification, ResolutionOrder, Transition
     from domain.sla import (
+        CUSTOMER_WINDOWS,
+        TASK_CLOCKS,
         ClockName,
         ClockState,
         DeadlineExtension,
@@ -115,6 +118,14 @@ APPROVAL_CLOCK = "approval-deadline"
 SECOND_REJECTION = "second-rejection-to-head"
 REOPEN_LIMIT = "reopen-limit-to-head"
 
+# Result and follow-up (issue 4, steps 6 and 7): a working day to tell the customer the result,
+# a call-back task for a person after a low score, and a fix check days after a satisfied close.
+# Cases recorded before them keep the old way: no result clock, a `call_back` notification only,
+# and archiving at once after closing.
+RESULT_CLOCK = "result-clock"
+CALL_BACK_TASK = "call-back-task"
+FIX_CHECK = "fix-check"
+
 APPROVER_NAMES = {Role.HEAD: "the after-sales head", Role.SUPERVISOR: "a module lead"}
 
 # Resolution types that move money need an amount no larger than what was paid.
@@ -175,7 +186,7 @@ class CaseWorkflow:
                     # A person may have completed a follow-up task while we waited for the lock.
                     if self._ready_to_execute():
                         await self._execute()
-            elif case.stage in (Stage.CLOSED, Stage.WITHDRAWN):
+            elif case.stage in (Stage.CLOSED, Stage.WITHDRAWN) and self._may_archive():
                 async with self._lock:
                     await self._record(EventKind.ARCHIVED, SYSTEM_ACTOR, stage=Stage.ARCHIVED, archive=True)
             else:
@@ -462,51 +473,187 @@ class CaseWorkflow:
         async with self._acting(Action.FEEDBACK):
             case = self._case
             case.feedback.append(feedback)
-            self._meet(ClockName.SURVEY, workflow.now())
+            now = workflow.now()
+            self._meet(ClockName.SURVEY, now)
+            # The customer answering the survey has heard the result.
+            self._meet(ClockName.RESULT, now)
             data = feedback.model_dump(mode="json")
             if feedback.reopens:
-                case.reopen_count += 1
-                case.cycle_started_at = workflow.now()
-                case.assignee = None
-                case.plan = None
-                case.rejections = 0
-                # A new cycle: its clocks start when the agent triages it again.
-                case.clocks.clear()
-                await self._record(
-                    EventKind.REOPENED,
-                    actor,
-                    stage=Stage.REOPENED,
-                    waiting_for="triage by an agent (reopened)",
-                    data=data,
-                    notify=[
-                        Notification(recipient="agent", topic="call_back", body={"score": feedback.score}),
-                        Notification(recipient="customer", topic="reopened"),
-                    ],
-                )
-                if case.reopen_count >= case.rules.reopen_limit and workflow.patched(REOPEN_LIMIT):
-                    await self._record(
-                        EventKind.REOPEN_LIMIT_REACHED,
-                        SYSTEM_ACTOR,
-                        waiting_for=f"the after-sales head (reopened {case.reopen_count} times)",
-                        data={"reopen_count": case.reopen_count, "limit": case.rules.reopen_limit},
-                        notify=[Notification(recipient=Role.HEAD.value, topic="reopen_limit_reached")],
-                    )
+                reason = f"survey score {feedback.score}" + (" (not satisfied)" if feedback.satisfied is False else "")
+                await self._reopen(actor, data, reason, score=feedback.score)
             else:
                 case.outcome = Outcome.SATISFIED
-                case.closed_at = workflow.now()
+                case.closed_at = now
+                # A resolution was carried out: days later the customer is asked whether it held.
+                # A case answered at first contact was told something, not fixed: it archives.
+                window = self._target(ClockName.FIX_CHECK)
+                checks = case.receipt is not None and window is not None and workflow.patched(FIX_CHECK)
+                notify = [Notification(recipient="customer", topic="closed")]
+                if checks:
+                    assert window is not None
+                    case.fix_check = FixCheck(ask_at=now + timedelta(days=case.rules.fix_check_after_days), answer_within=window)
+                    ask_at = case.fix_check.ask_at.isoformat()
+                    data |= {"fix_check_at": ask_at}
+                    notify = [Notification(recipient="customer", topic="closed", body={"fix_check_at": ask_at})]
                 await self._record(
                     EventKind.CLOSED,
                     actor,
                     stage=Stage.CLOSED,
-                    waiting_for="archiving",
+                    waiting_for=self._fix_check_wait() if checks else "archiving",
                     data=data,
-                    notify=[Notification(recipient="customer", topic="closed")],
+                    notify=notify,
                 )
             return case.view()
 
     @record_feedback.validator
     def _validate_feedback(self, actor: Actor, feedback: Feedback) -> None:
         self._check(Action.FEEDBACK)
+
+    async def _reopen(self, actor: Actor, data: dict[str, Any], reason: str, *, score: int | None = None) -> None:
+        """Back to triage with the same number (a low score, or a fix that did not hold); a
+        person calls the customer back."""
+        case = self._case
+        now = workflow.now()
+        case.reopen_count += 1
+        case.cycle_started_at = now
+        case.assignee = None
+        case.plan = None
+        case.rejections = 0
+        case.outcome = None
+        case.closed_at = None
+        case.result_told_at = None
+        # A new cycle: its clocks start when the agent triages it again. An open call-back stays.
+        kept = {name: clock for name, clock in case.clocks.items() if name in TASK_CLOCKS and clock.open}
+        case.clocks.clear()
+        case.clocks.update(kept)
+        call_back_task = workflow.patched(CALL_BACK_TASK)
+        notify = [Notification(recipient="customer", topic="reopened")]
+        if not call_back_task:
+            notify.insert(0, Notification(recipient="agent", topic="call_back", body={"score": score}))
+        await self._record(
+            EventKind.REOPENED,
+            actor,
+            stage=Stage.REOPENED,
+            waiting_for="triage by an agent (reopened)",
+            data=data,
+            notify=notify,
+        )
+        if case.reopen_count >= case.rules.reopen_limit and workflow.patched(REOPEN_LIMIT):
+            await self._record(
+                EventKind.REOPEN_LIMIT_REACHED,
+                SYSTEM_ACTOR,
+                waiting_for=f"the after-sales head (reopened {case.reopen_count} times)",
+                data={"reopen_count": case.reopen_count, "limit": case.rules.reopen_limit},
+                notify=[Notification(recipient=Role.HEAD.value, topic="reopen_limit_reached")],
+            )
+        if call_back_task:
+            await self._open_call_back(reason)
+
+    async def _open_call_back(self, reason: str) -> None:
+        """A task for an agent to call the customer back, with its deadline (the `call_back`
+        clock). One at a time: whoever calls back reads the whole timeline."""
+        case = self._case
+        if case.call_back is not None:
+            return
+        now = workflow.now()
+        self._start_clock(ClockName.CALL_BACK, now)
+        clock = case.clocks.get(ClockName.CALL_BACK)
+        case.call_back = CallBackTask(reason=reason, created_at=now, due_at=clock.due_at if clock else None)
+        await self._record(
+            EventKind.CALL_BACK_TASK_CREATED,
+            SYSTEM_ACTOR,
+            data={
+                "reason": reason,
+                "assigned_to": Role.AGENT.value,
+                "due_at": clock.due_at.isoformat() if clock else None,
+            },
+            notify=[Notification(recipient=Role.AGENT.value, topic="call_back", body={"reason": reason})],
+        )
+
+    @workflow.update
+    async def tell_result(self, actor: Actor, told: ResultTold) -> CaseView:
+        """An agent told the customer the result, what was done and what follow-up to expect."""
+        async with self._acting(Action.TELL_RESULT):
+            case = self._case
+            now = workflow.now()
+            case.result_told_at = now
+            self._meet(ClockName.RESULT, now)
+            await self._record(EventKind.RESULT_TOLD, actor, data=told.model_dump(mode="json"))
+            return case.view()
+
+    @tell_result.validator
+    def _validate_tell_result(self, actor: Actor, told: ResultTold) -> None:
+        self._check(Action.TELL_RESULT)
+
+    @workflow.update
+    async def complete_call_back(self, actor: Actor, completion: CallBackCompletion) -> CaseView:
+        async with self._acting(Action.COMPLETE_CALL_BACK):
+            self._check_call_back()
+            case = self._case
+            task = case.call_back
+            assert task is not None
+            self._meet(ClockName.CALL_BACK, workflow.now())
+            case.call_back = None
+            await self._record(
+                EventKind.CALL_BACK_COMPLETED,
+                actor,
+                data={**completion.model_dump(mode="json"), "task_reason": task.reason, "task_created_at": task.created_at.isoformat()},
+            )
+            return case.view()
+
+    @complete_call_back.validator
+    def _validate_complete_call_back(self, actor: Actor, completion: CallBackCompletion) -> None:
+        self._check(Action.COMPLETE_CALL_BACK)
+        self._check_call_back()
+
+    def _check_call_back(self) -> None:
+        if self._case.call_back is None:
+            raise ApplicationError(
+                "the case has no open call-back task", {"stage": self._case.stage.value}, type="ActionNotAllowed"
+            )
+
+    @workflow.update
+    async def answer_fix_check(self, actor: Actor, answer: FixCheckAnswer) -> CaseView:
+        """The customer's answer to the fix check: held archives the case, not held reopens it."""
+        async with self._acting(Action.ANSWER_FIX_CHECK):
+            self._check_fix_check()
+            case = self._case
+            fix = case.fix_check
+            assert fix is not None
+            now = workflow.now()
+            fix.answered_at = now
+            self._meet(ClockName.FIX_CHECK, now)
+            data = answer.model_dump(mode="json")
+            if answer.held:
+                fix.status = FixCheckStatus.HELD
+                await self._record(EventKind.FIX_CONFIRMED, actor, waiting_for="archiving", data=data)
+            else:
+                fix.status = FixCheckStatus.NOT_HELD
+                await self._reopen(actor, data | {"reason": "the fix did not hold"}, "the fix did not hold")
+            return case.view()
+
+    @answer_fix_check.validator
+    def _validate_answer_fix_check(self, actor: Actor, answer: FixCheckAnswer) -> None:
+        self._check(Action.ANSWER_FIX_CHECK)
+        self._check_fix_check()
+
+    def _check_fix_check(self) -> None:
+        fix = self._case.fix_check
+        if fix is None or not fix.pending:
+            raise ApplicationError(
+                "the case has no pending fix check", {"stage": self._case.stage.value}, type="ActionNotAllowed"
+            )
+
+    def _fix_check_wait(self) -> str:
+        fix = self._case.fix_check
+        assert fix is not None
+        return f"the fix check on {fix.ask_at.astimezone(self._case.calendar.zone).date().isoformat()}"
+
+    def _may_archive(self) -> bool:
+        """A closed case archives once nothing is left to do: no fix check to ask or answer,
+        no customer to call back (a case is never silently dropped)."""
+        case = self._case
+        return not (case.fix_check is not None and case.fix_check.pending) and case.call_back is None
 
     @workflow.update
     async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> CaseView:
@@ -761,7 +908,7 @@ class CaseWorkflow:
                 case.calendar = replan.calendar
             for clock in case.clocks.values():
                 target = self._target(clock.name)
-                if clock.open and target is not None and clock.name is not ClockName.SURVEY:
+                if clock.open and target is not None and clock.name not in CUSTOMER_WINDOWS:
                     clock.retarget(target, now, case.calendar)
             after = {name.value: clock.due_at.isoformat() for name, clock in case.clocks.items() if clock.open}
             await self._record(
@@ -974,8 +1121,13 @@ class CaseWorkflow:
         case.returns = None  # settled: its steps stay on the timeline
         now = workflow.now()
         for clock in case.clocks.values():
-            clock.meet(now)
+            if clock.name not in TASK_CLOCKS:
+                clock.meet(now)
         self._start_clock(ClockName.SURVEY, now)
+        if workflow.patched(RESULT_CLOCK):
+            # An agent tells the customer the result within a working day (the survey answer also meets it).
+            case.result_told_at = None
+            self._start_clock(ClockName.RESULT, now)
         await self._record(
             EventKind.RESOLUTION_EXECUTED,
             actor,
@@ -1084,6 +1236,9 @@ class CaseWorkflow:
     def _next_item(self) -> DueItem | None:
         case = self._case
         item = next_due(case.clocks, case.policy, case.calendar)
+        fix = case.fix_check
+        if fix is not None and fix.status is FixCheckStatus.SCHEDULED and (item is None or fix.ask_at < item.at):
+            item = DueItem(kind=DueKind.FIX_CHECK, clock=None, at=fix.ask_at)
         update_at = case.next_update_at
         if update_at is not None and (item is None or update_at < item.at):
             item = DueItem(kind=DueKind.UPDATE, clock=None, at=update_at)
@@ -1120,6 +1275,8 @@ class CaseWorkflow:
             return f"reminder of the unanswered exchange offer due {when}"
         if item.kind is DueKind.EXCHANGE_DEFAULT:
             return f"unanswered exchange offer becomes a refund {when}"
+        if item.kind is DueKind.FIX_CHECK:
+            return f"fix check to the customer due {when}"
         if item.kind is DueKind.WARNING:
             return f"SLA {label(item.clock)}{priority} warning at {item.fraction:.0%} due {when}"
         if item.kind is DueKind.CLIMB:
@@ -1127,6 +1284,8 @@ class CaseWorkflow:
             return f"SLA {label(item.clock)}{priority} escalation to {rung} due {when}"
         if item.clock is ClockName.SURVEY:
             return f"survey window closes {when}"
+        if item.clock is ClockName.FIX_CHECK:
+            return f"fix check answer window closes {when}"
         return f"SLA {label(item.clock)}{priority} due {when}"
 
     def _rung(self, level: int) -> str:
@@ -1147,8 +1306,22 @@ class CaseWorkflow:
         if item.kind in EXECUTION_DUE_KINDS:
             await self._on_execution_due(item)
             return
+        if item.kind is DueKind.FIX_CHECK:
+            await self._send_fix_check()
+            return
         assert item.clock is not None
         clock = case.clocks[item.clock]
+        if item.clock is ClockName.FIX_CHECK:
+            clock.meet(now)
+            assert case.fix_check is not None
+            case.fix_check.status = FixCheckStatus.UNANSWERED
+            await self._record(
+                EventKind.FIX_CHECK_UNANSWERED,
+                SYSTEM_ACTOR,
+                waiting_for="archiving",
+                data={"due_at": clock.due_at.isoformat()},
+            )
+            return
         if item.clock is ClockName.SURVEY:
             clock.meet(now)
             case.outcome = Outcome.NO_RESPONSE
@@ -1249,10 +1422,28 @@ class CaseWorkflow:
             ],
         )
         await self._record_resumed(resumed)
+    async def _send_fix_check(self) -> None:
+        """Days after a satisfied close: ask the customer whether the fix held."""
+        case = self._case
+        fix = case.fix_check
+        assert fix is not None
+        now = workflow.now()
+        fix.status = FixCheckStatus.SENT
+        fix.sent_at = now
+        clock = SlaClock.start(ClockName.FIX_CHECK, fix.answer_within, now, case.calendar)
+        case.clocks[ClockName.FIX_CHECK] = clock
+        await self._record(
+            EventKind.FIX_CHECK_SENT,
+            SYSTEM_ACTOR,
+            waiting_for="the customer's answer to the fix check",
+            data={"closed_at": case.closed_at.isoformat() if case.closed_at else None, "answer_due_at": clock.due_at.isoformat()},
+            notify=[Notification(recipient="customer", topic="fix_check", body={"answer_due_at": clock.due_at.isoformat()})],
+        )
 
     def _responsible(self, clock: ClockName) -> tuple[str, str | None]:
-        """Who a miss is recorded against: the agent for the first reply, else the handler."""
-        if clock is ClockName.FIRST_REPLY:
+        """Who a miss is recorded against: an agent for what customer service owes the customer
+        (first reply, telling the result, a call-back), else the handler."""
+        if clock in (ClockName.FIRST_REPLY, ClockName.RESULT, ClockName.CALL_BACK):
             return Role.AGENT.value, None
         return Role.HANDLER.value, self._case.assignee
 
@@ -1327,7 +1518,8 @@ class CaseWorkflow:
         case.outcome = outcome
         case.closed_at = workflow.now()
         for clock in case.clocks.values():
-            clock.meet(case.closed_at)
+            if clock.name not in TASK_CLOCKS:
+                clock.meet(case.closed_at)
 
     def _approver(self) -> Role:
         case = self._case
@@ -1517,4 +1709,8 @@ class CaseWorkflow:
             lines.append(f"Next timer: {self._summary(item)}.")
         if case.reopen_count:
             lines.append(f"Reopened {case.reopen_count} time(s).")
+        if case.call_back is not None:
+            due = case.call_back.due_at
+            when = f", due {due.astimezone(zone).isoformat(timespec='minutes')}" if due else ""
+            lines.append(f"Call-back to the customer open ({case.call_back.reason}){when}.")
         workflow.set_current_details("\n\n".join(lines))
