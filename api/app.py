@@ -13,7 +13,7 @@ from api.access import authorize
 from api.auth import JwtVerifier
 from api.limits import BodyLimit, CallerRateLimit
 from api.cors import UiCodecCors
-from api.routes import admin, cases, codec, health, ops, reports
+from api.routes import admin, cases, codec, contributions, health, ops, reports
 from api.sla_rules import SlaRulebook
 from settings import Settings, get_settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -76,6 +76,7 @@ def create_app(
     # Every route but the public ones passes the access matrix, whatever its own signature says.
     guarded = [Depends(authorize)]
     app.include_router(cases.router, dependencies=guarded)
+    app.include_router(contributions.router, dependencies=guarded)
     app.include_router(admin.router, dependencies=guarded)
     app.include_router(health.router)
     app.include_router(reports.router, dependencies=guarded)

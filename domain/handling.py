@@ -8,6 +8,8 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from domain.case import Priority, Role
+from domain.contribution import default_contribution_targets
+from domain.sla import Target
 
 
 class HandlingRules(BaseModel):
@@ -20,6 +22,8 @@ class HandlingRules(BaseModel):
     head_approves: list[Priority] = Field(default_factory=lambda: [Priority.P1, Priority.P2])
     # The rejection that sends a plan's approval to the head.
     rejections_before_head: int = Field(default=2, ge=1)
+    # Multi-department cases: how long an assisting department has to contribute, by priority.
+    contribution_due: dict[Priority, Target] = Field(default_factory=default_contribution_targets)
 
     def compensation_cap(self, paid: Decimal) -> Decimal:
         return (paid * self.compensation_cap_percent / 100).quantize(Decimal("0.01"))

@@ -24,6 +24,9 @@ class Action(StrEnum):
     REASSIGN = "reassign"
     COMPLETE_FOLLOW_UP = "complete_follow_up"
     CHOOSE_EXCHANGE = "choose_exchange"
+    NAME_DEPARTMENTS = "name_departments"
+    CONTRIBUTE = "contribute"
+    WAIVE_CONTRIBUTION = "waive_contribution"
 
 
 class EventKind(StrEnum):
@@ -63,6 +66,12 @@ class EventKind(StrEnum):
     # The exchange item is out of stock: a similar item or a refund is offered.
     EXCHANGE_OUT_OF_STOCK = "exchange_out_of_stock"
     EXCHANGE_CHOSEN = "exchange_chosen"
+    # Multi-department cases: the head names the lead and the assisting departments; each
+    # assisting department contributes by its deadline, late, or the lead waives it.
+    DEPARTMENTS_NAMED = "departments_named"
+    CONTRIBUTION_OVERDUE = "contribution_overdue"
+    CONTRIBUTION_RECEIVED = "contribution_received"
+    CONTRIBUTION_WAIVED = "contribution_waived"
     ARCHIVED = "archived"
 
 
@@ -100,6 +109,10 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     # Only while a follow-up task is open (checked by the workflow as well).
     Action.COMPLETE_FOLLOW_UP: frozenset({Stage.EXECUTING}),
     Action.CHOOSE_EXCHANGE: frozenset({Stage.EXECUTING}),  # only while an exchange offer is open
+    # Before a plan is proposed: the plan waits for every contribution (or its waiver).
+    Action.NAME_DEPARTMENTS: frozenset({Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER}),
+    Action.CONTRIBUTE: frozenset({Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER}),
+    Action.WAIVE_CONTRIBUTION: frozenset({Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER}),
 }
 
 

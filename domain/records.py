@@ -62,6 +62,8 @@ class Transition(BaseModel):
     archive: dict[str, Any] | None = None  # the full final record, on the archive event
     # Cases recorded before this flag existed rewrite their categories every time.
     categories_changed: bool = True
+    # Set when the departments assisting the case changed: they see it too (multi-department).
+    assisting: list[Department] | None = None
 
 
 class RecordedTransition(BaseModel):

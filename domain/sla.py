@@ -184,6 +184,7 @@ class DueKind(StrEnum):
     BREACH = "breach"
     CLIMB = "climb"
     UPDATE = "update"  # a progress update to the customer, not a clock
+    CONTRIBUTION = "contribution"  # an assisting department's contribution is due (multi-department)
 
 
 class DueItem(BaseModel):
@@ -191,6 +192,7 @@ class DueItem(BaseModel):
     clock: ClockName | None
     at: datetime
     fraction: float | None = None
+    department: str | None = None  # whose contribution is due (kind `contribution`)
 
 
 class Pause(BaseModel):

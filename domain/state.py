@@ -23,6 +23,7 @@ from domain.case import (
     TriageSuggestion,
 )
 from domain.calendar import BusinessCalendar
+from domain.contribution import Contribution
 from domain.handling import HandlingRules
 from domain.sla import ClockName, SlaClock, SlaPolicy, SlaState, case_sla_state, escalation_level, next_deadline
 
@@ -65,6 +66,10 @@ class CaseProgress(BaseModel):
     exchange_offer: ExchangeOffer | None = None  # set while the customer chooses a similar item or a refund
     exchange_choice: ExchangeChoice | None = None  # the choice, until it is carried out
     feedback: list[Feedback] = Field(default_factory=list)
+    # Multi-department cases: the lead named by the head (the case's department) and the
+    # assisting departments' contributions.
+    lead_department: Department | None = None
+    contributions: list[Contribution] = Field(default_factory=list)
     reopen_count: int = 0
     clocks: dict[ClockName, SlaClock] = Field(default_factory=dict)
     next_update_at: datetime | None = None  # the customer hears from us by then, even if nothing changed

@@ -16,6 +16,7 @@ from domain.case import LedgerReceipt, format_case_number
 from domain.records import ResolutionOrder, Transition
 from store.models import (
     CaseCategoryRow,
+    CaseDepartmentRow,
     CaseNumberCounterRow,
     CaseRow,
     IdempotencyKeyRow,
@@ -53,6 +54,8 @@ class CaseFilter:
     priority: str | None = None
     department: str | None = None
     category: str | None = None
+    # A handler's list: cases routed to this department or assisted by it.
+    visible_to: str | None = None
 
 
 def _insert(session: AsyncSession, table: type) -> Any:
@@ -82,6 +85,9 @@ class _TransitionStatements:
             index_elements=["case_number", "seq"]
         )
         self.insert_category = insert(CaseCategoryRow.__table__)
+        self.insert_department = insert(CaseDepartmentRow.__table__).on_conflict_do_nothing(
+            index_elements=["case_number", "department"]
+        )
         self.insert_outbox = insert(OutboxRow.__table__)
         cases = CaseRow.__table__
         self.delete_categories = delete(CaseCategoryRow.__table__).where(
@@ -187,6 +193,12 @@ class CaseStore:
                         # A triage may name a category twice; the row is there once.
                         [{"case_number": t.number, "category": c} for c in dict.fromkeys(c.value for c in snap.categories)],
                     )
+            if t.assisting:
+                # Departments are only ever added: one that assisted keeps seeing the case it worked on.
+                await connection.execute(
+                    statements.insert_department,
+                    [{"case_number": t.number, "department": d.value} for d in t.assisting],
+                )
             if t.notifications:
                 await connection.execute(
                     statements.insert_outbox,
@@ -352,6 +364,15 @@ class CaseStore:
             query = query.where(CaseRow.priority == filters.priority)
         if filters.department:
             query = query.where(CaseRow.department == filters.department)
+        if filters.visible_to:
+            query = query.where(
+                or_(
+                    CaseRow.department == filters.visible_to,
+                    CaseRow.number.in_(
+                        select(CaseDepartmentRow.case_number).where(CaseDepartmentRow.department == filters.visible_to)
+                    ),
+                )
+            )
         if filters.category:
             query = query.where(
                 CaseRow.number.in_(
@@ -378,6 +399,16 @@ class CaseStore:
     async def get_case(self, number: str) -> CaseRow | None:
         async with self._sessions() as session:
             return await session.get(CaseRow, number)
+
+    async def assisting(self, number: str) -> list[str]:
+        """The departments assisting a case (multi-department cases)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(CaseDepartmentRow.department)
+                .where(CaseDepartmentRow.case_number == number)
+                .order_by(CaseDepartmentRow.department)
+            )
+            return list(rows.scalars())
 
     async def categories(self, numbers: list[str]) -> dict[str, list[str]]:
         async with self._sessions() as session:
