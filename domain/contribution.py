@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from domain.calendar import BusinessCalendar
 from domain.case import Department, Priority
@@ -68,14 +68,15 @@ class DepartmentsNaming(BaseModel):
     assisting: list[AssistRequest] = Field(min_length=1, max_length=len(Department) - 1)
     reason: str | None = Field(default=None, max_length=2000)
 
-    @model_validator(mode="after")
-    def _distinct_and_not_the_lead(self) -> DepartmentsNaming:
-        named = [a.department for a in self.assisting]
+    @field_validator("assisting")
+    @classmethod
+    def _distinct_and_not_the_lead(cls, assisting: list[AssistRequest], info: ValidationInfo) -> list[AssistRequest]:
+        named = [a.department for a in assisting]
         if len(set(named)) != len(named):
-            raise ValueError("assisting: each department is named once")
-        if self.lead in named:
-            raise ValueError("assisting: the lead department does not assist itself")
-        return self
+            raise ValueError("each department is named once")
+        if info.data.get("lead") in named:
+            raise ValueError("the lead department does not assist itself")
+        return assisting
 
 
 class ContributionSubmission(BaseModel):
