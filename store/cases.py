@@ -85,8 +85,10 @@ class _TransitionStatements:
             index_elements=["case_number", "seq"]
         )
         self.insert_category = insert(CaseCategoryRow.__table__)
-        self.insert_department = insert(CaseDepartmentRow.__table__).on_conflict_do_nothing(
-            index_elements=["case_number", "department"]
+        departments = insert(CaseDepartmentRow.__table__)
+        self.upsert_department = departments.on_conflict_do_update(
+            index_elements=["case_number", "department"],
+            set_={"contribution_status": departments.excluded.contribution_status},
         )
         self.insert_outbox = insert(OutboxRow.__table__)
         cases = CaseRow.__table__
@@ -196,8 +198,11 @@ class CaseStore:
             if t.assisting:
                 # Departments are only ever added: one that assisted keeps seeing the case it worked on.
                 await connection.execute(
-                    statements.insert_department,
-                    [{"case_number": t.number, "department": d.value} for d in t.assisting],
+                    statements.upsert_department,
+                    [
+                        {"case_number": t.number, "department": d.value, "contribution_status": status.value}
+                        for d, status in t.assisting.items()
+                    ],
                 )
             if t.notifications:
                 await connection.execute(

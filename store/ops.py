@@ -7,7 +7,9 @@ again, only Temporal knows: see api/stuck.py):
 - awaiting_approval: a plan waits for a supervisor or the head (stage `plan_proposed`);
 - in_stage_too_long: the case entered its current stage longer ago than a threshold;
 - follow_up_task: a resolution failed on every route and waits for a person to carry it
-  out (more `follow_up_task_created` than `follow_up_completed` events on the timeline).
+  out (more `follow_up_task_created` than `follow_up_completed` events on the timeline);
+- contribution_overdue: an assisting department's contribution is past its deadline and
+  the plan waits for it (multi-department cases; `case_departments`).
 
 "Entered its current stage" is the first timeline event after the last event
 recorded in another stage, not `updated_at`: warnings, notes and the customer
@@ -27,7 +29,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.cases import CaseStore
-from store.models import CaseRow, TimelineEventRow
+from store.models import CaseDepartmentRow, CaseRow, TimelineEventRow
 from store.rules import FINISHED_STAGES
 
 # Stages where a long wait is expected and bounded by the case itself.
@@ -40,6 +42,7 @@ class StuckReason(StrEnum):
     IN_STAGE_TOO_LONG = "in_stage_too_long"
     ACTIVITY_FAILING = "activity_failing"
     FOLLOW_UP_TASK = "follow_up_task"
+    CONTRIBUTION_OVERDUE = "contribution_overdue"
 
 
 @dataclass
@@ -118,6 +121,7 @@ class OpsStore:
                 inner.c.stage == "plan_proposed",
                 inner.c.too_long,
                 inner.c.follow_up_open,
+                inner.c.contribution_overdue,
             )
         )
         async with self._sessions() as session:
@@ -148,6 +152,14 @@ class OpsStore:
         follow_up_open = and_(
             CaseRow.stage == "executing", _events("follow_up_task_created") > _events("follow_up_completed")
         )
+        contribution_overdue = (
+            select(CaseDepartmentRow.case_number)
+            .where(
+                CaseDepartmentRow.case_number == CaseRow.number,
+                CaseDepartmentRow.contribution_status == "overdue",
+            )
+            .exists()
+        )
         return (
             select(
                 CaseRow.number,
@@ -162,6 +174,7 @@ class OpsStore:
                 entered.label("entered"),
                 too_long.label("too_long"),
                 follow_up_open.label("follow_up_open"),
+                contribution_overdue.label("contribution_overdue"),
             )
             .where(CaseRow.stage.not_in(FINISHED_STAGES))
             .subquery()
@@ -193,6 +206,8 @@ def _stuck(row: Any) -> StuckCase:
         reasons.append(StuckReason.IN_STAGE_TOO_LONG)
     if row.follow_up_open:
         reasons.append(StuckReason.FOLLOW_UP_TASK)
+    if row.contribution_overdue:
+        reasons.append(StuckReason.CONTRIBUTION_OVERDUE)
     return StuckCase(
         number=row.number,
         stage=row.stage,

@@ -5,11 +5,12 @@ see and act on the case while others do not."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
+from store.ops import OpsStore, StuckReason
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, HEAD, OTHER_HANDLER, PLAN, SUPERVISOR, handler
 from tests.test_case_clocks import calendar_of, open_and_triage, post
@@ -27,6 +28,12 @@ NAMING = {
     ],
     "reason": "defect or transport damage: both must be ruled out",
 }
+
+
+async def _stuck_reasons(database: Database, number: str) -> list[StuckReason]:
+    ops = OpsStore(database.store.sessions)
+    [case] = await ops.open_cases([number], now=datetime.now(timezone.utc), in_stage_longer_than=timedelta(days=365))
+    return case.reasons
 
 
 def _contribution(case: dict, department: str) -> dict:
@@ -77,12 +84,14 @@ async def test_one_late_contribution_then_the_plan_goes_on_to_approval(
     assert f"POST /cases/{number}/contributions/{{department}}/waive" in blocked.json()["detail"]
 
     # Logistics contributes in time.
-    on_time = await post(
-        api,
-        f"/cases/{number}/contributions/logistics",
-        {"summary": "No drop recorded; parcel intact at hand-over", "findings": "scan log attached"},
-        OTHER_HANDLER,
-    )
+    finding = {"summary": "No drop recorded; parcel intact at hand-over", "findings": "scan log attached"}
+    keyed = OTHER_HANDLER | {"Idempotency-Key": "logistics-finding"}
+    on_time = await post(api, f"/cases/{number}/contributions/logistics", finding, keyed)
+    replayed = await api.post(f"/cases/{number}/contributions/logistics", json=finding, headers=keyed)
+    assert replayed.status_code == 200 and replayed.json() == on_time
+    # The same key for another department's contribution is another request: refused.
+    reused = await api.post(f"/cases/{number}/contributions/rnd_repair", json=finding, headers=keyed)
+    assert reused.status_code == 422 and reused.json()["title"] == "Idempotency key reused"
     logistics = _contribution(on_time, "logistics")
     assert (logistics["status"], logistics["late"], logistics["contributed_by"]) == ("received", False, "handler-zhou")
     received = await wait_for_event(database, number, "contribution_received")
@@ -109,6 +118,8 @@ async def test_one_late_contribution_then_the_plan_goes_on_to_approval(
     ]
     live = (await api.get(f"/cases/{number}", headers=AGENT)).json()["live"]
     assert _contribution(live, "rnd_repair")["status"] == "overdue"
+    # Operators find the case waiting on an overdue contribution.
+    assert StuckReason.CONTRIBUTION_OVERDUE in await _stuck_reasons(database, number)
 
     still = await api.post(f"/cases/{number}/plan", json=PLAN, headers=HANDLER)
     assert still.status_code == 409 and still.json()["pending_departments"] == ["rnd_repair"]
@@ -123,6 +134,7 @@ async def test_one_late_contribution_then_the_plan_goes_on_to_approval(
     late_event = [e for e in await database.store.timeline(number) if e.kind == "contribution_received"][-1]
     assert (late_event.data["department"], late_event.data["late"], late_event.data["on_time"]) == ("rnd_repair", True, False)
     assert [e.kind for e in await database.store.timeline(number)].count("contribution_overdue") == 1
+    assert StuckReason.CONTRIBUTION_OVERDUE not in await _stuck_reasons(database, number)
 
     # Every contribution in: the lead proposes, the head approves, the case carries on.
     proposed = await post(api, f"/cases/{number}/plan", PLAN, HANDLER)

@@ -770,7 +770,7 @@ class CaseWorkflow:
                     "reason": naming.reason,
                 },
                 notify=notify,
-                assisting=sorted({c.department for c in case.contributions}),
+                assisting=self._assisting(),
             )
             return case.view()
 
@@ -780,7 +780,15 @@ class CaseWorkflow:
         self._check_naming(naming)
 
     def _check_naming(self, naming: DepartmentsNaming) -> None:
-        waiting = {c.department for c in outstanding(self._case.contributions)}
+        case = self._case
+        if naming.lead != case.department and case.stage is Stage.AWAITING_CUSTOMER:
+            # The new lead starts from its queue; the open question and paused clocks stay with the old one.
+            raise ApplicationError(
+                "the case waits for the customer's answer: name a new lead once it has answered",
+                {"stage": case.stage.value},
+                type="ActionNotAllowed",
+            )
+        waiting = {c.department for c in outstanding(case.contributions)}
         again = [a.department.value for a in naming.assisting if a.department in waiting]
         if again:
             raise ApplicationError(
@@ -818,6 +826,7 @@ class CaseWorkflow:
                     "still_outstanding": [c.department.value for c in outstanding(case.contributions)],
                 },
                 notify=[Notification(recipient=lead, topic="contribution_received", body={"department": department.value, "late": late})],
+                assisting=self._assisting(),
             )
             return case.view()
 
@@ -847,6 +856,7 @@ class CaseWorkflow:
                     "still_outstanding": [c.department.value for c in outstanding(case.contributions)],
                 },
                 notify=[Notification(recipient=f"department:{department.value}", topic="contribution_waived", body={"reason": waiver.reason})],
+                assisting=self._assisting(),
             )
             return case.view()
 
@@ -914,7 +924,12 @@ class CaseWorkflow:
                 Notification(recipient=f"supervisor:{department}", topic="contribution_overdue", body={"department": department}),
                 Notification(recipient=f"department:{department}", topic="contribution_overdue", body={"department": department}),
             ],
+            assisting=self._assisting(),
         )
+
+    def _assisting(self) -> dict[Department, ContributionStatus]:
+        """Each assisting department and where its (latest) contribution stands, for the record."""
+        return {c.department: c.status for c in self._case.contributions}
 
     # ---- steps the workflow takes by itself ---------------------------------
 
@@ -1377,7 +1392,7 @@ class CaseWorkflow:
         data: dict[str, Any] | None = None,
         notify: list[Notification] | None = None,
         archive: bool = False,
-        assisting: list[Department] | None = None,
+        assisting: dict[Department, ContributionStatus] | None = None,
     ) -> None:
         case = self._case
         now = workflow.now()

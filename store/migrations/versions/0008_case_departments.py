@@ -23,12 +23,15 @@ def upgrade() -> None:
         "case_departments",
         sa.Column("case_number", sa.String(length=32), nullable=False),
         sa.Column("department", sa.String(length=32), nullable=False),
+        sa.Column("contribution_status", sa.String(length=16), nullable=False),
         sa.ForeignKeyConstraint(["case_number"], ["cases.number"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("case_number", "department"),
     )
     op.create_index("ix_case_departments_department", "case_departments", ["department"])
+    op.create_index("ix_case_departments_contribution_status", "case_departments", ["contribution_status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_case_departments_contribution_status", table_name="case_departments")
     op.drop_index("ix_case_departments_department", table_name="case_departments")
     op.drop_table("case_departments")
