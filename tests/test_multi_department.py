@@ -5,7 +5,7 @@ see and act on the case while others do not."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
@@ -32,7 +32,7 @@ NAMING = {
 
 async def _stuck_reasons(database: Database, number: str) -> list[StuckReason]:
     ops = OpsStore(database.store.sessions)
-    [case] = await ops.open_cases([number], now=datetime.now(timezone.utc), in_stage_longer_than=timedelta(days=365))
+    [case] = await ops.open_cases([number], now=datetime.now(UTC), in_stage_longer_than=timedelta(days=365))
     return case.reasons
 
 

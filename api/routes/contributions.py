@@ -14,7 +14,11 @@ from fastapi import APIRouter, Path
 from api.deps import AppSettings, Caller, Store, Temporal
 from api.routes.cases import CaseNumber, Key, _act
 from domain.case import Department
-from domain.contribution import ContributionSubmission, ContributionWaiver, DepartmentsNaming
+from domain.contribution import (
+    ContributionSubmission,
+    ContributionWaiver,
+    DepartmentsNaming,
+)
 from domain.state import CaseView
 from workflows.case import CaseWorkflow
 
