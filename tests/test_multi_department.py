@@ -224,3 +224,14 @@ async def test_assisting_handlers_see_and_act_others_do_not(api: httpx.AsyncClie
         headers=HEAD,
     )
     assert twice.status_code == 422 and twice.json()["field"] == "assisting"
+
+    # A new lead waits until the customer has answered: the open question stays with the handler who asked.
+    await post(api, f"/cases/{number}/accept", None, HANDLER)
+    await post(api, f"/cases/{number}/info-requests", {"question": "Was the kettle used on a gas stove?"}, HANDLER)
+    moving = await api.post(
+        f"/cases/{number}/departments",
+        json={"lead": "sales", "assisting": [{"department": "operations", "request": "promotion terms?"}]},
+        headers=HEAD,
+    )
+    assert moving.status_code == 409 and moving.json()["stage"] == "awaiting_customer"
+    assert "name a new lead once it has answered" in moving.json()["detail"]
