@@ -744,7 +744,12 @@ class CaseWorkflow:
                 case.contributions = [c for c in case.contributions if c.department is not assist.department or c.outstanding]
                 case.contributions.append(contribution)
                 asked.append(
-                    {"department": assist.department.value, "request": assist.request, "due_at": contribution.due_at.isoformat(), "target": target.describe()}
+                    {
+                        "department": assist.department.value,
+                        "request": assist.request,
+                        "due_at": contribution.due_at.isoformat(),
+                        "target": target.describe(),
+                    }
                 )
             notify = [
                 Notification(
@@ -813,7 +818,8 @@ class CaseWorkflow:
             contribution.summary = submission.summary
             contribution.findings = submission.findings
             contribution.contributed_by = actor.id
-            lead = f"employee:{case.assignee}" if case.assignee else f"department:{case.department.value if case.department else 'unrouted'}"
+            department_of = case.department.value if case.department else "unrouted"
+            lead = f"employee:{case.assignee}" if case.assignee else f"department:{department_of}"
             await self._record(
                 EventKind.CONTRIBUTION_RECEIVED,
                 actor,
@@ -825,7 +831,11 @@ class CaseWorkflow:
                     "late": late,
                     "still_outstanding": [c.department.value for c in outstanding(case.contributions)],
                 },
-                notify=[Notification(recipient=lead, topic="contribution_received", body={"department": department.value, "late": late})],
+                notify=[
+                    Notification(
+                        recipient=lead, topic="contribution_received", body={"department": department.value, "late": late}
+                    )
+                ],
                 assisting=self._assisting(),
             )
             return case.view()
@@ -855,7 +865,11 @@ class CaseWorkflow:
                     "due_at": contribution.due_at.isoformat(),
                     "still_outstanding": [c.department.value for c in outstanding(case.contributions)],
                 },
-                notify=[Notification(recipient=f"department:{department.value}", topic="contribution_waived", body={"reason": waiver.reason})],
+                notify=[
+                    Notification(
+                        recipient=f"department:{department.value}", topic="contribution_waived", body={"reason": waiver.reason}
+                    )
+                ],
                 assisting=self._assisting(),
             )
             return case.view()
@@ -912,14 +926,21 @@ class CaseWorkflow:
         """A contribution's deadline passed: its department's supervisor hears of it; a late
         contribution is still taken (and marked late)."""
         case = self._case
-        contribution = next(c for c in case.contributions if c.status is ContributionStatus.PENDING and c.department.value == item.department)
+        contribution = next(
+            c for c in case.contributions if c.status is ContributionStatus.PENDING and c.department.value == item.department
+        )
         contribution.status = ContributionStatus.OVERDUE
         contribution.overdue_at = workflow.now()
         department = contribution.department.value
         await self._record(
             EventKind.CONTRIBUTION_OVERDUE,
             SYSTEM_ACTOR,
-            data={"department": department, "request": contribution.request, "due_at": contribution.due_at.isoformat(), "escalated_to": f"supervisor:{department}"},
+            data={
+                "department": department,
+                "request": contribution.request,
+                "due_at": contribution.due_at.isoformat(),
+                "escalated_to": f"supervisor:{department}",
+            },
             notify=[
                 Notification(recipient=f"supervisor:{department}", topic="contribution_overdue", body={"department": department}),
                 Notification(recipient=f"department:{department}", topic="contribution_overdue", body={"department": department}),
