@@ -8,6 +8,7 @@ only their own department's cases (`sees`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -56,6 +57,11 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/cases/{number}/result-told"): frozenset({AGENT, SUPERVISOR, ADMIN}),
     ("POST", "/cases/{number}/call-back/complete"): frozenset({AGENT, SUPERVISOR, ADMIN}),
     ("POST", "/cases/{number}/fix-check"): frozenset({AGENT, SUPERVISOR, ADMIN}),
+    # Multi-department cases: the head names the lead and the assisting departments; a handler
+    # of an assisting department contributes, the lead handler may go on without it.
+    ("POST", "/cases/{number}/departments"): frozenset({HEAD, ADMIN}),
+    ("POST", "/cases/{number}/contributions/{department}"): frozenset({HANDLER, SUPERVISOR, HEAD, ADMIN}),
+    ("POST", "/cases/{number}/contributions/{department}/waive"): frozenset({HANDLER, SUPERVISOR, HEAD, ADMIN}),
     # Rules in force: admins only.
     ("POST", "/admin/sla-policies"): frozenset({ADMIN}),
     ("POST", "/admin/calendars"): frozenset({ADMIN}),
@@ -120,8 +126,12 @@ def require(*roles: Role):
     return check
 
 
-def sees(actor: Actor, department: Department | str | None) -> bool:
-    """Handlers see only cases routed to their department; every other role sees all."""
+def sees(actor: Actor, department: Department | str | None, assisting: Iterable[Department | str] = ()) -> bool:
+    """Handlers see only cases routed to their department, or that their department assists
+    (multi-department cases); every other role sees all."""
     if actor.role is not Role.HANDLER:
         return True
-    return department is not None and actor.department is not None and str(department) == actor.department.value
+    if actor.department is None:
+        return False
+    mine = actor.department.value
+    return (department is not None and str(department) == mine) or any(str(d) == mine for d in assisting)

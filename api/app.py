@@ -13,7 +13,7 @@ from api.access import authorize
 from api.auth import JwtVerifier
 from api.limits import BodyLimit, CallerRateLimit
 from api.cors import UiCodecCors
-from api.routes import admin, cases, codec, follow_up, health, ops, queues, reports, returns, triage_rules
+from api.routes import admin, cases, codec, contributions, follow_up, health, ops, queues, reports, returns, triage_rules
 from api.sla_rules import SlaRulebook
 from settings import Settings, get_settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -78,6 +78,7 @@ def create_app(
     app.include_router(cases.router, dependencies=guarded)
     app.include_router(returns.router, dependencies=guarded)
     app.include_router(follow_up.router, dependencies=guarded)
+    app.include_router(contributions.router, dependencies=guarded)
     app.include_router(admin.router, dependencies=guarded)
     app.include_router(health.router)
     app.include_router(reports.router, dependencies=guarded)

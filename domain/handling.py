@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from domain.case import Priority, Role
 from domain.returns import default_return_deadlines, working_days
+from domain.contribution import default_contribution_targets
 from domain.sla import Target
 
 
@@ -31,6 +32,8 @@ class HandlingRules(BaseModel):
     exchange_choice_default_after: Target = Field(default_factory=lambda: working_days(2))
     # DOMAIN.md: a follow-up this many calendar days after a satisfied close asks whether the fix held.
     fix_check_after_days: int = Field(default=7, ge=1, le=90)
+    # Multi-department cases: how long an assisting department has to contribute, by priority.
+    contribution_due: dict[Priority, Target] = Field(default_factory=default_contribution_targets)
 
     def compensation_cap(self, paid: Decimal) -> Decimal:
         return (paid * self.compensation_cap_percent / 100).quantize(Decimal("0.01"))

@@ -28,6 +28,9 @@ class Action(StrEnum):
     TELL_RESULT = "tell_result"
     COMPLETE_CALL_BACK = "complete_call_back"
     ANSWER_FIX_CHECK = "answer_fix_check"
+    NAME_DEPARTMENTS = "name_departments"
+    CONTRIBUTE = "contribute"
+    WAIVE_CONTRIBUTION = "waive_contribution"
 
 
 class EventKind(StrEnum):
@@ -90,6 +93,12 @@ class EventKind(StrEnum):
     FIX_CHECK_SENT = "fix_check_sent"
     FIX_CONFIRMED = "fix_confirmed"  # the fix held: the case archives
     FIX_CHECK_UNANSWERED = "fix_check_unanswered"  # no answer in the window: the case archives
+    # Multi-department cases: the head names the lead and the assisting departments; each
+    # assisting department contributes by its deadline, late, or the lead waives it.
+    DEPARTMENTS_NAMED = "departments_named"
+    CONTRIBUTION_OVERDUE = "contribution_overdue"
+    CONTRIBUTION_RECEIVED = "contribution_received"
+    CONTRIBUTION_WAIVED = "contribution_waived"
     ARCHIVED = "archived"
 
 
@@ -132,6 +141,10 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     # Whenever a call-back task is open (checked by the workflow): it outlives the cycle it was opened in.
     Action.COMPLETE_CALL_BACK: frozenset(Stage) - {Stage.ARCHIVED},
     Action.ANSWER_FIX_CHECK: frozenset({Stage.CLOSED}),  # only while a fix check is pending
+    # Before a plan is proposed: the plan waits for every contribution (or its waiver).
+    Action.NAME_DEPARTMENTS: frozenset({Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER}),
+    Action.CONTRIBUTE: frozenset({Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER}),
+    Action.WAIVE_CONTRIBUTION: frozenset({Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER}),
 }
 
 

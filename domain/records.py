@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.case import Actor, CaseIntake, Category, Department, Outcome, Priority, ResolutionType, Stage
+from domain.contribution import ContributionStatus
 from domain.lifecycle import EventKind
 from domain.queues import Escalation
 from domain.sla import SlaState
@@ -65,6 +66,9 @@ class Transition(BaseModel):
     archive: dict[str, Any] | None = None  # the full final record, on the archive event
     # Cases recorded before this flag existed rewrite their categories every time.
     categories_changed: bool = True
+    # Set when a contribution changed (multi-department): each assisting department and the
+    # status of its contribution. Those departments see the case too.
+    assisting: dict[Department, ContributionStatus] | None = None
 
 
 class RecordedTransition(BaseModel):

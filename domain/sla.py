@@ -219,6 +219,7 @@ class DueKind(StrEnum):
     EXCHANGE_REMINDER = "exchange_reminder"  # the customer has not chosen: remind them
     EXCHANGE_DEFAULT = "exchange_default"  # still no choice: the offer's refund
     FIX_CHECK = "fix_check"  # ask the customer whether the fix held (days after closing), not a clock
+    CONTRIBUTION = "contribution"  # an assisting department's contribution is due (multi-department)
 
 
 class DueItem(BaseModel):
@@ -226,6 +227,7 @@ class DueItem(BaseModel):
     clock: ClockName | None
     at: datetime
     fraction: float | None = None
+    department: str | None = None  # whose contribution is due (kind `contribution`)
 
 
 class Pause(BaseModel):

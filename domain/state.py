@@ -24,6 +24,7 @@ from domain.case import (
 )
 from domain.calendar import BusinessCalendar
 from domain.follow_up import CallBackTask, FixCheck
+from domain.contribution import Contribution
 from domain.handling import HandlingRules
 from domain.returns import ReturnProgress
 from domain.sla import ClockName, SlaClock, SlaPolicy, SlaState, case_sla_state, escalation_level, next_deadline
@@ -71,6 +72,10 @@ class CaseProgress(BaseModel):
     call_back: CallBackTask | None = None  # set while a person must call the customer back
     fix_check: FixCheck | None = None  # the follow-up after a satisfied close, and its answer
     feedback: list[Feedback] = Field(default_factory=list)
+    # Multi-department cases: the lead named by the head (the case's department) and the
+    # assisting departments' contributions.
+    lead_department: Department | None = None
+    contributions: list[Contribution] = Field(default_factory=list)
     reopen_count: int = 0
     clocks: dict[ClockName, SlaClock] = Field(default_factory=dict)
     next_update_at: datetime | None = None  # the customer hears from us by then, even if nothing changed

@@ -17,6 +17,7 @@ from domain.queues import summarize
 from domain.records import ResolutionOrder, Transition
 from store.models import (
     CaseCategoryRow,
+    CaseDepartmentRow,
     CaseNumberCounterRow,
     CaseRow,
     IdempotencyKeyRow,
@@ -54,6 +55,8 @@ class CaseFilter:
     priority: str | None = None
     department: str | None = None
     category: str | None = None
+    # A handler's list: cases routed to this department or assisted by it.
+    visible_to: str | None = None
 
 
 def _insert(session: AsyncSession, table: type) -> Any:
@@ -83,6 +86,11 @@ class _TransitionStatements:
             index_elements=["case_number", "seq"]
         )
         self.insert_category = insert(CaseCategoryRow.__table__)
+        departments = insert(CaseDepartmentRow.__table__)
+        self.upsert_department = departments.on_conflict_do_update(
+            index_elements=["case_number", "department"],
+            set_={"contribution_status": departments.excluded.contribution_status},
+        )
         self.insert_outbox = insert(OutboxRow.__table__)
         cases = CaseRow.__table__
         self.delete_categories = delete(CaseCategoryRow.__table__).where(
@@ -194,6 +202,15 @@ class CaseStore:
                         # A triage may name a category twice; the row is there once.
                         [{"case_number": t.number, "category": c} for c in dict.fromkeys(c.value for c in snap.categories)],
                     )
+            if t.assisting:
+                # Departments are only ever added: one that assisted keeps seeing the case it worked on.
+                await connection.execute(
+                    statements.upsert_department,
+                    [
+                        {"case_number": t.number, "department": d.value, "contribution_status": status.value}
+                        for d, status in t.assisting.items()
+                    ],
+                )
             if t.notifications:
                 await connection.execute(
                     statements.insert_outbox,
@@ -359,6 +376,15 @@ class CaseStore:
             query = query.where(CaseRow.priority == filters.priority)
         if filters.department:
             query = query.where(CaseRow.department == filters.department)
+        if filters.visible_to:
+            query = query.where(
+                or_(
+                    CaseRow.department == filters.visible_to,
+                    CaseRow.number.in_(
+                        select(CaseDepartmentRow.case_number).where(CaseDepartmentRow.department == filters.visible_to)
+                    ),
+                )
+            )
         if filters.category:
             query = query.where(
                 CaseRow.number.in_(
@@ -385,6 +411,16 @@ class CaseStore:
     async def get_case(self, number: str) -> CaseRow | None:
         async with self._sessions() as session:
             return await session.get(CaseRow, number)
+
+    async def assisting(self, number: str) -> list[str]:
+        """The departments assisting a case (multi-department cases)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(CaseDepartmentRow.department)
+                .where(CaseDepartmentRow.case_number == number)
+                .order_by(CaseDepartmentRow.department)
+            )
+            return list(rows.scalars())
 
     async def categories(self, numbers: list[str]) -> dict[str, list[str]]:
         async with self._sessions() as session:

@@ -87,6 +87,18 @@ class CaseCategoryRow(Base):
     category: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
 
 
+class CaseDepartmentRow(Base):
+    """One row per department assisting a case (multi-department cases): its handlers see the
+    case, and operators see whose contribution is overdue."""
+
+    __tablename__ = "case_departments"
+
+    case_number: Mapped[str] = mapped_column(ForeignKey("cases.number", ondelete="CASCADE"), primary_key=True)
+    department: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    # Of its latest contribution: pending, overdue, received or waived.
+    contribution_status: Mapped[str] = mapped_column(String(16), index=True)
+
+
 class TimelineEventRow(Base):
     """Append-only: (case_number, seq) is written once, however often an activity retries."""
 

@@ -12,6 +12,8 @@ again, only Temporal knows: see api/stuck.py):
   call-back (more `call_back_task_created` than `call_back_completed` events). The task
   outlives its cycle, so a closed or withdrawn case waiting for it is listed too (it does
   not archive before); an overdue one is `breached` as well (its `call_back` clock).
+- contribution_overdue: an assisting department's contribution is past its deadline and
+  the plan waits for it (multi-department cases; `case_departments`).
 
 "Entered its current stage" is the first timeline event after the last event
 recorded in another stage, not `updated_at`: warnings, notes and the customer
@@ -31,7 +33,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.cases import CaseStore
-from store.models import CaseRow, TimelineEventRow
+from store.models import CaseDepartmentRow, CaseRow, TimelineEventRow
 from store.rules import FINISHED_STAGES
 
 # Stages where a long wait is expected and bounded by the case itself.
@@ -45,6 +47,7 @@ class StuckReason(StrEnum):
     ACTIVITY_FAILING = "activity_failing"
     FOLLOW_UP_TASK = "follow_up_task"
     CALL_BACK_TASK = "call_back_task"
+    CONTRIBUTION_OVERDUE = "contribution_overdue"
 
 
 @dataclass
@@ -124,6 +127,7 @@ class OpsStore:
                 inner.c.too_long,
                 inner.c.follow_up_open,
                 inner.c.call_back_open,
+                inner.c.contribution_overdue,
             )
         )
         async with self._sessions() as session:
@@ -157,6 +161,14 @@ class OpsStore:
             CaseRow.stage == "executing", _events("follow_up_task_created") > _events("follow_up_completed")
         )
         call_back_open = _events("call_back_task_created") > _events("call_back_completed")
+        contribution_overdue = (
+            select(CaseDepartmentRow.case_number)
+            .where(
+                CaseDepartmentRow.case_number == CaseRow.number,
+                CaseDepartmentRow.contribution_status == "overdue",
+            )
+            .exists()
+        )
         return (
             select(
                 CaseRow.number,
@@ -172,6 +184,7 @@ class OpsStore:
                 too_long.label("too_long"),
                 follow_up_open.label("follow_up_open"),
                 call_back_open.label("call_back_open"),
+                contribution_overdue.label("contribution_overdue"),
             )
             # Finished cases too while a call-back waits: they archive only once it is done.
             .where(or_(CaseRow.stage.not_in(FINISHED_STAGES), and_(CaseRow.stage != "archived", call_back_open)))
@@ -206,6 +219,8 @@ def _stuck(row: Any) -> StuckCase:
         reasons.append(StuckReason.FOLLOW_UP_TASK)
     if row.call_back_open:
         reasons.append(StuckReason.CALL_BACK_TASK)
+    if row.contribution_overdue:
+        reasons.append(StuckReason.CONTRIBUTION_OVERDUE)
     return StuckCase(
         number=row.number,
         stage=row.stage,

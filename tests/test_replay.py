@@ -39,6 +39,11 @@ AWAITING_BASELINE = {
     EventKind.FIX_CHECK_SENT,
     EventKind.FIX_CONFIRMED,
     EventKind.FIX_CHECK_UNANSWERED,
+    # Multi-department cases (tests/test_multi_department.py).
+    EventKind.DEPARTMENTS_NAMED,
+    EventKind.CONTRIBUTION_OVERDUE,
+    EventKind.CONTRIBUTION_RECEIVED,
+    EventKind.CONTRIBUTION_WAIVED,
 }
 
 

@@ -71,9 +71,9 @@ _REFUSALS = {
 }
 
 
-def _request_hash(target: str, *parts: BaseModel) -> str:
+def _request_hash(target: str, *parts: BaseModel | str) -> str:
     # What the request asks for, so one key reused for another request (body or target) is caught.
-    payload = target + "\n" + "".join(part.model_dump_json() for part in parts)
+    payload = target + "\n" + "".join(part.model_dump_json() if isinstance(part, BaseModel) else f"{part}\n" for part in parts)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -131,6 +131,18 @@ async def _live_state(handle: WorkflowHandle) -> CaseState | None:
         if error.status is RPCStatusCode.NOT_FOUND:
             return None
         raise
+
+
+async def _assisting(store: CaseStore, number: str, live: CaseState | None) -> list[str]:
+    """The departments assisting a case: from the live state when there is one (the record
+    may trail it), else from the record. Only handlers are bound to departments."""
+    if live is not None:
+        return [c.department.value for c in live.contributions]
+    return await store.assisting(number)
+
+
+async def _assisting_for(actor: Actor, store: CaseStore, number: str, live: CaseState | None) -> list[str]:
+    return await _assisting(store, number, live) if actor.role is Role.HANDLER else []
 
 
 async def _live_sla(handle: WorkflowHandle) -> SlaView | None:
@@ -211,16 +223,19 @@ async def list_cases(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CasePage:
+    visible_to = None
     if actor.role is Role.HANDLER:
-        # A handler's list is their department's cases, whatever department they ask for.
+        # A handler's list is their department's cases, whatever department they ask for;
+        # unfiltered, it includes the cases their department assists.
         if department is not None and department != actor.department:
             return CasePage(items=[], total=0, limit=limit, offset=offset)
-        department = actor.department
+        visible_to = actor.department and actor.department.value
     filters = CaseFilter(
         stage=stage and stage.value,
         priority=priority and priority.value,
         department=department and department.value,
         category=category and category.value,
+        visible_to=visible_to,
     )
     rows, total = await store.list_cases(filters, limit, offset)
     categories = await store.categories([row.number for row in rows])
@@ -238,7 +253,7 @@ async def get_case(
     live = await _live_state(handle)
     if row is None and live is None:
         raise _not_found(number)
-    if not sees(actor, live.department if live else row.department):
+    if not sees(actor, live.department if live else row.department, await _assisting_for(actor, store, number, live)):
         raise _not_found(number)
     record = None
     if row is not None:
@@ -255,7 +270,7 @@ async def get_timeline(
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events, oldest first")] = 1000,
 ) -> list[TimelineEvent]:
     row = await store.get_case(number)
-    if row is None or not sees(actor, row.department):
+    if row is None or not sees(actor, row.department, await _assisting_for(actor, store, number, None)):
         raise _not_found(number)
     return [TimelineEvent.from_row(row) for row in await store.timeline(number, after=after, limit=limit)]
 
@@ -281,7 +296,7 @@ async def _act(
         # The live state, not the record: the record may trail a triage that just routed the case.
         live = await _live_state(handle)
         department = live.department if live else getattr(await store.get_case(number), "department", None)
-        if not sees(actor, department):
+        if not sees(actor, department, await _assisting(store, number, live)):
             raise _not_found(number)
     if not key:
         return await _send(handle, store, number, update, args, None)
