@@ -1,7 +1,7 @@
 """triage rule versions; escalations on the case row (supervisor and head queues)
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-23 16:50:00
 """
 
