@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(
         default="memory://", description="`limits` storage URI; share one (e.g. redis://) between API processes"
     )
+    case_query_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="How long a read waits for a case's live state; a case no worker answers for is then 503",
+    )
     idempotency_lock_seconds: float = Field(
         default=120, gt=0, description="An Idempotency-Key in flight longer than this (a crashed request) may be retried"
     )

@@ -16,6 +16,18 @@ from temporalio.service import RPCError, RPCStatusCode
 from logs import mask_text
 
 logger = logging.getLogger(__name__)
+# Answers that say "not now" rather than "never": the server is down or busy, or nobody
+# answered in time (CANCELLED is the client's own deadline, e.g. a query to a case no worker
+# is running after a crash; FAILED_PRECONDITION "no poller seen ... worker may be down").
+TRANSIENT_RPC = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.FAILED_PRECONDITION,
+    }
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -73,7 +85,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def _temporal(request: Request, exc: RPCError) -> JSONResponse:
-        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        if exc.status in TRANSIENT_RPC:
+            # Logged by status name only: the message may quote the request.
+            logger.warning("workflow service %s on %s %s", exc.status.name, request.method, request.url.path)
             return problem_response(503, "Temporarily unavailable", "the workflow service did not answer; retry", request)
         return await _unexpected(request, exc)
 

@@ -5,6 +5,7 @@ Driven through the real API, worker and dev server, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,9 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
+from settings import Settings
+from store.db import session_factory
 from tests.conftest import Database
 from tests.people import ADMIN, AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.waiting import wait_for_event, wait_for_stage
@@ -328,3 +332,20 @@ async def test_new_case_is_recorded_when_201_returns(api: httpx.AsyncClient) -> 
         assert [event["kind"] for event in timeline.json()] == ["received"]
         detail = (await api.get(created.headers["location"], headers=AGENT)).json()
         assert detail["record"] is not None and detail["record"]["number"] == number
+
+
+# ---- 503 -----------------------------------------------------------------------
+
+
+async def test_a_case_no_worker_answers_for_is_503_not_500(env: WorkflowEnvironment, database: Database) -> None:
+    """After a worker crash a case's live state cannot be read until a worker picks it up
+    again: the read is refused as temporary (retry), not as a server error."""
+    # A case whose task queue nobody polls stands for a case whose worker is down.
+    number = f"{database.prefix}-20261123-9{uuid.uuid4().int % 100000:05d}"
+    await env.client.start_workflow("CaseWorkflow", id=number, task_queue=f"nobody-polls-{uuid.uuid4().hex[:8]}")
+    settings = Settings(database_url=database.url, case_number_prefix=database.prefix, case_query_timeout_seconds=1)
+    app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as api:
+        response = await api.get(f"/cases/{number}", headers=ADMIN)
+    assert_problem(response, 503, "Temporarily unavailable")
+    await env.client.get_workflow_handle(number).terminate("test over")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -124,9 +124,9 @@ async def _finish(store: CaseStore, actor: Actor, key: str, status: int, work: A
     return view
 
 
-async def _live_state(handle: WorkflowHandle) -> CaseState | None:
+async def _live_state(handle: WorkflowHandle, settings: Settings) -> CaseState | None:
     try:
-        return await handle.query(CaseWorkflow.state)
+        return await handle.query(CaseWorkflow.state, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds))
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             return None
@@ -145,9 +145,9 @@ async def _assisting_for(actor: Actor, store: CaseStore, number: str, live: Case
     return await _assisting(store, number, live) if actor.role is Role.HANDLER else []
 
 
-async def _live_sla(handle: WorkflowHandle) -> SlaView | None:
+async def _live_sla(handle: WorkflowHandle, settings: Settings) -> SlaView | None:
     try:
-        return await handle.query(CaseWorkflow.sla)
+        return await handle.query(CaseWorkflow.sla, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds))
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             return None
@@ -186,7 +186,7 @@ async def _start_case(
 ) -> CaseView:  # fmt: skip
     if not fresh:
         # A retry of a request that failed after binding this number: the case may exist already.
-        state = await _live_state(temporal.get_workflow_handle(number))
+        state = await _live_state(temporal.get_workflow_handle(number), settings)
         if state is not None:
             return state.view()
     policy, calendar = await rules.pinned_for(now)
@@ -246,11 +246,11 @@ async def list_cases(
 
 @router.get("/{number}", response_model=CaseDetail, summary="One case: its record and live state")
 async def get_case(
-    number: CaseNumber, store: Store, temporal: Temporal, actor: Caller
+    number: CaseNumber, store: Store, temporal: Temporal, actor: Caller, settings: AppSettings
 ) -> CaseDetail:
     row = await store.get_case(number)
     handle = temporal.get_workflow_handle(number)
-    live = await _live_state(handle)
+    live = await _live_state(handle, settings)
     if row is None and live is None:
         raise _not_found(number)
     if not sees(actor, live.department if live else row.department, await _assisting_for(actor, store, number, live)):
@@ -258,7 +258,7 @@ async def get_case(
     record = None
     if row is not None:
         record = CaseSummary.from_row(row, (await store.categories([number]))[number], masked=False)
-    return CaseDetail(record=record, live=live, sla=await _live_sla(handle) if live else None)
+    return CaseDetail(record=record, live=live, sla=await _live_sla(handle, settings) if live else None)
 
 
 @router.get("/{number}/timeline", response_model=list[TimelineEvent], summary="Every recorded event of a case")
@@ -294,7 +294,7 @@ async def _act(
     handle = temporal.get_workflow_handle(number)
     if actor.role is Role.HANDLER:
         # The live state, not the record: the record may trail a triage that just routed the case.
-        live = await _live_state(handle)
+        live = await _live_state(handle, settings)
         department = live.department if live else getattr(await store.get_case(number), "department", None)
         if not sees(actor, department, await _assisting(store, number, live)):
             raise _not_found(number)
