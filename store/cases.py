@@ -118,6 +118,15 @@ class CaseStore:
         activity changes nothing. Eight of these run per case, so they go
         through a Core connection with statements built once (bench/README.md).
         """
+        async with self._engine.begin() as connection:
+            return await self._write_transition(connection, t)
+
+    async def record_transitions(self, transitions: list[Transition]) -> list[bool]:
+        """Several transitions of one case (due items that woke together) in one transaction."""
+        async with self._engine.begin() as connection:
+            return [await self._write_transition(connection, t) for t in transitions]
+
+    async def _write_transition(self, connection: Any, t: Transition) -> bool:
         snap = t.snapshot
         row_values: dict[str, Any] = {
             "stage": snap.stage.value,
@@ -138,73 +147,72 @@ class CaseStore:
         if t.archive is not None:
             row_values |= {"archive_record": t.archive, "archived_at": t.at}
         statements = self._statements
-        async with self._engine.begin() as connection:
-            if t.intake is not None:
-                intake = t.intake
-                await connection.execute(
-                    statements.insert_case,
-                    {
-                        "number": t.number,
-                        "channel": intake.channel.value,
-                        "customer_tier": intake.customer.tier.value,
-                        "customer_name": intake.customer.name,
-                        "customer_phone": intake.customer.phone,
-                        "customer_email": intake.customer.email,
-                        "order_number": intake.order.number,
-                        "paid_amount": intake.order.paid_amount,
-                        "currency": intake.order.currency,
-                        "sku": intake.product.sku,
-                        "description": intake.description,
-                        "intake": intake.model_dump(mode="json"),
-                        "received_at": t.received_at,
-                        **row_values,
-                    },
-                )
-            inserted = await connection.execute(
-                statements.insert_event,
+        if t.intake is not None:
+            intake = t.intake
+            await connection.execute(
+                statements.insert_case,
                 {
-                    "case_number": t.number,
-                    "seq": t.seq,
-                    "kind": t.kind.value,
-                    "stage": snap.stage.value,
-                    "actor_id": t.actor.id,
-                    "actor_role": t.actor.role.value,
-                    "at": t.at,
-                    "data": t.data,
-                    "recorded_at": datetime.now(timezone.utc),
+                    "number": t.number,
+                    "channel": intake.channel.value,
+                    "customer_tier": intake.customer.tier.value,
+                    "customer_name": intake.customer.name,
+                    "customer_phone": intake.customer.phone,
+                    "customer_email": intake.customer.email,
+                    "order_number": intake.order.number,
+                    "paid_amount": intake.order.paid_amount,
+                    "currency": intake.order.currency,
+                    "sku": intake.product.sku,
+                    "description": intake.description,
+                    "intake": intake.model_dump(mode="json"),
+                    "received_at": t.received_at,
+                    **row_values,
                 },
             )
-            if inserted.rowcount == 0:
-                return False
-            await connection.execute(
-                statements.update_case(row_values.keys()), {"b_number": t.number, "b_seq": t.seq, **row_values}
-            )
-            if t.categories_changed:
-                await connection.execute(statements.delete_categories, {"b_number": t.number})
-                if snap.categories:
-                    await connection.execute(
-                        statements.insert_category,
-                        # A triage may name a category twice; the row is there once.
-                        [{"case_number": t.number, "category": c} for c in dict.fromkeys(c.value for c in snap.categories)],
-                    )
-            if t.notifications:
+        inserted = await connection.execute(
+            statements.insert_event,
+            {
+                "case_number": t.number,
+                "seq": t.seq,
+                "kind": t.kind.value,
+                "stage": snap.stage.value,
+                "actor_id": t.actor.id,
+                "actor_role": t.actor.role.value,
+                "at": t.at,
+                "data": t.data,
+                "recorded_at": datetime.now(timezone.utc),
+            },
+        )
+        if inserted.rowcount == 0:
+            return False
+        await connection.execute(
+            statements.update_case(row_values.keys()), {"b_number": t.number, "b_seq": t.seq, **row_values}
+        )
+        if t.categories_changed:
+            await connection.execute(statements.delete_categories, {"b_number": t.number})
+            if snap.categories:
                 await connection.execute(
-                    statements.insert_outbox,
-                    [
-                        {
-                            "case_number": t.number,
-                            "seq": t.seq,
-                            "recipient": n.recipient,
-                            "topic": n.topic,
-                            "body": n.body,
-                            "status": "pending",
-                            "attempts": 0,
-                            "created_at": t.at,
-                        }
-                        for n in t.notifications
-                    ],
+                    statements.insert_category,
+                    # A triage may name a category twice; the row is there once.
+                    [{"case_number": t.number, "category": c} for c in dict.fromkeys(c.value for c in snap.categories)],
                 )
-            return True
+        if t.notifications:
+            await connection.execute(
+                statements.insert_outbox,
+                [
+                    {
+                        "case_number": t.number,
+                        "seq": t.seq,
+                        "recipient": n.recipient,
+                        "topic": n.topic,
+                        "body": n.body,
+                        "status": "pending",
+                        "attempts": 0,
+                        "created_at": t.at,
+                    }
+                    for n in t.notifications
+                ],
+            )
+        return True
 
     async def record_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
         """Write the ledger entry once per route key; a retry returns the first entry."""
