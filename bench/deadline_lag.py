@@ -71,6 +71,7 @@ from bench._harness import (
     machine,
     machine_busy_pct,
     other_heavy_processes,
+    product_commit,
     profile_summary,
     ratio,
     run_main,
@@ -428,6 +429,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     if others:
         log("warning: other benchmark-like processes are running, figures will suffer:\n  " + "\n  ".join(others))
     busy = wait_until_quiet(args.quiet_wait) if args.quiet_wait else machine_busy_pct()
+    commit = product_commit()  # what the workers load now, not what the checkout holds at the end
     options = json.loads(args.options)
     budget, spread = timedelta(seconds=args.budget), timedelta(seconds=args.spread)
     policy = bench_policy(budget)
@@ -465,7 +467,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "comparison": compare(runs),
         "lag_target_p99_s": LAG_TARGET_S,
         "bytecode": not args.no_bytecode,
-        "machine": machine(),
+        "machine": machine() | {"commit": commit},
         "machine_busy_before_pct": busy,
         "other_processes": others,
         "total_s": round(time.monotonic() - began, 1),

@@ -111,6 +111,9 @@ REOPEN_LIMIT = "reopen-limit-to-head"
 # this patch recorded each item alone.
 COALESCE_DUE_ITEMS = "coalesce-due-items"
 MAX_COALESCED = 10
+# Search attributes are upserted only when one changed since this run last upserted them:
+# a second warning changes none, so it costs no upsert command, event or visibility write.
+PUBLISH_CHANGES_ONLY = "publish-changed-search-attributes"
 
 APPROVER_NAMES = {Role.HEAD: "the after-sales head", Role.SUPERVISOR: "a module lead"}
 
@@ -159,6 +162,7 @@ class CaseWorkflow:
         self._recorded = self._case.seq  # the last sequence number the database has
         self._recorded_categories: list | None = None  # unknown until this run records once
         self._batch: list[Transition] | None = None  # transitions held for one write (coalesced due items)
+        self._published: dict[str, Any] | None = None  # search attributes as last upserted by this run
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
@@ -1252,8 +1256,7 @@ class CaseWorkflow:
         def keyword(key: Any, value: str | None) -> SearchAttributeUpdate:
             return key.value_set(value) if value else key.value_unset()
 
-        workflow.upsert_search_attributes(
-            [
+        updates = [
                 sa.CASE_STAGE.value_set(case.stage.value),
                 keyword(sa.CASE_PRIORITY, case.priority.value if case.priority else None),
                 sa.CASE_CATEGORY.value_set([c.value for c in case.categories]),
@@ -1265,8 +1268,13 @@ class CaseWorkflow:
                 keyword(sa.ASSIGNEE, case.assignee),
                 sa.CHANNEL.value_set(case.intake.channel.value),
                 sa.CUSTOMER_TIER.value_set(case.intake.customer.tier.value),
-            ]
-        )
+        ]
+        if workflow.patched(PUBLISH_CHANGES_ONLY):
+            published, self._published = self._published, {u.key.name: u.value for u in updates}
+            if published is not None:  # the first upsert of a run sets (and unsets) them all
+                updates = [u for u in updates if u.key.name not in published or published[u.key.name] != u.value]
+        if updates:
+            workflow.upsert_search_attributes(updates)
         lines = [f"**{case.stage.value}**: waiting for {case.waiting_for}."]
         zone = case.calendar.zone
         for clock in case.clocks.values():
