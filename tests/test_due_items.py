@@ -1,7 +1,6 @@
 """Due items that a case finds due together (it woke late: a backlog of timers on a busy
 worker, or a case received long after it arrived) are recorded in one write (patch
-`coalesce-due-items`): the same timeline, outbox and case row as one by one. Search
-attributes are upserted only when they change (patch `publish-changed-search-attributes`)."""
+`coalesce-due-items`): the same timeline, outbox and case row as one by one."""
 
 from __future__ import annotations
 
@@ -21,7 +20,7 @@ from tests.waiting import wait_for_event
 from workflows.case import CaseWorkflow
 
 
-async def local_activities(handle) -> list[tuple[str, list]]:
+async def local_activities(handle: WorkflowHandle) -> list[tuple[str, list]]:
     """(activity name, result) of each local activity in the case's history, in order."""
     found = []
     async for event in handle.fetch_history_events():
@@ -30,17 +29,6 @@ async def local_activities(handle) -> list[tuple[str, list]]:
             name = json.loads(marker.details["data"].payloads[0].data)["activity_type"]
             result = json.loads(marker.details["result"].payloads[0].data) if marker.details["result"].payloads else None
             found.append((name, result))
-    return found
-
-
-async def upserted(handle: WorkflowHandle) -> list[set[str]]:
-    """The search attributes each upsert in the case's history set or unset."""
-    found = []
-    async for event in handle.fetch_history_events():
-        if event.HasField("upsert_workflow_search_attributes_event_attributes"):
-            fields = set(event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
-            if fields != {"TemporalChangeVersion"}:  # the SDK's own record of a patch
-                found.append(fields)
     return found
 
 
@@ -76,14 +64,9 @@ async def test_a_case_received_after_its_first_reply_deadline_records_warnings_a
     assert outbox[-4:] == [
         (2, "agent", "sla_warning"), (3, "agent", "sla_warning"), (4, "supervisor", "sla_breached"), (4, "customer", "delay_notice")
     ]  # fmt: skip
-    # Search attributes are upserted when they change, only those that changed (patch
-    # publish-changed-search-attributes): all at the start, the deadline once the clock runs,
-    # then the SLA state and escalation level once for the three items.
     described = (await handle.describe()).typed_search_attributes
     assert (described.get(sa.SLA_STATE), described.get(sa.ESCALATION_LEVEL)) == ("breached", 1)
     assert described.get(sa.NEXT_DEADLINE) == due
-    everything = {key.name for key in sa.ALL}
-    assert await upserted(handle) == [everything, {sa.NEXT_DEADLINE.name}, {sa.SLA_STATE.name, sa.ESCALATION_LEVEL.name}]
     row = await database.store.get_case(number)
     assert (row.sla_state, row.escalation_level, row.last_seq) == ("breached", 1, 4)
     # The case then waits for the next rung of the ladder, in four hours.

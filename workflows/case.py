@@ -111,9 +111,6 @@ REOPEN_LIMIT = "reopen-limit-to-head"
 # this patch recorded each item alone.
 COALESCE_DUE_ITEMS = "coalesce-due-items"
 MAX_COALESCED = 10
-# Search attributes are upserted only when one changed since this run last upserted them:
-# a second warning changes none, so it costs no upsert command, event or visibility write.
-PUBLISH_CHANGES_ONLY = "publish-changed-search-attributes"
 
 APPROVER_NAMES = {Role.HEAD: "the after-sales head", Role.SUPERVISOR: "a module lead"}
 
@@ -162,7 +159,6 @@ class CaseWorkflow:
         self._recorded = self._case.seq  # the last sequence number the database has
         self._recorded_categories: list | None = None  # unknown until this run records once
         self._batch: list[Transition] | None = None  # transitions held for one write (coalesced due items)
-        self._published: dict[str, Any] | None = None  # search attributes as last upserted by this run
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
@@ -918,20 +914,19 @@ class CaseWorkflow:
         async with self._lock:
             # A handler may have met, paused or replaced the clock while we waited for the lock.
             if self._next_item() == item:
-                if workflow.patched(COALESCE_DUE_ITEMS):
-                    await self._on_due_together(item)
-                else:
-                    await self._on_due(item)
+                await self._on_due_together(item)
 
     async def _on_due_together(self, first: DueItem) -> None:
-        """`first` and every item already due with it, recorded with one activity."""
+        """`first` and every item already due with it, recorded with one activity. Alone, it is
+        recorded as before the patch, which is asked only when a second item is due: a case
+        whose timers fire on time carries no marker."""
         now = workflow.now()
         self._batch = []
         try:
             await self._on_due(first)
             for _ in range(MAX_COALESCED - 1):
                 item = self._next_item()
-                if item is None or item.at > now:
+                if item is None or item.at > now or not workflow.patched(COALESCE_DUE_ITEMS):
                     break
                 await self._on_due(item)
         finally:
@@ -1256,7 +1251,8 @@ class CaseWorkflow:
         def keyword(key: Any, value: str | None) -> SearchAttributeUpdate:
             return key.value_set(value) if value else key.value_unset()
 
-        updates = [
+        workflow.upsert_search_attributes(
+            [
                 sa.CASE_STAGE.value_set(case.stage.value),
                 keyword(sa.CASE_PRIORITY, case.priority.value if case.priority else None),
                 sa.CASE_CATEGORY.value_set([c.value for c in case.categories]),
@@ -1268,13 +1264,8 @@ class CaseWorkflow:
                 keyword(sa.ASSIGNEE, case.assignee),
                 sa.CHANNEL.value_set(case.intake.channel.value),
                 sa.CUSTOMER_TIER.value_set(case.intake.customer.tier.value),
-        ]
-        if workflow.patched(PUBLISH_CHANGES_ONLY):
-            published, self._published = self._published, {u.key.name: u.value for u in updates}
-            if published is not None:  # the first upsert of a run sets (and unsets) them all
-                updates = [u for u in updates if u.key.name not in published or published[u.key.name] != u.value]
-        if updates:
-            workflow.upsert_search_attributes(updates)
+            ]
+        )
         lines = [f"**{case.stage.value}**: waiting for {case.waiting_for}."]
         zone = case.calendar.zone
         for clock in case.clocks.values():
