@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from collections.abc import Iterable
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.case import LedgerReceipt, format_case_number
 from domain.records import ResolutionOrder, Transition
@@ -111,22 +112,18 @@ class CaseStore:
 
     # ---- writes (activities) ------------------------------------------------
 
-    async def record_transition(self, t: Transition) -> bool:
-        """Write the event, the case row and the outbox in one transaction.
+    async def record_transitions(self, transitions: list[Transition]) -> list[bool]:
+        """Several transitions of one case (due items that woke together) in one transaction."""
+        async with self._engine.begin() as connection:
+            return [await self.record_transition(t, connection) for t in transitions]
+
+    async def record_transition(self, t: Transition, within: AsyncConnection | None = None) -> bool:
+        """Write the event, the case row and the outbox in one transaction (or in `within`'s).
 
         Returns False when (number, seq) was already recorded: a retried
         activity changes nothing. Eight of these run per case, so they go
         through a Core connection with statements built once (bench/README.md).
         """
-        async with self._engine.begin() as connection:
-            return await self._write_transition(connection, t)
-
-    async def record_transitions(self, transitions: list[Transition]) -> list[bool]:
-        """Several transitions of one case (due items that woke together) in one transaction."""
-        async with self._engine.begin() as connection:
-            return [await self._write_transition(connection, t) for t in transitions]
-
-    async def _write_transition(self, connection: Any, t: Transition) -> bool:
         snap = t.snapshot
         row_values: dict[str, Any] = {
             "stage": snap.stage.value,
@@ -147,72 +144,73 @@ class CaseStore:
         if t.archive is not None:
             row_values |= {"archive_record": t.archive, "archived_at": t.at}
         statements = self._statements
-        if t.intake is not None:
-            intake = t.intake
-            await connection.execute(
-                statements.insert_case,
+        async with self._engine.begin() if within is None else nullcontext(within) as connection:
+            if t.intake is not None:
+                intake = t.intake
+                await connection.execute(
+                    statements.insert_case,
+                    {
+                        "number": t.number,
+                        "channel": intake.channel.value,
+                        "customer_tier": intake.customer.tier.value,
+                        "customer_name": intake.customer.name,
+                        "customer_phone": intake.customer.phone,
+                        "customer_email": intake.customer.email,
+                        "order_number": intake.order.number,
+                        "paid_amount": intake.order.paid_amount,
+                        "currency": intake.order.currency,
+                        "sku": intake.product.sku,
+                        "description": intake.description,
+                        "intake": intake.model_dump(mode="json"),
+                        "received_at": t.received_at,
+                        **row_values,
+                    },
+                )
+            inserted = await connection.execute(
+                statements.insert_event,
                 {
-                    "number": t.number,
-                    "channel": intake.channel.value,
-                    "customer_tier": intake.customer.tier.value,
-                    "customer_name": intake.customer.name,
-                    "customer_phone": intake.customer.phone,
-                    "customer_email": intake.customer.email,
-                    "order_number": intake.order.number,
-                    "paid_amount": intake.order.paid_amount,
-                    "currency": intake.order.currency,
-                    "sku": intake.product.sku,
-                    "description": intake.description,
-                    "intake": intake.model_dump(mode="json"),
-                    "received_at": t.received_at,
-                    **row_values,
+                    "case_number": t.number,
+                    "seq": t.seq,
+                    "kind": t.kind.value,
+                    "stage": snap.stage.value,
+                    "actor_id": t.actor.id,
+                    "actor_role": t.actor.role.value,
+                    "at": t.at,
+                    "data": t.data,
+                    "recorded_at": datetime.now(timezone.utc),
                 },
             )
-        inserted = await connection.execute(
-            statements.insert_event,
-            {
-                "case_number": t.number,
-                "seq": t.seq,
-                "kind": t.kind.value,
-                "stage": snap.stage.value,
-                "actor_id": t.actor.id,
-                "actor_role": t.actor.role.value,
-                "at": t.at,
-                "data": t.data,
-                "recorded_at": datetime.now(timezone.utc),
-            },
-        )
-        if inserted.rowcount == 0:
-            return False
-        await connection.execute(
-            statements.update_case(row_values.keys()), {"b_number": t.number, "b_seq": t.seq, **row_values}
-        )
-        if t.categories_changed:
-            await connection.execute(statements.delete_categories, {"b_number": t.number})
-            if snap.categories:
-                await connection.execute(
-                    statements.insert_category,
-                    # A triage may name a category twice; the row is there once.
-                    [{"case_number": t.number, "category": c} for c in dict.fromkeys(c.value for c in snap.categories)],
-                )
-        if t.notifications:
+            if inserted.rowcount == 0:
+                return False
             await connection.execute(
-                statements.insert_outbox,
-                [
-                    {
-                        "case_number": t.number,
-                        "seq": t.seq,
-                        "recipient": n.recipient,
-                        "topic": n.topic,
-                        "body": n.body,
-                        "status": "pending",
-                        "attempts": 0,
-                        "created_at": t.at,
-                    }
-                    for n in t.notifications
-                ],
+                statements.update_case(row_values.keys()), {"b_number": t.number, "b_seq": t.seq, **row_values}
             )
-        return True
+            if t.categories_changed:
+                await connection.execute(statements.delete_categories, {"b_number": t.number})
+                if snap.categories:
+                    await connection.execute(
+                        statements.insert_category,
+                        # A triage may name a category twice; the row is there once.
+                        [{"case_number": t.number, "category": c} for c in dict.fromkeys(c.value for c in snap.categories)],
+                    )
+            if t.notifications:
+                await connection.execute(
+                    statements.insert_outbox,
+                    [
+                        {
+                            "case_number": t.number,
+                            "seq": t.seq,
+                            "recipient": n.recipient,
+                            "topic": n.topic,
+                            "body": n.body,
+                            "status": "pending",
+                            "attempts": 0,
+                            "created_at": t.at,
+                        }
+                        for n in t.notifications
+                    ],
+                )
+            return True
 
     async def record_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
         """Write the ledger entry once per route key; a retry returns the first entry."""
