@@ -43,6 +43,17 @@ class CaseActivities:
         )
         return RecordedTransition(number=transition.number, seq=transition.seq, kind=transition.kind, written=written)
 
+    @activity.defn(name="record_transitions")
+    async def record_transitions(self, transitions: list[Transition]) -> list[RecordedTransition]:
+        """Transitions of one case that became due together (a late wake-up), in one transaction."""
+        written = await self._store.record_transitions(transitions)
+        for t, new in zip(transitions, written, strict=True):
+            activity.logger.info("%s #%d %s %s", t.number, t.seq, t.kind.value, "recorded" if new else "already recorded")
+        return [
+            RecordedTransition(number=t.number, seq=t.seq, kind=t.kind, written=new)
+            for t, new in zip(transitions, written, strict=True)
+        ]
+
     @activity.defn(name="execute_resolution")
     async def execute_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
         """Carry out the resolution on `order.route` through the adapter, then write the ledger.
@@ -97,4 +108,11 @@ class CaseActivities:
 
     @property
     def all(self) -> list:
-        return [self.record_transition, self.execute_resolution, self.record_manual_resolution, self.check_stock, self.suggest_triage]
+        return [
+            self.record_transition,
+            self.record_transitions,
+            self.execute_resolution,
+            self.record_manual_resolution,
+            self.check_stock,
+            self.suggest_triage,
+        ]

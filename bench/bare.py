@@ -150,6 +150,24 @@ class BareWorkflow:
         self._recorded = self._seq
 
 
+@workflow.defn(name="BareDeadlineWorkflow")
+class BareDeadlineWorkflow:
+    """The bare baseline of bench/deadline_lag.py: one durable timer to each due instant (epoch
+    seconds), then one one-row INSERT as a local activity (as the product records an SLA event).
+    No state, no search attributes, no pydantic."""
+
+    @workflow.run
+    async def run(self, wf_id: str, due: list[float]) -> int:
+        for seq, at in enumerate(due, 1):
+            remaining = at - workflow.now().timestamp()
+            if remaining > 0:
+                await workflow.sleep(remaining)
+            await workflow.execute_local_activity(
+                "bench_write", args=[wf_id, seq], start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY
+            )
+        return len(due)
+
+
 class BareActivities:
     def __init__(self, engine: Any) -> None:  # an AsyncEngine
         self._engine = engine
@@ -171,7 +189,7 @@ def build_bare_worker(client: Client, engine: Any, task_queue: str, **options: A
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[BareWorkflow],
+        workflows=[BareWorkflow, BareDeadlineWorkflow],
         activities=[BareActivities(engine).bench_write],
         **options,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from collections.abc import Iterable
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.case import LedgerReceipt, format_case_number
 from domain.queues import summarize
@@ -120,8 +121,13 @@ class CaseStore:
 
     # ---- writes (activities) ------------------------------------------------
 
-    async def record_transition(self, t: Transition) -> bool:
-        """Write the event, the case row and the outbox in one transaction.
+    async def record_transitions(self, transitions: list[Transition]) -> list[bool]:
+        """Several transitions of one case (due items that woke together) in one transaction."""
+        async with self._engine.begin() as connection:
+            return [await self.record_transition(t, connection) for t in transitions]
+
+    async def record_transition(self, t: Transition, within: AsyncConnection | None = None) -> bool:
+        """Write the event, the case row and the outbox in one transaction (or in `within`'s).
 
         Returns False when (number, seq) was already recorded: a retried
         activity changes nothing. Eight of these run per case, so they go
@@ -153,7 +159,7 @@ class CaseStore:
         if t.archive is not None:
             row_values |= {"archive_record": t.archive, "archived_at": t.at}
         statements = self._statements
-        async with self._engine.begin() as connection:
+        async with self._engine.begin() if within is None else nullcontext(within) as connection:
             if t.intake is not None:
                 intake = t.intake
                 await connection.execute(

@@ -46,6 +46,9 @@ def _recorded_kinds(path: Path) -> set[str]:
             data = json.loads(marker.details["data"].payloads[0].data)
             if data["activity_type"] == "record_transition" and marker.details["result"].payloads:
                 kinds.add(json.loads(marker.details["result"].payloads[0].data)["kind"])
+            # Due items recorded together (patch coalesce-due-items): a list of results.
+            if data["activity_type"] == "record_transitions" and marker.details["result"].payloads:
+                kinds.update(r["kind"] for r in json.loads(marker.details["result"].payloads[0].data))
     return kinds
 
 

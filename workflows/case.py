@@ -140,6 +140,12 @@ FIX_CHECK = "fix-check"
 # plan waits for every contribution. Only cases whose head named assisting departments meet
 # either; the patch marks the histories that do.
 MULTI_DEPARTMENT = "multi-department"
+# A case that wakes late (a backlog of timers on a busy worker) may find several items due
+# at once, e.g. a warning and the breach: they are recorded with one local activity in one
+# workflow task instead of one each (bench/README.md, deadline lag). Cases recorded before
+# this patch recorded each item alone.
+COALESCE_DUE_ITEMS = "coalesce-due-items"
+MAX_COALESCED = 10
 
 APPROVER_NAMES = {Role.HEAD: "the after-sales head", Role.SUPERVISOR: "a module lead"}
 
@@ -187,6 +193,7 @@ class CaseWorkflow:
         self._changes = 0
         self._recorded = self._case.seq  # the last sequence number the database has
         self._recorded_categories: list | None = None  # unknown until this run records once
+        self._batch: list[Transition] | None = None  # transitions held for one write (coalesced due items)
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
@@ -1488,7 +1495,35 @@ class CaseWorkflow:
         async with self._lock:
             # A handler may have met, paused or replaced the clock while we waited for the lock.
             if self._next_item() == item:
+                await self._on_due_together(item)
+
+    async def _on_due_together(self, first: DueItem) -> None:
+        """`first` and every item already due with it, recorded with one activity. Alone, it is
+        recorded as before the patch, which is asked only when a second item is due: a case
+        whose timers fire on time carries no marker."""
+        now = workflow.now()
+        self._batch = []
+        try:
+            await self._on_due(first)
+            for _ in range(MAX_COALESCED - 1):
+                item = self._next_item()
+                if item is None or item.at > now or not workflow.patched(COALESCE_DUE_ITEMS):
+                    break
                 await self._on_due(item)
+        finally:
+            batch, self._batch = self._batch, None
+        if len(batch) == 1:
+            await self._write(batch[0])
+        elif batch:
+            self._publish()
+            await self._own_activity(
+                "record_transitions",
+                batch,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RECORD_RETRY,
+                summary="record " + ", ".join(t.kind.value for t in batch),
+            )
+            self._recorded = batch[-1].seq
 
     def _next_item(self) -> DueItem | None:
         case = self._case
@@ -1911,13 +1946,19 @@ class CaseWorkflow:
             categories_changed=categories_changed,
             assisting=assisting,
         )
+        if self._batch is not None:  # written with the other items due now
+            self._batch.append(transition)
+            return
+        await self._write(transition)
+
+    async def _write(self, transition: Transition) -> None:
         self._publish()
         await self._own_activity(
             "record_transition",
             transition,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
-            summary=f"record {kind.value}",
+            summary=f"record {transition.kind.value}",
         )
         self._recorded = transition.seq
 
