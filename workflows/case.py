@@ -1512,7 +1512,12 @@ class CaseWorkflow:
                 await self._on_due(item)
         finally:
             batch, self._batch = self._batch, None
-        if len(batch) == 1:
+        if len(batch) > 1 and not workflow.patched(COALESCE_DUE_ITEMS):
+            # One due item may record several events (a default that also resumes clocks);
+            # recorded before this patch, each was its own write, in order.
+            for transition in batch:
+                await self._write(transition)
+        elif len(batch) == 1:
             await self._write(batch[0])
         elif batch:
             self._publish()
