@@ -12,13 +12,15 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from delivery.notify import LogNotifier, NotificationAdapter, OutboxDispatcher, RetrySchedule, WebhookNotifier
 from store.db import session_factory
+from store.models import OutboxRow
 from store.outbox import OutboxStore
 from tests.conftest import Database
 from tests.people import AGENT, SUPERVISOR, TRIAGE, intake
@@ -30,8 +32,13 @@ FAST = RetrySchedule(max_attempts=3, base=timedelta(milliseconds=50), ceiling=ti
 
 
 @asynccontextmanager
-async def dispatching(database: Database, adapter: NotificationAdapter, schedule: RetrySchedule = FAST) -> AsyncIterator[OutboxStore]:
-    """A dispatcher running as a task, as the worker process runs it."""
+async def dispatching(
+    database: Database, adapter: NotificationAdapter, case: str, schedule: RetrySchedule = FAST
+) -> AsyncIterator[OutboxStore]:
+    """A dispatcher running as a task, as the worker process runs it, for `case` and later ones:
+    the session's earlier tests left their notifications pending (they run no dispatcher), and
+    sending that backlog first would only measure how many tests ran before."""
+    await park_other_cases(database, case)
     store = OutboxStore(session_factory(database.engine))
     task = asyncio.create_task(OutboxDispatcher(store, adapter, schedule, poll_interval=0.05).run())
     try:
@@ -40,6 +47,15 @@ async def dispatching(database: Database, adapter: NotificationAdapter, schedule
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def park_other_cases(database: Database, case: str) -> None:
+    async with session_factory(database.engine).begin() as session:
+        await session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.status == "pending", OutboxRow.case_number != case)
+            .values(next_attempt_at=datetime.now(UTC) + timedelta(days=365))
+        )
 
 
 async def row(database: Database, number: str, topic: str):  # noqa: ANN201 - OutboxRow | None
@@ -56,7 +72,7 @@ def key(number: str, recipient: str, topic: str, seq: int = 1) -> str:
 async def test_a_cases_acknowledgement_reaches_the_webhook_signed(api: httpx.AsyncClient, database: Database) -> None:
     case = await post(api, "/cases", intake(), AGENT)
     number = case["number"]
-    async with receiver() as hook, dispatching(database, WebhookNotifier(hook.url, SECRET)):
+    async with receiver() as hook, dispatching(database, WebhookNotifier(hook.url, SECRET), number):
         await eventually(lambda: hook.with_key(key(number, "customer", "acknowledgement")), what="acknowledgement POSTed")
         ack = await eventually(lambda: _delivered(database, number, "acknowledgement"), what="row delivered")
 
@@ -93,8 +109,8 @@ async def test_a_receiver_failing_twice_gets_the_notification_once_after_retries
     async with receiver() as hook:
         hook.respond = lambda body, seen: (500, {}) if body["id"] == flaky and seen < 2 else (200, {})
         # Two dispatchers, as with two worker processes: each row is still sent by one at a time.
-        async with dispatching(database, WebhookNotifier(hook.url, SECRET)), dispatching(
-            database, WebhookNotifier(hook.url, SECRET)
+        async with dispatching(database, WebhookNotifier(hook.url, SECRET), number), dispatching(
+            database, WebhookNotifier(hook.url, SECRET), number
         ):
             delivered = await eventually(lambda: _delivered(database, number, "acknowledgement"), what="delivered")
             await eventually(lambda: _delivered(database, number, "new_case"), what="agent notified")
@@ -111,7 +127,7 @@ async def test_a_receiver_that_is_down_ends_failed_and_the_case_goes_on(api: htt
     case = await post(api, "/cases", intake(), AGENT)
     number = case["number"]
     down = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
-    async with dispatching(database, WebhookNotifier(down, SECRET, timeout=2)):
+    async with dispatching(database, WebhookNotifier(down, SECRET, timeout=2), number):
         failed = await eventually(
             lambda: _with_status(database, number, "acknowledgement", "failed"), what="acknowledgement failed"
         )
@@ -143,7 +159,7 @@ async def test_the_log_adapter_names_topic_recipient_and_case_but_no_personal_da
     case = await post(api, "/cases", intake(), AGENT)
     number = case["number"]
     with caplog.at_level(logging.INFO, logger="aftersales.notifications"):
-        async with dispatching(database, LogNotifier()):
+        async with dispatching(database, LogNotifier(), number):
             await eventually(lambda: _delivered(database, number, "acknowledgement"), what="logged")
     lines = [r.getMessage() for r in caplog.records if r.name == "aftersales.notifications" and number in r.getMessage()]
     assert f"notify customer: acknowledgement for case {number} (#1)" in lines
