@@ -155,11 +155,10 @@ apikey_cli = typer.Typer(help="API keys for services calling the API (header X-A
 app.add_typer(apikey_cli, name="apikey")
 
 
-def _with_key_store(work):  # noqa: ANN001, ANN202 - async (ApiKeyStore) -> T, returns T
-    """Run `work` against the key store at DATABASE_URL (which `aftersales migrate` prepared)."""
+def _with_store(store_type, work):  # noqa: ANN001, ANN202 - a store class; async (store) -> T; returns T
+    """Run `work` against a store on the database at DATABASE_URL (which `aftersales migrate` prepared)."""
     from sqlalchemy.exc import DBAPIError
 
-    from store.apikeys import ApiKeyStore
     from store.db import create_engine, session_factory
 
     settings = get_settings()
@@ -167,7 +166,7 @@ def _with_key_store(work):  # noqa: ANN001, ANN202 - async (ApiKeyStore) -> T, r
     async def run():  # noqa: ANN202
         engine = create_engine(settings.effective_database_url)
         try:
-            return await work(ApiKeyStore(session_factory(engine)))
+            return await work(store_type(session_factory(engine)))
         finally:
             await engine.dispose()
 
@@ -176,6 +175,12 @@ def _with_key_store(work):  # noqa: ANN001, ANN202 - async (ApiKeyStore) -> T, r
     except DBAPIError as error:
         typer.echo(f"error: the database is not ready ({type(error.orig).__name__}); run `aftersales migrate`", err=True)
         raise typer.Exit(1) from None
+
+
+def _with_key_store(work):  # noqa: ANN001, ANN202 - async (ApiKeyStore) -> T, returns T
+    from store.apikeys import ApiKeyStore
+
+    return _with_store(ApiKeyStore, work)
 
 
 @apikey_cli.command("create")
@@ -244,26 +249,10 @@ triage_cli = typer.Typer(
 app.add_typer(triage_cli, name="triage-rules")
 
 
-def _with_triage_rules(work):
-    from sqlalchemy.exc import DBAPIError
-
-    from store.db import create_engine, session_factory
+def _with_triage_rules(work):  # noqa: ANN001, ANN202 - async (TriageRulesStore) -> T, returns T
     from store.triage_rules import TriageRulesStore
 
-    settings = get_settings()
-
-    async def run():
-        engine = create_engine(settings.effective_database_url)
-        try:
-            return await work(TriageRulesStore(session_factory(engine)))
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(run())
-    except DBAPIError as error:
-        typer.echo(f"error: the database is not ready ({type(error.orig).__name__}); run `aftersales migrate`", err=True)
-        raise typer.Exit(1) from None
+    return _with_store(TriageRulesStore, work)
 
 
 @triage_cli.command("upload")
