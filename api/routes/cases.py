@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
@@ -335,146 +335,137 @@ async def _send(
 Key = IdempotencyKey
 
 
+class CaseActions:
+    """What every action route needs to send its action to the case (`_act`), injected once."""
+
+    def __init__(self, temporal: Temporal, store: Store, settings: AppSettings) -> None:
+        self.temporal, self.store, self.settings = temporal, store, settings
+
+    async def send(self, number: str, update: Any, args: list[Any], key: str | None) -> CaseView | JSONResponse:
+        return await _act(self.temporal, self.store, self.settings, number, update, args, key)
+
+
+Actions = Annotated[CaseActions, Depends()]
+
+
 @router.post("/{number}/triage", response_model=CaseView, summary="Set category, priority and department")
 async def triage(
     number: CaseNumber,
     decision: TriageDecision,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.triage, [actor, decision], idempotency_key)
+    return await actions.send(number, CaseWorkflow.triage, [actor, decision], idempotency_key)
 
 
 @router.post("/{number}/accept", response_model=CaseView, summary="A handler takes the case")
 async def accept(
     number: CaseNumber,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.accept, [actor], idempotency_key)
+    return await actions.send(number, CaseWorkflow.accept, [actor], idempotency_key)
 
 
 @router.post("/{number}/notes", response_model=CaseView, summary="Report progress")
 async def add_note(
     number: CaseNumber,
     note: Note,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.add_note, [actor, note], idempotency_key)
+    return await actions.send(number, CaseWorkflow.add_note, [actor, note], idempotency_key)
 
 
 @router.post("/{number}/info-requests", response_model=CaseView, summary="Ask the customer for information")
 async def request_info(
     number: CaseNumber,
     request: InfoRequest,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.request_info, [actor, request], idempotency_key)
+    return await actions.send(number, CaseWorkflow.request_info, [actor, request], idempotency_key)
 
 
 @router.post("/{number}/customer-replies", response_model=CaseView, summary="Relay the customer's reply")
 async def customer_reply(
     number: CaseNumber,
     reply: CustomerReply,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.customer_reply, [actor, reply], idempotency_key)
+    return await actions.send(number, CaseWorkflow.customer_reply, [actor, reply], idempotency_key)
 
 
 @router.post("/{number}/plan", response_model=CaseView, summary="Propose a solution plan")
 async def propose_plan(
     number: CaseNumber,
     plan: SolutionPlan,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.propose_plan, [actor, plan], idempotency_key)
+    return await actions.send(number, CaseWorkflow.propose_plan, [actor, plan], idempotency_key)
 
 
 @router.post("/{number}/approve", response_model=CaseView, summary="Approve the proposed plan")
 async def approve(
     number: CaseNumber,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     approval: Approval | None = None,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.approve, [actor, approval or Approval()], idempotency_key)
+    return await actions.send(number, CaseWorkflow.approve, [actor, approval or Approval()], idempotency_key)
 
 
 @router.post("/{number}/reject", response_model=CaseView, summary="Reject the proposed plan with a reason")
 async def reject(
     number: CaseNumber,
     rejection: Rejection,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.reject, [actor, rejection], idempotency_key)
+    return await actions.send(number, CaseWorkflow.reject, [actor, rejection], idempotency_key)
 
 
 @router.post("/{number}/feedback", response_model=CaseView, summary="Record the customer's satisfaction score")
 async def record_feedback(
     number: CaseNumber,
     feedback: Feedback,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.record_feedback, [actor, feedback], idempotency_key)
+    return await actions.send(number, CaseWorkflow.record_feedback, [actor, feedback], idempotency_key)
 
 
 @router.post("/{number}/withdraw", response_model=CaseView, summary="Withdraw the case before execution")
 async def withdraw(
     number: CaseNumber,
     withdrawal: Withdrawal,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.withdraw, [actor, withdrawal], idempotency_key)
+    return await actions.send(number, CaseWorkflow.withdraw, [actor, withdrawal], idempotency_key)
 
 
 @router.post("/{number}/extensions", response_model=CaseView, summary="Extend a deadline, with a reason told to the customer")
 async def extend_deadline(
     number: CaseNumber,
     extension: DeadlineExtension,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.extend_deadline, [actor, extension], idempotency_key)
+    return await actions.send(number, CaseWorkflow.extend_deadline, [actor, extension], idempotency_key)
 
 
 @router.post(
@@ -485,13 +476,11 @@ async def extend_deadline(
 async def complete_follow_up(
     number: CaseNumber,
     completion: FollowUpCompletion,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.complete_follow_up, [actor, completion], idempotency_key)
+    return await actions.send(number, CaseWorkflow.complete_follow_up, [actor, completion], idempotency_key)
 
 
 @router.post(
@@ -502,13 +491,11 @@ async def complete_follow_up(
 async def choose_exchange(
     number: CaseNumber,
     choice: ExchangeChoice,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.choose_exchange, [actor, choice], idempotency_key)
+    return await actions.send(number, CaseWorkflow.choose_exchange, [actor, choice], idempotency_key)
 
 
 @router.post("/{number}/duplicate", response_model=CaseView, summary="Close the case as a duplicate of another")
@@ -543,13 +530,11 @@ async def mark_duplicate(
 async def answer_at_first_contact(
     number: CaseNumber,
     answer: FirstContactAnswer,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.answer_at_first_contact, [actor, answer], idempotency_key)
+    return await actions.send(number, CaseWorkflow.answer_at_first_contact, [actor, answer], idempotency_key)
 
 
 @router.post(
@@ -560,10 +545,8 @@ async def answer_at_first_contact(
 async def reassign(
     number: CaseNumber,
     reassignment: Reassignment,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.reassign, [actor, reassignment], idempotency_key)
+    return await actions.send(number, CaseWorkflow.reassign, [actor, reassignment], idempotency_key)

@@ -11,8 +11,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import AppSettings, Caller, Store, Temporal
-from api.routes.cases import CaseNumber, Key, _act
+from api.deps import Caller
+from api.routes.cases import Actions, CaseNumber, Key
 from domain.case import Department
 from domain.contribution import (
     ContributionSubmission,
@@ -35,13 +35,11 @@ AssistingDepartment = Annotated[Department, Path(description="The assisting depa
 async def name_departments(
     number: CaseNumber,
     naming: DepartmentsNaming,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.name_departments, [actor, naming], idempotency_key)
+    return await actions.send(number, CaseWorkflow.name_departments, [actor, naming], idempotency_key)
 
 
 @router.post(
@@ -53,14 +51,12 @@ async def contribute(
     number: CaseNumber,
     department: AssistingDepartment,
     submission: ContributionSubmission,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(
-        temporal, store, settings, number, CaseWorkflow.contribute, [actor, department, submission], idempotency_key
+    return await actions.send(
+        number, CaseWorkflow.contribute, [actor, department, submission], idempotency_key
     )
 
 
@@ -73,12 +69,10 @@ async def waive_contribution(
     number: CaseNumber,
     department: AssistingDepartment,
     waiver: ContributionWaiver,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(
-        temporal, store, settings, number, CaseWorkflow.waive_contribution, [actor, department, waiver], idempotency_key
+    return await actions.send(
+        number, CaseWorkflow.waive_contribution, [actor, department, waiver], idempotency_key
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import AppSettings, Caller, Store, Temporal
-from api.routes.cases import CaseNumber, Key, _act
+from api.deps import Caller
+from api.routes.cases import Actions, CaseNumber, Key
 from domain.follow_up import CallBackCompletion, FixCheckAnswer, ResultTold
 from domain.state import CaseView
 from workflows.case import CaseWorkflow
@@ -22,13 +22,11 @@ router = APIRouter(prefix="/cases", tags=["follow-up"])
 async def tell_result(
     number: CaseNumber,
     told: ResultTold,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.tell_result, [actor, told], idempotency_key)
+    return await actions.send(number, CaseWorkflow.tell_result, [actor, told], idempotency_key)
 
 
 @router.post(
@@ -39,14 +37,12 @@ async def tell_result(
 async def complete_call_back(
     number: CaseNumber,
     completion: CallBackCompletion,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(
-        temporal, store, settings, number, CaseWorkflow.complete_call_back, [actor, completion], idempotency_key
+    return await actions.send(
+        number, CaseWorkflow.complete_call_back, [actor, completion], idempotency_key
     )
 
 
@@ -58,10 +54,8 @@ async def complete_call_back(
 async def answer_fix_check(
     number: CaseNumber,
     answer: FixCheckAnswer,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    return await _act(temporal, store, settings, number, CaseWorkflow.answer_fix_check, [actor, answer], idempotency_key)
+    return await actions.send(number, CaseWorkflow.answer_fix_check, [actor, answer], idempotency_key)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import AppSettings, Caller, Store, Temporal
+from api.deps import Caller
 from api.problems import Problem
-from api.routes.cases import CaseNumber, Key, _act
+from api.routes.cases import Actions, CaseNumber, Key
 from domain.returns import ReturnStep, ReturnStepReport, ReturnStepSignal
 from domain.state import CaseView
 from workflows.case import CaseWorkflow
@@ -22,9 +22,7 @@ router = APIRouter(prefix="/cases", tags=["returns"])
 async def record_return_step(
     number: CaseNumber,
     step: ReturnStep,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
+    actions: Actions,
     actor: Caller,
     report: ReturnStepReport | None = None,
     idempotency_key: Key = None,
@@ -35,4 +33,4 @@ async def record_return_step(
         errors = [{"field": field, "message": why} for field, why in missing]
         raise Problem(422, "Invalid request", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
     signal = ReturnStepSignal(step=step, **report.model_dump())
-    return await _act(temporal, store, settings, number, CaseWorkflow.record_return_step, [actor, signal], idempotency_key)
+    return await actions.send(number, CaseWorkflow.record_return_step, [actor, signal], idempotency_key)
