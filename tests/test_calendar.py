@@ -237,10 +237,23 @@ def test_an_always_open_calendar_is_real_time_across_dst(moment: Moment, step: S
 # -- mainland China, 2026 -------------------------------------------------------
 
 
+def _published(year: int) -> bool:
+    import chinese_calendar
+
+    try:
+        chinese_calendar.is_workday(date(year, 1, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
 def test_which_years_chinese_calendar_covers() -> None:
-    # chinese-calendar 1.11 publishes 2004-2026; 2027 is not announced yet.
-    assert CN.covered_years == (2025, 2026)
-    assert CN.has_official_data(2026) and not CN.has_official_data(2027)
+    # chinese-calendar publishes up to the latest State Council notice (2026 in release 1.11);
+    # each newer release adds a year, so the covered years are whatever the package has.
+    assert CN.has_official_data(2025) and CN.has_official_data(2026)
+    assert CN.covered_years == tuple(year for year in YEARS if _published(year))
+    # A year no release can have yet is not covered, and says so.
+    assert not _published(2099) and not china_calendar([2099]).has_official_data(2099)
 
 
 def test_p2_on_friday_before_qingming_monday() -> None:
@@ -291,15 +304,16 @@ def test_thirty_working_days_across_spring_festival() -> None:
 
 
 def test_a_year_without_data_falls_back_to_weekends() -> None:
-    calendar = china_calendar([2026, 2031])
+    # 2099: far past any published notice, whichever release is installed.
+    calendar = china_calendar([2026, 2099])
     assert calendar.covered_years == (2026,)
-    assert calendar.has_official_data(2026) and not calendar.has_official_data(2031)
-    # No invented New Year's Day: Wednesday 1 January 2031 is an ordinary working day.
-    assert calendar.is_working(local(SHANGHAI, 2031, 1, 1, 10))
-    assert not calendar.is_working(local(SHANGHAI, 2031, 1, 4, 10))  # Saturday
+    assert calendar.has_official_data(2026) and not calendar.has_official_data(2099)
+    # No invented New Year's Day: Thursday 1 January 2099 is an ordinary working day.
+    assert calendar.is_working(local(SHANGHAI, 2099, 1, 1, 10))
+    assert not calendar.is_working(local(SHANGHAI, 2099, 1, 3, 10))  # Saturday
     assert all(day.year == 2026 for day in (*calendar.holidays, *calendar.extra_working_days))
-    assert calendar.years_without_official_data(local(SHANGHAI, 2026, 12, 30), local(SHANGHAI, 2031, 1, 2)) == (
-        2027, 2028, 2029, 2030, 2031,
+    assert calendar.years_without_official_data(local(SHANGHAI, 2026, 12, 30), local(SHANGHAI, 2099, 1, 2))[:3] == (
+        2027, 2028, 2029,
     )
 
 

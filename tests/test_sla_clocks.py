@@ -16,6 +16,7 @@ from domain.case import Actor, CaseIntake, Priority, Role
 from domain.sla import ClockName, Replan, SlaPolicy, Target
 from domain.state import CaseStart
 from tests.conftest import Database
+from tests.support.days import friday_before_holiday
 from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.test_case_clocks import calendar_of, open_and_triage, post
 from tests.waiting import wait_for_event
@@ -35,13 +36,20 @@ def due_of(case: dict[str, Any], clock: str) -> datetime:
 async def test_p2_case_received_friday_1730_before_a_holiday(
     api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment, worker: str
 ) -> None:
-    # The company closes on Monday 30 November (test data: the State Council has
-    # published nothing for these dates, so a calendar file declares it).
-    calendar = apply_calendar_file(
-        '[holidays]\n2026-11-30 = "Company holiday"\n', china_calendar([2026, 2027])
-    )
-    received = local("2026-11-27T17:30")  # a Friday
-    number = await database.store.next_case_number("20261127")
+    # The next Friday whose fortnight the published calendar leaves ordinary; the company
+    # closes on the Monday after it (a calendar file declares it).
+    now = datetime.now(timezone.utc)
+    years = [now.year, now.year + 1]
+    friday = friday_before_holiday(now, china_calendar(years))
+    day = friday.date()
+
+    def on(days: int, at: str) -> datetime:
+        return local(f"{day + timedelta(days=days)}T{at}")
+
+    monday = day + timedelta(days=3)
+    calendar = apply_calendar_file(f'[holidays]\n{monday} = "Company holiday"\n', china_calendar(years))
+    received = friday
+    number = await database.store.next_case_number(day.strftime("%Y%m%d"))
     start = CaseStart(
         number=number,
         intake=CaseIntake.model_validate(intake()),
@@ -60,24 +68,24 @@ async def test_p2_case_received_friday_1730_before_a_holiday(
     case = await post(api, f"/cases/{number}/triage", TRIAGE | {"priority": "P2"}, AGENT)
     # First reply: 30 calendar minutes. Respond: 4 working hours, 0.5 on Friday, the rest on
     # Tuesday (Monday is the holiday). Plan: 2 working days = 18 h, 0.5 + 9 Tuesday + 8.5
-    # Wednesday. Resolution: 5 working days = 45 h, 0.5 + 4 x 9 to Friday 4 December's
-    # close, then 8.5 h on Monday 7 December.
+    # Wednesday. Resolution: 5 working days = 45 h, 0.5 + 4 x 9 to the next Friday's
+    # close, then 8.5 h on the Monday after.
     assert (await handle.query(CaseWorkflow.state)).clocks[ClockName.FIRST_REPLY].met_at is not None
-    assert due_of(case, "first_reply") == local("2026-11-27T18:00")
-    assert due_of(case, "respond") == local("2026-12-01T12:30")
-    assert due_of(case, "plan") == local("2026-12-02T17:30")
-    assert due_of(case, "resolution") == local("2026-12-07T17:30")
+    assert due_of(case, "first_reply") == on(0, "18:00")
+    assert due_of(case, "respond") == on(4, "12:30")
+    assert due_of(case, "plan") == on(5, "17:30")
+    assert due_of(case, "resolution") == on(10, "17:30")
 
-    # Warnings at 75 % (33.75 h: Friday 4 December 15:15) and 90 % (40.5 h: Monday 13:00).
+    # Warnings at 75 % (33.75 h: the next Friday 15:15) and 90 % (40.5 h: Monday 13:00).
     await post(api, f"/cases/{number}/accept", None, HANDLER)
     await post(api, f"/cases/{number}/plan", PLAN, HANDLER)
     # Sent back at once, so the approval deadline is met and only the resolution runs.
     await post(api, f"/cases/{number}/reject", {"reason": "offer an exchange too"}, HEAD)
-    await env.fast_forward(handle, local("2026-12-07T17:29") - received)
+    await env.fast_forward(handle, on(10, "17:29") - received)
     warnings = [e for e in await database.store.timeline(number) if e.kind == "sla_warning"]
     assert [(w.data["clock"], w.data["fraction"]) for w in warnings] == [("resolution", 0.75), ("resolution", 0.9)]
-    assert timedelta(0) <= warnings[0].at - local("2026-12-04T15:15") < timedelta(seconds=5)
-    assert timedelta(0) <= warnings[1].at - local("2026-12-07T13:00") < timedelta(seconds=5)
+    assert timedelta(0) <= warnings[0].at - on(7, "15:15") < timedelta(seconds=5)
+    assert timedelta(0) <= warnings[1].at - on(10, "13:00") < timedelta(seconds=5)
     assert "sla_breached" not in [e.kind for e in await database.store.timeline(number)]
 
 

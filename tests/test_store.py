@@ -79,8 +79,9 @@ async def test_a_retried_resolution_moves_money_once(database: Database) -> None
 
 async def test_case_numbers_count_up_per_day(database: Database) -> None:
     store = database.store
-    first = await store.next_case_number("20261201")
-    second = await store.next_case_number("20261201")
-    other_day = await store.next_case_number("20261202")
-    assert first.endswith("-20261201-000001") and second.endswith("-20261201-000002")
-    assert other_day.endswith("-20261202-000001")
+    # Synthetic days long past that no case and no other test ever numbers under.
+    first = await store.next_case_number("19990101")
+    second = await store.next_case_number("19990101")
+    other_day = await store.next_case_number("19990102")
+    assert first.endswith("-19990101-000001") and second.endswith("-19990101-000002")
+    assert other_day.endswith("-19990102-000001")
