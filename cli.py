@@ -33,6 +33,44 @@ class _ApiServer(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
+# The commands that talk to Temporal take its address and UI like `aftersales dev` names them.
+TemporalAddress = Annotated[
+    str | None,
+    typer.Option("--temporal-address", envvar="TEMPORAL_ADDRESS", help="Temporal's gRPC address, e.g. 127.0.0.1:7233", show_default=False),
+]
+UiUrl = Annotated[
+    str | None,
+    typer.Option("--ui-url", envvar="TEMPORAL_UI_URL", help="Temporal UI, for links, e.g. http://127.0.0.1:8233", show_default=False),
+]
+
+
+def _temporal_settings(address: str | None, ui_url: str | None = None) -> Settings:
+    update = {k: v for k, v in {"temporal_address": address, "temporal_ui_url": ui_url}.items() if v}
+    return get_settings().model_copy(update=update)
+
+
+class TemporalUnreachable(Exception):
+    """Nothing answered at the Temporal address."""
+
+
+async def _connect(settings: Settings):  # noqa: ANN202 - temporalio Client
+    from temporal_client import connect
+
+    try:
+        return await connect(settings)
+    except RuntimeError as error:  # the SDK's "Failed client connect: ..."
+        raise TemporalUnreachable(str(error)) from None
+
+
+def _unreachable(settings: Settings) -> typer.Exit:
+    typer.echo(
+        f"error: nothing answers at Temporal {settings.temporal_address} (namespace {settings.temporal_namespace}); "
+        "start `aftersales dev` or pass --temporal-address / set TEMPORAL_ADDRESS",
+        err=True,
+    )
+    return typer.Exit(1)
+
+
 def _logging(settings: Settings) -> None:
     from logs import configure_logging
 
@@ -48,25 +86,56 @@ def dev(
         ".aftersales"
     ),
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    encrypt_payloads: Annotated[
+        bool,
+        typer.Option(
+            help="Encrypt what Temporal stores (customers' names, phones, complaints) with a key kept in "
+            "DATA_DIR/codec-keys, made the first time; Temporal UI still shows it decoded"
+        ),
+    ] = False,
 ) -> None:
     """Start the Temporal dev server (with UI), the worker and the API in one process. Ctrl-C stops all."""
-    settings = get_settings().model_copy(
-        update={
-            "data_dir": data_dir,
-            "temporal_address": f"{host}:{temporal_port}",
-            "temporal_ui_url": f"http://{host}:{ui_port}",
-        }
-    )
+    from codec import ensure_key_file
+    from devserver import PortInUse
+
+    update: dict[str, object] = {
+        "data_dir": data_dir,
+        "temporal_address": f"{host}:{temporal_port}",
+        "temporal_ui_url": f"http://{host}:{ui_port}",
+    }
+    settings = get_settings()
+    key_file = None
+    if encrypt_payloads and settings.codec() is None:  # keys configured in the environment win
+        from pydantic import SecretStr
+
+        key_file = data_dir / "codec-keys"
+        update["codec_keys"] = SecretStr(ensure_key_file(key_file))
+    settings = settings.model_copy(update=update)
     _logging(settings)
     try:
-        asyncio.run(_dev(settings, host, api_port, temporal_port, ui_port))
+        asyncio.run(_dev(settings, host, api_port, temporal_port, ui_port, key_file))
     except KeyboardInterrupt:
         pass
+    except PortInUse as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
 
 
-async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int, ui_port: int) -> None:
+def _privacy_line(settings: Settings, key_file: Path | None) -> str:
+    if settings.codec() is None:
+        return (
+            "  Personal data: NOT ENCRYPTED. Temporal's history (and Temporal UI's Input panels) holds customers'\n"
+            "               names, phones and complaints in clear; run with --encrypt-payloads to encrypt it.\n"
+        )
+    where = f"key in {key_file}" if key_file else "keys from AFTERSALES_CODEC_KEYS"
+    return f"  Payloads     encrypted ({where}); Temporal UI shows them decoded through the API's /codec\n"
+
+
+async def _dev(
+    settings: Settings, host: str, api_port: int, temporal_port: int, ui_port: int, key_file: Path | None = None
+) -> None:
     from api.app import create_app
-    from devserver import DevServer
+    from devserver import DevServer, refuse_taken_ports
     from store.apikeys import ApiKeyStore, ensure_dev_keys
     from store.cases import CaseStore
     from store.db import create_engine, session_factory
@@ -74,6 +143,7 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
     from delivery.resolutions import executor_from_settings
     from worker import build_worker, outbox_dispatcher
 
+    refuse_taken_ports(host, {"--api-port": api_port})
     codec_endpoint = f"http://{host}:{api_port}/codec" if settings.codec() else None
     async with DevServer(settings.data_dir, temporal_port, ui_port, ip=host, ui_codec_endpoint=codec_endpoint) as server:
         client = await server.connect(settings)
@@ -85,7 +155,11 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
         keys_file = settings.data_dir / "dev-keys.json"
         keys = await ensure_dev_keys(ApiKeyStore(sessions), keys_file)
         api = _ApiServer(
-            uvicorn.Config(create_app(settings, temporal=client, sessions=sessions), host=host, port=api_port, log_level="info")
+            uvicorn.Config(
+                # On this run Temporal UI is the operator's (no sign-in of its own): it gets payloads decoded.
+                create_app(settings, temporal=client, sessions=sessions, ui_codec_trusted=codec_endpoint is not None),
+                host=host, port=api_port, log_level="info",
+            )  # fmt: skip
         )
         async with (
             build_worker(
@@ -104,7 +178,9 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
                 f"\nAftersales is running (data in {settings.data_dir.resolve()}):\n"
                 f"  API          http://{host}:{api_port}   (docs: http://{host}:{api_port}/docs)\n"
                 f"  Temporal UI  {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows\n"
-                f"  Temporal     {server.address}\n"
+                f"  Temporal     {server.address}   (server pid {server.pid})\n"
+                + _privacy_line(settings, key_file)
+                + f"  Report page  http://{host}:{api_port}/reports/monthly.html   (sign in with a supervisor's or the head's key)\n"
                 f"API keys for development (send as X-API-Key; also in {keys_file}):\n"
                 + "".join(f"  {role:<11}{key}\n" for role, key in keys.items())
                 + "Press Ctrl-C to stop.\n"
@@ -114,13 +190,20 @@ async def _dev(settings: Settings, host: str, api_port: int, temporal_port: int,
 
 
 @app.command()
-def worker() -> None:
+def worker(temporal_address: TemporalAddress = None) -> None:
     """Run the case worker against TEMPORAL_ADDRESS and DATABASE_URL."""
     from worker import run_worker
 
-    settings = get_settings()
+    settings = _temporal_settings(temporal_address)
     _logging(settings)
-    asyncio.run(run_worker(settings))
+
+    async def run() -> None:
+        await run_worker(settings, await _connect(settings))
+
+    try:
+        asyncio.run(run())
+    except TemporalUnreachable:
+        raise _unreachable(settings) from None
 
 
 @app.command()
@@ -223,8 +306,10 @@ def apikey_list() -> None:
 
     rows = _with_key_store(lambda keys: keys.list())
     table = Table(title=f"API keys: {len(rows)}", title_justify="left")
-    for column in ("key id", "name", "role", "department", "created", "revoked"):
-        table.add_column(column)
+    # The id is what `apikey revoke` takes: never cut it; the other columns wrap instead.
+    table.add_column("key id", no_wrap=True, min_width=12)
+    for column in ("name", "role", "department", "created", "revoked"):
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
             row.key_id, row.name, row.role, row.department or "-", f"{row.created_at:%Y-%m-%d %H:%M}",
@@ -328,15 +413,14 @@ app.add_typer(temporal_cli, name="temporal")
 
 
 @temporal_cli.command("setup")
-def setup_temporal() -> None:
+def setup_temporal(temporal_address: TemporalAddress = None) -> None:
     """Register the search attributes on TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE; does nothing if they exist."""
-    from temporal_client import connect
     from temporal_setup import SearchAttributeConflict, register_search_attributes
 
-    settings = get_settings()
+    settings = _temporal_settings(temporal_address)
 
     async def run():  # noqa: ANN202 - tuple[SetupResult, str]
-        client = await connect(settings)
+        client = await _connect(settings)
         result = await register_search_attributes(client, settings.temporal_namespace)
         return result, await _retention_schedule(client, settings)
 
@@ -345,9 +429,8 @@ def setup_temporal() -> None:
     except SearchAttributeConflict as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    except RuntimeError as error:  # the client could not connect
-        typer.echo(f"error: cannot reach Temporal at {settings.temporal_address}: {error}", err=True)
-        raise typer.Exit(1) from None
+    except TemporalUnreachable:
+        raise _unreachable(settings) from None
     if result.added:
         typer.echo(f"namespace {result.namespace}: added {', '.join(result.added)}")
     if result.existing:
@@ -376,6 +459,8 @@ app.add_typer(cases_cli, name="cases")
 def stuck_cases(
     hours: Annotated[float, typer.Option(help="A case in one stage longer than this many hours is stuck")] = 24,
     limit: Annotated[int, typer.Option(help="Show at most this many cases", min=1, max=500)] = 50,
+    temporal_address: TemporalAddress = None,
+    ui_url: UiUrl = None,
 ) -> None:
     """Cases that are breached, waiting for approval, in one stage too long or failing an activity."""
     from datetime import timedelta
@@ -387,27 +472,33 @@ def stuck_cases(
     from api.stuck import find_stuck, format_duration, temporal_ui_link
     from store.db import create_engine, session_factory
     from store.ops import OpsStore
-    from temporal_client import connect
 
-    settings = get_settings()
+    settings = _temporal_settings(temporal_address, ui_url)
     zone = ZoneInfo(settings.business_timezone)
 
     async def run():  # noqa: ANN202 - StuckReport
         engine = create_engine(settings.effective_database_url)
         try:
-            client = await connect(settings)
+            client = await _connect(settings)
             return await find_stuck(
                 OpsStore(session_factory(engine)), client, in_stage_longer_than=timedelta(hours=hours), limit=limit
             )
         finally:
             await engine.dispose()
 
-    report = asyncio.run(run())
-    table = Table(title=f"Stuck cases: {len(report.items)} of {report.total} (in one stage > {hours:g} h)", title_justify="left")
+    try:
+        report = asyncio.run(run())
+    except TemporalUnreachable:
+        raise _unreachable(settings) from None
+    table = Table(
+        title=f"Stuck cases: {len(report.items)} of {report.total} "
+        f"(breached, awaiting approval, in one stage > {hours:g} h, an open task, an overdue contribution or a failing activity)",
+        title_justify="left",
+    )
     for column in ("case", "stage", "pri", "department", "why", "in stage", "next deadline", "Temporal UI"):
         table.add_column(column, overflow="fold")
     for case in report.items:
-        why = ", ".join(reason.value for reason in case.reasons)
+        why = "\n".join(_stuck_reason(reason, hours) for reason in case.reasons)
         if case.failing_activity:
             why += f"\n{case.failing_activity}"
         deadline = case.next_deadline.astimezone(zone).strftime("%Y-%m-%d %H:%M") if case.next_deadline else "-"
@@ -416,6 +507,20 @@ def stuck_cases(
             format_duration(report.as_of - case.in_stage_since), deadline, temporal_ui_link(settings, case.number),
         )  # fmt: skip
     Console().print(table)
+
+
+def _stuck_reason(reason, hours: float) -> str:  # noqa: ANN001 - store.ops.StuckReason
+    from store.ops import StuckReason
+
+    return {
+        StuckReason.BREACHED: "breached (a deadline missed)",
+        StuckReason.AWAITING_APPROVAL: "awaiting approval",
+        StuckReason.IN_STAGE_TOO_LONG: f"in stage > {hours:g} h",
+        StuckReason.ACTIVITY_FAILING: "activity failing",
+        StuckReason.FOLLOW_UP_TASK: "follow-up task open",
+        StuckReason.CALL_BACK_TASK: "call-back open",
+        StuckReason.CONTRIBUTION_OVERDUE: "contribution overdue",
+    }.get(reason, str(reason))
 
 
 @app.command()

@@ -18,6 +18,7 @@ import binascii
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
@@ -58,6 +59,22 @@ def parse_keys(text: str) -> dict[str, bytes]:
 def new_key() -> str:
     """A fresh 256-bit key, base64, for `kid:<this>`."""
     return base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
+
+
+def ensure_key_file(path: Path, kid: str = "dev") -> str:
+    """The codec keys (`kid:base64key`) kept in `path`, created there (mode 600) the first time:
+    `aftersales dev --encrypt-payloads` reuses them on every restart, or its own history would
+    become unreadable."""
+    if path.exists():
+        text = path.read_text().strip()
+        parse_keys(text)  # a damaged file is refused, never silently replaced
+        return text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    text = f"{kid}:{new_key()}"
+    path.write_text(text + "\n")
+    return text
 
 
 class EncryptionCodec(PayloadCodec):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import signal
 import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -24,6 +27,52 @@ _TUNING = [
     "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
     "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
 ]
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class PortInUse(RuntimeError):
+    """Something already listens where the dev server (or the UI, or the API) should."""
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """The server must not outlive `aftersales dev`, however it ends (kill -9 included): an
+    orphan would hold the port and the next run would silently talk to it."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def port_owner(ip: str, port: int) -> str | None:
+    """Who listens on ip:port: "pid 1234 (temporal server start-dev)", "another process", or None."""
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex((ip, port)) != 0:
+            return None
+    try:
+        import psutil
+
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                try:
+                    command = " ".join(psutil.Process(conn.pid).cmdline()[:4])
+                except psutil.Error:
+                    command = "?"
+                return f"pid {conn.pid} ({command})"
+    except Exception:  # noqa: BLE001 - naming the process is a courtesy; the refusal stands without it
+        pass
+    return "another process (its pid is not visible to this user)"
+
+
+def refuse_taken_ports(ip: str, ports: dict[str, int]) -> None:
+    """Raise PortInUse naming the first port (by its flag) that something already listens on."""
+    for flag, port in ports.items():
+        owner = port_owner(ip, port)
+        if owner:
+            raise PortInUse(
+                f"port {port} on {ip} is already in use by {owner}; stop it (e.g. an earlier `aftersales dev`), "
+                f"or choose another with {flag}"
+            )
 
 
 def temporal_cli() -> Path:
@@ -73,10 +122,18 @@ class DevServer:
             args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         return args
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
     async def __aenter__(self) -> DevServer:
+        # A server already there would answer our connect and we would use it unknowingly.
+        refuse_taken_ports(self.ip, {"--temporal-port": self.port, "--ui-port": self.ui_port})
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self._process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
         log.close()
         return self
 

@@ -31,9 +31,12 @@ def create_app(
     *,
     temporal: Client | None = None,
     sessions: async_sessionmaker[AsyncSession] | None = None,
+    ui_codec_trusted: bool = False,
 ) -> FastAPI:
     """The API; `temporal` and `sessions` are handed in by `aftersales dev` and tests,
-    otherwise the app connects on startup from the settings."""
+    otherwise the app connects on startup from the settings. `ui_codec_trusted` (only
+    `aftersales dev --encrypt-payloads`, never a setting) decodes payloads for Temporal UI's
+    origin without credentials (api/routes/codec.py)."""
     settings = settings or get_settings()
 
     def use(app: FastAPI, sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -68,6 +71,7 @@ def create_app(
     app.state.rate_limit = CallerRateLimit(settings.rate_limit, settings.rate_limit_storage)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.state.codec = settings.codec()  # for /codec; None when payloads are not encrypted
+    app.state.ui_codec_trusted = ui_codec_trusted
     if sessions is not None:
         use(app, sessions)
     if temporal is not None:

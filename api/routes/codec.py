@@ -14,11 +14,14 @@ import binascii
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
-from api.deps import AppSettings, allows
+from api.auth import _api_key, _bearer, current_actor
+from api.cors import origin_of
+from api.deps import AppSettings
 from api.problems import Problem
 from codec import CodecKeyError, EncryptionCodec
 from domain.case import Role
@@ -26,7 +29,27 @@ from domain.case import Role
 router = APIRouter(prefix="/codec", tags=["codec"])
 logger = logging.getLogger(__name__)
 
-MaySeePersonalData = Annotated[bool, Depends(allows(Role.SUPERVISOR, Role.HEAD))]
+_DECODERS = frozenset({Role.SUPERVISOR, Role.HEAD, Role.ADMIN})
+
+
+async def may_see_personal_data(
+    request: Request,
+    api_key: Annotated[str | None, Security(_api_key)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+) -> bool:
+    """Whether the caller gets payloads decoded. A caller with credentials: by role. Without any:
+    refused (401), except on `aftersales dev --encrypt-payloads`, where Temporal UI's own origin
+    is the operator: that UI has no sign-in, so whoever can open it already sees what it shows,
+    and the operator must see the cases decoded there (create_app(ui_codec_trusted=True))."""
+    state = request.app.state
+    if not api_key and not bearer and getattr(state, "ui_codec_trusted", False):
+        if request.headers.get("origin") == origin_of(state.settings.temporal_ui_url):
+            return True
+    actor = await current_actor(request, api_key, bearer)
+    return actor.role in _DECODERS
+
+
+MaySeePersonalData = Annotated[bool, Depends(may_see_personal_data)]
 Namespace = Annotated[str | None, Header(alias="X-Namespace", description="The namespace the payloads belong to")]
 
 
