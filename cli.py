@@ -96,8 +96,13 @@ def dev(
 ) -> None:
     """Start the Temporal dev server (with UI), the worker and the API in one process. Ctrl-C stops all."""
     from codec import ensure_key_file
-    from devserver import PortInUse
+    from devserver import PortInUse, refuse_taken_ports
 
+    try:  # before anything starts: a server already there would silently serve this run
+        refuse_taken_ports(host, {"--temporal-port": temporal_port, "--ui-port": ui_port, "--api-port": api_port})
+    except PortInUse as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     update: dict[str, object] = {
         "data_dir": data_dir,
         "temporal_address": f"{host}:{temporal_port}",
@@ -135,7 +140,7 @@ async def _dev(
     settings: Settings, host: str, api_port: int, temporal_port: int, ui_port: int, key_file: Path | None = None
 ) -> None:
     from api.app import create_app
-    from devserver import DevServer, refuse_taken_ports
+    from devserver import DevServer
     from store.apikeys import ApiKeyStore, ensure_dev_keys
     from store.cases import CaseStore
     from store.db import create_engine, session_factory
@@ -143,7 +148,6 @@ async def _dev(
     from delivery.resolutions import executor_from_settings
     from worker import build_worker, outbox_dispatcher
 
-    refuse_taken_ports(host, {"--api-port": api_port})
     codec_endpoint = f"http://{host}:{api_port}/codec" if settings.codec() else None
     async with DevServer(settings.data_dir, temporal_port, ui_port, ip=host, ui_codec_endpoint=codec_endpoint) as server:
         client = await server.connect(settings)
