@@ -690,5 +690,26 @@ def _print_report(report) -> None:  # noqa: ANN001 - domain.report.MonthlyReport
     console.print(f"First-contact resolution: {now.first_contact_resolution.note}.")
 
 
+def main() -> None:
+    """The `aftersales` console script. It skips the interpreter's teardown once the command is
+    done: the Temporal SDK's native threads can abort a process that is finalizing
+    (temporalio/sdk-python#300), turning a clean exit, or a one-line error, into SIGABRT."""
+    import logging
+    import os
+    import sys
+
+    try:
+        app()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if not isinstance(done.code, (int, type(None))):
+            print(done.code, file=sys.stderr)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()

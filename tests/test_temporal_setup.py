@@ -97,5 +97,5 @@ def test_the_command_reports_what_it_did(env: WorkflowEnvironment, monkeypatch: 
     monkeypatch.setattr(cli, "get_settings", lambda: unreachable)
     failed = CliRunner().invoke(cli.app, ["temporal", "setup"])
     assert failed.exit_code == 1
-    assert "cannot reach Temporal at 127.0.0.1:1" in failed.output
+    assert "nothing answers at Temporal 127.0.0.1:1" in failed.output
 
