@@ -25,7 +25,10 @@ SYSTEMS = frozenset({WAREHOUSE, LOGISTICS})
 EVERYONE = frozenset({AGENT, HANDLER, SUPERVISOR, HEAD, ADMIN})
 
 # Routes anyone may call without credentials.
-PUBLIC: frozenset[tuple[str, str]] = frozenset({("GET", "/healthz")})
+PUBLIC: frozenset[tuple[str, str]] = frozenset(
+    # The report page's sign-in (api/pages.py) checks the key it is given itself.
+    {("GET", "/healthz"), ("GET", "/reports/sign-in"), ("POST", "/reports/sign-in"), ("POST", "/reports/sign-out")}
+)
 
 ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     # Cases: agents record and triage, handlers investigate and plan, supervisors and the head approve.
@@ -79,6 +82,7 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/queues/head"): frozenset({HEAD, ADMIN}),
     # Issue 4: triage rules as versioned data, uploaded and activated by admins.
     ("GET", "/admin/triage-rules"): frozenset({ADMIN}),
+    ("GET", "/admin/triage-rules/{version}"): frozenset({ADMIN}),
     ("PUT", "/admin/triage-rules/{version}"): frozenset({ADMIN}),
     ("POST", "/admin/triage-rules/{version}/activate"): frozenset({ADMIN}),
 }

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
-from api import problems
+from api import pages, problems
 from api.access import authorize
 from api.auth import JwtVerifier
 from api.limits import BodyLimit, CallerRateLimit
@@ -77,6 +77,7 @@ def create_app(
     if temporal is not None:
         app.state.temporal = temporal
     problems.install(app)
+    pages.install(app)  # browsers refused on the report page get a sign-in form
     # Every route but the public ones passes the access matrix, whatever its own signature says.
     guarded = [Depends(authorize)]
     app.include_router(cases.router, dependencies=guarded)
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(admin.router, dependencies=guarded)
     app.include_router(health.router)
     app.include_router(reports.router, dependencies=guarded)
+    app.include_router(pages.router)  # signing in to the report page: public, it checks the key itself
     app.include_router(ops.router, dependencies=guarded)
     app.include_router(queues.router, dependencies=guarded)
     app.include_router(triage_rules.router, dependencies=guarded)

@@ -14,6 +14,7 @@ import jwt
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.pages import page_credential
 from api.problems import Problem
 from domain.case import Actor, Department, Role
 from settings import Settings
@@ -93,6 +94,12 @@ async def current_actor(
 ) -> Actor:
     """The authenticated caller; every action is recorded against it."""
     state = request.app.state
+    if not api_key and not bearer and (session := page_credential(request)):
+        # A browser's session on a page (api/pages.py): a key, or a person's token.
+        if session.startswith("ask_"):
+            api_key = session
+        else:
+            bearer = HTTPAuthorizationCredentials(scheme="Bearer", credentials=session)
     if api_key and bearer:
         raise _unauthenticated("send one credential: X-API-Key or Authorization: Bearer, not both")
     if api_key:

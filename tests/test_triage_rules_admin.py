@@ -75,7 +75,14 @@ async def test_an_activated_version_suggests_new_cases_and_names_itself_on_the_t
     api = rules_api.api
     assert suggest(SLEEVES).categories == [Category.OTHER]  # the built-in rules know nothing of sleeves
     before = (await api.get("/admin/triage-rules", headers=ADMIN)).json()
-    assert before == {"active": None, "in_force": TriageRules().version, "versions": []}
+    fallback = {"version": TriageRules().version, "source": "built-in", "active": True}
+    assert before == {"active": None, "in_force": TriageRules().version, "fallback": fallback, "versions": []}
+    # The built-in rules are exported whole, to edit and upload as a new version.
+    exported = await api.get(f"/admin/triage-rules/{TriageRules().version}", headers=ADMIN)
+    assert exported.status_code == 200, exported.text
+    assert TriageRules.model_validate(exported.json()) == TriageRules()
+    unknown = await api.get("/admin/triage-rules/2020-01-none", headers=ADMIN)
+    assert unknown.status_code == 404 and unknown.json()["detail"] == "no triage rules version 2020-01-none"
 
     version = "2026-12-sleeves"
     document = with_sleeves(version)
@@ -94,6 +101,9 @@ async def test_an_activated_version_suggests_new_cases_and_names_itself_on_the_t
     conflict = await api.put(f"/admin/triage-rules/{version}", json=other, headers=ADMIN)
     assert conflict.status_code == 409, conflict.text
     assert conflict.json()["title"] == "Version exists" and version in conflict.json()["detail"]
+    stored = (await api.get(f"/admin/triage-rules/{version}", headers=ADMIN)).json()
+    assert stored["version"] == version and "sleeves" in stored["keywords"]["size_fit"]
+    assert (await api.get(f"/admin/triage-rules/{version}", headers=SUPERVISOR)).status_code == 403
 
     # Uploaded is not in force until activated.
     listed = (await api.get("/admin/triage-rules", headers=ADMIN)).json()

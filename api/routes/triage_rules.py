@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AppSettings, Caller, Store
 from api.problems import Problem
-from domain.triage import TriageRulesDocument
+from domain.triage import TriageRules, TriageRulesDocument
 from store.rules import VersionExists
 from store.triage_rules import TriageRulesStore, TriageRulesVersion
 
@@ -32,9 +32,16 @@ class TriageRulesVersionView(BaseModel):
     active: bool
 
 
+class FallbackRulesView(BaseModel):
+    version: str
+    source: str = Field(description="`built-in`, or `TRIAGE_RULES_FILE` when that setting names a file")
+    active: bool = Field(description="true while no uploaded version is activated")
+
+
 class TriageRulesOverview(BaseModel):
     active: str | None = Field(description="the activated version in force; null: the built-in or file rules are")
     in_force: str = Field(description="the version new cases are suggested by")
+    fallback: FallbackRulesView = Field(description="the rules in force while no version is activated (GET it to export)")
     versions: list[TriageRulesVersionView] = Field(description="uploaded versions, newest first")
 
 
@@ -69,11 +76,32 @@ async def overview(
     rules = _store(store)
     active = await rules.active_version()
     versions = await rules.versions(limit)
+    fallback = settings.triage_rules()
     return TriageRulesOverview(
         active=active,
-        in_force=active or settings.triage_rules().version,
+        in_force=active or fallback.version,
+        fallback=FallbackRulesView(
+            version=fallback.version,
+            source="TRIAGE_RULES_FILE" if settings.triage_rules_file else "built-in",
+            active=active is None,
+        ),
         versions=[_view(v, active) for v in versions],
     )
+
+
+@router.get(
+    "/{version}",
+    response_model=TriageRules,
+    summary="One version's whole rules document: an uploaded version, or the built-in (or file) rules by their version",
+)
+async def document(version: Version, store: Store, settings: AppSettings, actor: Caller) -> TriageRules:
+    # Uploads never take the fallback's name silently: an uploaded version of that name wins.
+    rules = await _store(store).rules(version)
+    if rules is None and version == (fallback := settings.triage_rules()).version:
+        rules = fallback
+    if rules is None:
+        raise Problem(404, "Version not found", f"no triage rules version {version}", version=version)
+    return rules
 
 
 @router.put(
