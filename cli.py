@@ -186,7 +186,7 @@ async def _dev(
                 + _privacy_line(settings, key_file)
                 + f"  Report page  http://{host}:{api_port}/reports/monthly.html   (sign in with a supervisor's or the head's key)\n"
                 f"API keys for development (send as X-API-Key; also in {keys_file}):\n"
-                + "".join(f"  {role:<11}{key}\n" for role, key in keys.items())
+                + "".join(f"  {role:<18}{key}\n" for role, key in keys.items())
                 + "Press Ctrl-C to stop.\n"
             )
             await api.serve()

@@ -113,6 +113,8 @@ class ApiKeyStore:
 DEV_PEOPLE: dict[str, tuple[str, Role, Department | None]] = {
     "agent": ("agent-li", Role.AGENT, None),
     "handler": ("handler-wang", Role.HANDLER, Department.QUALITY),
+    # Another department's handler, for multi-department cases (README: Handling rules).
+    "logistics_handler": ("handler-qian", Role.HANDLER, Department.LOGISTICS),
     "supervisor": ("supervisor-zhao", Role.SUPERVISOR, None),
     "head": ("head-sun", Role.HEAD, None),
     "admin": ("admin-chen", Role.ADMIN, None),
