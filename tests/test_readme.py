@@ -73,7 +73,7 @@ def _strict_curl(bin_dir: Path) -> None:
 
 def test_every_bash_block_runs_verbatim_against_aftersales_dev(tmp_path: Path) -> None:
     runnable = [b for b in blocks() if b.mark is None]
-    assert len(runnable) >= 10, "the README's blocks were not found"
+    assert len(runnable) >= 5, "the README's blocks were not found"
     work = tmp_path / "checkout"
     work.mkdir()
     shutil.copytree(REPO / "examples", work / "examples")
