@@ -16,7 +16,9 @@ from html import escape
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, FastAPI, Request
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.problems import Problem, problem_response
@@ -80,12 +82,38 @@ async def _actor(request: Request, credential: str):  # noqa: ANN202 - domain.ca
         return None
 
 
+_SIGN_IN_FORM = {
+    "requestBody": {
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "key": {"type": "string", "maxLength": 4096, "description": "an API key or a person's token"},
+                        "month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "description": "YYYY-MM"},
+                    },
+                    "required": ["key"],
+                }
+            }
+        }
+    }
+}
+
+
 @router.get("/sign-in", response_class=HTMLResponse, summary="The sign-in form for the report page (browsers)")
-async def sign_in_form(request: Request) -> HTMLResponse:
+async def sign_in_form(
+    request: Request,
+    month: Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", description="the month to prefill, YYYY-MM")] = None,
+) -> HTMLResponse:
     return sign_in_page(request, 200)
 
 
-@router.post("/sign-in", response_class=HTMLResponse, summary="Sign in to the report page with an API key (a form post)")
+@router.post(
+    "/sign-in",
+    response_class=HTMLResponse,
+    summary="Sign in to the report page with an API key (a form post; 303 to the page)",
+    openapi_extra=_SIGN_IN_FORM,
+)
 async def sign_in(request: Request) -> HTMLResponse:
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
     key, month = form.get("key", "").strip(), form.get("month", "").strip()

@@ -197,7 +197,7 @@ async def test_dev_keys_are_reused_across_restarts(database: Database, tmp_path:
     again = await ensure_dev_keys(store, path)
 
     assert first == again == json.loads(path.read_text())
-    assert set(first) == {"agent", "handler", "supervisor", "head", "admin", "warehouse", "logistics"}
+    assert set(first) == {"agent", "handler", "logistics_handler", "supervisor", "head", "admin", "warehouse", "logistics"}
     assert path.stat().st_mode & 0o077 == 0
     for role_name, key in first.items():
         name, role, department = DEV_PEOPLE[role_name]
@@ -215,4 +215,4 @@ async def test_dev_keys_are_reused_across_restarts(database: Database, tmp_path:
                 [key.split("_")[1] for key in (*first.values(), third["head"])]
             )))
         ).scalar_one()  # fmt: skip
-    assert count == 8  # seven keys, plus the one replacement
+    assert count == len(DEV_PEOPLE) + 1  # a key each, plus the one replacement
