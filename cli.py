@@ -214,10 +214,19 @@ def worker(temporal_address: TemporalAddress = None) -> None:
 def api(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    temporal_address: TemporalAddress = None,
+    ui_url: UiUrl = None,
 ) -> None:
     """Serve the HTTP API against TEMPORAL_ADDRESS and DATABASE_URL."""
-    _logging(get_settings())
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level=get_settings().log_level.lower())
+    from api.app import create_app
+
+    settings = _temporal_settings(temporal_address, ui_url)
+    _logging(settings)
+    try:  # say so in one line now rather than as a failed startup's traceback
+        asyncio.run(_connect(settings))
+    except TemporalUnreachable:
+        raise _unreachable(settings) from None
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
 
 
 @app.command()

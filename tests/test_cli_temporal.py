@@ -28,6 +28,7 @@ def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
         (["temporal", "setup"], False),
         (["temporal", "setup"], True),
         (["worker"], False),
+        (["api", "--port", "0"], False),
     ],
 )
 def test_nothing_answering_at_the_temporal_address_is_one_line(tmp_path: Path, args: list[str], by_env: bool) -> None:
