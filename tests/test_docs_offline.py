@@ -8,30 +8,18 @@ reached here (nor reliably from mainland China): /docs was blank.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
-import pytest
 import uvicorn
 
 from api.app import create_app
 from settings import Settings
+from tests.test_reports import _chromium  # fails rather than skips under CI=true
 
 LOCAL = {"127.0.0.1"}
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        reason = "Debian's chromium package is not installed (apt-get install chromium); .ci/run installs it"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + ", and CI=true requires this test to run")
-        pytest.skip(reason)
-    return found
 
 
 @asynccontextmanager
