@@ -244,7 +244,10 @@ class CaseWorkflow:
     @workflow.query
     def sla(self) -> SlaView:
         case = self._case
-        return sla_view(case.clocks, case.policy, case.calendar, workflow.now())
+        view = sla_view(case.clocks, case.policy, case.calendar, workflow.now())
+        # The case's own meaning, as on its record and search attributes: a return step due is a
+        # deadline too, a missed one a breach.
+        return view.model_copy(update={"next_deadline": case.next_deadline, "state": case.sla_state})
 
     @workflow.update
     async def receipt(self) -> CaseView:
