@@ -621,7 +621,7 @@ def _print_report(report) -> None:  # noqa: ANN001 - domain.report.MonthlyReport
     from rich.console import Console
     from rich.table import Table
 
-    from domain.report import number, percent, signed
+    from domain.report import comparison_table, number, percent
 
     console = Console()
     now, before = report.current, report.previous
@@ -639,7 +639,10 @@ def _print_report(report) -> None:  # noqa: ANN001 - domain.report.MonthlyReport
     def key(value: str | None) -> str:
         return value if value is not None else "none (before triage)"
 
-    console.print(f"[bold]Monthly quality report {report.month}[/bold] ({report.timezone}), compared with {before.month}")
+    console.print(
+        f"[bold]Monthly quality report {report.month}[/bold]: {now.first_day} to {now.last_day} on the business "
+        f"calendar ({report.timezone}), compared with {before.month} ({before.first_day} to {before.last_day})"
+    )
     table(
         "Targets",
         ["figure", "target", "actual", "status"],
@@ -656,7 +659,7 @@ def _print_report(report) -> None:  # noqa: ANN001 - domain.report.MonthlyReport
     table(
         "Comparison with the previous month",
         ["figure", now.month, before.month, "change"],
-        [(r.label, number(r.current, r.kind), number(r.previous, r.kind), signed(r.delta, r.kind)) for r in report.comparison],
+        comparison_table(report),
     )
     table(
         "Distribution by category",
@@ -682,11 +685,11 @@ def _print_report(report) -> None:  # noqa: ANN001 - domain.report.MonthlyReport
             ("survey answers", str(now.satisfaction.answers)),
             ("average score", number(now.satisfaction.average_score, "score")),
             ("satisfied share", percent(now.satisfaction.satisfied_share)),
-            ("first-contact resolution", "not tracked yet"),
+            ("first-contact resolution", percent(now.first_contact_resolution.rate)),
             ("reopened cases", f"{now.reopens.reopened_cases} of {now.reopens.cases_received}"),
             ("reopen rate", percent(now.reopens.rate)),
             ("reopenings in the month", str(now.reopens.reopen_events)),
-            ("average first reply (h)", number(now.first_reply.average_hours, "hours")),
+            ("average first reply (min)", number(now.first_reply.average_minutes, "minutes")),
             ("average resolution (h)", number(now.resolution.average_hours, "hours")),
         ],
     )

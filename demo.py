@@ -351,6 +351,10 @@ async def _triage(driver: _Driver, case: PlannedCase, number: str) -> dict[str, 
         "department": DEFAULT_ROUTING[Category(category)].value,
         "note": _say(case, "分诊完成", "triaged"),
     }
+    # Lowering the suggested priority needs the agent's reason (422 without one).
+    suggested = ((await driver.live(number)).get("live") or {}).get("suggestion") or {}
+    if suggested.get("priority") and case.priority > suggested["priority"]:  # "P3" > "P2": less urgent
+        decision["override_reason"] = _say(case, "核实后影响有限，按常规处理", "checked with the customer: limited impact")
     return await driver.call("POST", f"/cases/{number}/triage", AGENTS[case.index % len(AGENTS)], decision)
 
 

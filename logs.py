@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import quote, unquote, unquote_plus
 
 from domain.privacy import mask_email, mask_phone
 
@@ -34,15 +35,73 @@ def _phone(match: re.Match[str]) -> str:
     return mask_phone(text) or text
 
 
-def mask_text(text: str) -> str:
-    """Phone numbers keep their last four digits, e-mail addresses their first character and domain."""
-    if not text:
-        return text
+# A URL or an absolute path in a message (a request line, an httpx log, an error naming the
+# path): its pieces are decoded and masked one by one. Whole, a phone after a '/' looks like
+# part of a path, and an e-mail in a query would swallow the path before it.
+_URL = re.compile(r"""\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s"'<>]*|(?<![^\s"'(\[=,])/[^\s"'<>]*""")
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://)([^/?#]*)(.*)", re.DOTALL)
+# What stays as it is when a masked piece is encoded again (RFC 3986 pchar; '*' of the mask).
+_SEGMENT_SAFE = "!$&'()*+,;=:@~"
+_QUERY_SAFE = "!$'()*,;:@/?~"
+
+
+def _mask_plain(text: str) -> str:
     text = _EMAIL.sub(lambda m: mask_email(m.group(0)) or m.group(0), text)
     return _PHONE.sub(_phone, text)
 
 
+def _mask_piece(piece: str, decode: Any, safe: str) -> str:
+    """One path segment or query value: masked as decoded text, left as sent when nothing is personal."""
+    decoded = decode(piece)
+    masked = _mask_plain(decoded)
+    return piece if masked == decoded else quote(masked, safe=safe)
+
+
+def _mask_path(text: str) -> str:
+    """`/a/b?k=v#f`: each segment, each query key and value, and the fragment."""
+    rest, hash_, fragment = text.partition("#")
+    path, question, query = rest.partition("?")
+    path = "/".join(_mask_piece(segment, unquote, _SEGMENT_SAFE) for segment in path.split("/"))
+    if question:
+        pairs = []
+        for pair in query.split("&"):
+            key, equals, value = pair.partition("=")
+            pairs.append(
+                _mask_piece(key, unquote_plus, _QUERY_SAFE) + equals + _mask_piece(value, unquote_plus, _QUERY_SAFE)
+            )
+        path += "?" + "&".join(pairs)
+    return path + (hash_ + _mask_piece(fragment, unquote, _QUERY_SAFE) if hash_ else "")
+
+
+def _mask_url(match: re.Match[str]) -> str:
+    text = match.group(0)
+    url = _SCHEME.fullmatch(text)
+    if url is None:
+        return _mask_path(text)
+    scheme, authority, rest = url.groups()
+    return scheme + _mask_plain(authority) + _mask_path(rest)
+
+
+def mask_text(text: str) -> str:
+    """Phone numbers keep their last four digits, e-mail addresses their first character and
+    domain, also inside URLs and paths, percent-encoded or not."""
+    if not text:
+        return text
+    pieces = []
+    done = 0
+    for url in _URL.finditer(text):
+        pieces += [_mask_plain(text[done : url.start()]), _mask_url(url)]
+        done = url.end()
+    pieces.append(_mask_plain(text[done:]))
+    return "".join(pieces)
+
+
 _installed_factory: Any = None
+
+# Loggers whose formatter reads the arguments rather than the message: uvicorn's access
+# formatter unpacks (client, method, path, HTTP version, status) from record.args. Theirs
+# are masked one by one and kept; every other record carries its masked message alone.
+STRUCTURED_ARGS_LOGGERS = frozenset({"uvicorn.access"})
 
 # Libraries whose DEBUG output repeats database rows or SQL parameters (names, complaint
 # text) verbatim, and whose INFO is every statement (the outbox dispatcher polls each
@@ -69,7 +128,10 @@ def install_masking() -> None:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken format string is logging's problem to report
             return record
-        record.msg, record.args = mask_text(message), None
+        if record.name in STRUCTURED_ARGS_LOGGERS and isinstance(record.args, tuple):
+            record.args = tuple(mask_text(a) if isinstance(a, str) else a for a in record.args)
+        else:
+            record.msg, record.args = mask_text(message), ()
         if record.exc_info and not record.exc_text:
             # Formatters reuse exc_text: the traceback is masked once, here.
             record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))

@@ -3,7 +3,9 @@
 Every route is listed by method and path template. A route missing here is refused
 to everyone (403): forgetting an entry closes a door rather than opening one, and
 tests/test_access.py walks the app's routes to catch it. Handlers additionally see
-only their own department's cases (`sees`).
+only their own department's cases and those it assists (`sees`), and act only on their
+own department's (`leads`): an assisting department's handler reads the case and
+contributes for that department, nothing else (`assisting_only`).
 """
 
 from __future__ import annotations
@@ -139,3 +141,26 @@ def sees(actor: Actor, department: Department | str | None, assisting: Iterable[
         return False
     mine = actor.department.value
     return (department is not None and str(department) == mine) or any(str(d) == mine for d in assisting)
+
+
+def leads(actor: Actor, department: Department | str | None) -> bool:
+    """Whether `actor` may act on a case routed to `department` as its handler: a handler of
+    that department (every other role acts by the matrix alone)."""
+    if actor.role is not Role.HANDLER:
+        return True
+    return actor.department is not None and department is not None and str(department) == actor.department.value
+
+
+def assisting_only(actor: Actor, department: Department | str | None, number: str) -> Problem:
+    """The refusal for a handler whose department only assists the case (README, multi-department cases)."""
+    mine = actor.department.value if actor.department else "no department"
+    lead = str(department) if department is not None else "no department yet"
+    return Problem(
+        403,
+        "Not permitted",
+        f"{mine} assists this case, led by {lead}: a {mine} handler reads it and contributes for {mine} only "
+        f"(POST /cases/{number}/contributions/{mine}); the lead department's handlers act on it",
+        reason="assisting_department",
+        department=mine,
+        lead_department=lead,
+    )

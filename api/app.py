@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
 from api import pages, problems
 from api.access import authorize
 from api.auth import JwtVerifier
+from api.docs import install_redoc
 from api.limits import BodyLimit, CallerRateLimit
 from api.cors import UiCodecCors
 from api.routes import admin, cases, codec, contributions, follow_up, health, ops, queues, reports, returns, triage_rules
@@ -60,12 +62,18 @@ def create_app(
             if engine is not None:
                 await engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's files served from the installed
+    # fastapi-offline package: FastAPI's default pages load them from a CDN, blank without internet.
+    app = FastAPIOffline(
+        redoc_url=None,  # api/docs.py: ours also keeps ReDoc's branding logo from its CDN
         title="Aftersales",
         version="0.1.0",
         summary="After-sales cases as durable Temporal workflows",
         lifespan=lifespan,
+        # Swagger UI would otherwise send the spec to an online validator for its badge.
+        swagger_ui_parameters={"validatorUrl": None},
     )
+    install_redoc(app)
     app.state.settings = settings
     app.state.jwt = JwtVerifier(settings)
     app.state.rate_limit = CallerRateLimit(settings.rate_limit, settings.rate_limit_storage)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic_core.core_schema import ErrorType
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
@@ -61,13 +62,23 @@ def _field(location: tuple[Any, ...]) -> str:
     return ".".join(parts[1:] if parts and parts[0] == "body" and len(parts) > 1 else parts)
 
 
+# Pydantic's own errors, whose messages are templates filled from the schema (allowed values,
+# limits, patterns), never from the rejected value: shown exactly as pydantic wrote them, or
+# masking them would corrupt them ('web' rejected made 'web_form' read '***_form').
+# The exceptions quote what was sent: a validator's own message, an assertion, a union's tag.
+_SCHEMA_MESSAGES = frozenset(get_args(ErrorType)) - {"value_error", "assertion_error", "union_tag_invalid"}
+
+
 def _message(error: dict[str, Any]) -> str:
     """The validation message without the rejected value: it may be a customer's name or phone.
     Pydantic's messages name the rule, not the value; a custom one might quote it."""
     message = str(error.get("msg", "invalid"))
-    value = error.get("input")
-    if isinstance(value, str) and len(value) >= 3 and value in message:
-        message = message.replace(value, "***")
+    if error.get("type") in _SCHEMA_MESSAGES:
+        return message
+    sent = [error.get("input"), (error.get("ctx") or {}).get("tag")]
+    for value in sent:
+        if isinstance(value, str) and len(value) >= 3:
+            message = message.replace(value, "***")
     return mask_text(message)
 
 

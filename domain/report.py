@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 # DOMAIN.md "Grades and deadlines": the seeds' targets.
 FIRST_CONTACT_RESOLUTION_TARGET = 0.85
@@ -59,8 +59,8 @@ DEFINITIONS: dict[str, str] = {
         "case was received."
     ),
     "first_reply": (
-        "Cases whose first triage happened in the month: average hours from receipt to that first triage "
-        "(calendar time)."
+        "Cases whose first triage happened in the month: average minutes from receipt to that first triage "
+        "(calendar time; the targets are 15 to 30 minutes)."
     ),
     "resolution": (
         "Cases whose first resolution was executed in the month: average hours from receipt to that first "
@@ -112,6 +112,11 @@ class Month:
         start = datetime(self.year, self.month, 1, tzinfo=tz)
         end = datetime(following.year, following.month, 1, tzinfo=tz)
         return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+
+    def days(self) -> tuple[date, date]:
+        """Its first and last day on the business calendar."""
+        following = self.next()
+        return date(self.year, self.month, 1), date(following.year, following.month, 1) - timedelta(days=1)
 
 
 def share(part: int, whole: int) -> float | None:
@@ -166,6 +171,11 @@ class Duration(BaseModel):
     cases: int
     average_hours: float | None
 
+    @computed_field(description="average_hours in minutes: the first-reply targets are 15 to 30 minutes")
+    @property
+    def average_minutes(self) -> float | None:
+        return None if self.average_hours is None else self.average_hours * 60
+
 
 class Count(BaseModel):
     key: str | None
@@ -174,8 +184,10 @@ class Count(BaseModel):
 
 class MonthFigures(BaseModel):
     month: str
-    starts_at: datetime
-    ends_at: datetime
+    first_day: date = Field(description="the month's first day on the business calendar")
+    last_day: date = Field(description="its last day on the business calendar")
+    starts_at: datetime = Field(description="midnight of first_day in the business timezone, as a UTC instant")
+    ends_at: datetime = Field(description="midnight after last_day in the business timezone, as a UTC instant")
     cases_received: int
     uncategorized: int
     categories: list[CategoryCount]
@@ -194,11 +206,24 @@ class MonthFigures(BaseModel):
     def clock(self, name: str) -> ClockOnTime:
         return next(c for c in self.on_time if c.clock == name)
 
+    @property
+    def empty(self) -> bool:
+        """Nothing happened in the month: no case received, no clock decided, no answer, no breach."""
+        return not (
+            self.cases_received
+            or self.breaches
+            or self.satisfaction.answers
+            or self.reopens.reopen_events
+            or self.first_reply.cases
+            or self.resolution.cases
+            or any(c.decided for c in self.on_time)
+        )
+
 
 class ComparisonRow(BaseModel):
     figure: str
     label: str
-    kind: str = Field(description="count, rate (0-1), score (1-5) or hours")
+    kind: str = Field(description="count, rate (0-1), score (1-5), minutes or hours")
     current: float | None
     previous: float | None
     delta: float | None
@@ -234,7 +259,7 @@ def _scalars(figures: MonthFigures) -> list[tuple[str, str, str, float | None]]:
     ]
     rows += [(f"on_time.{c.clock}", f"On time: {c.clock.replace('_', ' ')}", "rate", c.rate) for c in figures.on_time]
     rows += [
-        ("first_reply_hours", "Average first reply (h)", "hours", figures.first_reply.average_hours),
+        ("first_reply_minutes", "Average first reply (min)", "minutes", figures.first_reply.average_minutes),
         ("resolution_hours", "Average resolution (h)", "hours", figures.resolution.average_hours),
         ("breaches", "SLA breaches", "count", figures.breaches),
     ]
@@ -257,7 +282,7 @@ def build_report(month: Month, zone: str, current: MonthFigures, previous: Month
             met=None
             if current.first_contact_resolution.rate is None
             else current.first_contact_resolution.rate >= FIRST_CONTACT_RESOLUTION_TARGET,
-            note=current.first_contact_resolution.note,
+            note=None if current.first_contact_resolution.rate is not None else "no case received this month",
         ),
         TargetCheck(
             figure="satisfied_share",
@@ -287,7 +312,17 @@ def number(value: float | None, kind: str) -> str:
         return percent(value)
     if kind == "count":
         return f"{value:g}"
+    if kind == "minutes":
+        return f"{value:.1f}"
     return f"{value:.2f}"
+
+
+def minutes(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} min"
+
+
+def hours(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} h"
 
 
 def signed(value: float | None, kind: str) -> str:
@@ -297,4 +332,17 @@ def signed(value: float | None, kind: str) -> str:
         return f"{value * 100:+.1f} pp"
     if kind == "count":
         return f"{value:+g}"
+    if kind == "minutes":
+        return f"{value:+.1f}"
     return f"{value:+.2f}"
+
+
+def comparison_table(report: MonthlyReport) -> list[tuple[str, str, str, str]]:
+    """The comparison as shown: figure, this month, the previous month, the change. Against a
+    month with nothing in it there is nothing to compare: "no data", not zeros and changes from zero."""
+    empty = report.previous.empty
+    return [
+        (row.label, number(row.current, row.kind))
+        + (("no data", "—") if empty else (number(row.previous, row.kind), signed(row.delta, row.kind)))
+        for row in report.comparison
+    ]

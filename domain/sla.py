@@ -340,10 +340,11 @@ def next_due(clocks: dict[ClockName, SlaClock], policy: SlaPolicy, calendar: Bus
 
 
 def next_deadline(clocks: dict[ClockName, SlaClock]) -> datetime | None:
-    """The earliest deadline still unmet, a missed one included (so "due within the hour"
-    finds overdue cases too). A paused clock has no deadline until it resumes."""
-    unmet = (ClockState.RUNNING, ClockState.BREACHED)
-    dues = [c.due_at for c in clocks.values() if c.state in unmet and c.name not in CUSTOMER_WINDOWS]
+    """The earliest deadline still running (README, "Finding stuck cases"): a missed one is
+    no longer counted, it shows as `SlaState` breached instead, so a breached case still
+    tells when its next running clock is due. A paused clock has no deadline until it
+    resumes; the customer's own windows (the survey, the fix check) are not ours to meet."""
+    dues = [c.due_at for c in clocks.values() if c.state is ClockState.RUNNING and c.name not in CUSTOMER_WINDOWS]
     return min(dues, default=None)
 
 

@@ -55,6 +55,9 @@ class CaseProgress(BaseModel):
     suggestion: TriageSuggestion | None = None
     categories: list[Category] = Field(default_factory=list)
     priority: Priority | None = None
+    # The suggested priority the clocks count by until triage sets `priority` (unset on cases
+    # received before the workflow patch first-reply-by-priority).
+    provisional_priority: Priority | None = None
     department: Department | None = None
     assignee: str | None = None
     open_question: str | None = None
@@ -85,15 +88,21 @@ class CaseProgress(BaseModel):
 
     @property
     def next_deadline(self) -> datetime | None:
+        """The earliest deadline still running (`domain.sla.next_deadline`); missed ones show
+        in `sla_state` instead."""
         deadline = next_deadline(self.clocks)
-        # A return or repair step due from the warehouse or logistics is a deadline too.
-        step_due = self.returns.due_at if self.returns is not None else None
+        # A return or repair step due from the warehouse or logistics is a deadline too, until it is missed.
+        returns = self.returns
+        step_due = returns.due_at if returns is not None and not returns.overdue else None
         if step_due is not None and (deadline is None or step_due < deadline):
             return step_due
         return deadline
 
     @property
     def sla_state(self) -> SlaState:
+        # A missed return step is a breach like a missed clock: it left `next_deadline`, it shows here.
+        if self.returns is not None and self.returns.overdue:
+            return SlaState.BREACHED
         return case_sla_state(self.clocks)
 
     @property

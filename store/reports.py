@@ -141,6 +141,7 @@ class ReportStore:
 
     async def _figures(self, session: AsyncSession, month: Month, zone: str) -> MonthFigures:
         start, end = month.bounds(zone)
+        first_day, last_day = month.days()
         received = _within(CaseRow.received_at, start, end)
 
         async def scalar(query: Any) -> Any:
@@ -282,6 +283,8 @@ class ReportStore:
 
         return MonthFigures(
             month=str(month),
+            first_day=first_day,
+            last_day=last_day,
             starts_at=start,
             ends_at=end,
             cases_received=cases_received,

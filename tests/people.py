@@ -66,7 +66,15 @@ def intake(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-TRIAGE = {"categories": ["product_quality"], "priority": "P2", "department": "quality", "note": "cracked base"}
+# The intake above is suggested P1 ("safety hazard: leaking"): triaging it lower needs a reason.
+OVERRIDE_REASON = "water leaks from the cracked base only, away from the heater: no electric hazard"
+TRIAGE = {
+    "categories": ["product_quality"],
+    "priority": "P2",
+    "department": "quality",
+    "note": "cracked base",
+    "override_reason": OVERRIDE_REASON,
+}
 PLAN = {
     "root_cause": "Batch B2026-10 base seal defect",
     "measures": ["full refund", "quality check of batch B2026-10"],

@@ -154,3 +154,45 @@ async def test_a_page_beyond_the_bound_is_422(api: httpx.AsyncClient) -> None:
         response = await api.get(path, params={"limit": too_many}, headers=ADMIN)
         problem = assert_problem(response, 422, "Invalid request")
         assert [e["field"] for e in problem["errors"]] == ["query.limit"]
+
+
+async def test_an_assisting_departments_handler_reads_and_contributes_only(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    """Issue 13 §3: a logistics handler on quality-led cases that logistics assists."""
+    naming = {"lead": "quality", "assisting": [{"department": "logistics", "request": "Was the parcel dropped?"}]}
+
+    def assisting_only(response: httpx.Response) -> None:
+        problem = assert_problem(response, 403, "Not permitted")
+        assert (problem["reason"], problem["department"], problem["lead_department"]) == (
+            "assisting_department", "logistics", "quality",
+        )  # fmt: skip
+        assert "contributes for logistics only" in problem["detail"]
+
+    # Not yet accepted by quality: the logistics handler neither takes it nor waives for the lead.
+    waiting = (await api.post("/cases", json=intake(), headers=AGENT)).json()["number"]
+    assert (await api.post(f"/cases/{waiting}/triage", json=TRIAGE, headers=AGENT)).status_code == 200
+    assert (await api.post(f"/cases/{waiting}/departments", json=naming, headers=HEAD)).status_code == 200
+    assisting_only(await api.post(f"/cases/{waiting}/accept", headers=OTHER_HANDLER))
+    waiver = {"reason": "we are the lead now"}
+    assisting_only(await api.post(f"/cases/{waiting}/contributions/logistics/waive", json=waiver, headers=OTHER_HANDLER))
+    live = (await api.get(f"/cases/{waiting}", headers=OTHER_HANDLER)).json()["live"]  # reading is theirs
+    assert (live["stage"], live["department"], live["assignee"]) == ("triaged", "quality", None)
+    assert live["contributions"][0]["status"] == "pending"
+
+    # Accepted by quality: the logistics handler asks the customer nothing, plans nothing, notes
+    # nothing; it contributes for logistics.
+    handled = (await api.post("/cases", json=intake(), headers=AGENT)).json()["number"]
+    assert (await api.post(f"/cases/{handled}/triage", json=TRIAGE, headers=AGENT)).status_code == 200
+    assert (await api.post(f"/cases/{handled}/accept", headers=HANDLER)).status_code == 200
+    assert (await api.post(f"/cases/{handled}/departments", json=naming, headers=HEAD)).status_code == 200
+    assisting_only(await api.post(f"/cases/{handled}/info-requests", json={"question": "which colour?"}, headers=OTHER_HANDLER))
+    assisting_only(await api.post(f"/cases/{handled}/notes", json={"text": "mine now"}, headers=OTHER_HANDLER))
+    contributed = await api.post(f"/cases/{handled}/contributions/logistics", json={"summary": "not dropped"}, headers=OTHER_HANDLER)
+    assert contributed.status_code == 200, contributed.text
+    assisting_only(await api.post(f"/cases/{handled}/plan", json=PLAN, headers=OTHER_HANDLER))
+    kinds = [e.kind for e in await database.store.timeline(handled)]
+    assert kinds == ["received", "triaged", "accepted", "departments_named", "contribution_received"]
+    # The lead department's handler goes on.
+    planned = await api.post(f"/cases/{handled}/plan", json=PLAN, headers=HANDLER)
+    assert planned.status_code == 200 and planned.json()["clocks"]["resolution"]["state"] == "running"

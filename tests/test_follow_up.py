@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from store.models import SlaPolicyVersionRow
 from tests.conftest import Database
 from domain.calendar import BusinessCalendar
-from tests.people import ADMIN, AGENT, HANDLER, SUPERVISOR, TRIAGE, intake
+from tests.people import ADMIN, AGENT, HANDLER, OVERRIDE_REASON, SUPERVISOR, TRIAGE, intake
 from tests.support.days import ordinary_tuesday_morning, start_case_at
 from tests.test_case_clocks import calendar_of, drive_to_feedback, open_and_triage, post
 from tests.waiting import wait_for_event, wait_for_stage
@@ -177,7 +177,7 @@ async def test_the_stuck_finder_lists_an_overdue_call_back(
     reasons = await stuck_reasons(api, number)
     assert reasons is not None and {"breached", "call_back_task"} <= reasons
     # Triaging the new cycle does not close the task: only the call-back does.
-    await post(api, f"/cases/{number}/triage", {"categories": ["product_quality"], "priority": "P3", "department": "quality"}, AGENT)
+    await post(api, f"/cases/{number}/triage", {"categories": ["product_quality"], "priority": "P3", "department": "quality", "override_reason": OVERRIDE_REASON}, AGENT)
     assert (await live(api, number))["clocks"]["call_back"]["state"] == "breached"
     await post(api, f"/cases/{number}/call-back/complete", {"outcome": "Reached the customer a day late"}, AGENT)
     assert "call_back_task" not in (await stuck_reasons(api, number) or set())

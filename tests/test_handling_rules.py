@@ -10,7 +10,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, handler, intake, person
+from tests.people import AGENT, HANDLER, HEAD, OVERRIDE_REASON, PLAN, SUPERVISOR, handler, intake, person
 from tests.test_case_clocks import drive_to_feedback, open_and_triage, post
 from tests.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
@@ -113,14 +113,14 @@ async def test_third_reopen_sends_the_case_to_the_head(api: httpx.AsyncClient, d
         kinds = [e.kind for e in await database.store.timeline(number)]
         assert kinds.count("reopen_limit_reached") == (1 if reopen == 3 else 0)
         if reopen < 3:
-            await post(api, f"/cases/{number}/triage", {"categories": ["product_quality"], "priority": "P3", "department": "quality"}, AGENT)
+            await post(api, f"/cases/{number}/triage", {"categories": ["product_quality"], "priority": "P3", "department": "quality", "override_reason": OVERRIDE_REASON}, AGENT)
 
     reached = await wait_for_event(database, number, "reopen_limit_reached")
     assert reached.data == {"reopen_count": 3, "limit": 3}
     assert ("head", "reopen_limit_reached") in [(o.recipient, o.topic) for o in await database.store.outbox(number)]
     live = (await api.get(f"/cases/{number}", headers=AGENT)).json()["live"]
     assert live["waiting_for"] == "the after-sales head (reopened 3 times)"
-    triage = {"categories": ["product_quality"], "priority": "P2", "department": "quality"}
+    triage = {"categories": ["product_quality"], "priority": "P2", "department": "quality", "override_reason": OVERRIDE_REASON}
     refused = await api.post(f"/cases/{number}/triage", json=triage, headers=AGENT)
     assert refused.status_code == 403
     assert "the after-sales head triages this case" in refused.json()["detail"]

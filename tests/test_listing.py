@@ -19,7 +19,7 @@ from api.app import create_app
 from settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, intake
+from tests.people import AGENT, HANDLER, OVERRIDE_REASON, intake
 from tests.waiting import wait_for_stage
 
 PREFIX = {"sqlite": "LSTQ", "postgresql": "LSTP"}
@@ -76,12 +76,12 @@ async def world(listing_api: httpx.AsyncClient, database: Database) -> World:
         p1.append(number)
 
     handled = await _open(api, ZHANG)
-    triage = {"categories": ["service", "product_quality"], "priority": "P3", "department": "quality"}
+    triage = {"categories": ["service", "product_quality"], "priority": "P3", "department": "quality", "override_reason": OVERRIDE_REASON}
     await _do(api, handled, "triage", triage, AGENT, "triaged")
     await _do(api, handled, "accept", None, HANDLER, "in_handling")
 
     archived = await _open(api, ZHANG)
-    triage = {"categories": ["order_payment"], "priority": "P4", "department": "sales"}
+    triage = {"categories": ["order_payment"], "priority": "P4", "department": "sales", "override_reason": OVERRIDE_REASON}
     await _do(api, archived, "triage", triage, AGENT, "triaged")
     await _do(api, archived, "withdraw", {"reason": "resolved with the shop"}, AGENT, "withdrawn")
     await wait_for_stage(api, archived, "archived", AGENT, "record")

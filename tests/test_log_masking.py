@@ -24,8 +24,29 @@ def test_phones_and_emails_are_masked(text: str, masked: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # Issue 13 §8: paths are masked piece by piece, decoded first, and the rest stays readable.
+        ('"GET /cases/13976543210 HTTP/1.1" 404', '"GET /cases/*******3210 HTTP/1.1" 404'),
+        ("/cases/%2B86%20139%207654%203210", "/cases/*******3210"),
+        ("/cases/zorblax%40example.org/timeline", "/cases/z***@example.org/timeline"),
+        ("/cases?x=a@b.org", "/cases?x=a***@b.org"),
+        ("/cases?status=open&q=%2B86+139+7654+3210", "/cases?status=open&q=*******3210"),
+        ("GET http://127.0.0.1:8000/cases/13976543210?limit=50", "GET http://127.0.0.1:8000/cases/*******3210?limit=50"),
+        ("unhandled KeyError on GET /cases/13976543210", "unhandled KeyError on GET /cases/*******3210"),
+        ("{'path': '/cases/13976543210'}", "{'path': '/cases/*******3210'}"),
+    ],
+)
+def test_phones_and_emails_in_urls_are_masked_after_decoding(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+    assert mask_text(masked) == masked  # masking twice changes nothing
+
+
+@pytest.mark.parametrize(
     "text",
     [
+        "GET /cases/AS-20261123-000001/timeline?status=open&limit=50 HTTP/1.1",
+        'File "/usr/lib/python3.11/asyncio/base_events.py", line 691',
         "AS-20261123-000001 #3 recorded",  # a case number is not a phone
         "polling on 127.0.0.1:7233",
         "due 2026-11-23T10:00",

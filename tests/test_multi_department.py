@@ -201,9 +201,12 @@ async def test_assisting_handlers_see_and_act_others_do_not(api: httpx.AsyncClie
     sales = (await api.get("/cases", params={"limit": 100}, headers=SALES_HANDLER)).json()
     assert number not in [item["number"] for item in sales["items"]]
 
-    # An assisting handler contributes for their own department only.
+    # An assisting handler contributes for their own department only, and does nothing else
+    # (tests/test_access.py walks every other action).
     other = await api.post(f"/cases/{number}/contributions/rnd_repair", json={"summary": "x"}, headers=OTHER_HANDLER)
     assert other.status_code == 403 and other.json()["department"] == "rnd_repair"
+    taken = await api.post(f"/cases/{number}/accept", headers=OTHER_HANDLER)
+    assert taken.status_code == 403 and taken.json()["reason"] == "assisting_department", taken.text
     # A department never asked has nothing to contribute.
     unasked = await api.post(f"/cases/{number}/contributions/sales", json={"summary": "x"}, headers=SUPERVISOR)
     assert unasked.status_code == 409

@@ -245,9 +245,16 @@ async def test_a_visibility_query_finds_a_breached_case_waiting_for_approval(
     assert details.startswith("**plan_proposed**: waiting for approval by the after-sales head.")
     assert "**Approval deadline missed** at " in details
     assert "escalated to supervisor (level 1)" in details
-    assert f"Next deadline: {due.astimezone(ZoneInfo('Asia/Shanghai')).isoformat(timespec='minutes')}" in details
     assert "escalation to head due" in details
-    assert found["NextDeadline"] == due  # overdue: still the deadline to meet
+    # The missed approval shows as the breach; the next deadline is the earliest one still
+    # running (the resolution's), the same in Temporal UI, the record and the API (issue 12).
+    running = [c["due_at"] for c in planned["clocks"].values() if c["state"] == "running" and c["name"] != "approval"]
+    upcoming = min(datetime.fromisoformat(d) for d in running)
+    assert upcoming > breach.at
+    assert f"Next deadline: {upcoming.astimezone(ZoneInfo('Asia/Shanghai')).isoformat(timespec='minutes')}" in details
+    assert found["NextDeadline"] == upcoming
+    assert (await database.store.get_case(number)).next_deadline == upcoming
+    assert await next_deadline(api, number) == upcoming
 
 
 async def test_the_readme_queries_are_valid_visibility_queries(env: WorkflowEnvironment) -> None:

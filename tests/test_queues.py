@@ -11,7 +11,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Database
-from tests.people import ADMIN, AGENT, HANDLER, HEAD, OTHER_HANDLER, PLAN, SUPERVISOR
+from tests.people import ADMIN, AGENT, HANDLER, HEAD, OTHER_HANDLER, OVERRIDE_REASON, PLAN, SUPERVISOR
 from tests.test_case_clocks import drive_to_feedback, open_and_triage, post
 from tests.test_execution import Payments, approved_with, payments  # noqa: F401 - the payments fixture
 from tests.waiting import wait_for_event
@@ -123,7 +123,7 @@ async def test_a_case_reopened_too_often_waits_in_the_heads_queue_until_the_head
     api: httpx.AsyncClient, database: Database
 ) -> None:
     number = (await open_and_triage(api, priority="P3"))["number"]
-    triage = {"categories": ["product_quality"], "priority": "P3", "department": "quality"}
+    triage = {"categories": ["product_quality"], "priority": "P3", "department": "quality", "override_reason": OVERRIDE_REASON}
     for reopen in (1, 2, 3):
         await drive_to_feedback(api, number)
         await post(api, f"/cases/{number}/feedback", {"score": 2, "comment": "still broken"}, AGENT)

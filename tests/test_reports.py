@@ -288,6 +288,12 @@ async def test_every_report_figure_matches_the_hand_computed_expectation(databas
     march, february = report.current, report.previous
     assert (report.month, report.timezone, march.month, february.month) == ("2025-03", ZONE, "2025-03", "2025-02")
     assert (march.starts_at, march.ends_at) == (at("2025-02-28T16:00Z"), at("2025-03-31T16:00Z"))
+    assert (str(march.first_day), str(march.last_day), str(february.first_day), str(february.last_day)) == (
+        "2025-03-01",
+        "2025-03-31",
+        "2025-02-01",
+        "2025-02-28",
+    )
 
     # Received in March (Shanghai): 001, 002, 003, 004 (01:00 on Mar 1), 005 (23:00 on Mar 31), 007, 008, 009.
     # Not: 202502-002 (23:59 on Feb 28), 202504-001 (00:30 on Apr 1).
@@ -334,9 +340,9 @@ async def test_every_report_figure_matches_the_hand_computed_expectation(databas
     assert march.reopens.model_dump() == {"cases_received": 8, "reopened_cases": 2, "rate": 2 / 8, "reopen_events": 2}
     # First triage in March: 001 0.25 h, 002 1 h, 003 2 h, 004 8 h, 005 0.5 h, 007 0.5 h, 008 2 h,
     # 202502-002 0.5 h = 14.75 h over 8 cases.
-    assert march.first_reply.model_dump() == {"cases": 8, "average_hours": 14.75 / 8}
+    assert march.first_reply.model_dump() == {"cases": 8, "average_hours": 14.75 / 8, "average_minutes": 14.75 / 8 * 60}
     # First execution in March: 001 26 h, 002 57 h (its second execution does not count), 003 25 h = 108 h / 3.
-    assert march.resolution.model_dump() == {"cases": 3, "average_hours": 36.0}
+    assert march.resolution.model_dump() == {"cases": 3, "average_hours": 36.0, "average_minutes": 2160.0}
     # Breaches: 002 first_reply, plan, resolution; 004 first_reply, respond; 008 and 009 first_reply.
     assert march.breaches == 7
     assert [(c.key, c.count) for c in march.breaches_by_department] == [(None, 4), ("quality", 2), ("sales", 1)]
@@ -364,8 +370,8 @@ async def test_every_report_figure_matches_the_hand_computed_expectation(databas
     assert february.satisfaction.model_dump() == {"answers": 1, "average_score": 5.0, "satisfied": 1, "satisfied_share": 1.0}
     assert february.reopens.model_dump() == {"cases_received": 2, "reopened_cases": 0, "rate": 0.0, "reopen_events": 0}
     assert (february.first_reply.model_dump(), february.resolution.model_dump()) == (
-        {"cases": 1, "average_hours": 0.5},
-        {"cases": 1, "average_hours": 26.0},
+        {"cases": 1, "average_hours": 0.5, "average_minutes": 30.0},
+        {"cases": 1, "average_hours": 26.0, "average_minutes": 1560.0},
     )
     assert (february.breaches, february.breaches_by_department, february.breaches_by_role) == (0, [], [])
     assert [(c.key, c.count) for c in february.channels] == [("chat", 1), ("phone", 1)]
@@ -380,7 +386,7 @@ async def test_every_report_figure_matches_the_hand_computed_expectation(databas
         ("on_time.respond", 5 / 6, 1.0, 5 / 6 - 1.0),
         ("on_time.plan", 2 / 3, 1.0, 2 / 3 - 1.0),
         ("on_time.resolution", 0.75, 1.0, -0.25),
-        ("first_reply_hours", 1.84375, 0.5, 1.34375),
+        ("first_reply_minutes", 110.625, 30.0, 80.625),
         ("resolution_hours", 36.0, 26.0, 10.0),
         ("breaches", 7, 0, 7),
     ]

@@ -236,6 +236,14 @@ async def test_a_missed_receipt_deadline_is_recorded_and_the_supervisor_told(
     state = await live(desk, number)
     assert (state["stage"], state["waiting_for"]) == ("executing", "the warehouse to receive the parcel")
     assert state["returns"]["overdue"] is True
+    # Missed, the step is no longer the next deadline (README: the earliest still running);
+    # the miss shows as a breach instead, on the record and the live SLA alike.
+    record = await database.store.get_case(number)
+    assert record.sla_state == "breached"
+    assert record.next_deadline is None or record.next_deadline > overdue.at
+    sla = (await desk.api.get(f"/cases/{number}", headers=SUPERVISOR)).json()["sla"]
+    assert sla["state"] == "breached"
+    assert (sla["next_deadline"] and datetime.fromisoformat(sla["next_deadline"])) == record.next_deadline
     await env.fast_forward(handle, 2 * timedelta(days=1))
     assert [e.kind for e in await database.store.timeline(number)].count("return_step_overdue") == 1
 

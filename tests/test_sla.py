@@ -165,3 +165,17 @@ def test_a_call_back_does_not_wait_for_the_customer_and_the_fix_check_window_is_
     clocks = {ClockName.FIX_CHECK: window}
     assert next_deadline(clocks) is None
     assert case_sla_state(clocks) is SlaState.ON_TRACK
+
+
+def test_the_next_deadline_is_the_earliest_still_running_and_a_missed_one_is_the_breach() -> None:
+    # Issue 12: a breached case shows the deadline it can still meet, not the one it missed.
+    respond = SlaClock.start(ClockName.RESPOND, Target(budget=timedelta(hours=4), business=True), MONDAY_10, CALENDAR)
+    approval = SlaClock.start(ClockName.APPROVAL, Target(budget=timedelta(hours=9), business=True), MONDAY_10, CALENDAR)
+    clocks = {ClockName.RESPOND: respond, ClockName.APPROVAL: approval}
+    assert next_deadline(clocks) == respond.due_at == at(1, 14)
+    respond.breach(at(1, 14), POLICY, CALENDAR)
+    assert next_deadline(clocks) == approval.due_at == at(2, 10)
+    assert case_sla_state(clocks) is SlaState.BREACHED
+    approval.pause(at(1, 15), CALENDAR)  # waiting on the customer: nothing runs
+    assert next_deadline(clocks) is None
+    assert case_sla_state(clocks) is SlaState.BREACHED

@@ -146,6 +146,11 @@ MULTI_DEPARTMENT = "multi-department"
 # this patch recorded each item alone.
 COALESCE_DUE_ITEMS = "coalesce-due-items"
 MAX_COALESCED = 10
+# The first reply is due by the suggested priority's target from receipt (15 minutes for a
+# suggested P1, issue 12), and triage re-targets a clock still unmet to the priority it sets;
+# the `received` and `triaged` events say which target applied. Cases received before this
+# patch started their first-reply timer at P3's 30 minutes and keep it.
+FIRST_REPLY_BY_PRIORITY = "first-reply-by-priority"
 
 APPROVER_NAMES = {Role.HEAD: "the after-sales head", Role.SUPERVISOR: "a module lead"}
 
@@ -165,6 +170,17 @@ def _overrides(suggestion: TriageSuggestion | None, decision: TriageDecision) ->
     if suggestion.priority is not None and suggestion.priority != decision.priority:
         changed["priority"] = {"suggested": suggestion.priority.value, "chosen": decision.priority.value}
     return changed
+
+
+# Priorities from the most to the least urgent: "lowering" moves right.
+PRIORITY_ORDER = (Priority.P1, Priority.P2, Priority.P3, Priority.P4)
+
+
+def _lowered(suggestion: TriageSuggestion | None, chosen: Priority) -> Priority | None:
+    """The suggested priority, when `chosen` is less urgent than it."""
+    if suggestion is None or suggestion.priority is None:
+        return None
+    return suggestion.priority if PRIORITY_ORDER.index(chosen) > PRIORITY_ORDER.index(suggestion.priority) else None
 
 
 def _not_allowed(error: ActionNotAllowed) -> ApplicationError:
@@ -228,7 +244,10 @@ class CaseWorkflow:
     @workflow.query
     def sla(self) -> SlaView:
         case = self._case
-        return sla_view(case.clocks, case.policy, case.calendar, workflow.now())
+        view = sla_view(case.clocks, case.policy, case.calendar, workflow.now())
+        # The case's own meaning, as on its record and search attributes: a return step due is a
+        # deadline too, a missed one a breach.
+        return view.model_copy(update={"next_deadline": case.next_deadline, "state": case.sla_state})
 
     @workflow.update
     async def receipt(self) -> CaseView:
@@ -246,17 +265,21 @@ class CaseWorkflow:
             case.priority = decision.priority
             case.department = decision.department
             now = workflow.now()
+            first_reply = self._retarget_first_reply(now) if workflow.patched(FIRST_REPLY_BY_PRIORITY) else None
             self._meet(ClockName.FIRST_REPLY, now)
             for name in (ClockName.RESPOND, ClockName.PLAN, ClockName.RESOLUTION):
                 # Deadlines count from receipt (or the reopen), not from triage.
                 self._start_clock(name, case.cycle_started_at)
             overrides = _overrides(case.suggestion, decision)
+            data = {**decision.model_dump(mode="json"), "suggestion_overridden": bool(overrides), "overrides": overrides}
+            if first_reply is not None:
+                data["first_reply"] = first_reply
             await self._record(
                 EventKind.TRIAGED,
                 actor,
                 stage=Stage.TRIAGED,
                 waiting_for=f"a {decision.department.value} handler to accept",
-                data={**decision.model_dump(mode="json"), "suggestion_overridden": bool(overrides), "overrides": overrides},
+                data=data,
                 notify=[Notification(recipient=f"department:{decision.department.value}", topic="case_assigned")],
             )
             return case.view()
@@ -265,6 +288,7 @@ class CaseWorkflow:
     def _validate_triage(self, actor: Actor, decision: TriageDecision) -> None:
         self._check(Action.TRIAGE)
         case = self._case
+        self._check_lowered_priority(decision)
         if case.stage is Stage.REOPENED and case.reopen_count >= case.rules.reopen_limit:
             if actor.role not in (Role.HEAD, Role.ADMIN):
                 raise ApplicationError(
@@ -278,14 +302,18 @@ class CaseWorkflow:
             now = workflow.now()
             case.categories = list(answer.categories)
             case.priority = answer.priority
+            first_reply = self._retarget_first_reply(now) if workflow.patched(FIRST_REPLY_BY_PRIORITY) else None
             self._meet(ClockName.FIRST_REPLY, now)
             self._start_clock(ClockName.SURVEY, now)
+            data = answer.model_dump(mode="json")
+            if first_reply is not None:
+                data["first_reply"] = first_reply
             await self._record(
                 EventKind.FIRST_CONTACT_RESOLVED,
                 actor,
                 stage=Stage.AWAITING_FEEDBACK,
                 waiting_for="the customer's satisfaction score",
-                data=answer.model_dump(mode="json"),
+                data=data,
                 notify=[Notification(recipient="customer", topic="answer_and_survey", body={"article": answer.article})],
             )
             return case.view()
@@ -1197,11 +1225,22 @@ class CaseWorkflow:
             start_to_close_timeout=timedelta(seconds=10),
             summary="suggest category and department",
         )
+        data: dict[str, Any] = {"channel": case.intake.channel.value, "suggestion": case.suggestion.model_dump(mode="json")}
+        if workflow.patched(FIRST_REPLY_BY_PRIORITY):
+            # Until an agent triages, the clocks count by the suggested priority (a P1 gets 15 minutes).
+            case.provisional_priority = case.suggestion.priority
         self._start_clock(ClockName.FIRST_REPLY, case.received_at)
+        clock = case.clocks.get(ClockName.FIRST_REPLY)
+        if clock is not None and case.provisional_priority is not None:
+            data["first_reply"] = {
+                "priority": case.provisional_priority.value,
+                "target": clock.target.describe(),
+                "due_at": clock.due_at.isoformat(),
+            }
         await self._record(
             EventKind.RECEIVED,
             actor,
-            data={"channel": case.intake.channel.value, "suggestion": case.suggestion.model_dump(mode="json")},
+            data=data,
             notify=[
                 Notification(recipient="customer", topic="acknowledgement", body={"number": case.number}),
                 Notification(recipient="agent", topic="new_case"),
@@ -1755,8 +1794,45 @@ class CaseWorkflow:
 
     def _target(self, name: ClockName):  # noqa: ANN202 - Target | None
         case = self._case
-        priority = case.priority or Priority.P3  # before triage: a normal case
+        # Before triage: the suggested priority (patch first-reply-by-priority), else a normal case.
+        priority = case.priority or case.provisional_priority or Priority.P3
         return case.policy.target(name, priority, case.intake.customer.tier, case.intake.channel)
+
+    def _retarget_first_reply(self, now) -> dict[str, Any] | None:  # noqa: ANN001 - datetime
+        """The first-reply clock still unmet takes the target of the priority just set (it may
+        differ from the suggested one it started with); what applied goes on the timeline."""
+        case = self._case
+        clock = case.clocks.get(ClockName.FIRST_REPLY)
+        if clock is None or not clock.open or case.priority is None:
+            return None
+        before = clock.target
+        target = self._target(ClockName.FIRST_REPLY)
+        if target is not None and target != before:
+            clock.retarget(target, now, case.calendar)
+        return {
+            "priority": case.priority.value,
+            "target": clock.target.describe(),
+            "retargeted_from": before.describe() if clock.target != before else None,
+            "due_at": clock.due_at.isoformat(),
+            # Late by the target that applies, whether or not the old one had fired its breach.
+            "late": clock.state is ClockState.BREACHED or clock.left(now, case.calendar) < timedelta(0),
+        }
+
+    def _check_lowered_priority(self, decision: TriageDecision) -> None:
+        """Lowering the suggested priority (above all a safety P1) needs the agent's reason."""
+        suggestion = self._case.suggestion
+        suggested = _lowered(suggestion, decision.priority)
+        if suggested is None or (decision.override_reason and decision.override_reason.strip()):
+            return
+        assert suggestion is not None
+        safety = any(reason.startswith("safety hazard") for reason in suggestion.reasons)
+        why = " for a safety hazard" if safety else ""
+        raise ApplicationError(
+            f"the case was suggested {suggested.value}{why}: lowering it to {decision.priority.value} "
+            "needs an override_reason saying why",
+            {"field": "override_reason", "suggested_priority": suggested.value},
+            type="InvalidTriage",
+        )
 
     def _start_clock(self, name: ClockName, at) -> None:  # noqa: ANN001 - datetime
         target = self._target(name)

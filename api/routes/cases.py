@@ -17,7 +17,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.access import sees
+from api.access import assisting_only, leads, sees
 from api.deps import AppSettings, Caller, SlaRules, Store, Temporal
 from api.problems import Problem
 from api.schemas import CaseDetail, CasePage, CaseSummary, TimelineEvent
@@ -65,6 +65,7 @@ CaseNumber = Annotated[str, Path(min_length=1, max_length=32, description="The c
 _REFUSALS = {
     "ActionNotAllowed": (409, "Action not allowed now"),
     "InvalidPlan": (422, "Invalid plan"),
+    "InvalidTriage": (422, "Invalid triage"),
     "NotPermitted": (403, "Not permitted"),
     "InvalidExtension": (422, "Invalid extension"),
     "InvalidChoice": (422, "Invalid choice"),
@@ -298,6 +299,8 @@ async def _act(
         department = live.department if live else getattr(await store.get_case(number), "department", None)
         if not sees(actor, department, await _assisting(store, number, live)):
             raise _not_found(number)
+        if not leads(actor, department) and not _contributes(update):
+            raise assisting_only(actor, department, number)
     if not key:
         return await _send(handle, store, number, update, args, None)
     claim = await _claim(
@@ -307,6 +310,12 @@ async def _act(
         return _replayed(claim)
     work = _send(handle, store, number, update, args, f"{actor.id}/{update.__name__}/{key}")
     return await _finish(store, actor, key, 200, work)
+
+
+def _contributes(update: Any) -> bool:
+    """The one action an assisting department's handler takes: a contribution (the case
+    checks it is for their own department, naming the department it is for)."""
+    return update.__name__ == "contribute"
 
 
 async def _send(

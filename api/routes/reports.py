@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import AppSettings, Caller, Reports
 from api.problems import Problem
-from domain.report import Month, MonthFigures, MonthlyReport, number, percent, signed
+from domain.report import Month, MonthFigures, MonthlyReport, comparison_table, hours, minutes, number, percent
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -75,10 +75,18 @@ def bar_chart(
     max_value: float | None = None,
     target: tuple[float, str] | None = None,
 ) -> str:
-    """A horizontal bar chart as inline SVG: one group of bars per label, one bar per series."""
+    """A horizontal bar chart as inline SVG: one group of bars per label, one bar per series.
+
+    A value of None is no data, not zero: it gets no bar, only a grey "no data"; a series
+    with no data at all (a month with nothing in it) gets no row, only its name in the legend."""
     label_w, bar_w, value_w, bar_h, gap, top = 190, 360, 90, 16, 10, 28
     legend = len(series) > 1 or target is not None
-    group_h = bar_h * len(series) + gap
+    # Each series keeps its index, so its colour and class say which month it is.
+    empty = [name for name, vs in series if all(v is None for v in vs)]
+    drawn = [(index, name, vs) for index, (name, vs) in enumerate(series) if name not in empty] or [
+        (index, name, vs) for index, (name, vs) in enumerate(series)
+    ][:1]
+    group_h = bar_h * len(drawn) + gap
     height = top + max(len(labels), 1) * group_h + (26 if legend else 6)
     width = label_w + bar_w + value_w
     values = [v for _, vs in series for v in vs if v is not None]
@@ -95,13 +103,16 @@ def bar_chart(
     for row, label in enumerate(labels):
         y0 = top + row * group_h
         parts.append(
-            f'<text class="label" x="{label_w - 8}" y="{y0 + bar_h * len(series) / 2 + 4:.1f}" '
+            f'<text class="label" x="{label_w - 8}" y="{y0 + bar_h * len(drawn) / 2 + 4:.1f}" '
             f'text-anchor="end">{_e(label)}</text>'
         )
-        for index, (name, vs) in enumerate(series):
+        for place, (index, name, vs) in enumerate(drawn):
             value = vs[row]
-            w = 0.0 if value is None else max(0.0, min(value / scale_max, 1.0)) * bar_w
-            y = y0 + index * bar_h
+            y = y0 + place * bar_h
+            if value is None:
+                parts.append(f'<text class="na" x="{label_w + 4}" y="{y + bar_h - 5}">{_e(name)}: no data</text>')
+                continue
+            w = max(0.0, min(value / scale_max, 1.0)) * bar_w
             parts.append(
                 f'<rect class="bar series-{index}" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" '
                 f'fill="{_COLOURS[index % len(_COLOURS)]}"><title>{_e(label)}, {_e(name)}: {_e(fmt(value))}</title></rect>'
@@ -121,6 +132,11 @@ def bar_chart(
         y = height - 8
         x = label_w
         for index, (name, _) in enumerate(series):
+            if name in empty:
+                note = f"{name}: no data"
+                parts.append(f'<text class="legend na" x="{x}" y="{y}">{_e(note)}</text>')
+                x += 14 + 7 * len(note)
+                continue
             parts.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{_COLOURS[index % len(_COLOURS)]}"/>')
             parts.append(f'<text class="legend" x="{x + 14}" y="{y}">{_e(name)}</text>')
             x += 24 + 7 * len(name)
@@ -132,10 +148,6 @@ def bar_chart(
             parts.append(f'<text class="legend" x="{x + 18}" y="{y}">{_e(target[1])}</text>')
     parts.append("</svg>")
     return "".join(parts)
-
-
-def _hours(value: float | None) -> str:
-    return number(value, "hours") + (" h" if value is not None else "")
 
 
 def _count(value: float | None) -> str:
@@ -158,8 +170,9 @@ def _charts(now: MonthFigures, before: MonthFigures) -> list[str]:
     months = (f"{now.month}", f"{before.month}")
     clocks = [c.clock.replace("_", " ") for c in now.on_time]
     channels = sorted({c.key or "" for c in now.channels} | {c.key or "" for c in before.channels})
-    current_channels = {c.key: c.count for c in now.channels}
-    previous_channels = {c.key: c.count for c in before.channels}
+    # A month that received no case has no channel volumes to draw, not volumes of zero.
+    current_channels = {c.key: c.count for c in now.channels} if now.cases_received else None
+    previous_channels = {c.key: c.count for c in before.channels} if before.cases_received else None
     return [
         bar_chart(
             "chart-categories",
@@ -204,8 +217,8 @@ def _charts(now: MonthFigures, before: MonthFigures) -> list[str]:
             "Volume by channel",
             channels,
             [
-                (months[0], [current_channels.get(c, 0) for c in channels]),
-                (months[1], [previous_channels.get(c, 0) for c in channels]),
+                (months[0], [None if current_channels is None else current_channels.get(c, 0) for c in channels]),
+                (months[1], [None if previous_channels is None else previous_channels.get(c, 0) for c in channels]),
             ],
             _count,
         ),
@@ -222,7 +235,7 @@ h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-
 .miss { color: #c0392b; } .met { color: #1e8449; } .na { color: #7f8c8d; }
 .charts { display: flex; flex-wrap: wrap; gap: 1.5rem; } .charts figure { margin: 0; }
 svg.chart { font-size: 12px; } svg .chart-title { font-weight: 600; font-size: 13px; }
-svg .label, svg .value, svg .legend, svg .empty { fill: #1d2733; }
+svg .label, svg .value, svg .legend, svg .empty { fill: #1d2733; } svg .na { fill: #7f8c8d; font-style: italic; }
 table { border-collapse: collapse; margin: .5rem 0; }
 th, td { border-bottom: 1px solid #e1e6ec; padding: .3rem .7rem; text-align: left; }
 td:not(:first-child) { font-variant-numeric: tabular-nums; }
@@ -253,14 +266,11 @@ def render_html(report: MonthlyReport) -> str:
         ("Average score", number(now.satisfaction.average_score, "score")),
         ("First-contact resolution", percent(now.first_contact_resolution.rate)),
         ("Reopen rate", percent(now.reopens.rate)),
-        ("Average first reply", _hours(now.first_reply.average_hours)),
-        ("Average resolution", _hours(now.resolution.average_hours)),
+        ("Average first reply", minutes(now.first_reply.average_minutes)),
+        ("Average resolution", hours(now.resolution.average_hours)),
         ("SLA breaches", _count(now.breaches)),
     ]
-    comparison = [
-        (row.label, number(row.current, row.kind), number(row.previous, row.kind), signed(row.delta, row.kind))
-        for row in report.comparison
-    ]
+    comparison = comparison_table(report)
     on_time = [
         (c.clock.replace("_", " "), str(c.on_time), str(c.missed), percent(c.rate), percent(before.clock(c.clock).rate))
         for c in now.on_time
@@ -312,6 +322,9 @@ def render_html(report: MonthlyReport) -> str:
         '<link rel="icon" href="data:,">'
         f"<title>Monthly quality report {_e(report.month)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>Monthly quality report {_e(report.month)}</h1>"
-        f'<p class="sub">Business timezone {_e(report.timezone)}: {_e(now.starts_at.isoformat())} to '
-        f"{_e(now.ends_at.isoformat())} (UTC), compared with {_e(before.month)}.</p>" + "".join(sections) + "</body></html>"
+        f'<p class="sub">{_e(now.first_day.isoformat())} to {_e(now.last_day.isoformat())} on the business calendar '
+        f"({_e(report.timezone)}), compared with {_e(before.month)} ({_e(before.first_day.isoformat())} to "
+        f"{_e(before.last_day.isoformat())}){'' if not before.empty else ', which has no data'}.</p>"
+        + "".join(sections)
+        + "</body></html>"
     )
