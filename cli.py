@@ -332,9 +332,22 @@ def apikey_list() -> None:
 
 
 @apikey_cli.command("revoke")
-def apikey_revoke(key_id: Annotated[str, typer.Argument(help="The key id `apikey list` shows")]) -> None:
+def apikey_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id `apikey list` shows, or a prefix of it only one live key has")],
+) -> None:
     """Revoke a key at once: its next request is refused."""
-    if _with_key_store(lambda keys: keys.revoke(key_id)):
+
+    async def work(keys):  # noqa: ANN001, ANN202 - ApiKeyStore; (revoked, the id, ambiguous ids)
+        live = [row.key_id for row in await keys.list() if row.revoked_at is None and row.key_id.startswith(key_id)]
+        if len(live) != 1 or not key_id:
+            return False, key_id, live if len(live) > 1 else []
+        return await keys.revoke(live[0]), live[0], []
+
+    revoked, key_id, ambiguous = _with_key_store(work)
+    if ambiguous:
+        typer.echo(f"error: {len(ambiguous)} live keys start with {key_id}: {', '.join(ambiguous)}; give more of the id", err=True)
+        raise typer.Exit(1)
+    if revoked:
         typer.echo(f"key {key_id} revoked")
     else:
         typer.echo(f"error: no live key {key_id}", err=True)

@@ -61,3 +61,11 @@ def test_apikey_list_shows_whole_ids_that_revoke_takes(tmp_path: Path) -> None:
         assert key_id in listed.stdout, listed.stdout
     revoked = _run(["apikey", "revoke", ids[1]], tmp_path, **db)
     assert revoked.returncode == 0 and revoked.stdout.strip() == f"key {ids[1]} revoked"
+    # A prefix only one live key has is enough; one several share is refused, naming them.
+    by_prefix = _run(["apikey", "revoke", ids[2][:6]], tmp_path, **db)
+    assert by_prefix.returncode == 0 and by_prefix.stdout.strip() == f"key {ids[2]} revoked"
+    more = [re.fullmatch(r"ask_([0-9a-f]{12})_\S+", _run(["apikey", "create", "--role", "agent"], tmp_path, **db).stdout.strip()).group(1) for _ in range(17)]  # 17 > 16 first hex digits
+    shared = next(a[:1] for a in more if sum(b.startswith(a[:1]) for b in more) > 1)
+    ambiguous = _run(["apikey", "revoke", shared], tmp_path, **db)
+    assert ambiguous.returncode == 1 and f"live keys start with {shared}:" in ambiguous.stderr
+    assert _run(["apikey", "revoke", "zz"], tmp_path, **db).stderr.strip() == "error: no live key zz"
