@@ -3,7 +3,7 @@ deadline and its escalation, the survey window, reopening, withdrawal."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,6 +13,7 @@ from domain import search_attributes as sa
 from domain.calendar import BusinessCalendar
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
+from tests.support.days import ordinary_tuesday_morning, start_case_at
 from tests.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
 
@@ -123,11 +124,16 @@ async def test_case_resolved_in_time_never_breaches(
 
 
 async def test_survey_without_answer_closes_as_no_response_and_archives(
-    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment
+    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment, worker: str
 ) -> None:
-    number = (await open_and_triage(api))["number"]
+    # Carried out on a Tuesday morning on plain office hours, whatever today is: the working
+    # day to tell the result ends on Wednesday, long before the 72 h survey window closes.
+    # (Carried out on a Friday before a plain weekend, that working day ends at the window's
+    # very instant, and the result's breach is recorded between the expiry and the archiving.)
+    received = ordinary_tuesday_morning(datetime.now(UTC))
+    number, handle = await start_case_at(env, database, worker, received, BusinessCalendar())
+    await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
     await drive_to_feedback(api, number)
-    handle = env.client.get_workflow_handle_for(CaseWorkflow.run, number)
     survey_due = (await handle.query(CaseWorkflow.state)).clocks["survey"].due_at
 
     await env.fast_forward(handle, timedelta(hours=71))

@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from domain.calendar import apply_calendar_file
+from domain.calendar import BusinessCalendar, apply_calendar_file
 from domain.calendar_sources import china_calendar
 from domain.case import Actor, CaseIntake, Priority, Role
 from domain.sla import ClockName, Replan, SlaPolicy, Target
 from domain.state import CaseStart
 from tests.conftest import Database
-from tests.support.days import friday_before_holiday
+from tests.support.days import friday_before_holiday, ordinary_tuesday_morning, start_case_at
 from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.test_case_clocks import calendar_of, open_and_triage, post
 from tests.waiting import wait_for_event
@@ -90,16 +90,20 @@ async def test_p2_case_received_friday_1730_before_a_holiday(
 
 
 async def test_a_pause_for_the_customer_moves_the_deadline_by_the_paused_business_time(
-    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment
+    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment, worker: str
 ) -> None:
-    case = await open_and_triage(api, priority="P3")
-    number = case["number"]
+    # Paused from a Tuesday morning to the Thursday afternoon on plain office hours, whatever
+    # today is: the pause holds 8 + 9 + 6 working hours. (From a Friday evening, or in a long
+    # holiday, the same 2 days 5 hours hold none, and the deadline would not move at all.)
+    received = ordinary_tuesday_morning(datetime.now(timezone.utc))
+    number, handle = await start_case_at(env, database, worker, received, BusinessCalendar())
+    case = await post(api, f"/cases/{number}/triage", TRIAGE | {"priority": "P3"}, AGENT)
     calendar = await calendar_of(api, case["number"])
+    assert calendar == BusinessCalendar()
     before = due_of(case, "resolution")
     await post(api, f"/cases/{number}/accept", None, HANDLER)
     asked = await post(api, f"/cases/{number}/info-requests", {"question": "Which colour?"}, HANDLER)
     assert asked["clocks"]["resolution"]["state"] == "paused"
-    handle = env.client.get_workflow_handle_for(CaseWorkflow.run, number)
     sla = await handle.query(CaseWorkflow.sla)
     assert sla.state == "paused" and next(c for c in sla.clocks if c.name == "resolution").paused
 
@@ -108,7 +112,7 @@ async def test_a_pause_for_the_customer_moves_the_deadline_by_the_paused_busines
     clock = replied["clocks"]["resolution"]
     pause = clock["pauses"][0]
     paused_for = calendar.between(datetime.fromisoformat(pause["started_at"]), datetime.fromisoformat(pause["ended_at"]))
-    assert paused_for > timedelta(0)
+    assert timedelta(hours=23) <= paused_for < timedelta(hours=23, minutes=1)
     assert clock["state"] == "running"
     assert calendar.between(before, datetime.fromisoformat(clock["due_at"])) == paused_for
     kinds = [e.kind for e in await database.store.timeline(number)]

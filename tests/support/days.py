@@ -56,10 +56,12 @@ def ordinary_tuesday_morning(now: datetime, zone: ZoneInfo = SHANGHAI) -> dateti
     return _next_weekday_at(now, TUESDAY, time(10), zone)
 
 
-async def start_case_at(env, database, task_queue: str, received: datetime, calendar: BusinessCalendar):  # noqa: ANN001, ANN201
-    """A case received at `received` (in the future) on `calendar`: its workflow starts with a
-    start delay and the test server skips to it. Returns its number and workflow handle once
-    the case is recorded."""
+async def start_case_at(  # noqa: ANN201
+    env, database, task_queue: str, received: datetime, calendar: BusinessCalendar, body: dict | None = None  # noqa: ANN001
+):
+    """A case received at `received` (in the future) on `calendar`, with intake `body` (by
+    default tests.people's): its workflow starts with a start delay and the test server skips
+    to it. Returns its number and workflow handle once the case is recorded."""
     from domain.case import Actor, CaseIntake, Role
     from domain.state import CaseStart
     from tests.people import intake
@@ -69,7 +71,7 @@ async def start_case_at(env, database, task_queue: str, received: datetime, cale
     number = await database.store.next_case_number(received.astimezone(SHANGHAI).strftime("%Y%m%d"))
     start = CaseStart(
         number=number,
-        intake=CaseIntake.model_validate(intake()),
+        intake=CaseIntake.model_validate(body if body is not None else intake()),
         received_at=received,
         received_by=Actor(id="agent-li", role=Role.AGENT),
         calendar=calendar,
