@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 
 from domain.calendar import BusinessCalendar
 from domain.calendar_sources import china_calendar
+from tests.support.bad_day import bad_day_calendar
 from tests.support.days import (
     MARGIN,
     ORDINARY_SPAN_DAYS,
@@ -64,3 +65,19 @@ def test_the_next_tuesday_morning_from_every_day_of_a_year() -> None:
         tuesday = ordinary_tuesday_morning(now).astimezone(SHANGHAI)
         assert (tuesday.weekday(), tuesday.time()) == (1, time(10)), now
         assert now + MARGIN <= tuesday < now + MARGIN + timedelta(days=7), now
+
+
+def test_a_bad_day_closes_ten_days_from_today_or_the_two_after_it() -> None:
+    # Run on 1 October 2026, in Golden Week: through Saturday 10 October, which the State
+    # Council has worked, nothing is open; Monday 12 October is.
+    today = date(2026, 10, 1)
+    eve = bad_day_calendar(CN, "eve", today)
+    assert CN.is_working_day(date(2026, 10, 10)) and CN.is_working_day(date(2026, 10, 9))
+    assert not any(eve.is_working_day(today + timedelta(days=d)) for d in range(10))
+    assert date(2026, 10, 10) not in eve.extra_working_days and eve.is_working_day(date(2026, 10, 12))
+    assert eve.version != CN.version
+    # "friday": the two days after today are off; today and the day after them are not.
+    friday = bad_day_calendar(BusinessCalendar(), "friday", date(2026, 12, 1))  # a Tuesday
+    assert [friday.is_working_day(date(2026, 12, d)) for d in range(1, 5)] == [True, False, False, True]
+    with pytest.raises(ValueError, match="eve, friday"):
+        bad_day_calendar(CN, "monday", today)
