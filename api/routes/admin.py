@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from api.json_body import DecimalJsonRoute
 from api.deps import Caller, Rules, SlaRules, Temporal
 from api.problems import Problem
 from api.sla_rules import replan
@@ -13,7 +14,7 @@ from domain.calendar import apply_calendar_file
 from domain.sla import Replan, SlaPolicy
 from store.rules import VersionExists
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=DecimalJsonRoute)
 
 
 class RulesChange(BaseModel):

@@ -17,6 +17,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.json_body import DecimalJsonRoute
 from api.access import sees
 from api.deps import AppSettings, Caller, SlaRules, Store, Temporal
 from api.problems import Problem
@@ -52,7 +53,7 @@ from settings import Settings
 from store.cases import CaseFilter, CaseStore, IdempotencyKeyInFlight, IdempotencyKeyReused, KeyClaim
 from workflows.case import CaseWorkflow
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(prefix="/cases", tags=["cases"], route_class=DecimalJsonRoute)
 
 IdempotencyKey = Annotated[
     str | None,

@@ -18,12 +18,13 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
+from api.json_body import DecimalJsonRoute
 from api.deps import AppSettings, allows
 from api.problems import Problem
 from codec import CodecKeyError, EncryptionCodec
 from domain.case import Role
 
-router = APIRouter(prefix="/codec", tags=["codec"])
+router = APIRouter(prefix="/codec", tags=["codec"], route_class=DecimalJsonRoute)
 logger = logging.getLogger(__name__)
 
 MaySeePersonalData = Annotated[bool, Depends(allows(Role.SUPERVISOR, Role.HEAD))]
