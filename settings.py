@@ -136,6 +136,15 @@ class Settings(BaseSettings):
     retention_years: int = Field(default=3, ge=1, description="Anonymise personal data of cases archived longer ago")
     retention_schedule_id: str = "aftersales-retention"
 
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret_not_empty(cls, secret: SecretStr | None) -> SecretStr | None:
+        # An empty secret would make every bearer request fail (an HMAC key cannot be empty):
+        # refuse to start instead. Leave JWT_SECRET unset for no JWTs at all.
+        if secret is not None and not secret.get_secret_value().strip():
+            raise ValueError("JWT_SECRET is set but empty: set a secret, or unset it to accept no JWTs")
+        return secret
+
     @model_validator(mode="after")
     def _codec_keys_valid(self) -> Settings:
         self.codec()  # fail at startup, not at the first payload

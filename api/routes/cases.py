@@ -60,6 +60,10 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", max_length=255, description="Repeat a request safely: the same key acts once"),
 ]
 
+# The largest count or sequence number the record's INTEGER columns hold (PostgreSQL's is 32-bit):
+# a larger offset or `after` is refused by name instead of failing in the database.
+MAX_POSITION = 2**31 - 1
+
 # As long as the record's column; a longer one names no case.
 CaseNumber = Annotated[str, Path(min_length=1, max_length=32, description="The case number, e.g. AS-20261123-000001")]
 
@@ -222,7 +226,7 @@ async def list_cases(
     department: Department | None = None,
     category: Category | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
 ) -> CasePage:
     visible_to = None
     if actor.role is Role.HANDLER:
@@ -267,7 +271,9 @@ async def get_timeline(
     number: CaseNumber,
     store: Store,
     actor: Caller,
-    after: Annotated[int, Query(ge=0, description="Only events after this sequence number (the next page)")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="Only events after this sequence number (the next page)")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events, oldest first")] = 1000,
 ) -> list[TimelineEvent]:
     row = await store.get_case(number)
