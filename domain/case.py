@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from domain.text import Amount, Line, OptionalText, Text
 
@@ -255,13 +255,20 @@ class Resolution(BaseModel):
         default=None, description="Returns only: a refund (the default) or an exchange once the item is restocked"
     )
 
-    @model_validator(mode="after")
-    def _refund_kind_only_for_refunds(self) -> "Resolution":
-        if self.refund_kind is not None and self.type is not ResolutionType.REFUND:
+    # Field validators (not one for the model) so a refusal names the field that does not belong.
+    @field_validator("refund_kind")
+    @classmethod
+    def _refund_kind_only_for_refunds(cls, kind: RefundKind | None, info: ValidationInfo) -> RefundKind | None:
+        if kind is not None and info.data.get("type", ResolutionType.REFUND) is not ResolutionType.REFUND:
             raise ValueError("refund_kind applies to a refund only")
-        if self.after_return is not None and self.type is not ResolutionType.RETURN:
+        return kind
+
+    @field_validator("after_return")
+    @classmethod
+    def _after_return_only_for_returns(cls, after: AfterReturn | None, info: ValidationInfo) -> AfterReturn | None:
+        if after is not None and info.data.get("type", ResolutionType.RETURN) is not ResolutionType.RETURN:
             raise ValueError("after_return applies to a return only")
-        return self
+        return after
 
 
 class SolutionPlan(BaseModel):
@@ -391,10 +398,14 @@ class ExchangeChoice(BaseModel):
     """The customer's answer to an exchange offer, relayed by an agent."""
 
     option: Literal["similar_item", "refund"]
-    sku: OptionalText = Field(default=None, max_length=64, description="The similar item chosen (similar_item only)")
+    sku: OptionalText = Field(
+        default=None, max_length=64, validate_default=True, description="The similar item chosen (similar_item only)"
+    )
 
-    @model_validator(mode="after")
-    def _sku_for_a_similar_item(self) -> "ExchangeChoice":
-        if (self.option == "similar_item") != (self.sku is not None):
+    @field_validator("sku")
+    @classmethod
+    def _sku_for_a_similar_item(cls, sku: str | None, info: ValidationInfo) -> str | None:
+        # On the field, so the refusal names `sku` (checked even when it is left out).
+        if "option" in info.data and (info.data["option"] == "similar_item") != (sku is not None):
             raise ValueError("a similar_item choice names the sku, a refund does not")
-        return self
+        return sku
