@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a read waits for a case's live state; a case no worker answers for is then 503",
     )
+    temporal_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="How long the API waits for Temporal to start a case, take an action or answer ops; then 503",
+    )
     idempotency_lock_seconds: float = Field(
         default=120, gt=0, description="An Idempotency-Key in flight longer than this (a crashed request) may be retried"
     )

@@ -21,6 +21,7 @@ from api.json_body import DecimalJsonRoute
 from api.access import sees
 from api.deps import AppSettings, Caller, SlaRules, Store, Temporal
 from api.problems import Problem
+from api.temporal_deadline import rpc_timeout, temporal_deadline
 from api.schemas import CaseDetail, CasePage, CaseSummary, TimelineEvent
 from api.sla_rules import SlaRulebook
 from domain.case import (
@@ -131,7 +132,10 @@ async def _finish(store: CaseStore, actor: Actor, key: str, status: int, work: A
 
 async def _live_state(handle: WorkflowHandle, settings: Settings) -> CaseState | None:
     try:
-        return await handle.query(CaseWorkflow.state, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds))
+        async with temporal_deadline(settings, settings.case_query_timeout_seconds):
+            return await handle.query(
+                CaseWorkflow.state, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds)
+            )
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             return None
@@ -152,7 +156,8 @@ async def _assisting_for(actor: Actor, store: CaseStore, number: str, live: Case
 
 async def _live_sla(handle: WorkflowHandle, settings: Settings) -> SlaView | None:
     try:
-        return await handle.query(CaseWorkflow.sla, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds))
+        async with temporal_deadline(settings, settings.case_query_timeout_seconds):
+            return await handle.query(CaseWorkflow.sla, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds))
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             return None
@@ -214,7 +219,10 @@ async def _start_case(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"After-sales case {number} from {intake.channel.value} ({intake.customer.tier.value} customer)",
     )
-    return await temporal.execute_update_with_start_workflow(CaseWorkflow.receipt, start_workflow_operation=operation)
+    async with temporal_deadline(settings):
+        return await temporal.execute_update_with_start_workflow(
+            CaseWorkflow.receipt, start_workflow_operation=operation, rpc_timeout=rpc_timeout(settings)
+        )
 
 
 @router.get("", response_model=CasePage, summary="List cases from the record")
@@ -306,21 +314,25 @@ async def _act(
         if not sees(actor, department, await _assisting(store, number, live)):
             raise _not_found(number)
     if not key:
-        return await _send(handle, store, number, update, args, None)
+        return await _send(handle, store, settings, number, update, args, None)
     claim = await _claim(
         store, settings, actor, key, _request_hash(f"{number}/{update.__name__}", *args[1:]), number=number
     )
     if claim.replay:
         return _replayed(claim)
-    work = _send(handle, store, number, update, args, f"{actor.id}/{update.__name__}/{key}")
+    work = _send(handle, store, settings, number, update, args, f"{actor.id}/{update.__name__}/{key}")
     return await _finish(store, actor, key, 200, work)
 
 
 async def _send(
-    handle: WorkflowHandle, store: CaseStore, number: str, update: Any, args: list[Any], update_id: str | None
-) -> CaseView:
+    handle: WorkflowHandle, store: CaseStore, settings: Settings, number: str, update: Any, args: list[Any],
+    update_id: str | None,
+) -> CaseView:  # fmt: skip
     try:
-        return await handle.execute_update(update, args=args, id=update_id, result_type=CaseView)
+        async with temporal_deadline(settings):
+            return await handle.execute_update(
+                update, args=args, id=update_id, result_type=CaseView, rpc_timeout=rpc_timeout(settings)
+            )
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
