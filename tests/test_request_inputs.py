@@ -167,3 +167,11 @@ async def test_a_plan_amount_in_exponent_form_comes_back_plain(api: httpx.AsyncC
     assert response.status_code == 200, response.text
     assert response.json()["plan"]["plan"]["resolution"]["amount"] == "899"
     assert Decimal(response.json()["plan"]["plan"]["resolution"]["amount"]) == Decimal("899")
+
+
+@pytest.mark.parametrize("path", ["/cases/AS%00X", "/cases/AS%00X/timeline", "/cases/AS%1bX/notes"])
+async def test_a_case_number_with_a_control_character_is_refused_by_name(api: httpx.AsyncClient, path: str) -> None:
+    method = "POST" if path.endswith("notes") else "GET"
+    response = await api.request(method, path, json={"text": "x"} if method == "POST" else None, headers=HANDLER)
+    problem = assert_problem(response, 422, "Invalid request")
+    assert error_fields(problem) == ["path.number"]

@@ -66,7 +66,13 @@ IdempotencyKey = Annotated[
 MAX_POSITION = 2**31 - 1
 
 # As long as the record's column; a longer one names no case.
-CaseNumber = Annotated[str, Path(min_length=1, max_length=32, description="The case number, e.g. AS-20261123-000001")]
+# No control characters either: PostgreSQL cannot compare a text with a NUL in it.
+CaseNumber = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=32, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$", description="The case number, e.g. AS-20261123-000001"
+    ),
+]
 
 _REFUSALS = {
     "ActionNotAllowed": (409, "Action not allowed now"),
