@@ -35,8 +35,8 @@ def _ascii_number(value: Any) -> Any:
     if isinstance(value, str) and not _ASCII_NUMBER.fullmatch(value.strip()):
         raise ValueError("an amount is a number written with the digits 0-9")
     if isinstance(value, float):
-        # Only a caller that bypassed the API's JSON parsing sends a float; its digits are not
-        # the ones that were written, so a float is taken only when it is exactly a cent amount.
+        # Only a caller that bypasses the API's JSON parsing (api/json_body.py) sends a float:
+        # read by the digits Python prints for it (899.5, not 899.5000000000000000277...).
         return Decimal(repr(value))
     return value
 
