@@ -507,8 +507,9 @@ def stuck_cases(
         try:
             client = await _connect(settings)
             return await find_stuck(
-                OpsStore(session_factory(engine)), client, in_stage_longer_than=timedelta(hours=hours), limit=limit
-            )
+                OpsStore(session_factory(engine)), client, in_stage_longer_than=timedelta(hours=hours), limit=limit,
+                rpc_timeout=timedelta(seconds=settings.temporal_timeout_seconds),
+            )  # fmt: skip
         finally:
             await engine.dispose()
 

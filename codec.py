@@ -20,7 +20,9 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -32,6 +34,10 @@ _NONCE_BYTES = 12
 
 class CodecKeyError(ValueError):
     """The configured keys are malformed, or a payload names a key we do not hold."""
+
+
+class UnreadablePayload(ValueError):
+    """A payload marked encrypted that does not decrypt: tampered with, truncated, or its key id garbled."""
 
 
 def parse_keys(text: str) -> dict[str, bytes]:
@@ -105,7 +111,10 @@ class EncryptionCodec(PayloadCodec):
         # Payloads written before the codec was switched on stay readable.
         if payload.metadata.get("encoding") != ENCODING:
             return payload
-        kid = payload.metadata.get(KEY_ID, b"").decode()
+        try:
+            kid = payload.metadata.get(KEY_ID, b"").decode()
+        except UnicodeDecodeError:
+            raise UnreadablePayload("payload key id is not UTF-8") from None
         cipher = self._ciphers.get(kid)
         if cipher is None:
             raise CodecKeyError(
@@ -114,7 +123,11 @@ class EncryptionCodec(PayloadCodec):
             )
         nonce, sealed = payload.data[:_NONCE_BYTES], payload.data[_NONCE_BYTES:]
         decoded = Payload()
-        decoded.ParseFromString(cipher.decrypt(nonce, sealed, kid.encode()))
+        try:
+            decoded.ParseFromString(cipher.decrypt(nonce, sealed, kid.encode()))
+        except (InvalidTag, ValueError, DecodeError):
+            # ValueError: a nonce cut short; DecodeError: what decrypted is not a payload.
+            raise UnreadablePayload(f"payload under codec key id {kid!r} does not decrypt: tampered with or truncated") from None
         return decoded
 
 

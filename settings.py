@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a read waits for a case's live state; a case no worker answers for is then 503",
     )
+    temporal_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="How long the API waits for Temporal to start a case, take an action or answer ops; then 503",
+    )
     idempotency_lock_seconds: float = Field(
         default=120, gt=0, description="An Idempotency-Key in flight longer than this (a crashed request) may be retried"
     )
@@ -135,6 +140,15 @@ class Settings(BaseSettings):
     # DOMAIN.md: records are kept at least three years; after that, personal data goes.
     retention_years: int = Field(default=3, ge=1, description="Anonymise personal data of cases archived longer ago")
     retention_schedule_id: str = "aftersales-retention"
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret_not_empty(cls, secret: SecretStr | None) -> SecretStr | None:
+        # An empty secret would make every bearer request fail (an HMAC key cannot be empty):
+        # refuse to start instead. Leave JWT_SECRET unset for no JWTs at all.
+        if secret is not None and not secret.get_secret_value().strip():
+            raise ValueError("JWT_SECRET is set but empty: set a secret, or unset it to accept no JWTs")
+        return secret
 
     @model_validator(mode="after")
     def _codec_keys_valid(self) -> Settings:

@@ -31,6 +31,8 @@ TRANSIENT_RPC = frozenset(
 )
 
 PROBLEM_JSON = "application/problem+json"
+# A 503 says when to come back (RFC 9110 §10.2.3): a few seconds, as for a Temporal deadline.
+RETRY_AFTER = {"Retry-After": "5"}
 
 
 class Problem(Exception):
@@ -99,15 +101,18 @@ def install(app: FastAPI) -> None:
         if exc.status in TRANSIENT_RPC:
             # Logged by status name only: the message may quote the request.
             logger.warning("workflow service %s on %s %s", exc.status.name, request.method, request.url.path)
-            return problem_response(503, "Temporarily unavailable", "the workflow service did not answer; retry", request)
+            return problem_response(
+                503, "Temporarily unavailable", "the workflow service did not answer; retry", request, headers=RETRY_AFTER
+            )
         return await _unexpected(request, exc)
 
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
     async def _update_timeout(request: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:
         # The case did not take the action in time (e.g. no worker is running): it may still do so.
         return problem_response(
-            503, "Temporarily unavailable", "the case did not answer in time; retry with the same Idempotency-Key", request
-        )
+            503, "Temporarily unavailable", "the case did not answer in time; retry with the same Idempotency-Key", request,
+            headers=RETRY_AFTER,
+        )  # fmt: skip
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:

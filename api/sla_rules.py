@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -77,7 +77,9 @@ class SlaRulebook:
         return affected
 
 
-async def replan(temporal: Client, cases: list[PinnedCase], change: Replan) -> list[str]:
+async def replan(
+    temporal: Client, cases: list[PinnedCase], change: Replan, rpc_timeout: timedelta | None = None
+) -> list[str]:
     """Signal each affected case; returns those signalled. A case that finished
     meanwhile ignores the signal; one whose workflow is gone is skipped and logged."""
     gate = asyncio.Semaphore(REPLAN_CONCURRENCY)
@@ -85,7 +87,9 @@ async def replan(temporal: Client, cases: list[PinnedCase], change: Replan) -> l
     async def one(number: str) -> str | None:
         async with gate:
             try:
-                await temporal.get_workflow_handle_for(CaseWorkflow.run, number).signal(CaseWorkflow.replan, change)
+                await temporal.get_workflow_handle_for(CaseWorkflow.run, number).signal(
+                    CaseWorkflow.replan, change, rpc_timeout=rpc_timeout
+                )
                 return number
             except RPCError as error:
                 if error.status is not RPCStatusCode.NOT_FOUND:

@@ -25,6 +25,8 @@ from datetime import datetime, timedelta, timezone
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from api.problems import TRANSIENT_RPC
+
 from settings import Settings
 from store.ops import OpsStore, StuckCase, StuckReason
 
@@ -66,17 +68,22 @@ async def find_stuck(
     limit: int = 50,
     probe_limit: int = PROBE_LIMIT,
     failing_attempts: int = FAILING_ATTEMPTS,
+    rpc_timeout: timedelta | None = None,
 ) -> StuckReport:
+    """With `rpc_timeout`, a Temporal that does not answer in time raises (the API answers 503)
+    instead of leaving the report to wait for it, or quietly partial."""
     now = now or datetime.now(timezone.utc)
     listed, total = await ops.stuck_cases(now=now, in_stage_longer_than=in_stage_longer_than, limit=limit)
     probe = dict.fromkeys([case.number for case in listed])
     probe.update(dict.fromkeys(case.number for case in await ops.probe_candidates(probe_limit)))
     try:
-        async for execution in temporal.list_workflows(UNRECORDED_QUERY, limit=probe_limit):
+        async for execution in temporal.list_workflows(UNRECORDED_QUERY, limit=probe_limit, rpc_timeout=rpc_timeout):
             probe.setdefault(execution.id)
     except RPCError as error:  # a visibility store without IS NULL support: skip that part
+        if error.status in TRANSIENT_RPC:
+            raise
         logger.warning("stuck finder: visibility query for unrecorded cases failed: %s", error)
-    failing = await _failing_activities(temporal, list(probe), failing_attempts)
+    failing = await _failing_activities(temporal, list(probe), failing_attempts, rpc_timeout)
 
     by_number = {case.number: case for case in listed}
     others = [number for number in failing if number not in by_number]
@@ -104,15 +111,19 @@ async def find_stuck(
     return StuckReport(as_of=now, in_stage_longer_than=in_stage_longer_than, items=items[:limit], total=total, probed=len(probe))
 
 
-async def _failing_activities(temporal: Client, numbers: list[str], attempts: int) -> dict[str, _Failing]:
+async def _failing_activities(
+    temporal: Client, numbers: list[str], attempts: int, rpc_timeout: timedelta | None
+) -> dict[str, _Failing]:
     gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
     found: dict[str, _Failing] = {}
 
     async def one(number: str) -> None:
         async with gate:
             try:
-                description = await temporal.get_workflow_handle(number).describe()
+                description = await temporal.get_workflow_handle(number).describe(rpc_timeout=rpc_timeout)
             except RPCError as error:
+                if error.status in TRANSIENT_RPC:
+                    raise  # Temporal is not answering: the report would be wrong, not just short
                 logger.warning("stuck finder: cannot describe %s: %s", number, error)
                 return
         if description.status is not WorkflowExecutionStatus.RUNNING:

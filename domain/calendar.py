@@ -77,6 +77,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.text import OptionalText, Text
+
 # A stretch this long without a single working minute means the calendar is
 # broken (e.g. every day declared a holiday); stop instead of looping forever.
 MAX_IDLE_DAYS = 3660
@@ -168,7 +170,7 @@ class BusinessCalendar(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    version: str = "office-week"
+    version: Text = Field(default="office-week", min_length=1, max_length=64)  # as long as the record's column
     timezone: str = "Asia/Shanghai"
     hours: dict[Weekday, Windows] = Field(default_factory=_office_week)
     # None: extra working days keep Monday's hours.
@@ -381,7 +383,7 @@ class CalendarFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: str | None = None
+    version: OptionalText = Field(default=None, min_length=1, max_length=64)
     timezone: str | None = None
     hours: dict[Weekday, Windows] = Field(default_factory=dict)
     adjusted_day_hours: Windows | None = None
@@ -405,8 +407,12 @@ def apply_calendar_file(text: str, base: BusinessCalendar) -> BusinessCalendar:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"calendar file is not valid TOML: {error}") from error
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively; no calendar nests deeply.
+        raise ValueError("calendar file is not valid TOML: it nests too deeply") from None
     changes = CalendarFile.model_validate(data)
-    version = changes.version or f"{base.version}+{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    # Cut so the derived version stays within the record's 64 characters.
+    version = changes.version or f"{base.version[:51]}+{hashlib.sha256(text.encode()).hexdigest()[:12]}"
     return merge_calendar(base, changes, version=version)
 
 

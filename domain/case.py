@@ -7,7 +7,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from domain.text import Amount, Line, OptionalText, Text
 
 
 class Channel(StrEnum):
@@ -117,7 +119,7 @@ class Actor(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(min_length=1, max_length=64)
+    id: Text = Field(min_length=1, max_length=64)
     role: Role
     department: Department | None = None
 
@@ -137,32 +139,32 @@ class IntakeFlag(StrEnum):
 class Customer(BaseModel):
     """Personal data: shown only to the people handling the case, masked elsewhere."""
 
-    name: str = Field(min_length=1, max_length=100)
-    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{5,20}$")
-    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: Text = Field(min_length=1, max_length=100)
+    phone: OptionalText = Field(default=None, pattern=r"^\+?[0-9 ()-]{5,20}$")
+    email: OptionalText = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
     tier: CustomerTier = CustomerTier.NORMAL
 
 
 class Order(BaseModel):
-    number: str = Field(min_length=1, max_length=64)
-    paid_amount: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
-    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    number: Text = Field(min_length=1, max_length=64)
+    paid_amount: Amount
+    currency: Text = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     purchased_on: datetime | None = None
-    payment_route: str | None = Field(default=None, max_length=64)
+    payment_route: OptionalText = Field(default=None, max_length=64)
 
 
 class Product(BaseModel):
-    sku: str = Field(min_length=1, max_length=64)
-    model: str | None = Field(default=None, max_length=100)
-    batch: str | None = Field(default=None, max_length=64)
-    serial_number: str | None = Field(default=None, max_length=64)
+    sku: Text = Field(min_length=1, max_length=64)
+    model: OptionalText = Field(default=None, max_length=100)
+    batch: OptionalText = Field(default=None, max_length=64)
+    serial_number: OptionalText = Field(default=None, max_length=64)
 
 
 class Evidence(BaseModel):
     """A reference to stored evidence (photo, video, screenshot, call recording)."""
 
-    kind: str = Field(min_length=1, max_length=32)
-    uri: str = Field(min_length=1, max_length=500)
+    kind: Text = Field(min_length=1, max_length=32)
+    uri: Text = Field(min_length=1, max_length=500)
 
 
 class CaseIntake(BaseModel):
@@ -172,7 +174,7 @@ class CaseIntake(BaseModel):
     customer: Customer
     order: Order
     product: Product
-    description: str = Field(min_length=1, max_length=5000)
+    description: Text = Field(min_length=1, max_length=5000)
     occurred_at: AwareDatetime | None = None
     demands: list[Demand] = Field(default_factory=list, max_length=6)
     evidence: list[Evidence] = Field(default_factory=list, max_length=50)
@@ -208,21 +210,21 @@ class TriageDecision(BaseModel):
     categories: list[Category] = Field(min_length=1, max_length=len(Category))
     priority: Priority
     department: Department
-    note: str | None = Field(default=None, max_length=2000)
+    note: OptionalText = Field(default=None, max_length=2000)
     # Why the agent departs from the suggestion; it goes on the timeline with what was overridden.
-    override_reason: str | None = Field(default=None, max_length=2000)
+    override_reason: OptionalText = Field(default=None, max_length=2000)
 
 
 class Note(BaseModel):
-    text: str = Field(min_length=1, max_length=5000)
+    text: Text = Field(min_length=1, max_length=5000)
 
 
 class InfoRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=2000)
+    question: Text = Field(min_length=1, max_length=2000)
 
 
 class CustomerReply(BaseModel):
-    text: str = Field(min_length=1, max_length=5000)
+    text: Text = Field(min_length=1, max_length=5000)
     evidence: list[Evidence] = Field(default_factory=list, max_length=50)
 
 
@@ -245,38 +247,45 @@ class AfterReturn(StrEnum):
 
 class Resolution(BaseModel):
     type: ResolutionType
-    amount: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
-    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
-    detail: str | None = Field(default=None, max_length=2000)
+    amount: Amount | None = None
+    currency: Text = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    detail: OptionalText = Field(default=None, max_length=2000)
     refund_kind: RefundKind | None = Field(default=None, description="Refunds only; a refund without one is full")
     after_return: AfterReturn | None = Field(
         default=None, description="Returns only: a refund (the default) or an exchange once the item is restocked"
     )
 
-    @model_validator(mode="after")
-    def _refund_kind_only_for_refunds(self) -> "Resolution":
-        if self.refund_kind is not None and self.type is not ResolutionType.REFUND:
+    # Field validators (not one for the model) so a refusal names the field that does not belong.
+    @field_validator("refund_kind")
+    @classmethod
+    def _refund_kind_only_for_refunds(cls, kind: RefundKind | None, info: ValidationInfo) -> RefundKind | None:
+        if kind is not None and info.data.get("type", ResolutionType.REFUND) is not ResolutionType.REFUND:
             raise ValueError("refund_kind applies to a refund only")
-        if self.after_return is not None and self.type is not ResolutionType.RETURN:
+        return kind
+
+    @field_validator("after_return")
+    @classmethod
+    def _after_return_only_for_returns(cls, after: AfterReturn | None, info: ValidationInfo) -> AfterReturn | None:
+        if after is not None and info.data.get("type", ResolutionType.RETURN) is not ResolutionType.RETURN:
             raise ValueError("after_return applies to a return only")
-        return self
+        return after
 
 
 class SolutionPlan(BaseModel):
-    root_cause: str = Field(min_length=1, max_length=5000)
-    measures: list[str] = Field(min_length=1, max_length=50)
-    owner: str = Field(min_length=1, max_length=64)
+    root_cause: Text = Field(min_length=1, max_length=5000)
+    measures: list[Line] = Field(min_length=1, max_length=50)
+    owner: Text = Field(min_length=1, max_length=64)
     due_at: AwareDatetime | None = None
-    prevention: str | None = Field(default=None, max_length=5000)
+    prevention: OptionalText = Field(default=None, max_length=5000)
     resolution: Resolution
 
 
 class Rejection(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class Approval(BaseModel):
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: OptionalText = Field(default=None, max_length=2000)
 
 
 class Feedback(BaseModel):
@@ -284,7 +293,7 @@ class Feedback(BaseModel):
 
     score: int = Field(ge=1, le=5)
     satisfied: bool | None = None
-    comment: str | None = Field(default=None, max_length=5000)
+    comment: OptionalText = Field(default=None, max_length=5000)
 
     @property
     def reopens(self) -> bool:
@@ -293,15 +302,15 @@ class Feedback(BaseModel):
 
 
 class Withdrawal(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class Reassignment(BaseModel):
     """A supervisor moves a case to another department's queue, or to a named handler."""
 
     department: Department | None = None
-    assignee: str | None = Field(default=None, min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=2000)
+    assignee: OptionalText = Field(default=None, min_length=1, max_length=64)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class FirstContactAnswer(BaseModel):
@@ -309,15 +318,15 @@ class FirstContactAnswer(BaseModel):
 
     categories: list[Category] = Field(min_length=1, max_length=len(Category))
     priority: Priority = Priority.P4
-    article: str = Field(min_length=1, max_length=200, description="Knowledge-base article id")
-    answer: str = Field(min_length=1, max_length=5000)
+    article: Text = Field(min_length=1, max_length=200, description="Knowledge-base article id")
+    answer: Text = Field(min_length=1, max_length=5000)
 
 
 class DuplicateMark(BaseModel):
     """This case repeats `original`: it closes as a duplicate and links to it."""
 
-    original: str = Field(min_length=1, max_length=32, pattern=r"^[A-Z]{2,8}-\d{8}-\d{6}$")
-    note: str | None = Field(default=None, max_length=2000)
+    original: Text = Field(min_length=1, max_length=32, pattern=r"^[A-Z]{2,8}-[0-9]{8}-[0-9]{6}$")
+    note: OptionalText = Field(default=None, max_length=2000)
 
 
 class DuplicateLink(BaseModel):
@@ -359,8 +368,8 @@ class FollowUpTask(BaseModel):
 class FollowUpCompletion(BaseModel):
     """A person carried out the resolution by hand (e.g. a bank transfer) and says how."""
 
-    reference: str = Field(min_length=1, max_length=128, description="The payment or shipment reference")
-    note: str | None = Field(default=None, max_length=2000)
+    reference: Text = Field(min_length=1, max_length=128, description="The payment or shipment reference")
+    note: OptionalText = Field(default=None, max_length=2000)
 
 
 class StockCheck(BaseModel):
@@ -389,10 +398,14 @@ class ExchangeChoice(BaseModel):
     """The customer's answer to an exchange offer, relayed by an agent."""
 
     option: Literal["similar_item", "refund"]
-    sku: str | None = Field(default=None, max_length=64, description="The similar item chosen (similar_item only)")
+    sku: OptionalText = Field(
+        default=None, max_length=64, validate_default=True, description="The similar item chosen (similar_item only)"
+    )
 
-    @model_validator(mode="after")
-    def _sku_for_a_similar_item(self) -> "ExchangeChoice":
-        if (self.option == "similar_item") != (self.sku is not None):
+    @field_validator("sku")
+    @classmethod
+    def _sku_for_a_similar_item(cls, sku: str | None, info: ValidationInfo) -> str | None:
+        # On the field, so the refusal names `sku` (checked even when it is left out).
+        if "option" in info.data and (info.data["option"] == "similar_item") != (sku is not None):
             raise ValueError("a similar_item choice names the sku, a refund does not")
-        return self
+        return sku

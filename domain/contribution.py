@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from domain.calendar import BusinessCalendar
 from domain.case import Department, Priority
 from domain.sla import Target
+from domain.text import OptionalText, Text
 
 
 class ContributionStatus(StrEnum):
@@ -52,7 +53,7 @@ class AssistRequest(BaseModel):
     """One assisting department and what it is asked for."""
 
     department: Department
-    request: str = Field(min_length=1, max_length=2000, description="What the department is asked to find out or do")
+    request: Text = Field(min_length=1, max_length=2000, description="What the department is asked to find out or do")
     due_in_hours: float | None = Field(
         default=None,
         gt=0,
@@ -66,7 +67,7 @@ class DepartmentsNaming(BaseModel):
 
     lead: Department
     assisting: list[AssistRequest] = Field(min_length=1, max_length=len(Department) - 1)
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: OptionalText = Field(default=None, max_length=2000)
 
     @field_validator("assisting")
     @classmethod
@@ -82,14 +83,14 @@ class DepartmentsNaming(BaseModel):
 class ContributionSubmission(BaseModel):
     """What an assisting department found."""
 
-    summary: str = Field(min_length=1, max_length=5000)
-    findings: str | None = Field(default=None, max_length=10000)
+    summary: Text = Field(min_length=1, max_length=5000)
+    findings: OptionalText = Field(default=None, max_length=10000)
 
 
 class ContributionWaiver(BaseModel):
     """The lead goes on without a contribution."""
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class Contribution(BaseModel):

@@ -11,14 +11,15 @@ from pydantic import BaseModel, Field
 
 from domain.case import Channel
 from domain.sla import Target
+from domain.text import OptionalText, Text
 
 
 class ResultTold(BaseModel):
     """An agent told the customer the result: what was done and what follow-up to expect."""
 
     channel: Channel = Field(description="How the customer was told (phone, chat, e-mail, ...)")
-    summary: str = Field(min_length=1, max_length=5000, description="The result as the customer heard it")
-    follow_up: str | None = Field(
+    summary: Text = Field(min_length=1, max_length=5000, description="The result as the customer heard it")
+    follow_up: OptionalText = Field(
         default=None, max_length=2000, description="The follow-up the customer was promised (e.g. a check in a week)"
     )
 
@@ -35,7 +36,7 @@ class CallBackTask(BaseModel):
 class CallBackCompletion(BaseModel):
     """An agent called the customer back and records how it went."""
 
-    outcome: str = Field(min_length=1, max_length=2000, description="What the customer said and what was agreed")
+    outcome: Text = Field(min_length=1, max_length=2000, description="What the customer said and what was agreed")
 
 
 class FixCheckStatus(StrEnum):
@@ -64,4 +65,4 @@ class FixCheckAnswer(BaseModel):
     """The customer's answer to the fix check, recorded by an agent; "no" reopens the case."""
 
     held: bool
-    comment: str | None = Field(default=None, max_length=5000)
+    comment: OptionalText = Field(default=None, max_length=5000)

@@ -59,6 +59,13 @@ class AnonymiseRequest(BaseModel):
 
 class AnonymiseResult(BaseModel):
     anonymised: int  # counts only: the record says which cases (a timeline event on each)
+    expired_keys: int = 0  # idempotency records past IDEMPOTENCY_KEY_DAYS, deleted by the same run
+
+
+# An Idempotency-Key's stored answer (which may quote a customer's name, phone or a plan) is
+# kept this long for repeats, then deleted by the daily retention run; an anonymised case's
+# keys go with its personal data, whatever their age.
+IDEMPOTENCY_KEY_DAYS = 30
 
 
 class RetentionReport(BaseModel):

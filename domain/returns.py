@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.calendar import BusinessCalendar
 from domain.case import Actor, AfterReturn, ResolutionType, Role
 from domain.sla import Target
+from domain.text import OptionalText
 
 
 class ReturnStep(StrEnum):
@@ -111,11 +112,11 @@ def sender_of(step: ReturnStep) -> Role:
 class ReturnStepReport(BaseModel):
     """What a warehouse or logistics system reports with a step (the step is in the path)."""
 
-    tracking_number: str | None = Field(
+    tracking_number: OptionalText = Field(
         default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="Label, pickup or shipment"
     )
     passed: bool | None = Field(default=None, description="quality_checked only: did the item pass")
-    note: str | None = Field(default=None, max_length=2000)
+    note: OptionalText = Field(default=None, max_length=2000)
 
     def problems(self, step: ReturnStep) -> list[tuple[str, str]]:
         """(field, why) for what this step needs or must not carry."""

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from domain.calendar import BusinessCalendar
 from domain.case import Channel, CustomerTier, Priority
+from domain.text import Text
 
 WORKING_DAY = timedelta(hours=9)  # 09:00-18:00 on the default calendar
 
@@ -177,7 +178,7 @@ class SlaPolicy(BaseModel):
     """Versioned targets, pinned on a case when it starts."""
 
     # 2026-11-default had no approval deadline; 2026-11-approval no result, call-back or fix-check clocks.
-    version: str = "2026-11-follow-up"
+    version: Text = Field(default="2026-11-follow-up", min_length=1, max_length=64)  # as long as the record's column
     targets: dict[Priority, dict[ClockName, Target]] = Field(default_factory=_default_targets)
     overrides: list[TargetOverride] = Field(default_factory=_default_overrides)
     # Customer progress updates, even when nothing changed.
@@ -373,7 +374,7 @@ class DeadlineExtension(BaseModel):
 
     clock: ClockName
     extra: timedelta = Field(gt=timedelta(0), description="counted like the clock's target (business or calendar time)")
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class Replan(BaseModel):

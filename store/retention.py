@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.retention import ANONYMISED, ANONYMISED_EVENT, scrub
 from store.cases import _insert
-from store.models import CaseRow, OutboxRow, TimelineEventRow
+from store.models import CaseRow, IdempotencyKeyRow, OutboxRow, TimelineEventRow
 
 RETENTION_ACTOR = "retention"
 
@@ -97,4 +97,13 @@ class RetentionStore:
                 cleaned = scrub(message.body)
                 if cleaned != message.body:
                     message.body = cleaned
+            # The answers stored for repeats quote the case (its questions, plans, comments):
+            # they go with it. Years after archiving, no client repeats those requests.
+            await session.execute(delete(IdempotencyKeyRow).where(IdempotencyKeyRow.case_number == number))
         return True
+
+    async def expire_idempotency_keys(self, before: datetime) -> int:
+        """Delete the idempotency records made before `before`: a repeat later than that acts anew."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(delete(IdempotencyKeyRow).where(IdempotencyKeyRow.created_at < before))
+            return result.rowcount

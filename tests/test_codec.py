@@ -168,3 +168,26 @@ async def test_cors_answers_the_ui_origin_only(codec_api: httpx.AsyncClient) -> 
 async def test_bad_base64_is_a_problem(codec_api: httpx.AsyncClient) -> None:
     response = await codec_api.post("/codec/decode", json={"payloads": [{"metadata": {}, "data": "%%%"}]}, headers=SUPERVISOR)
     assert response.status_code == 422 and response.json()["title"] == "Invalid payload"
+
+
+def _tampered(wire: dict) -> dict:
+    data = bytearray(base64.b64decode(wire["data"]))
+    data[-1] ^= 0x01
+    return wire | {"data": base64.b64encode(bytes(data)).decode()}
+
+
+def _truncated(wire: dict) -> dict:
+    return wire | {"data": base64.b64encode(base64.b64decode(wire["data"])[:5]).decode()}
+
+
+def _garbled_key_id(wire: dict) -> dict:
+    return wire | {"metadata": wire["metadata"] | {KEY_ID: base64.b64encode(b"\xff\xfe").decode()}}
+
+
+@pytest.mark.parametrize("spoil", [_tampered, _truncated, _garbled_key_id])
+async def test_one_unreadable_payload_stays_encrypted_and_the_others_decode(codec_api: httpx.AsyncClient, spoil) -> None:  # noqa: ANN001
+    old, new, plain = await _sealed()
+    spoiled = spoil(new)
+    response = await codec_api.post("/codec/decode", json={"payloads": [old, spoiled, plain]}, headers=SUPERVISOR)
+    assert response.status_code == 200, response.text
+    assert response.json()["payloads"] == [_wire(_plain("old 张三丰")), spoiled, _wire(_plain("never encrypted"))]

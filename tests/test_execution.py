@@ -218,6 +218,7 @@ async def test_a_case_without_an_open_follow_up_refuses_completion(payments: Pay
     await wait_for_stage(payments.api, number, "awaiting_feedback", AGENT)
     refused = await payments.api.post(f"/cases/{number}/follow-up/complete", json={"reference": "X"}, headers=HEAD)
     assert refused.status_code == 409, refused.text
+    assert refused.json()["title"] == "Action not allowed now" and refused.json()["case"] == number
 
 
 async def test_a_refund_kind_on_another_resolution_or_above_the_price_is_refused(payments: Payments) -> None:
@@ -226,9 +227,16 @@ async def test_a_refund_kind_on_another_resolution_or_above_the_price_is_refused
     await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
     await post(api, f"/cases/{number}/accept", None, HANDLER)
     repair = PLAN | {"resolution": {"type": "repair", "refund_kind": "full"}}
-    assert (await api.post(f"/cases/{number}/plan", json=repair, headers=HANDLER)).status_code == 422
+    refused = await api.post(f"/cases/{number}/plan", json=repair, headers=HANDLER)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"field": "resolution.refund_kind", "message": "Value error, refund_kind applies to a refund only"}
+    ]
     too_much = PLAN | {"resolution": {"type": "refund", "amount": "900.00", "refund_kind": "coupon_share"}}
-    assert (await api.post(f"/cases/{number}/plan", json=too_much, headers=HANDLER)).status_code == 422
+    refused = await api.post(f"/cases/{number}/plan", json=too_much, headers=HANDLER)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["title"] == "Invalid plan" and refused.json()["field"] == "resolution.amount"
+    assert refused.json()["detail"] == "refund of 900.00 exceeds the 899.00 paid for the order"
 
 
 # ---- exchanges: stock first, then the customer's choice when it is out -----------------
@@ -304,8 +312,12 @@ async def test_a_choice_without_an_offer_is_refused(payments: Payments) -> None:
     await wait_for_stage(payments.api, number, "awaiting_feedback", AGENT)
     refused = await payments.api.post(f"/cases/{number}/exchange-choice", json={"option": "refund"}, headers=AGENT)
     assert refused.status_code == 409, refused.text
+    assert refused.json()["title"] == "Action not allowed now" and refused.json()["case"] == number
     invalid = await payments.api.post(f"/cases/{number}/exchange-choice", json={"option": "similar_item"}, headers=AGENT)
-    assert invalid.status_code == 422
+    assert invalid.status_code == 422, invalid.text
+    assert invalid.json()["errors"] == [
+        {"field": "sku", "message": "Value error, a similar_item choice names the sku, a refund does not"}
+    ]
 
 
 # ---- the real integration: the webhook adapter against a real local receiver ----------

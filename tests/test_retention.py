@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, text, update
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
@@ -18,9 +18,11 @@ from typer.testing import CliRunner
 from domain.case import Actor, CaseIntake, Category, ResolutionType, Role, Stage, SYSTEM_ACTOR
 from domain.lifecycle import EventKind
 from domain.records import CaseSnapshot, Notification, ResolutionOrder, Transition
-from domain.retention import ANONYMISED, ANONYMISED_EVENT, RetentionPolicy, RetentionReport, retention_cutoff, scrub
+from domain.retention import (
+    ANONYMISED, ANONYMISED_EVENT, IDEMPOTENCY_KEY_DAYS, RetentionPolicy, RetentionReport, retention_cutoff, scrub,
+)  # fmt: skip
 from domain.sla import SlaState
-from store.models import CaseRow, OutboxRow, TimelineEventRow
+from store.models import CaseRow, IdempotencyKeyRow, OutboxRow, TimelineEventRow
 from settings import Settings
 from temporal_setup import ensure_retention_schedule
 from tests.conftest import Database
@@ -145,6 +147,57 @@ async def test_cases_archived_past_the_period_are_anonymised_once(
 
     assert await run() == 0  # a second run changes nothing more
     assert {n: await _record(retention_db, n) for n in (old, older, recent)} == after
+
+
+async def _stored_answer(db: Database, number: str, key: str, made_at: datetime, answer: dict[str, Any]) -> None:
+    """An Idempotency-Key of `number` with its stored answer, made at `made_at`."""
+    await db.store.claim_key("agent-li", key, "hash", lock_seconds=60, number=number)
+    await db.store.complete_key("agent-li", key, 200, answer)
+    async with db.store.sessions.begin() as session:
+        await session.execute(
+            update(IdempotencyKeyRow).where(IdempotencyKeyRow.key == key).values(created_at=made_at, claimed_at=made_at)
+        )
+
+
+async def _every_table(db: Database) -> dict[str, str]:
+    """Every table the database has (read from it, not from our models: a new table is searched
+    too), each as the text of all its rows."""
+    async with db.engine.connect() as connection:
+        names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        return {name: repr((await connection.execute(text(f'SELECT * FROM "{name}"'))).all()) for name in names}
+
+
+async def test_after_the_run_no_table_holds_the_anonymised_customer_and_old_keys_expire(
+    client: Client, retention_db: Database, retention_worker: str
+) -> None:
+    now = datetime.now(timezone.utc)
+    p = retention_db.prefix
+    old, open_case = f"{p}-20231101-000001", f"{p}-20261101-000002"
+    await _seed(retention_db, old, retention_cutoff(now, 3) - timedelta(days=1))
+    # A recent key of the expired case, its answer quoting the customer (as an info request's would).
+    quoting = {"number": old, "open_question": "Is it Zhang's flat? call me on 13912340001", "customer": "Canary Zhang"}
+    await _stored_answer(retention_db, old, "archived-case-key", now - timedelta(days=2), quoting)
+    await retention_db.store.record_transition(
+        Transition(number=open_case, seq=1, kind=EventKind.RECEIVED, at=now, actor=AGENT, snapshot=_snapshot(Stage.RECEIVED),
+                   intake=CaseIntake.model_validate(intake()), received_at=now, data={"channel": "phone"})
+    )  # fmt: skip
+    answer = {"number": open_case, "stage": "received"}
+    await _stored_answer(retention_db, open_case, "stale-key", now - timedelta(days=IDEMPOTENCY_KEY_DAYS, hours=1), answer)
+    await _stored_answer(retention_db, open_case, "fresh-key", now - timedelta(days=IDEMPOTENCY_KEY_DAYS - 1), answer)
+    tables = await _every_table(retention_db)
+    assert {"cases", "timeline_events", "outbox", "idempotency_keys"} <= set(tables)
+    assert "Canary" in tables["idempotency_keys"]  # the search can find what it looks for
+
+    report = await client.execute_workflow(
+        RetentionWorkflow.run, RetentionPolicy(years=3), id=f"retention-{uuid.uuid4().hex[:8]}", task_queue=retention_worker
+    )
+    assert report.anonymised == 1
+    # The expired case's key went with its personal data; of the open case's, the one past the period.
+    async with retention_db.store.sessions() as session:
+        keys = (await session.execute(select(IdempotencyKeyRow.key, IdempotencyKeyRow.case_number))).all()
+    assert sorted(keys) == [("fresh-key", open_case)]
+    leaks = {name: [s for s in SECRETS if s in rows] for name, rows in (await _every_table(retention_db)).items()}
+    assert {name: found for name, found in leaks.items() if found} == {}
 
 
 async def test_the_schedule_is_created_idempotently_and_triggering_it_runs_the_workflow(

@@ -303,7 +303,11 @@ async def test_a_return_plan_above_the_price_or_an_after_return_on_another_resol
     too_much = await api.post(f"/cases/{number}/plan", json=PLAN | {"resolution": RETURN | {"amount": "900.00"}}, headers=HANDLER)
     assert too_much.status_code == 422 and too_much.json()["field"] == "resolution.amount"
     misplaced = PLAN | {"resolution": {"type": "refund", "amount": "10.00", "after_return": "exchange"}}
-    assert (await api.post(f"/cases/{number}/plan", json=misplaced, headers=HANDLER)).status_code == 422
+    refused = await api.post(f"/cases/{number}/plan", json=misplaced, headers=HANDLER)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"field": "resolution.after_return", "message": "Value error, after_return applies to a return only"}
+    ]
 
 
 async def test_a_repair_goes_out_is_repaired_and_comes_back(desk: Desk, database: Database) -> None:

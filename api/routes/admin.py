@@ -6,14 +6,16 @@ from datetime import datetime, timezone
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import Caller, Rules, SlaRules, Temporal
+from api.json_body import DecimalJsonRoute
+from api.deps import AppSettings, Caller, Rules, SlaRules, Temporal
 from api.problems import Problem
 from api.sla_rules import replan
+from api.temporal_deadline import rpc_timeout
 from domain.calendar import apply_calendar_file
 from domain.sla import Replan, SlaPolicy
 from store.rules import VersionExists
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=DecimalJsonRoute)
 
 
 class RulesChange(BaseModel):
@@ -35,6 +37,7 @@ async def upload_policy(
     rules: Rules,
     rulebook: SlaRules,
     temporal: Temporal,
+    settings: AppSettings,
     actor: Caller,
 ) -> RulesChange:
     try:
@@ -42,7 +45,7 @@ async def upload_policy(
     except VersionExists:
         raise Problem(409, "Version exists", f"policy version {policy.version} exists with other content") from None
     affected = await rulebook.cases_affected_by_policy(policy)
-    replanned = await replan(temporal, affected, Replan(policy=policy))
+    replanned = await replan(temporal, affected, Replan(policy=policy), rpc_timeout(settings))
     return RulesChange(version=policy.version, created=created, replanned=replanned)
 
 
@@ -52,6 +55,7 @@ async def upload_calendar(
     rules: Rules,
     rulebook: SlaRules,
     temporal: Temporal,
+    settings: AppSettings,
     actor: Caller,
 ) -> RulesChange:
     now = datetime.now(timezone.utc)
@@ -65,7 +69,7 @@ async def upload_calendar(
     except VersionExists:
         raise Problem(409, "Version exists", f"calendar version {calendar.version} exists with other content") from None
     affected = await rulebook.cases_affected_by_calendar(calendar, now)
-    replanned = await replan(temporal, affected, Replan(calendar=calendar))
+    replanned = await replan(temporal, affected, Replan(calendar=calendar), rpc_timeout(settings))
     # Say which years run on plain weekends for want of official data.
     missing = [year for year in (now.year, now.year + 1) if not calendar.has_official_data(year)]
     return RulesChange(

@@ -18,8 +18,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import assisting_only, leads, sees
+from api.json_body import DecimalJsonRoute
 from api.deps import AppSettings, Caller, SlaRules, Store, Temporal
 from api.problems import Problem
+from api.temporal_deadline import rpc_timeout, temporal_deadline
 from api.schemas import CaseDetail, CasePage, CaseSummary, TimelineEvent
 from api.sla_rules import SlaRulebook
 from domain.case import (
@@ -52,15 +54,25 @@ from settings import Settings
 from store.cases import CaseFilter, CaseStore, IdempotencyKeyInFlight, IdempotencyKeyReused, KeyClaim
 from workflows.case import CaseWorkflow
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(prefix="/cases", tags=["cases"], route_class=DecimalJsonRoute)
 
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=255, description="Repeat a request safely: the same key acts once"),
 ]
 
+# The largest count or sequence number the record's INTEGER columns hold (PostgreSQL's is 32-bit):
+# a larger offset or `after` is refused by name instead of failing in the database.
+MAX_POSITION = 2**31 - 1
+
 # As long as the record's column; a longer one names no case.
-CaseNumber = Annotated[str, Path(min_length=1, max_length=32, description="The case number, e.g. AS-20261123-000001")]
+# No control characters either: PostgreSQL cannot compare a text with a NUL in it.
+CaseNumber = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=32, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$", description="The case number, e.g. AS-20261123-000001"
+    ),
+]
 
 _REFUSALS = {
     "ActionNotAllowed": (409, "Action not allowed now"),
@@ -127,7 +139,10 @@ async def _finish(store: CaseStore, actor: Actor, key: str, status: int, work: A
 
 async def _live_state(handle: WorkflowHandle, settings: Settings) -> CaseState | None:
     try:
-        return await handle.query(CaseWorkflow.state, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds))
+        async with temporal_deadline(settings, settings.case_query_timeout_seconds):
+            return await handle.query(
+                CaseWorkflow.state, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds)
+            )
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             return None
@@ -148,7 +163,8 @@ async def _assisting_for(actor: Actor, store: CaseStore, number: str, live: Case
 
 async def _live_sla(handle: WorkflowHandle, settings: Settings) -> SlaView | None:
     try:
-        return await handle.query(CaseWorkflow.sla, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds))
+        async with temporal_deadline(settings, settings.case_query_timeout_seconds):
+            return await handle.query(CaseWorkflow.sla, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds))
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             return None
@@ -210,7 +226,10 @@ async def _start_case(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"After-sales case {number} from {intake.channel.value} ({intake.customer.tier.value} customer)",
     )
-    return await temporal.execute_update_with_start_workflow(CaseWorkflow.receipt, start_workflow_operation=operation)
+    async with temporal_deadline(settings):
+        return await temporal.execute_update_with_start_workflow(
+            CaseWorkflow.receipt, start_workflow_operation=operation, rpc_timeout=rpc_timeout(settings)
+        )
 
 
 @router.get("", response_model=CasePage, summary="List cases from the record")
@@ -222,7 +241,7 @@ async def list_cases(
     department: Department | None = None,
     category: Category | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
 ) -> CasePage:
     visible_to = None
     if actor.role is Role.HANDLER:
@@ -267,7 +286,9 @@ async def get_timeline(
     number: CaseNumber,
     store: Store,
     actor: Caller,
-    after: Annotated[int, Query(ge=0, description="Only events after this sequence number (the next page)")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="Only events after this sequence number (the next page)")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events, oldest first")] = 1000,
 ) -> list[TimelineEvent]:
     row = await store.get_case(number)
@@ -302,13 +323,13 @@ async def _act(
         if not leads(actor, department) and not _contributes(update):
             raise assisting_only(actor, department, number)
     if not key:
-        return await _send(handle, store, number, update, args, None)
+        return await _send(handle, store, settings, number, update, args, None)
     claim = await _claim(
         store, settings, actor, key, _request_hash(f"{number}/{update.__name__}", *args[1:]), number=number
     )
     if claim.replay:
         return _replayed(claim)
-    work = _send(handle, store, number, update, args, f"{actor.id}/{update.__name__}/{key}")
+    work = _send(handle, store, settings, number, update, args, f"{actor.id}/{update.__name__}/{key}")
     return await _finish(store, actor, key, 200, work)
 
 
@@ -319,10 +340,14 @@ def _contributes(update: Any) -> bool:
 
 
 async def _send(
-    handle: WorkflowHandle, store: CaseStore, number: str, update: Any, args: list[Any], update_id: str | None
-) -> CaseView:
+    handle: WorkflowHandle, store: CaseStore, settings: Settings, number: str, update: Any, args: list[Any],
+    update_id: str | None,
+) -> CaseView:  # fmt: skip
     try:
-        return await handle.execute_update(update, args=args, id=update_id, result_type=CaseView)
+        async with temporal_deadline(settings):
+            return await handle.execute_update(
+                update, args=args, id=update_id, result_type=CaseView, rpc_timeout=rpc_timeout(settings)
+            )
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:

@@ -22,11 +22,12 @@ from temporalio.api.common.v1 import Payload
 from api.auth import _api_key, _bearer, current_actor
 from api.cors import origin_of
 from api.deps import AppSettings
+from api.json_body import DecimalJsonRoute
 from api.problems import Problem
-from codec import CodecKeyError, EncryptionCodec
+from codec import CodecKeyError, EncryptionCodec, UnreadablePayload
 from domain.case import Role
 
-router = APIRouter(prefix="/codec", tags=["codec"])
+router = APIRouter(prefix="/codec", tags=["codec"], route_class=DecimalJsonRoute)
 logger = logging.getLogger(__name__)
 
 _DECODERS = frozenset({Role.SUPERVISOR, Role.HEAD, Role.ADMIN})
@@ -98,8 +99,9 @@ async def decode(
     for wire in body.payloads:
         try:
             out.append(WirePayload.from_proto(codec.decrypt(wire.to_proto())))
-        except CodecKeyError as error:
-            # One payload under a retired key must not blank the whole page: it stays encrypted.
+        except (CodecKeyError, UnreadablePayload) as error:
+            # One payload under a retired key, or tampered with, must not blank the whole page:
+            # it stays encrypted.
             logger.warning("codec decode: %s", error)
             out.append(wire)
     return Payloads(payloads=out)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from api.json_body import DecimalJsonRoute
 from api.deps import Caller
 from api.routes.cases import Actions, CaseNumber, Key
 from domain.case import Department
@@ -22,7 +23,7 @@ from domain.contribution import (
 from domain.state import CaseView
 from workflows.case import CaseWorkflow
 
-router = APIRouter(prefix="/cases", tags=["multi-department cases"])
+router = APIRouter(prefix="/cases", tags=["multi-department cases"], route_class=DecimalJsonRoute)
 
 AssistingDepartment = Annotated[Department, Path(description="The assisting department the contribution is from")]
 

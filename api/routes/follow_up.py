@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.json_body import DecimalJsonRoute
 from api.deps import Caller
 from api.routes.cases import Actions, CaseNumber, Key
 from domain.follow_up import CallBackCompletion, FixCheckAnswer, ResultTold
 from domain.state import CaseView
 from workflows.case import CaseWorkflow
 
-router = APIRouter(prefix="/cases", tags=["follow-up"])
+router = APIRouter(prefix="/cases", tags=["follow-up"], route_class=DecimalJsonRoute)
 
 
 @router.post(

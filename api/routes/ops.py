@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AppSettings, Caller, Store, Temporal
 from api.stuck import find_stuck, temporal_ui_link
+from api.temporal_deadline import rpc_timeout, temporal_deadline
 from store.ops import OpsStore, StuckReason
 from store.outbox import FAILED, OutboxStore
 
@@ -53,9 +54,14 @@ async def stuck(
     ] = 24,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> StuckPage:
-    report = await find_stuck(
-        OpsStore.beside(store), temporal, in_stage_longer_than=timedelta(hours=in_stage_longer_than_hours), limit=limit
-    )
+    async with temporal_deadline(settings):
+        report = await find_stuck(
+            OpsStore.beside(store),
+            temporal,
+            in_stage_longer_than=timedelta(hours=in_stage_longer_than_hours),
+            limit=limit,
+            rpc_timeout=rpc_timeout(settings),
+        )
     items = [
         StuckCaseView(
             number=case.number,

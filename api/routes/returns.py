@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.json_body import DecimalJsonRoute
 from api.deps import Caller
 from api.problems import Problem
 from api.routes.cases import Actions, CaseNumber, Key
@@ -11,7 +12,7 @@ from domain.returns import ReturnStep, ReturnStepReport, ReturnStepSignal
 from domain.state import CaseView
 from workflows.case import CaseWorkflow
 
-router = APIRouter(prefix="/cases", tags=["returns"])
+router = APIRouter(prefix="/cases", tags=["returns"], route_class=DecimalJsonRoute)
 
 
 @router.post(

@@ -10,13 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
+from api.json_body import DecimalJsonRoute
 from api.deps import AppSettings, Caller, Store
 from api.problems import Problem
 from domain.triage import TriageRules, TriageRulesDocument
 from store.rules import VersionExists
 from store.triage_rules import TriageRulesStore, TriageRulesVersion
 
-router = APIRouter(prefix="/admin/triage-rules", tags=["admin"])
+router = APIRouter(prefix="/admin/triage-rules", tags=["admin"], route_class=DecimalJsonRoute)
 
 Version = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="e.g. 2026-12-shoes")
