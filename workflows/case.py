@@ -146,6 +146,14 @@ MULTI_DEPARTMENT = "multi-department"
 # this patch recorded each item alone.
 COALESCE_DUE_ITEMS = "coalesce-due-items"
 MAX_COALESCED = 10
+# A person's action is recorded by a regular activity, scheduled in the workflow task that
+# accepts the update, so the write exists only once the acceptance is in history. A local
+# activity wrote it before the task completed: a crash then left an approval in the record
+# that the server dropped with the task (issue 13). Timer-, signal- and start-driven writes
+# stay local: their cause is already in history and a retried task writes them again (the
+# store replaces what a lost task wrote: store/cases.py). Cases recorded before this patch
+# keep their local activities in handlers.
+RECORD_AFTER_ACCEPT = "record-after-accept"
 
 APPROVER_NAMES = {Role.HEAD: "the after-sales head", Role.SUPERVISOR: "a module lead"}
 
@@ -1958,13 +1966,15 @@ class CaseWorkflow:
 
     async def _write(self, transition: Transition) -> None:
         self._publish()
-        await self._own_activity(
-            "record_transition",
-            transition,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RECORD_RETRY,
-            summary=f"record {transition.kind.value}",
-        )
+        options: dict[str, Any] = {
+            "start_to_close_timeout": timedelta(seconds=30),
+            "retry_policy": RECORD_RETRY,
+            "summary": f"record {transition.kind.value}",
+        }
+        if workflow.current_update_info() is not None and workflow.patched(RECORD_AFTER_ACCEPT):
+            await workflow.execute_activity("record_transition", transition, **options)
+        else:
+            await self._own_activity("record_transition", transition, **options)
         self._recorded = transition.seq
 
     @staticmethod
