@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.case import LedgerReceipt, format_case_number
@@ -25,6 +25,7 @@ from store.models import (
     IdempotencyKeyRow,
     LedgerEntryRow,
     OutboxRow,
+    RecordFailureRow,
     SupersededEventRow,
     TimelineEventRow,
 )
@@ -35,6 +36,23 @@ def transition_fingerprint(t: Transition) -> str:
     carries the same input; a re-run of a lost workflow task computes a new one (another
     event, or at least another `at`)."""
     return hashlib.sha256(t.model_dump_json().encode()).hexdigest()
+
+
+def refused_for_good(error: BaseException) -> str | None:
+    """Why the database refused a write in a way no retry can change, or None for an error
+    worth retrying (an outage, a lost connection, a serialization failure).
+
+    A data exception (SQLSTATE class 22, e.g. a NUL character in text) or an integrity
+    violation (class 23; the record's own repeats use ON CONFLICT, so none is expected) is
+    named by its error class and SQLSTATE only: the message may quote the refused value."""
+    if not isinstance(error, DBAPIError):
+        return None
+    original = error.orig
+    state = getattr(original, "sqlstate", None) or getattr(getattr(original, "__cause__", None), "sqlstate", None)
+    if isinstance(error, (DataError, IntegrityError)) or (state is not None and str(state)[:2] in ("22", "23")):
+        cause = getattr(original, "__cause__", None) or original
+        return f"{type(cause).__name__}" + (f" (SQLSTATE {state})" if state else "")
+    return None
 
 
 class IdempotencyKeyReused(Exception):
@@ -321,6 +339,15 @@ class CaseStore:
         await connection.execute(
             update(CaseRow.__table__).where(CaseRow.__table__.c.number == number).values(last_seq=from_seq - 1)
         )
+
+    async def record_failure(self, number: str, seq: int, kind: str, reason: str, at: datetime) -> None:
+        """The database refused transition `seq` for good: kept for the stuck finder, once."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                _insert(session, RecordFailureRow)
+                .values(case_number=number, seq=seq, kind=kind, reason=reason[:200], failed_at=at)
+                .on_conflict_do_nothing(index_elements=["case_number", "seq"])
+            )
 
     async def record_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
         """Write the ledger entry once per route key; a retry returns the first entry."""

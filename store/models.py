@@ -146,6 +146,23 @@ class SupersededEventRow(Base):
     replaced_by: Mapped[str | None] = mapped_column(String(64))
 
 
+class RecordFailureRow(Base):
+    """A transition the database refused for good (a data error: retrying cannot help). The
+    case waits for an engineer; the stuck finder lists it. No payload is kept: only what was
+    refused and the database's error class."""
+
+    __tablename__ = "record_failures"
+    __table_args__ = (UniqueConstraint("case_number", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # No foreign key: the refused write may be the one that would have made the case row.
+    case_number: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(200))
+    failed_at: Mapped[datetime]
+
+
 class OutboxRow(Base):
     """Notifications waiting for a delivery adapter."""
 

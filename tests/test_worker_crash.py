@@ -1,7 +1,11 @@
 """The worker is SIGKILLed at random points while 30 cases run their whole life, and
 restarted each time: every case still reaches its satisfied close (it archives a week
-later, after the fix check), with each event recorded once and
-one ledger entry for its one approved refund."""
+later, after the fix check), with each event recorded once,
+one ledger entry for its one approved refund, and one payment at the payment gateway
+(a real HTTP receiver behind the webhook adapter, counting payments per idempotency key).
+
+Then `aftersales dev` as a whole is killed while several people act at once (issue 13):
+the record must equal what each workflow's history committed, on both databases."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import asyncio
 import random
 import time
 import contextlib
+import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,7 @@ from tests.durability import (
     run_lifecycle,
 )
 from tests.people import AGENT, HANDLER, PLAN, TRIAGE, intake, person
+from tests.receiver import receiver
 from workflows.case import CaseWorkflow
 
 CASES = 30
@@ -41,7 +48,18 @@ STAGGER = 0.4  # seconds between two cases' starts
 async def test_cases_survive_worker_kills(env: WorkflowEnvironment, database: Database, tmp_path: Path) -> None:
     if database.backend != "postgresql":
         pytest.skip("run on PostgreSQL, the production database; SQLite survives restarts in test_dev_server_restarts")
+    async with contextlib.AsyncExitStack() as stack:
+        await _survive_worker_kills(env, database, tmp_path, stack)
+
+
+async def _survive_worker_kills(
+    env: WorkflowEnvironment, database: Database, tmp_path: Path, stack: contextlib.AsyncExitStack
+) -> None:
     task_queue = f"crash-{database.backend}"
+    gateway = await stack.enter_async_context(receiver())
+    # A real gateway: the first request with an idempotency key pays, a repeat of the key
+    # (a retried activity) answers with the same payment.
+    gateway.respond = lambda body, seen: (200, {"reference": f"PSP-{body['idempotency_key']}"})
     worker = WorkerProcess(
         address=env.client.service_client.config.target_host,
         namespace=env.client.namespace,
@@ -49,6 +67,9 @@ async def test_cases_survive_worker_kills(env: WorkflowEnvironment, database: Da
         database_url=database.url,
         directory=tmp_path,
     )
+    worker.environment |= {
+        "EXECUTION_ADAPTER": "webhook", "EXECUTION_WEBHOOK_URL": gateway.url, "EXECUTION_WEBHOOK_SECRET": "crash-test-secret",
+    }  # fmt: skip
     settings = Settings(task_queue=task_queue, database_url=database.url, case_number_prefix=database.prefix)
     app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     chance = random.Random(SEED)
@@ -92,6 +113,14 @@ async def test_cases_survive_worker_kills(env: WorkflowEnvironment, database: Da
         assert worker.kills >= 6, f"only {worker.kills} kills"
         for number in numbers:
             await assert_nothing_lost_or_doubled(database.store, env.client, number)
+            # Exactly one payment per case: one idempotency key, paid once (repeats of the key
+            # are retries the gateway answers with the same payment), and it is the ledger's.
+            asked = [json.loads(r.body) for r in gateway.requests if json.loads(r.body)["case_number"] == number]
+            payments = Counter(body["idempotency_key"] for body in asked)
+            assert len(payments) == 1, (number, payments)
+            [(key, _)] = payments.items()
+            [entry] = await database.store.ledger(number)
+            assert (entry.idempotency_key, entry.reference) == (key, f"PSP-{key}"), number
     finally:
         for task in background:
             task.cancel()

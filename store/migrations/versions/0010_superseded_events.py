@@ -1,4 +1,4 @@
-"""timeline fingerprints; superseded events (a workflow task that never committed)
+"""timeline fingerprints; superseded events (a workflow task that never committed); record failures
 
 Revision ID: 0010
 Revises: 0009
@@ -41,9 +41,23 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(op.f("ix_superseded_events_case_number"), "superseded_events", ["case_number"], unique=False)
+    op.create_table(
+        "record_failures",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("case_number", sa.String(length=32), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("case_number", "seq"),
+    )
+    op.create_index(op.f("ix_record_failures_case_number"), "record_failures", ["case_number"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_record_failures_case_number"), table_name="record_failures")
+    op.drop_table("record_failures")
     op.drop_index(op.f("ix_superseded_events_case_number"), table_name="superseded_events")
     op.drop_table("superseded_events")
     with op.batch_alter_table("timeline_events", schema=None) as batch_op:
