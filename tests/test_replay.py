@@ -6,8 +6,10 @@ reordered without `workflow.patched`) fails here. Each directory of
 `scripts/record_histories.sh NAME`): v1 ran every side effect as a regular
 activity, v2 records transitions as local activities (patch
 `local-record-and-triage`), v3 adds approval by grade and execution routes, v4 returns and
-repairs step by step, result and follow-up (fix check) and multi-department cases. The
-newest baseline must cover every way a case can move.
+repairs step by step, result and follow-up (fix check) and multi-department cases, v5 the
+first reply timed by the suggested priority (patch `first-reply-by-priority`) and people's
+actions recorded by a regular activity scheduled with the update's acceptance (patch
+`record-after-accept`). The newest baseline must cover every way a case can move.
 """
 
 from __future__ import annotations
