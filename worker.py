@@ -18,12 +18,12 @@ from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from delivery.stock import StockService
 from activities.retention import RetentionActivities
-from settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.retention import RetentionStore
 from store.triage_rules import DEFAULT_CACHE_SECONDS, ActiveTriageRules, TriageRulesStore
-from temporal_client import connect
+from core.temporal_client import connect
 from workflows.case import CaseWorkflow
 from workflows.retention import RetentionWorkflow
 
@@ -97,7 +97,7 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from logs import configure_logging
+    from core.logs import configure_logging
 
     configure_logging(get_settings().log_level)
     asyncio.run(run_worker(get_settings()))

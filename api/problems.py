@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from logs import mask_text
+from core.logs import mask_text
 
 logger = logging.getLogger(__name__)
 # Answers that say "not now" rather than "never": the server is down or busy, or nobody

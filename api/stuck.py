@@ -27,7 +27,7 @@ from temporalio.service import RPCError
 
 from api.problems import TRANSIENT_RPC
 
-from settings import Settings
+from core.settings import Settings
 from store.ops import OpsStore, StuckCase, StuckReason
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from api.problems import RETRY_AFTER, Problem
-from settings import Settings
+from core.settings import Settings
 
 # The outer deadline's margin over the gRPC one: the SDK's error, with its status, usually comes first.
 _SLACK_SECONDS = 1.0

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-import cli
+import cli.app as cli
 from api.app import create_app
 from domain.case import Department, Role
-from settings import Settings
+from core.settings import Settings
 from store.apikeys import DEV_PEOPLE, ApiKeyStore, ensure_dev_keys
 from store.db import session_factory
 from store.models import ApiKeyRow

@@ -22,7 +22,7 @@ from delivery.resolutions import ResolutionExecutor, RouteFailed, RouteUnavailab
 from delivery.stock import StockService
 from domain.case import ResolutionType, StockCheck
 from domain.records import ResolutionOrder
-from settings import Settings
+from core.settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake

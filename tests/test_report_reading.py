@@ -15,8 +15,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import cli
-from settings import Settings
+import cli.app as cli
+from core.settings import Settings
 from tests.conftest import Database
 from tests.people import SUPERVISOR
 from tests.test_reports import Script

@@ -24,14 +24,14 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
-import cli
+import cli.app as cli
 from api.app import create_app
 from domain.case import SYSTEM_ACTOR, Actor, CaseIntake, Category, Department, Outcome, Priority, Role, Stage
 from domain.lifecycle import EventKind
 from domain.records import CaseSnapshot, Transition
 from domain.report import FCR_DEFINITION, Month, MonthlyReport
 from domain.sla import SlaState
-from settings import Settings
+from core.settings import Settings
 from store.db import session_factory
 from store.reports import ReportStore
 from tests.conftest import Database

@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from domain import search_attributes as sa
-from settings import Settings
-from temporal_setup import SearchAttributeConflict, register_search_attributes
+from core.settings import Settings
+from core.temporal_setup import SearchAttributeConflict, register_search_attributes
 
 NAMES = [key.name for key in sa.ALL]
 
@@ -84,7 +84,7 @@ async def test_setup_refuses_an_attribute_registered_with_another_type(env: Work
 
 
 def test_the_command_reports_what_it_did(env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cli
+    import cli.app as cli
 
     settings = Settings(temporal_address=env.client.service_client.config.target_host)
     monkeypatch.setattr(cli, "get_settings", lambda: settings)

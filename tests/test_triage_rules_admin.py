@@ -22,11 +22,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-import cli
+import cli.app as cli
 from api.app import create_app
 from domain.case import Category
 from domain.triage import TriageRules, suggest
-from settings import Settings
+from core.settings import Settings
 from store.db import session_factory
 from store.triage_rules import ActiveTriageRules, TriageRulesStore
 from tests.conftest import Database

@@ -50,7 +50,7 @@ from domain.case import (
 )
 from domain.sla import DeadlineExtension, SlaView
 from domain.state import CaseStart, CaseState, CaseView
-from settings import Settings
+from core.settings import Settings
 from store.cases import CaseFilter, CaseStore, IdempotencyKeyInFlight, IdempotencyKeyReused, KeyClaim
 from workflows.case import CaseWorkflow
 

@@ -24,7 +24,7 @@ from api.cors import origin_of
 from api.deps import AppSettings
 from api.json_body import DecimalJsonRoute
 from api.problems import Problem
-from codec import CodecKeyError, EncryptionCodec, UnreadablePayload
+from core.codec import CodecKeyError, EncryptionCodec, UnreadablePayload
 from domain.case import Role
 
 router = APIRouter(prefix="/codec", tags=["codec"], route_class=DecimalJsonRoute)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
-from codec import data_converter
-from settings import Settings
+from core.codec import data_converter
+from core.settings import Settings
 
 
 async def connect(settings: Settings) -> Client:
