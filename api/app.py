@@ -16,7 +16,7 @@ from api.docs import install_redoc
 from api.limits import BodyLimit, CallerRateLimit
 from api.cors import UiCodecCors
 from api.routes import admin, cases, codec, contributions, follow_up, health, ops, queues, reports, returns, triage_rules
-from api.sla_rules import SlaRulebook
+from services.sla_rules import SlaRulebook
 from core.settings import Settings, get_settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 

@@ -59,7 +59,7 @@ def stuck_cases(
     from rich.console import Console
     from rich.table import Table
 
-    from api.stuck import find_stuck, format_duration, temporal_ui_link
+    from services.stuck import find_stuck, format_duration, temporal_ui_link
     from store.db import create_engine, session_factory
     from store.ops import OpsStore
 

@@ -1,7 +1,7 @@
 """Operators' queries over the record: which unfinished cases look stuck.
 
 Four reasons come from the database (the fifth, an activity failing again and
-again, only Temporal knows: see api/stuck.py):
+again, only Temporal knows: see services/stuck.py):
 
 - breached: a deadline was missed and is still unmet (`sla_state = 'breached'`);
 - awaiting_approval: a plan waits for a supervisor or the head (stage `plan_proposed`);

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from api.app import create_app
-from api.stuck import format_duration
+from services.stuck import format_duration
 from domain.records import ResolutionOrder
 from core.settings import Settings
 from store.cases import CaseStore

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from api.json_body import DecimalJsonRoute
 from api.deps import AppSettings, Caller, Rules, SlaRules, Temporal
 from api.problems import Problem
-from api.sla_rules import replan
-from api.temporal_deadline import rpc_timeout
+from services.sla_rules import replan
+from services.temporal_calls import rpc_timeout
 from domain.calendar import apply_calendar_file
 from domain.sla import Replan, SlaPolicy
 from store.rules import VersionExists

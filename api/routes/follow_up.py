@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.deps import Actions, Caller, CaseNumber, Key
 from api.json_body import DecimalJsonRoute
-from api.deps import Caller
-from api.routes.cases import Actions, CaseNumber, Key
 from domain.follow_up import CallBackCompletion, FixCheckAnswer, ResultTold
 from domain.state import CaseView
 from workflows.case import CaseWorkflow

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.deps import AppSettings, Caller, Store, Temporal
-from api.stuck import find_stuck, temporal_ui_link
-from api.temporal_deadline import rpc_timeout, temporal_deadline
+from services.stuck import find_stuck, temporal_ui_link
+from services.temporal_calls import rpc_timeout, temporal_deadline
 from store.ops import OpsStore, StuckReason
 from store.outbox import FAILED, OutboxStore
 
