@@ -11,6 +11,7 @@ from domain.case import Department
 from domain.queues import Queue, QueueReason
 from domain.sla import ClockName
 from store.cases import CaseStore
+from store.glance import CaseGlance, CaseGlanceView
 from store.queues import BadCursor, Cursor, QueuedCase, QueueStore
 
 __all__ = ["BadCursor", "QueueEntry", "QueueEntryReason", "QueuePage", "queue_page"]
@@ -25,18 +26,10 @@ class QueueEntryReason(BaseModel):
     escalated_to: str | None = Field(default=None, description="sla_escalated: the rung of the ladder reached")
 
 
-class QueueEntry(BaseModel):
-    number: str
-    stage: str
-    priority: str | None
-    department: str | None
-    assignee: str | None
-    sla_state: str
-    escalation_level: int
+class QueueEntry(CaseGlanceView):  # type: ignore[misc,valid-type] - made by create_model
     escalated_to: str | None = Field(description="the highest rung a missed deadline reached")
     since: datetime = Field(description="the earliest of the reasons' since: how long this role has had it")
     missed_deadline: datetime | None = Field(description="the earliest deadline missed and still unmet")
-    next_deadline: datetime | None
     reasons: list[QueueEntryReason]
 
 
@@ -62,17 +55,10 @@ def _reason(reason: QueueReason, since: datetime, details: dict[str, Any]) -> Qu
 
 def _entry(case: QueuedCase) -> QueueEntry:
     return QueueEntry(
-        number=case.number,
-        stage=case.stage,
-        priority=case.priority,
-        department=case.department,
-        assignee=case.assignee,
-        sla_state=case.sla_state,
-        escalation_level=case.escalation_level,
+        **CaseGlance.read(case),
         escalated_to=case.escalated_to,
         since=case.since,
         missed_deadline=case.missed_deadline,
-        next_deadline=case.next_deadline,
         reasons=[_reason(*reason) for reason in case.reasons],
     )
 

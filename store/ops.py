@@ -33,6 +33,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.cases import CaseStore
+from store.glance import CaseGlance
 from store.models import CaseDepartmentRow, CaseRow, TimelineEventRow
 from store.rules import FINISHED_STAGES
 
@@ -51,15 +52,7 @@ class StuckReason(StrEnum):
 
 
 @dataclass
-class StuckCase:
-    number: str
-    stage: str
-    priority: str | None
-    department: str | None
-    assignee: str | None
-    sla_state: str
-    escalation_level: int
-    next_deadline: datetime | None
+class StuckCase(CaseGlance):
     in_stage_since: datetime  # when it entered its current stage
     last_activity_at: datetime  # updated_at: the last recorded event of any kind
     reasons: list[StuckReason] = field(default_factory=list)
@@ -222,14 +215,7 @@ def _stuck(row: Any) -> StuckCase:
     if row.contribution_overdue:
         reasons.append(StuckReason.CONTRIBUTION_OVERDUE)
     return StuckCase(
-        number=row.number,
-        stage=row.stage,
-        priority=row.priority,
-        department=row.department,
-        assignee=row.assignee,
-        sla_state=row.sla_state,
-        escalation_level=row.escalation_level,
-        next_deadline=row.next_deadline,
+        **CaseGlance.read(row),
         in_stage_since=row.entered,
         last_activity_at=row.updated_at,
         reasons=reasons,
