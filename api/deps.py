@@ -4,6 +4,7 @@ number in a path, and `Actions`, which sends an action to a case for every actio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -27,28 +28,21 @@ from store.reports import ReportStore
 from store.rules import RulesStore
 
 
-def get_store(request: Request) -> CaseStore:
-    return request.app.state.store
+def _from_app(name: str) -> Callable[[Request], Any]:
+    """A dependency reading what the app built at start-up (`app.state.<name>`)."""
+
+    def read(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return read
 
 
-def get_temporal(request: Request) -> Client:
-    return request.app.state.temporal
-
-
-def get_sla_rules(request: Request) -> SlaRulebook:
-    return request.app.state.sla_rules
-
-
-def get_rules_store(request: Request) -> RulesStore:
-    return request.app.state.rules
-
-
-def get_report_store(request: Request) -> ReportStore:
-    return request.app.state.reports
-
-
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+get_store = _from_app("store")
+get_temporal = _from_app("temporal")
+get_sla_rules = _from_app("sla_rules")
+get_rules_store = _from_app("rules")
+get_report_store = _from_app("reports")
+get_settings = _from_app("settings")
 
 
 Store = Annotated[CaseStore, Depends(get_store)]

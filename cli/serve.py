@@ -101,8 +101,7 @@ async def _dev(
     from store.cases import CaseStore
     from store.db import create_engine, session_factory
     from store.migrate import upgrade
-    from delivery.resolutions import executor_from_settings
-    from worker import build_worker, outbox_dispatcher
+    from worker import outbox_dispatcher, worker_from_settings
 
     codec_endpoint = f"http://{host}:{api_port}/codec" if settings.codec() else None
     async with DevServer(settings.data_dir, temporal_port, ui_port, ip=host, ui_codec_endpoint=codec_endpoint) as server:
@@ -122,16 +121,7 @@ async def _dev(
             )  # fmt: skip
         )
         async with (
-            build_worker(
-                client,
-                store,
-                settings.task_queue,
-                triage_rules=settings.triage_rules(),
-                triage_rules_cache_seconds=settings.triage_rules_cache_seconds,
-                executor=executor_from_settings(settings),
-                route_attempts=settings.execution_route_attempts,
-                max_cached_workflows=settings.worker_cached_cases,
-            ),
+            worker_from_settings(client, store, settings),
             outbox_dispatcher(settings, sessions),
         ):
             typer.echo(
