@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -174,3 +175,19 @@ class CaseActions:
 
 
 Actions = Annotated[CaseActions, Depends()]
+
+
+def add_action(router: APIRouter, path: str, update: Any, body: type[BaseModel], *, summary: str) -> None:
+    """POST `path`: the caller's `body` goes to the case as `update`, by `Actions` (access,
+    idempotency, refusals), and the answer is the case's view. One shape for every action that
+    takes one body; the route is named after the update, as a hand-written one would be."""
+
+    async def route(
+        number: CaseNumber, payload: Any, actions: Actions, actor: Caller, idempotency_key: Key = None
+    ) -> CaseView:
+        return await actions.send(number, update, [actor, payload], idempotency_key)
+
+    route.__annotations__["payload"] = body  # the body's model, so FastAPI validates and documents it
+    router.add_api_route(
+        path, route, methods=["POST"], response_model=CaseView, summary=summary, name=update.__name__
+    )

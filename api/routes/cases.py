@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Response
 
 from api.access import sees
-from api.deps import Actions, AppSettings, Caller, CaseNumber, Key, SlaRules, Store, Temporal, act
+from api.deps import Actions, AppSettings, Caller, CaseNumber, Key, SlaRules, Store, Temporal, act, add_action
 from api.idempotency import claim_key, finish, replayed, request_hash
 from api.json_body import DecimalJsonRoute
 from api.problems import Problem, case_not_found
@@ -146,17 +146,6 @@ async def get_timeline(
     return [TimelineEvent.from_row(row) for row in await store.timeline(number, after=after, limit=limit)]
 
 
-@router.post("/{number}/triage", response_model=CaseView, summary="Set category, priority and department")
-async def triage(
-    number: CaseNumber,
-    decision: TriageDecision,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.triage, [actor, decision], idempotency_key)
-
-
 @router.post("/{number}/accept", response_model=CaseView, summary="A handler takes the case")
 async def accept(
     number: CaseNumber,
@@ -165,50 +154,6 @@ async def accept(
     idempotency_key: Key = None,
 ) -> CaseView:
     return await actions.send(number, CaseWorkflow.accept, [actor], idempotency_key)
-
-
-@router.post("/{number}/notes", response_model=CaseView, summary="Report progress")
-async def add_note(
-    number: CaseNumber,
-    note: Note,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.add_note, [actor, note], idempotency_key)
-
-
-@router.post("/{number}/info-requests", response_model=CaseView, summary="Ask the customer for information")
-async def request_info(
-    number: CaseNumber,
-    request: InfoRequest,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.request_info, [actor, request], idempotency_key)
-
-
-@router.post("/{number}/customer-replies", response_model=CaseView, summary="Relay the customer's reply")
-async def customer_reply(
-    number: CaseNumber,
-    reply: CustomerReply,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.customer_reply, [actor, reply], idempotency_key)
-
-
-@router.post("/{number}/plan", response_model=CaseView, summary="Propose a solution plan")
-async def propose_plan(
-    number: CaseNumber,
-    plan: SolutionPlan,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.propose_plan, [actor, plan], idempotency_key)
 
 
 @router.post("/{number}/approve", response_model=CaseView, summary="Approve the proposed plan")
@@ -220,80 +165,6 @@ async def approve(
     idempotency_key: Key = None,
 ) -> CaseView:
     return await actions.send(number, CaseWorkflow.approve, [actor, approval or Approval()], idempotency_key)
-
-
-@router.post("/{number}/reject", response_model=CaseView, summary="Reject the proposed plan with a reason")
-async def reject(
-    number: CaseNumber,
-    rejection: Rejection,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.reject, [actor, rejection], idempotency_key)
-
-
-@router.post("/{number}/feedback", response_model=CaseView, summary="Record the customer's satisfaction score")
-async def record_feedback(
-    number: CaseNumber,
-    feedback: Feedback,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.record_feedback, [actor, feedback], idempotency_key)
-
-
-@router.post("/{number}/withdraw", response_model=CaseView, summary="Withdraw the case before execution")
-async def withdraw(
-    number: CaseNumber,
-    withdrawal: Withdrawal,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.withdraw, [actor, withdrawal], idempotency_key)
-
-
-@router.post("/{number}/extensions", response_model=CaseView, summary="Extend a deadline, with a reason told to the customer")
-async def extend_deadline(
-    number: CaseNumber,
-    extension: DeadlineExtension,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.extend_deadline, [actor, extension], idempotency_key)
-
-
-@router.post(
-    "/{number}/follow-up/complete",
-    response_model=CaseView,
-    summary="Record a resolution a person carried out by hand after every route failed",
-)
-async def complete_follow_up(
-    number: CaseNumber,
-    completion: FollowUpCompletion,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.complete_follow_up, [actor, completion], idempotency_key)
-
-
-@router.post(
-    "/{number}/exchange-choice",
-    response_model=CaseView,
-    summary="Relay the customer's choice when the exchange item is out of stock: a similar item or a refund",
-)
-async def choose_exchange(
-    number: CaseNumber,
-    choice: ExchangeChoice,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.choose_exchange, [actor, choice], idempotency_key)
 
 
 @router.post("/{number}/duplicate", response_model=CaseView, summary="Close the case as a duplicate of another")
@@ -320,31 +191,21 @@ async def mark_duplicate(
     return await act(temporal, store, settings, number, CaseWorkflow.mark_duplicate, [actor, mark], idempotency_key)
 
 
-@router.post(
-    "/{number}/first-contact-answer",
-    response_model=CaseView,
-    summary="Answer a simple case at first contact from the knowledge base; the survey follows",
-)
-async def answer_at_first_contact(
-    number: CaseNumber,
-    answer: FirstContactAnswer,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.answer_at_first_contact, [actor, answer], idempotency_key)
-
-
-@router.post(
-    "/{number}/reassign",
-    response_model=CaseView,
-    summary="Move the case to another department's queue or to a named handler, with a reason",
-)
-async def reassign(
-    number: CaseNumber,
-    reassignment: Reassignment,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.reassign, [actor, reassignment], idempotency_key)
+# The actions that send one body to the case and answer its view: (path, update, body, summary).
+SIMPLE_ACTIONS = [
+    ("/{number}/triage", CaseWorkflow.triage, TriageDecision, "Set category, priority and department"),
+    ("/{number}/notes", CaseWorkflow.add_note, Note, "Report progress"),
+    ("/{number}/info-requests", CaseWorkflow.request_info, InfoRequest, "Ask the customer for information"),
+    ("/{number}/customer-replies", CaseWorkflow.customer_reply, CustomerReply, "Relay the customer's reply"),
+    ("/{number}/plan", CaseWorkflow.propose_plan, SolutionPlan, "Propose a solution plan"),
+    ("/{number}/reject", CaseWorkflow.reject, Rejection, "Reject the proposed plan with a reason"),
+    ("/{number}/feedback", CaseWorkflow.record_feedback, Feedback, "Record the customer's satisfaction score"),
+    ("/{number}/withdraw", CaseWorkflow.withdraw, Withdrawal, "Withdraw the case before execution"),
+    ("/{number}/extensions", CaseWorkflow.extend_deadline, DeadlineExtension, "Extend a deadline, with a reason told to the customer"),
+    ("/{number}/follow-up/complete", CaseWorkflow.complete_follow_up, FollowUpCompletion, "Record a resolution a person carried out by hand after every route failed"),
+    ("/{number}/exchange-choice", CaseWorkflow.choose_exchange, ExchangeChoice, "Relay the customer's choice when the exchange item is out of stock: a similar item or a refund"),
+    ("/{number}/first-contact-answer", CaseWorkflow.answer_at_first_contact, FirstContactAnswer, "Answer a simple case at first contact from the knowledge base; the survey follows"),
+    ("/{number}/reassign", CaseWorkflow.reassign, Reassignment, "Move the case to another department's queue or to a named handler, with a reason"),
+]  # fmt: skip
+for _path, _update, _body, _summary in SIMPLE_ACTIONS:
+    add_action(router, _path, _update, _body, summary=_summary)

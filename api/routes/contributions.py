@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import Actions, Caller, CaseNumber, Key
+from api.deps import Actions, Caller, CaseNumber, Key, add_action
 from api.json_body import DecimalJsonRoute
 from domain.case import Department
 from domain.contribution import (
@@ -25,21 +25,6 @@ from workflows.case import CaseWorkflow
 router = APIRouter(prefix="/cases", tags=["multi-department cases"], route_class=DecimalJsonRoute)
 
 AssistingDepartment = Annotated[Department, Path(description="The assisting department the contribution is from")]
-
-
-@router.post(
-    "/{number}/departments",
-    response_model=CaseView,
-    summary="Name the lead department and ask assisting departments for contributions, each by its own deadline",
-)
-async def name_departments(
-    number: CaseNumber,
-    naming: DepartmentsNaming,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.name_departments, [actor, naming], idempotency_key)
 
 
 @router.post(
@@ -76,3 +61,11 @@ async def waive_contribution(
     return await actions.send(
         number, CaseWorkflow.waive_contribution, [actor, department, waiver], idempotency_key
     )
+
+
+# The actions that send one body to the case and answer its view: (path, update, body, summary).
+SIMPLE_ACTIONS = [
+    ("/{number}/departments", CaseWorkflow.name_departments, DepartmentsNaming, "Name the lead department and ask assisting departments for contributions, each by its own deadline"),
+]  # fmt: skip
+for _path, _update, _body, _summary in SIMPLE_ACTIONS:
+    add_action(router, _path, _update, _body, summary=_summary)

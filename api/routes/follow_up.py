@@ -5,28 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import Actions, Caller, CaseNumber, Key
+from api.deps import Actions, Caller, CaseNumber, Key, add_action
 from api.json_body import DecimalJsonRoute
 from domain.follow_up import CallBackCompletion, FixCheckAnswer, ResultTold
 from domain.state import CaseView
 from workflows.case import CaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["follow-up"], route_class=DecimalJsonRoute)
-
-
-@router.post(
-    "/{number}/result-told",
-    response_model=CaseView,
-    summary="Record that the customer was told the result, what was done and what follow-up to expect",
-)
-async def tell_result(
-    number: CaseNumber,
-    told: ResultTold,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.tell_result, [actor, told], idempotency_key)
 
 
 @router.post(
@@ -46,16 +31,10 @@ async def complete_call_back(
     )
 
 
-@router.post(
-    "/{number}/fix-check",
-    response_model=CaseView,
-    summary="Record the customer's answer to the fix check: held archives the case, not held reopens it",
-)
-async def answer_fix_check(
-    number: CaseNumber,
-    answer: FixCheckAnswer,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.answer_fix_check, [actor, answer], idempotency_key)
+# The actions that send one body to the case and answer its view: (path, update, body, summary).
+SIMPLE_ACTIONS = [
+    ("/{number}/result-told", CaseWorkflow.tell_result, ResultTold, "Record that the customer was told the result, what was done and what follow-up to expect"),
+    ("/{number}/fix-check", CaseWorkflow.answer_fix_check, FixCheckAnswer, "Record the customer's answer to the fix check: held archives the case, not held reopens it"),
+]  # fmt: skip
+for _path, _update, _body, _summary in SIMPLE_ACTIONS:
+    add_action(router, _path, _update, _body, summary=_summary)
