@@ -177,17 +177,26 @@ class CaseActions:
 Actions = Annotated[CaseActions, Depends()]
 
 
-def add_action(router: APIRouter, path: str, update: Any, body: type[BaseModel], *, summary: str) -> None:
+def add_action(
+    router: APIRouter, path: str, update: Any, body: type[BaseModel], *, summary: str, department: Any = None
+) -> None:
     """POST `path`: the caller's `body` goes to the case as `update`, by `Actions` (access,
     idempotency, refusals), and the answer is the case's view. One shape for every action that
-    takes one body; the route is named after the update, as a hand-written one would be."""
+    takes one body; the route is named after the update, as a hand-written one would be.
+    With `department` (the path parameter's type), the department in the path goes first."""
 
     async def route(
         number: CaseNumber, payload: Any, actions: Actions, actor: Caller, idempotency_key: Key = None
     ) -> CaseView:
         return await actions.send(number, update, [actor, payload], idempotency_key)
 
-    route.__annotations__["payload"] = body  # the body's model, so FastAPI validates and documents it
+    async def department_route(
+        number: CaseNumber, department: Any, payload: Any, actions: Actions, actor: Caller, idempotency_key: Key = None
+    ) -> CaseView:
+        return await actions.send(number, update, [actor, department, payload], idempotency_key)
+
+    endpoint = route if department is None else department_route
+    endpoint.__annotations__.update(payload=body, **({"department": department} if department is not None else {}))
     router.add_api_route(
-        path, route, methods=["POST"], response_model=CaseView, summary=summary, name=update.__name__
+        path, endpoint, methods=["POST"], response_model=CaseView, summary=summary, name=update.__name__
     )
