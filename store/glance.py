@@ -12,6 +12,8 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, create_model
 
+from store.models import CaseRow
+
 
 @dataclass
 class CaseGlance:
@@ -23,6 +25,11 @@ class CaseGlance:
     sla_state: str
     escalation_level: int
     next_deadline: datetime | None
+
+    @classmethod
+    def columns(cls) -> list[Any]:
+        """The case record's columns a query selects for the glance (they share its names)."""
+        return [getattr(CaseRow, f.name) for f in fields(CaseGlance)]
 
     @classmethod
     def read(cls, row: Any) -> dict[str, Any]:

@@ -164,14 +164,7 @@ class OpsStore:
         )
         return (
             select(
-                CaseRow.number,
-                CaseRow.stage,
-                CaseRow.priority,
-                CaseRow.department,
-                CaseRow.assignee,
-                CaseRow.sla_state,
-                CaseRow.escalation_level,
-                CaseRow.next_deadline,
+                *CaseGlance.columns(),
                 CaseRow.updated_at,
                 entered.label("entered"),
                 too_long.label("too_long"),

@@ -150,17 +150,10 @@ class QueueStore:
         )
         inner = (
             select(
-                CaseRow.number,
-                CaseRow.stage,
-                CaseRow.priority,
-                CaseRow.department,
-                CaseRow.assignee,
-                CaseRow.sla_state,
-                CaseRow.escalation_level,
+                *CaseGlance.columns(),
                 CaseRow.escalated_to,
                 CaseRow.escalations,
                 CaseRow.missed_deadline,
-                CaseRow.next_deadline,
                 rank.label("rank"),
                 _at(sla_since).label("sla_since"),
                 _at(approval_since).label("approval_since"),
