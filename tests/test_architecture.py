@@ -40,6 +40,23 @@ DENIED = (
 )  # fmt: skip
 
 
+# What each unit may import of the others, from ARCHITECTURE.md ("Imports flow one way"): api and
+# cli use services, services use store and the Temporal client (core), activities use store,
+# delivery and domain, workflows use domain only. A new arrow is a decision: add it here.
+ALLOWED = {
+    "domain": set(),
+    "workflows": {"domain"},
+    "store": {"domain"},
+    "delivery": {"core", "domain", "store"},  # the outbox dispatcher reads the outbox table
+    "activities": {"delivery", "domain", "store"},
+    "core": {"domain", "workflows"},  # the Temporal setup schedules the retention workflow
+    "services": {"core", "domain", "store", "workflows"},  # workflows: the case's queries and updates by name
+    "api": {"core", "domain", "services", "store", "workflows"},
+    "cli": {"api", "core", "domain", "services", "store", "worker"},  # `dev` runs the API and the worker
+    "worker": {"activities", "core", "delivery", "domain", "store", "workflows"},
+}
+
+
 def _sources(root: Path = ROOT) -> dict[str, list[Path]]:
     """Top-level unit -> its source files (migrations are data for Alembic, not imported)."""
     found = {name: sorted(p for p in (root / name).rglob("*.py") if "migrations" not in p.parts) for name in PACKAGES}
@@ -131,6 +148,17 @@ def test_no_cycle_between_packages() -> None:
         for component in found
     ]  # fmt: skip
     assert not found, "packages that import each other:\n" + "\n".join(detail)
+
+
+def test_imports_flow_one_way() -> None:
+    graph = package_graph()
+    unexpected = [
+        f"{unit} -> {target} at {where}"
+        for unit, targets in sorted(graph.items())
+        for target, where in sorted(targets.items())
+        if target not in ALLOWED.get(unit, set())
+    ]
+    assert not unexpected, "imports against the flow (ARCHITECTURE.md):\n" + "\n".join(unexpected)
 
 
 def test_workflows_and_domain_do_no_io() -> None:
