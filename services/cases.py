@@ -1,5 +1,5 @@
-"""Reading a case's live state from Temporal and starting a case: what every route that acts
-on a case, and the console, share. Temporal's silence raises TemporalDidNotAnswer."""
+"""Reading a case's live state from Temporal and starting a case: what the case routes and the
+action dependency (api/deps.py) share. Temporal's silence raises TemporalDidNotAnswer."""
 
 from __future__ import annotations
 
