@@ -24,6 +24,9 @@ Two rules from ARCHITECTURE.md ("Imports flow one way"):
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -78,7 +81,7 @@ def _imports(path: Path) -> list[tuple[str, int]]:
     return names
 
 
-def package_graph(root: Path = ROOT) -> dict[str, dict[str, str]]:
+def _package_graph(root: Path) -> dict[str, dict[str, str]]:
     """unit -> {unit it imports: one place that does, as "file:line"}."""
     sources = _sources(root)
     graph: dict[str, dict[str, str]] = defaultdict(dict)
@@ -123,7 +126,7 @@ def cycles(graph: dict[str, dict[str, str]]) -> list[list[str]]:
     return found
 
 
-def io_uses(root: Path = ROOT) -> list[str]:
+def _io_uses(root: Path) -> list[str]:
     """Each denied import or file call in workflows/ and domain/, as "file:line what"."""
     found = []
     for unit in PURE:
@@ -136,6 +139,21 @@ def io_uses(root: Path = ROOT) -> list[str]:
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open":
                     found.append(f"{where}:{node.lineno} calls open()")
     return sorted(set(found))
+
+
+def _scan(root: Path) -> dict[str, object]:
+    """Parse in a fresh interpreter: inside a long test run CPython 3.11's `ast.parse` can fail on a
+    large file with "AST constructor recursion depth mismatch" (state other tests leave behind)."""
+    done = subprocess.run([sys.executable, __file__, str(root)], capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+def package_graph(root: Path = ROOT) -> dict[str, dict[str, str]]:
+    return _scan(root)["graph"]  # type: ignore[return-value]
+
+
+def io_uses(root: Path = ROOT) -> list[str]:
+    return _scan(root)["io"]  # type: ignore[return-value]
 
 
 def test_no_cycle_between_packages() -> None:
@@ -162,7 +180,8 @@ def test_imports_flow_one_way() -> None:
 
 
 def test_workflows_and_domain_do_no_io() -> None:
-    assert io_uses() == [], "workflows/ and domain/ must stay free of I/O:\n" + "\n".join(io_uses())
+    found = io_uses()
+    assert found == [], "workflows/ and domain/ must stay free of I/O:\n" + "\n".join(found)
 
 
 def test_the_checks_see_a_cycle_and_an_io_import(tmp_path: Path) -> None:
@@ -178,3 +197,8 @@ def test_the_checks_see_a_cycle_and_an_io_import(tmp_path: Path) -> None:
         (tmp_path / package / "module.py").write_text(text)
     assert cycles(package_graph(tmp_path)) == [["delivery", "store"]]
     assert io_uses(tmp_path) == ["domain/module.py:1 imports holidays", "domain/module.py:4 calls open()"]
+
+
+if __name__ == "__main__":  # what _scan runs: the graph and the I/O uses of the tree named, as JSON
+    scanned = Path(sys.argv[1])
+    print(json.dumps({"graph": _package_graph(scanned), "io": _io_uses(scanned)}))
