@@ -226,3 +226,39 @@ def _cli_stuck(settings: Settings, env: WorkflowEnvironment, database: Database)
         common.get_settings = original
     assert result.exit_code == 0, result.output
     return result.output
+
+
+async def test_a_record_the_database_refuses_for_good_stops_retrying_and_is_listed(
+    apps: Apps, env: WorkflowEnvironment, database: Database, worker: str
+) -> None:
+    """Issue 13 §2: a NUL character in the description (started directly, past the API's
+    checks) is a data error on PostgreSQL. The receipt's write fails once, not for ever; the
+    case is listed as stuck with the reason, and its history stays short."""
+    if database.backend != "postgresql":
+        pytest.skip("SQLite stores a NUL character; only PostgreSQL refuses it")
+    from domain.case import CaseIntake
+    from domain.state import CaseStart
+    from tests.people import AGENT_ACTOR
+
+    prefix = PREFIX[database.backend]
+    received = datetime.now(timezone.utc)
+    number = await CaseStore(database.store.sessions, prefix).next_case_number(received.strftime("%Y%m%d"))
+    clean = CaseIntake.model_validate(intake())
+    start = CaseStart(
+        number=number, intake=clean.model_copy(update={"description": "leaking\x00 base"}), received_at=received,
+        received_by=AGENT_ACTOR,
+    )  # fmt: skip
+    handle = await env.client.start_workflow(CaseWorkflow.run, start, id=number, task_queue=worker)
+    deadline = time.monotonic() + 60
+    while number not in (listed := await stuck(apps.api, prefix)):
+        assert time.monotonic() < deadline, "the refused case never reached the stuck finder"
+        await asyncio.sleep(0.5)
+    item = listed[number]
+    assert "record_refused" in item["reasons"], item
+    assert "CharacterNotInRepertoireError" in item["failing_activity"] and "#1 received" in item["failing_activity"], item
+    assert "leaking" not in item["failing_activity"]  # the refused text is never repeated
+    await asyncio.sleep(3)  # a retry loop would keep adding events
+    history = await handle.fetch_history()
+    assert len(history.events) < 30, len(history.events)
+    assert not (await handle.describe()).raw_description.pending_activities
+    assert await database.store.get_case(number) is None  # nothing half-written

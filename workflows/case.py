@@ -151,6 +151,19 @@ MAX_COALESCED = 10
 # the `received` and `triaged` events say which target applied. Cases received before this
 # patch started their first-reply timer at P3's 30 minutes and keep it.
 FIRST_REPLY_BY_PRIORITY = "first-reply-by-priority"
+# A person's action is recorded by a regular activity, scheduled in the workflow task that
+# accepts the update, so the write exists only once the acceptance is in history. A local
+# activity wrote it before the task completed: a crash then left an approval in the record
+# that the server dropped with the task (issue 13). Timer-, signal- and start-driven writes
+# stay local: their cause is already in history and a retried task writes them again (the
+# store replaces what a lost task wrote: store/cases.py). Cases recorded before this patch
+# keep their local activities in handlers.
+RECORD_AFTER_ACCEPT = "record-after-accept"
+# A write the database refuses for good (a data error, e.g. a NUL character in text) fails
+# the record activity at once instead of retrying for ever (issue 13 §2): the case notes the
+# failure for the stuck finder and waits there for an engineer, recording nothing after it.
+# Only a case that meets such a refusal runs this code; no recorded history did.
+RECORD_REFUSED = "record-refused"
 
 APPROVER_NAMES = {Role.HEAD: "the after-sales head", Role.SUPERVISOR: "a module lead"}
 
@@ -210,6 +223,7 @@ class CaseWorkflow:
         self._recorded = self._case.seq  # the last sequence number the database has
         self._recorded_categories: list | None = None  # unknown until this run records once
         self._batch: list[Transition] | None = None  # transitions held for one write (coalesced due items)
+        self._refusal: str | None = None  # what the database refused for good, if it did
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
@@ -1560,13 +1574,16 @@ class CaseWorkflow:
             await self._write(batch[0])
         elif batch:
             self._publish()
-            await self._own_activity(
-                "record_transitions",
-                batch,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RECORD_RETRY,
-                summary="record " + ", ".join(t.kind.value for t in batch),
-            )
+            try:
+                await self._own_activity(
+                    "record_transitions",
+                    batch,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RECORD_RETRY,
+                    summary="record " + ", ".join(t.kind.value for t in batch),
+                )
+            except (ActivityError, ApplicationError) as error:
+                await self._refused(batch, error)
             self._recorded = batch[-1].seq
 
     def _next_item(self) -> DueItem | None:
@@ -2034,14 +2051,41 @@ class CaseWorkflow:
 
     async def _write(self, transition: Transition) -> None:
         self._publish()
+        options: dict[str, Any] = {
+            "start_to_close_timeout": timedelta(seconds=30),
+            "retry_policy": RECORD_RETRY,
+            "summary": f"record {transition.kind.value}",
+        }
+        try:
+            if workflow.current_update_info() is not None and workflow.patched(RECORD_AFTER_ACCEPT):
+                await workflow.execute_activity("record_transition", transition, **options)
+            else:
+                await self._own_activity("record_transition", transition, **options)
+        except (ActivityError, ApplicationError) as error:
+            await self._refused([transition], error)
+        self._recorded = transition.seq
+
+    async def _refused(self, transitions: list[Transition], error: ActivityError | ApplicationError) -> None:
+        """The database refused these transitions for good: note it (without their payload,
+        which is what was refused) and wait here for an engineer, holding the case lock so
+        nothing later is recorded out of order. Any other failure goes on as before. (A local
+        activity's failure arrives as the activity's own ApplicationError, a regular one's
+        wrapped in ActivityError.)"""
+        cause = error.cause if isinstance(error, ActivityError) else error
+        if not isinstance(cause, ApplicationError) or cause.type != "RecordRefused" or not workflow.patched(RECORD_REFUSED):
+            raise error
+        first = transitions[0]
+        reason = cause.message  # names the event and the database's error class, never the refused value
+        self._refusal = reason
         await self._own_activity(
-            "record_transition",
-            transition,
+            "record_failure",
+            {"number": first.number, "seq": first.seq, "kind": first.kind.value, "reason": reason, "at": workflow.now().isoformat()},
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
-            summary=f"record {transition.kind.value}",
+            summary=f"note that the database refused {first.kind.value}",
         )
-        self._recorded = transition.seq
+        workflow.set_current_details(f"**Record refused**: {self._refusal}. Waiting for an engineer.")
+        await workflow.wait_condition(lambda: False)
 
     @staticmethod
     async def _own_activity(name: str, arg: Any, **options: Any) -> Any:
