@@ -18,12 +18,12 @@ from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from delivery.stock import StockService
 from activities.retention import RetentionActivities
-from settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.retention import RetentionStore
 from store.triage_rules import DEFAULT_CACHE_SECONDS, ActiveTriageRules, TriageRulesStore
-from temporal_client import connect
+from core.temporal_client import connect
 from workflows.case import CaseWorkflow
 from workflows.retention import RetentionWorkflow
 
@@ -61,6 +61,20 @@ def build_worker(
     )
 
 
+def worker_from_settings(client: Client, store: CaseStore, settings: Settings) -> Worker:
+    """The case worker as `aftersales worker` and `aftersales dev` run it."""
+    return build_worker(
+        client,
+        store,
+        settings.task_queue,
+        triage_rules=settings.triage_rules(),
+        triage_rules_cache_seconds=settings.triage_rules_cache_seconds,
+        executor=executor_from_settings(settings),
+        route_attempts=settings.execution_route_attempts,
+        max_cached_workflows=settings.worker_cached_cases,
+    )
+
+
 @contextlib.asynccontextmanager
 async def outbox_dispatcher(settings: Settings, sessions: Any) -> AsyncIterator[None]:
     """Delivers the outbox beside the worker, as a task of its own: a notification that
@@ -79,16 +93,7 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
     try:
         client = client or await connect(settings)
         sessions = session_factory(engine)
-        worker = build_worker(
-            client,
-            CaseStore(sessions),
-            settings.task_queue,
-            triage_rules=settings.triage_rules(),
-            triage_rules_cache_seconds=settings.triage_rules_cache_seconds,
-            executor=executor_from_settings(settings),
-            route_attempts=settings.execution_route_attempts,
-            max_cached_workflows=settings.worker_cached_cases,
-        )
+        worker = worker_from_settings(client, CaseStore(sessions), settings)
         logging.getLogger(__name__).info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         async with outbox_dispatcher(settings, sessions):
             await worker.run()
@@ -97,7 +102,7 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from logs import configure_logging
+    from core.logs import configure_logging
 
     configure_logging(get_settings().log_level)
     asyncio.run(run_worker(get_settings()))

@@ -16,8 +16,8 @@ from api.docs import install_redoc
 from api.limits import BodyLimit, CallerRateLimit
 from api.cors import UiCodecCors
 from api.routes import admin, cases, codec, contributions, follow_up, health, ops, queues, reports, returns, triage_rules
-from api.sla_rules import SlaRulebook
-from settings import Settings, get_settings
+from services.sla_rules import SlaRulebook
+from core.settings import Settings, get_settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.apikeys import ApiKeyStore
@@ -25,7 +25,7 @@ from store.cases import CaseStore
 from store.reports import ReportStore
 from store.rules import RulesStore
 from store.db import create_engine, session_factory
-from temporal_client import connect
+from core.temporal_client import connect
 
 
 def create_app(

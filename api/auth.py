@@ -17,7 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from api.pages import page_credential
 from api.problems import Problem
 from domain.case import Actor, Department, Role
-from settings import Settings
+from core.settings import Settings
 
 _api_key = APIKeyHeader(
     name="X-API-Key", auto_error=False, scheme_name="ApiKey", description="A service's API key (`aftersales apikey create`)"

@@ -1,45 +1,49 @@
 """Dependencies: the case store, the Temporal client, and who is calling (api/auth.py,
-api/access.py; `current_actor` and `require` are re-exported here for the routes)."""
+api/access.py; `current_actor` and `require` are re-exported here for the routes); the case
+number in a path, and `Actions`, which sends an action to a case for every action route."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
-from temporalio.client import Client
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
-from api.access import authorize, require
+from api.access import assisting_only, authorize, leads, require, sees
 from api.auth import current_actor
+from api.idempotency import IdempotencyKey, claim_key, finish, replayed, request_hash
+from api.problems import Problem, case_not_found
+from core.settings import Settings
 from domain.case import Actor, Role
-from settings import Settings
-from api.sla_rules import SlaRulebook
+from domain.state import CaseView
+from services.cases import assisting, live_state
+from services.sla_rules import SlaRulebook
+from services.temporal_calls import rpc_timeout, temporal_deadline
 from store.cases import CaseStore
 from store.reports import ReportStore
 from store.rules import RulesStore
 
 
-def get_store(request: Request) -> CaseStore:
-    return request.app.state.store
+def _from_app(name: str) -> Callable[[Request], Any]:
+    """A dependency reading what the app built at start-up (`app.state.<name>`)."""
+
+    def read(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return read
 
 
-def get_temporal(request: Request) -> Client:
-    return request.app.state.temporal
-
-
-def get_sla_rules(request: Request) -> SlaRulebook:
-    return request.app.state.sla_rules
-
-
-def get_rules_store(request: Request) -> RulesStore:
-    return request.app.state.rules
-
-
-def get_report_store(request: Request) -> ReportStore:
-    return request.app.state.reports
-
-
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+get_store = _from_app("store")
+get_temporal = _from_app("temporal")
+get_sla_rules = _from_app("sla_rules")
+get_rules_store = _from_app("rules")
+get_report_store = _from_app("reports")
+get_settings = _from_app("settings")
 
 
 Store = Annotated[CaseStore, Depends(get_store)]
@@ -51,7 +55,10 @@ Reports = Annotated[ReportStore, Depends(get_report_store)]
 # The authenticated caller, allowed by the access matrix for the route it calls.
 Caller = Annotated[Actor, Depends(authorize)]
 
-__all__ = ["AppSettings", "Caller", "Reports", "Rules", "SlaRules", "Store", "Temporal", "allows", "current_actor", "require"]
+__all__ = [
+    "Actions", "AppSettings", "Caller", "CaseNumber", "Key", "Reports", "Rules", "SlaRules", "Store", "Temporal", "act", "allows",
+    "current_actor", "require",
+]  # fmt: skip
 
 
 def allows(*roles: Role):
@@ -63,3 +70,133 @@ def allows(*roles: Role):
         return actor.role in allowed
 
     return check
+
+
+# As long as the record's column; a longer one names no case.
+# No control characters either: PostgreSQL cannot compare a text with a NUL in it.
+CaseNumber = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=32, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$", description="The case number, e.g. AS-20261123-000001"
+    ),
+]
+
+
+_REFUSALS = {
+    "ActionNotAllowed": (409, "Action not allowed now"),
+    "InvalidPlan": (422, "Invalid plan"),
+    "InvalidTriage": (422, "Invalid triage"),
+    "NotPermitted": (403, "Not permitted"),
+    "InvalidExtension": (422, "Invalid extension"),
+    "InvalidChoice": (422, "Invalid choice"),
+}
+
+
+async def act(
+    temporal: Temporal,
+    store: Store,
+    settings: Settings,
+    number: str,
+    update: Any,
+    args: list[Any],
+    key: str | None,
+) -> CaseView | JSONResponse:
+    """Send an action to the case as a Temporal update; refusals become problem details.
+
+    With an Idempotency-Key the key is claimed first (a repeat replays the first answer,
+    a repeat while it runs is 409, another body is 422) and the update id derives from
+    caller, action and key, so Temporal runs the action once even if the key was released.
+    """
+    actor: Actor = args[0]
+    handle = temporal.get_workflow_handle(number)
+    if actor.role is Role.HANDLER:
+        # The live state, not the record: the record may trail a triage that just routed the case.
+        live = await live_state(handle, settings)
+        department = live.department if live else getattr(await store.get_case(number), "department", None)
+        if not sees(actor, department, await assisting(store, number, live)):
+            raise case_not_found(number)
+        if not leads(actor, department) and not _contributes(update):
+            raise assisting_only(actor, department, number)
+    if not key:
+        return await _send(handle, store, settings, number, update, args, None)
+    claim = await claim_key(
+        store, settings, actor, key, request_hash(f"{number}/{update.__name__}", *args[1:]), number=number
+    )
+    if claim.replay:
+        return replayed(claim)
+    work = _send(handle, store, settings, number, update, args, f"{actor.id}/{update.__name__}/{key}")
+    return await finish(store, actor, key, 200, work)
+
+
+def _contributes(update: Any) -> bool:
+    """The one action an assisting department's handler takes: a contribution (the case
+    checks it is for their own department, naming the department it is for)."""
+    return update.__name__ == "contribute"
+
+
+async def _send(
+    handle: WorkflowHandle, store: CaseStore, settings: Settings, number: str, update: Any, args: list[Any],
+    update_id: str | None,
+) -> CaseView:  # fmt: skip
+    try:
+        async with temporal_deadline(settings):
+            return await handle.execute_update(
+                update, args=args, id=update_id, result_type=CaseView, rpc_timeout=rpc_timeout(settings)
+            )
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
+            status, title = _REFUSALS[cause.type]
+            details = cause.details[0] if cause.details else {}
+            raise Problem(status, title, cause.message, case=number, **details) from None
+        raise
+    except RPCError as error:
+        if error.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        row = await store.get_case(number)
+        if row is None:
+            raise case_not_found(number) from None
+        raise Problem(
+            409, "Action not allowed now", f"the case is {row.stage}: it accepts no more actions", case=number, stage=row.stage
+        ) from None
+
+
+Key = IdempotencyKey
+
+
+class CaseActions:
+    """What every action route needs to send its action to the case (`act`), injected once."""
+
+    def __init__(self, temporal: Temporal, store: Store, settings: AppSettings) -> None:
+        self.temporal, self.store, self.settings = temporal, store, settings
+
+    async def send(self, number: str, update: Any, args: list[Any], key: str | None) -> CaseView | JSONResponse:
+        return await act(self.temporal, self.store, self.settings, number, update, args, key)
+
+
+Actions = Annotated[CaseActions, Depends()]
+
+
+def add_action(
+    router: APIRouter, path: str, update: Any, body: type[BaseModel], *, summary: str, department: Any = None
+) -> None:
+    """POST `path`: the caller's `body` goes to the case as `update`, by `Actions` (access,
+    idempotency, refusals), and the answer is the case's view. One shape for every action that
+    takes one body; the route is named after the update, as a hand-written one would be.
+    With `department` (the path parameter's type), the department in the path goes first."""
+
+    async def route(
+        number: CaseNumber, payload: Any, actions: Actions, actor: Caller, idempotency_key: Key = None
+    ) -> CaseView:
+        return await actions.send(number, update, [actor, payload], idempotency_key)
+
+    async def department_route(
+        number: CaseNumber, department: Any, payload: Any, actions: Actions, actor: Caller, idempotency_key: Key = None
+    ) -> CaseView:
+        return await actions.send(number, update, [actor, department, payload], idempotency_key)
+
+    endpoint = route if department is None else department_route
+    endpoint.__annotations__.update(payload=body, **({"department": department} if department is not None else {}))
+    router.add_api_route(
+        path, endpoint, methods=["POST"], response_model=CaseView, summary=summary, name=update.__name__
+    )

@@ -12,24 +12,13 @@ from pydantic_core.core_schema import ErrorType
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
-from logs import mask_text
+from core.logs import mask_text
+from core.temporal_client import TRANSIENT_RPC
+from services.temporal_calls import TemporalDidNotAnswer
 
 logger = logging.getLogger(__name__)
-# Answers that say "not now" rather than "never": the server is down or busy, or nobody
-# answered in time (CANCELLED is the client's own deadline, e.g. a query to a case no worker
-# is running after a crash; FAILED_PRECONDITION "no poller seen ... worker may be down").
-TRANSIENT_RPC = frozenset(
-    {
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.CANCELLED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-        RPCStatusCode.FAILED_PRECONDITION,
-    }
-)
-
 PROBLEM_JSON = "application/problem+json"
 # A 503 says when to come back (RFC 9110 §10.2.3): a few seconds, as for a Temporal deadline.
 RETRY_AFTER = {"Retry-After": "5"}
@@ -45,6 +34,12 @@ class Problem(Exception):
         self.detail = detail
         self.headers = headers
         self.extensions = extensions
+
+
+def case_not_found(number: str) -> Problem:
+    # The same answer for a case that exists elsewhere as for one that does not: a handler
+    # learns nothing about other departments' cases.
+    return Problem(404, "Case not found", f"no case {number}")
 
 
 def problem_body(status: int, title: str, detail: str, path: str, **extensions: Any) -> dict[str, Any]:
@@ -105,6 +100,13 @@ def install(app: FastAPI) -> None:
                 503, "Temporarily unavailable", "the workflow service did not answer; retry", request, headers=RETRY_AFTER
             )
         return await _unexpected(request, exc)
+
+    @app.exception_handler(TemporalDidNotAnswer)
+    async def _no_answer(request: Request, exc: TemporalDidNotAnswer) -> JSONResponse:
+        return problem_response(
+            503, "Temporarily unavailable", "the workflow service did not answer in time; retry with the same Idempotency-Key",
+            request, headers=RETRY_AFTER,
+        )  # fmt: skip
 
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
     async def _update_timeout(request: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:

@@ -33,7 +33,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
-from api.sla_rules import SlaRulebook
+from services.sla_rules import SlaRulebook
 from bench._harness import BARE_QUEUE, PRODUCT_QUEUE
 from bench.bare import EXECUTED_SEQ, BareWorkflow
 from domain.calendar import BusinessCalendar

@@ -55,12 +55,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from devserver import temporal_cli
+from cli.devserver import temporal_cli
 from domain import search_attributes
-from settings import Settings
+from core.settings import Settings
 from store.db import create_engine
 from store.migrate import upgrade
-from temporal_client import connect
+from core.temporal_client import connect
 
 PYCACHE = Path(tempfile.gettempdir()) / "aftersales-bench-pycache"
 
@@ -704,7 +704,7 @@ def product_commit() -> str:
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(
             ["git", "-C", str(ROOT), "status", "--porcelain", "--", "workflows", "activities", "store", "api", "domain",
-             "worker.py", "settings.py", "temporal_client.py"],
+             "worker.py", "core"],
             capture_output=True, text=True, timeout=10,
         )  # fmt: skip
         return head.stdout.strip() + (" +changes" if dirty.stdout.strip() else "")

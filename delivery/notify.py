@@ -14,48 +14,21 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.settings import Settings
 from delivery import signing
+from store.outbox import OutboundNotification, OutboxStore
+
 
 log = logging.getLogger(__name__)
 
 
 class DeliveryFailed(Exception):
     """The adapter could not deliver; the dispatcher retries later or gives up."""
-
-
-@dataclass(frozen=True)
-class OutboundNotification:
-    """One outbox row as an adapter sees it. `recipient` is a role or "customer":
-    contact details stay in the case record, never in a notification."""
-
-    id: int
-    case_number: str
-    seq: int
-    recipient: str
-    topic: str
-    body: dict[str, Any]
-    created_at: datetime
-    attempt: int  # 1 for the first try
-
-    @property
-    def key(self) -> str:
-        """Stable across retries: the receiver's deduplication key."""
-        return f"{self.case_number}:{self.seq}:{self.recipient}:{self.topic}"
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "id": self.key,
-            "case_number": self.case_number,
-            "seq": self.seq,
-            "recipient": self.recipient,
-            "topic": self.topic,
-            "body": self.body,
-            "created_at": self.created_at.isoformat(),
-        }
 
 
 class NotificationAdapter(Protocol):
@@ -115,7 +88,7 @@ class RetrySchedule:
 
 @dataclass
 class OutboxDispatcher:
-    store: Any  # store.outbox.OutboxStore
+    store: OutboxStore
     adapter: NotificationAdapter
     schedule: RetrySchedule = field(default_factory=RetrySchedule)
     poll_interval: float = 1.0
@@ -162,7 +135,7 @@ class OutboxDispatcher:
                 await asyncio.sleep(self.poll_interval)
 
 
-def notifier_from_settings(settings: Any) -> NotificationAdapter:
+def notifier_from_settings(settings: Settings) -> NotificationAdapter:
     if settings.notify_adapter == "webhook":
         if not settings.notify_webhook_url or settings.notify_webhook_secret is None:
             raise ValueError("NOTIFY_ADAPTER=webhook needs NOTIFY_WEBHOOK_URL and NOTIFY_WEBHOOK_SECRET")
@@ -170,9 +143,7 @@ def notifier_from_settings(settings: Any) -> NotificationAdapter:
     return LogNotifier()
 
 
-def dispatcher_from_settings(settings: Any, sessions: Any) -> OutboxDispatcher:
-    from store.outbox import OutboxStore
-
+def dispatcher_from_settings(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> OutboxDispatcher:
     return OutboxDispatcher(
         OutboxStore(sessions),
         notifier_from_settings(settings),

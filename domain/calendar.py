@@ -2,7 +2,7 @@
 
 Pure code. A `BusinessCalendar` is plain data (timezone, opening hours per
 weekday, holidays, extra working days) that the API or worker builds once
-(see `domain.calendar_sources`) and pins into a workflow's input, so a
+(see `core.calendar_sources`) and pins into a workflow's input, so a
 running case keeps the calendar it started with and replays identically.
 Inside the Temporal sandbox this module must be passed through (worker.py
 passes all of `domain`): the sandbox wraps `zoneinfo.ZoneInfo` results in a
@@ -40,7 +40,7 @@ Monday's windows; any other day uses its weekday's windows. Years outside
 weekly hours, and `has_official_data` lets the API say so.
 
 Calendar file (TOML, applied with `apply_calendar_file`, read from disk by
-`domain.calendar_sources.load_calendar_file`). Every key is optional:
+`core.calendar_sources.load_calendar_file`). Every key is optional:
 
     version = "acme-2026-03"                 # default: base version + "+" + hash of the file
     timezone = "Asia/Shanghai"               # replaces the base timezone

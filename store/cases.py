@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from domain.case import LedgerReceipt, format_case_number
 from domain.queues import summarize
 from domain.records import ResolutionOrder, Transition
+from store.case_reads import CaseFilter, CaseReads  # CaseFilter: the API names it from here
 from store.models import (
     CaseCategoryRow,
     CaseDepartmentRow,
@@ -77,16 +78,6 @@ class KeyClaim:
         return self.status is not None
 
 
-@dataclass(frozen=True)
-class CaseFilter:
-    stage: str | None = None
-    priority: str | None = None
-    department: str | None = None
-    category: str | None = None
-    # A handler's list: cases routed to this department or assisted by it.
-    visible_to: str | None = None
-
-
 def _insert(session: AsyncSession, table: type) -> Any:
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
@@ -141,7 +132,9 @@ class _TransitionStatements:
         return self._updates[key]
 
 
-class CaseStore:
+class CaseStore(CaseReads):
+    """Writes here; the reads the API makes are in CaseReads (store/case_reads.py)."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], number_prefix: str = "AS") -> None:
         self._sessions = sessions
         self._prefix = number_prefix
@@ -484,101 +477,3 @@ class CaseStore:
                 )
                 .values(state="released")
             )
-
-    # ---- reads (API) -------------------------------------------------------------
-
-    async def list_cases(self, filters: CaseFilter, limit: int, offset: int) -> tuple[list[CaseRow], int]:
-        query = select(CaseRow)
-        if filters.stage:
-            query = query.where(CaseRow.stage == filters.stage)
-        if filters.priority:
-            query = query.where(CaseRow.priority == filters.priority)
-        if filters.department:
-            query = query.where(CaseRow.department == filters.department)
-        if filters.visible_to:
-            query = query.where(
-                or_(
-                    CaseRow.department == filters.visible_to,
-                    CaseRow.number.in_(
-                        select(CaseDepartmentRow.case_number).where(CaseDepartmentRow.department == filters.visible_to)
-                    ),
-                )
-            )
-        if filters.category:
-            query = query.where(
-                CaseRow.number.in_(
-                    select(CaseCategoryRow.case_number).where(CaseCategoryRow.category == filters.category)
-                )
-            )
-        async with self._sessions() as session:
-            total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-            rows = (
-                await session.execute(
-                    query.order_by(CaseRow.received_at.desc(), CaseRow.number.desc()).limit(limit).offset(offset)
-                )
-            ).scalars()
-            return list(rows), total
-
-    async def has_earlier_case(self, number: str, order_number: str, sku: str) -> bool:
-        """Another case about the same product of the same order: a repeat failure."""
-        async with self._sessions() as session:
-            query = select(CaseRow.number).where(
-                CaseRow.order_number == order_number, CaseRow.sku == sku, CaseRow.number != number
-            )
-            return (await session.execute(query.limit(1))).first() is not None
-
-    async def get_case(self, number: str) -> CaseRow | None:
-        async with self._sessions() as session:
-            return await session.get(CaseRow, number)
-
-    async def assisting(self, number: str) -> list[str]:
-        """The departments assisting a case (multi-department cases)."""
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(CaseDepartmentRow.department)
-                .where(CaseDepartmentRow.case_number == number)
-                .order_by(CaseDepartmentRow.department)
-            )
-            return list(rows.scalars())
-
-    async def categories(self, numbers: list[str]) -> dict[str, list[str]]:
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(CaseCategoryRow.case_number, CaseCategoryRow.category)
-                .where(CaseCategoryRow.case_number.in_(numbers))
-                .order_by(CaseCategoryRow.category)
-            )
-            found: dict[str, list[str]] = {n: [] for n in numbers}
-            for number, category in rows:
-                found[number].append(category)
-            return found
-
-    async def timeline(self, number: str, *, after: int = 0, limit: int | None = None) -> list[TimelineEventRow]:
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(TimelineEventRow)
-                .where(TimelineEventRow.case_number == number, TimelineEventRow.seq > after)
-                .order_by(TimelineEventRow.seq)
-                .limit(limit)
-            )
-            return list(rows.scalars())
-
-    async def superseded(self, number: str) -> list[SupersededEventRow]:
-        """The audit of events a lost workflow task wrote and the case never did."""
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(SupersededEventRow).where(SupersededEventRow.case_number == number).order_by(SupersededEventRow.id)
-            )
-            return list(rows.scalars())
-
-    async def outbox(self, number: str) -> list[OutboxRow]:
-        async with self._sessions() as session:
-            rows = await session.execute(select(OutboxRow).where(OutboxRow.case_number == number).order_by(OutboxRow.id))
-            return list(rows.scalars())
-
-    async def ledger(self, number: str) -> list[LedgerEntryRow]:
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(LedgerEntryRow).where(LedgerEntryRow.case_number == number).order_by(LedgerEntryRow.id)
-            )
-            return list(rows.scalars())

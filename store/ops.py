@@ -1,7 +1,7 @@
 """Operators' queries over the record: which unfinished cases look stuck.
 
 Four reasons come from the database (the fifth, an activity failing again and
-again, only Temporal knows: see api/stuck.py):
+again, only Temporal knows: see services/stuck.py):
 
 - breached: a deadline was missed and is still unmet (`sla_state = 'breached'`);
 - awaiting_approval: a plan waits for a supervisor or the head (stage `plan_proposed`);
@@ -33,6 +33,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.cases import CaseStore
+from store.glance import CaseGlance
 from store.models import CaseDepartmentRow, CaseRow, RecordFailureRow, TimelineEventRow
 from store.rules import FINISHED_STAGES
 
@@ -53,15 +54,7 @@ class StuckReason(StrEnum):
 
 
 @dataclass
-class StuckCase:
-    number: str
-    stage: str
-    priority: str | None
-    department: str | None
-    assignee: str | None
-    sla_state: str
-    escalation_level: int
-    next_deadline: datetime | None
+class StuckCase(CaseGlance):
     in_stage_since: datetime  # when it entered its current stage
     last_activity_at: datetime  # updated_at: the last recorded event of any kind
     reasons: list[StuckReason] = field(default_factory=list)
@@ -173,14 +166,7 @@ class OpsStore:
         )
         return (
             select(
-                CaseRow.number,
-                CaseRow.stage,
-                CaseRow.priority,
-                CaseRow.department,
-                CaseRow.assignee,
-                CaseRow.sla_state,
-                CaseRow.escalation_level,
-                CaseRow.next_deadline,
+                *CaseGlance.columns(),
                 CaseRow.updated_at,
                 entered.label("entered"),
                 too_long.label("too_long"),
@@ -235,14 +221,7 @@ def _stuck(row: Any) -> StuckCase:
     if row.contribution_overdue:
         reasons.append(StuckReason.CONTRIBUTION_OVERDUE)
     return StuckCase(
-        number=row.number,
-        stage=row.stage,
-        priority=row.priority,
-        department=row.department,
-        assignee=row.assignee,
-        sla_state=row.sla_state,
-        escalation_level=row.escalation_level,
-        next_deadline=row.next_deadline,
+        **CaseGlance.read(row),
         in_stage_since=row.entered,
         last_activity_at=row.updated_at,
         reasons=reasons,

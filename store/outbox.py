@@ -10,15 +10,47 @@ a dispatcher that died is taken again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from delivery.notify import OutboundNotification
 from store.models import OutboxRow
 
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
+
+
+@dataclass(frozen=True)
+class OutboundNotification:
+    """One outbox row as an adapter sees it. `recipient` is a role or "customer":
+    contact details stay in the case record, never in a notification."""
+
+    id: int
+    case_number: str
+    seq: int
+    recipient: str
+    topic: str
+    body: dict[str, Any]
+    created_at: datetime
+    attempt: int  # 1 for the first try
+
+    @property
+    def key(self) -> str:
+        """Stable across retries: the receiver's deduplication key."""
+        return f"{self.case_number}:{self.seq}:{self.recipient}:{self.topic}"
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": self.key,
+            "case_number": self.case_number,
+            "seq": self.seq,
+            "recipient": self.recipient,
+            "topic": self.topic,
+            "body": self.body,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 class OutboxStore:

@@ -29,6 +29,7 @@ from sqlalchemy import and_, case, func, literal, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.queues import Queue, QueueReason
+from store.glance import CaseGlance
 from store.models import CaseRow, TimelineEventRow, UtcDateTime
 from store.rules import FINISHED_STAGES
 
@@ -66,17 +67,9 @@ class Cursor:
 
 
 @dataclass
-class QueuedCase:
-    number: str
-    stage: str
-    priority: str | None
-    department: str | None
-    assignee: str | None
-    sla_state: str
-    escalation_level: int
+class QueuedCase(CaseGlance):
     escalated_to: str | None
     missed_deadline: datetime | None
-    next_deadline: datetime | None
     since: datetime
     # (reason, since, details): details are the escalations of a clock, or empty.
     reasons: list[tuple[QueueReason, datetime, dict[str, Any]]] = field(default_factory=list)
@@ -157,17 +150,10 @@ class QueueStore:
         )
         inner = (
             select(
-                CaseRow.number,
-                CaseRow.stage,
-                CaseRow.priority,
-                CaseRow.department,
-                CaseRow.assignee,
-                CaseRow.sla_state,
-                CaseRow.escalation_level,
+                *CaseGlance.columns(),
                 CaseRow.escalated_to,
                 CaseRow.escalations,
                 CaseRow.missed_deadline,
-                CaseRow.next_deadline,
                 rank.label("rank"),
                 _at(sla_since).label("sla_since"),
                 _at(approval_since).label("approval_since"),
@@ -234,16 +220,9 @@ def _queued(row: Any, queue: Queue) -> QueuedCase:
         other = QueueReason.FOLLOW_UP_TASK if queue is Queue.SUPERVISOR else QueueReason.REOPEN_LIMIT
         reasons.append((other, row.other_since, {}))
     return QueuedCase(
-        number=row.number,
-        stage=row.stage,
-        priority=row.priority,
-        department=row.department,
-        assignee=row.assignee,
-        sla_state=row.sla_state,
-        escalation_level=row.escalation_level,
+        **CaseGlance.read(row),
         escalated_to=row.escalated_to,
         missed_deadline=row.missed_deadline,
-        next_deadline=row.next_deadline,
         since=row.since,
         reasons=reasons,
     )

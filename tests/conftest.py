@@ -30,8 +30,8 @@ from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from api.app import create_app
 from domain import search_attributes
-from logs import install_masking
-from settings import Settings
+from core.logs import install_masking
+from core.settings import Settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.migrate import upgrade

@@ -14,7 +14,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from settings import Settings
+from core.settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
 from tests.people import ADMIN, AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake

@@ -17,10 +17,11 @@ from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-import cli
+import cli.app as cli
+from cli import common as cli_common
 from api.app import create_app
 from domain.case import Department, Role
-from settings import Settings
+from core.settings import Settings
 from store.apikeys import DEV_PEOPLE, ApiKeyStore, ensure_dev_keys
 from store.db import session_factory
 from store.models import ApiKeyRow
@@ -129,7 +130,7 @@ async def test_tokens_signed_by_an_identity_provider_key(es256_api: tuple[httpx.
 
 
 async def _cli(database: Database, monkeypatch: pytest.MonkeyPatch, *args: str):  # noqa: ANN202 - click Result
-    monkeypatch.setattr(cli, "get_settings", lambda: Settings(database_url=database.url))
+    monkeypatch.setattr(cli_common, "get_settings", lambda: Settings(database_url=database.url))
     # The command runs its own event loop: give it a thread.
     return await asyncio.to_thread(CliRunner().invoke, cli.app, ["apikey", *args], env={"COLUMNS": "160"})
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from settings import Settings
+from core.settings import Settings
 from tests.people import ADMIN, AGENT, SUPERVISOR
 from tests.test_api_errors import assert_problem, error_fields, open_case
 

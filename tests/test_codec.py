@@ -1,4 +1,4 @@
-"""Payload encryption (codec.py) and the /codec endpoint Temporal UI decodes through."""
+"""Payload encryption (core/codec.py) and the /codec endpoint Temporal UI decodes through."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, codec_from, data_converter, new_key, parse_keys
+from core.codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, codec_from, data_converter, new_key, parse_keys
 from domain.case import CaseIntake
-from settings import Settings
+from core.settings import Settings
 from tests.people import ADMIN, AGENT, HANDLER, HEAD, SUPERVISOR, intake
 
 OLD, NEW = new_key(), new_key()

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from domain.calendar import BusinessCalendar
-from domain.calendar_sources import china_calendar
+from core.calendar_sources import china_calendar
 from tests.support.bad_day import bad_day_calendar
 from tests.support.days import (
     MARGIN,

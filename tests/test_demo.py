@@ -16,8 +16,8 @@ from sqlalchemy import delete, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from demo import BREACHING, FATES, FINAL_STAGE, demo_credentials, plan_demo, run_demo
-from settings import Settings
+from cli.demo import BREACHING, FATES, FINAL_STAGE, demo_credentials, plan_demo, run_demo
+from core.settings import Settings
 from store.apikeys import ApiKeyStore
 from store.db import session_factory
 from store.models import CalendarVersionRow, CaseCategoryRow, CaseRow, SlaPolicyVersionRow
@@ -130,8 +130,8 @@ def test_the_demo_command_talks_to_the_api_url(monkeypatch: pytest.MonkeyPatch, 
     """`aftersales demo` hands its options to run_demo with a client for --api-url."""
     from typer.testing import CliRunner
 
-    import cli
-    import demo
+    import cli.app as cli
+    from cli import common, demo
 
     seen = {}
 
@@ -145,7 +145,7 @@ def test_the_demo_command_talks_to_the_api_url(monkeypatch: pytest.MonkeyPatch, 
 
     monkeypatch.setattr(demo, "run_demo", fake)
     monkeypatch.setattr(demo, "demo_credentials", keys)
-    monkeypatch.setattr(cli, "get_settings", lambda: Settings(data_dir=tmp_path))
+    monkeypatch.setattr(common, "get_settings", lambda: Settings(data_dir=tmp_path))
     arguments = ["demo", "--cases", "5", "--seed", "3", "--api-url", "http://api.test:9000", "--no-breaches"]
     result = CliRunner().invoke(cli.app, arguments)
     assert result.exit_code == 0, result.output

@@ -18,8 +18,8 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from api.app import create_app
-from devserver import DevServer
-from settings import Settings
+from cli.devserver import DevServer
+from core.settings import Settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.migrate import upgrade

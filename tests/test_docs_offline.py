@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import uvicorn
 
 from api.app import create_app
-from settings import Settings
+from core.settings import Settings
 from tests.test_reports import _chromium  # fails rather than skips under CI=true
 
 LOCAL = {"127.0.0.1"}

@@ -23,7 +23,7 @@ from delivery.resolutions import ResolutionExecutor, RouteFailed, RouteUnavailab
 from delivery.stock import StockService
 from domain.case import LedgerReceipt, ResolutionType, StockCheck
 from domain.records import ResolutionOrder
-from settings import Settings
+from core.settings import Settings
 from store.cases import CaseStore
 from store.db import session_factory
 from tests.conftest import Database

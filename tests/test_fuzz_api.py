@@ -24,8 +24,8 @@ from schemathesis import GenerationMode
 from temporalio.api.common.v1 import Payload
 
 from api.app import create_app
-from codec import new_key
-from settings import Settings
+from core.codec import new_key
+from core.settings import Settings
 from tests.conftest import Database
 from tests.people import ADMIN, AGENT, HANDLER, HEAD, SUPERVISOR, intake
 

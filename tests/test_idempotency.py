@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from api.routes.cases import _request_hash
+from api.idempotency import request_hash as _request_hash
 from domain.case import CaseIntake
 from store.cases import IdempotencyKeyInFlight
 from store.models import CaseRow, IdempotencyKeyRow

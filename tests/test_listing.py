@@ -16,7 +16,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from settings import Settings
+from core.settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, OVERRIDE_REASON, intake

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from logs import install_masking, mask_text
+from core.logs import install_masking, mask_text
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from codec import EncryptionCodec, data_converter, new_key
-from settings import Settings
+from core.codec import EncryptionCodec, data_converter, new_key
+from core.settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake

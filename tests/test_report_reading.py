@@ -15,8 +15,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import cli
-from settings import Settings
+import cli.app as cli
+from cli import common as cli_common
+from core.settings import Settings
 from tests.conftest import Database
 from tests.people import SUPERVISOR
 from tests.test_reports import Script
@@ -122,7 +123,7 @@ async def test_a_month_with_no_data_is_not_drawn_as_zeros_or_dashes(api: httpx.A
 
 async def report_command(database: Database, monkeypatch: pytest.MonkeyPatch) -> str:
     await seed(database)
-    monkeypatch.setattr(cli, "get_settings", lambda: Settings(database_url=database.url))
+    monkeypatch.setattr(cli_common, "get_settings", lambda: Settings(database_url=database.url))
     result = await asyncio.to_thread(CliRunner().invoke, cli.app, ["report", "--month", MONTH], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     return result.output

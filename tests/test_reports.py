@@ -24,14 +24,15 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
-import cli
+import cli.app as cli
+from cli import common as cli_common
 from api.app import create_app
 from domain.case import SYSTEM_ACTOR, Actor, CaseIntake, Category, Department, Outcome, Priority, Role, Stage
 from domain.lifecycle import EventKind
 from domain.records import CaseSnapshot, Transition
 from domain.report import FCR_DEFINITION, Month, MonthlyReport
 from domain.sla import SlaState
-from settings import Settings
+from core.settings import Settings
 from store.db import session_factory
 from store.reports import ReportStore
 from tests.conftest import Database
@@ -521,7 +522,7 @@ async def test_the_report_refuses_other_roles_and_bad_months(api: httpx.AsyncCli
 
 async def test_the_report_command_prints_tables_from_the_database(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     await seed(database)
-    monkeypatch.setattr(cli, "get_settings", lambda: Settings(database_url=database.url))
+    monkeypatch.setattr(cli_common, "get_settings", lambda: Settings(database_url=database.url))
     runner = CliRunner()
 
     def invoke(*args: str):  # noqa: ANN202 - click Result

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from api.app import create_app
 from domain import text
-from settings import Settings
+from core.settings import Settings
 from tests.people import AGENT, HANDLER, PLAN, intake
 from tests.test_api_errors import assert_problem, error_fields, in_handling, open_case
 

@@ -23,8 +23,8 @@ from domain.retention import (
 )  # fmt: skip
 from domain.sla import SlaState
 from store.models import CaseRow, IdempotencyKeyRow, OutboxRow, TimelineEventRow
-from settings import Settings
-from temporal_setup import ensure_retention_schedule
+from core.settings import Settings
+from core.temporal_setup import ensure_retention_schedule
 from tests.conftest import Database
 from tests.people import intake
 from tests.privacy_support import own_database
@@ -229,11 +229,12 @@ async def test_the_schedule_is_created_idempotently_and_triggering_it_runs_the_w
 
 
 def test_temporal_setup_creates_then_updates_the_schedule(env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cli
+    import cli.app as cli
+    from cli import common as cli_common
 
     schedule_id = f"retention-cli-{uuid.uuid4().hex[:8]}"
     settings = Settings(temporal_address=env.client.service_client.config.target_host, retention_schedule_id=schedule_id)
-    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(cli_common, "get_settings", lambda: settings)
     first = CliRunner().invoke(cli.app, ["temporal", "setup"])
     assert first.exit_code == 0, first.output
     assert f"retention schedule {schedule_id} created" in first.output

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from domain.case import Role
 from domain.sla import Target
-from settings import Settings
+from core.settings import Settings
 from store.apikeys import ApiKeyStore
 from store.db import session_factory
 from tests.conftest import Database

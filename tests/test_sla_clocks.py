@@ -11,7 +11,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import BusinessCalendar, apply_calendar_file
-from domain.calendar_sources import china_calendar
+from core.calendar_sources import china_calendar
 from domain.case import Actor, CaseIntake, Priority, Role
 from domain.sla import ClockName, Replan, SlaPolicy, Target
 from domain.state import CaseStart

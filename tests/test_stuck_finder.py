@@ -22,9 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from api.app import create_app
-from api.stuck import format_duration
+from services.stuck import format_duration
 from domain.records import ResolutionOrder
-from settings import Settings
+from core.settings import Settings
 from store.cases import CaseStore
 from store.db import session_factory
 from tests.conftest import Database
@@ -215,15 +215,16 @@ def _duration(iso: str) -> timedelta:
 
 
 def _cli_stuck(settings: Settings, env: WorkflowEnvironment, database: Database) -> str:
-    import cli
+    import cli.app as cli
+    from cli import common
 
     cli_settings = settings.model_copy(update={"temporal_address": env.client.service_client.config.target_host})
-    original = cli.get_settings
-    cli.get_settings = lambda: cli_settings
+    original = common.get_settings
+    common.get_settings = lambda: cli_settings
     try:
         result = CliRunner().invoke(cli.app, ["cases", "stuck", "--limit", "500"], env={"COLUMNS": "400"})
     finally:
-        cli.get_settings = original
+        common.get_settings = original
     assert result.exit_code == 0, result.output
     return result.output
 

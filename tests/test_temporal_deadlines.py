@@ -20,8 +20,8 @@ import httpx
 from temporalio.client import Client
 
 from api.app import create_app
-from devserver import DevServer
-from settings import Settings
+from cli.devserver import DevServer
+from core.settings import Settings
 from store.cases import CaseStore
 from store.db import session_factory
 from tests.conftest import Database

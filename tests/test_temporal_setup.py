@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from domain import search_attributes as sa
-from settings import Settings
-from temporal_setup import SearchAttributeConflict, register_search_attributes
+from core.settings import Settings
+from core.temporal_setup import SearchAttributeConflict, register_search_attributes
 
 NAMES = [key.name for key in sa.ALL]
 
@@ -84,17 +84,18 @@ async def test_setup_refuses_an_attribute_registered_with_another_type(env: Work
 
 
 def test_the_command_reports_what_it_did(env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cli
+    import cli.app as cli
+    from cli import common as cli_common
 
     settings = Settings(temporal_address=env.client.service_client.config.target_host)
-    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(cli_common, "get_settings", lambda: settings)
     result = CliRunner().invoke(cli.app, ["temporal", "setup"])
     assert result.exit_code == 0, result.output
     assert "already there: CaseStage, CasePriority" in result.output
     assert "added" not in result.output
 
     unreachable = Settings(temporal_address="127.0.0.1:1")
-    monkeypatch.setattr(cli, "get_settings", lambda: unreachable)
+    monkeypatch.setattr(cli_common, "get_settings", lambda: unreachable)
     failed = CliRunner().invoke(cli.app, ["temporal", "setup"])
     assert failed.exit_code == 1
     assert "nothing answers at Temporal 127.0.0.1:1" in failed.output

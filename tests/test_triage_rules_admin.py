@@ -22,11 +22,12 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-import cli
+import cli.app as cli
+from cli import common as cli_common
 from api.app import create_app
 from domain.case import Category
 from domain.triage import TriageRules, suggest
-from settings import Settings
+from core.settings import Settings
 from store.db import session_factory
 from store.triage_rules import ActiveTriageRules, TriageRulesStore
 from tests.conftest import Database
@@ -185,7 +186,7 @@ async def test_the_worker_looks_up_the_active_version_at_most_once_per_cache_per
 async def test_the_cli_uploads_and_activates_a_rules_file(
     rules_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "get_settings", lambda: Settings(database_url=rules_db.url))
+    monkeypatch.setattr(cli_common, "get_settings", lambda: Settings(database_url=rules_db.url))
     rules_file = tmp_path / "sleeves.json"
     rules_file.write_text(json.dumps(with_sleeves("2026-12-cli")), encoding="utf-8")
 

@@ -23,10 +23,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from settings import Settings
+from core.settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
-from temporal_client import connect
+from core.temporal_client import connect
 from tests.durability import (
     DevProcess,
     WorkerProcess,

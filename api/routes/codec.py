@@ -24,7 +24,7 @@ from api.cors import origin_of
 from api.deps import AppSettings
 from api.json_body import DecimalJsonRoute
 from api.problems import Problem
-from codec import CodecKeyError, EncryptionCodec, UnreadablePayload
+from core.codec import CodecKeyError, EncryptionCodec, UnreadablePayload
 from domain.case import Role
 
 router = APIRouter(prefix="/codec", tags=["codec"], route_class=DecimalJsonRoute)
@@ -81,19 +81,23 @@ class Payloads(BaseModel):
     payloads: list[WirePayload] = Field(default_factory=list, max_length=1000)
 
 
-def _codec(request: Request, settings: AppSettings, namespace: str | None) -> EncryptionCodec | None:
+def _codec(
+    request: Request, settings: AppSettings, may_see: MaySeePersonalData, namespace: Namespace = None
+) -> EncryptionCodec | None:
+    """The codec for this request, or None: the payloads then go back as they came (no codec
+    configured, a caller who may not see personal data, or another namespace's payloads)."""
     # Our keys belong to our namespace; another namespace's payloads are not ours to touch.
-    if namespace and namespace != settings.temporal_namespace:
+    if not may_see or (namespace and namespace != settings.temporal_namespace):
         return None
     return request.app.state.codec
 
 
+Codec = Annotated[EncryptionCodec | None, Depends(_codec)]
+
+
 @router.post("/decode", response_model=Payloads, summary="Decrypt payloads for Temporal UI")
-async def decode(
-    body: Payloads, request: Request, settings: AppSettings, may_see: MaySeePersonalData, namespace: Namespace = None
-) -> Payloads:
-    codec = _codec(request, settings, namespace)
-    if codec is None or not may_see:
+async def decode(body: Payloads, codec: Codec) -> Payloads:
+    if codec is None:
         return body
     out = []
     for wire in body.payloads:
@@ -108,10 +112,7 @@ async def decode(
 
 
 @router.post("/encode", response_model=Payloads, summary="Encrypt payloads for Temporal UI")
-async def encode(
-    body: Payloads, request: Request, settings: AppSettings, may_see: MaySeePersonalData, namespace: Namespace = None
-) -> Payloads:
-    codec = _codec(request, settings, namespace)
-    if codec is None or not may_see:
+async def encode(body: Payloads, codec: Codec) -> Payloads:
+    if codec is None:
         return body
     return Payloads(payloads=[WirePayload.from_proto(codec.encrypt(wire.to_proto())) for wire in body.payloads])

@@ -9,24 +9,17 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.deps import AppSettings, Caller, Store, Temporal
-from api.stuck import find_stuck, temporal_ui_link
-from api.temporal_deadline import rpc_timeout, temporal_deadline
+from services.stuck import find_stuck, temporal_ui_link
+from services.temporal_calls import rpc_timeout, temporal_deadline
+from store.glance import CaseGlance, CaseGlanceView
 from store.ops import OpsStore, StuckReason
 from store.outbox import FAILED, OutboxStore
 
 router = APIRouter(prefix="/ops", tags=["operations"])
 
 
-class StuckCaseView(BaseModel):
-    number: str
-    stage: str
-    priority: str | None
-    department: str | None
-    assignee: str | None
+class StuckCaseView(CaseGlanceView):  # type: ignore[misc,valid-type] - made by create_model
     reasons: list[StuckReason]
-    sla_state: str
-    escalation_level: int
-    next_deadline: datetime | None
     in_stage_since: datetime = Field(description="when the case entered its current stage")
     waited: timedelta = Field(description="how long it has been in its current stage")
     last_activity_at: datetime = Field(description="the last recorded event of any kind")
@@ -64,15 +57,8 @@ async def stuck(
         )
     items = [
         StuckCaseView(
-            number=case.number,
-            stage=case.stage,
-            priority=case.priority,
-            department=case.department,
-            assignee=case.assignee,
+            **CaseGlance.read(case),
             reasons=case.reasons,
-            sla_state=case.sla_state,
-            escalation_level=case.escalation_level,
-            next_deadline=case.next_deadline,
             in_stage_since=case.in_stage_since,
             waited=max(report.as_of - case.in_stage_since, timedelta(0)),
             last_activity_at=case.last_activity_at,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.json_body import DecimalJsonRoute
-from api.deps import Caller
 from api.problems import Problem
-from api.routes.cases import Actions, CaseNumber, Key
+from api.deps import Actions, Caller, CaseNumber, Key
 from domain.returns import ReturnStep, ReturnStepReport, ReturnStepSignal
 from domain.state import CaseView
 from workflows.case import CaseWorkflow

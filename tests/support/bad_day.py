@@ -46,7 +46,7 @@ def pytest_configure(config) -> None:  # noqa: ANN001 - pytest's hook
     mode = os.environ.get(VARIABLE)
     if not mode:
         return
-    import api.sla_rules as rules
+    import services.sla_rules as rules
 
     built_in = rules._default_calendar
     today = datetime.now(SHANGHAI).date()

@@ -24,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -106,96 +108,14 @@ class Scenario:
     question: str  # what the handler asks the customer
 
 
-SCENARIOS = [
-    Scenario(
-        "product_quality", ("P1", "P2", "P3"), "KETTLE-1L", "K1 电水壶", "299.00",
-        zh="电水壶用了两天底座开裂，一直漏水，差点烫到孩子。",
-        en="The kettle base cracked after two days and it keeps leaking.",
-        demands=("refund",), resolution="refund",
-        root_cause="Base seal defect in batch B2026-10",
-        question="能否拍一张底座裂缝的照片？",
-    ),
-    Scenario(
-        "logistics", ("P2", "P3"), "SOFA-3S", "Oslo 3-seat sofa", "3899.00",
-        zh="物流显示已签收，但我根本没有收到快递。",
-        en="Tracking says the parcel was delivered but it never arrived.",
-        demands=("exchange",), resolution="exchange",
-        root_cause="Courier marked the parcel delivered at the wrong address",
-        question="Which address should we reship to?",
-    ),
-    Scenario(
-        "usage", ("P4",), "PURIFIER-X2", "AirPure X2", "1299.00",
-        zh="空气净化器换了滤网以后一直报警，不知道怎么用。",
-        en="How do I reset the purifier? It beeps nonstop after the filter change.",
-        demands=("explanation",), resolution="explanation",
-        root_cause="Filter counter not reset after replacement",
-        question="Did you hold the reset button for 5 seconds?",
-    ),
-    Scenario(
-        "size_fit", ("P3", "P4"), "RUN-SHOE-42", "Stride running shoe 42", "569.00",
-        zh="跑鞋尺码偏小，穿着磨脚，想换大一码。",
-        en="The running shoes are too small; I need one size up.",
-        demands=("exchange",), resolution="exchange",
-        root_cause="Last of model runs half a size small",
-        question="你平时穿多大码？",
-    ),
-    Scenario(
-        "discomfort", ("P1", "P2"), "FACE-CREAM-50", "Hydra face cream 50 ml", "259.00",
-        zh="用了面霜以后脸上过敏发红，又痒又疼。",
-        en="I got a rash and itchy skin after using the face cream.",
-        demands=("refund", "compensation"), resolution="compensation",
-        root_cause="Fragrance allergen in batch FC-2611",
-        question="请提供就医记录或照片。",
-    ),
-    Scenario(
-        "order_payment", ("P1", "P2"), "TV-55-Q", "Q-series 55-inch TV", "4599.00",
-        zh="同一个订单被重复扣款两次。",
-        en="I was charged twice for the same order.",
-        demands=("refund",), resolution="refund",
-        root_cause="Payment gateway retried a confirmed charge",
-        question="Can you send the two bank statement lines?",
-    ),
-    Scenario(
-        "refund_return", ("P3",), "BLENDER-PRO", "Blender Pro 1.5 L", "899.00",
-        zh="退货已经寄回两周了，还没有收到退款。",
-        en="I returned the blender two weeks ago and still have no refund.",
-        demands=("refund",), resolution="refund",
-        root_cause="Warehouse did not scan the returned parcel",
-        question="退货快递单号是多少？",
-    ),
-    Scenario(
-        "service", ("P3", "P4"), "VACUUM-R9", "Robo R9", "2499.00",
-        zh="客服多次承诺回电，但一直没人回复，态度也很差。",
-        en="The agent promised a call back three times and nobody called; rude attitude.",
-        demands=("explanation", "process_improvement"), resolution="explanation",
-        root_cause="Call-back queue not monitored on weekends",
-        question="When is a good time to call you?",
-    ),
-    Scenario(
-        "product_quality", ("P2",), "VACUUM-R9", "Robo R9", "2499.00",
-        zh="扫地机器人开不了机，主板好像坏了。",
-        en="The robot vacuum won't turn on; the mainboard seems broken.",
-        demands=("repair",), resolution="repair",
-        root_cause="Mainboard capacitor failure",
-        question="Is the charging light on when it is docked?",
-    ),
-    Scenario(
-        "logistics", ("P3",), "GLASS-SET-6", "Crystal glass set of 6", "399.00",
-        zh="快递包装破损，六个玻璃杯碎了三个。",
-        en="The box was crushed in transit and three of six glasses arrived broken.",
-        demands=("exchange", "compensation"), resolution="exchange",
-        root_cause="Insufficient padding for glassware",
-        question="能拍一下外包装的照片吗？",
-    ),
-    Scenario(
-        "other", ("P4",), "MEMBER-CARD", "Membership", "0.00",
-        zh="会员积分一直没有到账。",
-        en="My loyalty points were never credited.",
-        demands=("explanation",), resolution="explanation",
-        root_cause="Points batch job skipped orders paid with coupons",
-        question="Which order are the points for?",
-    ),
-]
+def _scenarios() -> list[Scenario]:
+    """The stories, kept as data in demo_scenarios.toml beside this module."""
+    text = resources.files("cli").joinpath("demo_scenarios.toml").read_text(encoding="utf-8")
+    rows = tomllib.loads(text)["scenario"]
+    return [Scenario(**row | {"priorities": tuple(row["priorities"]), "demands": tuple(row["demands"])}) for row in rows]
+
+
+SCENARIOS = _scenarios()
 
 NAMES_ZH = ["王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄强", "周杰", "吴霞"]
 NAMES_EN = ["Emily Carter", "James Wong", "Sofia Rossi", "Liam Brown", "Mia Schneider", "Noah Kim"]

@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     idempotency_lock_seconds: float = Field(
         default=120, gt=0, description="An Idempotency-Key in flight longer than this (a crashed request) may be retried"
     )
-    # Payload encryption (codec.py): `kid:base64key,...`; unset keeps payloads in clear.
+    # Payload encryption (core/codec.py): `kid:base64key,...`; unset keeps payloads in clear.
     codec_keys: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("codec_keys", "AFTERSALES_CODEC_KEYS", "CODEC_KEYS"),
@@ -156,7 +156,7 @@ class Settings(BaseSettings):
         return self
 
     def codec(self):  # noqa: ANN201 - codec.EncryptionCodec | None
-        from codec import codec_from
+        from core.codec import codec_from
 
         return codec_from(self.codec_keys.get_secret_value() if self.codec_keys else None, self.codec_key_id)
 

@@ -25,9 +25,9 @@ from datetime import datetime, timedelta, timezone
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from api.problems import TRANSIENT_RPC
+from core.temporal_client import TRANSIENT_RPC
 
-from settings import Settings
+from core.settings import Settings
 from store.ops import OpsStore, StuckCase, StuckReason
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Every call the API makes to Temporal has a deadline; past it the answer is 503 with Retry-After.
+"""Every call the API makes to Temporal has a deadline; past it the API answers 503 with Retry-After
+(api/problems.py maps `TemporalDidNotAnswer`).
 
 A Temporal server that is up but not answering (frozen, overloaded, a partition that drops
 packets) leaves a gRPC call waiting for ever unless it carries a deadline: a request would
@@ -14,21 +15,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from api.problems import RETRY_AFTER, Problem
-from settings import Settings
+from core.settings import Settings
 
 # The outer deadline's margin over the gRPC one: the SDK's error, with its status, usually comes first.
 _SLACK_SECONDS = 1.0
 
 
-class TemporalDidNotAnswer(Problem):
-    def __init__(self) -> None:
-        super().__init__(
-            503,
-            "Temporarily unavailable",
-            "the workflow service did not answer in time; retry with the same Idempotency-Key",
-            headers=RETRY_AFTER,
-        )
+class TemporalDidNotAnswer(Exception):
+    """Temporal did not answer within the deadline; the caller may retry."""
 
 
 def rpc_timeout(settings: Settings) -> timedelta:
@@ -38,7 +32,7 @@ def rpc_timeout(settings: Settings) -> timedelta:
 @asynccontextmanager
 async def temporal_deadline(settings: Settings, seconds: float | None = None) -> AsyncIterator[None]:
     """Run Temporal calls under the API's deadline (`temporal_timeout_seconds` unless given):
-    past it, a 503 problem."""
+    past it, TemporalDidNotAnswer."""
     try:
         async with asyncio.timeout((seconds or settings.temporal_timeout_seconds) + _SLACK_SECONDS):
             yield

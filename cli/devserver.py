@@ -16,8 +16,8 @@ from types import TracebackType
 from temporalio.client import Client
 
 from domain.search_attributes import cli_definitions
-from settings import Settings
-from temporal_client import connect
+from core.settings import Settings
+from core.temporal_client import connect
 
 # ../shared/PERFORMANCE.md: WAL recovers most of in-memory speed for a file-backed
 # server, and one task-queue partition cuts p99 latency by a third.

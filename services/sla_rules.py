@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.calendar import BusinessCalendar
-from domain.calendar_sources import china_calendar, load_calendar_file
+from core.calendar_sources import china_calendar, load_calendar_file
 from domain.case import Channel, CustomerTier, Priority
 from domain.replanning import calendar_affects, policy_affects
 from domain.sla import Replan, SlaPolicy

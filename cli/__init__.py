@@ -1,0 +1,1 @@
+"""The `aftersales` command line: the Typer app, the dev runner and the demo."""

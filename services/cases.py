@@ -1,0 +1,84 @@
+"""Reading a case's live state from Temporal and starting a case: what the case routes and the
+action dependency (api/deps.py) share. Temporal's silence raises TemporalDidNotAnswer."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.settings import Settings
+from domain.case import Actor, CaseIntake
+from domain.sla import SlaView
+from domain.state import CaseStart, CaseState, CaseView
+from services.sla_rules import SlaRulebook
+from services.temporal_calls import rpc_timeout, temporal_deadline
+from store.cases import CaseStore
+from workflows.case import CaseWorkflow
+
+
+async def live_state(handle: WorkflowHandle, settings: Settings) -> CaseState | None:
+    try:
+        async with temporal_deadline(settings, settings.case_query_timeout_seconds):
+            return await handle.query(
+                CaseWorkflow.state, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds)
+            )
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def assisting(store: CaseStore, number: str, live: CaseState | None) -> list[str]:
+    """The departments assisting a case: from the live state when there is one (the record
+    may trail it), else from the record. Only handlers are bound to departments."""
+    if live is not None:
+        return [c.department.value for c in live.contributions]
+    return await store.assisting(number)
+
+
+async def live_sla(handle: WorkflowHandle, settings: Settings) -> SlaView | None:
+    try:
+        async with temporal_deadline(settings, settings.case_query_timeout_seconds):
+            return await handle.query(CaseWorkflow.sla, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds))
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def start_case(
+    temporal: Client, settings: Settings, rules: SlaRulebook, actor: Actor, intake: CaseIntake, number: str,
+    now: datetime, *, fresh: bool,
+) -> CaseView:  # fmt: skip
+    if not fresh:
+        # A retry of a request that failed after binding this number: the case may exist already.
+        state = await live_state(temporal.get_workflow_handle(number), settings)
+        if state is not None:
+            return state.view()
+    policy, calendar = await rules.pinned_for(now)
+    start = CaseStart(
+        number=number,
+        intake=intake,
+        received_at=now,
+        received_by=actor,
+        policy=policy,
+        calendar=calendar,
+        rules=settings.handling_rules(),
+    )
+    operation = WithStartWorkflowOperation(
+        CaseWorkflow.run,
+        start,
+        id=number,
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # A finished case keeps its number for good: never start it again.
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        static_summary=f"After-sales case {number} from {intake.channel.value} ({intake.customer.tier.value} customer)",
+    )
+    async with temporal_deadline(settings):
+        return await temporal.execute_update_with_start_workflow(
+            CaseWorkflow.receipt, start_workflow_operation=operation, rpc_timeout=rpc_timeout(settings)
+        )
