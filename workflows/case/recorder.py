@@ -1,0 +1,197 @@
+"""The record: every change becomes a transition written by our own activity, then published
+as search attributes and current details."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from domain import search_attributes as sa
+    from domain.case import Actor, Department, SYSTEM_ACTOR, Stage
+    from domain.contribution import ContributionStatus, outstanding
+    from domain.lifecycle import Action, ActionNotAllowed, EventKind, check_allowed
+    from domain.queues import escalations
+    from domain.records import CaseSnapshot, Notification, Transition
+    from domain.sla import ClockName, ClockState, label
+
+from workflows.case.base import CUSTOMER_VISIBLE_STAGES, CaseBase, RECORD_RETRY, UPDATED_STAGES, _not_allowed
+from workflows.case.patches import LOCAL_SIDE_EFFECTS
+
+
+class Recorder(CaseBase):
+    def _check(self, action: Action) -> None:
+        try:
+            check_allowed(action, self._case.stage)
+        except ActionNotAllowed as error:
+            raise _not_allowed(error) from None
+
+    @asynccontextmanager
+    async def _acting(self, action: Action) -> AsyncIterator[None]:
+        """Runs an action once the case is recorded, under the case lock, checking
+        the stage again: another action may have moved it since validation."""
+        await workflow.wait_condition(lambda: self._case.seq > 0)
+        async with self._lock:
+            self._check(action)
+            yield
+
+    def _snapshot(self) -> CaseSnapshot:
+        case = self._case
+        return CaseSnapshot(
+            stage=case.stage,
+            categories=case.categories,
+            priority=case.priority,
+            department=case.department,
+            assignee=case.assignee,
+            reopen_count=case.reopen_count,
+            escalation_level=case.escalation_level,
+            sla_state=case.sla_state,
+            next_deadline=case.next_deadline,
+            outcome=case.outcome,
+            closed_at=case.closed_at,
+            policy_version=case.policy.version,
+            calendar_version=case.calendar.version,
+            escalations=escalations(case.clocks, case.policy.ladder),
+        )
+
+    async def _record(
+        self,
+        kind: EventKind,
+        actor: Actor,
+        *,
+        stage: Stage | None = None,
+        waiting_for: str | None = None,
+        data: dict[str, Any] | None = None,
+        notify: list[Notification] | None = None,
+        archive: bool = False,
+        assisting: dict[Department, ContributionStatus] | None = None,
+    ) -> None:
+        case = self._case
+        now = workflow.now()
+        notifications = list(notify or [])
+        if stage is not None and stage is not case.stage and stage in CUSTOMER_VISIBLE_STAGES:
+            if not any(n.recipient == "customer" for n in notifications):
+                notifications.append(Notification(recipient="customer", topic="progress", body={"stage": stage.value}))
+        if stage is not None:
+            case.stage = stage
+        if waiting_for is not None:
+            case.waiting_for = waiting_for
+        if case.stage is Stage.ARCHIVED:
+            case.waiting_for = "nothing: archived"
+        case.seq += 1
+        case.updated_at = now
+        self._changes += 1
+        if case.stage not in UPDATED_STAGES:
+            case.next_update_at = None
+        elif case.next_update_at is None or any(n.recipient == "customer" for n in notifications):
+            cadence = case.policy.update_cadence(case.priority, case.intake.customer.tier)
+            case.next_update_at = cadence.add(case.calendar, now, cadence.budget)
+        first = case.seq == 1
+        categories_changed = self._recorded_categories != case.categories
+        self._recorded_categories = list(case.categories)
+        transition = Transition(
+            number=case.number,
+            seq=case.seq,
+            kind=kind,
+            at=now,
+            actor=actor,
+            data=data or {},
+            snapshot=self._snapshot(),
+            intake=case.intake if first else None,
+            received_at=case.received_at if first else None,
+            notifications=notifications,
+            archive=case.model_dump(mode="json") if archive else None,
+            categories_changed=categories_changed,
+            assisting=assisting,
+        )
+        if self._batch is not None:  # written with the other items due now
+            self._batch.append(transition)
+            return
+        await self._write(transition)
+
+    async def _write(self, transition: Transition) -> None:
+        self._publish()
+        await self._own_activity(
+            "record_transition",
+            transition,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+            summary=f"record {transition.kind.value}",
+        )
+        self._recorded = transition.seq
+
+    @staticmethod
+    async def _own_activity(name: str, arg: Any, **options: Any) -> Any:
+        """An activity on our own database: local once the case carries the patch."""
+        if workflow.patched(LOCAL_SIDE_EFFECTS):
+            return await workflow.execute_local_activity(name, arg, **options)
+        return await workflow.execute_activity(name, arg, **options)
+
+    async def _record_resumed(self, resumed: list[str]) -> None:
+        """The clocks that ran again, with their new due instants (none: nothing to record)."""
+        if resumed:
+            due = {name: self._case.clocks[ClockName(name)].due_at.isoformat() for name in resumed}
+            await self._record(EventKind.SLA_RESUMED, SYSTEM_ACTOR, data={"clocks": resumed, "due_at": due})
+
+    def _publish(self) -> None:
+        """Search attributes and current details for operators in Temporal UI."""
+        case = self._case
+        deadline = case.next_deadline
+
+        def keyword(key: Any, value: str | None) -> SearchAttributeUpdate:
+            return key.value_set(value) if value else key.value_unset()
+
+        workflow.upsert_search_attributes(
+            [
+                sa.CASE_STAGE.value_set(case.stage.value),
+                keyword(sa.CASE_PRIORITY, case.priority.value if case.priority else None),
+                sa.CASE_CATEGORY.value_set([c.value for c in case.categories]),
+                keyword(sa.DEPARTMENT, case.department.value if case.department else None),
+                sa.SLA_STATE.value_set(case.sla_state.value),
+                sa.ESCALATION_LEVEL.value_set(case.escalation_level),
+                sa.REOPEN_COUNT.value_set(case.reopen_count),
+                sa.NEXT_DEADLINE.value_set(deadline) if deadline else sa.NEXT_DEADLINE.value_unset(),
+                keyword(sa.ASSIGNEE, case.assignee),
+                sa.CHANNEL.value_set(case.intake.channel.value),
+                sa.CUSTOMER_TIER.value_set(case.intake.customer.tier.value),
+            ]
+        )
+        lines = [f"**{case.stage.value}**: waiting for {case.waiting_for}."]
+        zone = case.calendar.zone
+        for clock in case.clocks.values():
+            if clock.state is ClockState.BREACHED and clock.breached_at is not None:
+                rung = self._rung(clock.escalation_level)
+                lines.append(
+                    f"**{label(clock.name).capitalize()} deadline missed** at "
+                    f"{clock.breached_at.astimezone(zone).isoformat(timespec='minutes')}; escalated to {rung} "
+                    f"(level {clock.escalation_level})."
+                )
+            elif clock.state is ClockState.PAUSED:
+                lines.append(f"{label(clock.name).capitalize()} clock paused while the customer answers.")
+        returns = case.returns
+        if returns is not None and returns.overdue and returns.leg is not None and returns.due_at is not None:
+            lines.append(
+                f"**{returns.kind.value.capitalize()} step overdue** since "
+                f"{returns.due_at.astimezone(zone).isoformat(timespec='minutes')}: "
+                f"{' or '.join(s.value for s in returns.leg.steps)} from {returns.leg.sender.value}; supervisor told."
+            )
+        if deadline is not None:
+            lines.append(f"Next deadline: {deadline.astimezone(zone).isoformat(timespec='minutes')}.")
+        item = self._next_item()
+        if item is not None:
+            lines.append(f"Next timer: {self._summary(item)}.")
+        for c in outstanding(case.contributions):
+            due = c.due_at.astimezone(zone).isoformat(timespec="minutes")
+            lines.append(f"Waiting for a contribution from {c.department.value} ({c.status.value}, due {due}).")
+        if case.reopen_count:
+            lines.append(f"Reopened {case.reopen_count} time(s).")
+        if case.call_back is not None:
+            due = case.call_back.due_at
+            when = f", due {due.astimezone(zone).isoformat(timespec='minutes')}" if due else ""
+            lines.append(f"Call-back to the customer open ({case.call_back.reason}){when}.")
+        workflow.set_current_details("\n\n".join(lines))
