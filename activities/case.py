@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from delivery.resolutions import LedgerExecutor, ResolutionExecutor, RouteFailed, RouteUnavailable
 from delivery.stock import LocalStock, StockService
+from domain import activities as contract
 from domain.case import LedgerReceipt, StockCheck, TriageRequest, TriageSuggestion
 from domain.records import RecordedTransition, ResolutionOrder, Transition
 from domain.triage import DEFAULT_RULES, TriageRules, suggest
@@ -18,7 +19,9 @@ from store.cases import CaseStore
 from store.triage_rules import ActiveTriageRules
 
 
-class CaseActivities:
+class CaseActivities(contract.CaseActivities):
+    """The work behind each activity declared in domain/activities.py, under the same name."""
+
     def __init__(
         self,
         store: CaseStore,

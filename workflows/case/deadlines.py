@@ -8,6 +8,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.activities import CaseActivities
     from domain.case import Outcome, Priority, Role, SYSTEM_ACTOR, Stage
     from domain.contribution import next_overdue
     from domain.follow_up import FixCheckStatus
@@ -67,7 +68,7 @@ class Deadlines(CaseBase):
         elif batch:
             self._publish()
             await self._own_activity(
-                "record_transitions",
+                CaseActivities.record_transitions,
                 batch,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RECORD_RETRY,

@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.activities import CaseActivities
     from domain.case import Actor, ExchangeChoice, ExchangeOffer, FollowUpCompletion, FollowUpTask, LedgerReceipt, RefundKind, ResolutionType, SYSTEM_ACTOR, Stage, StockCheck
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification, ResolutionOrder
@@ -45,10 +46,9 @@ class ExecutionHandlers(CaseBase):
                 await self._authorise_return(order)
                 return  # logistics and the warehouse report each step
             elif order.type is ResolutionType.EXCHANGE and workflow.patched(EXCHANGE_STOCK):
-                stock = await workflow.execute_activity(
-                    "check_stock",
+                stock = await workflow.execute_activity_method(
+                    CaseActivities.check_stock,
                     case.intake.product.sku,
-                    result_type=StockCheck,
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=RECORD_RETRY,
                     summary="check stock for the exchange",
@@ -62,10 +62,9 @@ class ExecutionHandlers(CaseBase):
                 return  # a follow-up task waits for a person
             receipt = routed
         else:
-            receipt = await workflow.execute_activity(
-                "execute_resolution",
+            receipt = await workflow.execute_activity_method(
+                CaseActivities.execute_resolution,
                 order,
-                result_type=LedgerReceipt,
                 start_to_close_timeout=timedelta(minutes=1),
                 retry_policy=EXECUTION_RETRY,
                 summary=f"carry out {resolution.type.value}",
@@ -95,10 +94,9 @@ class ExecutionHandlers(CaseBase):
         failed: list[dict[str, str | None]] = []
         for index, route in enumerate(routes):
             try:
-                return await workflow.execute_activity(
-                    "execute_resolution",
+                return await workflow.execute_activity_method(
+                    CaseActivities.execute_resolution,
                     order.model_copy(update={"route": route}),
-                    result_type=LedgerReceipt,
                     start_to_close_timeout=timedelta(minutes=1),
                     retry_policy=EXECUTION_RETRY,
                     summary=f"carry out {order.type.value}" + (f" via the {route} route" if route else ""),
@@ -254,10 +252,9 @@ class ExecutionHandlers(CaseBase):
             if task.resolution_type is not None:
                 update |= {"type": kind, "amount": task.amount}
             order = self._order().model_copy(update=update)
-            receipt = await workflow.execute_activity(
-                "record_manual_resolution",
+            receipt = await workflow.execute_activity_method(
+                CaseActivities.record_manual_resolution,
                 order,
-                result_type=LedgerReceipt,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RECORD_RETRY,
                 summary="record the resolution carried out by hand",

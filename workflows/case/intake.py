@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.activities import CaseActivities
     from domain.case import Actor, FirstContactAnswer, Priority, Role, Stage, TriageDecision, TriageRequest, TriageSuggestion
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification
@@ -110,9 +111,8 @@ class IntakeHandlers(CaseBase):
     async def _receive(self, actor: Actor) -> None:
         case = self._case
         case.suggestion = await self._own_activity(
-            "suggest_triage",
+            CaseActivities.suggest_triage,
             TriageRequest(number=case.number, intake=case.intake),
-            result_type=TriageSuggestion,
             start_to_close_timeout=timedelta(seconds=10),
             summary="suggest category and department",
         )

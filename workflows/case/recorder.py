@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    from domain.activities import CaseActivities
     from domain import search_attributes as sa
     from domain.case import Actor, Department, SYSTEM_ACTOR, Stage
     from domain.contribution import ContributionStatus, outstanding
@@ -117,7 +119,7 @@ class Recorder(CaseBase):
     async def _write(self, transition: Transition) -> None:
         self._publish()
         await self._own_activity(
-            "record_transition",
+            CaseActivities.record_transition,
             transition,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
@@ -126,11 +128,12 @@ class Recorder(CaseBase):
         self._recorded = transition.seq
 
     @staticmethod
-    async def _own_activity(name: str, arg: Any, **options: Any) -> Any:
-        """An activity on our own database: local once the case carries the patch."""
+    async def _own_activity(activity: Callable[..., Awaitable[Any]], arg: Any, **options: Any) -> Any:
+        """An activity on our own database: local once the case carries the patch. The one
+        place that decides between a local and a regular activity."""
         if workflow.patched(LOCAL_SIDE_EFFECTS):
-            return await workflow.execute_local_activity(name, arg, **options)
-        return await workflow.execute_activity(name, arg, **options)
+            return await workflow.execute_local_activity_method(activity, arg, **options)
+        return await workflow.execute_activity_method(activity, arg, **options)
 
     async def _record_resumed(self, resumed: list[str]) -> None:
         """The clocks that ran again, with their new due instants (none: nothing to record)."""
