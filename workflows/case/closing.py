@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.follow_up import CallBackCompletion, CallBackTask, FixCheck, FixCheckAnswer, FixCheckStatus, ResultTold
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification
-    from domain.sla import ClockName, SlaClock, TASK_CLOCKS
+    from domain.sla import ClockName, SlaClock
     from domain.state import CaseView
 
 from workflows.case.base import CaseBase
@@ -66,19 +66,7 @@ class ClosingHandlers(CaseBase):
         """Back to triage with the same number (a low score, or a fix that did not hold); a
         person calls the customer back."""
         case = self._case
-        now = workflow.now()
-        case.reopen_count += 1
-        case.cycle_started_at = now
-        case.assignee = None
-        case.plan = None
-        case.rejections = 0
-        case.outcome = None
-        case.closed_at = None
-        case.result_told_at = None
-        # A new cycle: its clocks start when the agent triages it again. An open call-back stays.
-        kept = {name: clock for name, clock in case.clocks.items() if name in TASK_CLOCKS and clock.open}
-        case.clocks.clear()
-        case.clocks.update(kept)
+        case.reopen(workflow.now())
         call_back_task = workflow.patched(CALL_BACK_TASK)
         notify = [Notification(recipient="customer", topic="reopened")]
         if not call_back_task:
@@ -230,7 +218,7 @@ class ClosingHandlers(CaseBase):
     async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> CaseView:
         async with self._acting(Action.WITHDRAW):
             case = self._case
-            self._close_as(Outcome.WITHDRAWN)
+            self._case.close_as(Outcome.WITHDRAWN, workflow.now())
             await self._record(
                 EventKind.WITHDRAWN,
                 actor,
@@ -250,7 +238,7 @@ class ClosingHandlers(CaseBase):
         async with self._acting(Action.MARK_DUPLICATE):
             case = self._case
             case.duplicate_of = mark.original
-            self._close_as(Outcome.DUPLICATE)
+            self._case.close_as(Outcome.DUPLICATE, workflow.now())
             await self._record(
                 EventKind.MARKED_DUPLICATE,
                 actor,
@@ -282,12 +270,3 @@ class ClosingHandlers(CaseBase):
                 return
             case.duplicates.append(link.duplicate)
             await self._record(EventKind.DUPLICATE_LINKED, link.marked_by, data={"duplicate": link.duplicate})
-
-    def _close_as(self, outcome: Outcome) -> None:
-        """Closed before any resolution: every deadline still open is met now."""
-        case = self._case
-        case.outcome = outcome
-        case.closed_at = workflow.now()
-        for clock in case.clocks.values():
-            if clock.name not in TASK_CLOCKS:
-                clock.meet(case.closed_at)

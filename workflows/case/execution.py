@@ -176,7 +176,7 @@ class ExecutionHandlers(CaseBase):
         if workflow.patched(EXCHANGE_OFFER_TIMEOUT):
             wait = case.rules.exchange_choice_reminder_after
             case.exchange_offer.remind_at = wait.add(case.calendar, now, wait.budget)
-        paused = [c.name.value for c in case.clocks.values() if c.pause(now, case.calendar)]
+        paused = case.pause_clocks(now)
         await self._record(
             EventKind.EXCHANGE_OUT_OF_STOCK,
             SYSTEM_ACTOR,
@@ -211,7 +211,7 @@ class ExecutionHandlers(CaseBase):
             self._check_exchange_choice(choice)
             case = self._case
             case.exchange_choice = choice
-            resumed = [c.name.value for c in case.clocks.values() if c.resume(workflow.now(), case.calendar)]
+            resumed = case.resume_clocks(workflow.now())
             await self._record(
                 EventKind.EXCHANGE_CHOSEN,
                 actor,
@@ -315,7 +315,7 @@ class ExecutionHandlers(CaseBase):
             return
         # Still no answer: the refund the offer included, so the case is never left waiting.
         case.exchange_choice = ExchangeChoice(option="refund")
-        resumed = [c.name.value for c in case.clocks.values() if c.resume(now, case.calendar)]
+        resumed = case.resume_clocks(now)
         await self._record(
             EventKind.EXCHANGE_CHOICE_DEFAULTED,
             SYSTEM_ACTOR,

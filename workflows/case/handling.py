@@ -84,7 +84,7 @@ class HandlingHandlers(CaseBase):
     async def request_info(self, actor: Actor, request: InfoRequest) -> CaseView:
         async with self._acting(Action.REQUEST_INFO):
             self._case.open_question = request.question
-            paused = [c.name.value for c in self._case.clocks.values() if c.pause(workflow.now(), self._case.calendar)]
+            paused = self._case.pause_clocks(workflow.now())
             await self._record(
                 EventKind.INFO_REQUESTED,
                 actor,
@@ -110,7 +110,7 @@ class HandlingHandlers(CaseBase):
             resumed = []
             if resumes:
                 case.open_question = None
-                resumed = [c.name.value for c in case.clocks.values() if c.resume(workflow.now(), case.calendar)]
+                resumed = case.resume_clocks(workflow.now())
             await self._record(
                 EventKind.CUSTOMER_REPLIED,
                 actor,
