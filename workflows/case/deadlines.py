@@ -10,11 +10,12 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.activities import CaseActivities
     from domain.case import Outcome, Priority, Role, SYSTEM_ACTOR, Stage
-    from domain.contribution import next_overdue
+    from domain.due import next_item
     from domain.follow_up import FixCheckStatus
     from domain.lifecycle import EventKind, OPEN_STAGES
     from domain.records import Notification
-    from domain.sla import ClockName, DueItem, DueKind, SlaClock, label, next_due
+    from domain.presenting import rung, timer_summary
+    from domain.sla import ClockName, DueItem, DueKind, SlaClock
 
 from workflows.case.base import CaseBase, EXECUTION_DUE_KINDS, MAX_COALESCED, RECORD_RETRY
 from workflows.case.patches import COALESCE_DUE_ITEMS, MULTI_DEPARTMENT
@@ -33,7 +34,7 @@ class Deadlines(CaseBase):
         if remaining > timedelta(0):
             try:
                 await workflow.wait_condition(
-                    lambda: self._changes != seen, timeout=remaining, timeout_summary=self._summary(item)
+                    lambda: self._changes != seen, timeout=remaining, timeout_summary=timer_summary(self._case, item)
                 )
                 return
             except asyncio.TimeoutError:
@@ -78,68 +79,10 @@ class Deadlines(CaseBase):
 
     def _next_item(self) -> DueItem | None:
         case = self._case
-        item = next_due(case.clocks, case.policy, case.calendar)
-        fix = case.fix_check
-        if fix is not None and fix.status is FixCheckStatus.SCHEDULED and (item is None or fix.ask_at < item.at):
-            item = DueItem(kind=DueKind.FIX_CHECK, clock=None, at=fix.ask_at)
-        update_at = case.next_update_at
-        if update_at is not None and (item is None or update_at < item.at):
-            item = DueItem(kind=DueKind.UPDATE, clock=None, at=update_at)
-        if case.contributions and case.stage in OPEN_STAGES and workflow.patched(MULTI_DEPARTMENT):
-            due = next_overdue(case.contributions)
-            if due is not None and (item is None or due.due_at < item.at):
-                item = DueItem(kind=DueKind.CONTRIBUTION, clock=None, at=due.due_at, department=due.department.value)
-        waiting = self._execution_due()
-        if waiting is not None and (item is None or waiting.at < item.at):
-            return waiting
-        return item
-
-    def _execution_due(self) -> DueItem | None:
-        """An execution's wait with a deadline: the return step due from logistics or the
-        warehouse, or the reminder or default of an unanswered exchange offer."""
-        case = self._case
-        offer = case.exchange_offer
-        if offer is not None and case.exchange_choice is None:
-            if offer.reminded_at is None and offer.remind_at is not None:
-                return DueItem(kind=DueKind.EXCHANGE_REMINDER, clock=None, at=offer.remind_at)
-            if offer.default_at is not None:
-                return DueItem(kind=DueKind.EXCHANGE_DEFAULT, clock=None, at=offer.default_at)
-        progress = case.returns
-        if progress is not None and progress.leg is not None and progress.due_at is not None and not progress.overdue:
-            return DueItem(kind=DueKind.RETURN_STEP, clock=None, at=progress.due_at)
-        return None
-
-    def _summary(self, item: DueItem) -> str:
-        case = self._case
-        when = item.at.astimezone(case.calendar.zone).isoformat(timespec="minutes")
-        priority = f" {case.priority.value}" if case.priority else ""
-        if item.kind is DueKind.UPDATE:
-            return f"progress update to the customer due {when}"
-        if item.kind is DueKind.RETURN_STEP and case.returns is not None and case.returns.leg is not None:
-            leg = case.returns.leg
-            return f"{case.returns.kind.value} step {' or '.join(s.value for s in leg.steps)} due from {leg.sender.value} {when}"
-        if item.kind is DueKind.EXCHANGE_REMINDER:
-            return f"reminder of the unanswered exchange offer due {when}"
-        if item.kind is DueKind.EXCHANGE_DEFAULT:
-            return f"unanswered exchange offer becomes a refund {when}"
-        if item.kind is DueKind.FIX_CHECK:
-            return f"fix check to the customer due {when}"
-        if item.kind is DueKind.CONTRIBUTION:
-            return f"contribution from {item.department} due {when}"
-        if item.kind is DueKind.WARNING:
-            return f"SLA {label(item.clock)}{priority} warning at {item.fraction:.0%} due {when}"
-        if item.kind is DueKind.CLIMB:
-            rung = self._rung(case.clocks[item.clock].escalation_level + 1)
-            return f"SLA {label(item.clock)}{priority} escalation to {rung} due {when}"
-        if item.clock is ClockName.SURVEY:
-            return f"survey window closes {when}"
-        if item.clock is ClockName.FIX_CHECK:
-            return f"fix check answer window closes {when}"
-        return f"SLA {label(item.clock)}{priority} due {when}"
-
-    def _rung(self, level: int) -> str:
-        ladder = self._case.policy.ladder
-        return ladder[min(level, len(ladder)) - 1]
+        # Asked only when a contribution could be due, as before the split: the marker's place
+        # in history must not move.
+        contributions = bool(case.contributions) and case.stage in OPEN_STAGES and workflow.patched(MULTI_DEPARTMENT)
+        return next_item(case, contributions=contributions)
 
     async def _on_due(self, item: DueItem) -> None:
         case = self._case
@@ -201,24 +144,24 @@ class Deadlines(CaseBase):
             )
         elif item.kind is DueKind.BREACH:
             clock.breach(now, case.policy, case.calendar)
-            rung = self._rung(1)
+            escalated_to = rung(case.policy.ladder, 1)
             await self._record(
                 EventKind.SLA_BREACHED,
                 SYSTEM_ACTOR,
-                data=base | {"escalated_to": rung, "escalation_level": 1},
+                data=base | {"escalated_to": escalated_to, "escalation_level": 1},
                 notify=[
-                    Notification(recipient=rung, topic="sla_breached", body={"clock": item.clock.value}),
+                    Notification(recipient=escalated_to, topic="sla_breached", body={"clock": item.clock.value}),
                     Notification(recipient="customer", topic="delay_notice"),
                 ],
             )
         else:
             clock.climb(now, case.policy, case.calendar)
-            rung = self._rung(clock.escalation_level)
+            escalated_to = rung(case.policy.ladder, clock.escalation_level)
             await self._record(
                 EventKind.SLA_ESCALATED,
                 SYSTEM_ACTOR,
-                data=base | {"escalated_to": rung, "escalation_level": clock.escalation_level},
-                notify=[Notification(recipient=rung, topic="sla_escalated", body={"clock": item.clock.value})],
+                data=base | {"escalated_to": escalated_to, "escalation_level": clock.escalation_level},
+                notify=[Notification(recipient=escalated_to, topic="sla_escalated", body={"clock": item.clock.value})],
             )
 
     def _responsible(self, clock: ClockName) -> tuple[str, str | None]:

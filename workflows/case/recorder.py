@@ -16,11 +16,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.activities import CaseActivities
     from domain import search_attributes as sa
     from domain.case import Actor, Department, SYSTEM_ACTOR, Stage
-    from domain.contribution import ContributionStatus, outstanding
+    from domain.contribution import ContributionStatus
+    from domain.presenting import current_details
     from domain.lifecycle import Action, ActionNotAllowed, EventKind, check_allowed
     from domain.queues import escalations
     from domain.records import CaseSnapshot, Notification, Transition
-    from domain.sla import ClockName, ClockState, label
+    from domain.sla import ClockName
 
 from workflows.case.base import CUSTOMER_VISIBLE_STAGES, CaseBase, RECORD_RETRY, UPDATED_STAGES, _not_allowed
 from workflows.case.patches import LOCAL_SIDE_EFFECTS
@@ -164,37 +165,4 @@ class Recorder(CaseBase):
                 sa.CUSTOMER_TIER.value_set(case.intake.customer.tier.value),
             ]
         )
-        lines = [f"**{case.stage.value}**: waiting for {case.waiting_for}."]
-        zone = case.calendar.zone
-        for clock in case.clocks.values():
-            if clock.state is ClockState.BREACHED and clock.breached_at is not None:
-                rung = self._rung(clock.escalation_level)
-                lines.append(
-                    f"**{label(clock.name).capitalize()} deadline missed** at "
-                    f"{clock.breached_at.astimezone(zone).isoformat(timespec='minutes')}; escalated to {rung} "
-                    f"(level {clock.escalation_level})."
-                )
-            elif clock.state is ClockState.PAUSED:
-                lines.append(f"{label(clock.name).capitalize()} clock paused while the customer answers.")
-        returns = case.returns
-        if returns is not None and returns.overdue and returns.leg is not None and returns.due_at is not None:
-            lines.append(
-                f"**{returns.kind.value.capitalize()} step overdue** since "
-                f"{returns.due_at.astimezone(zone).isoformat(timespec='minutes')}: "
-                f"{' or '.join(s.value for s in returns.leg.steps)} from {returns.leg.sender.value}; supervisor told."
-            )
-        if deadline is not None:
-            lines.append(f"Next deadline: {deadline.astimezone(zone).isoformat(timespec='minutes')}.")
-        item = self._next_item()
-        if item is not None:
-            lines.append(f"Next timer: {self._summary(item)}.")
-        for c in outstanding(case.contributions):
-            due = c.due_at.astimezone(zone).isoformat(timespec="minutes")
-            lines.append(f"Waiting for a contribution from {c.department.value} ({c.status.value}, due {due}).")
-        if case.reopen_count:
-            lines.append(f"Reopened {case.reopen_count} time(s).")
-        if case.call_back is not None:
-            due = case.call_back.due_at
-            when = f", due {due.astimezone(zone).isoformat(timespec='minutes')}" if due else ""
-            lines.append(f"Call-back to the customer open ({case.call_back.reason}){when}.")
-        workflow.set_current_details("\n\n".join(lines))
+        workflow.set_current_details(current_details(case, self._next_item()))
