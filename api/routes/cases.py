@@ -48,6 +48,7 @@ from domain.case import (
     TriageDecision,
     Withdrawal,
 )
+from domain.refusals import Refusal
 from domain.sla import DeadlineExtension, SlaView
 from domain.state import CaseStart, CaseState, CaseView
 from settings import Settings
@@ -74,13 +75,14 @@ CaseNumber = Annotated[
     ),
 ]
 
-_REFUSALS = {
-    "ActionNotAllowed": (409, "Action not allowed now"),
-    "InvalidPlan": (422, "Invalid plan"),
-    "InvalidTriage": (422, "Invalid triage"),
-    "NotPermitted": (403, "Not permitted"),
-    "InvalidExtension": (422, "Invalid extension"),
-    "InvalidChoice": (422, "Invalid choice"),
+# Every refusal a case's workflow fails an update with (domain/refusals.py), as HTTP: the one place.
+_REFUSALS: dict[str, tuple[int, str]] = {
+    Refusal.ACTION_NOT_ALLOWED: (409, "Action not allowed now"),
+    Refusal.INVALID_PLAN: (422, "Invalid plan"),
+    Refusal.INVALID_TRIAGE: (422, "Invalid triage"),
+    Refusal.NOT_PERMITTED: (403, "Not permitted"),
+    Refusal.INVALID_EXTENSION: (422, "Invalid extension"),
+    Refusal.INVALID_CHOICE: (422, "Invalid choice"),
 }
 
 

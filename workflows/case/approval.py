@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import Actor, Approval, ProposedPlan, Rejection, ResolutionType, Role, SYSTEM_ACTOR, SolutionPlan, Stage
+    from domain.refusals import Refusal
+    from domain.case import Actor, Approval, ProposedPlan, Rejection, Role, SYSTEM_ACTOR, SolutionPlan, Stage
+    from domain.handling import APPROVER_NAMES, check_plan_amount, check_return_amount
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification
     from domain.sla import ClockName
     from domain.state import CaseView
 
-from workflows.case.base import CaseBase
+from workflows.case.base import CaseBase, applying_rules, refuse
 from workflows.case.patches import APPROVAL_CLOCK, MULTI_DEPARTMENT, SECOND_REJECTION
 
 
-APPROVER_NAMES = {Role.HEAD: "the after-sales head", Role.SUPERVISOR: "a module lead"}
-
-# Resolution types that move money need an amount no larger than what was paid.
-MONEY_RESOLUTIONS = frozenset({ResolutionType.REFUND, ResolutionType.COMPENSATION})
 
 class ApprovalHandlers(CaseBase):
     @workflow.update
@@ -112,20 +109,8 @@ class ApprovalHandlers(CaseBase):
         self._check_grade(actor)
 
     def _check_plan(self, plan: SolutionPlan) -> None:
-        resolution = plan.resolution
-        if resolution.type not in MONEY_RESOLUTIONS:
-            return
-        paid = self._case.intake.order.paid_amount
-        if resolution.amount is None:
-            raise ApplicationError(
-                f"a {resolution.type.value} needs an amount", {"field": "resolution.amount"}, type="InvalidPlan"
-            )
-        if resolution.amount > paid:
-            raise ApplicationError(
-                f"{resolution.type.value} of {resolution.amount} exceeds the {paid} paid for the order",
-                {"field": "resolution.amount"},
-                type="InvalidPlan",
-            )
+        with applying_rules():
+            check_plan_amount(plan, self._case.intake.order.paid_amount)
 
     def _approver(self) -> Role:
         case = self._case
@@ -133,42 +118,21 @@ class ApprovalHandlers(CaseBase):
 
     def _check_grade(self, actor: Actor) -> None:
         """Validators only: a rule that cases recorded before it never checked."""
-        approver = self._approver()
-        if actor.role is not approver and actor.role is not Role.HEAD:
-            grade = self._case.priority.value if self._case.priority else "an ungraded"
-            why = "after a second rejection" if self._case.rejections >= self._case.rules.rejections_before_head else f"for a {grade} case"
-            raise ApplicationError(
-                f"{why} the plan needs approval by {APPROVER_NAMES[approver]} (role {approver.value})",
-                {"required_role": approver.value},
-                type="NotPermitted",
-            )
+        case = self._case
+        with applying_rules():
+            case.rules.check_grade(actor, case.priority, case.rejections)
 
     def _check_return_amount(self, plan: SolutionPlan) -> None:
-        """Validators only: a return refunds at most what was paid (a rule older cases never checked)."""
-        resolution = plan.resolution
-        paid = self._case.intake.order.paid_amount
-        if resolution.type is ResolutionType.RETURN and resolution.amount is not None and resolution.amount > paid:
-            raise ApplicationError(
-                f"a return refunding {resolution.amount} exceeds the {paid} paid for the order",
-                {"field": "resolution.amount"},
-                type="InvalidPlan",
-            )
+        """Validators only: a rule older cases never checked."""
+        with applying_rules():
+            check_return_amount(plan, self._case.intake.order.paid_amount)
 
     def _check_compensation_cap(self, plan: SolutionPlan) -> None:
-        resolution = plan.resolution
-        if resolution.type is not ResolutionType.COMPENSATION or resolution.amount is None:
-            return
-        rules = self._case.rules
-        cap = rules.compensation_cap(self._case.intake.order.paid_amount)
-        if resolution.amount > cap:
-            raise ApplicationError(
-                f"compensation of {resolution.amount} exceeds the cap of {rules.compensation_cap_percent}% "
-                f"of the price paid ({cap} {resolution.currency})",
-                {"field": "resolution.amount", "cap": str(cap), "cap_percent": str(rules.compensation_cap_percent)},
-                type="InvalidPlan",
-            )
+        case = self._case
+        with applying_rules():
+            case.rules.check_compensation_cap(plan, case.intake.order.paid_amount)
 
     def _check_approver(self, actor: Actor) -> None:
         plan = self._case.plan
         if plan is not None and plan.author.id == actor.id:
-            raise ApplicationError("the author of a plan may not approve or reject it", type="NotPermitted")
+            raise refuse(Refusal.NOT_PERMITTED, "the author of a plan may not approve or reject it")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -13,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.case import Stage
     from domain.lifecycle import ActionNotAllowed, OPEN_STAGES
     from domain.records import Transition
+    from domain.refusals import Refusal, Refused
     from domain.sla import DueKind
     from domain.state import CaseState
 
@@ -42,9 +46,25 @@ UPDATED_STAGES = OPEN_STAGES - {Stage.AWAITING_CUSTOMER, Stage.RECEIVED}
 
 MAX_COALESCED = 10
 
+def refuse(refusal: Refusal, message: str, details: dict[str, Any] | None = None, *, non_retryable: bool = False) -> ApplicationError:
+    """The error a refused update fails with: its type is the refusal, api/ maps it to HTTP."""
+    if details is None:
+        return ApplicationError(message, type=refusal.value, non_retryable=non_retryable)
+    return ApplicationError(message, details, type=refusal.value, non_retryable=non_retryable)
+
+
+@contextmanager
+def applying_rules() -> Iterator[None]:
+    """A rule from domain/ that refuses fails the update with its refusal."""
+    try:
+        yield
+    except Refused as error:
+        raise refuse(error.refusal, error.message, error.details) from None
+
+
 def _not_allowed(error: ActionNotAllowed) -> ApplicationError:
-    return ApplicationError(
-        str(error), {"stage": error.stage.value, "action": error.action.value}, type="ActionNotAllowed", non_retryable=True
+    return refuse(
+        Refusal.ACTION_NOT_ALLOWED, str(error), {"stage": error.stage.value, "action": error.action.value}, non_retryable=True
     )
 
 

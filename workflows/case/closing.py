@@ -6,9 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.refusals import Refusal
     from domain.case import Actor, DuplicateLink, DuplicateMark, Feedback, Outcome, Role, SYSTEM_ACTOR, Stage, Withdrawal
     from domain.follow_up import CallBackCompletion, CallBackTask, FixCheck, FixCheckAnswer, FixCheckStatus, ResultTold
     from domain.lifecycle import Action, EventKind
@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import ClockName, SlaClock
     from domain.state import CaseView
 
-from workflows.case.base import CaseBase
+from workflows.case.base import CaseBase, refuse
 from workflows.case.patches import CALL_BACK_TASK, FIX_CHECK, REOPEN_LIMIT
 
 
@@ -79,7 +79,7 @@ class ClosingHandlers(CaseBase):
             data=data,
             notify=notify,
         )
-        if case.reopen_count >= case.rules.reopen_limit and workflow.patched(REOPEN_LIMIT):
+        if case.rules.reopen_limit_reached(case.reopen_count) and workflow.patched(REOPEN_LIMIT):
             await self._record(
                 EventKind.REOPEN_LIMIT_REACHED,
                 SYSTEM_ACTOR,
@@ -149,8 +149,10 @@ class ClosingHandlers(CaseBase):
 
     def _check_call_back(self) -> None:
         if self._case.call_back is None:
-            raise ApplicationError(
-                "the case has no open call-back task", {"stage": self._case.stage.value}, type="ActionNotAllowed"
+            raise refuse(
+                Refusal.ACTION_NOT_ALLOWED,
+                "the case has no open call-back task",
+                {"stage": self._case.stage.value},
             )
 
     @workflow.update
@@ -181,8 +183,10 @@ class ClosingHandlers(CaseBase):
     def _check_fix_check(self) -> None:
         fix = self._case.fix_check
         if fix is None or not fix.pending:
-            raise ApplicationError(
-                "the case has no pending fix check", {"stage": self._case.stage.value}, type="ActionNotAllowed"
+            raise refuse(
+                Refusal.ACTION_NOT_ALLOWED,
+                "the case has no pending fix check",
+                {"stage": self._case.stage.value},
             )
 
     def _fix_check_wait(self) -> str:
@@ -259,7 +263,7 @@ class ClosingHandlers(CaseBase):
     def _validate_mark_duplicate(self, actor: Actor, mark: DuplicateMark) -> None:
         self._check(Action.MARK_DUPLICATE)
         if mark.original == self._case.number:
-            raise ApplicationError("a case cannot duplicate itself", {"field": "original"}, type="InvalidPlan")
+            raise refuse(Refusal.INVALID_PLAN, "a case cannot duplicate itself", {"field": "original"})
 
     @workflow.signal
     async def link_duplicate(self, link: DuplicateLink) -> None:

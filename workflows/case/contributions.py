@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.refusals import Refusal
     from domain.case import Actor, Department, Role, SYSTEM_ACTOR, Stage
     from domain.contribution import Contribution, ContributionStatus, ContributionSubmission, ContributionWaiver, DepartmentsNaming, contribution_due, contribution_target, outstanding
     from domain.lifecycle import Action, EventKind
@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import DueItem
     from domain.state import CaseView
 
-from workflows.case.base import CaseBase
+from workflows.case.base import CaseBase, refuse
 from workflows.case.patches import MULTI_DEPARTMENT
 
 
@@ -91,20 +91,24 @@ class ContributionHandlers(CaseBase):
         case = self._case
         if naming.lead != case.department and case.stage is Stage.AWAITING_CUSTOMER:
             # The new lead starts from its queue; the open question and paused clocks stay with the old one.
-            raise ApplicationError(
+            raise refuse(
+                Refusal.ACTION_NOT_ALLOWED,
                 "the case waits for the customer's answer: name a new lead once it has answered",
                 {"stage": case.stage.value},
-                type="ActionNotAllowed",
             )
         waiting = {c.department for c in outstanding(case.contributions)}
         again = [a.department.value for a in naming.assisting if a.department in waiting]
         if again:
-            raise ApplicationError(
-                f"a contribution from {', '.join(again)} is already outstanding", {"field": "assisting"}, type="InvalidPlan"
+            raise refuse(
+                Refusal.INVALID_PLAN,
+                f"a contribution from {', '.join(again)} is already outstanding",
+                {"field": "assisting"},
             )
         if naming.lead in waiting:
-            raise ApplicationError(
-                f"{naming.lead.value} still owes a contribution: it cannot lead", {"field": "lead"}, type="InvalidPlan"
+            raise refuse(
+                Refusal.INVALID_PLAN,
+                f"{naming.lead.value} still owes a contribution: it cannot lead",
+                {"field": "lead"},
             )
 
     @workflow.update
@@ -187,28 +191,28 @@ class ContributionHandlers(CaseBase):
         for contribution in outstanding(self._case.contributions):
             if contribution.department is department:
                 return contribution
-        raise ApplicationError(
+        raise refuse(
+            Refusal.ACTION_NOT_ALLOWED,
             f"no contribution from {department.value} is outstanding on this case",
             {"stage": self._case.stage.value, "department": department.value},
-            type="ActionNotAllowed",
         )
 
     def _check_contributor(self, actor: Actor, department: Department) -> None:
         """A handler contributes for their own department; supervisors and the head for any."""
         if actor.role is Role.HANDLER and actor.department is not department:
-            raise ApplicationError(
+            raise refuse(
+                Refusal.NOT_PERMITTED,
                 f"only a {department.value} handler (or a supervisor or the head) contributes for {department.value}",
                 {"department": department.value},
-                type="NotPermitted",
             )
 
     def _check_lead(self, actor: Actor) -> None:
         """The lead handler (the case's assignee) waives; supervisors and the head may too."""
         case = self._case
         if actor.role is Role.HANDLER and actor.id != case.assignee:
-            raise ApplicationError(
+            raise refuse(
+                Refusal.NOT_PERMITTED,
                 "only the lead handler (the case's assignee), a supervisor or the head may go on without a contribution",
-                type="NotPermitted",
             )
 
     def _check_contributions_in(self) -> None:
@@ -217,12 +221,12 @@ class ContributionHandlers(CaseBase):
         waiting = outstanding(case.contributions)
         if waiting:
             names = [c.department.value for c in waiting]
-            raise ApplicationError(
+            raise refuse(
+                Refusal.ACTION_NOT_ALLOWED,
                 f"waiting for contributions from {', '.join(names)}: each department contributes "
                 f"(POST /cases/{case.number}/contributions/{{department}}) or the lead handler goes on without it "
                 f"(POST /cases/{case.number}/contributions/{{department}}/waive)",
                 {"stage": case.stage.value, "pending_departments": names},
-                type="ActionNotAllowed",
             )
 
     async def _contribution_overdue(self, item: DueItem) -> None:

@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.refusals import Refusal
     from domain.activities import CaseActivities
     from domain.case import Actor, ExchangeChoice, ExchangeOffer, FollowUpCompletion, FollowUpTask, LedgerReceipt, RefundKind, ResolutionType, SYSTEM_ACTOR, Stage, StockCheck
     from domain.lifecycle import Action, EventKind
@@ -17,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import ClockName, DueItem, DueKind, TASK_CLOCKS
     from domain.state import CaseView
 
-from workflows.case.base import CaseBase, EXECUTION_RETRY, RECORD_RETRY, REFUND_ROUTES, ROUTE_FAILURES
+from workflows.case.base import CaseBase, EXECUTION_RETRY, RECORD_RETRY, REFUND_ROUTES, ROUTE_FAILURES, refuse
 from workflows.case.patches import EXCHANGE_OFFER_TIMEOUT, EXCHANGE_STOCK, EXECUTION_ROUTES, RESULT_CLOCK, RETURN_STEPS
 
 
@@ -230,12 +231,12 @@ class ExecutionHandlers(CaseBase):
         case = self._case
         offer = case.exchange_offer
         if offer is None or case.exchange_choice is not None:
-            raise ApplicationError("the case has no open exchange offer", {"stage": case.stage.value}, type="ActionNotAllowed")
+            raise refuse(Refusal.ACTION_NOT_ALLOWED, "the case has no open exchange offer", {"stage": case.stage.value})
         if choice.option == "similar_item" and choice.sku not in offer.similar:
-            raise ApplicationError(
+            raise refuse(
+                Refusal.INVALID_CHOICE,
                 f"{choice.sku} was not offered; offered: {', '.join(offer.similar) or 'none'}",
                 {"field": "sku"},
-                type="InvalidChoice",
             )
 
     @workflow.update
@@ -275,8 +276,10 @@ class ExecutionHandlers(CaseBase):
 
     def _check_follow_up(self) -> None:
         if self._case.follow_up is None:
-            raise ApplicationError(
-                "the case has no open follow-up task", {"stage": self._case.stage.value}, type="ActionNotAllowed"
+            raise refuse(
+                Refusal.ACTION_NOT_ALLOWED,
+                "the case has no open follow-up task",
+                {"stage": self._case.stage.value},
             )
 
     async def _on_execution_due(self, item: DueItem) -> None:

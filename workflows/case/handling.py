@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import Actor, CustomerReply, InfoRequest, Note, Priority, Reassignment, SYSTEM_ACTOR, Stage
+    from domain.refusals import Refusal
+    from domain.handling import check_extension
+    from domain.case import Actor, CustomerReply, InfoRequest, Note, Reassignment, SYSTEM_ACTOR, Stage
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification
-    from domain.sla import CUSTOMER_WINDOWS, ClockName, ClockState, DeadlineExtension, Replan
+    from domain.sla import CUSTOMER_WINDOWS, ClockName, DeadlineExtension, Replan
     from domain.state import CaseView
 
-from workflows.case.base import CaseBase
+from workflows.case.base import CaseBase, applying_rules, refuse
 
 
 class HandlingHandlers(CaseBase):
@@ -68,7 +69,7 @@ class HandlingHandlers(CaseBase):
     def _validate_reassign(self, actor: Actor, reassignment: Reassignment) -> None:
         self._check(Action.REASSIGN)
         if reassignment.department is None and reassignment.assignee is None:
-            raise ApplicationError("name a department, a handler or both", {"field": "department"}, type="InvalidPlan")
+            raise refuse(Refusal.INVALID_PLAN, "name a department, a handler or both", {"field": "department"})
 
     @workflow.update
     async def add_note(self, actor: Actor, note: Note) -> CaseView:
@@ -162,21 +163,8 @@ class HandlingHandlers(CaseBase):
 
     def _check_extension(self, extension: DeadlineExtension) -> None:
         case = self._case
-        clock = case.clocks.get(extension.clock)
-        if clock is None or clock.state not in (ClockState.RUNNING, ClockState.PAUSED):
-            state = clock.state.value if clock else "not running"
-            raise ApplicationError(
-                f"the {extension.clock.value} deadline is {state}: only a deadline not yet missed can be extended",
-                {"stage": case.stage.value},
-                type="ActionNotAllowed",
-            )
-        limit = case.policy.max_budget(clock.name, case.priority or Priority.P3, clock.target)
-        if clock.target.budget + extension.extra > limit.budget:
-            raise ApplicationError(
-                f"the {extension.clock.value} target may grow to at most {limit.describe()}",
-                {"field": "extra"},
-                type="InvalidExtension",
-            )
+        with applying_rules():
+            check_extension(case.policy, case.clocks.get(extension.clock), extension, case.priority, case.stage)
 
     @workflow.signal
     async def replan(self, replan: Replan) -> None:

@@ -6,9 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.refusals import Refusal
     from domain.activities import CaseActivities
     from domain.case import Actor, FirstContactAnswer, Priority, Role, Stage, TriageDecision, TriageRequest, TriageSuggestion
     from domain.lifecycle import Action, EventKind
@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import ClockName, ClockState
     from domain.state import CaseView
 
-from workflows.case.base import CaseBase
+from workflows.case.base import CaseBase, refuse
 from workflows.case.patches import FIRST_REPLY_BY_PRIORITY
 
 
@@ -75,10 +75,11 @@ class IntakeHandlers(CaseBase):
         self._check(Action.TRIAGE)
         case = self._case
         self._check_lowered_priority(decision)
-        if case.stage is Stage.REOPENED and case.reopen_count >= case.rules.reopen_limit:
+        if case.stage is Stage.REOPENED and case.rules.reopen_limit_reached(case.reopen_count):
             if actor.role not in (Role.HEAD, Role.ADMIN):
-                raise ApplicationError(
-                    f"reopened {case.reopen_count} times: the after-sales head triages this case", type="NotPermitted"
+                raise refuse(
+                    Refusal.NOT_PERMITTED,
+                    f"reopened {case.reopen_count} times: the after-sales head triages this case",
                 )
 
     @workflow.update
@@ -167,9 +168,9 @@ class IntakeHandlers(CaseBase):
         assert suggestion is not None
         safety = any(reason.startswith("safety hazard") for reason in suggestion.reasons)
         why = " for a safety hazard" if safety else ""
-        raise ApplicationError(
+        raise refuse(
+            Refusal.INVALID_TRIAGE,
             f"the case was suggested {suggested.value}{why}: lowering it to {decision.priority.value} "
             "needs an override_reason saying why",
             {"field": "override_reason", "suggested_priority": suggested.value},
-            type="InvalidTriage",
         )

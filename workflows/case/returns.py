@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.refusals import Refusal
     from domain.case import Actor, AfterReturn, FollowUpTask, RefundKind, ResolutionType, SYSTEM_ACTOR
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification, ResolutionOrder
@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
 
     from domain.state import CaseView
 
-from workflows.case.base import CaseBase
+from workflows.case.base import CaseBase, refuse
 
 
 class ReturnHandlers(CaseBase):
@@ -70,23 +70,25 @@ class ReturnHandlers(CaseBase):
         case = self._case
         progress = case.returns
         if progress is None:
-            raise ApplicationError(
-                "the case has no return or repair under way", {"stage": case.stage.value}, type="ActionNotAllowed"
+            raise refuse(
+                Refusal.ACTION_NOT_ALLOWED,
+                "the case has no return or repair under way",
+                {"stage": case.stage.value},
             )
         sender = sender_of(signal.step)
         if actor.role is not sender and actor.role not in OVERRIDE_ROLES:
-            raise ApplicationError(
+            raise refuse(
+                Refusal.NOT_PERMITTED,
                 f"the {signal.step.value} step is reported by {sender.value}, not {actor.role.value}",
                 {"required_role": sender.value},
-                type="NotPermitted",
             )
         why = progress.refusal(signal.step)
         if why is not None:
             leg = progress.leg
-            raise ApplicationError(
+            raise refuse(
+                Refusal.ACTION_NOT_ALLOWED,
                 why,
                 {"stage": case.stage.value, "expected": [s.value for s in leg.steps] if leg else []},
-                type="ActionNotAllowed",
             )
 
     async def _authorise_return(self, order: ResolutionOrder) -> None:
