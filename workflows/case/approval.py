@@ -8,6 +8,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.refusals import Refusal
     from domain.case import Actor, Approval, ProposedPlan, Rejection, Role, SYSTEM_ACTOR, SolutionPlan, Stage
     from domain.handling import APPROVER_NAMES, check_plan_amount, check_return_amount
+    from domain.payloads import PlanApprover
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification
     from domain.sla import ClockName
@@ -37,7 +38,7 @@ class ApprovalHandlers(CaseBase):
                 actor,
                 stage=Stage.PLAN_PROPOSED,
                 waiting_for=f"approval by {APPROVER_NAMES[approver]}",
-                data={**plan.model_dump(mode="json"), "approver": approver.value},
+                data={**plan.model_dump(mode="json"), **PlanApprover(approver=approver).model_dump(mode="json")},
                 notify=[Notification(recipient=approver.value, topic="approval_requested")],
             )
             return case.view()

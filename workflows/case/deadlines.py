@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.case import Outcome, Priority, Role, SYSTEM_ACTOR, Stage
     from domain.due import next_item
     from domain.follow_up import FixCheckStatus
+    from domain.payloads import ClockMissed
     from domain.lifecycle import EventKind, OPEN_STAGES
     from domain.records import Notification
     from domain.presenting import rung, timer_summary
@@ -130,9 +131,10 @@ class Deadlines(CaseBase):
             )
             return
         role, person = self._responsible(item.clock)
-        base = {"clock": item.clock.value, "due_at": clock.due_at.isoformat(), "responsible_role": role, "responsible_id": person}
+        missed = ClockMissed(clock=item.clock.value, due_at=clock.due_at.isoformat(), responsible_role=role, responsible_id=person)
         if case.department:
-            base["department"] = case.department.value
+            missed.department = case.department.value
+        base = missed.data()
         if item.kind is DueKind.WARNING:
             clock.warnings_sent += 1
             recipient = f"employee:{person}" if person else (f"department:{case.department.value}" if role == "handler" and case.department else role)

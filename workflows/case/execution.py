@@ -115,11 +115,10 @@ class ExecutionHandlers(CaseBase):
                 )
                 if following is None:
                     break
-        case = self._case
         reason = f"the {order.type.value} could not be carried out on any route: " + "; ".join(
             f"{f['route'] or 'default'}: {f['reason']}" for f in failed
         )
-        case.follow_up = FollowUpTask(
+        task = FollowUpTask(
             reason=reason,
             created_at=workflow.now(),
             resolution_key=order.key,
@@ -127,23 +126,30 @@ class ExecutionHandlers(CaseBase):
             amount=order.amount,
             failed_routes=failed,
         )
+        await self._open_follow_up(task, f"a supervisor to carry out the {order.type.value} by hand (follow-up task)")
+        return None
+
+    async def _open_follow_up(self, task: FollowUpTask, waiting_for: str) -> None:
+        """A person takes over the resolution: the supervisor gets the task, the customer hears
+        of the delay."""
+        self._case.follow_up = task
+        resolution = task.resolution_type.value if task.resolution_type else None
         await self._record(
             EventKind.FOLLOW_UP_TASK_CREATED,
             SYSTEM_ACTOR,
-            waiting_for=f"a supervisor to carry out the {order.type.value} by hand (follow-up task)",
+            waiting_for=waiting_for,
             data={
-                "reason": reason,
-                "resolution": order.type.value,
-                "amount": str(order.amount) if order.amount is not None else None,
-                "failed_routes": failed,
+                "reason": task.reason,
+                "resolution": resolution,
+                "amount": str(task.amount) if task.amount is not None else None,
+                "failed_routes": task.failed_routes,
                 "assigned_to": "supervisor",
             },
             notify=[
-                Notification(recipient="supervisor", topic="follow_up_task", body={"resolution": order.type.value}),
+                Notification(recipient="supervisor", topic="follow_up_task", body={"resolution": resolution}),
                 Notification(recipient="customer", topic="resolution_delayed"),
             ],
         )
-        return None
 
     async def _executed(self, receipt: LedgerReceipt, kind: ResolutionType, actor: Actor = SYSTEM_ACTOR) -> None:
         case = self._case

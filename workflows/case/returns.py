@@ -153,22 +153,8 @@ class ReturnHandlers(CaseBase):
         progress = case.returns
         assert progress is not None
         reason = "the returned item failed the quality check" + (f": {signal.note}" if signal.note else "")
-        case.follow_up = FollowUpTask(
+        task = FollowUpTask(
             reason=reason, created_at=workflow.now(), resolution_key=progress.key, resolution_type=progress.kind, amount=None
         )
-        await self._record(
-            EventKind.FOLLOW_UP_TASK_CREATED,
-            SYSTEM_ACTOR,
-            waiting_for=f"a supervisor to decide on the {progress.kind.value} after the failed quality check (follow-up task)",
-            data={
-                "reason": reason,
-                "resolution": progress.kind.value,
-                "amount": None,
-                "failed_routes": [],
-                "assigned_to": "supervisor",
-            },
-            notify=[
-                Notification(recipient="supervisor", topic="follow_up_task", body={"resolution": progress.kind.value}),
-                Notification(recipient="customer", topic="resolution_delayed"),
-            ],
-        )
+        waiting_for = f"a supervisor to decide on the {progress.kind.value} after the failed quality check (follow-up task)"
+        await self._open_follow_up(task, waiting_for)
