@@ -78,7 +78,7 @@ def _breached_earlier_in_cycle(event: Any, clock: str) -> ColumnElement[bool]:
 
 
 def _meets(event: Any, clock: str) -> ColumnElement[bool]:
-    """`event` is the one that met `clock` in its cycle (workflows/case.py)."""
+    """`event` is the one that met `clock` in its cycle (workflows/case/)."""
     if clock == "first_reply":
         # Only the first cycle has a first-reply clock: a reopened case is triaged again without one.
         reopen = aliased(Event)

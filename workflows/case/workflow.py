@@ -2,7 +2,11 @@
 
 Deterministic code only. Everything that touches the world (the database, the outbox, the
 ledger, the triage rules) happens in activities. The handlers live in groups, one module
-each, that the workflow class is composed from."""
+each (handlers/), that the workflow class is composed from: temporalio's `workflow.defn`
+collects the updates, signals and queries of base classes (`inspect.getmembers`), so each
+group is a mixin over `CaseBase` and this class keeps only what every case shares: its
+state, the lock, the main loop, the queries and the receipt. The recorder writes every
+change; the deadline loop keeps the one durable timer."""
 
 from __future__ import annotations
 
@@ -17,15 +21,15 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import SlaView, sla_view
     from domain.state import CaseStart, CaseState, CaseView
 
-from workflows.case.approval import ApprovalHandlers
-from workflows.case.closing import ClosingHandlers
-from workflows.case.contributions import ContributionHandlers
 from workflows.case.deadlines import Deadlines
-from workflows.case.execution import ExecutionHandlers
-from workflows.case.handling import HandlingHandlers
-from workflows.case.intake import IntakeHandlers
+from workflows.case.handlers.approval import ApprovalHandlers
+from workflows.case.handlers.closing import ClosingHandlers
+from workflows.case.handlers.contributions import ContributionHandlers
+from workflows.case.handlers.execution import ExecutionHandlers
+from workflows.case.handlers.handling import HandlingHandlers
+from workflows.case.handlers.intake import IntakeHandlers
+from workflows.case.handlers.returns import ReturnHandlers
 from workflows.case.recorder import Recorder
-from workflows.case.returns import ReturnHandlers
 
 
 @workflow.defn
