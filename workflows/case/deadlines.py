@@ -8,7 +8,6 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.activities import CaseActivities
     from domain.case import Outcome, Priority, Role, SYSTEM_ACTOR, Stage
     from domain.due import next_item
     from domain.follow_up import FixCheckStatus
@@ -18,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.presenting import rung, timer_summary
     from domain.sla import ClockName, DueItem, DueKind, SlaClock
 
-from workflows.case.base import CaseBase, EXECUTION_DUE_KINDS, MAX_COALESCED, RECORD_RETRY
+from workflows.case.base import CaseBase, EXECUTION_DUE_KINDS, MAX_COALESCED
 from workflows.case.patches import COALESCE_DUE_ITEMS, MULTI_DEPARTMENT
 
 
@@ -60,23 +59,7 @@ class Deadlines(CaseBase):
                 await self._on_due(item)
         finally:
             batch, self._batch = self._batch, None
-        if len(batch) > 1 and not workflow.patched(COALESCE_DUE_ITEMS):
-            # One due item may record several events (a default that also resumes clocks);
-            # recorded before this patch, each was its own write, in order.
-            for transition in batch:
-                await self._write(transition)
-        elif len(batch) == 1:
-            await self._write(batch[0])
-        elif batch:
-            self._publish()
-            await self._own_activity(
-                CaseActivities.record_transitions,
-                batch,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RECORD_RETRY,
-                summary="record " + ", ".join(t.kind.value for t in batch),
-            )
-            self._recorded = batch[-1].seq
+        await self._write_together(batch)
 
     def _next_item(self) -> DueItem | None:
         case = self._case

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import ClockName
 
 from workflows.case.base import CUSTOMER_VISIBLE_STAGES, CaseBase, RECORD_RETRY, UPDATED_STAGES, _not_allowed
-from workflows.case.patches import LOCAL_SIDE_EFFECTS
+from workflows.case.patches import COALESCE_DUE_ITEMS, LOCAL_SIDE_EFFECTS
 
 
 class Recorder(CaseBase):
@@ -117,16 +117,29 @@ class Recorder(CaseBase):
             return
         await self._write(transition)
 
-    async def _write(self, transition: Transition) -> None:
+    async def _write(self, *transitions: Transition) -> None:
+        """One transition by `record_transition`; several that became due together by
+        `record_transitions`, in one write."""
         self._publish()
+        one = len(transitions) == 1
         await self._own_activity(
-            CaseActivities.record_transition,
-            transition,
+            CaseActivities.record_transition if one else CaseActivities.record_transitions,
+            transitions[0] if one else list(transitions),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
-            summary=f"record {transition.kind.value}",
+            summary="record " + ", ".join(t.kind.value for t in transitions),
         )
-        self._recorded = transition.seq
+        self._recorded = transitions[-1].seq
+
+    async def _write_together(self, batch: list[Transition]) -> None:
+        """The transitions held while due items fired together (`_batch`)."""
+        if len(batch) > 1 and not workflow.patched(COALESCE_DUE_ITEMS):
+            # One due item may record several events (a default that also resumes clocks);
+            # recorded before this patch, each was its own write, in order.
+            for transition in batch:
+                await self._write(transition)
+        elif batch:
+            await self._write(*batch)
 
     @staticmethod
     async def _own_activity(activity: Callable[..., Awaitable[Any]], arg: Any, **options: Any) -> Any:
