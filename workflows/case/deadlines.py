@@ -69,25 +69,31 @@ class Deadlines(CaseBase):
         return next_item(case, contributions=contributions)
 
     async def _on_due(self, item: DueItem) -> None:
+        """Each kind of due item goes to the group that owns it; SLA clocks stay here."""
+        owners = {
+            DueKind.CONTRIBUTION: self._contribution_overdue,
+            DueKind.UPDATE: self._progress_update,
+            DueKind.FIX_CHECK: self._fix_check_due,
+        } | dict.fromkeys(EXECUTION_DUE_KINDS, self._on_execution_due)
+        await owners.get(item.kind, self._on_clock_due)(item)
+
+    async def _progress_update(self, item: DueItem) -> None:
+        """Silence broken at the policy's cadence: the customer hears where the case is."""
+        case = self._case
+        await self._record(
+            EventKind.PROGRESS_UPDATE,
+            SYSTEM_ACTOR,
+            data={"stage": case.stage.value, "waiting_for": case.waiting_for},
+            notify=[Notification(recipient="customer", topic="progress", body={"stage": case.stage.value})],
+        )
+
+    async def _fix_check_due(self, item: DueItem) -> None:
+        await self._send_fix_check()
+
+    async def _on_clock_due(self, item: DueItem) -> None:
+        """An SLA clock's warning, breach or next escalation rung, or a window that closes."""
         case = self._case
         now = workflow.now()
-        if item.kind is DueKind.CONTRIBUTION:
-            await self._contribution_overdue(item)
-            return
-        if item.kind is DueKind.UPDATE:
-            await self._record(
-                EventKind.PROGRESS_UPDATE,
-                SYSTEM_ACTOR,
-                data={"stage": case.stage.value, "waiting_for": case.waiting_for},
-                notify=[Notification(recipient="customer", topic="progress", body={"stage": case.stage.value})],
-            )
-            return
-        if item.kind in EXECUTION_DUE_KINDS:
-            await self._on_execution_due(item)
-            return
-        if item.kind is DueKind.FIX_CHECK:
-            await self._send_fix_check()
-            return
         assert item.clock is not None
         clock = case.clocks[item.clock]
         if item.clock is ClockName.FIX_CHECK:
