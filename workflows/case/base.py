@@ -46,6 +46,7 @@ UPDATED_STAGES = OPEN_STAGES - {Stage.AWAITING_CUSTOMER, Stage.RECEIVED}
 
 MAX_COALESCED = 10
 
+
 def refuse(refusal: Refusal, message: str, details: dict[str, Any] | None = None, *, non_retryable: bool = False) -> ApplicationError:
     """The error a refused update fails with: its type is the refusal, api/ maps it to HTTP."""
     if details is None:

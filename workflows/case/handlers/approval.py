@@ -18,7 +18,6 @@ from workflows.case.base import CaseBase, applying_rules, refuse
 from workflows.case.patches import APPROVAL_CLOCK, MULTI_DEPARTMENT, SECOND_REJECTION
 
 
-
 class ApprovalHandlers(CaseBase):
     @workflow.update
     async def propose_plan(self, actor: Actor, plan: SolutionPlan) -> CaseView:

@@ -23,6 +23,7 @@ from workflows.case.patches import FIRST_REPLY_BY_PRIORITY
 # Priorities from the most to the least urgent: "lowering" moves right.
 PRIORITY_ORDER = (Priority.P1, Priority.P2, Priority.P3, Priority.P4)
 
+
 def _overrides(suggestion: TriageSuggestion | None, decision: TriageDecision) -> dict[str, Any]:
     """What the agent chose over the suggestion, field by field, for the timeline."""
     if suggestion is None:
@@ -36,11 +37,13 @@ def _overrides(suggestion: TriageSuggestion | None, decision: TriageDecision) ->
         changed["priority"] = {"suggested": suggestion.priority.value, "chosen": decision.priority.value}
     return changed
 
+
 def _lowered(suggestion: TriageSuggestion | None, chosen: Priority) -> Priority | None:
     """The suggested priority, when `chosen` is less urgent than it."""
     if suggestion is None or suggestion.priority is None:
         return None
     return suggestion.priority if PRIORITY_ORDER.index(chosen) > PRIORITY_ORDER.index(suggestion.priority) else None
+
 
 class IntakeHandlers(CaseBase):
     @workflow.update
@@ -51,21 +54,18 @@ class IntakeHandlers(CaseBase):
             case.priority = decision.priority
             case.department = decision.department
             now = workflow.now()
-            first_reply = self._retarget_first_reply(now) if workflow.patched(FIRST_REPLY_BY_PRIORITY) else None
-            self._meet(ClockName.FIRST_REPLY, now)
+            first_reply = self._first_reply_answered(now)
             for name in (ClockName.RESPOND, ClockName.PLAN, ClockName.RESOLUTION):
                 # Deadlines count from receipt (or the reopen), not from triage.
                 self._start_clock(name, case.cycle_started_at)
             overrides = _overrides(case.suggestion, decision)
             data = {**decision.model_dump(mode="json"), "suggestion_overridden": bool(overrides), "overrides": overrides}
-            if first_reply is not None:
-                data["first_reply"] = first_reply
             await self._record(
                 EventKind.TRIAGED,
                 actor,
                 stage=Stage.TRIAGED,
                 waiting_for=f"a {decision.department.value} handler to accept",
-                data=data,
+                data=data | first_reply,
                 notify=[Notification(recipient=f"department:{decision.department.value}", topic="case_assigned")],
             )
             return case.view()
@@ -89,12 +89,9 @@ class IntakeHandlers(CaseBase):
             now = workflow.now()
             case.categories = list(answer.categories)
             case.priority = answer.priority
-            first_reply = self._retarget_first_reply(now) if workflow.patched(FIRST_REPLY_BY_PRIORITY) else None
-            self._meet(ClockName.FIRST_REPLY, now)
+            first_reply = self._first_reply_answered(now)
             self._start_clock(ClockName.SURVEY, now)
-            data = answer.model_dump(mode="json")
-            if first_reply is not None:
-                data["first_reply"] = first_reply
+            data = answer.model_dump(mode="json") | first_reply
             await self._record(
                 EventKind.FIRST_CONTACT_RESOLVED,
                 actor,
@@ -138,6 +135,13 @@ class IntakeHandlers(CaseBase):
                 Notification(recipient="agent", topic="new_case"),
             ],
         )
+
+    def _first_reply_answered(self, now) -> dict[str, Any]:  # noqa: ANN001 - datetime
+        """The customer has had the first reply: its clock is met, under the target of the
+        priority just set; `first_reply` says which target applied (none before the patch)."""
+        first_reply = self._retarget_first_reply(now) if workflow.patched(FIRST_REPLY_BY_PRIORITY) else None
+        self._meet(ClockName.FIRST_REPLY, now)
+        return {} if first_reply is None else {"first_reply": first_reply}
 
     def _retarget_first_reply(self, now) -> dict[str, Any] | None:  # noqa: ANN001 - datetime
         """The first-reply clock still unmet takes the target of the priority just set (it may
