@@ -11,10 +11,10 @@ with workflow.unsafe.imports_passed_through():
     from domain.case import Outcome, Priority, Role, SYSTEM_ACTOR, Stage
     from domain.due import next_item
     from domain.follow_up import FixCheckStatus
-    from domain.payloads import ClockMissed
     from domain.lifecycle import EventKind, OPEN_STAGES
-    from domain.records import Notification
+    from domain.payloads import ClockMissed
     from domain.presenting import rung, timer_summary
+    from domain.records import Notification
     from domain.sla import ClockName, DueItem, DueKind, SlaClock
 
 from workflows.case.base import CaseBase, EXECUTION_DUE_KINDS, MAX_COALESCED

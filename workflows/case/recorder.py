@@ -1,24 +1,24 @@
-"""The record: every change becomes a transition written by our own activity, then published
-as search attributes and current details."""
+"""The recorder: every change becomes a transition (numbered under the case lock), written by
+our own activity alone or with the others due at the same instant, and published as search
+attributes and current details for operators."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
-    from domain.activities import CaseActivities
     from domain import search_attributes as sa
+    from domain.activities import CaseActivities
     from domain.case import Actor, Department, SYSTEM_ACTOR, Stage
     from domain.contribution import ContributionStatus
-    from domain.presenting import current_details
     from domain.lifecycle import Action, ActionNotAllowed, EventKind, check_allowed
+    from domain.presenting import current_details
     from domain.queues import escalations
     from domain.records import CaseSnapshot, Notification, Transition
     from domain.sla import ClockName

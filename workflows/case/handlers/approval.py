@@ -5,12 +5,12 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.refusals import Refusal
     from domain.case import Actor, Approval, ProposedPlan, Rejection, Role, SYSTEM_ACTOR, SolutionPlan, Stage
     from domain.handling import APPROVER_NAMES, check_plan_amount, check_return_amount
-    from domain.payloads import PlanApprover
     from domain.lifecycle import Action, EventKind
+    from domain.payloads import PlanApprover
     from domain.records import Notification
+    from domain.refusals import Refusal
     from domain.sla import ClockName
     from domain.state import CaseView
 

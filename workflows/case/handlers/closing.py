@@ -8,11 +8,11 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.refusals import Refusal
     from domain.case import Actor, DuplicateLink, DuplicateMark, Feedback, Outcome, Role, SYSTEM_ACTOR, Stage, Withdrawal
     from domain.follow_up import CallBackCompletion, CallBackTask, FixCheck, FixCheckAnswer, FixCheckStatus, ResultTold
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification
+    from domain.refusals import Refusal
     from domain.sla import ClockName, SlaClock
     from domain.state import CaseView
 

@@ -9,11 +9,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.refusals import Refusal
     from domain.activities import CaseActivities
     from domain.case import Actor, ExchangeChoice, ExchangeOffer, FollowUpCompletion, FollowUpTask, LedgerReceipt, RefundKind, ResolutionType, SYSTEM_ACTOR, Stage, StockCheck
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification, ResolutionOrder
+    from domain.refusals import Refusal
     from domain.returns import STEPPED_RESOLUTIONS
     from domain.sla import ClockName, DueItem, DueKind, TASK_CLOCKS
     from domain.state import CaseView

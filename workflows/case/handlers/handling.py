@@ -5,11 +5,11 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.refusals import Refusal
-    from domain.handling import check_extension
     from domain.case import Actor, CustomerReply, InfoRequest, Note, Reassignment, SYSTEM_ACTOR, Stage
+    from domain.handling import check_extension
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification
+    from domain.refusals import Refusal
     from domain.sla import CUSTOMER_WINDOWS, ClockName, DeadlineExtension, Replan
     from domain.state import CaseView
 

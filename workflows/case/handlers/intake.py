@@ -8,11 +8,11 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.refusals import Refusal
     from domain.activities import CaseActivities
     from domain.case import Actor, FirstContactAnswer, Priority, Role, Stage, TriageDecision, TriageRequest, TriageSuggestion
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification
+    from domain.refusals import Refusal
     from domain.sla import ClockName, ClockState
     from domain.state import CaseView
 
