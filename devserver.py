@@ -26,6 +26,10 @@ _TUNING = [
     "--sqlite-pragma", "synchronous=normal",
     "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
     "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+    # A person's action is recorded by a regular activity (workflows/case.py,
+    # RECORD_AFTER_ACCEPT): handed back with the workflow task that schedules it, it skips
+    # a round trip through the task queue (bench/README.md).
+    "--dynamic-config-value", "system.enableActivityEagerExecution=true",
 ]
 
 

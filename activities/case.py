@@ -6,6 +6,12 @@ keyed by (case number, sequence), resolutions by the approval's key (and route).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -15,8 +21,23 @@ from domain import activities as contract
 from domain.case import LedgerReceipt, StockCheck, TriageRequest, TriageSuggestion
 from domain.records import RecordedTransition, ResolutionOrder, Transition
 from domain.triage import DEFAULT_RULES, TriageRules, suggest
-from store.cases import CaseStore
+from store.cases import CaseStore, refused_for_good
 from store.triage_rules import ActiveTriageRules
+
+
+@contextmanager
+def _refused_for_good(number: str, transitions: list[Transition]) -> Iterator[None]:
+    """A write the database refuses for good (a data error) fails at once, non-retryable,
+    instead of retrying for ever; the workflow records the failure (RECORD_REFUSED)."""
+    try:
+        yield
+    except DBAPIError as error:
+        reason = refused_for_good(error)
+        if reason is None:
+            raise  # an outage or a lost connection: retried
+        kinds = ", ".join(f"#{t.seq} {t.kind.value}" for t in transitions)
+        activity.logger.warning("%s %s refused by the database: %s", number, kinds, reason)
+        raise ApplicationError(f"the database refused {kinds}: {reason}", {"reason": reason}, type=contract.RECORD_REFUSED_ERROR, non_retryable=True) from None
 
 
 class CaseActivities(contract.CaseActivities):
@@ -39,7 +60,8 @@ class CaseActivities(contract.CaseActivities):
 
     @activity.defn(name="record_transition")
     async def record_transition(self, transition: Transition) -> RecordedTransition:
-        written = await self._store.record_transition(transition)
+        with _refused_for_good(transition.number, [transition]):
+            written = await self._store.record_transition(transition)
         # Case number, sequence and kind only: personal data never reaches the logs.
         activity.logger.info(
             "%s #%d %s %s", transition.number, transition.seq, transition.kind.value, "recorded" if written else "already recorded"
@@ -49,13 +71,21 @@ class CaseActivities(contract.CaseActivities):
     @activity.defn(name="record_transitions")
     async def record_transitions(self, transitions: list[Transition]) -> list[RecordedTransition]:
         """Transitions of one case that became due together (a late wake-up), in one transaction."""
-        written = await self._store.record_transitions(transitions)
+        with _refused_for_good(transitions[0].number, transitions):
+            written = await self._store.record_transitions(transitions)
         for t, new in zip(transitions, written, strict=True):
             activity.logger.info("%s #%d %s %s", t.number, t.seq, t.kind.value, "recorded" if new else "already recorded")
         return [
             RecordedTransition(number=t.number, seq=t.seq, kind=t.kind, written=new)
             for t, new in zip(transitions, written, strict=True)
         ]
+
+    @activity.defn(name="record_failure")
+    async def record_failure(self, failure: dict[str, Any]) -> None:
+        """The database refused a transition for good: note it for the stuck finder."""
+        await self._store.record_failure(
+            failure["number"], failure["seq"], failure["kind"], failure["reason"], datetime.fromisoformat(failure["at"])
+        )
 
     @activity.defn(name="execute_resolution")
     async def execute_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
@@ -114,6 +144,7 @@ class CaseActivities(contract.CaseActivities):
         return [
             self.record_transition,
             self.record_transitions,
+            self.record_failure,
             self.execute_resolution,
             self.record_manual_resolution,
             self.check_stock,

@@ -84,6 +84,12 @@ async def find_stuck(
             raise
         logger.warning("stuck finder: visibility query for unrecorded cases failed: %s", error)
     failing = await _failing_activities(temporal, list(probe), failing_attempts, rpc_timeout)
+    # A write the database refused for good retries no more: the record says so, not Temporal.
+    refused = {
+        row.case_number: _Failing(text=f"record_transition refused for good: {row.reason}", started_at=row.failed_at)
+        for row in await ops.record_failures(probe_limit)
+    }
+    failing = refused | {number: failure for number, failure in failing.items() if number not in refused}
 
     by_number = {case.number: case for case in listed}
     others = [number for number in failing if number not in by_number]
@@ -102,12 +108,13 @@ async def find_stuck(
             if not case.reasons:
                 total += 1  # stuck only because of the failing activity: not counted by the database
             extra.append(case)
-        case.reasons.append(StuckReason.ACTIVITY_FAILING)
+        case.reasons.append(StuckReason.RECORD_REFUSED if number in refused else StuckReason.ACTIVITY_FAILING)
         case.failing_activity = failure.text
-    # A failing activity needs an engineer: those come first.
+    # A failing activity or a refused record needs an engineer: those come first.
     extra.sort(key=lambda case: case.in_stage_since)
-    items = (extra + [case for case in listed if StuckReason.ACTIVITY_FAILING in case.reasons]
-             + [case for case in listed if StuckReason.ACTIVITY_FAILING not in case.reasons])  # fmt: skip
+    engineer = {StuckReason.ACTIVITY_FAILING, StuckReason.RECORD_REFUSED}
+    items = (extra + [case for case in listed if engineer & set(case.reasons)]
+             + [case for case in listed if not engineer & set(case.reasons)])  # fmt: skip
     return StuckReport(as_of=now, in_stage_longer_than=in_stage_longer_than, items=items[:limit], total=total, probed=len(probe))
 
 

@@ -11,10 +11,17 @@ definitions live apart from their database code because `workflows/` may import 
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import activity
 
 from domain.case import LedgerReceipt, StockCheck, TriageRequest, TriageSuggestion
 from domain.records import RecordedTransition, ResolutionOrder, Transition
+
+
+# The error type of a record activity whose write the database refused for good (a data
+# error): non-retryable, the workflow notes it with `record_failure` and waits for an engineer.
+RECORD_REFUSED_ERROR = "RecordRefused"
 
 
 class CaseActivities:
@@ -26,6 +33,12 @@ class CaseActivities:
     @activity.defn(name="record_transitions")
     async def record_transitions(self, transitions: list[Transition]) -> list[RecordedTransition]:
         """Write transitions of one case that became due together, in one transaction."""
+        raise NotImplementedError
+
+    @activity.defn(name="record_failure")
+    async def record_failure(self, failure: dict[str, Any]) -> None:
+        """The database refused a transition for good: note it (number, seq, kind, reason, at)
+        for the stuck finder."""
         raise NotImplementedError
 
     @activity.defn(name="execute_resolution")

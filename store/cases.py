@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -10,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.case import LedgerReceipt, format_case_number
@@ -24,8 +25,34 @@ from store.models import (
     IdempotencyKeyRow,
     LedgerEntryRow,
     OutboxRow,
+    RecordFailureRow,
+    SupersededEventRow,
     TimelineEventRow,
 )
+
+
+def transition_fingerprint(t: Transition) -> str:
+    """What makes a write the same write: every field of the transition. A retried activity
+    carries the same input; a re-run of a lost workflow task computes a new one (another
+    event, or at least another `at`)."""
+    return hashlib.sha256(t.model_dump_json().encode()).hexdigest()
+
+
+def refused_for_good(error: BaseException) -> str | None:
+    """Why the database refused a write in a way no retry can change, or None for an error
+    worth retrying (an outage, a lost connection, a serialization failure).
+
+    A data exception (SQLSTATE class 22, e.g. a NUL character in text) or an integrity
+    violation (class 23; the record's own repeats use ON CONFLICT, so none is expected) is
+    named by its error class and SQLSTATE only: the message may quote the refused value."""
+    if not isinstance(error, DBAPIError):
+        return None
+    original = error.orig
+    state = getattr(original, "sqlstate", None) or getattr(getattr(original, "__cause__", None), "sqlstate", None)
+    if isinstance(error, (DataError, IntegrityError)) or (state is not None and str(state)[:2] in ("22", "23")):
+        cause = getattr(original, "__cause__", None) or original
+        return f"{type(cause).__name__}" + (f" (SQLSTATE {state})" if state else "")
+    return None
 
 
 class IdempotencyKeyReused(Exception):
@@ -92,7 +119,13 @@ class _TransitionStatements:
             index_elements=["case_number", "department"],
             set_={"contribution_status": departments.excluded.contribution_status},
         )
-        self.insert_outbox = insert(OutboxRow.__table__)
+        self.insert_outbox = insert(OutboxRow.__table__).on_conflict_do_nothing(
+            index_elements=["case_number", "seq", "recipient", "topic"]
+        )
+        timeline = TimelineEventRow.__table__.c
+        self.select_fingerprint = select(timeline.fingerprint, timeline.at).where(
+            timeline.case_number == bindparam("b_number"), timeline.seq == bindparam("b_seq")
+        )
         cases = CaseRow.__table__
         self.delete_categories = delete(CaseCategoryRow.__table__).where(
             CaseCategoryRow.__table__.c.case_number == bindparam("b_number")
@@ -124,15 +157,20 @@ class CaseStore:
     async def record_transitions(self, transitions: list[Transition]) -> list[bool]:
         """Several transitions of one case (due items that woke together) in one transaction."""
         async with self._engine.begin() as connection:
-            return [await self.record_transition(t, connection) for t in transitions]
+            return [await self._record_one(t, connection) for t in transitions]
 
     async def record_transition(self, t: Transition, within: AsyncConnection | None = None) -> bool:
         """Write the event, the case row and the outbox in one transaction (or in `within`'s).
 
-        Returns False when (number, seq) was already recorded: a retried
-        activity changes nothing. Eight of these run per case, so they go
+        Returns False when the same transition was already recorded: a retried activity
+        changes nothing. A *different* transition at an existing (number, seq) replaces
+        the earlier one (see `_supersede`). Eight of these run per case, so they go
         through a Core connection with statements built once (bench/README.md).
         """
+        async with self._engine.begin() if within is None else nullcontext(within) as connection:
+            return await self._record_one(t, connection)
+
+    async def _record_one(self, t: Transition, connection: AsyncConnection) -> bool:
         snap = t.snapshot
         escalated = summarize(snap.escalations)
         row_values: dict[str, Any] = {
@@ -159,82 +197,157 @@ class CaseStore:
         if t.archive is not None:
             row_values |= {"archive_record": t.archive, "archived_at": t.at}
         statements = self._statements
-        async with self._engine.begin() if within is None else nullcontext(within) as connection:
-            if t.intake is not None:
-                intake = t.intake
-                await connection.execute(
-                    statements.insert_case,
-                    {
-                        "number": t.number,
-                        "channel": intake.channel.value,
-                        "customer_tier": intake.customer.tier.value,
-                        "customer_name": intake.customer.name,
-                        "customer_phone": intake.customer.phone,
-                        "customer_email": intake.customer.email,
-                        "order_number": intake.order.number,
-                        "paid_amount": intake.order.paid_amount,
-                        "currency": intake.order.currency,
-                        "sku": intake.product.sku,
-                        "description": intake.description,
-                        "intake": intake.model_dump(mode="json"),
-                        "received_at": t.received_at,
-                        **row_values,
-                    },
-                )
-            inserted = await connection.execute(
-                statements.insert_event,
+        fingerprint = transition_fingerprint(t)
+        if t.intake is not None:
+            intake = t.intake
+            await connection.execute(
+                statements.insert_case,
                 {
-                    "case_number": t.number,
-                    "seq": t.seq,
-                    "kind": t.kind.value,
-                    "stage": snap.stage.value,
-                    "actor_id": t.actor.id,
-                    "actor_role": t.actor.role.value,
-                    "at": t.at,
-                    "data": t.data,
-                    "recorded_at": datetime.now(timezone.utc),
+                    "number": t.number,
+                    "channel": intake.channel.value,
+                    "customer_tier": intake.customer.tier.value,
+                    "customer_name": intake.customer.name,
+                    "customer_phone": intake.customer.phone,
+                    "customer_email": intake.customer.email,
+                    "order_number": intake.order.number,
+                    "paid_amount": intake.order.paid_amount,
+                    "currency": intake.order.currency,
+                    "sku": intake.product.sku,
+                    "description": intake.description,
+                    "intake": intake.model_dump(mode="json"),
+                    "received_at": t.received_at,
+                    **row_values,
                 },
             )
-            if inserted.rowcount == 0:
+        event = {
+            "case_number": t.number,
+            "seq": t.seq,
+            "kind": t.kind.value,
+            "stage": snap.stage.value,
+            "actor_id": t.actor.id,
+            "actor_role": t.actor.role.value,
+            "at": t.at,
+            "data": t.data,
+            "recorded_at": datetime.now(timezone.utc),
+            "fingerprint": fingerprint,
+        }
+        inserted = await connection.execute(statements.insert_event, event)
+        replaced = False
+        if inserted.rowcount == 0:
+            found, found_at = (
+                await connection.execute(statements.select_fingerprint, {"b_number": t.number, "b_seq": t.seq})
+            ).one()
+            if found is None or found == fingerprint:
+                return False  # the same transition again (or one recorded before fingerprints)
+            if t.at < found_at:
+                # A write of a lost task arriving after the task that replaced it (a worker cut
+                # off from Temporal but not from the database): what came later stands.
                 return False
+            # Not a repeat: the row came from a workflow task that never committed (a committed
+            # local activity is never run again, and a regular activity retries its one input).
+            # The task that re-ran started later, so its `at` is not earlier.
+            await self._supersede(connection, t.number, t.seq, replaced_by=fingerprint)
+            await connection.execute(statements.insert_event, event)
+            replaced = True
+            if t.archive is None:
+                row_values |= {"archive_record": None, "archived_at": None}
+        await connection.execute(
+            statements.update_case(row_values.keys()), {"b_number": t.number, "b_seq": t.seq, **row_values}
+        )
+        if t.categories_changed or replaced:
+            await connection.execute(statements.delete_categories, {"b_number": t.number})
+            if snap.categories:
+                await connection.execute(
+                    statements.insert_category,
+                    # A triage may name a category twice; the row is there once.
+                    [{"case_number": t.number, "category": c} for c in dict.fromkeys(c.value for c in snap.categories)],
+                )
+        if t.assisting:
+            # Departments are only ever added: one that assisted keeps seeing the case it worked on.
             await connection.execute(
-                statements.update_case(row_values.keys()), {"b_number": t.number, "b_seq": t.seq, **row_values}
+                statements.upsert_department,
+                [
+                    {"case_number": t.number, "department": d.value, "contribution_status": status.value}
+                    for d, status in t.assisting.items()
+                ],
             )
-            if t.categories_changed:
-                await connection.execute(statements.delete_categories, {"b_number": t.number})
-                if snap.categories:
-                    await connection.execute(
-                        statements.insert_category,
-                        # A triage may name a category twice; the row is there once.
-                        [{"case_number": t.number, "category": c} for c in dict.fromkeys(c.value for c in snap.categories)],
-                    )
-            if t.assisting:
-                # Departments are only ever added: one that assisted keeps seeing the case it worked on.
-                await connection.execute(
-                    statements.upsert_department,
-                    [
-                        {"case_number": t.number, "department": d.value, "contribution_status": status.value}
-                        for d, status in t.assisting.items()
-                    ],
+        if t.notifications:
+            # A notification already delivered for a superseded event at this seq keeps its row
+            # (the receiver deduplicates on case, seq, recipient and topic): no conflict here.
+            await connection.execute(
+                statements.insert_outbox,
+                [
+                    {
+                        "case_number": t.number,
+                        "seq": t.seq,
+                        "recipient": n.recipient,
+                        "topic": n.topic,
+                        "body": n.body,
+                        "status": "pending",
+                        "attempts": 0,
+                        "created_at": t.at,
+                    }
+                    for n in t.notifications
+                ],
+            )
+        return True
+
+    async def _supersede(self, connection: AsyncConnection, number: str, from_seq: int, *, replaced_by: str | None) -> None:
+        """Move the events at `from_seq` and after to `superseded_events` and drop their
+        notifications not yet delivered: a workflow task wrote them and never committed,
+        so the case never did them. The case row steps back so the next write applies."""
+        timeline, outbox = TimelineEventRow.__table__.c, OutboxRow.__table__.c
+        events = (
+            await connection.execute(
+                select(TimelineEventRow.__table__).where(timeline.case_number == number, timeline.seq >= from_seq)
+            )
+        ).mappings().all()
+        if not events:
+            return
+        messages = (
+            await connection.execute(
+                select(outbox.seq, outbox.recipient, outbox.topic, outbox.status).where(
+                    outbox.case_number == number, outbox.seq >= from_seq
                 )
-            if t.notifications:
-                await connection.execute(
-                    statements.insert_outbox,
-                    [
-                        {
-                            "case_number": t.number,
-                            "seq": t.seq,
-                            "recipient": n.recipient,
-                            "topic": n.topic,
-                            "body": n.body,
-                            "status": "pending",
-                            "attempts": 0,
-                            "created_at": t.at,
-                        }
-                        for n in t.notifications
+            )
+        ).all()
+        now = datetime.now(timezone.utc)
+        await connection.execute(
+            SupersededEventRow.__table__.insert(),
+            [
+                {
+                    "case_number": number, "seq": e["seq"], "kind": e["kind"], "stage": e["stage"],
+                    "actor_id": e["actor_id"], "actor_role": e["actor_role"], "at": e["at"], "data": e["data"],
+                    "recorded_at": e["recorded_at"], "fingerprint": e["fingerprint"],
+                    "notifications": [
+                        {"recipient": m.recipient, "topic": m.topic, "status": m.status} for m in messages if m.seq == e["seq"]
                     ],
-                )
-            return True
+                    "superseded_at": now,
+                    "replaced_by": replaced_by if e["seq"] == from_seq else None,
+                }  # fmt: skip
+                for e in events
+            ],
+        )
+        await connection.execute(
+            delete(TimelineEventRow.__table__).where(timeline.case_number == number, timeline.seq >= from_seq)
+        )
+        await connection.execute(
+            delete(OutboxRow.__table__).where(
+                outbox.case_number == number, outbox.seq >= from_seq, outbox.status != "delivered"
+            )
+        )
+        await connection.execute(
+            update(CaseRow.__table__).where(CaseRow.__table__.c.number == number).values(last_seq=from_seq - 1)
+        )
+
+    async def record_failure(self, number: str, seq: int, kind: str, reason: str, at: datetime) -> None:
+        """The database refused transition `seq` for good: kept for the stuck finder, once."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                _insert(session, RecordFailureRow)
+                .values(case_number=number, seq=seq, kind=kind, reason=reason[:200], failed_at=at)
+                .on_conflict_do_nothing(index_elements=["case_number", "seq"])
+            )
 
     async def record_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
         """Write the ledger entry once per route key; a retry returns the first entry."""
@@ -447,6 +560,14 @@ class CaseStore:
                 .where(TimelineEventRow.case_number == number, TimelineEventRow.seq > after)
                 .order_by(TimelineEventRow.seq)
                 .limit(limit)
+            )
+            return list(rows.scalars())
+
+    async def superseded(self, number: str) -> list[SupersededEventRow]:
+        """The audit of events a lost workflow task wrote and the case never did."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(SupersededEventRow).where(SupersededEventRow.case_number == number).order_by(SupersededEventRow.id)
             )
             return list(rows.scalars())
 

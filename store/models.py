@@ -100,7 +100,10 @@ class CaseDepartmentRow(Base):
 
 
 class TimelineEventRow(Base):
-    """Append-only: (case_number, seq) is written once, however often an activity retries."""
+    """(case_number, seq) is written once, however often an activity retries: a retry carries
+    the same fingerprint. A different event at an existing seq can only come from a workflow
+    task that never committed; it replaces the row, and `superseded_events` keeps what it
+    replaced (store/cases.py)."""
 
     __tablename__ = "timeline_events"
 
@@ -114,6 +117,50 @@ class TimelineEventRow(Base):
     data: Mapped[dict[str, Any]]
     # When the row reached the database (`at` is when it happened in the case).
     recorded_at: Mapped[datetime | None]
+    # sha256 of the whole transition written; unset on rows recorded before it existed.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+
+
+class SupersededEventRow(Base):
+    """Audit: a timeline event (and its outbox rows) written by a workflow task that never
+    committed, replaced by what the case really did. Notifications already delivered are
+    listed with status `delivered`: they went out and cannot be taken back."""
+
+    __tablename__ = "superseded_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(ForeignKey("cases.number", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    data: Mapped[dict[str, Any]]
+    recorded_at: Mapped[datetime | None]
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    notifications: Mapped[list[Any]] = mapped_column(JSON)  # [{recipient, topic, status}] of its outbox rows
+    superseded_at: Mapped[datetime]
+    # The fingerprint of the event written at the same seq instead; unset when the seq was
+    # simply not reached again (a later event of the same lost task).
+    replaced_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class RecordFailureRow(Base):
+    """A transition the database refused for good (a data error: retrying cannot help). The
+    case waits for an engineer; the stuck finder lists it. No payload is kept: only what was
+    refused and the database's error class."""
+
+    __tablename__ = "record_failures"
+    __table_args__ = (UniqueConstraint("case_number", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # No foreign key: the refused write may be the one that would have made the case row.
+    case_number: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(200))
+    failed_at: Mapped[datetime]
 
 
 class OutboxRow(Base):

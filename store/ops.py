@@ -33,7 +33,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.cases import CaseStore
-from store.models import CaseDepartmentRow, CaseRow, TimelineEventRow
+from store.models import CaseDepartmentRow, CaseRow, RecordFailureRow, TimelineEventRow
 from store.rules import FINISHED_STAGES
 
 # Stages where a long wait is expected and bounded by the case itself.
@@ -48,6 +48,8 @@ class StuckReason(StrEnum):
     FOLLOW_UP_TASK = "follow_up_task"
     CALL_BACK_TASK = "call_back_task"
     CONTRIBUTION_OVERDUE = "contribution_overdue"
+    # The database refused a transition for good (a data error): the case waits for an engineer.
+    RECORD_REFUSED = "record_refused"
 
 
 @dataclass
@@ -190,6 +192,17 @@ class OpsStore:
             .where(or_(CaseRow.stage.not_in(FINISHED_STAGES), and_(CaseRow.stage != "archived", call_back_open)))
             .subquery()
         )
+
+    async def record_failures(self, limit: int) -> list[RecordFailureRow]:
+        """Transitions the database refused for good, the oldest first (one per case)."""
+        async with self._sessions() as session:
+            first = (
+                select(func.min(RecordFailureRow.id)).group_by(RecordFailureRow.case_number).scalar_subquery()
+            )
+            rows = await session.execute(
+                select(RecordFailureRow).where(RecordFailureRow.id.in_(first)).order_by(RecordFailureRow.failed_at).limit(limit)
+            )
+            return list(rows.scalars())
 
     async def probe_candidates(self, limit: int) -> list[OpenCase]:
         """The unfinished cases worth asking Temporal about, at most `limit` of each kind:

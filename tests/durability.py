@@ -4,6 +4,8 @@ driven through the API with retries, and the checks that nothing was lost or dou
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -159,3 +161,139 @@ async def assert_nothing_lost_or_doubled(store: Any, client: Any, number: str) -
     assert len(outbox) == len(set(outbox)), number
     row = await store.get_case(number)
     assert (row.stage, row.last_seq) == ("closed", view.seq), number
+
+
+class DevProcess:
+    """`python -m cli dev` (the `aftersales dev` command) in its own process group, so that
+    `kill` takes the Temporal dev server, the worker, the dispatcher and the API down at once,
+    as `kill -9` of the group does."""
+
+    def __init__(self, *, data_dir: Path, database_url: str, prefix: str, task_queue: str) -> None:
+        import socket
+
+        def free_port() -> int:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                return s.getsockname()[1]
+
+        self.data_dir = data_dir
+        self.api_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        self.environment = os.environ | {
+            "DATABASE_URL": database_url,
+            "TASK_QUEUE": task_queue,
+            "CASE_NUMBER_PREFIX": prefix,
+            "LOG_LEVEL": "WARNING",
+            "NOTIFY_POLL_SECONDS": "0.2",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def temporal_address(self) -> str:
+        return f"127.0.0.1:{self.temporal_port}"
+
+    async def start(self, timeout: float = 90) -> None:
+        assert self.process is None or self.process.poll() is not None
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / f"dev-{self.starts}.log", "wb")  # noqa: SIM115 - the child keeps it
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "cli", "dev", "--data-dir", str(self.data_dir), "--api-port", str(self.api_port),
+                "--temporal-port", str(self.temporal_port), "--ui-port", str(self.ui_port),
+            ],  # fmt: skip
+            env=self.environment,
+            cwd=self.data_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(base_url=self.api_url, timeout=2) as api:
+            while True:
+                assert self.process.poll() is None, f"aftersales dev exited; see {self.data_dir}/dev-{self.starts - 1}.log"
+                try:
+                    if (await api.get("/healthz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "aftersales dev did not answer"
+                await asyncio.sleep(0.2)
+
+    async def kill(self) -> None:
+        """SIGKILL to the whole process group: nothing shuts down cleanly."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        await asyncio.to_thread(self.process.wait)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            await self.kill()
+
+
+async def committed_transitions(client: Any, number: str) -> list[tuple[int, str]]:
+    """(seq, kind) of every transition the workflow's history says was recorded: the
+    results of its local `record_transition(s)` markers and of its completed regular
+    `record_transition(s)` activities. Nothing else counts as done by the case."""
+    from temporalio.api.enums.v1 import EventType
+
+    from domain.records import RecordedTransition
+
+    history = await client.get_workflow_handle(number).fetch_history()
+    converter = client.data_converter
+    scheduled: dict[int, str] = {}
+    found: list[tuple[int, str]] = []
+
+    async def add(activity_type: str, payloads: Any) -> None:
+        if activity_type == "record_transition":
+            [one] = await converter.decode(payloads, [RecordedTransition])
+            found.append((one.seq, one.kind.value))
+        elif activity_type == "record_transitions":
+            [many] = await converter.decode(payloads, [list[RecordedTransition]])
+            found.extend((one.seq, one.kind.value) for one in many)
+
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name != "core_local_activity" or "result" not in marker.details:
+                continue
+            data = json.loads(marker.details["data"].payloads[0].data)
+            await add(data["activity_type"], marker.details["result"].payloads)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            done = event.activity_task_completed_event_attributes
+            await add(scheduled[done.scheduled_event_id], done.result.payloads)
+    return found
+
+
+async def assert_record_is_the_workflow(store: Any, client: Any, number: str) -> None:
+    """The record's stage, timeline and notifications are what the workflow's history
+    committed: every recorded transition once, nothing it never committed, and no
+    notification for an event the case did not make."""
+    from workflows.case import CaseWorkflow
+
+    state = await client.get_workflow_handle_for(CaseWorkflow.run, number).query(CaseWorkflow.state)
+    committed = await committed_transitions(client, number)
+    assert [seq for seq, _ in committed] == list(range(1, state.seq + 1)), (number, committed)
+    timeline = await store.timeline(number)
+    assert [(e.seq, e.kind) for e in timeline] == committed, (number, [(e.seq, e.kind) for e in timeline], committed)
+    row = await store.get_case(number)
+    assert (row.stage, row.last_seq) == (state.stage.value, state.seq), number
+    kinds = {e.seq: e for e in timeline}
+    outbox = await store.outbox(number)
+    assert len({(o.seq, o.recipient, o.topic) for o in outbox}) == len(outbox), number
+    for o in outbox:
+        event = kinds.get(o.seq)
+        assert event is not None, (number, o.seq, o.topic, o.status)
+        if o.topic in ("plan_approved", "plan_rejected"):
+            assert event.kind == o.topic, (number, o.seq, o.topic, o.status, event.kind)
+        if o.topic == "progress":
+            assert o.body == {"stage": event.stage}, (number, o.seq, o.body, o.status, event.kind)

@@ -6,6 +6,7 @@ payment gateway is a double behind the interface the webhook integration impleme
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,9 +21,10 @@ from api.app import create_app
 from delivery import signing
 from delivery.resolutions import ResolutionExecutor, RouteFailed, RouteUnavailable, WebhookExecutor
 from delivery.stock import StockService
-from domain.case import ResolutionType, StockCheck
+from domain.case import LedgerReceipt, ResolutionType, StockCheck
 from domain.records import ResolutionOrder
 from settings import Settings
+from store.cases import CaseStore
 from store.db import session_factory
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
@@ -40,6 +42,9 @@ class ScriptedGateway:
     unreachable: set[tuple[str, str | None]] = field(default_factory=set)
     calls: list[tuple[str, str | None]] = field(default_factory=list)
     paid: list[ResolutionOrder] = field(default_factory=list)
+    # Payments per idempotency key (the route key). This double pays every time it is asked,
+    # as a gateway without deduplication would: more than one for a key is a double payment.
+    charges: Counter[str] = field(default_factory=Counter)
 
     async def execute(self, order: ResolutionOrder) -> str | None:
         self.calls.append((order.number, order.route))
@@ -48,6 +53,7 @@ class ScriptedGateway:
         if (order.number, order.route) in self.refuse:
             raise RouteFailed(f"{order.route} route declined: account closed")
         self.paid.append(order)
+        self.charges[order.route_key] += 1
         return f"PAY-{order.route_key}"
 
     def paid_for(self, number: str) -> list[ResolutionOrder]:
@@ -121,6 +127,39 @@ async def test_a_refund_is_paid_on_the_original_route(payments: Payments, databa
     assert executed.data["route"] == "original"
     kinds = [e.kind for e in await database.store.timeline(number)]
     assert "execution_route_failed" not in kinds and "follow_up_task_created" not in kinds
+
+
+class _DiesAfterTheLedgerWrite(CaseStore):
+    """The ledger entry is committed, then the activity dies before Temporal hears of it
+    (a worker killed inside `execute_resolution`): once per case."""
+
+    died: set[str] = set()
+
+    async def record_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
+        receipt = await super().record_resolution(order)
+        if order.number not in self.died:
+            self.died.add(order.number)
+            raise ConnectionResetError("worker lost after the ledger write")
+        return receipt
+
+
+async def test_an_activity_that_dies_after_paying_does_not_pay_again(env: WorkflowEnvironment, database: Database) -> None:
+    """Issue 12 §3: the retry finds the resolution in the ledger and asks the gateway nothing."""
+    gateway = ScriptedGateway()
+    queue = f"pays-once-{database.backend}"
+    store = _DiesAfterTheLedgerWrite(database.store.sessions, database.prefix)
+    settings = Settings(task_queue=queue, database_url=database.url, case_number_prefix=database.prefix)
+    app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
+    async with (
+        build_worker(env.client, store, queue, executor=gateway, workflow_failure_exception_types=[Exception]),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as api,
+    ):
+        number, seq = await approved(api, payment_route="alipay")
+        await wait_for_stage(api, number, "awaiting_feedback", AGENT)
+    assert number in store.died  # the first attempt did die after paying
+    assert gateway.charges == Counter({f"{number}:{seq}:original": 1})
+    (entry,) = await database.store.ledger(number)
+    assert entry.reference == f"PAY-{number}:{seq}:original"
 
 
 async def test_a_refused_original_route_falls_back_to_the_alternative(payments: Payments, database: Database) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
@@ -225,3 +226,61 @@ def _cli_stuck(settings: Settings, env: WorkflowEnvironment, database: Database)
         cli.get_settings = original
     assert result.exit_code == 0, result.output
     return result.output
+
+
+async def test_a_record_the_database_refuses_for_good_stops_retrying_and_is_listed(
+    apps: Apps, env: WorkflowEnvironment, database: Database, worker: str
+) -> None:
+    """Issue 13 §2: a write the database refuses for good (there a NUL character on
+    PostgreSQL; the models now refuse it before any database sees it, so the test database
+    is given a rule that refuses one canary description). The receipt's write fails once, not
+    for ever; the case is listed as stuck with the reason, and its history stays short."""
+    from domain.case import CaseIntake
+    from domain.state import CaseStart
+    from tests.people import AGENT_ACTOR
+
+    canary = "db-refuses-this"
+    async with database.engine.begin() as connection:
+        if database.backend == "postgresql":
+            await connection.execute(text(
+                f"ALTER TABLE cases ADD CONSTRAINT refuse_canary CHECK (position('{canary}' in description) = 0) NOT VALID"
+            ))  # fmt: skip
+        else:
+            await connection.execute(text(
+                f"CREATE TRIGGER refuse_canary BEFORE INSERT ON cases WHEN instr(NEW.description, '{canary}') > 0 "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            ))  # fmt: skip
+    prefix = PREFIX[database.backend]
+    received = datetime.now(timezone.utc)
+    number = await CaseStore(database.store.sessions, prefix).next_case_number(received.strftime("%Y%m%d"))
+    clean = CaseIntake.model_validate(intake())
+    start = CaseStart(
+        number=number, intake=clean.model_copy(update={"description": f"leaking {canary} base"}), received_at=received,
+        received_by=AGENT_ACTOR,
+    )  # fmt: skip
+    try:
+        await _refused_and_listed(apps, env, database, worker, start, number, prefix)
+    finally:
+        async with database.engine.begin() as connection:
+            if database.backend == "postgresql":
+                await connection.execute(text("ALTER TABLE cases DROP CONSTRAINT refuse_canary"))
+            else:
+                await connection.execute(text("DROP TRIGGER refuse_canary"))
+
+
+async def _refused_and_listed(apps: Apps, env: WorkflowEnvironment, database: Database, worker: str, start, number: str, prefix: str) -> None:  # noqa: ANN001
+    handle = await env.client.start_workflow(CaseWorkflow.run, start, id=number, task_queue=worker)
+    deadline = time.monotonic() + 60
+    while number not in (listed := await stuck(apps.api, prefix)):
+        assert time.monotonic() < deadline, "the refused case never reached the stuck finder"
+        await asyncio.sleep(0.5)
+    item = listed[number]
+    assert "record_refused" in item["reasons"], item
+    refusal = "CheckViolationError" if database.backend == "postgresql" else "IntegrityError"
+    assert refusal in item["failing_activity"] and "#1 received" in item["failing_activity"], item
+    assert "leaking" not in item["failing_activity"]  # the refused text is never repeated
+    await asyncio.sleep(3)  # a retry loop would keep adding events
+    history = await handle.fetch_history()
+    assert len(history.events) < 30, len(history.events)
+    assert not (await handle.describe()).raw_description.pending_activities
+    assert await database.store.get_case(number) is None  # nothing half-written

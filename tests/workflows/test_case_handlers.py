@@ -9,6 +9,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from temporalio import activity
@@ -62,6 +63,10 @@ class FakeActivities(activities.CaseActivities):
     async def record_transitions(self, transitions: list[Transition]) -> list[RecordedTransition]:
         return [await self.record_transition(t) for t in transitions]
 
+    @activity.defn(name="record_failure")
+    async def record_failure(self, failure: dict[str, Any]) -> None:
+        raise AssertionError(f"nothing here is refused by a database: {failure}")
+
     @activity.defn(name="execute_resolution")
     async def execute_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
         self.orders.append(order)
@@ -91,6 +96,7 @@ class FakeActivities(activities.CaseActivities):
         return [
             self.record_transition,
             self.record_transitions,
+            self.record_failure,
             self.execute_resolution,
             self.record_manual_resolution,
             self.check_stock,

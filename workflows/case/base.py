@@ -78,3 +78,4 @@ class CaseBase:
     _recorded: int
     _recorded_categories: list | None
     _batch: list[Transition] | None
+    _refusal: str | None

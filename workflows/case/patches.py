@@ -73,6 +73,21 @@ COALESCE_DUE_ITEMS = "coalesce-due-items"
 FIRST_REPLY_BY_PRIORITY = "first-reply-by-priority"
 
 
+# A person's action is recorded by a regular activity, scheduled in the workflow task that
+# accepts the update, so the write exists only once the acceptance is in history. A local
+# activity wrote it before the task completed: a crash then left an approval in the record
+# that the server dropped with the task (issue 13). Timer-, signal- and start-driven writes
+# stay local: their cause is already in history and a retried task writes them again (the
+# store replaces what a lost task wrote: store/cases.py). Cases recorded before this patch
+# keep their local activities in handlers.
+RECORD_AFTER_ACCEPT = "record-after-accept"
+
+# A write the database refuses for good (a data error, e.g. a NUL character in text) fails
+# the record activity at once instead of retrying for ever (issue 13 §2): the case notes the
+# failure for the stuck finder and waits there for an engineer, recording nothing after it.
+# Only a case that meets such a refusal runs this code; no recorded history did.
+RECORD_REFUSED = "record-refused"
+
 # id -> the first baseline in tests/histories/ that recorded its marker.
 BASELINES: dict[str, str | None] = {
     LOCAL_SIDE_EFFECTS: "v2-local-activities",
@@ -89,4 +104,6 @@ BASELINES: dict[str, str | None] = {
     MULTI_DEPARTMENT: "v4-returns-follow-up-departments",
     COALESCE_DUE_ITEMS: "v4-returns-follow-up-departments",
     FIRST_REPLY_BY_PRIORITY: None,
+    RECORD_AFTER_ACCEPT: None,
+    RECORD_REFUSED: None,
 }

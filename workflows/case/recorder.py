@@ -11,10 +11,11 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
-    from domain.activities import CaseActivities
+    from domain.activities import RECORD_REFUSED_ERROR, CaseActivities
     from domain.case import Actor, Department, SYSTEM_ACTOR, Stage
     from domain.contribution import ContributionStatus
     from domain.lifecycle import Action, ActionNotAllowed, EventKind, check_allowed
@@ -24,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import ClockName
 
 from workflows.case.base import CUSTOMER_VISIBLE_STAGES, CaseBase, RECORD_RETRY, UPDATED_STAGES, _not_allowed
-from workflows.case.patches import COALESCE_DUE_ITEMS, LOCAL_SIDE_EFFECTS
+from workflows.case.patches import COALESCE_DUE_ITEMS, LOCAL_SIDE_EFFECTS, RECORD_AFTER_ACCEPT, RECORD_REFUSED
 
 
 class Recorder(CaseBase):
@@ -122,14 +123,40 @@ class Recorder(CaseBase):
         `record_transitions`, in one write."""
         self._publish()
         one = len(transitions) == 1
+        try:
+            await self._own_activity(
+                CaseActivities.record_transition if one else CaseActivities.record_transitions,
+                transitions[0] if one else list(transitions),
+                after_accept=one,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RECORD_RETRY,
+                summary="record " + ", ".join(t.kind.value for t in transitions),
+            )
+        except (ActivityError, ApplicationError) as error:
+            await self._refused(list(transitions), error)
+        self._recorded = transitions[-1].seq
+
+    async def _refused(self, transitions: list[Transition], error: ActivityError | ApplicationError) -> None:
+        """The database refused these transitions for good: note it (without their payload,
+        which is what was refused) and wait here for an engineer, holding the case lock so
+        nothing later is recorded out of order. Any other failure goes on as before. (A local
+        activity's failure arrives as the activity's own ApplicationError, a regular one's
+        wrapped in ActivityError.)"""
+        cause = error.cause if isinstance(error, ActivityError) else error
+        if not isinstance(cause, ApplicationError) or cause.type != RECORD_REFUSED_ERROR or not workflow.patched(RECORD_REFUSED):
+            raise error
+        first = transitions[0]
+        reason = cause.message  # names the event and the database's error class, never the refused value
+        self._refusal = reason
         await self._own_activity(
-            CaseActivities.record_transition if one else CaseActivities.record_transitions,
-            transitions[0] if one else list(transitions),
+            CaseActivities.record_failure,
+            {"number": first.number, "seq": first.seq, "kind": first.kind.value, "reason": reason, "at": workflow.now().isoformat()},
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
-            summary="record " + ", ".join(t.kind.value for t in transitions),
+            summary=f"note that the database refused {first.kind.value}",
         )
-        self._recorded = transitions[-1].seq
+        workflow.set_current_details(f"**Record refused**: {self._refusal}. Waiting for an engineer.")
+        await workflow.wait_condition(lambda: False)
 
     async def _write_together(self, batch: list[Transition]) -> None:
         """The transitions held while due items fired together (`_batch`)."""
@@ -142,9 +169,15 @@ class Recorder(CaseBase):
             await self._write(*batch)
 
     @staticmethod
-    async def _own_activity(activity: Callable[..., Awaitable[Any]], arg: Any, **options: Any) -> Any:
-        """An activity on our own database: local once the case carries the patch. The one
-        place that decides between a local and a regular activity."""
+    async def _own_activity(
+        activity: Callable[..., Awaitable[Any]], arg: Any, *, after_accept: bool = False, **options: Any
+    ) -> Any:
+        """An activity on our own database, the one place that decides local or regular: local
+        once the case carries LOCAL_SIDE_EFFECTS, except a person's action (`after_accept`, in
+        an update) once it carries RECORD_AFTER_ACCEPT: a regular activity scheduled with the
+        acceptance, so the write exists only once the acceptance is in history."""
+        if after_accept and workflow.current_update_info() is not None and workflow.patched(RECORD_AFTER_ACCEPT):
+            return await workflow.execute_activity_method(activity, arg, **options)
         if workflow.patched(LOCAL_SIDE_EFFECTS):
             return await workflow.execute_local_activity_method(activity, arg, **options)
         return await workflow.execute_activity_method(activity, arg, **options)

@@ -63,6 +63,7 @@ class CaseWorkflow(
         self._recorded = self._case.seq  # the last sequence number the database has
         self._recorded_categories: list | None = None  # unknown until this run records once
         self._batch: list[Transition] | None = None  # transitions held for one write (coalesced due items)
+        self._refusal: str | None = None  # what the database refused for good, if it did
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
