@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from delivery.resolutions import LedgerExecutor, ResolutionExecutor, RouteFailed, RouteUnavailable
 from delivery.stock import LocalStock, StockService
+from domain import activities as contract
 from domain.case import LedgerReceipt, StockCheck, TriageRequest, TriageSuggestion
 from domain.records import RecordedTransition, ResolutionOrder, Transition
 from domain.triage import DEFAULT_RULES, TriageRules, suggest
@@ -36,10 +37,12 @@ def _refused_for_good(number: str, transitions: list[Transition]) -> Iterator[No
             raise  # an outage or a lost connection: retried
         kinds = ", ".join(f"#{t.seq} {t.kind.value}" for t in transitions)
         activity.logger.warning("%s %s refused by the database: %s", number, kinds, reason)
-        raise ApplicationError(f"the database refused {kinds}: {reason}", {"reason": reason}, type="RecordRefused", non_retryable=True) from None
+        raise ApplicationError(f"the database refused {kinds}: {reason}", {"reason": reason}, type=contract.RECORD_REFUSED_ERROR, non_retryable=True) from None
 
 
-class CaseActivities:
+class CaseActivities(contract.CaseActivities):
+    """The work behind each activity declared in domain/activities.py, under the same name."""
+
     def __init__(
         self,
         store: CaseStore,

@@ -20,6 +20,7 @@ from api.idempotency import IdempotencyKey, claim_key, finish, replayed, request
 from api.problems import Problem, case_not_found
 from core.settings import Settings
 from domain.case import Actor, Role
+from domain.refusals import Refusal
 from domain.state import CaseView
 from services.cases import assisting, live_state
 from services.sla_rules import SlaRulebook
@@ -82,13 +83,14 @@ CaseNumber = Annotated[
 ]
 
 
-_REFUSALS = {
-    "ActionNotAllowed": (409, "Action not allowed now"),
-    "InvalidPlan": (422, "Invalid plan"),
-    "InvalidTriage": (422, "Invalid triage"),
-    "NotPermitted": (403, "Not permitted"),
-    "InvalidExtension": (422, "Invalid extension"),
-    "InvalidChoice": (422, "Invalid choice"),
+# Every refusal a case's workflow fails an update with (domain/refusals.py), as HTTP: the one place.
+_REFUSALS: dict[str, tuple[int, str]] = {
+    Refusal.ACTION_NOT_ALLOWED: (409, "Action not allowed now"),
+    Refusal.INVALID_PLAN: (422, "Invalid plan"),
+    Refusal.INVALID_TRIAGE: (422, "Invalid triage"),
+    Refusal.NOT_PERMITTED: (403, "Not permitted"),
+    Refusal.INVALID_EXTENSION: (422, "Invalid extension"),
+    Refusal.INVALID_CHOICE: (422, "Invalid choice"),
 }
 
 

@@ -927,7 +927,7 @@ _IDLE_LEAVES = ("EpollSelector.select", "_connection_worker_thread", "_worker ("
 _AREAS = [
     ("sandbox: new workflow instance (re-import of the workflow module)", ("_Instance._create_instance",)),
     ("  of which compiling source (no .pyc)", ("source_to_code",)),
-    ("workflow code (workflows/case.py, domain/)", ("workflows/case.py", "/domain/", "bench/bare.py")),
+    ("workflow code (workflows/case/, domain/)", ("workflows/case/", "/domain/", "bench/bare.py")),
     ("payload conversion (pydantic / JSON)", ("temporalio/converter", "temporalio/contrib/pydantic", "pydantic/")),
     ("payload visitors", ("_visitor.py", "_command_aware_visitor.py")),
     ("activities (all)", ("_ActivityWorker._execute_activity",)),

@@ -7,10 +7,11 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from domain.case import Priority, Role
+from domain.case import Actor, Priority, ResolutionType, Role, SolutionPlan, Stage
+from domain.refusals import Refusal, Refused
 from domain.returns import default_return_deadlines, working_days
 from domain.contribution import default_contribution_targets
-from domain.sla import Target
+from domain.sla import ClockState, DeadlineExtension, SlaClock, SlaPolicy, Target
 
 
 class HandlingRules(BaseModel):
@@ -43,3 +44,80 @@ class HandlingRules(BaseModel):
         if priority in self.head_approves or rejections >= self.rejections_before_head:
             return Role.HEAD
         return Role.SUPERVISOR
+
+    def reopen_limit_reached(self, reopen_count: int) -> bool:
+        """Reopened this often, the case goes to the after-sales head."""
+        return reopen_count >= self.reopen_limit
+
+    def check_grade(self, actor: Actor, priority: Priority | None, rejections: int) -> None:
+        """Only the approver the plan's grade needs (or the head) may approve it."""
+        approver = self.approver(priority, rejections)
+        if actor.role is not approver and actor.role is not Role.HEAD:
+            grade = priority.value if priority else "an ungraded"
+            why = "after a second rejection" if rejections >= self.rejections_before_head else f"for a {grade} case"
+            raise Refused(
+                Refusal.NOT_PERMITTED,
+                f"{why} the plan needs approval by {APPROVER_NAMES[approver]} (role {approver.value})",
+                {"required_role": approver.value},
+            )
+
+    def check_compensation_cap(self, plan: SolutionPlan, paid: Decimal) -> None:
+        resolution = plan.resolution
+        if resolution.type is not ResolutionType.COMPENSATION or resolution.amount is None:
+            return
+        cap = self.compensation_cap(paid)
+        if resolution.amount > cap:
+            raise Refused(
+                Refusal.INVALID_PLAN,
+                f"compensation of {resolution.amount} exceeds the cap of {self.compensation_cap_percent}% "
+                f"of the price paid ({cap} {resolution.currency})",
+                {"field": "resolution.amount", "cap": str(cap), "cap_percent": str(self.compensation_cap_percent)},
+            )
+
+
+APPROVER_NAMES = {Role.HEAD: "the after-sales head", Role.SUPERVISOR: "a module lead"}
+
+# Resolution types that move money need an amount no larger than what was paid.
+MONEY_RESOLUTIONS = frozenset({ResolutionType.REFUND, ResolutionType.COMPENSATION})
+
+
+def check_plan_amount(plan: SolutionPlan, paid: Decimal) -> None:
+    """A refund or compensation names an amount, no larger than what was paid."""
+    resolution = plan.resolution
+    if resolution.type not in MONEY_RESOLUTIONS:
+        return
+    if resolution.amount is None:
+        raise Refused(Refusal.INVALID_PLAN, f"a {resolution.type.value} needs an amount", {"field": "resolution.amount"})
+    if resolution.amount > paid:
+        raise Refused(
+            Refusal.INVALID_PLAN,
+            f"{resolution.type.value} of {resolution.amount} exceeds the {paid} paid for the order",
+            {"field": "resolution.amount"},
+        )
+
+
+def check_return_amount(plan: SolutionPlan, paid: Decimal) -> None:
+    """A return refunds at most what was paid."""
+    resolution = plan.resolution
+    if resolution.type is ResolutionType.RETURN and resolution.amount is not None and resolution.amount > paid:
+        raise Refused(
+            Refusal.INVALID_PLAN,
+            f"a return refunding {resolution.amount} exceeds the {paid} paid for the order",
+            {"field": "resolution.amount"},
+        )
+
+
+def check_extension(policy: SlaPolicy, clock: SlaClock | None, extension: DeadlineExtension, priority: Priority | None, stage: Stage) -> None:
+    """Only a deadline not yet missed may be extended, and only up to the policy's limit."""
+    if clock is None or clock.state not in (ClockState.RUNNING, ClockState.PAUSED):
+        state = clock.state.value if clock else "not running"
+        raise Refused(
+            Refusal.ACTION_NOT_ALLOWED,
+            f"the {extension.clock.value} deadline is {state}: only a deadline not yet missed can be extended",
+            {"stage": stage.value},
+        )
+    limit = policy.max_budget(clock.name, priority or Priority.P3, clock.target)
+    if clock.target.budget + extension.extra > limit.budget:
+        raise Refused(
+            Refusal.INVALID_EXTENSION, f"the {extension.clock.value} target may grow to at most {limit.describe()}", {"field": "extra"}
+        )

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, computed_field
 FIRST_CONTACT_RESOLUTION_TARGET = 0.85
 SATISFACTION_TARGET = 0.90
 
-# Which event meets which SLA clock (workflows/case.py); the survey clock never breaches.
+# Which event meets which SLA clock (workflows/case/); the survey clock never breaches.
 REPORTED_CLOCKS = ("first_reply", "respond", "plan", "resolution")
 
 FCR_NOT_TRACKED = "not tracked: no case was answered at first contact in this data"

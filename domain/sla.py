@@ -215,7 +215,7 @@ class DueKind(StrEnum):
     BREACH = "breach"
     CLIMB = "climb"
     UPDATE = "update"  # a progress update to the customer, not a clock
-    # Waits of an execution, not clocks either (workflows/case.py `_execution_due`).
+    # Waits of an execution, not clocks either (domain/due.py `execution_due`).
     RETURN_STEP = "return_step"  # a return or repair step is due from logistics or the warehouse
     EXCHANGE_REMINDER = "exchange_reminder"  # the customer has not chosen: remind them
     EXCHANGE_DEFAULT = "exchange_default"  # still no choice: the offer's refund

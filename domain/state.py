@@ -27,7 +27,7 @@ from domain.follow_up import CallBackTask, FixCheck
 from domain.contribution import Contribution
 from domain.handling import HandlingRules
 from domain.returns import ReturnProgress
-from domain.sla import ClockName, SlaClock, SlaPolicy, SlaState, case_sla_state, escalation_level, next_deadline
+from domain.sla import TASK_CLOCKS, ClockName, SlaClock, SlaPolicy, SlaState, case_sla_state, escalation_level, next_deadline
 
 
 class CaseStart(BaseModel):
@@ -135,6 +135,37 @@ class CaseState(CaseProgress):
             policy_version=self.policy.version,
             calendar_version=self.calendar.version,
         )
+
+    def pause_clocks(self, now: datetime) -> list[str]:
+        """Pause every running clock (the case waits on the customer); the names paused."""
+        return [c.name.value for c in self.clocks.values() if c.pause(now, self.calendar)]
+
+    def resume_clocks(self, now: datetime) -> list[str]:
+        """Run the paused clocks again; the names resumed."""
+        return [c.name.value for c in self.clocks.values() if c.resume(now, self.calendar)]
+
+    def close_as(self, outcome: Outcome, now: datetime) -> None:
+        """Closed before any resolution: every deadline still open is met now."""
+        self.outcome = outcome
+        self.closed_at = now
+        for clock in self.clocks.values():
+            if clock.name not in TASK_CLOCKS:
+                clock.meet(now)
+
+    def reopen(self, now: datetime) -> None:
+        """Back to triage with the same number: a new cycle whose clocks start when the agent
+        triages it again. An open call-back (a task clock) stays."""
+        self.reopen_count += 1
+        self.cycle_started_at = now
+        self.assignee = None
+        self.plan = None
+        self.rejections = 0
+        self.outcome = None
+        self.closed_at = None
+        self.result_told_at = None
+        kept = {name: clock for name, clock in self.clocks.items() if name in TASK_CLOCKS and clock.open}
+        self.clocks.clear()
+        self.clocks.update(kept)
 
 
 CaseStart.model_rebuild()

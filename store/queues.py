@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.payloads import PLAN_APPROVER
 from domain.queues import Queue, QueueReason
 from store.glance import CaseGlance
 from store.models import CaseRow, TimelineEventRow, UtcDateTime
@@ -120,7 +121,7 @@ class QueueStore:
         plan_at = _at(_latest("plan_proposed", TimelineEventRow.at))
         # Plans proposed before the approver was recorded: the grade decides (DOMAIN.md).
         approver = func.coalesce(
-            _latest("plan_proposed", TimelineEventRow.data["approver"].as_string()),
+            _latest("plan_proposed", TimelineEventRow.data[PLAN_APPROVER.approver].as_string()),
             case((CaseRow.priority.in_(("P1", "P2")), "head"), else_="supervisor"),
         )
         awaiting = and_(CaseRow.stage == "plan_proposed", approver == queue.value)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from domain.lifecycle import EventKind
+from domain.payloads import CLOCK_MISSED, FEEDBACK, TRIAGED
 from domain.report import (
     FCR_DEFINITION,
     REPORTED_CLOCKS,
@@ -70,14 +71,14 @@ def _breached_earlier_in_cycle(event: Any, clock: str) -> ColumnElement[bool]:
     return exists().where(
         breach.case_number == event.case_number,
         breach.kind == EventKind.SLA_BREACHED.value,
-        breach.data["clock"].as_string() == clock,
+        breach.data[CLOCK_MISSED.clock].as_string() == clock,
         breach.seq < event.seq,
         breach.seq > _cycle_start(event),
     )
 
 
 def _meets(event: Any, clock: str) -> ColumnElement[bool]:
-    """`event` is the one that met `clock` in its cycle (workflows/case.py)."""
+    """`event` is the one that met `clock` in its cycle (workflows/case/)."""
     if clock == "first_reply":
         # Only the first cycle has a first-reply clock: a reopened case is triaged again without one.
         reopen = aliased(Event)
@@ -95,7 +96,7 @@ def _meets(event: Any, clock: str) -> ColumnElement[bool]:
         earlier = aliased(Event)
         triage = aliased(Event)
         cycle_priority = (
-            select(triage.data["priority"].as_string())
+            select(triage.data[TRIAGED.priority].as_string())
             .where(triage.case_number == event.case_number, triage.kind == EventKind.TRIAGED.value, triage.seq < event.seq)
             .order_by(triage.seq.desc())
             .limit(1)
@@ -202,7 +203,7 @@ class ReportStore:
                 .where(
                     _within(breach.at, start, end),
                     breach.kind == EventKind.SLA_BREACHED.value,
-                    breach.data["clock"].as_string() == clock,
+                    breach.data[CLOCK_MISSED.clock].as_string() == clock,
                     ~_breached_earlier_in_cycle(breach, clock),
                 )
             )
@@ -211,8 +212,8 @@ class ReportStore:
             )
 
         # Satisfaction: survey answers given in the month (a reopen after a failed fix check has no score).
-        score = Event.data["score"].as_integer()
-        said = Event.data["satisfied"].as_boolean()
+        score = Event.data[FEEDBACK.score].as_integer()
+        said = Event.data[FEEDBACK.satisfied].as_boolean()
         answers, score_sum, satisfied = (
             await session.execute(
                 select(
@@ -274,8 +275,8 @@ class ReportStore:
         # Breaches in the month by department and by responsible role.
         breached = and_(Event.kind == EventKind.SLA_BREACHED.value, _within(Event.at, start, end))
         breaches = await scalar(select(func.count()).select_from(Event).where(breached))
-        department = Event.data["department"].as_string()
-        role = Event.data["responsible_role"].as_string()
+        department = Event.data[CLOCK_MISSED.department].as_string()
+        role = Event.data[CLOCK_MISSED.responsible_role].as_string()
         by_department = await rows(select(department, func.count()).where(breached).group_by(department))
         by_role = await rows(select(role, func.count()).where(breached).group_by(role))
 

@@ -1,0 +1,197 @@
+"""Handling: accepting, reassigning, notes, questions to the customer, deadline extensions and replanning."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.case import Actor, CustomerReply, InfoRequest, Note, Reassignment, SYSTEM_ACTOR, Stage
+    from domain.handling import check_extension
+    from domain.lifecycle import Action, EventKind
+    from domain.records import Notification
+    from domain.refusals import Refusal
+    from domain.sla import CUSTOMER_WINDOWS, ClockName, DeadlineExtension, Replan
+    from domain.state import CaseView
+
+from workflows.case.base import CaseBase, applying_rules, refuse
+
+
+class HandlingHandlers(CaseBase):
+    @workflow.update
+    async def accept(self, actor: Actor) -> CaseView:
+        async with self._acting(Action.ACCEPT):
+            self._case.assignee = actor.id
+            self._meet(ClockName.RESPOND, workflow.now())
+            await self._record(
+                EventKind.ACCEPTED,
+                actor,
+                stage=Stage.IN_HANDLING,
+                waiting_for=f"handler {actor.id} to propose a solution plan",
+                notify=[Notification(recipient="customer", topic="progress", body={"stage": Stage.IN_HANDLING.value})],
+            )
+            return self._case.view()
+
+    @accept.validator
+    def _validate_accept(self, actor: Actor) -> None:
+        self._check(Action.ACCEPT)
+
+    @workflow.update
+    async def reassign(self, actor: Actor, reassignment: Reassignment) -> CaseView:
+        async with self._acting(Action.REASSIGN):
+            case = self._case
+            before = {"department": case.department.value if case.department else None, "assignee": case.assignee}
+            if reassignment.department is not None and reassignment.department != case.department:
+                case.department = reassignment.department
+                case.assignee = None
+            if reassignment.assignee is not None:
+                case.assignee = reassignment.assignee
+            department = case.department.value if case.department else "unrouted"
+            if case.assignee is None:
+                stage, waiting_for = Stage.TRIAGED, f"a {department} handler to accept"
+            else:
+                stage, waiting_for = Stage.IN_HANDLING, f"handler {case.assignee} to propose a solution plan"
+            await self._record(
+                EventKind.REASSIGNED,
+                actor,
+                stage=stage,
+                waiting_for=waiting_for,
+                data={"from": before, "to": {"department": department, "assignee": case.assignee}, "reason": reassignment.reason},
+                notify=[
+                    Notification(
+                        recipient=f"employee:{case.assignee}" if case.assignee else f"department:{department}",
+                        topic="case_assigned",
+                    )
+                ],
+            )
+            return case.view()
+
+    @reassign.validator
+    def _validate_reassign(self, actor: Actor, reassignment: Reassignment) -> None:
+        self._check(Action.REASSIGN)
+        if reassignment.department is None and reassignment.assignee is None:
+            raise refuse(Refusal.INVALID_PLAN, "name a department, a handler or both", {"field": "department"})
+
+    @workflow.update
+    async def add_note(self, actor: Actor, note: Note) -> CaseView:
+        async with self._acting(Action.NOTE):
+            await self._record(EventKind.NOTE_ADDED, actor, data=note.model_dump(mode="json"))
+            return self._case.view()
+
+    @add_note.validator
+    def _validate_note(self, actor: Actor, note: Note) -> None:
+        self._check(Action.NOTE)
+
+    @workflow.update
+    async def request_info(self, actor: Actor, request: InfoRequest) -> CaseView:
+        async with self._acting(Action.REQUEST_INFO):
+            self._case.open_question = request.question
+            paused = self._case.pause_clocks(workflow.now())
+            await self._record(
+                EventKind.INFO_REQUESTED,
+                actor,
+                stage=Stage.AWAITING_CUSTOMER,
+                waiting_for="the customer's answer",
+                data=request.model_dump(mode="json"),
+                notify=[Notification(recipient="customer", topic="info_request", body={"question": request.question})],
+            )
+            if paused:
+                await self._record(EventKind.SLA_PAUSED, SYSTEM_ACTOR, stage=Stage.AWAITING_CUSTOMER, data={"clocks": paused})
+            return self._case.view()
+
+    @request_info.validator
+    def _validate_request_info(self, actor: Actor, request: InfoRequest) -> None:
+        self._check(Action.REQUEST_INFO)
+
+    @workflow.update
+    async def customer_reply(self, actor: Actor, reply: CustomerReply) -> CaseView:
+        async with self._acting(Action.CUSTOMER_REPLY):
+            case = self._case
+            resumes = case.stage is Stage.AWAITING_CUSTOMER
+            question = case.open_question
+            resumed = []
+            if resumes:
+                case.open_question = None
+                resumed = case.resume_clocks(workflow.now())
+            await self._record(
+                EventKind.CUSTOMER_REPLIED,
+                actor,
+                stage=Stage.IN_HANDLING if resumes else None,
+                waiting_for=f"handler {case.assignee} to propose a solution plan" if resumes else None,
+                data={**reply.model_dump(mode="json"), "answers": question},
+                notify=[Notification(recipient=f"employee:{case.assignee}" if case.assignee else "agent", topic="customer_replied")],
+            )
+            await self._record_resumed(resumed)
+            return case.view()
+
+    @customer_reply.validator
+    def _validate_customer_reply(self, actor: Actor, reply: CustomerReply) -> None:
+        self._check(Action.CUSTOMER_REPLY)
+
+    @workflow.update
+    async def extend_deadline(self, actor: Actor, extension: DeadlineExtension) -> CaseView:
+        async with self._acting(Action.EXTEND_DEADLINE):
+            self._check_extension(extension)
+            case = self._case
+            clock = case.clocks[extension.clock]
+            before = clock.due_at
+            target = clock.target.model_copy(update={"budget": clock.target.budget + extension.extra})
+            clock.retarget(target, workflow.now(), case.calendar)
+            await self._record(
+                EventKind.DEADLINE_EXTENDED,
+                actor,
+                data={
+                    "clock": extension.clock.value,
+                    "reason": extension.reason,
+                    "due_before": before.isoformat(),
+                    "due_at": clock.due_at.isoformat(),
+                    "target": target.describe(),
+                },
+                notify=[
+                    Notification(
+                        recipient="customer",
+                        topic="deadline_extended",
+                        body={"clock": extension.clock.value, "due_at": clock.due_at.isoformat(), "reason": extension.reason},
+                    )
+                ],
+            )
+            return case.view()
+
+    @extend_deadline.validator
+    def _validate_extend_deadline(self, actor: Actor, extension: DeadlineExtension) -> None:
+        self._check(Action.EXTEND_DEADLINE)
+        self._check_extension(extension)
+
+    def _check_extension(self, extension: DeadlineExtension) -> None:
+        case = self._case
+        with applying_rules():
+            check_extension(case.policy, case.clocks.get(extension.clock), extension, case.priority, case.stage)
+
+    @workflow.signal
+    async def replan(self, replan: Replan) -> None:
+        """A newer policy or calendar applies to this case: recompute its open deadlines."""
+        await workflow.wait_condition(lambda: self._case.seq > 0)
+        async with self._lock:
+            case = self._case
+            if case.stage is Stage.ARCHIVED:
+                return
+            now = workflow.now()
+            before = {name.value: clock.due_at.isoformat() for name, clock in case.clocks.items() if clock.open}
+            if replan.policy is not None:
+                case.policy = replan.policy
+            if replan.calendar is not None:
+                case.calendar = replan.calendar
+            for clock in case.clocks.values():
+                target = self._target(clock.name)
+                if clock.open and target is not None and clock.name not in CUSTOMER_WINDOWS:
+                    clock.retarget(target, now, case.calendar)
+            after = {name.value: clock.due_at.isoformat() for name, clock in case.clocks.items() if clock.open}
+            await self._record(
+                EventKind.SLA_REPLANNED,
+                SYSTEM_ACTOR,
+                data={
+                    "policy_version": case.policy.version,
+                    "calendar_version": case.calendar.version,
+                    "due_before": before,
+                    "due_at": after,
+                },
+            )

@@ -1,0 +1,109 @@
+"""Patch ids of CaseWorkflow.
+
+Every change a running case could meet is asked with `workflow.patched(<id>)`: histories
+recorded before it take the old path. An id goes through the stages of samples-python's
+`patching/`: `patched` (both paths) -> `deprecate_patch` once no running case and no kept
+baseline lacks the marker -> removed. `BASELINES` says which recorded baseline in
+tests/histories/ first carries each marker (None: no baseline yet, the lead records one)
+and so when the old path may go: after every case started before that baseline is archived
+and the baselines without the marker are retired.
+"""
+
+from __future__ import annotations
+
+# Refunds go to the customer's original payment route first and to an alternative route
+# when it fails; a resolution no route could carry out becomes a follow-up task for a
+# person instead of failing the case. Cases approved before this patch keep their one
+# `execute_resolution` call.
+EXECUTION_ROUTES = "execution-routes"
+
+# An exchange first checks stock; out of stock, the customer chooses a similar item or a
+# refund (clocks paused meanwhile).
+EXCHANGE_STOCK = "exchange-stock-check"
+
+# Returns and repairs wait for logistics and the warehouse step by step (domain/returns.py)
+# before the refund, exchange or repaired item is settled; cases approved before this patch
+# keep their one `execute_resolution` call.
+RETURN_STEPS = "return-steps"
+
+# An exchange offer the customer leaves unanswered is reminded, then settled by the refund it
+# included; offers made before this patch wait for the customer as they did.
+EXCHANGE_OFFER_TIMEOUT = "exchange-offer-timeout"
+
+# Recording a transition and suggesting a triage are quick writes and reads of our own
+# database: as local activities they run inside the workflow task instead of costing a
+# server round trip each (bench/README.md). Cases started before this patch keep the
+# regular activities they were recorded with.
+LOCAL_SIDE_EFFECTS = "local-record-and-triage"
+
+# Approval by grade (issue 4): a deadline for the approver, a second rejection sends the plan
+# to the head, too many reopens send the case to the head. Each adds timers or events that
+# cases recorded before it never had.
+APPROVAL_CLOCK = "approval-deadline"
+
+SECOND_REJECTION = "second-rejection-to-head"
+
+REOPEN_LIMIT = "reopen-limit-to-head"
+
+# Result and follow-up (issue 4, steps 6 and 7): a working day to tell the customer the result,
+# a call-back task for a person after a low score, and a fix check days after a satisfied close.
+# Cases recorded before them keep the old way: no result clock, a `call_back` notification only,
+# and archiving at once after closing.
+RESULT_CLOCK = "result-clock"
+
+CALL_BACK_TASK = "call-back-task"
+
+FIX_CHECK = "fix-check"
+
+# Multi-department cases (issue 4): contribution deadlines share the case's one timer and a
+# plan waits for every contribution. Only cases whose head named assisting departments meet
+# either; the patch marks the histories that do.
+MULTI_DEPARTMENT = "multi-department"
+
+# A case that wakes late (a backlog of timers on a busy worker) may find several items due
+# at once, e.g. a warning and the breach: they are recorded with one local activity in one
+# workflow task instead of one each (bench/README.md, deadline lag). Cases recorded before
+# this patch recorded each item alone.
+COALESCE_DUE_ITEMS = "coalesce-due-items"
+
+# The first reply is due by the suggested priority's target from receipt (15 minutes for a
+# suggested P1, issue 12), and triage re-targets a clock still unmet to the priority it sets;
+# the `received` and `triaged` events say which target applied. Cases received before this
+# patch started their first-reply timer at P3's 30 minutes and keep it.
+FIRST_REPLY_BY_PRIORITY = "first-reply-by-priority"
+
+
+# A person's action is recorded by a regular activity, scheduled in the workflow task that
+# accepts the update, so the write exists only once the acceptance is in history. A local
+# activity wrote it before the task completed: a crash then left an approval in the record
+# that the server dropped with the task (issue 13). Timer-, signal- and start-driven writes
+# stay local: their cause is already in history and a retried task writes them again (the
+# store replaces what a lost task wrote: store/cases.py). Cases recorded before this patch
+# keep their local activities in handlers.
+RECORD_AFTER_ACCEPT = "record-after-accept"
+
+# A write the database refuses for good (a data error, e.g. a NUL character in text) fails
+# the record activity at once instead of retrying for ever (issue 13 §2): the case notes the
+# failure for the stuck finder and waits there for an engineer, recording nothing after it.
+# Only a case that meets such a refusal runs this code; no recorded history did.
+RECORD_REFUSED = "record-refused"
+
+# id -> the first baseline in tests/histories/ that recorded its marker.
+BASELINES: dict[str, str | None] = {
+    LOCAL_SIDE_EFFECTS: "v2-local-activities",
+    EXECUTION_ROUTES: "v3-handling-rules",
+    EXCHANGE_STOCK: "v3-handling-rules",
+    APPROVAL_CLOCK: "v3-handling-rules",
+    SECOND_REJECTION: "v3-handling-rules",
+    REOPEN_LIMIT: "v3-handling-rules",
+    RETURN_STEPS: "v4-returns-follow-up-departments",
+    EXCHANGE_OFFER_TIMEOUT: "v4-returns-follow-up-departments",
+    RESULT_CLOCK: "v4-returns-follow-up-departments",
+    CALL_BACK_TASK: "v4-returns-follow-up-departments",
+    FIX_CHECK: "v4-returns-follow-up-departments",
+    MULTI_DEPARTMENT: "v4-returns-follow-up-departments",
+    COALESCE_DUE_ITEMS: "v4-returns-follow-up-departments",
+    FIRST_REPLY_BY_PRIORITY: None,
+    RECORD_AFTER_ACCEPT: None,
+    RECORD_REFUSED: None,
+}

@@ -1,0 +1,214 @@
+"""The recorder: every change becomes a transition (numbered under the case lock), written by
+our own activity alone or with the others due at the same instant, and published as search
+attributes and current details for operators."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain import search_attributes as sa
+    from domain.activities import RECORD_REFUSED_ERROR, CaseActivities
+    from domain.case import Actor, Department, SYSTEM_ACTOR, Stage
+    from domain.contribution import ContributionStatus
+    from domain.lifecycle import Action, ActionNotAllowed, EventKind, check_allowed
+    from domain.presenting import current_details
+    from domain.queues import escalations
+    from domain.records import CaseSnapshot, Notification, Transition
+    from domain.sla import ClockName
+
+from workflows.case.base import CUSTOMER_VISIBLE_STAGES, CaseBase, RECORD_RETRY, UPDATED_STAGES, _not_allowed
+from workflows.case.patches import COALESCE_DUE_ITEMS, LOCAL_SIDE_EFFECTS, RECORD_AFTER_ACCEPT, RECORD_REFUSED
+
+
+class Recorder(CaseBase):
+    def _check(self, action: Action) -> None:
+        try:
+            check_allowed(action, self._case.stage)
+        except ActionNotAllowed as error:
+            raise _not_allowed(error) from None
+
+    @asynccontextmanager
+    async def _acting(self, action: Action) -> AsyncIterator[None]:
+        """Runs an action once the case is recorded, under the case lock, checking
+        the stage again: another action may have moved it since validation."""
+        await workflow.wait_condition(lambda: self._case.seq > 0)
+        async with self._lock:
+            self._check(action)
+            yield
+
+    def _snapshot(self) -> CaseSnapshot:
+        case = self._case
+        return CaseSnapshot(
+            stage=case.stage,
+            categories=case.categories,
+            priority=case.priority,
+            department=case.department,
+            assignee=case.assignee,
+            reopen_count=case.reopen_count,
+            escalation_level=case.escalation_level,
+            sla_state=case.sla_state,
+            next_deadline=case.next_deadline,
+            outcome=case.outcome,
+            closed_at=case.closed_at,
+            policy_version=case.policy.version,
+            calendar_version=case.calendar.version,
+            escalations=escalations(case.clocks, case.policy.ladder),
+        )
+
+    async def _record(
+        self,
+        kind: EventKind,
+        actor: Actor,
+        *,
+        stage: Stage | None = None,
+        waiting_for: str | None = None,
+        data: dict[str, Any] | None = None,
+        notify: list[Notification] | None = None,
+        archive: bool = False,
+        assisting: dict[Department, ContributionStatus] | None = None,
+    ) -> None:
+        case = self._case
+        now = workflow.now()
+        notifications = list(notify or [])
+        if stage is not None and stage is not case.stage and stage in CUSTOMER_VISIBLE_STAGES:
+            if not any(n.recipient == "customer" for n in notifications):
+                notifications.append(Notification(recipient="customer", topic="progress", body={"stage": stage.value}))
+        if stage is not None:
+            case.stage = stage
+        if waiting_for is not None:
+            case.waiting_for = waiting_for
+        if case.stage is Stage.ARCHIVED:
+            case.waiting_for = "nothing: archived"
+        case.seq += 1
+        case.updated_at = now
+        self._changes += 1
+        if case.stage not in UPDATED_STAGES:
+            case.next_update_at = None
+        elif case.next_update_at is None or any(n.recipient == "customer" for n in notifications):
+            cadence = case.policy.update_cadence(case.priority, case.intake.customer.tier)
+            case.next_update_at = cadence.add(case.calendar, now, cadence.budget)
+        first = case.seq == 1
+        categories_changed = self._recorded_categories != case.categories
+        self._recorded_categories = list(case.categories)
+        transition = Transition(
+            number=case.number,
+            seq=case.seq,
+            kind=kind,
+            at=now,
+            actor=actor,
+            data=data or {},
+            snapshot=self._snapshot(),
+            intake=case.intake if first else None,
+            received_at=case.received_at if first else None,
+            notifications=notifications,
+            archive=case.model_dump(mode="json") if archive else None,
+            categories_changed=categories_changed,
+            assisting=assisting,
+        )
+        if self._batch is not None:  # written with the other items due now
+            self._batch.append(transition)
+            return
+        await self._write(transition)
+
+    async def _write(self, *transitions: Transition) -> None:
+        """One transition by `record_transition`; several that became due together by
+        `record_transitions`, in one write."""
+        self._publish()
+        one = len(transitions) == 1
+        try:
+            await self._own_activity(
+                CaseActivities.record_transition if one else CaseActivities.record_transitions,
+                transitions[0] if one else list(transitions),
+                after_accept=one,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RECORD_RETRY,
+                summary="record " + ", ".join(t.kind.value for t in transitions),
+            )
+        except (ActivityError, ApplicationError) as error:
+            await self._refused(list(transitions), error)
+        self._recorded = transitions[-1].seq
+
+    async def _refused(self, transitions: list[Transition], error: ActivityError | ApplicationError) -> None:
+        """The database refused these transitions for good: note it (without their payload,
+        which is what was refused) and wait here for an engineer, holding the case lock so
+        nothing later is recorded out of order. Any other failure goes on as before. (A local
+        activity's failure arrives as the activity's own ApplicationError, a regular one's
+        wrapped in ActivityError.)"""
+        cause = error.cause if isinstance(error, ActivityError) else error
+        if not isinstance(cause, ApplicationError) or cause.type != RECORD_REFUSED_ERROR or not workflow.patched(RECORD_REFUSED):
+            raise error
+        first = transitions[0]
+        reason = cause.message  # names the event and the database's error class, never the refused value
+        self._refusal = reason
+        await self._own_activity(
+            CaseActivities.record_failure,
+            {"number": first.number, "seq": first.seq, "kind": first.kind.value, "reason": reason, "at": workflow.now().isoformat()},
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+            summary=f"note that the database refused {first.kind.value}",
+        )
+        workflow.set_current_details(f"**Record refused**: {self._refusal}. Waiting for an engineer.")
+        await workflow.wait_condition(lambda: False)
+
+    async def _write_together(self, batch: list[Transition]) -> None:
+        """The transitions held while due items fired together (`_batch`)."""
+        if len(batch) > 1 and not workflow.patched(COALESCE_DUE_ITEMS):
+            # One due item may record several events (a default that also resumes clocks);
+            # recorded before this patch, each was its own write, in order.
+            for transition in batch:
+                await self._write(transition)
+        elif batch:
+            await self._write(*batch)
+
+    @staticmethod
+    async def _own_activity(
+        activity: Callable[..., Awaitable[Any]], arg: Any, *, after_accept: bool = False, **options: Any
+    ) -> Any:
+        """An activity on our own database, the one place that decides local or regular: local
+        once the case carries LOCAL_SIDE_EFFECTS, except a person's action (`after_accept`, in
+        an update) once it carries RECORD_AFTER_ACCEPT: a regular activity scheduled with the
+        acceptance, so the write exists only once the acceptance is in history."""
+        if after_accept and workflow.current_update_info() is not None and workflow.patched(RECORD_AFTER_ACCEPT):
+            return await workflow.execute_activity_method(activity, arg, **options)
+        if workflow.patched(LOCAL_SIDE_EFFECTS):
+            return await workflow.execute_local_activity_method(activity, arg, **options)
+        return await workflow.execute_activity_method(activity, arg, **options)
+
+    async def _record_resumed(self, resumed: list[str]) -> None:
+        """The clocks that ran again, with their new due instants (none: nothing to record)."""
+        if resumed:
+            due = {name: self._case.clocks[ClockName(name)].due_at.isoformat() for name in resumed}
+            await self._record(EventKind.SLA_RESUMED, SYSTEM_ACTOR, data={"clocks": resumed, "due_at": due})
+
+    def _publish(self) -> None:
+        """Search attributes and current details for operators in Temporal UI."""
+        case = self._case
+        deadline = case.next_deadline
+
+        def keyword(key: Any, value: str | None) -> SearchAttributeUpdate:
+            return key.value_set(value) if value else key.value_unset()
+
+        workflow.upsert_search_attributes(
+            [
+                sa.CASE_STAGE.value_set(case.stage.value),
+                keyword(sa.CASE_PRIORITY, case.priority.value if case.priority else None),
+                sa.CASE_CATEGORY.value_set([c.value for c in case.categories]),
+                keyword(sa.DEPARTMENT, case.department.value if case.department else None),
+                sa.SLA_STATE.value_set(case.sla_state.value),
+                sa.ESCALATION_LEVEL.value_set(case.escalation_level),
+                sa.REOPEN_COUNT.value_set(case.reopen_count),
+                sa.NEXT_DEADLINE.value_set(deadline) if deadline else sa.NEXT_DEADLINE.value_unset(),
+                keyword(sa.ASSIGNEE, case.assignee),
+                sa.CHANNEL.value_set(case.intake.channel.value),
+                sa.CUSTOMER_TIER.value_set(case.intake.customer.tier.value),
+            ]
+        )
+        workflow.set_current_details(current_details(case, self._next_item()))

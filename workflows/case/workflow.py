@@ -1,0 +1,108 @@
+"""CaseWorkflow: one after-sales case, from receipt to archive.
+
+Deterministic code only. Everything that touches the world (the database, the outbox, the
+ledger, the triage rules) happens in activities. The handlers live in groups, one module
+each (handlers/), that the workflow class is composed from: temporalio's `workflow.defn`
+collects the updates, signals and queries of base classes (`inspect.getmembers`), so each
+group is a mixin over `CaseBase` and this class keeps only what every case shares: its
+state, the lock, the main loop, the queries and the receipt. The recorder writes every
+change; the deadline loop keeps the one durable timer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.case import SYSTEM_ACTOR, Stage
+    from domain.lifecycle import EventKind
+    from domain.records import Transition
+    from domain.sla import SlaView, sla_view
+    from domain.state import CaseStart, CaseState, CaseView
+
+from workflows.case.deadlines import Deadlines
+from workflows.case.handlers.approval import ApprovalHandlers
+from workflows.case.handlers.closing import ClosingHandlers
+from workflows.case.handlers.contributions import ContributionHandlers
+from workflows.case.handlers.execution import ExecutionHandlers
+from workflows.case.handlers.handling import HandlingHandlers
+from workflows.case.handlers.intake import IntakeHandlers
+from workflows.case.handlers.returns import ReturnHandlers
+from workflows.case.recorder import Recorder
+
+
+@workflow.defn
+class CaseWorkflow(
+    IntakeHandlers,
+    HandlingHandlers,
+    ApprovalHandlers,
+    ExecutionHandlers,
+    ReturnHandlers,
+    ContributionHandlers,
+    ClosingHandlers,
+    Deadlines,
+    Recorder,
+):
+    @workflow.init
+    def __init__(self, start: CaseStart) -> None:
+        self._case = start.state or CaseState(
+            number=start.number,
+            intake=start.intake,
+            policy=start.policy,
+            calendar=start.calendar,
+            rules=start.rules,
+            received_at=start.received_at,
+            updated_at=start.received_at,
+            cycle_started_at=start.received_at,
+        )
+        # Handlers and the main loop each record transitions; the lock keeps
+        # timeline sequence numbers in the order the state changed.
+        self._lock = asyncio.Lock()
+        self._changes = 0
+        self._recorded = self._case.seq  # the last sequence number the database has
+        self._recorded_categories: list | None = None  # unknown until this run records once
+        self._batch: list[Transition] | None = None  # transitions held for one write (coalesced due items)
+        self._refusal: str | None = None  # what the database refused for good, if it did
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseView:
+        case = self._case
+        self._publish()  # visible to operators before the first activity completes
+        if start.state is None:
+            async with self._lock:
+                await self._receive(start.received_by)
+        while case.stage is not Stage.ARCHIVED:
+            if self._ready_to_execute():
+                async with self._lock:
+                    # A person may have completed a follow-up task while we waited for the lock.
+                    if self._ready_to_execute():
+                        await self._execute()
+            elif case.stage in (Stage.CLOSED, Stage.WITHDRAWN) and self._may_archive():
+                async with self._lock:
+                    await self._record(EventKind.ARCHIVED, SYSTEM_ACTOR, stage=Stage.ARCHIVED, archive=True)
+            else:
+                await self._wait_for_change_or_deadline()
+            if workflow.info().is_continue_as_new_suggested() and case.stage is not Stage.ARCHIVED:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(start.model_copy(update={"state": case}))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return case.view()
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return self._case
+
+    @workflow.query
+    def sla(self) -> SlaView:
+        case = self._case
+        view = sla_view(case.clocks, case.policy, case.calendar, workflow.now())
+        # The case's own meaning, as on its record and search attributes: a return step due is a
+        # deadline too, a missed one a breach.
+        return view.model_copy(update={"next_deadline": case.next_deadline, "state": case.sla_state})
+
+    @workflow.update
+    async def receipt(self) -> CaseView:
+        """Returns once the case is in the database and acknowledged (used with update-with-start)."""
+        await workflow.wait_condition(lambda: self._recorded > 0)
+        return self._case.view()
