@@ -103,7 +103,7 @@ BASELINES: dict[str, str | None] = {
     FIX_CHECK: "v4-returns-follow-up-departments",
     MULTI_DEPARTMENT: "v4-returns-follow-up-departments",
     COALESCE_DUE_ITEMS: "v4-returns-follow-up-departments",
-    FIRST_REPLY_BY_PRIORITY: None,
-    RECORD_AFTER_ACCEPT: None,
+    FIRST_REPLY_BY_PRIORITY: "v5-first-reply-record-after-accept",
+    RECORD_AFTER_ACCEPT: "v5-first-reply-record-after-accept",
     RECORD_REFUSED: None,
 }
