@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -133,7 +133,7 @@ class _DiesAfterTheLedgerWrite(CaseStore):
     """The ledger entry is committed, then the activity dies before Temporal hears of it
     (a worker killed inside `execute_resolution`): once per case."""
 
-    died: set[str] = set()
+    died: ClassVar[set[str]] = set()
 
     async def record_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
         receipt = await super().record_resolution(order)

@@ -125,7 +125,7 @@ async def test_canaries_leave_no_plaintext(
     started = time.monotonic()
     birds = canaries(CASES)
     async with encrypted(env, database, tmp_path, "LK") as stack:
-        api, client, codec, settings = stack.api, stack.client, stack.codec, stack.settings
+        api, client, codec = stack.api, stack.client, stack.codec
 
         gate = asyncio.Semaphore(CONCURRENCY)
 
