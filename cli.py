@@ -140,12 +140,12 @@ async def _dev(
     settings: Settings, host: str, api_port: int, temporal_port: int, ui_port: int, key_file: Path | None = None
 ) -> None:
     from api.app import create_app
+    from delivery.resolutions import executor_from_settings
     from devserver import DevServer
     from store.apikeys import ApiKeyStore, ensure_dev_keys
     from store.cases import CaseStore
     from store.db import create_engine, session_factory
     from store.migrate import upgrade
-    from delivery.resolutions import executor_from_settings
     from worker import build_worker, outbox_dispatcher
 
     codec_endpoint = f"http://{host}:{api_port}/codec" if settings.codec() else None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import signal
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -134,7 +134,7 @@ class DevServer:
         # A server already there would answer our connect and we would use it unknowingly.
         refuse_taken_ports(self.ip, {"--temporal-port": self.port, "--ui-port": self.ui_port})
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115, ASYNC220, ASYNC230 - lives as long as the process
+        log = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115, ASYNC230 - lives as long as the process
         self._process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
         )

@@ -13,11 +13,11 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.case import CaseActivities
-from domain.triage import DEFAULT_RULES, TriageRules
+from activities.retention import RetentionActivities
 from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from delivery.stock import StockService
-from activities.retention import RetentionActivities
+from domain.triage import DEFAULT_RULES, TriageRules
 from settings import Settings, get_settings
 from store.cases import CaseStore
 from store.db import create_engine, session_factory

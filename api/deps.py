@@ -10,9 +10,9 @@ from temporalio.client import Client
 
 from api.access import authorize, require
 from api.auth import current_actor
+from api.sla_rules import SlaRulebook
 from domain.case import Actor, Role
 from settings import Settings
-from api.sla_rules import SlaRulebook
 from store.cases import CaseStore
 from store.reports import ReportStore
 from store.rules import RulesStore

@@ -523,7 +523,6 @@ class ApiServer:
 
         from api.app import create_app
         from store.db import session_factory
-
         from tests.people import TEST_JWT_SECRET
 
         # The bench drives the API as tests/people.py's people, unthrottled.

@@ -8,8 +8,8 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from domain.case import Priority, Role
-from domain.returns import default_return_deadlines, working_days
 from domain.contribution import default_contribution_targets
+from domain.returns import default_return_deadlines, working_days
 from domain.sla import Target
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
@@ -228,7 +228,7 @@ class CaseStore:
             "actor_role": t.actor.role.value,
             "at": t.at,
             "data": t.data,
-            "recorded_at": datetime.now(timezone.utc),
+            "recorded_at": datetime.now(UTC),
             "fingerprint": fingerprint,
         }
         inserted = await connection.execute(statements.insert_event, event)
@@ -311,7 +311,7 @@ class CaseStore:
                 )
             )
         ).all()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         await connection.execute(
             SupersededEventRow.__table__.insert(),
             [
@@ -428,7 +428,7 @@ class CaseStore:
         longer than `lock_seconds` (its request died), is taken over by one retry.
         """
         for _ in range(5):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             try:
                 async with self._sessions.begin() as session:
                     row = await session.get(IdempotencyKeyRow, (scope, key))

@@ -9,7 +9,7 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -365,7 +365,7 @@ async def test_a_choice_without_an_offer_is_refused(payments: Payments) -> None:
 def order(route: str) -> ResolutionOrder:
     return ResolutionOrder(
         key="AS-20261123-000042:12", number="AS-20261123-000042", type=ResolutionType.REFUND,
-        amount=Decimal("899.00"), currency="CNY", at=datetime.now(timezone.utc), route=route,
+        amount=Decimal("899.00"), currency="CNY", at=datetime.now(UTC), route=route,
         refund_kind="full", payment_route="alipay",
     )  # fmt: skip
 

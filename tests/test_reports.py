@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ SUPERVISOR_ACTOR = Actor(id="supervisor-zhao", role=Role.SUPERVISOR)
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 class Script:

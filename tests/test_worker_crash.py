@@ -10,10 +10,10 @@ the record must equal what each workflow's history committed, on both databases.
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 import contextlib
 import json
+import random
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from settings import Settings
 from store.db import session_factory
-from tests.conftest import Database
 from temporal_client import connect
+from tests.conftest import Database
 from tests.durability import (
     DevProcess,
     WorkerProcess,

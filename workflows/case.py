@@ -20,9 +20,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
     from domain.case import (
+        SYSTEM_ACTOR,
         Actor,
+        AfterReturn,
         Approval,
         CustomerReply,
+        Department,
         DuplicateLink,
         DuplicateMark,
         ExchangeChoice,
@@ -35,11 +38,13 @@ with workflow.unsafe.imports_passed_through():
         LedgerReceipt,
         Note,
         Outcome,
+        Priority,
         ProposedPlan,
         Reassignment,
         RefundKind,
         Rejection,
         ResolutionType,
+        Role,
         SolutionPlan,
         Stage,
         StockCheck,
@@ -47,10 +52,7 @@ with workflow.unsafe.imports_passed_through():
         TriageRequest,
         TriageSuggestion,
         Withdrawal,
-        SYSTEM_ACTOR,
     )
-    from domain.case import AfterReturn, Department, Priority, Role
-    from domain.follow_up import CallBackCompletion, CallBackTask, FixCheck, FixCheckAnswer, FixCheckStatus, ResultTold
     from domain.contribution import (
         Contribution,
         ContributionStatus,
@@ -62,9 +64,11 @@ with workflow.unsafe.imports_passed_through():
         next_overdue,
         outstanding,
     )
+    from domain.follow_up import CallBackCompletion, CallBackTask, FixCheck, FixCheckAnswer, FixCheckStatus, ResultTold
     from domain.lifecycle import OPEN_STAGES, Action, ActionNotAllowed, EventKind, check_allowed
     from domain.queues import escalations
     from domain.records import CaseSnapshot, Notification, ResolutionOrder, Transition
+    from domain.returns import OVERRIDE_ROLES, STEPPED_RESOLUTIONS, ReturnProgress, ReturnStepSignal, sender_of
     from domain.sla import (
         CUSTOMER_WINDOWS,
         TASK_CLOCKS,
@@ -74,13 +78,12 @@ with workflow.unsafe.imports_passed_through():
         DueItem,
         DueKind,
         Replan,
-        label,
         SlaClock,
         SlaView,
+        label,
         next_due,
         sla_view,
     )
-    from domain.returns import OVERRIDE_ROLES, STEPPED_RESOLUTIONS, ReturnProgress, ReturnStepSignal, sender_of
     from domain.state import CaseStart, CaseState, CaseView
 
 TASK_QUEUE = "aftersales-cases"
@@ -1543,7 +1546,7 @@ class CaseWorkflow:
                     lambda: self._changes != seen, timeout=remaining, timeout_summary=self._summary(item)
                 )
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         async with self._lock:
             # A handler may have met, paused or replaced the clock while we waited for the lock.

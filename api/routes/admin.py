@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.json_body import DecimalJsonRoute
 from api.deps import AppSettings, Caller, Rules, SlaRules, Temporal
+from api.json_body import DecimalJsonRoute
 from api.problems import Problem
 from api.sla_rules import replan
 from api.temporal_deadline import rpc_timeout
@@ -58,7 +59,7 @@ async def upload_calendar(
     settings: AppSettings,
     actor: Caller,
 ) -> RulesChange:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     _, current = await rulebook.pinned_for(now)
     try:
         calendar = apply_calendar_file(upload.toml, current)

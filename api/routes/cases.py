@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -18,12 +18,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import assisting_only, leads, sees
-from api.json_body import DecimalJsonRoute
 from api.deps import AppSettings, Caller, SlaRules, Store, Temporal
+from api.json_body import DecimalJsonRoute
 from api.problems import Problem
-from api.temporal_deadline import rpc_timeout, temporal_deadline
 from api.schemas import CaseDetail, CasePage, CaseSummary, TimelineEvent
 from api.sla_rules import SlaRulebook
+from api.temporal_deadline import rpc_timeout, temporal_deadline
 from domain.case import (
     Actor,
     Approval,
@@ -182,7 +182,7 @@ async def open_case(
     actor: Caller,
     idempotency_key: IdempotencyKey = None,
 ) -> CaseView:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     day = now.astimezone(ZoneInfo(settings.business_timezone)).strftime("%Y%m%d")
     if not idempotency_key:
         number = await store.next_case_number(day)

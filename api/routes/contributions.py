@@ -11,8 +11,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.json_body import DecimalJsonRoute
 from api.deps import Caller
+from api.json_body import DecimalJsonRoute
 from api.routes.cases import Actions, CaseNumber, Key
 from domain.case import Department
 from domain.contribution import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.json_body import DecimalJsonRoute
 from api.deps import Caller
+from api.json_body import DecimalJsonRoute
 from api.routes.cases import Actions, CaseNumber, Key
 from domain.follow_up import CallBackCompletion, FixCheckAnswer, ResultTold
 from domain.state import CaseView

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.json_body import DecimalJsonRoute
 from api.deps import Caller
+from api.json_body import DecimalJsonRoute
 from api.problems import Problem
 from api.routes.cases import Actions, CaseNumber, Key
 from domain.returns import ReturnStep, ReturnStepReport, ReturnStepSignal
