@@ -135,7 +135,7 @@ class DevServer:
         refuse_taken_ports(self.ip, {"--temporal-port": self.port, "--ui-port": self.ui_port})
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115, ASYNC230 - lives as long as the process
-        self._process = subprocess.Popen(
+        self._process = subprocess.Popen(  # noqa: ASYNC220 - started once; the process outlives this call
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
         )
         log.close()

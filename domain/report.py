@@ -171,7 +171,7 @@ class Duration(BaseModel):
     cases: int
     average_hours: float | None
 
-    @computed_field(description="average_hours in minutes: the first-reply targets are 15 to 30 minutes")
+    @computed_field(description="average_hours in minutes: the first-reply targets are 15 to 30 minutes")  # type: ignore[prop-decorator]  # pydantic's documented idiom
     @property
     def average_minutes(self) -> float | None:
         return None if self.average_hours is None else self.average_hours * 60

@@ -273,7 +273,7 @@ async def get_case(
     live = await _live_state(handle, settings)
     if row is None and live is None:
         raise _not_found(number)
-    if not sees(actor, live.department if live else row.department, await _assisting_for(actor, store, number, live)):
+    if not sees(actor, live.department if live else row.department, await _assisting_for(actor, store, number, live)):  # type: ignore[union-attr]  # one is set: checked above
         raise _not_found(number)
     record = None
     if row is not None:

@@ -113,7 +113,7 @@ class NotificationView(BaseModel):
 async def notifications(
     store: Store,
     actor: Caller,
-    status: Literal["pending", "sending", "delivered", "failed"] = FAILED,
+    status: Literal["pending", "sending", "delivered", "failed"] = FAILED,  # type: ignore[assignment]  # FAILED is that literal
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NotificationView]:
     rows = await OutboxStore(store._sessions).with_status(status, limit)  # noqa: SLF001 - same database
