@@ -163,8 +163,8 @@ async def _dev(
                 # On this run Temporal UI is the operator's (no sign-in of its own): it gets payloads decoded.
                 create_app(settings, temporal=client, sessions=sessions, ui_codec_trusted=codec_endpoint is not None),
                 host=host, port=api_port, log_level="info",
-            )  # fmt: skip
-        )
+            )
+        )  # fmt: skip
         async with (
             build_worker(
                 client,

@@ -324,10 +324,10 @@ class CaseStore:
                     ],
                     "superseded_at": now,
                     "replaced_by": replaced_by if e["seq"] == from_seq else None,
-                }  # fmt: skip
+                }
                 for e in events
             ],
-        )
+        )  # fmt: skip
         await connection.execute(
             delete(TimelineEventRow.__table__).where(timeline.case_number == number, timeline.seq >= from_seq)
         )
