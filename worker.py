@@ -13,17 +13,17 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.case import CaseActivities
-from domain.triage import DEFAULT_RULES, TriageRules
+from activities.retention import RetentionActivities
+from core.settings import Settings, get_settings
+from core.temporal_client import connect
 from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from delivery.stock import StockService
-from activities.retention import RetentionActivities
-from core.settings import Settings, get_settings
+from domain.triage import DEFAULT_RULES, TriageRules
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.retention import RetentionStore
 from store.triage_rules import DEFAULT_CACHE_SECONDS, ActiveTriageRules, TriageRulesStore
-from core.temporal_client import connect
 from workflows.case import CaseWorkflow
 from workflows.retention import RetentionWorkflow
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
@@ -21,7 +21,7 @@ class RetentionActivities:
         # Case numbers only: they carry no personal data.
         activity.logger.info("anonymised %d case(s) archived before %s: %s", len(numbers), request.cutoff.date(), ", ".join(numbers))
         # Here, not in a workflow step of its own, so the schedule's running workflows need no change.
-        expired = await self._store.expire_idempotency_keys(datetime.now(timezone.utc) - timedelta(days=self._key_days))
+        expired = await self._store.expire_idempotency_keys(datetime.now(UTC) - timedelta(days=self._key_days))
         if expired:
             activity.logger.info("deleted %d idempotency record(s) older than %d days", expired, self._key_days)
         return AnonymiseResult(anonymised=len(numbers), expired_keys=expired)

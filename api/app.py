@@ -7,25 +7,36 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api import pages, problems
 from api.access import authorize
 from api.auth import JwtVerifier
+from api.cors import UiCodecCors
 from api.docs import install_redoc
 from api.limits import BodyLimit, CallerRateLimit
-from api.cors import UiCodecCors
-from api.routes import admin, cases, codec, contributions, follow_up, health, ops, queues, reports, returns, triage_rules
-from services.sla_rules import SlaRulebook
+from api.routes import (
+    admin,
+    cases,
+    codec,
+    contributions,
+    follow_up,
+    health,
+    ops,
+    queues,
+    reports,
+    returns,
+    triage_rules,
+)
 from core.settings import Settings, get_settings
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
+from core.temporal_client import connect
+from services.sla_rules import SlaRulebook
 from store.apikeys import ApiKeyStore
 from store.cases import CaseStore
+from store.db import create_engine, session_factory
 from store.reports import ReportStore
 from store.rules import RulesStore
-from store.db import create_engine, session_factory
-from core.temporal_client import connect
 
 
 def create_app(

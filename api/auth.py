@@ -16,8 +16,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api.pages import page_credential
 from api.problems import Problem
-from domain.case import Actor, Department, Role
 from core.settings import Settings
+from domain.case import Actor, Department, Role
 
 _api_key = APIKeyHeader(
     name="X-API-Key", auto_error=False, scheme_name="ApiKey", description="A service's API key (`aftersales apikey create`)"
@@ -68,7 +68,7 @@ class JwtVerifier:
             raise _unauthenticated(f"the token is not valid ({type(error).__name__})", invalid_token=True) from None
         subject = claims.get("sub")
         try:
-            role = Role(claims.get(s.jwt_role_claim))
+            role = Role(claims.get(s.jwt_role_claim))  # type: ignore[arg-type]  # a missing claim raises ValueError too
         except ValueError:
             role = None
         if role not in PEOPLE_ROLES or not isinstance(subject, str) or not 0 < len(subject) <= 64:
@@ -79,7 +79,7 @@ class JwtVerifier:
         department = None
         if role is Role.HANDLER:
             try:
-                department = Department(claims.get(s.jwt_department_claim))
+                department = Department(claims.get(s.jwt_department_claim))  # type: ignore[arg-type]  # None raises ValueError too
             except ValueError:
                 raise _unauthenticated(
                     f"a handler's token needs a `{s.jwt_department_claim}` claim naming a department", invalid_token=True

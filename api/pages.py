@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
+from typing import Annotated
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
-
-from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse

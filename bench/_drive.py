@@ -33,7 +33,6 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
-from services.sla_rules import SlaRulebook
 from bench._harness import BARE_QUEUE, PRODUCT_QUEUE
 from bench.bare import EXECUTED_SEQ, BareWorkflow
 from domain.calendar import BusinessCalendar
@@ -46,6 +45,7 @@ from domain.case import (
 )
 from domain.sla import SlaPolicy
 from domain.state import CaseStart
+from services.sla_rules import SlaRulebook
 from store.db import session_factory
 from store.rules import RulesStore
 from tests.people import AGENT, AGENT_ACTOR, HANDLER, HANDLER_ACTOR, HEAD, HEAD_ACTOR, PLAN, TRIAGE, intake

@@ -56,11 +56,11 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from cli.devserver import temporal_cli
-from domain import search_attributes
 from core.settings import Settings
+from core.temporal_client import connect
+from domain import search_attributes
 from store.db import create_engine
 from store.migrate import upgrade
-from core.temporal_client import connect
 
 PYCACHE = Path(tempfile.gettempdir()) / "aftersales-bench-pycache"
 
@@ -523,7 +523,6 @@ class ApiServer:
 
         from api.app import create_app
         from store.db import session_factory
-
         from tests.people import TEST_JWT_SECRET
 
         # The bench drives the API as tests/people.py's people, unthrottled.

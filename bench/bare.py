@@ -72,7 +72,8 @@ class BareWorkflow:
                 seen = self._changes
                 try:
                     await workflow.wait_condition(
-                        lambda: self._changes != seen, timeout=timedelta(seconds=timer_s) if timer_s > 0 else None
+                        lambda: self._changes != seen,  # noqa: B023 - awaited within this iteration
+                        timeout=timedelta(seconds=timer_s) if timer_s > 0 else None
                     )
                 except TimeoutError:
                     pass

@@ -261,7 +261,7 @@ def render(result: dict[str, Any]) -> str:
             ["shape", "conc", "cases", "cases/s", "p50 ms", "p99 ms", "errors", "server", "worker", "bench", "busy %",
              "srv ms/case", "wrk ms/case"],
             rows,
-        ),  # fmt: skip
+        ),
         "  (server / worker / bench: CPU cores used; bench = driver + API + uvicorn, in this process;",
         "   ms/case: CPU milliseconds per completed case)",
         "",
@@ -278,7 +278,7 @@ def render(result: dict[str, Any]) -> str:
                 ]
                 for q in result["ratios"]
             ],
-        ),  # fmt: skip
+        ),
         "",
         "Step p50 (ms): "
         + "; ".join(f"{r['shape']}@{r['concurrency']} " + " ".join(f"{k}={v}" for k, v in r["step_p50_ms"].items()) for r in result["runs"]),
@@ -288,7 +288,7 @@ def render(result: dict[str, Any]) -> str:
         f"worker processes: {result['worker_processes'] or 'in this process'}",
         f"Machine: {result['machine']['nproc']} cores, {result['machine']['ram_gib']} GiB, {result['machine']['cpu_model']}; "
         f"busy before start {result['machine_busy_before_pct']} %; total {result['total_s']} s",
-    ]
+    ]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -163,12 +163,12 @@ def render(result: dict[str, Any]) -> str:
                 ["rate/s", "p50 ×raw", "p99 ×raw", "target", "p50 ×bare_uws", "p99 ×bare_uws", "product/bare p50",
                  "API/product p50", "errors"],
                 comp,
-            ),  # fmt: skip
+            ),
             f"Worker options: {json.dumps(result['worker_options'])}; local activities: {result['local_activities'] or 'none'}",
             f"Machine: {result['machine']['nproc']} cores, {result['machine']['ram_gib']} GiB; "
             f"busy before start {result['machine_busy_before_pct']} %; total {result['total_s']} s",
         ]
-    )
+    )  # fmt: skip
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:

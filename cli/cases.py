@@ -11,7 +11,6 @@ import typer
 from cli import common
 from cli.common import TemporalAddress, TemporalUnreachable, UiUrl, connect_temporal, temporal_settings, unreachable
 
-
 temporal_cli = typer.Typer(help="Prepare a Temporal cluster for the cases.", no_args_is_help=True)
 
 

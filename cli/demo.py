@@ -27,7 +27,7 @@ import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -36,8 +36,8 @@ from typing import Any
 import httpx
 
 from domain.case import Category, Department, Role
-from store.apikeys import ApiKeyStore, ensure_keys
 from domain.triage import DEFAULT_ROUTING
+from store.apikeys import ApiKeyStore, ensure_keys
 
 # The people the demo acts as, each with an API key of their own (`demo_credentials`).
 AGENTS = ["agent-li", "agent-chen", "agent-emma"]
@@ -417,7 +417,7 @@ async def run_demo(
         plain = plan_demo(1, seed)[0]
         result.cases[await _open(driver, plain)] = RECEIVED
     policy = (await driver.live(next(iter(result.cases))))["live"]["policy"]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     demo_version = f"demo-{stamp}"
     restored_version = f"{policy['version'][:30]}-restored-{stamp}"
     echo(f"Demo SLA policy {demo_version}: VIP marketplace cases breach after {breach_after.total_seconds():g} s")

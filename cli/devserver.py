@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import signal
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,9 +15,9 @@ from types import TracebackType
 
 from temporalio.client import Client
 
-from domain.search_attributes import cli_definitions
 from core.settings import Settings
 from core.temporal_client import connect
+from domain.search_attributes import cli_definitions
 
 # ../shared/PERFORMANCE.md: WAL recovers most of in-memory speed for a file-backed
 # server, and one task-queue partition cuts p99 latency by a third.
@@ -134,8 +134,8 @@ class DevServer:
         # A server already there would answer our connect and we would use it unknowingly.
         refuse_taken_ports(self.ip, {"--temporal-port": self.port, "--ui-port": self.ui_port})
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self._process = subprocess.Popen(
+        log = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115, ASYNC230 - lives as long as the process
+        self._process = subprocess.Popen(  # noqa: ASYNC220 - started once; the process outlives this call
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
         )
         log.close()

@@ -10,7 +10,6 @@ import typer
 from cli import common
 from cli.common import with_store
 
-
 apikey_cli = typer.Typer(help="API keys for services calling the API (header X-API-Key).", no_args_is_help=True)
 
 

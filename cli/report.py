@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
 
@@ -48,7 +49,7 @@ def _print_report(report) -> None:  # noqa: ANN001 - domain.report.MonthlyReport
     console = Console()
     now, before = report.current, report.previous
 
-    def table(title: str, head: list[str], rows: list[tuple[str, ...]], empty: str = "none this month") -> None:
+    def table(title: str, head: list[str], rows: Sequence[tuple[Any, ...]], empty: str = "none this month") -> None:
         grid = Table(title=title, title_justify="left")
         for index, name in enumerate(head):
             grid.add_column(name, justify="left" if index == 0 else "right")

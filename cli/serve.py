@@ -13,7 +13,15 @@ import typer
 import uvicorn
 
 from cli import common
-from cli.common import TemporalAddress, TemporalUnreachable, UiUrl, configure_logging, connect_temporal, temporal_settings, unreachable
+from cli.common import (
+    TemporalAddress,
+    TemporalUnreachable,
+    UiUrl,
+    configure_logging,
+    connect_temporal,
+    temporal_settings,
+    unreachable,
+)
 from core.settings import Settings
 
 
@@ -51,8 +59,8 @@ def dev(
     ] = False,
 ) -> None:
     """Start the Temporal dev server (with UI), the worker and the API in one process. Ctrl-C stops all."""
-    from core.codec import ensure_key_file
     from cli.devserver import PortInUse, refuse_taken_ports
+    from core.codec import ensure_key_file
 
     try:  # before anything starts: a server already there would silently serve this run
         refuse_taken_ports(host, {"--temporal-port": temporal_port, "--ui-port": ui_port, "--api-port": api_port})
@@ -118,7 +126,7 @@ async def _dev(
                 # On this run Temporal UI is the operator's (no sign-in of its own): it gets payloads decoded.
                 create_app(settings, temporal=client, sessions=sessions, ui_codec_trusted=codec_endpoint is not None),
                 host=host, port=api_port, log_level="info",
-            )  # fmt: skip
+            )
         )
         async with (
             worker_from_settings(client, store, settings),

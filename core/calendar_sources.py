@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import chinese_calendar
 import holidays as holidays_package
@@ -84,7 +85,7 @@ def country_calendar(
     wanted = sorted(set(years))
     entity = holidays_package.country_holidays(country_code, subdiv=subdiv, years=wanted)
     covered = [year for year in wanted if entity.start_year <= year <= entity.end_year]
-    workdays = getattr(entity, "weekend_workdays", set())
+    workdays: set[Any] = getattr(entity, "weekend_workdays", set())
     package = f"holidays {importlib.metadata.version('holidays')} {country_code}" + (f"-{subdiv}" if subdiv else "")
     calendar = BusinessCalendar(
         timezone=timezone,

@@ -8,7 +8,6 @@ from temporalio.service import RPCStatusCode
 from core.codec import data_converter
 from core.settings import Settings
 
-
 # Answers that say "not now" rather than "never": the server is down or busy, or nobody
 # answered in time (CANCELLED is the client's own deadline, e.g. a query to a case no worker
 # is running after a crash; FAILED_PRECONDITION "no poller seen ... worker may be down").

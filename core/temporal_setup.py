@@ -38,7 +38,7 @@ class SearchAttributeConflict(RuntimeError):
 
 
 def _type_name(value: int) -> str:
-    return IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")  # KeywordList
+    return IndexedValueType.Name(value)  # type: ignore[arg-type]  # protobuf enum values are ints.removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")  # KeywordList
 
 
 @dataclass
@@ -77,7 +77,7 @@ async def register_search_attributes(
         )
     if missing:
         await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)  # type: ignore[arg-type]  # enum ints
         )
         result.added = list(missing)
     return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import httpx
@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.settings import Settings
 from delivery import signing
 from store.outbox import OutboundNotification, OutboxStore
-
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ class OutboxDispatcher:
 
     async def run_once(self) -> int:
         """Claim and deliver the rows due now; returns how many were handled."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         claimed = await self.store.claim_due(now, self.batch, self.lease)
         for notification in claimed:
             await self._deliver(notification)
@@ -115,10 +114,10 @@ class OutboxDispatcher:
                     notification.topic, notification.case_number, notification.attempt, reason,
                 )  # fmt: skip
             else:
-                retry_at = datetime.now(timezone.utc) + self.schedule.delay(notification.attempt)
+                retry_at = datetime.now(UTC) + self.schedule.delay(notification.attempt)
                 await self.store.mark_retry(notification.id, notification.attempt, retry_at, reason)
             return
-        await self.store.mark_delivered(notification.id, notification.attempt, datetime.now(timezone.utc))
+        await self.store.mark_delivered(notification.id, notification.attempt, datetime.now(UTC))
 
     async def run(self) -> None:
         """Until cancelled. A database outage is logged and waited out, never fatal."""
@@ -128,7 +127,7 @@ class OutboxDispatcher:
                 handled = await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("outbox dispatcher: claiming failed; trying again")
                 handled = 0
             if handled < self.batch:

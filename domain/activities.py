@@ -18,7 +18,6 @@ from temporalio import activity
 from domain.case import LedgerReceipt, StockCheck, TriageRequest, TriageSuggestion
 from domain.records import RecordedTransition, ResolutionOrder, Transition
 
-
 # The error type of a record activity whose write the database refused for good (a data
 # error): non-retryable, the workflow notes it with `record_failure` and waits for an engineer.
 RECORD_REFUSED_ERROR = "RecordRefused"

@@ -67,6 +67,7 @@ Removals apply first, then additions; naming a date in both `holidays` and
 from __future__ import annotations
 
 import hashlib
+import itertools
 import tomllib
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -158,7 +159,7 @@ def _office_week() -> dict[Weekday, Windows]:
 
 def _checked_windows(windows: Windows) -> Windows:
     ordered = tuple(sorted(windows, key=lambda window: window.start))
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in itertools.pairwise(ordered):
         # Touching windows (12:00-13:00 then 13:00-18:00) are fine; overlapping ones double-count.
         if before.end == MIDNIGHT or after.start < before.end:
             raise ValueError(f"windows overlap: {before.label} and {after.label}")

@@ -8,9 +8,9 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from domain.case import Actor, Priority, ResolutionType, Role, SolutionPlan, Stage
+from domain.contribution import default_contribution_targets
 from domain.refusals import Refusal, Refused
 from domain.returns import default_return_deadlines, working_days
-from domain.contribution import default_contribution_targets
 from domain.sla import ClockState, DeadlineExtension, SlaClock, SlaPolicy, Target
 
 

@@ -32,16 +32,17 @@ def timer_summary(case: CaseState, item: DueItem) -> str:
         return f"fix check to the customer due {when}"
     if item.kind is DueKind.CONTRIBUTION:
         return f"contribution from {item.department} due {when}"
-    if item.kind is DueKind.WARNING:
-        return f"SLA {label(item.clock)}{priority} warning at {item.fraction:.0%} due {when}"
-    if item.kind is DueKind.CLIMB:
-        next_rung = rung(case.policy.ladder, case.clocks[item.clock].escalation_level + 1)
-        return f"SLA {label(item.clock)}{priority} escalation to {next_rung} due {when}"
+    clock = item.clock
+    if item.kind is DueKind.WARNING and clock is not None:
+        return f"SLA {label(clock)}{priority} warning at {item.fraction:.0%} due {when}"
+    if item.kind is DueKind.CLIMB and clock is not None:
+        next_rung = rung(case.policy.ladder, case.clocks[clock].escalation_level + 1)
+        return f"SLA {label(clock)}{priority} escalation to {next_rung} due {when}"
     if item.clock is ClockName.SURVEY:
         return f"survey window closes {when}"
     if item.clock is ClockName.FIX_CHECK:
         return f"fix check answer window closes {when}"
-    return f"SLA {label(item.clock)}{priority} due {when}"
+    return f"SLA {label(clock) if clock is not None else 'deadline'}{priority} due {when}"
 
 
 def current_details(case: CaseState, item: DueItem | None) -> str:
@@ -77,7 +78,7 @@ def current_details(case: CaseState, item: DueItem | None) -> str:
     if case.reopen_count:
         lines.append(f"Reopened {case.reopen_count} time(s).")
     if case.call_back is not None:
-        due = case.call_back.due_at
-        when = f", due {due.astimezone(zone).isoformat(timespec='minutes')}" if due else ""
+        call_back_due = case.call_back.due_at
+        when = f", due {call_back_due.astimezone(zone).isoformat(timespec='minutes')}" if call_back_due else ""
         lines.append(f"Call-back to the customer open ({case.call_back.reason}){when}.")
     return "\n\n".join(lines)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, computed_field
@@ -111,7 +111,7 @@ class Month:
         following = self.next()
         start = datetime(self.year, self.month, 1, tzinfo=tz)
         end = datetime(following.year, following.month, 1, tzinfo=tz)
-        return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+        return start.astimezone(UTC), end.astimezone(UTC)
 
     def days(self) -> tuple[date, date]:
         """Its first and last day on the business calendar."""
@@ -171,7 +171,7 @@ class Duration(BaseModel):
     cases: int
     average_hours: float | None
 
-    @computed_field(description="average_hours in minutes: the first-reply targets are 15 to 30 minutes")
+    @computed_field(description="average_hours in minutes: the first-reply targets are 15 to 30 minutes")  # type: ignore[prop-decorator]  # pydantic's documented idiom
     @property
     def average_minutes(self) -> float | None:
         return None if self.average_hours is None else self.average_hours * 60

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from domain.calendar import BusinessCalendar
 from domain.case import (
     Actor,
     CaseIntake,
@@ -22,12 +23,20 @@ from domain.case import (
     Stage,
     TriageSuggestion,
 )
-from domain.calendar import BusinessCalendar
-from domain.follow_up import CallBackTask, FixCheck
 from domain.contribution import Contribution
+from domain.follow_up import CallBackTask, FixCheck
 from domain.handling import HandlingRules
 from domain.returns import ReturnProgress
-from domain.sla import TASK_CLOCKS, ClockName, SlaClock, SlaPolicy, SlaState, case_sla_state, escalation_level, next_deadline
+from domain.sla import (
+    TASK_CLOCKS,
+    ClockName,
+    SlaClock,
+    SlaPolicy,
+    SlaState,
+    case_sla_state,
+    escalation_level,
+    next_deadline,
+)
 
 
 class CaseStart(BaseModel):

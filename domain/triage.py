@@ -135,7 +135,7 @@ def _found(terms: list[str] | tuple[str, ...], text: str) -> list[str]:
 
 def _weight(term: str) -> int:
     # A phrase says more than a word: "won't turn on" outweighs "fit".
-    return 2 if " " in term.strip() or len(term) >= 3 and not term.isascii() else 1
+    return 2 if " " in term.strip() or (len(term) >= 3 and not term.isascii()) else 1
 
 
 def _raise(priority: Priority, to: Priority) -> Priority:

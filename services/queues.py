@@ -26,7 +26,7 @@ class QueueEntryReason(BaseModel):
     escalated_to: str | None = Field(default=None, description="sla_escalated: the rung of the ladder reached")
 
 
-class QueueEntry(CaseGlanceView):  # type: ignore[misc,valid-type] - made by create_model
+class QueueEntry(CaseGlanceView):  # made by create_model (store/glance.py)
     escalated_to: str | None = Field(description="the highest rung a missed deadline reached")
     since: datetime = Field(description="the earliest of the reasons' since: how long this role has had it")
     missed_deadline: datetime | None = Field(description="the earliest deadline missed and still unmet")

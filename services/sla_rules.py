@@ -11,8 +11,8 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.calendar import BusinessCalendar
 from core.calendar_sources import china_calendar, load_calendar_file
+from domain.calendar import BusinessCalendar
 from domain.case import Channel, CustomerTier, Priority
 from domain.replanning import calendar_affects, policy_affects
 from domain.sla import Replan, SlaPolicy

@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from core.temporal_client import TRANSIENT_RPC
-
 from core.settings import Settings
+from core.temporal_client import TRANSIENT_RPC
 from store.ops import OpsStore, StuckCase, StuckReason
 
 logger = logging.getLogger(__name__)
@@ -72,7 +71,7 @@ async def find_stuck(
 ) -> StuckReport:
     """With `rpc_timeout`, a Temporal that does not answer in time raises (the API answers 503)
     instead of leaving the report to wait for it, or quietly partial."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     listed, total = await ops.stuck_cases(now=now, in_stage_longer_than=in_stage_longer_than, limit=limit)
     probe = dict.fromkeys([case.number for case in listed])
     probe.update(dict.fromkeys(case.number for case in await ops.probe_candidates(probe_limit)))

@@ -12,7 +12,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -75,7 +75,7 @@ class ApiKeyStore:
                     name=actor.id,
                     role=role.value,
                     department=department.value if department else None,
-                    created_at=datetime.now(timezone.utc),
+                    created_at=datetime.now(UTC),
                 )
             )
         return IssuedKey(key=key, key_id=key_id, actor=actor)
@@ -104,7 +104,7 @@ class ApiKeyStore:
             result = await session.execute(
                 update(ApiKeyRow)
                 .where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None))
-                .values(revoked_at=datetime.now(timezone.utc))
+                .values(revoked_at=datetime.now(UTC))
             )
             return result.rowcount == 1
 

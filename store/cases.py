@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from domain.case import LedgerReceipt, format_case_number
 from domain.queues import summarize
 from domain.records import ResolutionOrder, Transition
-from store.case_reads import CaseFilter, CaseReads  # CaseFilter: the API names it from here
+from store.case_reads import CaseReads  # CaseFilter: the API names it from here
 from store.models import (
     CaseCategoryRow,
     CaseDepartmentRow,
@@ -221,7 +221,7 @@ class CaseStore(CaseReads):
             "actor_role": t.actor.role.value,
             "at": t.at,
             "data": t.data,
-            "recorded_at": datetime.now(timezone.utc),
+            "recorded_at": datetime.now(UTC),
             "fingerprint": fingerprint,
         }
         inserted = await connection.execute(statements.insert_event, event)
@@ -304,7 +304,7 @@ class CaseStore(CaseReads):
                 )
             )
         ).all()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         await connection.execute(
             SupersededEventRow.__table__.insert(),
             [
@@ -317,10 +317,10 @@ class CaseStore(CaseReads):
                     ],
                     "superseded_at": now,
                     "replaced_by": replaced_by if e["seq"] == from_seq else None,
-                }  # fmt: skip
+                }
                 for e in events
             ],
-        )
+        )  # fmt: skip
         await connection.execute(
             delete(TimelineEventRow.__table__).where(timeline.case_number == number, timeline.seq >= from_seq)
         )
@@ -421,7 +421,7 @@ class CaseStore(CaseReads):
         longer than `lock_seconds` (its request died), is taken over by one retry.
         """
         for _ in range(5):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             try:
                 async with self._sessions.begin() as session:
                     row = await session.get(IdempotencyKeyRow, (scope, key))

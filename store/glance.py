@@ -37,6 +37,6 @@ class CaseGlance:
         return {f.name: getattr(row, f.name) for f in fields(CaseGlance)}
 
 
-CaseGlanceView: type[BaseModel] = create_model(
+CaseGlanceView: type[BaseModel] = create_model(  # type: ignore[call-overload]  # fields from the dataclass hints
     "CaseGlanceView", **{name: (hint, ...) for name, hint in get_type_hints(CaseGlance).items()}
 )

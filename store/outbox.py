@@ -70,9 +70,9 @@ class OutboxStore:
             .returning(
                 OutboxRow.id, OutboxRow.case_number, OutboxRow.seq, OutboxRow.recipient, OutboxRow.topic,
                 OutboxRow.body, OutboxRow.created_at, OutboxRow.attempts,
-            )  # fmt: skip
+            )
             .execution_options(synchronize_session=False)
-        )
+        )  # fmt: skip
         async with self._sessions.begin() as session:
             rows = (await session.execute(claim)).all()
         return sorted(
@@ -80,11 +80,11 @@ class OutboxStore:
                 OutboundNotification(
                     id=r.id, case_number=r.case_number, seq=r.seq, recipient=r.recipient, topic=r.topic,
                     body=r.body, created_at=r.created_at, attempt=r.attempts,
-                )  # fmt: skip
+                )
                 for r in rows
             ),
             key=lambda n: n.id,
-        )
+        )  # fmt: skip
 
     async def _finish(self, row_id: int, attempts: int, **values: object) -> None:
         async with self._sessions.begin() as session:

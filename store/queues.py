@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select, type_coerce
@@ -58,7 +58,7 @@ class Cursor:
             raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
             # In UTC here, as the database compares it: year 1 or 9999 at an extreme offset has no UTC instant.
             since = datetime.fromisoformat(raw["s"])
-            since = since.astimezone(timezone.utc) if since.tzinfo is not None else since
+            since = since.astimezone(UTC) if since.tzinfo is not None else since
             rank, number = int(raw["r"]), str(raw["n"])
             if since.tzinfo is None or not 1 <= rank <= UNGRADED or len(number) > 32:
                 raise ValueError("not a position in a queue")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -46,7 +46,7 @@ class RetentionStore:
         return [n for n in numbers if await self._anonymise(n, retention_years)]
 
     async def _anonymise(self, number: str, retention_years: int) -> bool:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with self._sessions.begin() as session:
             row = await session.get(CaseRow, number, with_for_update=session.get_bind().dialect.name == "postgresql")
             if row is None or row.archived_at is None:

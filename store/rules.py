@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -51,7 +51,7 @@ class RulesStore:
                     if existing.body != body:
                         raise VersionExists(version)
                     return False
-                session.add(table(version=version, body=body, created_at=datetime.now(timezone.utc), created_by=actor_id))
+                session.add(table(version=version, body=body, created_at=datetime.now(UTC), created_by=actor_id))
             return True
         except IntegrityError:
             return await self._add(table, version, body, actor_id)

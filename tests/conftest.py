@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import uuid
-from contextlib import asynccontextmanager
 import sysconfig
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +29,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from api.app import create_app
-from domain import search_attributes
 from core.logs import install_masking
 from core.settings import Settings
+from domain import search_attributes
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.migrate import upgrade

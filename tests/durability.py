@@ -204,14 +204,14 @@ class DevProcess:
             [
                 sys.executable, "-m", "cli", "dev", "--data-dir", str(self.data_dir), "--api-port", str(self.api_port),
                 "--temporal-port", str(self.temporal_port), "--ui-port", str(self.ui_port),
-            ],  # fmt: skip
+            ],
             env=self.environment,
             cwd=self.data_dir,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-        )
+        )  # fmt: skip
         log.close()
         self.starts += 1
         deadline = time.monotonic() + timeout

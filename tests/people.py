@@ -6,7 +6,7 @@ default issuer and audience, so each dict below is the headers a person sends.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -18,7 +18,7 @@ ISSUER, AUDIENCE = "aftersales", "aftersales-api"
 
 
 def token(sub: str, role: str, department: str | None = None, *, secret: str = TEST_JWT_SECRET, **claims: Any) -> str:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     body: dict[str, Any] = {"sub": sub, "role": role, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + timedelta(days=2)}
     if department:
         body["department"] = department

@@ -10,10 +10,22 @@ from fastapi import FastAPI
 
 from api.access import ACCESS, PUBLIC
 from api.app import create_app
-from domain.case import Role
 from core.settings import Settings
+from domain.case import Role
 from tests.conftest import Database
-from tests.people import ADMIN, AGENT, HANDLER, HEAD, LOGISTICS, OTHER_HANDLER, PLAN, SUPERVISOR, TRIAGE, WAREHOUSE, intake
+from tests.people import (
+    ADMIN,
+    AGENT,
+    HANDLER,
+    HEAD,
+    LOGISTICS,
+    OTHER_HANDLER,
+    PLAN,
+    SUPERVISOR,
+    TRIAGE,
+    WAREHOUSE,
+    intake,
+)
 from tests.waiting import wait_for_stage
 
 UNKNOWN = "ZZ-19990101-000001"

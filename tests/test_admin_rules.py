@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -17,7 +16,6 @@ from tests.conftest import Database
 from tests.people import ADMIN, AGENT, intake
 from tests.test_case_clocks import calendar_of, drive_to_feedback, open_and_triage, post
 from tests.waiting import wait_for_event
-
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,10 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 import cli.app as cli
-from cli import common as cli_common
 from api.app import create_app
-from domain.case import Department, Role
+from cli import common as cli_common
 from core.settings import Settings
+from domain.case import Department, Role
 from store.apikeys import DEV_PEOPLE, ApiKeyStore, ensure_dev_keys
 from store.db import session_factory
 from store.models import ApiKeyRow
@@ -48,7 +48,7 @@ def bearer(value: str) -> dict[str, str]:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from domain.calendar import BusinessCalendar, Weekday, WorkingWindow, apply_calendar_file
 from core.calendar_sources import china_calendar, country_calendar, load_calendar_file
+from domain.calendar import BusinessCalendar, Weekday, WorkingWindow, apply_calendar_file
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -4,7 +4,6 @@ answers there; `apikey list` shows every key id whole, as `apikey revoke` needs 
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path

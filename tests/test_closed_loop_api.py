@@ -82,5 +82,5 @@ async def test_case_runs_from_receipt_to_archive(api: httpx.AsyncClient, databas
     ledger = await database.store.ledger(number)
     assert [(entry.resolution_type, str(entry.amount)) for entry in ledger] == [("refund", "899.00")]
     outbox = await database.store.outbox(number)
-    assert ("customer", "acknowledgement") == (outbox[0].recipient, outbox[0].topic)
+    assert (outbox[0].recipient, outbox[0].topic) == ("customer", "acknowledgement")
     assert ("customer", "result_and_survey") in [(o.recipient, o.topic) for o in outbox]

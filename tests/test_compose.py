@@ -110,7 +110,7 @@ def image_problems(services: dict) -> list[str]:
         if "image" not in svc:
             continue
         image = resolve(svc["image"])
-        repo, sep, tag = image.partition(":")
+        _repo, sep, tag = image.partition(":")
         if not sep or not tag:
             problems.append(f"{name}: {image!r} is not pinned to a tag")
         elif tag == "latest" or tag.startswith("latest"):
@@ -129,7 +129,7 @@ def search_attributes_registered(script: str) -> dict[str, str]:
         tokens = shlex.split(line)
         i = tokens.index("temporal")
         assert tokens[i : i + 4] == ["temporal", "operator", "search-attribute", "create"], line
-        opts = dict(zip(tokens[i + 4 :: 2], tokens[i + 5 :: 2]))
+        opts = dict(zip(tokens[i + 4 :: 2], tokens[i + 5 :: 2], strict=False))
         assert opts.get("--address") == "temporal:7233", line
         assert opts.get("--namespace", "default") == "default", line
         name, sa_type = opts["--name"], opts["--type"]
@@ -155,7 +155,7 @@ def services(compose) -> dict:
 
 
 def test_expected_services_exist(services):
-    assert EXPECTED_SERVICES <= set(services), sorted(EXPECTED_SERVICES - set(services))
+    assert set(services) >= EXPECTED_SERVICES, sorted(EXPECTED_SERVICES - set(services))
 
 
 def test_images_pinned_no_latest_no_auto_setup(services):

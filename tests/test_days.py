@@ -6,8 +6,8 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from domain.calendar import BusinessCalendar
 from core.calendar_sources import china_calendar
+from domain.calendar import BusinessCalendar
 from tests.support.bad_day import bad_day_calendar
 from tests.support.days import (
     MARGIN,

@@ -17,7 +17,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from tests.people import intake
-from tests.support.devrun import AFTERSALES, DevRun, alive, free_port
+from tests.support.devrun import AFTERSALES, DevRun, alive
 
 NAME = "张三丰"
 PHONE = "+86 138 0013 8000"

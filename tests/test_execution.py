@@ -9,21 +9,21 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from core.settings import Settings
 from delivery import signing
 from delivery.resolutions import ResolutionExecutor, RouteFailed, RouteUnavailable, WebhookExecutor
 from delivery.stock import StockService
 from domain.case import LedgerReceipt, ResolutionType, StockCheck
 from domain.records import ResolutionOrder
-from core.settings import Settings
 from store.cases import CaseStore
 from store.db import session_factory
 from tests.conftest import Database
@@ -133,7 +133,7 @@ class _DiesAfterTheLedgerWrite(CaseStore):
     """The ledger entry is committed, then the activity dies before Temporal hears of it
     (a worker killed inside `execute_resolution`): once per case."""
 
-    died: set[str] = set()
+    died: ClassVar[set[str]] = set()
 
     async def record_resolution(self, order: ResolutionOrder) -> LedgerReceipt:
         receipt = await super().record_resolution(order)
@@ -365,7 +365,7 @@ async def test_a_choice_without_an_offer_is_refused(payments: Payments) -> None:
 def order(route: str) -> ResolutionOrder:
     return ResolutionOrder(
         key="AS-20261123-000042:12", number="AS-20261123-000042", type=ResolutionType.REFUND,
-        amount=Decimal("899.00"), currency="CNY", at=datetime.now(timezone.utc), route=route,
+        amount=Decimal("899.00"), currency="CNY", at=datetime.now(UTC), route=route,
         refund_kind="full", payment_route="alipay",
     )  # fmt: skip
 

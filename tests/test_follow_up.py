@@ -13,9 +13,9 @@ import httpx
 from sqlalchemy import delete
 from temporalio.testing import WorkflowEnvironment
 
+from domain.calendar import BusinessCalendar
 from store.models import SlaPolicyVersionRow
 from tests.conftest import Database
-from domain.calendar import BusinessCalendar
 from tests.people import ADMIN, AGENT, HANDLER, OVERRIDE_REASON, SUPERVISOR, TRIAGE, intake
 from tests.support.days import ordinary_tuesday_morning, start_case_at
 from tests.test_case_clocks import calendar_of, drive_to_feedback, open_and_triage, post

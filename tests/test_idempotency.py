@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
-
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx

@@ -11,8 +11,8 @@ import dataclasses
 import logging
 import secrets
 import time
-from datetime import timedelta
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,8 @@ from core.settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
 from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
-from tests.waiting import wait_for_stage
 from tests.privacy_support import own_database
+from tests.waiting import wait_for_stage
 from worker import build_worker
 
 CASES = 100
@@ -125,7 +125,7 @@ async def test_canaries_leave_no_plaintext(
     started = time.monotonic()
     birds = canaries(CASES)
     async with encrypted(env, database, tmp_path, "LK") as stack:
-        api, client, codec, settings = stack.api, stack.client, stack.codec, stack.settings
+        api, client, codec = stack.api, stack.client, stack.codec
 
         gate = asyncio.Semaphore(CONCURRENCY)
 

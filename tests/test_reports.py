@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +25,14 @@ import uvicorn
 from typer.testing import CliRunner
 
 import cli.app as cli
-from cli import common as cli_common
 from api.app import create_app
+from cli import common as cli_common
+from core.settings import Settings
 from domain.case import SYSTEM_ACTOR, Actor, CaseIntake, Category, Department, Outcome, Priority, Role, Stage
 from domain.lifecycle import EventKind
 from domain.records import CaseSnapshot, Transition
 from domain.report import FCR_DEFINITION, Month, MonthlyReport
 from domain.sla import SlaState
-from core.settings import Settings
 from store.db import session_factory
 from store.reports import ReportStore
 from tests.conftest import Database
@@ -46,7 +46,7 @@ SUPERVISOR_ACTOR = Actor(id="supervisor-zhao", role=Role.SUPERVISOR)
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 class Script:
@@ -416,7 +416,7 @@ async def test_first_contact_resolution_counts_cases_answered_at_receipt(databas
     report = await report_store(database).monthly(Month.parse("2025-05"), ZONE)
     fcr = report.current.first_contact_resolution
     assert (fcr.tracked, fcr.cases, fcr.rate) == (True, 2, 2 / 3)
-    assert [(t.figure, t.actual, t.met) for t in report.targets][0] == ("first_contact_resolution", 2 / 3, False)
+    assert next((t.figure, t.actual, t.met) for t in report.targets) == ("first_contact_resolution", 2 / 3, False)
     # A first-contact answer meets the first-reply clock as a triage does: with no breach
     # recorded, all three first replies were on time.
     first_reply = next(c for c in report.current.on_time if c.clock == "first_reply")

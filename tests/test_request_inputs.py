@@ -21,8 +21,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from api.app import create_app
-from domain import text
 from core.settings import Settings
+from domain import text
 from tests.people import AGENT, HANDLER, PLAN, intake
 from tests.test_api_errors import assert_problem, error_fields, in_handling, open_case
 

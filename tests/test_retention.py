@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +15,22 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from domain.case import Actor, CaseIntake, Category, ResolutionType, Role, Stage, SYSTEM_ACTOR
+from core.settings import Settings
+from core.temporal_setup import ensure_retention_schedule
+from domain.case import SYSTEM_ACTOR, Actor, CaseIntake, Category, ResolutionType, Role, Stage
 from domain.lifecycle import EventKind
 from domain.records import CaseSnapshot, Notification, ResolutionOrder, Transition
 from domain.retention import (
-    ANONYMISED, ANONYMISED_EVENT, IDEMPOTENCY_KEY_DAYS, RetentionPolicy, RetentionReport, retention_cutoff, scrub,
+    ANONYMISED,
+    ANONYMISED_EVENT,
+    IDEMPOTENCY_KEY_DAYS,
+    RetentionPolicy,
+    RetentionReport,
+    retention_cutoff,
+    scrub,
 )  # fmt: skip
 from domain.sla import SlaState
 from store.models import CaseRow, IdempotencyKeyRow, OutboxRow, TimelineEventRow
-from core.settings import Settings
-from core.temporal_setup import ensure_retention_schedule
 from tests.conftest import Database
 from tests.people import intake
 from tests.privacy_support import own_database
@@ -36,7 +42,7 @@ SECRETS = ("Canary", "13912340001", "canary@example.com", "leaking since", "call
 
 
 def test_cutoff_is_calendar_years_and_scrubbing_twice_changes_nothing() -> None:
-    assert retention_cutoff(datetime(2028, 2, 29, tzinfo=timezone.utc), 3) == datetime(2025, 2, 28, tzinfo=timezone.utc)
+    assert retention_cutoff(datetime(2028, 2, 29, tzinfo=UTC), 3) == datetime(2025, 2, 28, tzinfo=UTC)
     once = scrub({"intake": intake(), "data": {"text": "x", "categories": ["logistics"], "amount": "5.00"}})
     assert scrub(once) == once
     assert once["data"] == {"text": ANONYMISED, "categories": ["logistics"], "amount": "5.00"}
@@ -108,7 +114,7 @@ async def retention_worker(env: WorkflowEnvironment, retention_db: Database):  #
 async def test_cases_archived_past_the_period_are_anonymised_once(
     client: Client, retention_db: Database, retention_worker: str
 ) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     expired = retention_cutoff(now, 3) - timedelta(days=1)  # 3 years + 1 day ago
     p = retention_db.prefix
     old, older, recent = f"{p}-20231101-000001", f"{p}-20231102-000002", f"{p}-20241101-000003"
@@ -170,7 +176,7 @@ async def _every_table(db: Database) -> dict[str, str]:
 async def test_after_the_run_no_table_holds_the_anonymised_customer_and_old_keys_expire(
     client: Client, retention_db: Database, retention_worker: str
 ) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     p = retention_db.prefix
     old, open_case = f"{p}-20231101-000001", f"{p}-20261101-000002"
     await _seed(retention_db, old, retention_cutoff(now, 3) - timedelta(days=1))
@@ -215,7 +221,7 @@ async def test_the_schedule_is_created_idempotently_and_triggering_it_runs_the_w
         assert description.schedule.spec.time_zone_name == "Asia/Shanghai"
         assert description.info.next_action_times  # daily, from now on
 
-        await _seed(retention_db, f"{retention_db.prefix}-20201101-000001", retention_cutoff(datetime.now(timezone.utc), 4) - timedelta(days=1))
+        await _seed(retention_db, f"{retention_db.prefix}-20201101-000001", retention_cutoff(datetime.now(UTC), 4) - timedelta(days=1))
         await handle.trigger()
         deadline = time.monotonic() + 30
         while not (await handle.describe()).info.recent_actions:

@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from core.settings import Settings
 from domain.case import Role
 from domain.sla import Target
-from core.settings import Settings
 from store.apikeys import ApiKeyStore
 from store.db import session_factory
 from tests.conftest import Database

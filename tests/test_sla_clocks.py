@@ -3,21 +3,21 @@ exact due instants around a holiday, pauses, update cadence, extensions, re-plan
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from domain.calendar import BusinessCalendar, apply_calendar_file
 from core.calendar_sources import china_calendar
+from domain.calendar import BusinessCalendar, apply_calendar_file
 from domain.case import Actor, CaseIntake, Priority, Role
 from domain.sla import ClockName, Replan, SlaPolicy, Target
 from domain.state import CaseStart
 from tests.conftest import Database
-from tests.support.days import friday_before_holiday, ordinary_tuesday_morning, start_case_at
 from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.support.days import friday_before_holiday, ordinary_tuesday_morning, start_case_at
 from tests.test_case_clocks import calendar_of, open_and_triage, post
 from tests.waiting import wait_for_event
 from workflows.case import CaseWorkflow
@@ -38,7 +38,7 @@ async def test_p2_case_received_friday_1730_before_a_holiday(
 ) -> None:
     # The next Friday whose fortnight the published calendar leaves ordinary; the company
     # closes on the Monday after it (a calendar file declares it).
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     years = [now.year, now.year + 1]
     friday = friday_before_holiday(now, china_calendar(years))
     day = friday.date()
@@ -58,7 +58,7 @@ async def test_p2_case_received_friday_1730_before_a_holiday(
         calendar=calendar,
     )
     # The case starts on the virtual Friday: its workflow is delayed until then and time skipped.
-    delay = received - datetime.now(timezone.utc)
+    delay = received - datetime.now(UTC)
     handle = await env.client.start_workflow(
         CaseWorkflow.run, start, id=number, task_queue=worker, start_delay=delay
     )
@@ -95,7 +95,7 @@ async def test_a_pause_for_the_customer_moves_the_deadline_by_the_paused_busines
     # Paused from a Tuesday morning to the Thursday afternoon on plain office hours, whatever
     # today is: the pause holds 8 + 9 + 6 working hours. (From a Friday evening, or in a long
     # holiday, the same 2 days 5 hours hold none, and the deadline would not move at all.)
-    received = ordinary_tuesday_morning(datetime.now(timezone.utc))
+    received = ordinary_tuesday_morning(datetime.now(UTC))
     number, handle = await start_case_at(env, database, worker, received, BusinessCalendar())
     case = await post(api, f"/cases/{number}/triage", TRIAGE | {"priority": "P3"}, AGENT)
     calendar = await calendar_of(api, case["number"])

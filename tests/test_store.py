@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from domain.case import SYSTEM_ACTOR, Actor, CaseIntake, ResolutionType, Role, Stage
@@ -12,7 +12,7 @@ from domain.sla import SlaState
 from tests.conftest import Database
 from tests.people import intake
 
-AT = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
 def _transition(number: str, seq: int, kind: EventKind, stage: Stage, **extra) -> Transition:

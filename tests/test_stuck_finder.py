@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,9 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from api.app import create_app
-from services.stuck import format_duration
-from domain.records import ResolutionOrder
 from core.settings import Settings
+from domain.records import ResolutionOrder
+from services.stuck import format_duration
 from store.cases import CaseStore
 from store.db import session_factory
 from tests.conftest import Database
@@ -140,7 +140,7 @@ async def test_the_stuck_finder_lists_exactly_the_stuck_cases_of_a_seeded_set(
         await wait_for_attempts(failing_handle, 3)
 
         # Sitting in one stage longer than (just under) the time the idle case has.
-        threshold = datetime.now(timezone.utc) - accepted.at - timedelta(seconds=1.5)
+        threshold = datetime.now(UTC) - accepted.at - timedelta(seconds=1.5)
         found = await stuck(api, prefix, in_stage_longer_than_hours=threshold.total_seconds() / 3600)
         reasons = {number: set(item["reasons"]) for number, item in found.items()}
         assert reasons == {
@@ -252,7 +252,7 @@ async def test_a_record_the_database_refuses_for_good_stops_retrying_and_is_list
                 "BEGIN SELECT RAISE(ABORT, 'refused'); END"
             ))  # fmt: skip
     prefix = PREFIX[database.backend]
-    received = datetime.now(timezone.utc)
+    received = datetime.now(UTC)
     number = await CaseStore(database.store.sessions, prefix).next_case_number(received.strftime("%Y%m%d"))
     clean = CaseIntake.model_validate(intake())
     start = CaseStart(

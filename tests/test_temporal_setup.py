@@ -16,9 +16,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from domain import search_attributes as sa
 from core.settings import Settings
 from core.temporal_setup import SearchAttributeConflict, register_search_attributes
+from domain import search_attributes as sa
 
 NAMES = [key.name for key in sa.ALL]
 

@@ -23,11 +23,11 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 import cli.app as cli
-from cli import common as cli_common
 from api.app import create_app
+from cli import common as cli_common
+from core.settings import Settings
 from domain.case import Category
 from domain.triage import TriageRules, suggest
-from core.settings import Settings
 from store.db import session_factory
 from store.triage_rules import ActiveTriageRules, TriageRulesStore
 from tests.conftest import Database

@@ -10,10 +10,10 @@ the record must equal what each workflow's history committed, on both databases.
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 import contextlib
 import json
+import random
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from core.settings import Settings
+from core.temporal_client import connect
 from store.db import session_factory
 from tests.conftest import Database
-from core.temporal_client import connect
 from tests.durability import (
     DevProcess,
     WorkerProcess,

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from api.json_body import DecimalJsonRoute
 from api.deps import AppSettings, Caller, Rules, SlaRules, Temporal
+from api.json_body import DecimalJsonRoute
 from api.problems import Problem
-from services.sla_rules import replan
-from services.temporal_calls import rpc_timeout
 from domain.calendar import apply_calendar_file
 from domain.sla import Replan, SlaPolicy
+from services.sla_rules import replan
+from services.temporal_calls import rpc_timeout
 from store.rules import PinnedCase, VersionExists
 
 router = APIRouter(prefix="/admin", tags=["admin"], route_class=DecimalJsonRoute)
@@ -60,7 +60,7 @@ async def upload_policy(policy: SlaPolicy, admin: Admin, actor: Caller) -> Rules
 
 @router.post("/calendars", status_code=201, response_model=RulesChange, summary="Upload a calendar file as a new version")
 async def upload_calendar(upload: CalendarUpload, admin: Admin, actor: Caller) -> RulesChange:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     _, current = await admin.rulebook.pinned_for(now)
     try:
         calendar = apply_calendar_file(upload.toml, current)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -41,7 +41,8 @@ from domain.case import (
 from domain.sla import DeadlineExtension
 from domain.state import CaseState, CaseView
 from services.cases import assisting, live_sla, live_state, start_case
-from store.cases import CaseFilter, CaseStore
+from store.case_reads import CaseFilter
+from store.cases import CaseStore
 from workflows.case import CaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"], route_class=DecimalJsonRoute)
@@ -66,7 +67,7 @@ async def open_case(
     actor: Caller,
     idempotency_key: Key = None,
 ) -> CaseView:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     day = now.astimezone(ZoneInfo(settings.business_timezone)).strftime("%Y%m%d")
     if not idempotency_key:
         number = await store.next_case_number(day)
@@ -122,7 +123,8 @@ async def get_case(
     live = await live_state(handle, settings)
     if row is None and live is None:
         raise case_not_found(number)
-    if not sees(actor, live.department if live else row.department, await _assisting_for(actor, store, number, live)):
+    department = live.department if live is not None else (row.department if row is not None else None)
+    if not sees(actor, department, await _assisting_for(actor, store, number, live)):
         raise case_not_found(number)
     record = None
     if row is not None:

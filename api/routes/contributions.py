@@ -37,5 +37,5 @@ DEPARTMENT_ACTIONS = [
 ]  # fmt: skip
 for _path, _update, _body, _summary in SIMPLE_ACTIONS:
     add_action(router, _path, _update, _body, summary=_summary)
-for _path, _update, _body, _summary in DEPARTMENT_ACTIONS:
-    add_action(router, _path, _update, _body, summary=_summary, department=AssistingDepartment)
+for _dpath, _dupdate, _dbody, _dsummary in DEPARTMENT_ACTIONS:
+    add_action(router, _dpath, _dupdate, _dbody, summary=_dsummary, department=AssistingDepartment)

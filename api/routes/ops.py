@@ -18,7 +18,7 @@ from store.outbox import FAILED, OutboxStore
 router = APIRouter(prefix="/ops", tags=["operations"])
 
 
-class StuckCaseView(CaseGlanceView):  # type: ignore[misc,valid-type] - made by create_model
+class StuckCaseView(CaseGlanceView):  # made by create_model (store/glance.py)
     reasons: list[StuckReason]
     in_stage_since: datetime = Field(description="when the case entered its current stage")
     waited: timedelta = Field(description="how long it has been in its current stage")
@@ -99,7 +99,7 @@ class NotificationView(BaseModel):
 async def notifications(
     store: Store,
     actor: Caller,
-    status: Literal["pending", "sending", "delivered", "failed"] = FAILED,
+    status: Literal["pending", "sending", "delivered", "failed"] = FAILED,  # type: ignore[assignment]  # FAILED is that literal
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NotificationView]:
     rows = await OutboxStore(store._sessions).with_status(status, limit)  # noqa: SLF001 - same database

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.deps import Actions, Caller, CaseNumber, Key
 from api.json_body import DecimalJsonRoute
 from api.problems import Problem
-from api.deps import Actions, Caller, CaseNumber, Key
 from domain.returns import ReturnStep, ReturnStepReport, ReturnStepSignal
 from domain.state import CaseView
 from workflows.case import CaseWorkflow

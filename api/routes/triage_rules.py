@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from api.json_body import DecimalJsonRoute
 from api.deps import AppSettings, Caller, Store
+from api.json_body import DecimalJsonRoute
 from api.problems import Problem
 from domain.triage import TriageRules, TriageRulesDocument
 from store.rules import VersionExists

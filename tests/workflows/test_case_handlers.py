@@ -23,11 +23,11 @@ from domain import activities
 from domain.case import (
     Approval,
     CaseIntake,
+    Category,
     Department,
     Feedback,
     LedgerReceipt,
     Priority,
-    Category,
     SolutionPlan,
     Stage,
     StockCheck,
@@ -164,7 +164,7 @@ async def test_a_refund_case_runs_from_receipt_to_feedback_on_fake_activities(
 async def test_a_p2_plan_approved_by_a_module_lead_is_refused_with_the_role_it_needs(
     env: WorkflowEnvironment, fakes: tuple[FakeActivities, str]
 ) -> None:
-    fake, task_queue = fakes
+    _fake, task_queue = fakes
     handle = await start(env, task_queue)
     await to_plan(handle, Priority.P2)
     with pytest.raises(WorkflowUpdateFailedError) as refused:

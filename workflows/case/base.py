@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.case import Stage
-    from domain.lifecycle import ActionNotAllowed, OPEN_STAGES
+    from domain.lifecycle import OPEN_STAGES, ActionNotAllowed
     from domain.records import Transition
     from domain.refusals import Refusal, Refused
     from domain.sla import DueKind

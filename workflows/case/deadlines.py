@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import Outcome, Priority, Role, SYSTEM_ACTOR, Stage
+    from domain.case import SYSTEM_ACTOR, Outcome, Priority, Role, Stage
     from domain.due import next_item
     from domain.follow_up import FixCheckStatus
-    from domain.lifecycle import EventKind, OPEN_STAGES
+    from domain.lifecycle import OPEN_STAGES, EventKind
     from domain.payloads import ClockMissed
     from domain.presenting import rung, timer_summary
     from domain.records import Notification
     from domain.sla import ClockName, DueItem, DueKind, SlaClock
 
-from workflows.case.base import CaseBase, EXECUTION_DUE_KINDS, MAX_COALESCED
+from workflows.case.base import EXECUTION_DUE_KINDS, MAX_COALESCED, CaseBase
 from workflows.case.patches import COALESCE_DUE_ITEMS, MULTI_DEPARTMENT
 
 
@@ -37,7 +37,7 @@ class Deadlines(CaseBase):
                     lambda: self._changes != seen, timeout=remaining, timeout_summary=timer_summary(self._case, item)
                 )
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         async with self._lock:
             # A handler may have met, paused or replaced the clock while we waited for the lock.
@@ -70,7 +70,7 @@ class Deadlines(CaseBase):
 
     async def _on_due(self, item: DueItem) -> None:
         """Each kind of due item goes to the group that owns it; SLA clocks stay here."""
-        owners = {
+        owners: dict[DueKind, Callable[[DueItem], Awaitable[None]]] = {
             DueKind.CONTRIBUTION: self._contribution_overdue,
             DueKind.UPDATE: self._progress_update,
             DueKind.FIX_CHECK: self._fix_check_due,

@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
     from domain.activities import RECORD_REFUSED_ERROR, CaseActivities
-    from domain.case import Actor, Department, SYSTEM_ACTOR, Stage
+    from domain.case import SYSTEM_ACTOR, Actor, Department, Stage
     from domain.contribution import ContributionStatus
     from domain.lifecycle import Action, ActionNotAllowed, EventKind, check_allowed
     from domain.presenting import current_details
@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.records import CaseSnapshot, Notification, Transition
     from domain.sla import ClockName
 
-from workflows.case.base import CUSTOMER_VISIBLE_STAGES, CaseBase, RECORD_RETRY, UPDATED_STAGES, _not_allowed
+from workflows.case.base import CUSTOMER_VISIBLE_STAGES, RECORD_RETRY, UPDATED_STAGES, CaseBase, _not_allowed
 from workflows.case.patches import COALESCE_DUE_ITEMS, LOCAL_SIDE_EFFECTS, RECORD_AFTER_ACCEPT, RECORD_REFUSED
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import Actor, Approval, ProposedPlan, Rejection, Role, SYSTEM_ACTOR, SolutionPlan, Stage
+    from domain.case import SYSTEM_ACTOR, Actor, Approval, ProposedPlan, Rejection, Role, SolutionPlan, Stage
     from domain.handling import APPROVER_NAMES, check_plan_amount, check_return_amount
     from domain.lifecycle import Action, EventKind
     from domain.payloads import PlanApprover

@@ -8,7 +8,17 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import Actor, DuplicateLink, DuplicateMark, Feedback, Outcome, Role, SYSTEM_ACTOR, Stage, Withdrawal
+    from domain.case import (
+        SYSTEM_ACTOR,
+        Actor,
+        DuplicateLink,
+        DuplicateMark,
+        Feedback,
+        Outcome,
+        Role,
+        Stage,
+        Withdrawal,
+    )
     from domain.follow_up import CallBackCompletion, CallBackTask, FixCheck, FixCheckAnswer, FixCheckStatus, ResultTold
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification

@@ -5,8 +5,17 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import Actor, Department, Role, SYSTEM_ACTOR, Stage
-    from domain.contribution import Contribution, ContributionStatus, ContributionSubmission, ContributionWaiver, DepartmentsNaming, contribution_due, contribution_target, outstanding
+    from domain.case import SYSTEM_ACTOR, Actor, Department, Role, Stage
+    from domain.contribution import (
+        Contribution,
+        ContributionStatus,
+        ContributionSubmission,
+        ContributionWaiver,
+        DepartmentsNaming,
+        contribution_due,
+        contribution_target,
+        outstanding,
+    )
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification
     from domain.refusals import Refusal

@@ -10,15 +10,27 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.activities import CaseActivities
-    from domain.case import Actor, ExchangeChoice, ExchangeOffer, FollowUpCompletion, FollowUpTask, LedgerReceipt, RefundKind, ResolutionType, SYSTEM_ACTOR, Stage, StockCheck
+    from domain.case import (
+        SYSTEM_ACTOR,
+        Actor,
+        ExchangeChoice,
+        ExchangeOffer,
+        FollowUpCompletion,
+        FollowUpTask,
+        LedgerReceipt,
+        RefundKind,
+        ResolutionType,
+        Stage,
+        StockCheck,
+    )
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification, ResolutionOrder
     from domain.refusals import Refusal
     from domain.returns import STEPPED_RESOLUTIONS
-    from domain.sla import ClockName, DueItem, DueKind, TASK_CLOCKS
+    from domain.sla import TASK_CLOCKS, ClockName, DueItem, DueKind
     from domain.state import CaseView
 
-from workflows.case.base import CaseBase, EXECUTION_RETRY, RECORD_RETRY, REFUND_ROUTES, ROUTE_FAILURES, refuse
+from workflows.case.base import EXECUTION_RETRY, RECORD_RETRY, REFUND_ROUTES, ROUTE_FAILURES, CaseBase, refuse
 from workflows.case.patches import EXCHANGE_OFFER_TIMEOUT, EXCHANGE_STOCK, EXECUTION_ROUTES, RESULT_CLOCK, RETURN_STEPS
 
 

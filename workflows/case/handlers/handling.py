@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import Actor, CustomerReply, InfoRequest, Note, Reassignment, SYSTEM_ACTOR, Stage
+    from domain.case import SYSTEM_ACTOR, Actor, CustomerReply, InfoRequest, Note, Reassignment, Stage
     from domain.handling import check_extension
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification

@@ -9,7 +9,16 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.activities import CaseActivities
-    from domain.case import Actor, FirstContactAnswer, Priority, Role, Stage, TriageDecision, TriageRequest, TriageSuggestion
+    from domain.case import (
+        Actor,
+        FirstContactAnswer,
+        Priority,
+        Role,
+        Stage,
+        TriageDecision,
+        TriageRequest,
+        TriageSuggestion,
+    )
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification
     from domain.refusals import Refusal
@@ -18,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case.base import CaseBase, refuse
 from workflows.case.patches import FIRST_REPLY_BY_PRIORITY
-
 
 # Priorities from the most to the least urgent: "lowering" moves right.
 PRIORITY_ORDER = (Priority.P1, Priority.P2, Priority.P3, Priority.P4)

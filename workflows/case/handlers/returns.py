@@ -7,12 +7,11 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import Actor, AfterReturn, FollowUpTask, RefundKind, ResolutionType, SYSTEM_ACTOR
+    from domain.case import SYSTEM_ACTOR, Actor, AfterReturn, FollowUpTask, RefundKind, ResolutionType
     from domain.lifecycle import Action, EventKind
     from domain.records import Notification, ResolutionOrder
     from domain.refusals import Refusal
     from domain.returns import OVERRIDE_ROLES, ReturnProgress, ReturnStepSignal, sender_of
-
     from domain.state import CaseView
 
 from workflows.case.base import CaseBase, refuse
