@@ -32,7 +32,9 @@ from workflows.retention import RetentionWorkflow
 # memory per cached case (bench/README.md); its purity is kept by review, lint and the
 # replay test instead of by the sandbox's import proxies.
 SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("domain", "workflows", "pydantic", "pydantic_core")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "domain", "workflows", "pydantic", "pydantic_core"
+    )
 )
 
 
@@ -49,7 +51,9 @@ def build_worker(
     **options: Any,
 ) -> Worker:
     # Uploaded and activated triage rules win over `triage_rules` (the file or the defaults).
-    active_rules = ActiveTriageRules(TriageRulesStore(store.sessions), triage_rules, ttl_seconds=triage_rules_cache_seconds)
+    active_rules = ActiveTriageRules(
+        TriageRulesStore(store.sessions), triage_rules, ttl_seconds=triage_rules_cache_seconds
+    )
     return Worker(
         client,
         task_queue=task_queue,

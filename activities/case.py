@@ -37,7 +37,12 @@ def _refused_for_good(number: str, transitions: list[Transition]) -> Iterator[No
             raise  # an outage or a lost connection: retried
         kinds = ", ".join(f"#{t.seq} {t.kind.value}" for t in transitions)
         activity.logger.warning("%s %s refused by the database: %s", number, kinds, reason)
-        raise ApplicationError(f"the database refused {kinds}: {reason}", {"reason": reason}, type=contract.RECORD_REFUSED_ERROR, non_retryable=True) from None
+        raise ApplicationError(
+            f"the database refused {kinds}: {reason}",
+            {"reason": reason},
+            type=contract.RECORD_REFUSED_ERROR,
+            non_retryable=True,
+        ) from None
 
 
 class CaseActivities(contract.CaseActivities):
@@ -64,7 +69,11 @@ class CaseActivities(contract.CaseActivities):
             written = await self._store.record_transition(transition)
         # Case number, sequence and kind only: personal data never reaches the logs.
         activity.logger.info(
-            "%s #%d %s %s", transition.number, transition.seq, transition.kind.value, "recorded" if written else "already recorded"
+            "%s #%d %s %s",
+            transition.number,
+            transition.seq,
+            transition.kind.value,
+            "recorded" if written else "already recorded",
         )
         return RecordedTransition(number=transition.number, seq=transition.seq, kind=transition.kind, written=written)
 
@@ -74,7 +83,9 @@ class CaseActivities(contract.CaseActivities):
         with _refused_for_good(transitions[0].number, transitions):
             written = await self._store.record_transitions(transitions)
         for t, new in zip(transitions, written, strict=True):
-            activity.logger.info("%s #%d %s %s", t.number, t.seq, t.kind.value, "recorded" if new else "already recorded")
+            activity.logger.info(
+                "%s #%d %s %s", t.number, t.seq, t.kind.value, "recorded" if new else "already recorded"
+            )
         return [
             RecordedTransition(number=t.number, seq=t.seq, kind=t.kind, written=new)
             for t, new in zip(transitions, written, strict=True)
@@ -102,7 +113,9 @@ class CaseActivities(contract.CaseActivities):
         try:
             reference = await self._executor.execute(order)
         except RouteFailed as error:
-            raise ApplicationError(str(error), {"route": order.route}, type="RouteFailed", non_retryable=True) from error
+            raise ApplicationError(
+                str(error), {"route": order.route}, type="RouteFailed", non_retryable=True
+            ) from error
         except RouteUnavailable as error:
             attempt = activity.info().attempt
             if attempt >= self._route_attempts:

@@ -19,7 +19,9 @@ class RetentionActivities:
     async def anonymise_expired_cases(self, request: AnonymiseRequest) -> AnonymiseResult:
         numbers = await self._store.anonymise_archived_before(request.cutoff, request.retention_years, request.limit)
         # Case numbers only: they carry no personal data.
-        activity.logger.info("anonymised %d case(s) archived before %s: %s", len(numbers), request.cutoff.date(), ", ".join(numbers))
+        activity.logger.info(
+            "anonymised %d case(s) archived before %s: %s", len(numbers), request.cutoff.date(), ", ".join(numbers)
+        )
         # Here, not in a workflow step of its own, so the schedule's running workflows need no change.
         expired = await self._store.expire_idempotency_keys(datetime.now(UTC) - timedelta(days=self._key_days))
         if expired:

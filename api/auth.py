@@ -20,7 +20,10 @@ from core.settings import Settings
 from domain.case import Actor, Department, Role
 
 _api_key = APIKeyHeader(
-    name="X-API-Key", auto_error=False, scheme_name="ApiKey", description="A service's API key (`aftersales apikey create`)"
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="A service's API key (`aftersales apikey create`)",
 )
 _bearer = HTTPBearer(auto_error=False, scheme_name="Jwt", bearerFormat="JWT", description="A person's token")
 
@@ -82,7 +85,8 @@ class JwtVerifier:
                 department = Department(claims.get(s.jwt_department_claim))  # type: ignore[arg-type]  # None raises ValueError too
             except ValueError:
                 raise _unauthenticated(
-                    f"a handler's token needs a `{s.jwt_department_claim}` claim naming a department", invalid_token=True
+                    f"a handler's token needs a `{s.jwt_department_claim}` claim naming a department",
+                    invalid_token=True,
                 ) from None
         return Actor(id=subject, role=role, department=department)
 

@@ -77,7 +77,10 @@ def allows(*roles: Role):
 CaseNumber = Annotated[
     str,
     Path(
-        min_length=1, max_length=32, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$", description="The case number, e.g. AS-20261123-000001"
+        min_length=1,
+        max_length=32,
+        pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",
+        description="The case number, e.g. AS-20261123-000001",
     ),
 ]
 
@@ -158,7 +161,11 @@ async def _send(
         if row is None:
             raise case_not_found(number) from None
         raise Problem(
-            409, "Action not allowed now", f"the case is {row.stage}: it accepts no more actions", case=number, stage=row.stage
+            409,
+            "Action not allowed now",
+            f"the case is {row.stage}: it accepts no more actions",
+            case=number,
+            stage=row.stage,
         ) from None
 
 
@@ -178,9 +185,7 @@ class CaseActions:
 Actions = Annotated[CaseActions, Depends()]
 
 
-def add_action(
-    router: APIRouter, path: str, update: Any, body: Any, *, summary: str, department: Any = None
-) -> None:
+def add_action(router: APIRouter, path: str, update: Any, body: Any, *, summary: str, department: Any = None) -> None:
     """POST `path`: the caller's `body` goes to the case as `update`, by `Actions` (access,
     idempotency, refusals), and the answer is the case's view. One shape for every action that
     takes one body; the route is named after the update, as a hand-written one would be.

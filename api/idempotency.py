@@ -29,7 +29,11 @@ IdempotencyKey = Annotated[
 
 def request_hash(target: str, *parts: BaseModel | str) -> str:
     # What the request asks for, so one key reused for another request (body or target) is caught.
-    payload = target + "\n" + "".join(part.model_dump_json() if isinstance(part, BaseModel) else f"{part}\n" for part in parts)
+    payload = (
+        target
+        + "\n"
+        + "".join(part.model_dump_json() if isinstance(part, BaseModel) else f"{part}\n" for part in parts)
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -46,9 +50,13 @@ def key_in_flight() -> Problem:
     )
 
 
-async def claim_key(store: CaseStore, settings: Settings, actor: Actor, key: str, request_hash: str, **bind: Any) -> KeyClaim:
+async def claim_key(
+    store: CaseStore, settings: Settings, actor: Actor, key: str, request_hash: str, **bind: Any
+) -> KeyClaim:
     try:
-        return await store.claim_key(actor.id, key, request_hash, lock_seconds=settings.idempotency_lock_seconds, **bind)
+        return await store.claim_key(
+            actor.id, key, request_hash, lock_seconds=settings.idempotency_lock_seconds, **bind
+        )
     except IdempotencyKeyReused:
         raise key_reused() from None
     except IdempotencyKeyInFlight:

@@ -102,7 +102,9 @@ _SIGN_IN_FORM = {
 @router.get("/sign-in", response_class=HTMLResponse, summary="The sign-in form for the report page (browsers)")
 async def sign_in_form(
     request: Request,
-    month: Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", description="the month to prefill, YYYY-MM")] = None,
+    month: Annotated[
+        str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", description="the month to prefill, YYYY-MM")
+    ] = None,
 ) -> HTMLResponse:
     return sign_in_page(request, 200)
 

@@ -97,7 +97,11 @@ def install(app: FastAPI) -> None:
             # Logged by status name only: the message may quote the request.
             logger.warning("workflow service %s on %s %s", exc.status.name, request.method, request.url.path)
             return problem_response(
-                503, "Temporarily unavailable", "the workflow service did not answer; retry", request, headers=RETRY_AFTER
+                503,
+                "Temporarily unavailable",
+                "the workflow service did not answer; retry",
+                request,
+                headers=RETRY_AFTER,
             )
         return await _unexpected(request, exc)
 
@@ -123,7 +127,10 @@ def install(app: FastAPI) -> None:
             # dropped it and the next request gets a fresh one.
             logger.warning("database connection lost on %s %s", request.method, request.url.path)
             return problem_response(
-                503, "Temporarily unavailable", "the database connection was lost; retry with the same Idempotency-Key", request
+                503,
+                "Temporarily unavailable",
+                "the database connection was lost; retry with the same Idempotency-Key",
+                request,
             )
         return await _unexpected(request, exc)
 
@@ -135,5 +142,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(exc.status_code, "Error")
+        title = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(
+            exc.status_code, "Error"
+        )
         return problem_response(exc.status_code, title, str(exc.detail), request, headers=getattr(exc, "headers", None))

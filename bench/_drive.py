@@ -118,7 +118,11 @@ async def wait_bare_executed(engine: AsyncEngine, wf_id: str) -> None:
 
 def _refused(error: BaseException) -> bool:
     cause = getattr(error, "cause", None)
-    return isinstance(error, WorkflowUpdateFailedError) and isinstance(cause, ApplicationError) and cause.type == "ActionNotAllowed"
+    return (
+        isinstance(error, WorkflowUpdateFailedError)
+        and isinstance(cause, ApplicationError)
+        and cause.type == "ActionNotAllowed"
+    )
 
 
 # ---- opening only ---------------------------------------------------------------------------
@@ -180,7 +184,9 @@ async def start_bare(client: Client, wf_id: str | None = None) -> str:
 # ---- full closed loops ----------------------------------------------------------------------
 
 
-async def lifecycle_client(client: Client, engine: AsyncEngine, policy: SlaPolicy, calendar: BusinessCalendar) -> CaseResult:
+async def lifecycle_client(
+    client: Client, engine: AsyncEngine, policy: SlaPolicy, calendar: BusinessCalendar
+) -> CaseResult:
     steps = Steps()
     number = await open_product(client, policy, calendar)
     steps.result.number = number
@@ -198,7 +204,9 @@ async def lifecycle_client(client: Client, engine: AsyncEngine, policy: SlaPolic
     steps.done("execution")
     while True:
         try:
-            closed = await handle.execute_update(CaseWorkflow.record_feedback, args=[AGENT_ACTOR, Feedback(**FEEDBACK_BODY)])
+            closed = await handle.execute_update(
+                CaseWorkflow.record_feedback, args=[AGENT_ACTOR, Feedback(**FEEDBACK_BODY)]
+            )
             break
         except WorkflowUpdateFailedError as error:
             if not _refused(error) or steps.result.refused_feedback > 100:

@@ -154,7 +154,9 @@ class DevServer:
                 if wanted <= set(found.custom_attributes):
                     return client
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the Temporal dev server did not come up in {timeout:.0f} s:\n{_tail(self.log_path)}")
+                raise TimeoutError(
+                    f"the Temporal dev server did not come up in {timeout:.0f} s:\n{_tail(self.log_path)}"
+                )
             await asyncio.sleep(0.25)
 
     async def __aexit__(self, *exc: object) -> None:
@@ -700,7 +702,9 @@ def cpu_model() -> str:
 def product_commit() -> str:
     """The checkout measured: HEAD, and "+changes" when product code differs from it."""
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         dirty = subprocess.run(
             ["git", "-C", str(ROOT), "status", "--porcelain", "--", "workflows", "activities", "store", "api", "domain",
              "worker.py", "core"],
@@ -713,7 +717,9 @@ def product_commit() -> str:
 
 def machine() -> dict[str, Any]:
     try:
-        cli = subprocess.run([str(temporal_cli()), "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+        cli = subprocess.run(
+            [str(temporal_cli()), "--version"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError) as error:
         cli = f"unknown ({error})"
     return {
@@ -837,8 +843,15 @@ async def environment(
                     env.workers.append(
                         await stack.enter_async_context(
                             WorkerProcess(
-                                directory, server.address, db.url, options, product_queue, bare_queue, local_activities,
-                                name=f"worker{i + 1}", bytecode=bytecode,
+                                directory,
+                                server.address,
+                                db.url,
+                                options,
+                                product_queue,
+                                bare_queue,
+                                local_activities,
+                                name=f"worker{i + 1}",
+                                bytecode=bytecode,
                             )
                         )
                     )
@@ -920,7 +933,13 @@ def start_py_spy(pid: int, seconds: float, out: Path, rate: int = 100) -> subpro
 
 
 # Leaf frames of threads that wait (py-spy's own idle detection does not see these in a container).
-_IDLE_LEAVES = ("EpollSelector.select", "_connection_worker_thread", "_worker (", "Condition.wait", "_wait_for_tstate_lock")
+_IDLE_LEAVES = (
+    "EpollSelector.select",
+    "_connection_worker_thread",
+    "_worker (",
+    "Condition.wait",
+    "_wait_for_tstate_lock",
+)
 
 # Where the busy time goes, inclusive: a sample counts for every area one of its frames is in.
 _AREAS = [
@@ -957,7 +976,9 @@ def profile_summary(collapsed: Path, top: int = 12) -> dict[str, Any]:
                 if any(marker in frame for frame in frames for marker in markers):
                     areas[label] += n
             leaf = frames[-1]
-            name = leaf.split(" (")[0] + (" " + leaf.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] if " (" in leaf else "")
+            name = leaf.split(" (")[0] + (
+                " " + leaf.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] if " (" in leaf else ""
+            )
             own[name] = own.get(name, 0) + n
 
     def pct(v: int) -> float:

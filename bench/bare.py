@@ -73,7 +73,7 @@ class BareWorkflow:
                 try:
                     await workflow.wait_condition(
                         lambda: self._changes != seen,  # noqa: B023 - awaited within this iteration
-                        timeout=timedelta(seconds=timer_s) if timer_s > 0 else None
+                        timeout=timedelta(seconds=timer_s) if timer_s > 0 else None,
                     )
                 except TimeoutError:
                     pass

@@ -153,7 +153,9 @@ async def open_workflows(
     await asyncio.gather(*tasks)
 
 
-def product_starter(client: Client, phase: Phase, policy: SlaPolicy, day: str) -> Callable[[int, datetime], Awaitable[str]]:
+def product_starter(
+    client: Client, phase: Phase, policy: SlaPolicy, day: str
+) -> Callable[[int, datetime], Awaitable[str]]:
     async def start(i: int, received_at: datetime) -> str:
         number = format_case_number("BENCH", day, i + 1)
         await client.start_workflow(
@@ -244,7 +246,11 @@ def lag_summary(lags: Sequence[float], censored: Sequence[float] = ()) -> dict[s
 
 
 async def run_phase(
-    env: Env, phase: Phase, start: Callable[[int, datetime], Awaitable[str]], wait_after: float, profile_dir: Path | None
+    env: Env,
+    phase: Phase,
+    start: Callable[[int, datetime], Awaitable[str]],
+    wait_after: float,
+    profile_dir: Path | None,
 ) -> dict[str, Any]:
     first_arrival = datetime.now(UTC) + timedelta(seconds=1)
     first_due = first_arrival + phase.budget * phase.fractions[0]
@@ -387,8 +393,22 @@ def render(result: dict[str, Any]) -> str:
         + ", ".join(f"{f:.0%}" for f in result["fractions"])
         + f" of {result['budget_s']:g} s (three bursts of {result['cases']} events)",
         table(
-            ["shape", "events", "missing", "p50 s", "p99 s", "max s", "breach p99 s", "drain ev/s", "server",
-             "worker", "busy %", "srv ms/ev", "wrk ms/ev", "stmts/ev"],
+            [
+                "shape",
+                "events",
+                "missing",
+                "p50 s",
+                "p99 s",
+                "max s",
+                "breach p99 s",
+                "drain ev/s",
+                "server",
+                "worker",
+                "busy %",
+                "srv ms/ev",
+                "wrk ms/ev",
+                "stmts/ev",
+            ],
             rows,
         ),
         "  (lag = row recorded - due instant; ≥: lower bound, events still missing count with their lag so far;",
@@ -480,13 +500,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget", type=float, default=90, help="first-reply target in seconds (default 90)")
     parser.add_argument("--spread", type=float, default=60, help="seconds over which workflows arrive (default 60)")
     parser.add_argument("--wait-after", type=float, default=60, help="wait at most this long past the last due instant")
-    parser.add_argument("--shapes", default=",".join(SHAPES), help="which of bare,product, in this order (default both)")
+    parser.add_argument(
+        "--shapes", default=",".join(SHAPES), help="which of bare,product, in this order (default both)"
+    )
     parser.add_argument("--worker", choices=["subprocess", "inprocess"], default="subprocess")
-    parser.add_argument("--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)")
-    parser.add_argument("--options", default="{}", help="JSON Worker options for both workers, see _harness.worker_options")
+    parser.add_argument(
+        "--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)"
+    )
+    parser.add_argument(
+        "--options", default="{}", help="JSON Worker options for both workers, see _harness.worker_options"
+    )
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument(
-        "--quiet-wait", type=float, default=0, help="first wait up to this many seconds for the machine to be < 20 %% busy"
+        "--quiet-wait",
+        type=float,
+        default=0,
+        help="first wait up to this many seconds for the machine to be < 20 %% busy",
     )
     parser.add_argument("--no-bytecode", action="store_true", help="run without .pyc, as this checkout does by default")
     parser.add_argument("--profile", help="py-spy the first worker process during each shape's bursts; stacks go here")

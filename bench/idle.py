@@ -73,7 +73,9 @@ BARE_TIMER_S = 86400.0
 SHAPES = ("bare", "product")
 
 
-async def open_many(count: int, concurrency: int, open_one: Callable[[], Awaitable[str]], check: Any) -> tuple[list[str], int, float]:
+async def open_many(
+    count: int, concurrency: int, open_one: Callable[[], Awaitable[str]], check: Any
+) -> tuple[list[str], int, float]:
     ids: list[str] = []
     errors = 0
     gate = asyncio.Semaphore(concurrency)
@@ -121,7 +123,9 @@ async def phase(args: argparse.Namespace, shape: str, options: dict[str, Any]) -
         assert env.worker is not None
         meter = env.meter()
         limits = httpx.Limits(max_connections=args.concurrency + 10, max_keepalive_connections=args.concurrency + 10)
-        async with httpx.AsyncClient(base_url=env.api.url if env.api else "http://unused", timeout=120, limits=limits) as http:
+        async with httpx.AsyncClient(
+            base_url=env.api.url if env.api else "http://unused", timeout=120, limits=limits
+        ) as http:
             opener: Callable[[], Awaitable[str]] = (
                 (lambda: open_api(http)) if product else (lambda: open_bare(env.client, timer_s=BARE_TIMER_S))
             )
@@ -174,10 +178,18 @@ async def phase(args: argparse.Namespace, shape: str, options: dict[str, Any]) -
         "open_cpu": CpuMeter.between(m_open0, m_open1),
         "stages_in_database": stages,
         "sample_history": history,
-        "rss_mib": {"baseline": mib(rss_base), "open": mib(rss_open), "after_idle": mib(rss_end), "idle_samples": samples},
+        "rss_mib": {
+            "baseline": mib(rss_base),
+            "open": mib(rss_open),
+            "after_idle": mib(rss_end),
+            "idle_samples": samples,
+        },
         "rss_per_open_case_kib": per_case,
         "idle_cpu": CpuMeter.between(m0, m1),
-        "idle_db_statements": {"worker": q1["queries"]["total"] - q0["queries"]["total"], "api": a1["total"] - a0["total"]},
+        "idle_db_statements": {
+            "worker": q1["queries"]["total"] - q0["queries"]["total"],
+            "api": a1["total"] - a0["total"],
+        },
         "worker_db_statements_total": q1["queries"]["total"],
     }
 
@@ -226,7 +238,13 @@ def render(r: dict[str, Any]) -> str:
         for name in ("worker", "server", "bench"):
             if name not in p["rss_mib"]["baseline"]:
                 continue
-            stmts = p["idle_db_statements"]["worker"] if name == "worker" else p["idle_db_statements"]["api"] if name == "bench" and shape == "product" else "-"
+            stmts = (
+                p["idle_db_statements"]["worker"]
+                if name == "worker"
+                else p["idle_db_statements"]["api"]
+                if name == "bench" and shape == "product"
+                else "-"
+            )
             rows.append(
                 [
                     shape, "bench (API)" if name == "bench" and shape == "product" else name,
@@ -236,12 +254,18 @@ def render(r: dict[str, Any]) -> str:
             )  # fmt: skip
     lines = [
         f"Open executions sitting idle ({r['cases']} per shape, + {r['warmup_cases']} warm-up; idle window {r['idle_seconds']:g} s)",
-        table(["shape", "process", "RSS base MiB", "RSS open MiB", "KiB/open", "idle CPU s", "cores", "DB stmts"], rows),
+        table(
+            ["shape", "process", "RSS base MiB", "RSS open MiB", "KiB/open", "idle CPU s", "cores", "DB stmts"], rows
+        ),
     ]
     product = r["phases"].get("product")
     if product:
         kib = product["rss_per_open_case_kib"]["worker"]
-        verdict = "met" if r["worker_target_met"] else f"missed by {kib - WORKER_TARGET_KIB:.0f} KiB ({kib / WORKER_TARGET_KIB:.2f}×)"
+        verdict = (
+            "met"
+            if r["worker_target_met"]
+            else f"missed by {kib - WORKER_TARGET_KIB:.0f} KiB ({kib / WORKER_TARGET_KIB:.2f}×)"
+        )
         idle = product["idle_cpu"]
         lines += [
             f"Worker memory per open case: {kib} KiB (target ≤ {WORKER_TARGET_KIB} KB: {verdict}); "
@@ -255,7 +279,9 @@ def render(r: dict[str, Any]) -> str:
     if r["comparison"]:
         lines.append(f"Against bare: {r['comparison']}")
     for shape, p in r["phases"].items():
-        lines.append(f"{shape}: one execution's history {p['sample_history']['events']} events, {p['sample_history']['bytes']} bytes")
+        lines.append(
+            f"{shape}: one execution's history {p['sample_history']['events']} events, {p['sample_history']['bytes']} bytes"
+        )
     lines.append(
         f"Worker options {json.dumps(r['worker_options'])}; machine {r['machine']['nproc']} cores, "
         f"{r['machine']['ram_gib']} GiB; busy before start {r['machine_busy_before_pct']} %; total {r['total_s']} s"
@@ -265,7 +291,9 @@ def render(r: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=2000, help="open executions per shape (default 2000; target 10000)")
+    parser.add_argument(
+        "--cases", type=int, default=2000, help="open executions per shape (default 2000; target 10000)"
+    )
     parser.add_argument("--idle-seconds", type=float, default=60, help="idle window per shape (default 60)")
     parser.add_argument("--concurrency", type=int, default=50, help="opens in flight (default 50)")
     parser.add_argument("--warmup-cases", type=int, default=20)
@@ -274,7 +302,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--options", default=None, help="JSON Worker options (default: cache sized to the cases)")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument(
-        "--quiet-wait", type=float, default=0, help="first wait up to this many seconds for the machine to be < 20 %% busy"
+        "--quiet-wait",
+        type=float,
+        default=0,
+        help="first wait up to this many seconds for the machine to be < 20 %% busy",
     )
     parser.add_argument(
         "--no-bytecode",

@@ -142,13 +142,14 @@ async def run_level(
     latencies = [e - b for b, e, _ in window]
     steps: dict[str, float | None] = {}
     steps_p99: dict[str, float | None] = {}
-    for name in (window[0][2].steps if window else {}):
+    for name in window[0][2].steps if window else {}:
         values = [r.steps[name] for _, _, r in window if name in r.steps]
         steps[name] = round(1000 * percentile(values, 50), 1) if values else None
         steps_p99[name] = round(1000 * percentile(values, 99), 1) if values else None
     cpu = CpuMeter.between(m0, m1)
     per_case = {
-        name: round(1000 * cpu[f"{name}_cpu_s"] / len(window), 1) if window else None for name in ("server", "worker", "bench")
+        name: round(1000 * cpu[f"{name}_cpu_s"] / len(window), 1) if window else None
+        for name in ("server", "worker", "bench")
     }
     return {
         "shape": shape,
@@ -161,7 +162,9 @@ async def run_level(
         "errors": errors_in_window,
         "errors_total": len(errors),
         "error_samples": sorted(set(errors))[:3],
-        "refused_feedback_per_case": round(sum(r.refused_feedback for *_, r in window) / len(window), 2) if window else None,
+        "refused_feedback_per_case": round(sum(r.refused_feedback for *_, r in window) / len(window), 2)
+        if window
+        else None,
         "cpu": cpu,
         # CPU per completed case: what throughput becomes once the cores are the limit, and less
         # disturbed than throughput by other load on a shared machine.
@@ -207,7 +210,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
     runs = result["runs"]
     levels = sorted({r["concurrency"] for r in runs})
     colors = {"bare": "tab:gray", "client": "tab:blue", "api": "tab:orange"}
-    labels = {"bare": "bare workflow (same shape)", "client": "product via Temporal client", "api": "product via HTTP API"}
+    labels = {
+        "bare": "bare workflow (same shape)",
+        "client": "product via Temporal client",
+        "api": "product via HTTP API",
+    }
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for shape in result["shapes"]:
         mine = sorted((r for r in runs if r["shape"] == shape), key=lambda r: r["concurrency"])
@@ -217,14 +224,15 @@ def plot(result: dict[str, Any], path: Path) -> None:
         right.plot(xs, [r["latency_ms"]["p99"] / 1000 for r in mine], "s--", color=colors[shape], label=f"{shape} p99")
     left.set(xlabel="concurrent cases (closed loop)", ylabel="cases completed / s", title="Throughput", xticks=levels)
     left.set_ylim(bottom=0)
-    right.set(xlabel="concurrent cases (closed loop)", ylabel="open → closed (s)", title="End-to-end latency", xticks=levels)
+    right.set(
+        xlabel="concurrent cases (closed loop)", ylabel="open → closed (s)", title="End-to-end latency", xticks=levels
+    )
     right.set_ylim(bottom=0)
     left.legend(fontsize=8)
     right.legend(fontsize=7, ncol=2)
     m = result["machine"]
     fig.suptitle(
-        f"Aftersales case lifecycle vs bare workflow — {m['nproc']} cores, in-memory dev server, "
-        f"{m['date'][:10]}",
+        f"Aftersales case lifecycle vs bare workflow — {m['nproc']} cores, in-memory dev server, {m['date'][:10]}",
         fontsize=10,
     )
     fig.tight_layout()
@@ -238,7 +246,9 @@ def profile_lines(result: dict[str, Any]) -> list[str]:
     for r in result["runs"]:
         for process, p in (r.get("profile") or {}).items():
             areas = ", ".join(f"{k.strip()} {v} %" for k, v in p["areas_pct"].items() if v)
-            lines.append(f"Profile {r['shape']}@{r['concurrency']} {process} ({p['busy_samples']} busy samples): {areas}")
+            lines.append(
+                f"Profile {r['shape']}@{r['concurrency']} {process} ({p['busy_samples']} busy samples): {areas}"
+            )
     return lines
 
 
@@ -363,20 +373,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per level and shape (default 3)")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="which of bare,client,api (default all)")
     parser.add_argument("--worker", choices=["subprocess", "inprocess"], default="subprocess")
-    parser.add_argument("--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)")
-    parser.add_argument("--options", default="{}", help="JSON Worker options for both workers, see _harness.worker_options")
-    parser.add_argument("--local-activities", default="", help="bench-only: run these activities of the product as local")
+    parser.add_argument(
+        "--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)"
+    )
+    parser.add_argument(
+        "--options", default="{}", help="JSON Worker options for both workers, see _harness.worker_options"
+    )
+    parser.add_argument(
+        "--local-activities", default="", help="bench-only: run these activities of the product as local"
+    )
     parser.add_argument("--plot", default=str(ROOT / "bench" / "lifecycle.png"), help="PNG to write ('' for none)")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument(
-        "--quiet-wait", type=float, default=0, help="first wait up to this many seconds for the machine to be < 20 %% busy"
+        "--quiet-wait",
+        type=float,
+        default=0,
+        help="first wait up to this many seconds for the machine to be < 20 %% busy",
     )
     parser.add_argument(
         "--no-bytecode",
         action="store_true",
         help="run as this checkout does by default (PYTHONDONTWRITEBYTECODE=1, no .pyc); default: with .pyc, as deployed",
     )
-    parser.add_argument("--profile", help="py-spy the worker and this process at the last level; collapsed stacks go here")
+    parser.add_argument(
+        "--profile", help="py-spy the worker and this process at the last level; collapsed stacks go here"
+    )
     args = parser.parse_args(argv)
     args.levels = [int(v) for v in args.levels.split(",") if v]
     args.shapes = [s for s in args.shapes.split(",") if s]

@@ -59,7 +59,9 @@ SHAPES = ("raw_start", "bare_uws", "product_uws", "post_cases")
 P50_TARGET = 1.3
 
 
-async def run_rate(env: Env, shape: str, rate: float, seconds: float, timeout: float, send: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+async def run_rate(
+    env: Env, shape: str, rate: float, seconds: float, timeout: float, send: Callable[[], Awaitable[Any]]
+) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     errors: list[str] = []
@@ -142,7 +144,11 @@ def render(result: dict[str, Any]) -> str:
     for c in result["comparisons"]:
         verdict = "-"
         if c["post_vs_raw_start_p50"] is not None:
-            verdict = "met" if c["post_vs_raw_start_p50"] <= P50_TARGET else f"missed: {c['post_vs_raw_start_p50'] / P50_TARGET:.1f}× over"
+            verdict = (
+                "met"
+                if c["post_vs_raw_start_p50"] <= P50_TARGET
+                else f"missed: {c['post_vs_raw_start_p50'] / P50_TARGET:.1f}× over"
+            )
         comp.append(
             [
                 c["rate"], c["post_vs_raw_start_p50"], c["post_vs_raw_start_p99"], verdict,
@@ -204,7 +210,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 for shape in args.shapes:
                     log(f"{shape} at {rate:g}/s for {args.seconds:g} s")
                     run = await run_rate(env, shape, rate, args.seconds, args.timeout, senders[shape])
-                    log(f"  p50 {run['latency_ms']['p50']} ms, p99 {run['latency_ms']['p99']} ms, {run['errors']} errors")
+                    log(
+                        f"  p50 {run['latency_ms']['p50']} ms, p99 {run['latency_ms']['p99']} ms, {run['errors']} errors"
+                    )
                     runs.append(run)
                     await asyncio.sleep(args.pause)
     return {
@@ -237,12 +245,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pause", type=float, default=2, help="seconds between runs (default 2)")
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--worker", choices=["subprocess", "inprocess"], default="subprocess")
-    parser.add_argument("--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)")
+    parser.add_argument(
+        "--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)"
+    )
     parser.add_argument("--options", default="{}", help="JSON Worker options, see _harness.worker_options")
-    parser.add_argument("--local-activities", default="", help="bench-only: run these activities of the product as local")
+    parser.add_argument(
+        "--local-activities", default="", help="bench-only: run these activities of the product as local"
+    )
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument(
-        "--quiet-wait", type=float, default=0, help="first wait up to this many seconds for the machine to be < 20 %% busy"
+        "--quiet-wait",
+        type=float,
+        default=0,
+        help="first wait up to this many seconds for the machine to be < 20 %% busy",
     )
     parser.add_argument(
         "--no-bytecode",

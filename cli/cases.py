@@ -40,7 +40,6 @@ def setup_temporal(temporal_address: TemporalAddress = None) -> None:
     typer.echo(f"namespace {result.namespace}: retention schedule {settings.retention_schedule_id} {schedule}")
 
 
-
 cases_cli = typer.Typer(help="Cases, from the terminal.", no_args_is_help=True)
 
 
@@ -161,5 +160,3 @@ def demo(
     if result.not_breached:
         typer.echo(f"not breached yet: {', '.join(result.not_breached)}")
     typer.echo("See them in Temporal UI, with `aftersales cases stuck`, and in GET /cases.")
-
-

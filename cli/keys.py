@@ -21,10 +21,15 @@ def _with_key_store(work):  # noqa: ANN001, ANN202 - async (ApiKeyStore) -> T, r
 
 @apikey_cli.command("create")
 def apikey_create(
-    role: Annotated[str, typer.Option(help="agent, handler, supervisor, head, admin, or the systems warehouse and logistics")],
-    department: Annotated[str | None, typer.Option(help="The department of a handler key (required for handlers)")] = None,
+    role: Annotated[
+        str, typer.Option(help="agent, handler, supervisor, head, admin, or the systems warehouse and logistics")
+    ],
+    department: Annotated[
+        str | None, typer.Option(help="The department of a handler key (required for handlers)")
+    ] = None,
     name: Annotated[
-        str | None, typer.Option(help="Who the caller is in every record, up to 64 characters (default: role and key id)")
+        str | None,
+        typer.Option(help="Who the caller is in every record, up to 64 characters (default: role and key id)"),
     ] = None,
 ) -> None:
     """Create a key and print it, once: only its hash is stored."""
@@ -73,7 +78,9 @@ def apikey_list() -> None:
 
 @apikey_cli.command("revoke")
 def apikey_revoke(
-    key_id: Annotated[str, typer.Argument(help="The key id `apikey list` shows, or a prefix of it only one live key has")],
+    key_id: Annotated[
+        str, typer.Argument(help="The key id `apikey list` shows, or a prefix of it only one live key has")
+    ],
 ) -> None:
     """Revoke a key at once: its next request is refused."""
 
@@ -85,7 +92,10 @@ def apikey_revoke(
 
     revoked, key_id, ambiguous = _with_key_store(work)
     if ambiguous:
-        typer.echo(f"error: {len(ambiguous)} live keys start with {key_id}: {', '.join(ambiguous)}; give more of the id", err=True)
+        typer.echo(
+            f"error: {len(ambiguous)} live keys start with {key_id}: {', '.join(ambiguous)}; give more of the id",
+            err=True,
+        )
         raise typer.Exit(1)
     if revoked:
         typer.echo(f"key {key_id} revoked")
@@ -95,7 +105,8 @@ def apikey_revoke(
 
 
 triage_cli = typer.Typer(
-    help="Triage rules versions (keywords, routing, priority terms) in the database at DATABASE_URL.", no_args_is_help=True
+    help="Triage rules versions (keywords, routing, priority terms) in the database at DATABASE_URL.",
+    no_args_is_help=True,
 )
 
 
@@ -107,7 +118,9 @@ def _with_triage_rules(work):  # noqa: ANN001, ANN202 - async (TriageRulesStore)
 
 @triage_cli.command("upload")
 def triage_rules_upload(
-    file: Annotated[Path, typer.Argument(help="The rules as JSON or TOML (.toml), with a `version`", exists=True, dir_okay=False)],
+    file: Annotated[
+        Path, typer.Argument(help="The rules as JSON or TOML (.toml), with a `version`", exists=True, dir_okay=False)
+    ],
     activate: Annotated[bool, typer.Option(help="Put it in force at once")] = False,
     actor: Annotated[str, typer.Option(help="Who uploads, in the record")] = "cli",
 ) -> None:
@@ -122,9 +135,15 @@ def triage_rules_upload(
 
     text = file.read_text(encoding="utf-8")
     try:
-        document = TriageRulesDocument.model_validate(tomllib.loads(text) if file.suffix == ".toml" else json.loads(text))
+        document = TriageRulesDocument.model_validate(
+            tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
+        )
     except (ValueError, ValidationError) as error:
-        fields = [".".join(map(str, e["loc"])) + f": {e['msg']}" for e in error.errors()] if isinstance(error, ValidationError) else [str(error)]
+        fields = (
+            [".".join(map(str, e["loc"])) + f": {e['msg']}" for e in error.errors()]
+            if isinstance(error, ValidationError)
+            else [str(error)]
+        )
         typer.echo("error: invalid triage rules\n  " + "\n  ".join(fields), err=True)
         raise typer.Exit(1) from None
     if not document.version:
@@ -167,9 +186,9 @@ def triage_rules_list() -> None:
         return await store.active_version(), await store.versions(500)
 
     active, versions = _with_triage_rules(work)
-    typer.echo(f"in force: {active or common.get_settings().triage_rules().version + ' (built-in or TRIAGE_RULES_FILE)'}")
+    typer.echo(
+        f"in force: {active or common.get_settings().triage_rules().version + ' (built-in or TRIAGE_RULES_FILE)'}"
+    )
     for v in versions:
         mark = "*" if v.version == active else " "
         typer.echo(f"{mark} {v.version:<32} uploaded {v.created_at:%Y-%m-%d %H:%M} by {v.created_by}")
-
-

@@ -99,7 +99,10 @@ def _print_report(report) -> None:  # noqa: ANN001 - domain.report.MonthlyReport
     table(
         "On time per SLA clock",
         ["clock", "on time", "missed", "rate", f"rate {before.month}"],
-        [(c.clock, str(c.on_time), str(c.missed), percent(c.rate), percent(before.clock(c.clock).rate)) for c in now.on_time],
+        [
+            (c.clock, str(c.on_time), str(c.missed), percent(c.rate), percent(before.clock(c.clock).rate))
+            for c in now.on_time
+        ],
     )
     table(
         "Satisfaction and reopens",
@@ -123,5 +126,3 @@ def _print_report(report) -> None:  # noqa: ANN001 - domain.report.MonthlyReport
     ):
         table(title, [head, "count"], [(key(c.key), str(c.count)) for c in counts])
     console.print(f"First-contact resolution: {now.first_contact_resolution.note}.")
-
-

@@ -41,7 +41,6 @@ class _ApiServer(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
-
 def dev(
     api_port: Annotated[int, typer.Option(help="Port of the HTTP API")] = 8000,
     temporal_port: Annotated[int, typer.Option(help="Port of the Temporal dev server (gRPC)")] = 7233,
@@ -112,7 +111,9 @@ async def _dev(
     from worker import outbox_dispatcher, worker_from_settings
 
     codec_endpoint = f"http://{host}:{api_port}/codec" if settings.codec() else None
-    async with DevServer(settings.data_dir, temporal_port, ui_port, ip=host, ui_codec_endpoint=codec_endpoint) as server:
+    async with DevServer(
+        settings.data_dir, temporal_port, ui_port, ip=host, ui_codec_endpoint=codec_endpoint
+    ) as server:
         client = await server.connect(settings)
         await common.retention_schedule(client, settings)
         engine = create_engine(settings.effective_database_url)
@@ -125,7 +126,9 @@ async def _dev(
             uvicorn.Config(
                 # On this run Temporal UI is the operator's (no sign-in of its own): it gets payloads decoded.
                 create_app(settings, temporal=client, sessions=sessions, ui_codec_trusted=codec_endpoint is not None),
-                host=host, port=api_port, log_level="info",
+                host=host,
+                port=api_port,
+                log_level="info",
             )
         )
         async with (

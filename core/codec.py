@@ -127,7 +127,9 @@ class EncryptionCodec(PayloadCodec):
             decoded.ParseFromString(cipher.decrypt(nonce, sealed, kid.encode()))
         except (InvalidTag, ValueError, DecodeError):
             # ValueError: a nonce cut short; DecodeError: what decrypted is not a payload.
-            raise UnreadablePayload(f"payload under codec key id {kid!r} does not decrypt: tampered with or truncated") from None
+            raise UnreadablePayload(
+                f"payload under codec key id {kid!r} does not decrypt: tampered with or truncated"
+            ) from None
         return decoded
 
 

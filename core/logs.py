@@ -22,7 +22,9 @@ _EMAIL = re.compile(r"[^\s@'\"<>()\[\]{},;:]+@[^\s@'\"<>()\[\]{},;:]+")
 # A phone-like run of digits and separators; a digit, letter, '-', '.', ':' or '/'
 # next to it means it is part of something else (a case number AS-20261123-000001,
 # an address 127.0.0.1:7233, a path, an ISO instant 2026-11-23T10:00); a full stop may end it.
-_PHONE = re.compile(r"(?<![\w.:/\-+])(?:\+\d{1,3}[ -]?)?(?:\(\d{1,4}\)[ -]?)?\d{1,4}(?:[ -]?\d{1,4}){1,5}(?![\w:/\-]|\.\w)")
+_PHONE = re.compile(
+    r"(?<![\w.:/\-+])(?:\+\d{1,3}[ -]?)?(?:\(\d{1,4}\)[ -]?)?\d{1,4}(?:[ -]?\d{1,4}){1,5}(?![\w:/\-]|\.\w)"
+)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MIN_PHONE_DIGITS = 7
 

@@ -19,8 +19,12 @@ class Settings(BaseSettings):
     # Inputs stay out of validation errors: they may be codec keys.
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
-    data_dir: Path = Field(default=Path(".aftersales"), description="Temporal's state and the SQLite database live here")
-    database_url: str | None = Field(default=None, description="PostgreSQL or SQLite URL; SQLite in data_dir when unset")
+    data_dir: Path = Field(
+        default=Path(".aftersales"), description="Temporal's state and the SQLite database live here"
+    )
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL or SQLite URL; SQLite in data_dir when unset"
+    )
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "aftersales-cases"
@@ -29,10 +33,16 @@ class Settings(BaseSettings):
     calendar_file: Path | None = Field(default=None, description="TOML file adding or overriding calendar days")
     case_number_prefix: str = Field(default="AS", pattern=r"^[A-Z]{2,8}$")
     log_level: str = "INFO"
-    compensation_cap_percent: Decimal = Field(default=Decimal("30"), ge=0, le=100, description="Compensation cap, % of the price paid")
-    triage_rules_file: Path | None = Field(default=None, description="JSON or TOML triage rules (versioned); built-in when unset")
+    compensation_cap_percent: Decimal = Field(
+        default=Decimal("30"), ge=0, le=100, description="Compensation cap, % of the price paid"
+    )
+    triage_rules_file: Path | None = Field(
+        default=None, description="JSON or TOML triage rules (versioned); built-in when unset"
+    )
     triage_rules_cache_seconds: float = Field(
-        default=30, ge=0, description="How long a worker keeps using the active uploaded triage rules before looking again"
+        default=30,
+        ge=0,
+        description="How long a worker keeps using the active uploaded triage rules before looking again",
     )
     reopen_limit: int = Field(default=3, ge=1, description="Reopens after which the after-sales head takes the case")
     # Returns and repairs (domain/returns.py) and unanswered exchange offers, pinned on new cases.
@@ -40,10 +50,17 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Working days a return or repair leg may take, overriding the defaults, e.g. {"receipt": 3}',
     )
-    exchange_choice_reminder_working_days: float = Field(default=3, gt=0, description="Unanswered exchange offer: reminder after")
-    exchange_choice_default_working_days: float = Field(default=2, gt=0, description="...then the refund, after the reminder")
+    exchange_choice_reminder_working_days: float = Field(
+        default=3, gt=0, description="Unanswered exchange offer: reminder after"
+    )
+    exchange_choice_default_working_days: float = Field(
+        default=2, gt=0, description="...then the refund, after the reminder"
+    )
     fix_check_after_days: int = Field(
-        default=7, ge=1, le=90, description="Calendar days after a satisfied close before the customer is asked whether the fix held"
+        default=7,
+        ge=1,
+        le=90,
+        description="Calendar days after a satisfied close before the customer is asked whether the fix held",
     )
     worker_cached_cases: int = Field(
         default=1000,
@@ -75,17 +92,25 @@ class Settings(BaseSettings):
 
     def triage_rules(self) -> TriageRules:
         return TriageRules.load(self.triage_rules_file) if self.triage_rules_file else TriageRules()
+
     # Notification delivery (the outbox dispatcher beside the worker).
-    notify_adapter: Literal["log", "webhook"] = Field(default="log", description="log: one line per notification; webhook: signed POST")
+    notify_adapter: Literal["log", "webhook"] = Field(
+        default="log", description="log: one line per notification; webhook: signed POST"
+    )
     notify_webhook_url: str | None = None
-    notify_webhook_secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key of X-Aftersales-Signature")
-    notify_max_attempts: int = Field(default=8, ge=1, description="A notification is marked failed after this many attempts")
+    notify_webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key of X-Aftersales-Signature"
+    )
+    notify_max_attempts: int = Field(
+        default=8, ge=1, description="A notification is marked failed after this many attempts"
+    )
     notify_retry_base_seconds: float = Field(default=5.0, gt=0, description="First retry delay; doubles per attempt")
     notify_retry_max_seconds: float = Field(default=600.0, gt=0)
     notify_poll_seconds: float = Field(default=1.0, gt=0, description="How often an idle dispatcher looks for due rows")
     # Carrying out approved resolutions (refunds go to the original payment route first).
     execution_adapter: Literal["ledger", "webhook"] = Field(
-        default="ledger", description="ledger: record locally only; webhook: signed POST to the payment/fulfilment service"
+        default="ledger",
+        description="ledger: record locally only; webhook: signed POST to the payment/fulfilment service",
     )
     execution_webhook_url: str | None = None
     execution_webhook_secret: SecretStr | None = None
@@ -96,8 +121,12 @@ class Settings(BaseSettings):
     # People sign in elsewhere and bring a JWT (Authorization: Bearer); services use API keys.
     jwt_issuer: str = Field(default="aftersales", description="The `iss` every token must carry")
     jwt_audience: str = Field(default="aftersales-api", description="The `aud` every token must carry")
-    jwt_algorithm: str = Field(default="HS256", description="HS256/384/512 with jwt_secret; RS*/ES*/PS* with a public key")
-    jwt_secret: SecretStr | None = Field(default=None, description="Shared HMAC secret (HS*); no JWTs accepted when no key is set")
+    jwt_algorithm: str = Field(
+        default="HS256", description="HS256/384/512 with jwt_secret; RS*/ES*/PS* with a public key"
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="Shared HMAC secret (HS*); no JWTs accepted when no key is set"
+    )
     jwt_public_key: str | None = Field(default=None, description="PEM public key for RS*/ES*/PS* tokens")
     jwt_public_key_file: Path | None = Field(default=None, description="File holding that PEM public key")
     jwt_role_claim: str = "role"
@@ -107,7 +136,8 @@ class Settings(BaseSettings):
     # Limits: one caller cannot starve the others, one request cannot exhaust memory.
     max_body_bytes: int = Field(default=1_048_576, ge=1, description="Larger request bodies answer 413")
     rate_limit: str = Field(
-        default="600/minute", description="Per caller, in the `limits` notation (e.g. '10/second;600/minute'); empty: off"
+        default="600/minute",
+        description="Per caller, in the `limits` notation (e.g. '10/second;600/minute'); empty: off",
     )
     rate_limit_storage: str = Field(
         default="memory://", description="`limits` storage URI; share one (e.g. redis://) between API processes"
@@ -123,7 +153,9 @@ class Settings(BaseSettings):
         description="How long the API waits for Temporal to start a case, take an action or answer ops; then 503",
     )
     idempotency_lock_seconds: float = Field(
-        default=120, gt=0, description="An Idempotency-Key in flight longer than this (a crashed request) may be retried"
+        default=120,
+        gt=0,
+        description="An Idempotency-Key in flight longer than this (a crashed request) may be retried",
     )
     # Payload encryption (core/codec.py): `kid:base64key,...`; unset keeps payloads in clear.
     codec_keys: SecretStr | None = Field(

@@ -25,5 +25,7 @@ TRANSIENT_RPC = frozenset(
 async def connect(settings: Settings) -> Client:
     # The API, the worker and the CLI encrypt payloads alike when codec keys are configured.
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter(settings.codec())
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings.codec()),
     )

@@ -72,7 +72,8 @@ async def register_search_attributes(
             result.existing.append(key.name)
     if conflicts:
         raise SearchAttributeConflict(
-            f"namespace {namespace}: " + "; ".join(conflicts)
+            f"namespace {namespace}: "
+            + "; ".join(conflicts)
             + ". Remove or rename them (temporal operator search-attribute remove) and run setup again."
         )
     if missing:

@@ -54,7 +54,9 @@ class LogNotifier:
 class WebhookNotifier:
     """POSTs the notification as signed JSON (delivery.signing); any 2xx is delivered."""
 
-    def __init__(self, url: str, secret: str, *, timeout: float = 10.0, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, url: str, secret: str, *, timeout: float = 10.0, client: httpx.AsyncClient | None = None
+    ) -> None:
         self._url = url
         self._secret = secret
         self._client = client or httpx.AsyncClient(timeout=timeout)

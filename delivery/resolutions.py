@@ -48,7 +48,9 @@ class LedgerExecutor:
 
 
 class WebhookExecutor:
-    def __init__(self, url: str, secret: str, *, timeout: float = 20.0, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, url: str, secret: str, *, timeout: float = 20.0, client: httpx.AsyncClient | None = None
+    ) -> None:
         self._url = url
         self._secret = secret
         self._client = client or httpx.AsyncClient(timeout=timeout)

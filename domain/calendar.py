@@ -325,7 +325,9 @@ class BusinessCalendar(BaseModel):
             else:
                 idle += 1
                 if idle > MAX_IDLE_DAYS:
-                    raise ValueError(f"calendar {self.version!r} has no working time for {MAX_IDLE_DAYS} days after {day}")
+                    raise ValueError(
+                        f"calendar {self.version!r} has no working time for {MAX_IDLE_DAYS} days after {day}"
+                    )
             day += timedelta(days=1)
 
 
@@ -433,7 +435,9 @@ def merge_calendar(base: BusinessCalendar, changes: CalendarFile, *, version: st
         version=version,
         timezone=changes.timezone or base.timezone,
         hours=hours,
-        adjusted_day_hours=changes.adjusted_day_hours if changes.adjusted_day_hours is not None else base.adjusted_day_hours,
+        adjusted_day_hours=changes.adjusted_day_hours
+        if changes.adjusted_day_hours is not None
+        else base.adjusted_day_hours,
         holidays=dict(sorted(holidays.items())),
         extra_working_days=dict(sorted(working_days.items())),
         covered_years=base.covered_years + changes.covered_years,

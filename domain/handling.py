@@ -87,7 +87,9 @@ def check_plan_amount(plan: SolutionPlan, paid: Decimal) -> None:
     if resolution.type not in MONEY_RESOLUTIONS:
         return
     if resolution.amount is None:
-        raise Refused(Refusal.INVALID_PLAN, f"a {resolution.type.value} needs an amount", {"field": "resolution.amount"})
+        raise Refused(
+            Refusal.INVALID_PLAN, f"a {resolution.type.value} needs an amount", {"field": "resolution.amount"}
+        )
     if resolution.amount > paid:
         raise Refused(
             Refusal.INVALID_PLAN,
@@ -107,7 +109,9 @@ def check_return_amount(plan: SolutionPlan, paid: Decimal) -> None:
         )
 
 
-def check_extension(policy: SlaPolicy, clock: SlaClock | None, extension: DeadlineExtension, priority: Priority | None, stage: Stage) -> None:
+def check_extension(
+    policy: SlaPolicy, clock: SlaClock | None, extension: DeadlineExtension, priority: Priority | None, stage: Stage
+) -> None:
     """Only a deadline not yet missed may be extended, and only up to the policy's limit."""
     if clock is None or clock.state not in (ClockState.RUNNING, ClockState.PAUSED):
         state = clock.state.value if clock else "not running"
@@ -119,5 +123,7 @@ def check_extension(policy: SlaPolicy, clock: SlaClock | None, extension: Deadli
     limit = policy.max_budget(clock.name, priority or Priority.P3, clock.target)
     if clock.target.budget + extension.extra > limit.budget:
         raise Refused(
-            Refusal.INVALID_EXTENSION, f"the {extension.clock.value} target may grow to at most {limit.describe()}", {"field": "extra"}
+            Refusal.INVALID_EXTENSION,
+            f"the {extension.clock.value} target may grow to at most {limit.describe()}",
+            {"field": "extra"},
         )

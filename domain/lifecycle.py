@@ -153,7 +153,9 @@ class ActionNotAllowed(Exception):
 
     def __init__(self, action: Action, stage: Stage) -> None:
         allowed = ", ".join(sorted(ALLOWED_STAGES[action]))
-        super().__init__(f"cannot {action.value.replace('_', ' ')} while the case is {stage.value}; allowed in: {allowed}")
+        super().__init__(
+            f"cannot {action.value.replace('_', ' ')} while the case is {stage.value}; allowed in: {allowed}"
+        )
         self.action = action
         self.stage = stage
 

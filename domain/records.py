@@ -103,4 +103,3 @@ class ResolutionOrder(BaseModel):
     @property
     def route_key(self) -> str:
         return f"{self.key}:{self.route}" if self.route else self.key
-

@@ -12,7 +12,9 @@ from domain.case import Channel, CustomerTier, Priority
 from domain.sla import ClockName, SlaPolicy
 
 
-def policy_affects(old: SlaPolicy, new: SlaPolicy, priority: Priority | None, tier: CustomerTier, channel: Channel) -> bool:
+def policy_affects(
+    old: SlaPolicy, new: SlaPolicy, priority: Priority | None, tier: CustomerTier, channel: Channel
+) -> bool:
     """True when any target, cadence or escalation rule that applies to this case differs."""
     effective = priority or Priority.P3  # untriaged cases run on a normal case's first reply
     for clock in ClockName:

@@ -270,7 +270,9 @@ def build_report(month: Month, zone: str, current: MonthFigures, previous: Month
     comparison = []
     for (figure, label, kind, now), (_, _, _, before) in zip(_scalars(current), _scalars(previous), strict=True):
         delta = now - before if now is not None and before is not None else None
-        comparison.append(ComparisonRow(figure=figure, label=label, kind=kind, current=now, previous=before, delta=delta))
+        comparison.append(
+            ComparisonRow(figure=figure, label=label, kind=kind, current=now, previous=before, delta=delta)
+        )
     satisfied = current.satisfaction.satisfied_share
     targets = [
         TargetCheck(

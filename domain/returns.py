@@ -51,7 +51,10 @@ _SHIPMENT = Leg(
     waiting_for="logistics to issue a return label or book a pickup",
 )
 _RECEIPT = Leg(
-    name="receipt", steps=(ReturnStep.PARCEL_RECEIVED,), sender=Role.WAREHOUSE, waiting_for="the warehouse to receive the parcel"
+    name="receipt",
+    steps=(ReturnStep.PARCEL_RECEIVED,),
+    sender=Role.WAREHOUSE,
+    waiting_for="the warehouse to receive the parcel",
 )
 
 FLOWS: dict[ResolutionType, tuple[Leg, ...]] = {
@@ -64,12 +67,22 @@ FLOWS: dict[ResolutionType, tuple[Leg, ...]] = {
             sender=Role.WAREHOUSE,
             waiting_for="the warehouse's quality check of the returned item",
         ),
-        Leg(name="restock", steps=(ReturnStep.RESTOCKED,), sender=Role.WAREHOUSE, waiting_for="the warehouse to restock the item"),
+        Leg(
+            name="restock",
+            steps=(ReturnStep.RESTOCKED,),
+            sender=Role.WAREHOUSE,
+            waiting_for="the warehouse to restock the item",
+        ),
     ),
     ResolutionType.REPAIR: (
         _SHIPMENT,
         _RECEIPT,
-        Leg(name="repair", steps=(ReturnStep.REPAIRED,), sender=Role.WAREHOUSE, waiting_for="the repair centre to repair the item"),
+        Leg(
+            name="repair",
+            steps=(ReturnStep.REPAIRED,),
+            sender=Role.WAREHOUSE,
+            waiting_for="the repair centre to repair the item",
+        ),
         Leg(
             name="ship_back",
             steps=(ReturnStep.SHIPPED_BACK,),
@@ -202,7 +215,9 @@ class ReturnProgress(BaseModel):
         if earlier is not None:
             return f"{step.value} was already recorded at {earlier.at.isoformat()}"
         if self.failed_inspection:
-            return "the item failed the quality check: a supervisor decides (follow-up task); no further step is expected"
+            return (
+                "the item failed the quality check: a supervisor decides (follow-up task); no further step is expected"
+            )
         leg = self.leg
         if leg is None:
             return f"every step of the {self.kind.value} is recorded; it is being settled"

@@ -161,7 +161,9 @@ class TargetOverride(BaseModel):
 def _default_overrides() -> list[TargetOverride]:
     return [
         # VIP phone complaints get a first reply in 5 minutes; e-mail within 24 hours.
-        TargetOverride(clock=ClockName.FIRST_REPLY, tier=CustomerTier.VIP, channel=Channel.PHONE, target=_calendar(5 / 60)),
+        TargetOverride(
+            clock=ClockName.FIRST_REPLY, tier=CustomerTier.VIP, channel=Channel.PHONE, target=_calendar(5 / 60)
+        ),
         TargetOverride(clock=ClockName.FIRST_REPLY, channel=Channel.EMAIL, target=_calendar(24)),
     ]
 
@@ -249,12 +251,16 @@ class SlaClock(BaseModel):
     next_climb_at: datetime | None = None
     met_at: datetime | None = None
     breached_at: datetime | None = None
-    escalated_at: datetime | None = None  # when it reached its current rung (unset on clocks breached before it existed)
+    escalated_at: datetime | None = (
+        None  # when it reached its current rung (unset on clocks breached before it existed)
+    )
     pauses: list[Pause] = Field(default_factory=list)
 
     @classmethod
     def start(cls, name: ClockName, target: Target, at: datetime, calendar: BusinessCalendar) -> SlaClock:
-        return cls(name=name, target=target, started_at=at, running_since=at, due_at=target.add(calendar, at, target.budget))
+        return cls(
+            name=name, target=target, started_at=at, running_since=at, due_at=target.add(calendar, at, target.budget)
+        )
 
     @property
     def open(self) -> bool:

@@ -70,7 +70,9 @@ _ORDER = (Priority.P1, Priority.P2, Priority.P3, Priority.P4)
 
 class TriageRules(BaseModel):
     version: str = "2026-11-default"
-    keywords: dict[Category, list[str]] = Field(default_factory=lambda: {c: list(t) for c, t in DEFAULT_KEYWORDS.items()})
+    keywords: dict[Category, list[str]] = Field(
+        default_factory=lambda: {c: list(t) for c, t in DEFAULT_KEYWORDS.items()}
+    )
     routing: dict[Category, Department] = Field(default_factory=lambda: dict(DEFAULT_ROUTING))
     safety_terms: list[str] = Field(default_factory=lambda: list(DEFAULT_SAFETY_TERMS))
     injury_terms: list[str] = Field(default_factory=lambda: list(DEFAULT_INJURY_TERMS))

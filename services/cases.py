@@ -42,7 +42,9 @@ async def assisting(store: CaseStore, number: str, live: CaseState | None) -> li
 async def live_sla(handle: WorkflowHandle, settings: Settings) -> SlaView | None:
     try:
         async with temporal_deadline(settings, settings.case_query_timeout_seconds):
-            return await handle.query(CaseWorkflow.sla, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds))
+            return await handle.query(
+                CaseWorkflow.sla, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds)
+            )
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             return None

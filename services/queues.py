@@ -63,7 +63,9 @@ def _entry(case: QueuedCase) -> QueueEntry:
     )
 
 
-async def queue_page(store: CaseStore, queue: Queue, limit: int, cursor: str | None, department: Department | None) -> QueuePage:
+async def queue_page(
+    store: CaseStore, queue: Queue, limit: int, cursor: str | None, department: Department | None
+) -> QueuePage:
     """One page of the queue, most urgent first; BadCursor for a cursor this list did not hand out."""
     after = Cursor.decode(cursor) if cursor else None
     items, total, following = await QueueStore(store.sessions).queue(

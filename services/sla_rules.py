@@ -64,7 +64,9 @@ class SlaRulebook:
         for case in await self._rules.open_cases_not_on(policy_version=policy.version):
             old = await self._policy(case.policy_version)
             priority = Priority(case.priority) if case.priority else None
-            if old is None or policy_affects(old, policy, priority, CustomerTier(case.customer_tier), Channel(case.channel)):
+            if old is None or policy_affects(
+                old, policy, priority, CustomerTier(case.customer_tier), Channel(case.channel)
+            ):
                 affected.append(case)
         return affected
 

@@ -92,7 +92,9 @@ async def find_stuck(
 
     by_number = {case.number: case for case in listed}
     others = [number for number in failing if number not in by_number]
-    recorded = {case.number: case for case in await ops.open_cases(others, now=now, in_stage_longer_than=in_stage_longer_than)}
+    recorded = {
+        case.number: case for case in await ops.open_cases(others, now=now, in_stage_longer_than=in_stage_longer_than)
+    }
     extra: list[StuckCase] = []
     for number, failure in failing.items():
         case = by_number.get(number) or recorded.get(number)
@@ -114,7 +116,9 @@ async def find_stuck(
     engineer = {StuckReason.ACTIVITY_FAILING, StuckReason.RECORD_REFUSED}
     items = (extra + [case for case in listed if engineer & set(case.reasons)]
              + [case for case in listed if not engineer & set(case.reasons)])  # fmt: skip
-    return StuckReport(as_of=now, in_stage_longer_than=in_stage_longer_than, items=items[:limit], total=total, probed=len(probe))
+    return StuckReport(
+        as_of=now, in_stage_longer_than=in_stage_longer_than, items=items[:limit], total=total, probed=len(probe)
+    )
 
 
 async def _failing_activities(

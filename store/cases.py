@@ -121,7 +121,9 @@ class _TransitionStatements:
         self.delete_categories = delete(CaseCategoryRow.__table__).where(
             CaseCategoryRow.__table__.c.case_number == bindparam("b_number")
         )
-        self._update = update(cases).where(cases.c.number == bindparam("b_number"), cases.c.last_seq <= bindparam("b_seq"))
+        self._update = update(cases).where(
+            cases.c.number == bindparam("b_number"), cases.c.last_seq <= bindparam("b_seq")
+        )
         self._updates: dict[frozenset[str], Any] = {}
 
     def update_case(self, columns: Iterable[str]) -> Any:
@@ -285,16 +287,22 @@ class CaseStore(CaseReads):
             )
         return True
 
-    async def _supersede(self, connection: AsyncConnection, number: str, from_seq: int, *, replaced_by: str | None) -> None:
+    async def _supersede(
+        self, connection: AsyncConnection, number: str, from_seq: int, *, replaced_by: str | None
+    ) -> None:
         """Move the events at `from_seq` and after to `superseded_events` and drop their
         notifications not yet delivered: a workflow task wrote them and never committed,
         so the case never did them. The case row steps back so the next write applies."""
         timeline, outbox = TimelineEventRow.__table__.c, OutboxRow.__table__.c
         events = (
-            await connection.execute(
-                select(TimelineEventRow.__table__).where(timeline.case_number == number, timeline.seq >= from_seq)
+            (
+                await connection.execute(
+                    select(TimelineEventRow.__table__).where(timeline.case_number == number, timeline.seq >= from_seq)
+                )
             )
-        ).mappings().all()
+            .mappings()
+            .all()
+        )
         if not events:
             return
         messages = (
@@ -374,7 +382,8 @@ class CaseStore(CaseReads):
                 await session.execute(
                     select(LedgerEntryRow)
                     .where(
-                        (LedgerEntryRow.idempotency_key == key) | LedgerEntryRow.idempotency_key.startswith(key + ":", autoescape=True),
+                        (LedgerEntryRow.idempotency_key == key)
+                        | LedgerEntryRow.idempotency_key.startswith(key + ":", autoescape=True),
                         LedgerEntryRow.status == "executed",
                     )
                     .order_by(LedgerEntryRow.id)
@@ -437,7 +446,9 @@ class CaseStore(CaseReads):
                     if row.request_hash != request_hash:
                         raise IdempotencyKeyReused(key)
                     if row.state == "done":
-                        return KeyClaim(row.case_number, first=False, status=row.response_status, body=row.response_body)
+                        return KeyClaim(
+                            row.case_number, first=False, status=row.response_status, body=row.response_body
+                        )
                     cutoff = now - timedelta(seconds=lock_seconds)
                     taken = await session.execute(
                         update(IdempotencyKeyRow)
@@ -473,7 +484,9 @@ class CaseStore(CaseReads):
             await session.execute(
                 update(IdempotencyKeyRow)
                 .where(
-                    IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key, IdempotencyKeyRow.state == "in_flight"
+                    IdempotencyKeyRow.scope == scope,
+                    IdempotencyKeyRow.key == key,
+                    IdempotencyKeyRow.state == "in_flight",
                 )
                 .values(state="released")
             )

@@ -137,7 +137,9 @@ class OpsStore:
             )
             return [_stuck(row) for row in rows], total
 
-    async def open_cases(self, numbers: list[str], *, now: datetime, in_stage_longer_than: timedelta) -> list[StuckCase]:
+    async def open_cases(
+        self, numbers: list[str], *, now: datetime, in_stage_longer_than: timedelta
+    ) -> list[StuckCase]:
         """These unfinished cases as rows of the finder, with whatever database reasons they have (maybe none)."""
         if not numbers:
             return []
@@ -182,11 +184,12 @@ class OpsStore:
     async def record_failures(self, limit: int) -> list[RecordFailureRow]:
         """Transitions the database refused for good, the oldest first (one per case)."""
         async with self._sessions() as session:
-            first = (
-                select(func.min(RecordFailureRow.id)).group_by(RecordFailureRow.case_number).scalar_subquery()
-            )
+            first = select(func.min(RecordFailureRow.id)).group_by(RecordFailureRow.case_number).scalar_subquery()
             rows = await session.execute(
-                select(RecordFailureRow).where(RecordFailureRow.id.in_(first)).order_by(RecordFailureRow.failed_at).limit(limit)
+                select(RecordFailureRow)
+                .where(RecordFailureRow.id.in_(first))
+                .order_by(RecordFailureRow.failed_at)
+                .limit(limit)
             )
             return list(rows.scalars())
 
@@ -197,7 +200,11 @@ class OpsStore:
         recording anything)."""
         columns = select(CaseRow.number, CaseRow.stage, CaseRow.updated_at)
         executing = columns.where(CaseRow.stage == "executing").order_by(CaseRow.updated_at).limit(limit)
-        quiet = columns.where(CaseRow.stage.not_in(FINISHED_STAGES)).order_by(CaseRow.updated_at, CaseRow.number).limit(limit)
+        quiet = (
+            columns.where(CaseRow.stage.not_in(FINISHED_STAGES))
+            .order_by(CaseRow.updated_at, CaseRow.number)
+            .limit(limit)
+        )
         found: dict[str, OpenCase] = {}
         async with self._sessions() as session:
             for query in (executing, quiet):

@@ -59,10 +59,14 @@ class OutboxStore:
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboundNotification]:
         due = or_(
-            and_(OutboxRow.status == PENDING, or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now)),
+            and_(
+                OutboxRow.status == PENDING, or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now)
+            ),
             and_(OutboxRow.status == SENDING, OutboxRow.claimed_until < now),
         )
-        candidates = select(OutboxRow.id).where(due).order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True)
+        candidates = (
+            select(OutboxRow.id).where(due).order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True)
+        )
         claim = (
             update(OutboxRow)
             .where(OutboxRow.id.in_(candidates), due)

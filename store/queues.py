@@ -142,12 +142,17 @@ class QueueStore:
             sla_since = func.coalesce(CaseRow.escalated_at, CaseRow.updated_at)
             limit_reached = _latest("reopen_limit_reached", TimelineEventRow.seq)
             waiting_for_head = and_(
-                CaseRow.stage == "reopened", limit_reached.is_not(None), limit_reached > _latest("reopened", TimelineEventRow.seq)
+                CaseRow.stage == "reopened",
+                limit_reached.is_not(None),
+                limit_reached > _latest("reopened", TimelineEventRow.seq),
             )
-            other_since = case((waiting_for_head, _at(_latest("reopen_limit_reached", TimelineEventRow.at))), else_=None)
+            other_since = case(
+                (waiting_for_head, _at(_latest("reopen_limit_reached", TimelineEventRow.at))), else_=None
+            )
         sla_since = case((escalated, _at(sla_since)), else_=None)
         rank = case(
-            *((CaseRow.priority == name, literal(value)) for name, value in PRIORITY_RANK.items()), else_=literal(UNGRADED)
+            *((CaseRow.priority == name, literal(value)) for name, value in PRIORITY_RANK.items()),
+            else_=literal(UNGRADED),
         )
         inner = (
             select(

@@ -97,7 +97,9 @@ def _meets(event: Any, clock: str) -> ColumnElement[bool]:
         triage = aliased(Event)
         cycle_priority = (
             select(triage.data[TRIAGED.priority].as_string())
-            .where(triage.case_number == event.case_number, triage.kind == EventKind.TRIAGED.value, triage.seq < event.seq)
+            .where(
+                triage.case_number == event.case_number, triage.kind == EventKind.TRIAGED.value, triage.seq < event.seq
+            )
             .order_by(triage.seq.desc())
             .limit(1)
             .scalar_subquery()
@@ -208,7 +210,9 @@ class ReportStore:
                 )
             )
             on_time.append(
-                ClockOnTime(clock=clock, on_time=met, missed=missed, decided=met + missed, rate=share(met, met + missed))
+                ClockOnTime(
+                    clock=clock, on_time=met, missed=missed, decided=met + missed, rate=share(met, met + missed)
+                )
             )
 
         # Satisfaction: survey answers given in the month (a reopen after a failed fix check has no score).
@@ -219,7 +223,9 @@ class ReportStore:
                 select(
                     func.count(),
                     func.coalesce(func.sum(score), 0),
-                    func.coalesce(func.sum(case((and_(score >= 4, or_(said.is_(None), said == true())), 1), else_=0)), 0),
+                    func.coalesce(
+                        func.sum(case((and_(score >= 4, or_(said.is_(None), said == true())), 1), else_=0)), 0
+                    ),
                 ).where(Event.kind.in_(_FEEDBACK), score.is_not(None), _within(Event.at, start, end))
             )
         ).one()

@@ -79,7 +79,9 @@ class RulesStore:
             query = select(table).order_by(table.created_at.desc(), table.version.desc()).limit(1)
             return (await session.execute(query)).scalar_one_or_none()
 
-    async def open_cases_not_on(self, *, policy_version: str | None = None, calendar_version: str | None = None) -> list[PinnedCase]:
+    async def open_cases_not_on(
+        self, *, policy_version: str | None = None, calendar_version: str | None = None
+    ) -> list[PinnedCase]:
         """Open cases pinned to another policy (or calendar) version than the one given."""
         query = select(CaseRow).where(CaseRow.stage.not_in(FINISHED_STAGES))
         if policy_version is not None:

@@ -98,7 +98,11 @@ async def act(
             response is None
             or response.status_code == 503
             or (response.status_code == 409 and response.json().get("title") == "Request in progress")
-            or (response.status_code == 409 and catching_up_from is not None and response.json().get("stage") == catching_up_from)
+            or (
+                response.status_code == 409
+                and catching_up_from is not None
+                and response.json().get("stage") == catching_up_from
+            )
         )
         assert retryable, f"{path}: {response.status_code} {response.text}"
         assert time.monotonic() < deadline, f"{path}: still unavailable after {timeout}s"
@@ -124,7 +128,9 @@ async def wait_for_record(store: Any, number: str, stage: str, timeout: float = 
 async def run_lifecycle(api: httpx.AsyncClient, store: Any, tag: str, after_action: Any = None) -> str:
     """Receipt -> triage -> accept -> plan -> approve -> (execution) -> result told -> feedback -> closed."""
 
-    async def step(path: str, body: Any, who: dict[str, str], name: str, catching_up_from: str | None = None) -> dict[str, Any]:
+    async def step(
+        path: str, body: Any, who: dict[str, str], name: str, catching_up_from: str | None = None
+    ) -> dict[str, Any]:
         answer = await act(api, path, body, who, f"{tag}-{name}", catching_up_from=catching_up_from)
         if after_action is not None:
             await after_action()
@@ -217,7 +223,9 @@ class DevProcess:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(base_url=self.api_url, timeout=2) as api:
             while True:
-                assert self.process.poll() is None, f"aftersales dev exited; see {self.data_dir}/dev-{self.starts - 1}.log"
+                assert self.process.poll() is None, (
+                    f"aftersales dev exited; see {self.data_dir}/dev-{self.starts - 1}.log"
+                )
                 try:
                     if (await api.get("/healthz")).status_code == 200:
                         return

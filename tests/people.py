@@ -19,7 +19,14 @@ ISSUER, AUDIENCE = "aftersales", "aftersales-api"
 
 def token(sub: str, role: str, department: str | None = None, *, secret: str = TEST_JWT_SECRET, **claims: Any) -> str:
     now = datetime.now(UTC)
-    body: dict[str, Any] = {"sub": sub, "role": role, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + timedelta(days=2)}
+    body: dict[str, Any] = {
+        "sub": sub,
+        "role": role,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + timedelta(days=2),
+    }
     if department:
         body["department"] = department
     return jwt.encode(body | claims, secret, algorithm="HS256")

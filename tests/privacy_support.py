@@ -26,6 +26,8 @@ async def own_database(database: Database, tmp_path: Path, prefix: str) -> Async
         engine = create_engine(url)
         await upgrade(engine)
         try:
-            yield Database(database.backend, url, engine, CaseStore(session_factory(engine), number_prefix=prefix), prefix)
+            yield Database(
+                database.backend, url, engine, CaseStore(session_factory(engine), number_prefix=prefix), prefix
+            )
         finally:
             await engine.dispose()

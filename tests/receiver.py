@@ -68,7 +68,9 @@ async def receiver() -> AsyncIterator[Receiver]:
         return JSONResponse(answer, status_code=status)
 
     server = _QuietServer(
-        uvicorn.Config(Starlette(routes=[Route("/hook", hook, methods=["POST"])]), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            Starlette(routes=[Route("/hook", hook, methods=["POST"])]), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     task = asyncio.create_task(server.serve())
     for _ in range(200):

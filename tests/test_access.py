@@ -187,7 +187,9 @@ async def test_an_assisting_departments_handler_reads_and_contributes_only(
     assert (await api.post(f"/cases/{waiting}/departments", json=naming, headers=HEAD)).status_code == 200
     assisting_only(await api.post(f"/cases/{waiting}/accept", headers=OTHER_HANDLER))
     waiver = {"reason": "we are the lead now"}
-    assisting_only(await api.post(f"/cases/{waiting}/contributions/logistics/waive", json=waiver, headers=OTHER_HANDLER))
+    assisting_only(
+        await api.post(f"/cases/{waiting}/contributions/logistics/waive", json=waiver, headers=OTHER_HANDLER)
+    )
     live = (await api.get(f"/cases/{waiting}", headers=OTHER_HANDLER)).json()["live"]  # reading is theirs
     assert (live["stage"], live["department"], live["assignee"]) == ("triaged", "quality", None)
     assert live["contributions"][0]["status"] == "pending"
@@ -198,9 +200,13 @@ async def test_an_assisting_departments_handler_reads_and_contributes_only(
     assert (await api.post(f"/cases/{handled}/triage", json=TRIAGE, headers=AGENT)).status_code == 200
     assert (await api.post(f"/cases/{handled}/accept", headers=HANDLER)).status_code == 200
     assert (await api.post(f"/cases/{handled}/departments", json=naming, headers=HEAD)).status_code == 200
-    assisting_only(await api.post(f"/cases/{handled}/info-requests", json={"question": "which colour?"}, headers=OTHER_HANDLER))
+    assisting_only(
+        await api.post(f"/cases/{handled}/info-requests", json={"question": "which colour?"}, headers=OTHER_HANDLER)
+    )
     assisting_only(await api.post(f"/cases/{handled}/notes", json={"text": "mine now"}, headers=OTHER_HANDLER))
-    contributed = await api.post(f"/cases/{handled}/contributions/logistics", json={"summary": "not dropped"}, headers=OTHER_HANDLER)
+    contributed = await api.post(
+        f"/cases/{handled}/contributions/logistics", json={"summary": "not dropped"}, headers=OTHER_HANDLER
+    )
     assert contributed.status_code == 200, contributed.text
     assisting_only(await api.post(f"/cases/{handled}/plan", json=PLAN, headers=OTHER_HANDLER))
     kinds = [e.kind for e in await database.store.timeline(handled)]

@@ -77,7 +77,9 @@ async def _run_api(env: WorkflowEnvironment, database: Database) -> str:
                 raise AssertionError("aftersales api did not start within 60 s")
             for sent, _ in REQUESTS:
                 # Sent exactly as written: the encoded forms are the point.
-                response = await http.get(httpx.URL(f"http://127.0.0.1:{port}").copy_with(raw_path=sent.encode()), headers=AGENT)
+                response = await http.get(
+                    httpx.URL(f"http://127.0.0.1:{port}").copy_with(raw_path=sent.encode()), headers=AGENT
+                )
                 assert response.status_code < 500, response.text
     finally:
         if process.returncode is None:
@@ -95,7 +97,9 @@ async def test_each_request_writes_one_masked_access_line(env: WorkflowEnvironme
     assert "Logging error" not in output and "Traceback" not in output, output[-3000:]
     lines = output.splitlines()
     access = [line for line in lines if re.search(r'"GET /cases\S* HTTP/1\.1" \d{3}', line)]
-    assert [re.search(r'"GET (\S+) HTTP', line).group(1) for line in access] == [logged for _, logged in REQUESTS], output[-3000:]
+    assert [re.search(r'"GET (\S+) HTTP', line).group(1) for line in access] == [logged for _, logged in REQUESTS], (
+        output[-3000:]
+    )
     assert all(re.match(r'INFO: +127\.0\.0\.1:\d+ - "GET ', line) for line in access), access
     # The health polls were logged too, once each, and nothing else repeated the personal paths.
     assert any('"GET /healthz HTTP/1.1"' in line for line in lines)

@@ -31,7 +31,19 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("api", "cli", "core", "services", "store", "delivery", "activities", "workflows", "domain", "console", "channels")
+PACKAGES = (
+    "api",
+    "cli",
+    "core",
+    "services",
+    "store",
+    "delivery",
+    "activities",
+    "workflows",
+    "domain",
+    "console",
+    "channels",
+)
 MODULES = ("worker",)
 PURE = ("workflows", "domain")
 DENIED = (
@@ -144,7 +156,9 @@ def _io_uses(root: Path) -> list[str]:
 def _scan(root: Path) -> dict[str, object]:
     """Parse in a fresh interpreter: inside a long test run CPython 3.11's `ast.parse` can fail on a
     large file with "AST constructor recursion depth mismatch" (state other tests leave behind)."""
-    done = subprocess.run([sys.executable, __file__, str(root)], capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, str(root)], capture_output=True, text=True, timeout=120, check=True
+    )
     return json.loads(done.stdout)
 
 

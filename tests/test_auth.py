@@ -83,7 +83,9 @@ async def test_unsigned_and_subjectless_tokens_are_401(api: httpx.AsyncClient) -
     base = {"role": "admin", "iss": "aftersales", "aud": "aftersales-api", "exp": now + timedelta(hours=1)}
     unsigned = jwt.encode(base | {"sub": "admin-chen"}, None, algorithm="none")
     no_subject = jwt.encode(base, TEST_JWT_SECRET, algorithm="HS256")
-    no_expiry = jwt.encode({k: v for k, v in base.items() if k != "exp"} | {"sub": "x"}, TEST_JWT_SECRET, algorithm="HS256")
+    no_expiry = jwt.encode(
+        {k: v for k, v in base.items() if k != "exp"} | {"sub": "x"}, TEST_JWT_SECRET, algorithm="HS256"
+    )
     for bad in (unsigned, no_subject, no_expiry):
         assert_401(await api.get("/cases", headers=bearer(bad)), bad)
 
@@ -104,7 +106,9 @@ async def test_two_credentials_at_once_are_401(api: httpx.AsyncClient) -> None:
 
 
 @pytest.fixture
-async def es256_api(env: WorkflowEnvironment, database: Database, worker: str) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
+async def es256_api(
+    env: WorkflowEnvironment, database: Database, worker: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
     private = ec.generate_private_key(ec.SECP256R1())
     pem = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     settings = Settings(
@@ -199,7 +203,16 @@ async def test_dev_keys_are_reused_across_restarts(database: Database, tmp_path:
     again = await ensure_dev_keys(store, path)
 
     assert first == again == json.loads(path.read_text())
-    assert set(first) == {"agent", "handler", "logistics_handler", "supervisor", "head", "admin", "warehouse", "logistics"}
+    assert set(first) == {
+        "agent",
+        "handler",
+        "logistics_handler",
+        "supervisor",
+        "head",
+        "admin",
+        "warehouse",
+        "logistics",
+    }
     assert path.stat().st_mode & 0o077 == 0
     for role_name, key in first.items():
         name, role, department = DEV_PEOPLE[role_name]

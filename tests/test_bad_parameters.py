@@ -52,7 +52,9 @@ async def test_a_cursor_at_the_ends_of_time_is_refused_by_name(api: httpx.AsyncC
 
 
 async def test_a_cursor_at_a_far_but_real_instant_is_a_page(api: httpx.AsyncClient) -> None:
-    response = await api.get("/queues/supervisor", params={"cursor": _cursor("0001-01-01T00:00:00+00:00")}, headers=SUPERVISOR)
+    response = await api.get(
+        "/queues/supervisor", params={"cursor": _cursor("0001-01-01T00:00:00+00:00")}, headers=SUPERVISOR
+    )
     assert response.status_code == 200, response.text
 
 

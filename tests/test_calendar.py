@@ -31,7 +31,9 @@ NIGHT_NY = country_calendar(
     YEARS,
     "America/New_York",
     subdiv="NY",
-    hours={day: tuple(map(WorkingWindow.model_validate, ("00:30-02:15", "02:40-04:00", "22:00-24:00"))) for day in Weekday},
+    hours={
+        day: tuple(map(WorkingWindow.model_validate, ("00:30-02:15", "02:40-04:00", "22:00-24:00"))) for day in Weekday
+    },
 )
 ALWAYS_BERLIN = BusinessCalendar(
     version="always", timezone="Europe/Berlin", hours={day: ("00:00-24:00",) for day in Weekday}
@@ -43,12 +45,39 @@ CALENDARS = {"cn": CN, "cn-lunch": CN_LUNCH, "de": DE, "night-ny": NIGHT_NY}
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
 
 # Local times that sit on or next to window edges and DST transitions.
-EDGES = [time(0), time(0, 30), time(1, 59, 59), time(2), time(2, 15), time(2, 30), time(2, 40), time(3),
-         time(8, 59, 59), time(9), time(11, 30), time(12), time(13), time(17, 30), time(17, 59, 59, 999999),
-         time(18), time(22), time(23, 59, 59, 999999)]
+EDGES = [
+    time(0),
+    time(0, 30),
+    time(1, 59, 59),
+    time(2),
+    time(2, 15),
+    time(2, 30),
+    time(2, 40),
+    time(3),
+    time(8, 59, 59),
+    time(9),
+    time(11, 30),
+    time(12),
+    time(13),
+    time(17, 30),
+    time(17, 59, 59, 999999),
+    time(18),
+    time(22),
+    time(23, 59, 59, 999999),
+]
 # Dates next to the Chinese holidays of 2026 and the European and US DST changes.
-SPECIAL_DAYS = [date(2026, 2, 13), date(2026, 3, 8), date(2026, 3, 28), date(2026, 4, 3), date(2026, 9, 18),
-                date(2026, 9, 30), date(2026, 10, 24), date(2026, 10, 31), date(2026, 12, 31), date(2027, 12, 31)]
+SPECIAL_DAYS = [
+    date(2026, 2, 13),
+    date(2026, 3, 8),
+    date(2026, 3, 28),
+    date(2026, 4, 3),
+    date(2026, 9, 18),
+    date(2026, 9, 30),
+    date(2026, 10, 24),
+    date(2026, 10, 31),
+    date(2026, 12, 31),
+    date(2027, 12, 31),
+]
 
 
 # A moment is zone-free data, placed on a calendar by `at`: either a local
@@ -313,7 +342,9 @@ def test_a_year_without_data_falls_back_to_weekends() -> None:
     assert not calendar.is_working(local(SHANGHAI, 2099, 1, 3, 10))  # Saturday
     assert all(day.year == 2026 for day in (*calendar.holidays, *calendar.extra_working_days))
     assert calendar.years_without_official_data(local(SHANGHAI, 2026, 12, 30), local(SHANGHAI, 2099, 1, 2))[:3] == (
-        2027, 2028, 2029,
+        2027,
+        2028,
+        2029,
     )
 
 
@@ -332,7 +363,9 @@ def test_defaults() -> None:
 def test_lunch_break_is_skipped() -> None:
     assert not CN_LUNCH.is_working(local(SHANGHAI, 2026, 3, 10, 12, 30))
     assert CN_LUNCH.is_working(local(SHANGHAI, 2026, 3, 10, 13))
-    assert CN_LUNCH.add(local(SHANGHAI, 2026, 3, 10, 11, 30), timedelta(hours=1)) == local(SHANGHAI, 2026, 3, 10, 13, 30)
+    assert CN_LUNCH.add(local(SHANGHAI, 2026, 3, 10, 11, 30), timedelta(hours=1)) == local(
+        SHANGHAI, 2026, 3, 10, 13, 30
+    )
     # Finishing as the window closes is on time.
     assert CN_LUNCH.add(local(SHANGHAI, 2026, 3, 10, 11), timedelta(hours=1)) == local(SHANGHAI, 2026, 3, 10, 12)
     assert CN_LUNCH.next_working_instant(local(SHANGHAI, 2026, 3, 10, 12)) == local(SHANGHAI, 2026, 3, 10, 13)
@@ -364,9 +397,13 @@ def test_a_calendar_file_adds_and_removes_days(tmp_path: Path) -> None:
     assert calendar.is_working(local(SHANGHAI, 2026, 10, 7, 10))  # no longer a holiday
     assert calendar.has_official_data(2027)
     # Wednesday 23 December 17:30 + 4 h: 0:30, Thursday closed, Friday 25th 09:00-12:30.
-    assert calendar.add(local(SHANGHAI, 2026, 12, 23, 17, 30), timedelta(hours=4)) == local(SHANGHAI, 2026, 12, 25, 12, 30)
+    assert calendar.add(local(SHANGHAI, 2026, 12, 23, 17, 30), timedelta(hours=4)) == local(
+        SHANGHAI, 2026, 12, 25, 12, 30
+    )
     # And the Saturday counts: Friday 17:30 + 4 h -> Saturday 26th 12:30.
-    assert calendar.add(local(SHANGHAI, 2026, 12, 25, 17, 30), timedelta(hours=4)) == local(SHANGHAI, 2026, 12, 26, 12, 30)
+    assert calendar.add(local(SHANGHAI, 2026, 12, 25, 17, 30), timedelta(hours=4)) == local(
+        SHANGHAI, 2026, 12, 26, 12, 30
+    )
 
 
 def test_a_calendar_file_can_change_hours_and_version() -> None:
@@ -431,7 +468,9 @@ def test_windows_in_the_dst_gap() -> None:
     # 02:40-04:00 starts there too: the two windows touch and 00:30-04:00 holds 2:30 of real time.
     assert intervals[0] == (datetime(2026, 3, 8, 5, 30, tzinfo=UTC), datetime(2026, 3, 8, 7, tzinfo=UTC))
     assert intervals[1] == (datetime(2026, 3, 8, 7, tzinfo=UTC), datetime(2026, 3, 8, 8, tzinfo=UTC))
-    assert NIGHT_NY.between(local(NEW_YORK, 2026, 3, 8, 0), local(NEW_YORK, 2026, 3, 8, 5)) == timedelta(hours=2, minutes=30)
+    assert NIGHT_NY.between(local(NEW_YORK, 2026, 3, 8, 0), local(NEW_YORK, 2026, 3, 8, 5)) == timedelta(
+        hours=2, minutes=30
+    )
     # A window wholly inside the gap is empty that day.
     gap_only = BusinessCalendar(timezone="America/New_York", hours={day: ("02:10-02:50",) for day in Weekday})
     assert gap_only.working_intervals(day) == ()

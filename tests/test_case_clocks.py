@@ -63,7 +63,9 @@ async def test_resolution_deadline_warns_breaches_and_climbs_the_ladder(
     await env.fast_forward(handle, due - received - timedelta(minutes=1))
     kinds = [e.kind for e in await database.store.timeline(number)]
     assert "sla_breached" not in kinds
-    warnings = [e for e in await database.store.timeline(number) if e.kind == "sla_warning" and e.data["clock"] == "resolution"]
+    warnings = [
+        e for e in await database.store.timeline(number) if e.kind == "sla_warning" and e.data["clock"] == "resolution"
+    ]
     assert [w.data["fraction"] for w in warnings] == [0.75, 0.9]
     for warning in warnings:
         # Each warning fires when that share of the business budget is used.

@@ -32,7 +32,11 @@ def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
 )
 def test_nothing_answering_at_the_temporal_address_is_one_line(tmp_path: Path, args: list[str], by_env: bool) -> None:
     address = f"127.0.0.1:{free_port()}"
-    done = _run(args + ([] if by_env else ["--temporal-address", address]), tmp_path, **({"TEMPORAL_ADDRESS": address} if by_env else {}))
+    done = _run(
+        args + ([] if by_env else ["--temporal-address", address]),
+        tmp_path,
+        **({"TEMPORAL_ADDRESS": address} if by_env else {}),
+    )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr + done.stdout
     assert done.stderr.strip().splitlines() == [
@@ -63,7 +67,12 @@ def test_apikey_list_shows_whole_ids_that_revoke_takes(tmp_path: Path) -> None:
     # A prefix only one live key has is enough; one several share is refused, naming them.
     by_prefix = _run(["apikey", "revoke", ids[2][:6]], tmp_path, **db)
     assert by_prefix.returncode == 0 and by_prefix.stdout.strip() == f"key {ids[2]} revoked"
-    more = [re.fullmatch(r"ask_([0-9a-f]{12})_\S+", _run(["apikey", "create", "--role", "agent"], tmp_path, **db).stdout.strip()).group(1) for _ in range(17)]  # 17 > 16 first hex digits
+    more = [
+        re.fullmatch(
+            r"ask_([0-9a-f]{12})_\S+", _run(["apikey", "create", "--role", "agent"], tmp_path, **db).stdout.strip()
+        ).group(1)
+        for _ in range(17)
+    ]  # 17 > 16 first hex digits
     shared = next(a[:1] for a in more if sum(b.startswith(a[:1]) for b in more) > 1)
     ambiguous = _run(["apikey", "revoke", shared], tmp_path, **db)
     assert ambiguous.returncode == 1 and f"live keys start with {shared}:" in ambiguous.stderr

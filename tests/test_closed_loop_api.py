@@ -13,7 +13,9 @@ from tests.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
 
 
-async def test_case_runs_from_receipt_to_archive(api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment) -> None:
+async def test_case_runs_from_receipt_to_archive(
+    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment
+) -> None:
     created = await api.post("/cases", json=intake(), headers=AGENT)
     assert created.status_code == 201, created.text
     case = created.json()

@@ -115,9 +115,15 @@ async def test_codec_endpoint_refuses_without_authentication(codec_api: httpx.As
 
 @pytest.mark.parametrize("who", [SUPERVISOR, HEAD, ADMIN])
 async def test_supervisor_head_and_admin_get_payloads_decoded(codec_api: httpx.AsyncClient, who: dict) -> None:
-    response = await codec_api.post("/codec/decode", json={"payloads": await _sealed()}, headers=who | {"X-Namespace": "default"})
+    response = await codec_api.post(
+        "/codec/decode", json={"payloads": await _sealed()}, headers=who | {"X-Namespace": "default"}
+    )
     assert response.status_code == 200
-    assert response.json()["payloads"] == [_wire(_plain("old 张三丰")), _wire(_plain("new 13800138000")), _wire(_plain("never encrypted"))]
+    assert response.json()["payloads"] == [
+        _wire(_plain("old 张三丰")),
+        _wire(_plain("new 13800138000")),
+        _wire(_plain("never encrypted")),
+    ]
     # ...and Temporal UI can encode what it sends (e.g. a signal's input) the same way.
     encoded = await codec_api.post("/codec/encode", json={"payloads": [_wire(_plain("x"))]}, headers=who)
     [payload] = encoded.json()["payloads"]
@@ -128,13 +134,17 @@ async def test_supervisor_head_and_admin_get_payloads_decoded(codec_api: httpx.A
 @pytest.mark.parametrize("who", [AGENT, HANDLER])
 async def test_other_roles_get_the_payloads_still_encrypted(codec_api: httpx.AsyncClient, who: dict) -> None:
     sealed = await _sealed()
-    response = await codec_api.post("/codec/decode", json={"payloads": sealed}, headers=who | {"X-Namespace": "default"})
+    response = await codec_api.post(
+        "/codec/decode", json={"payloads": sealed}, headers=who | {"X-Namespace": "default"}
+    )
     assert response.status_code == 200 and response.json()["payloads"] == sealed
 
 
 async def test_another_namespace_is_left_alone(codec_api: httpx.AsyncClient) -> None:
     sealed = await _sealed()
-    response = await codec_api.post("/codec/decode", json={"payloads": sealed}, headers=SUPERVISOR | {"X-Namespace": "other"})
+    response = await codec_api.post(
+        "/codec/decode", json={"payloads": sealed}, headers=SUPERVISOR | {"X-Namespace": "other"}
+    )
     assert response.json()["payloads"] == sealed
 
 
@@ -166,7 +176,9 @@ async def test_cors_answers_the_ui_origin_only(codec_api: httpx.AsyncClient) -> 
 
 
 async def test_bad_base64_is_a_problem(codec_api: httpx.AsyncClient) -> None:
-    response = await codec_api.post("/codec/decode", json={"payloads": [{"metadata": {}, "data": "%%%"}]}, headers=SUPERVISOR)
+    response = await codec_api.post(
+        "/codec/decode", json={"payloads": [{"metadata": {}, "data": "%%%"}]}, headers=SUPERVISOR
+    )
     assert response.status_code == 422 and response.json()["title"] == "Invalid payload"
 
 
@@ -185,7 +197,9 @@ def _garbled_key_id(wire: dict) -> dict:
 
 
 @pytest.mark.parametrize("spoil", [_tampered, _truncated, _garbled_key_id])
-async def test_one_unreadable_payload_stays_encrypted_and_the_others_decode(codec_api: httpx.AsyncClient, spoil) -> None:  # noqa: ANN001
+async def test_one_unreadable_payload_stays_encrypted_and_the_others_decode(
+    codec_api: httpx.AsyncClient, spoil
+) -> None:  # noqa: ANN001
     old, new, plain = await _sealed()
     spoiled = spoil(new)
     response = await codec_api.post("/codec/decode", json={"payloads": [old, spoiled, plain]}, headers=SUPERVISOR)

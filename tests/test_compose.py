@@ -348,11 +348,17 @@ def test_search_attributes_match_domain_definitions(services):
     source = ROOT / "domain" / "search_attributes.py"
     if not source.is_file():
         pytest.skip("domain/search_attributes.py not present")
-    kinds = {"keyword": "Keyword", "keyword_list": "KeywordList", "int": "Int", "datetime": "Datetime",
-             "float": "Double", "bool": "Bool", "text": "Text"}
+    kinds = {
+        "keyword": "Keyword",
+        "keyword_list": "KeywordList",
+        "int": "Int",
+        "datetime": "Datetime",
+        "float": "Double",
+        "bool": "Bool",
+        "text": "Text",
+    }
     declared = {
-        name: kinds[kind]
-        for kind, name in re.findall(r'SearchAttributeKey\.for_(\w+)\(\s*"(\w+)"', source.read_text())
+        name: kinds[kind] for kind, name in re.findall(r'SearchAttributeKey\.for_(\w+)\(\s*"(\w+)"', source.read_text())
     }
     assert declared == EXPECTED_SEARCH_ATTRIBUTES
     assert search_attributes_registered(script_of(services["temporal-setup"])) == declared

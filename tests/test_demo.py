@@ -44,7 +44,9 @@ async def rows_when_settled(database: Database, numbers: dict[str, str], timeout
     deadline = time.monotonic() + timeout
     while True:
         async with database.engine.connect() as connection:
-            rows = {row.number: row for row in await connection.execute(select(CaseRow).where(CaseRow.number.in_(numbers)))}
+            rows = {
+                row.number: row for row in await connection.execute(select(CaseRow).where(CaseRow.number.in_(numbers)))
+            }
         stages = {number: row.stage for number, row in rows.items()}
         unsettled = {n: stages.get(n) for n, fate in numbers.items() if stages.get(n) != FINAL_STAGE[fate]}
         if not unsettled:
@@ -107,15 +109,32 @@ async def test_demo_drives_a_realistic_mix_through_the_api(
     assert any(re.fullmatch(r"[ -~]+", d) for d in descriptions)
     async with database.engine.connect() as connection:
         categories = set(
-            (await connection.execute(select(CaseCategoryRow.category).where(CaseCategoryRow.case_number.in_(rows)))).scalars()
+            (
+                await connection.execute(select(CaseCategoryRow.category).where(CaseCategoryRow.case_number.in_(rows)))
+            ).scalars()
         )
     assert len(categories) >= 4
     # Every action went through the API as a person: the timeline names who did what.
     kinds = Counter([e.kind for n in rows for e in await database.store.timeline(n)])
-    for kind in ("triaged", "accepted", "plan_proposed", "plan_approved", "resolution_executed", "reopened",
-                 "info_requested", "customer_replied", "withdrawn", "sla_breached", "closed", "result_told",
-                 "call_back_task_created", "call_back_completed",
-                 "return_authorised", "repaired", "shipped_back"):  # fmt: skip (a repair, step by step)
+    for kind in (
+        "triaged",
+        "accepted",
+        "plan_proposed",
+        "plan_approved",
+        "resolution_executed",
+        "reopened",
+        "info_requested",
+        "customer_replied",
+        "withdrawn",
+        "sla_breached",
+        "closed",
+        "result_told",
+        "call_back_task_created",
+        "call_back_completed",
+        "return_authorised",
+        "repaired",
+        "shipped_back",
+    ):  # fmt: skip (a repair, step by step)
         assert kinds[kind] >= 1, kind
 
     # The policy in force before the demo is in force again, under a new version name.

@@ -66,7 +66,10 @@ def _start_payloads(history) -> list:  # noqa: ANN001 - temporalio WorkflowHisto
 def _wire(payloads: list) -> dict:
     return {
         "payloads": [
-            {"metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()}, "data": base64.b64encode(p.data).decode()}
+            {
+                "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+                "data": base64.b64encode(p.data).decode(),
+            }
             for p in payloads
         ]
     }
@@ -124,7 +127,13 @@ async def test_encrypt_payloads_keeps_personal_data_out_of_the_history(tmp_path:
     assert oct((tmp_path / ".aftersales" / "codec-keys").stat().st_mode & 0o777) == "0o600"
 
     # A restart reuses the key: the case stored before is still readable.
-    again = DevRun(tmp_path, extra=["--encrypt-payloads"], api_port=run.api_port, ui_port=run.ui_port, temporal_port=run.temporal_port)
+    again = DevRun(
+        tmp_path,
+        extra=["--encrypt-payloads"],
+        api_port=run.api_port,
+        ui_port=run.ui_port,
+        temporal_port=run.temporal_port,
+    )
     with again, again.client() as api:
         assert (tmp_path / ".aftersales" / "codec-keys").read_text() == key
         decoded = api.post("/codec/decode", json=_wire(payloads), headers={"X-API-Key": keys["head"]})

@@ -39,7 +39,9 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def dev(settings: Settings, port: int, ui_port: int) -> AsyncIterator[tuple[httpx.AsyncClient, Client, CaseStore]]:
+async def dev(
+    settings: Settings, port: int, ui_port: int
+) -> AsyncIterator[tuple[httpx.AsyncClient, Client, CaseStore]]:
     """What `aftersales dev` runs: the file-backed Temporal dev server, the worker and the API."""
     async with DevServer(settings.data_dir, port, ui_port) as server:
         client = await server.connect(settings)

@@ -52,8 +52,13 @@ def test_stage_rules_name_the_current_stage() -> None:
             check_allowed(Action.WITHDRAW, stage)
 
 
-@pytest.mark.parametrize(("score", "satisfied", "reopens"), [(1, None, True), (3, None, True), (4, None, False), (5, False, True), (5, True, False)])
-def test_feedback_reopens_at_three_or_less_or_when_not_satisfied(score: int, satisfied: bool | None, reopens: bool) -> None:
+@pytest.mark.parametrize(
+    ("score", "satisfied", "reopens"),
+    [(1, None, True), (3, None, True), (4, None, False), (5, False, True), (5, True, False)],
+)
+def test_feedback_reopens_at_three_or_less_or_when_not_satisfied(
+    score: int, satisfied: bool | None, reopens: bool
+) -> None:
     assert Feedback(score=score, satisfied=satisfied).reopens is reopens
 
 

@@ -27,7 +27,9 @@ async def local_activities(handle: WorkflowHandle) -> list[tuple[str, list]]:
         marker = event.marker_recorded_event_attributes
         if event.HasField("marker_recorded_event_attributes") and marker.marker_name == "core_local_activity":
             name = json.loads(marker.details["data"].payloads[0].data)["activity_type"]
-            result = json.loads(marker.details["result"].payloads[0].data) if marker.details["result"].payloads else None
+            result = (
+                json.loads(marker.details["result"].payloads[0].data) if marker.details["result"].payloads else None
+            )
             found.append((name, result))
     return found
 
@@ -39,7 +41,9 @@ async def test_a_case_received_after_its_first_reply_deadline_records_warnings_a
     # first-reply deadline are past.
     received = datetime.now(UTC) - timedelta(days=2)
     number = await database.store.next_case_number(received.strftime("%Y%m%d"))
-    start = CaseStart(number=number, intake=CaseIntake.model_validate(intake()), received_at=received, received_by=AGENT_ACTOR)
+    start = CaseStart(
+        number=number, intake=CaseIntake.model_validate(intake()), received_at=received, received_by=AGENT_ACTOR
+    )
     handle = await env.client.start_workflow(CaseWorkflow.run, start, id=number, task_queue=worker)
     await wait_for_event(database, number, "sla_breached")
 
@@ -58,7 +62,11 @@ async def test_a_case_received_after_its_first_reply_deadline_records_warnings_a
     assert [name for name, _ in await local_activities(handle)] == [
         "suggest_triage", "record_transition", "record_transitions"
     ]  # fmt: skip
-    assert [r["kind"] for r in (await local_activities(handle))[-1][1]] == ["sla_warning", "sla_warning", "sla_breached"]
+    assert [r["kind"] for r in (await local_activities(handle))[-1][1]] == [
+        "sla_warning",
+        "sla_warning",
+        "sla_breached",
+    ]
 
     outbox = [(o.seq, o.recipient, o.topic) for o in await database.store.outbox(number)]
     assert outbox[-4:] == [

@@ -122,7 +122,11 @@ async def test_a_refund_is_paid_on_the_original_route(payments: Payments, databa
     assert (paid.payment_route, paid.refund_kind, paid.amount) == ("alipay", "full", Decimal("899.00"))
     (entry,) = await database.store.ledger(number)
     assert (entry.route, entry.idempotency_key, entry.refund_kind) == ("original", f"{number}:{seq}:original", "full")
-    assert (entry.amount, entry.reference, entry.status) == (Decimal("899.00"), f"PAY-{number}:{seq}:original", "executed")
+    assert (entry.amount, entry.reference, entry.status) == (
+        Decimal("899.00"),
+        f"PAY-{number}:{seq}:original",
+        "executed",
+    )
     executed = await wait_for_event(database, number, "resolution_executed")
     assert executed.data["route"] == "original"
     kinds = [e.kind for e in await database.store.timeline(number)]
@@ -143,7 +147,9 @@ class _DiesAfterTheLedgerWrite(CaseStore):
         return receipt
 
 
-async def test_an_activity_that_dies_after_paying_does_not_pay_again(env: WorkflowEnvironment, database: Database) -> None:
+async def test_an_activity_that_dies_after_paying_does_not_pay_again(
+    env: WorkflowEnvironment, database: Database
+) -> None:
     """Issue 12 §3: the retry finds the resolution in the ledger and asks the gateway nothing."""
     gateway = ScriptedGateway()
     queue = f"pays-once-{database.backend}"
@@ -180,7 +186,12 @@ async def test_a_refused_original_route_falls_back_to_the_alternative(payments: 
 
 
 async def approved_with(
-    payments: Payments, resolution: dict[str, Any], *, refuse=(), unreachable=(), sku: str = "KETTLE-1L"  # noqa: ANN001
+    payments: Payments,
+    resolution: dict[str, Any],
+    *,
+    refuse=(),
+    unreachable=(),
+    sku: str = "KETTLE-1L",  # noqa: ANN001
 ) -> tuple[str, int]:
     """Opens and plans a case, scripts the gateway for its number, then approves it."""
     api = payments.api
@@ -202,14 +213,18 @@ async def test_an_unreachable_original_route_is_retried_then_the_alternative_pay
     number, _ = await approved_with(payments, resolution, unreachable=["original"])
     await wait_for_stage(payments.api, number, "awaiting_feedback", AGENT, timeout=30)
     # route_attempts=2: the original route was tried twice, then given up.
-    assert [c for c in payments.gateway.calls if c[0] == number] == [(number, "original")] * 2 + [(number, "alternative")]
+    assert [c for c in payments.gateway.calls if c[0] == number] == [(number, "original")] * 2 + [
+        (number, "alternative")
+    ]
     (entry,) = await database.store.ledger(number)
     assert (entry.route, entry.refund_kind, entry.amount) == ("alternative", "shipping_fee", Decimal("15.00"))
     (failed,) = [e for e in await database.store.timeline(number) if e.kind == "execution_route_failed"]
     assert "unreachable after 2 attempts" in failed.data["reason"]
 
 
-async def test_both_routes_failing_open_a_follow_up_task_and_pay_nothing(payments: Payments, database: Database) -> None:
+async def test_both_routes_failing_open_a_follow_up_task_and_pay_nothing(
+    payments: Payments, database: Database
+) -> None:
     api = payments.api
     number, seq = await approved_with(payments, PLAN["resolution"], refuse=["original", "alternative"])
     task = await wait_for_event(database, number, "follow_up_task_created")
@@ -240,10 +255,19 @@ async def test_both_routes_failing_open_a_follow_up_task_and_pay_nothing(payment
     # A handler may not close the task; a supervisor records the refund made by hand.
     refused = await api.post(f"/cases/{number}/follow-up/complete", json={"reference": "BANK-1"}, headers=HANDLER)
     assert refused.status_code == 403
-    done = await post(api, f"/cases/{number}/follow-up/complete", {"reference": "BANK-TRANSFER-77", "note": "paid by bank transfer"}, SUPERVISOR)
+    done = await post(
+        api,
+        f"/cases/{number}/follow-up/complete",
+        {"reference": "BANK-TRANSFER-77", "note": "paid by bank transfer"},
+        SUPERVISOR,
+    )
     assert (done["stage"], done["follow_up"]) == ("awaiting_feedback", None)
     (entry,) = await database.store.ledger(number)
-    assert (entry.route, entry.reference, entry.idempotency_key) == ("manual", "BANK-TRANSFER-77", f"{number}:{seq}:manual")
+    assert (entry.route, entry.reference, entry.idempotency_key) == (
+        "manual",
+        "BANK-TRANSFER-77",
+        f"{number}:{seq}:manual",
+    )
     again = await api.post(f"/cases/{number}/follow-up/complete", json={"reference": "BANK-2"}, headers=SUPERVISOR)
     assert again.status_code == 409
     assert len(await database.store.ledger(number)) == 1
@@ -318,9 +342,13 @@ async def test_an_exchange_out_of_stock_sends_the_similar_item_the_customer_chos
 ) -> None:
     number = await out_of_stock_case(payments, database)
     api = payments.api
-    not_offered = await api.post(f"/cases/{number}/exchange-choice", json={"option": "similar_item", "sku": "TOASTER"}, headers=AGENT)
+    not_offered = await api.post(
+        f"/cases/{number}/exchange-choice", json={"option": "similar_item", "sku": "TOASTER"}, headers=AGENT
+    )
     assert not_offered.status_code == 422, not_offered.text
-    chosen = await post(api, f"/cases/{number}/exchange-choice", {"option": "similar_item", "sku": "KETTLE-1.2L"}, AGENT)
+    chosen = await post(
+        api, f"/cases/{number}/exchange-choice", {"option": "similar_item", "sku": "KETTLE-1.2L"}, AGENT
+    )
     assert chosen["exchange_choice"] == {"option": "similar_item", "sku": "KETTLE-1.2L"}
     await wait_for_stage(api, number, "awaiting_feedback", AGENT)
     (entry,) = await database.store.ledger(number)
@@ -352,7 +380,9 @@ async def test_a_choice_without_an_offer_is_refused(payments: Payments) -> None:
     refused = await payments.api.post(f"/cases/{number}/exchange-choice", json={"option": "refund"}, headers=AGENT)
     assert refused.status_code == 409, refused.text
     assert refused.json()["title"] == "Action not allowed now" and refused.json()["case"] == number
-    invalid = await payments.api.post(f"/cases/{number}/exchange-choice", json={"option": "similar_item"}, headers=AGENT)
+    invalid = await payments.api.post(
+        f"/cases/{number}/exchange-choice", json={"option": "similar_item"}, headers=AGENT
+    )
     assert invalid.status_code == 422, invalid.text
     assert invalid.json()["errors"] == [
         {"field": "sku", "message": "Value error, a similar_item choice names the sku, a refund does not"}

@@ -102,7 +102,9 @@ async def test_nobody_telling_the_result_in_a_working_day_breaches_and_escalates
     assert due < datetime.fromisoformat(state["clocks"]["survey"]["due_at"])
 
     await env.fast_forward(handle, due - executed_at - timedelta(minutes=1))
-    warnings = [e for e in await database.store.timeline(number) if e.kind == "sla_warning" and e.data["clock"] == "result"]
+    warnings = [
+        e for e in await database.store.timeline(number) if e.kind == "sla_warning" and e.data["clock"] == "result"
+    ]
     assert [w.data["fraction"] for w in warnings] == [0.75, 0.9]
     assert "sla_breached" not in await kinds(database, number)
 
@@ -144,7 +146,9 @@ async def test_a_low_score_opens_a_call_back_task_an_agent_completes(
     assert "call_back_task" in (await stuck_reasons(api, number) or set())
 
     # The call-back is customer service's: a handler may not close it; the outcome is required.
-    assert (await api.post(f"/cases/{number}/call-back/complete", json={"outcome": "x"}, headers=HANDLER)).status_code == 403
+    assert (
+        await api.post(f"/cases/{number}/call-back/complete", json={"outcome": "x"}, headers=HANDLER)
+    ).status_code == 403
     missing = await api.post(f"/cases/{number}/call-back/complete", json={}, headers=AGENT)
     assert missing.status_code == 422 and "outcome" in missing.text
     outcome = {"outcome": "Apologised; a technician visits on Friday"}
@@ -177,7 +181,17 @@ async def test_the_stuck_finder_lists_an_overdue_call_back(
     reasons = await stuck_reasons(api, number)
     assert reasons is not None and {"breached", "call_back_task"} <= reasons
     # Triaging the new cycle does not close the task: only the call-back does.
-    await post(api, f"/cases/{number}/triage", {"categories": ["product_quality"], "priority": "P3", "department": "quality", "override_reason": OVERRIDE_REASON}, AGENT)
+    await post(
+        api,
+        f"/cases/{number}/triage",
+        {
+            "categories": ["product_quality"],
+            "priority": "P3",
+            "department": "quality",
+            "override_reason": OVERRIDE_REASON,
+        },
+        AGENT,
+    )
     assert (await live(api, number))["clocks"]["call_back"]["state"] == "breached"
     await post(api, f"/cases/{number}/call-back/complete", {"outcome": "Reached the customer a day late"}, AGENT)
     assert "call_back_task" not in (await stuck_reasons(api, number) or set())
@@ -294,7 +308,6 @@ async def test_the_fix_check_answer_is_refused_without_a_pending_fix_check(
     await post(api, f"/cases/{case['number']}/first-contact-answer", answer, AGENT)
     await post(api, f"/cases/{case['number']}/feedback", {"score": 5}, AGENT)
     await wait_for_stage(api, case["number"], "archived", AGENT, "record")
-
 
 
 async def test_a_case_pinned_to_a_policy_before_the_follow_up_clocks_archives_at_once(

@@ -129,7 +129,12 @@ async def test_api_never_fails_and_refuses_with_problem_details(api: httpx.Async
 # ---- hostile shapes the generator does not reach: each answered 500 once (issue 13 §7) --------
 
 HUGE = st.one_of(st.integers(min_value=2**31, max_value=2**80), st.integers(min_value=-(2**80), max_value=-1))
-EXTREME_INSTANTS = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]
+EXTREME_INSTANTS = [
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+]
 
 
 def _nested(depth: int) -> str:
@@ -150,37 +155,68 @@ async def test_hostile_shapes_are_refused_with_problem_details(api: httpx.AsyncC
     requests: list[dict[str, Any]] = []
 
     # Big integers in every integer query parameter of every GET.
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     @given(value=HUGE)
     def big_integers(value: int) -> None:
         for path, item in schema["paths"].items():
             for parameter in item.get("get", {}).get("parameters", []):
                 if parameter["in"] == "query" and parameter["schema"].get("type") == "integer":
                     url = path.replace("{number}", number)
-                    requests.append({"method": "GET", "url": url, "params": {parameter["name"]: str(value)}, "headers": HEAD})
+                    requests.append(
+                        {"method": "GET", "url": url, "params": {parameter["name"]: str(value)}, "headers": HEAD}
+                    )
 
     big_integers()
     # Queue cursors at the ends of time, with extreme ranks.
     for since in EXTREME_INSTANTS:
         for rank in (0, 1, 2**63, -(2**63)):
             for queue in ("supervisor", "head"):
-                requests.append({"method": "GET", "url": f"/queues/{queue}", "params": {"cursor": _cursor(since, rank)}, "headers": HEAD})
+                requests.append(
+                    {
+                        "method": "GET",
+                        "url": f"/queues/{queue}",
+                        "params": {"cursor": _cursor(since, rank)},
+                        "headers": HEAD,
+                    }
+                )
     # Deep nesting in every JSON body, and in a calendar file.
     for path, item in schema["paths"].items():
         if "requestBody" in item.get("post", {}):
             body = '{"a": ' + _nested(50_000) + "}"
             url = path.replace("{number}", number).replace("{department}", "logistics").replace("{step}", "shipped")
-            requests.append({"method": "POST", "url": url, "content": body, "headers": HEAD | {"Content-Type": "application/json"}})
-    requests.append({"method": "POST", "url": "/admin/calendars", "json": {"toml": "x = " + _nested(3000)}, "headers": ADMIN})
+            requests.append(
+                {"method": "POST", "url": url, "content": body, "headers": HEAD | {"Content-Type": "application/json"}}
+            )
+    requests.append(
+        {"method": "POST", "url": "/admin/calendars", "json": {"toml": "x = " + _nested(3000)}, "headers": ADMIN}
+    )
     # Versions longer than the record's column; amounts that are not plain decimals.
-    requests.append({"method": "POST", "url": "/admin/calendars", "json": {"toml": f'version = "{"v" * 65}"'}, "headers": ADMIN})
+    requests.append(
+        {"method": "POST", "url": "/admin/calendars", "json": {"toml": f'version = "{"v" * 65}"'}, "headers": ADMIN}
+    )
     requests.append({"method": "POST", "url": "/admin/sla-policies", "json": {"version": "v" * 65}, "headers": ADMIN})
     for amount in ('"\u0668\u0669\u0669"', '"1e999999999"', "1e999999999", '"NaN"', '"-0"', "899.0000000000000001"):
         content = json.dumps(intake() | {"order": {"number": "O-1", "paid_amount": "@"}}).replace('"@"', amount)
-        requests.append({"method": "POST", "url": "/cases", "content": content, "headers": AGENT | {"Content-Type": "application/json"}})
+        requests.append(
+            {
+                "method": "POST",
+                "url": "/cases",
+                "content": content,
+                "headers": AGENT | {"Content-Type": "application/json"},
+            }
+        )
     # Durations and instants at the ends of what they can hold.
     for extra in (1e300, "P999999999D", 2**80):
-        requests.append({"method": "POST", "url": f"/cases/{number}/extensions", "json": {"clock": "resolution", "extra": extra, "reason": "x"}, "headers": HEAD})
+        requests.append(
+            {
+                "method": "POST",
+                "url": f"/cases/{number}/extensions",
+                "json": {"clock": "resolution", "extra": extra, "reason": "x"},
+                "headers": HEAD,
+            }
+        )
 
     for instant in EXTREME_INSTANTS:
         requests.append({"method": "POST", "url": "/cases", "json": intake(occurred_at=instant), "headers": AGENT})

@@ -113,14 +113,29 @@ async def test_third_reopen_sends_the_case_to_the_head(api: httpx.AsyncClient, d
         kinds = [e.kind for e in await database.store.timeline(number)]
         assert kinds.count("reopen_limit_reached") == (1 if reopen == 3 else 0)
         if reopen < 3:
-            await post(api, f"/cases/{number}/triage", {"categories": ["product_quality"], "priority": "P3", "department": "quality", "override_reason": OVERRIDE_REASON}, AGENT)
+            await post(
+                api,
+                f"/cases/{number}/triage",
+                {
+                    "categories": ["product_quality"],
+                    "priority": "P3",
+                    "department": "quality",
+                    "override_reason": OVERRIDE_REASON,
+                },
+                AGENT,
+            )
 
     reached = await wait_for_event(database, number, "reopen_limit_reached")
     assert reached.data == {"reopen_count": 3, "limit": 3}
     assert ("head", "reopen_limit_reached") in [(o.recipient, o.topic) for o in await database.store.outbox(number)]
     live = (await api.get(f"/cases/{number}", headers=AGENT)).json()["live"]
     assert live["waiting_for"] == "the after-sales head (reopened 3 times)"
-    triage = {"categories": ["product_quality"], "priority": "P2", "department": "quality", "override_reason": OVERRIDE_REASON}
+    triage = {
+        "categories": ["product_quality"],
+        "priority": "P2",
+        "department": "quality",
+        "override_reason": OVERRIDE_REASON,
+    }
     refused = await api.post(f"/cases/{number}/triage", json=triage, headers=AGENT)
     assert refused.status_code == 403
     assert "the after-sales head triages this case" in refused.json()["detail"]
@@ -139,7 +154,7 @@ async def test_duplicate_closes_and_links_to_the_original(api: httpx.AsyncClient
     link = await wait_for_event(database, original, "duplicate_linked")
     assert link.data == {"duplicate": duplicate}
     assert (link.actor_id, link.actor_role) == ("agent-li", "agent")
-    state = await (api.get(f"/cases/{original}", headers=AGENT))
+    state = await api.get(f"/cases/{original}", headers=AGENT)
     assert state.json()["live"]["duplicates"] == [duplicate]
     assert state.json()["live"]["stage"] == "triaged"  # the original carries on
 
@@ -186,11 +201,15 @@ async def test_a_supervisor_reassigns_a_case_to_another_departments_queue_or_a_h
 ) -> None:
     number = (await open_and_triage(api, priority="P3"))["number"]
     await post(api, f"/cases/{number}/accept", None, HANDLER)
-    refused = await api.post(f"/cases/{number}/reassign", json={"department": "logistics", "reason": "x"}, headers=HANDLER)
+    refused = await api.post(
+        f"/cases/{number}/reassign", json={"department": "logistics", "reason": "x"}, headers=HANDLER
+    )
     assert refused.status_code == 403
 
     # Wrongly routed: back to the logistics queue, where a logistics handler claims it.
-    moved = await post(api, f"/cases/{number}/reassign", {"department": "logistics", "reason": "lost parcel, not a defect"}, SUPERVISOR)
+    moved = await post(
+        api, f"/cases/{number}/reassign", {"department": "logistics", "reason": "lost parcel, not a defect"}, SUPERVISOR
+    )
     assert (moved["stage"], moved["department"], moved["assignee"]) == ("triaged", "logistics", None)
     event = await wait_for_event(database, number, "reassigned")
     assert event.data == {
@@ -206,7 +225,9 @@ async def test_a_supervisor_reassigns_a_case_to_another_departments_queue_or_a_h
     assert accepted["assignee"] == "handler-zhou"
 
     # Straight to a named handler of the same department.
-    given = await post(api, f"/cases/{number}/reassign", {"assignee": "handler-qian", "reason": "handler-zhou is on leave"}, SUPERVISOR)
+    given = await post(
+        api, f"/cases/{number}/reassign", {"assignee": "handler-qian", "reason": "handler-zhou is on leave"}, SUPERVISOR
+    )
     assert (given["stage"], given["department"], given["assignee"]) == ("in_handling", "logistics", "handler-qian")
     empty = await api.post(f"/cases/{number}/reassign", json={"reason": "nothing named"}, headers=SUPERVISOR)
     assert empty.status_code == 422 and empty.json()["field"] == "department"

@@ -36,7 +36,9 @@ async def cases_for_order(database: Database, order_number: str) -> list[str]:
 async def keys_named(database: Database, key: str) -> int:
     async with database.engine.connect() as connection:
         return (
-            await connection.execute(select(func.count()).select_from(IdempotencyKeyRow).where(IdempotencyKeyRow.key == key))
+            await connection.execute(
+                select(func.count()).select_from(IdempotencyKeyRow).where(IdempotencyKeyRow.key == key)
+            )
         ).scalar_one()
 
 
@@ -92,7 +94,9 @@ async def test_replay_after_the_case_moved_on_is_the_first_answer(api: httpx.Asy
     assert await timeline_kinds(api, number) == ["received", "triaged"]
 
 
-async def test_twenty_concurrent_requests_with_one_key_open_one_case(api: httpx.AsyncClient, database: Database) -> None:
+async def test_twenty_concurrent_requests_with_one_key_open_one_case(
+    api: httpx.AsyncClient, database: Database
+) -> None:
     body, order_number = unique_intake()
     key = f"burst-{uuid.uuid4()}"
 
@@ -283,7 +287,9 @@ async def test_action_key_reused_with_another_body_is_422(api: httpx.AsyncClient
     first = await api.post(f"/cases/{number}/notes", json={"text": "Batch record requested"}, headers=headers)
     assert first.status_code == 200, first.text
 
-    other = await api.post(f"/cases/{number}/notes", json={"text": "Customer wants a replacement instead"}, headers=headers)
+    other = await api.post(
+        f"/cases/{number}/notes", json={"text": "Customer wants a replacement instead"}, headers=headers
+    )
 
     # The second note is neither recorded nor silently dropped behind a 200.
     timeline = (await api.get(f"/cases/{number}/timeline", headers=AGENT)).json()

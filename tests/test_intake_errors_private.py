@@ -22,7 +22,9 @@ BAD_EMAIL = "zhang san@example.com"
         ("张三丰 13800138000", "customer", ["张三丰", "13800138000"]),
     ],
 )
-async def test_invalid_personal_data_is_not_echoed(api: httpx.AsyncClient, customer, field: str, secrets: list[str]) -> None:
+async def test_invalid_personal_data_is_not_echoed(
+    api: httpx.AsyncClient, customer, field: str, secrets: list[str]
+) -> None:
     response = await api.post("/cases", json=intake(customer=customer), headers=AGENT)
     assert response.status_code == 422, response.text
     body = response.json()

@@ -24,7 +24,9 @@ async def api_with(env: WorkflowEnvironment, database: Database, worker: str) ->
     clients: list[httpx.AsyncClient] = []
 
     def make(**overrides: object) -> httpx.AsyncClient:
-        settings = Settings(task_queue=worker, database_url=database.url, case_number_prefix=database.prefix, **overrides)
+        settings = Settings(
+            task_queue=worker, database_url=database.url, case_number_prefix=database.prefix, **overrides
+        )
         app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test")
         clients.append(client)

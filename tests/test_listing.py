@@ -76,12 +76,22 @@ async def world(listing_api: httpx.AsyncClient, database: Database) -> World:
         p1.append(number)
 
     handled = await _open(api, ZHANG)
-    triage = {"categories": ["service", "product_quality"], "priority": "P3", "department": "quality", "override_reason": OVERRIDE_REASON}
+    triage = {
+        "categories": ["service", "product_quality"],
+        "priority": "P3",
+        "department": "quality",
+        "override_reason": OVERRIDE_REASON,
+    }
     await _do(api, handled, "triage", triage, AGENT, "triaged")
     await _do(api, handled, "accept", None, HANDLER, "in_handling")
 
     archived = await _open(api, ZHANG)
-    triage = {"categories": ["order_payment"], "priority": "P4", "department": "sales", "override_reason": OVERRIDE_REASON}
+    triage = {
+        "categories": ["order_payment"],
+        "priority": "P4",
+        "department": "sales",
+        "override_reason": OVERRIDE_REASON,
+    }
     await _do(api, archived, "triage", triage, AGENT, "triaged")
     await _do(api, archived, "withdraw", {"reason": "resolved with the shop"}, AGENT, "withdrawn")
     await wait_for_stage(api, archived, "archived", AGENT, "record")
@@ -205,7 +215,9 @@ async def test_pages_cover_a_filter_exactly_once_newest_first(listing_api: httpx
 
     # Paging with other sizes sees the same cases in the same order.
     assert [i["number"] for i in await every_item(listing_api, limit=1, priority="P1")] == [i["number"] for i in items]
-    assert [i["number"] for i in await every_item(listing_api, limit=100, priority="P1")] == [i["number"] for i in items]
+    assert [i["number"] for i in await every_item(listing_api, limit=100, priority="P1")] == [
+        i["number"] for i in items
+    ]
 
 
 async def test_offset_past_the_end_is_an_empty_page(listing_api: httpx.AsyncClient, world: World) -> None:
@@ -265,7 +277,9 @@ async def test_every_list_item_is_masked(listing_api: httpx.AsyncClient, world: 
     items = await every_item(listing_api)
     for item in items:
         customer = item["customer"]
-        assert customer["name"] is None or customer["name"][1:] == "*" * max(len(customer["name"]) - 1, 1), item["number"]
+        assert customer["name"] is None or customer["name"][1:] == "*" * max(len(customer["name"]) - 1, 1), item[
+            "number"
+        ]
         assert customer["phone"] is None or customer["phone"].startswith("*******"), item["number"]
 
 

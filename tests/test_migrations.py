@@ -15,7 +15,15 @@ from store.migrate import alembic_config, upgrade
 from store.models import Base
 from tests.conftest import POSTGRES_URL, fresh_postgres_database, require_postgres
 
-TABLES = {"cases", "case_categories", "timeline_events", "outbox", "ledger_entries", "case_number_counters", "idempotency_keys"}
+TABLES = {
+    "cases",
+    "case_categories",
+    "timeline_events",
+    "outbox",
+    "ledger_entries",
+    "case_number_counters",
+    "idempotency_keys",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -132,7 +132,11 @@ async def test_one_late_contribution_then_the_plan_goes_on_to_approval(
     repair = _contribution(late, "rnd_repair")
     assert (repair["status"], repair["late"]) == ("received", True)
     late_event = [e for e in await database.store.timeline(number) if e.kind == "contribution_received"][-1]
-    assert (late_event.data["department"], late_event.data["late"], late_event.data["on_time"]) == ("rnd_repair", True, False)
+    assert (late_event.data["department"], late_event.data["late"], late_event.data["on_time"]) == (
+        "rnd_repair",
+        True,
+        False,
+    )
     assert [e.kind for e in await database.store.timeline(number)].count("contribution_overdue") == 1
     assert StuckReason.CONTRIBUTION_OVERDUE not in await _stuck_reasons(database, number)
 
@@ -164,7 +168,11 @@ async def test_the_lead_goes_on_without_a_missing_contribution(api: httpx.AsyncC
     assert refused.status_code == 403, refused.text
     waived = await post(api, f"/cases/{number}/contributions/logistics/waive", waiver, HANDLER)
     logistics = _contribution(waived, "logistics")
-    assert (logistics["status"], logistics["waived_by"], logistics["waiver_reason"]) == ("waived", "handler-wang", waiver["reason"])
+    assert (logistics["status"], logistics["waived_by"], logistics["waiver_reason"]) == (
+        "waived",
+        "handler-wang",
+        waiver["reason"],
+    )
     event = await wait_for_event(database, number, "contribution_waived")
     assert event.data["department"] == "logistics" and event.data["reason"] == waiver["reason"]
     assert (event.seq, "department:logistics", "contribution_waived") in [

@@ -73,7 +73,9 @@ async def test_a_cases_acknowledgement_reaches_the_webhook_signed(api: httpx.Asy
     case = await post(api, "/cases", intake(), AGENT)
     number = case["number"]
     async with receiver() as hook, dispatching(database, WebhookNotifier(hook.url, SECRET), number):
-        await eventually(lambda: hook.with_key(key(number, "customer", "acknowledgement")), what="acknowledgement POSTed")
+        await eventually(
+            lambda: hook.with_key(key(number, "customer", "acknowledgement")), what="acknowledgement POSTed"
+        )
         ack = await eventually(lambda: _delivered(database, number, "acknowledgement"), what="row delivered")
 
     (request,) = hook.with_key(key(number, "customer", "acknowledgement"))
@@ -109,8 +111,9 @@ async def test_a_receiver_failing_twice_gets_the_notification_once_after_retries
     async with receiver() as hook:
         hook.respond = lambda body, seen: (500, {}) if body["id"] == flaky and seen < 2 else (200, {})
         # Two dispatchers, as with two worker processes: each row is still sent by one at a time.
-        async with dispatching(database, WebhookNotifier(hook.url, SECRET), number), dispatching(
-            database, WebhookNotifier(hook.url, SECRET), number
+        async with (
+            dispatching(database, WebhookNotifier(hook.url, SECRET), number),
+            dispatching(database, WebhookNotifier(hook.url, SECRET), number),
         ):
             delivered = await eventually(lambda: _delivered(database, number, "acknowledgement"), what="delivered")
             await eventually(lambda: _delivered(database, number, "new_case"), what="agent notified")
@@ -123,7 +126,9 @@ async def test_a_receiver_failing_twice_gets_the_notification_once_after_retries
     assert [o.status for o in delivered_rows] == ["delivered"]
 
 
-async def test_a_receiver_that_is_down_ends_failed_and_the_case_goes_on(api: httpx.AsyncClient, database: Database) -> None:
+async def test_a_receiver_that_is_down_ends_failed_and_the_case_goes_on(
+    api: httpx.AsyncClient, database: Database
+) -> None:
     case = await post(api, "/cases", intake(), AGENT)
     number = case["number"]
     down = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
@@ -161,7 +166,9 @@ async def test_the_log_adapter_names_topic_recipient_and_case_but_no_personal_da
     with caplog.at_level(logging.INFO, logger="aftersales.notifications"):
         async with dispatching(database, LogNotifier(), number):
             await eventually(lambda: _delivered(database, number, "acknowledgement"), what="logged")
-    lines = [r.getMessage() for r in caplog.records if r.name == "aftersales.notifications" and number in r.getMessage()]
+    lines = [
+        r.getMessage() for r in caplog.records if r.name == "aftersales.notifications" and number in r.getMessage()
+    ]
     assert f"notify customer: acknowledgement for case {number} (#1)" in lines
     assert not any("张三丰" in line or "0013 8000" in line for line in lines)
 

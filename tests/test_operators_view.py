@@ -33,7 +33,19 @@ CUSTOMER = {"name": "欧阳娜娜", "phone": "+86 139 0000 1234", "email": "nana
 ORDER = {"number": "ORD-SECRET-4711", "paid_amount": "899.00", "currency": "CNY"}
 DESCRIPTION = "Kettle from 欧阳娜娜 at Room 1203: the base cracked and it leaks."
 # Nothing a customer told us may reach a search attribute, the workflow id, its summary or details.
-PERSONAL = ["欧阳", "娜娜", "Ouyang", "nana", "139 0000", "1234", "ORD-SECRET", "4711", "Room 1203", "cracked", "SN-0042"]
+PERSONAL = [
+    "欧阳",
+    "娜娜",
+    "Ouyang",
+    "nana",
+    "139 0000",
+    "1234",
+    "ORD-SECRET",
+    "4711",
+    "Room 1203",
+    "cracked",
+    "SN-0042",
+]
 
 
 async def attributes(handle: WorkflowHandle) -> dict[str, Any]:
@@ -60,9 +72,7 @@ def no_personal_data(*texts: Any) -> None:
             assert secret.casefold() not in str(text).casefold(), f"{secret!r} leaked into {text!r}"
 
 
-async def expect(
-    api: httpx.AsyncClient, handle: WorkflowHandle, waiting_for: str, **expected: Any
-) -> dict[str, Any]:
+async def expect(api: httpx.AsyncClient, handle: WorkflowHandle, waiting_for: str, **expected: Any) -> dict[str, Any]:
     """The search attributes hold `expected` (by attribute name), NextDeadline the live SLA's
     next deadline, and the current details name the stage and what the case waits for."""
     found = await attributes(handle)
@@ -124,7 +134,9 @@ async def test_search_attributes_and_details_follow_every_transition(
     assert paused["NextDeadline"] is None  # every clock waits on the customer
 
     await post(api, f"/cases/{number}/customer-replies", {"text": "Photo attached"}, AGENT)
-    await expect(api, handle, "handler handler-wang to propose a solution plan", CaseStage="in_handling", SlaState="on_track")
+    await expect(
+        api, handle, "handler handler-wang to propose a solution plan", CaseStage="in_handling", SlaState="on_track"
+    )
 
     await post(api, f"/cases/{number}/plan", PLAN, HANDLER)
     planned = await expect(
@@ -136,7 +148,9 @@ async def test_search_attributes_and_details_follow_every_transition(
     # update (every 12 calendar hours) or the approval deadline's first warning (75 % of 4
     # working hours), whichever comes first at the hour the test runs.
     details = await current_details(handle)
-    assert re.search(r"Next timer: (progress update to the customer|SLA approval P2 warning at 75%) due ", details), details
+    assert re.search(r"Next timer: (progress update to the customer|SLA approval P2 warning at 75%) due ", details), (
+        details
+    )
     assert "Next deadline: " in details
 
     approved = await post(api, f"/cases/{number}/approve", {}, HEAD)
@@ -144,7 +158,12 @@ async def test_search_attributes_and_details_follow_every_transition(
     assert (await attributes(handle))["CaseStage"] in ("executing", "awaiting_feedback")
     await wait_for_stage(api, number, "awaiting_feedback", AGENT)
     feedback = await expect(
-        api, handle, "the customer's satisfaction score", CaseStage="awaiting_feedback", SlaState="on_track", **unchanging
+        api,
+        handle,
+        "the customer's satisfaction score",
+        CaseStage="awaiting_feedback",
+        SlaState="on_track",
+        **unchanging,
     )
     # The survey window is not an SLA deadline; telling the customer the result is (1 working day).
     result_due = (await handle.query(CaseWorkflow.state)).clocks["result"].due_at
@@ -168,8 +187,12 @@ async def test_search_attributes_and_details_follow_every_transition(
     await wait_for_stage(api, number, "awaiting_feedback", AGENT)
     closed = await post(api, f"/cases/{number}/feedback", {"score": 5}, AGENT)
     assert closed["stage"] == "closed"
-    ask_on = (datetime.fromisoformat(closed["closed_at"]) + timedelta(days=7)).astimezone(ZoneInfo("Asia/Shanghai")).date()
-    await expect(api, handle, f"the fix check on {ask_on}", CaseStage="closed", ReopenCount=1, NextDeadline=None, **unchanging)
+    ask_on = (
+        (datetime.fromisoformat(closed["closed_at"]) + timedelta(days=7)).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    )
+    await expect(
+        api, handle, f"the fix check on {ask_on}", CaseStage="closed", ReopenCount=1, NextDeadline=None, **unchanging
+    )
     assert "Next timer: fix check to the customer due " in await current_details(handle)
 
     await env.fast_forward(handle, timedelta(days=7, minutes=1))

@@ -74,7 +74,9 @@ def captured_logs() -> Iterator[Captured]:
     """Every record of every logger at DEBUG, as a root handler sees it (after masking)."""
     root = logging.getLogger()
     handler, level = Captured(), root.level
-    quiet = {name: logging.getLogger(name).level for name in ("temporalio", "httpx", "httpcore", "asyncio", "sqlalchemy")}
+    quiet = {
+        name: logging.getLogger(name).level for name in ("temporalio", "httpx", "httpcore", "asyncio", "sqlalchemy")
+    }
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     for name in quiet:
@@ -101,7 +103,9 @@ class Encrypted:
 
 
 @contextlib.asynccontextmanager
-async def encrypted(env: WorkflowEnvironment, database: Database, tmp_path: Path, prefix: str) -> AsyncIterator[Encrypted]:
+async def encrypted(
+    env: WorkflowEnvironment, database: Database, tmp_path: Path, prefix: str
+) -> AsyncIterator[Encrypted]:
     """The API and a worker with payload encryption on, on a database of their own."""
     settings_base = {"codec_keys": KEYS}
     codec = Settings(**settings_base).codec()
@@ -114,7 +118,9 @@ async def encrypted(env: WorkflowEnvironment, database: Database, tmp_path: Path
         app = create_app(settings, temporal=client, sessions=session_factory(db.engine))
         async with (
             build_worker(client, db.store, task_queue, max_concurrent_activities=20),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test", timeout=60) as api,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test", timeout=60
+            ) as api,
         ):
             yield Encrypted(api, client, codec, settings)
 
@@ -205,7 +211,9 @@ async def test_canaries_leave_no_plaintext(
     assert leaks == {}, ({place: found[:5] for place, found in leaks.items()}, leaking_lines)
     # The masked forms do show where the data is listed.
     assert "C" + "*" * (len(birds[0].name) - 1) in listed.text
-    print(f"{CASES} cases on {database.backend}: {time.monotonic() - started:.1f} s, {len(captured_logs.lines)} log lines")
+    print(
+        f"{CASES} cases on {database.backend}: {time.monotonic() - started:.1f} s, {len(captured_logs.lines)} log lines"
+    )
 
 
 async def test_a_case_run_to_its_archive_with_the_codec_on_keeps_no_plaintext_in_its_history(

@@ -123,7 +123,12 @@ async def test_a_case_reopened_too_often_waits_in_the_heads_queue_until_the_head
     api: httpx.AsyncClient, database: Database
 ) -> None:
     number = (await open_and_triage(api, priority="P3"))["number"]
-    triage = {"categories": ["product_quality"], "priority": "P3", "department": "quality", "override_reason": OVERRIDE_REASON}
+    triage = {
+        "categories": ["product_quality"],
+        "priority": "P3",
+        "department": "quality",
+        "override_reason": OVERRIDE_REASON,
+    }
     for reopen in (1, 2, 3):
         await drive_to_feedback(api, number)
         await post(api, f"/cases/{number}/feedback", {"score": 2, "comment": "still broken"}, AGENT)
@@ -140,7 +145,8 @@ async def test_a_case_reopened_too_often_waits_in_the_heads_queue_until_the_head
 
 
 async def test_a_resolution_no_route_could_carry_out_waits_in_the_supervisor_queue(
-    payments: Payments, database: Database  # noqa: F811 - the fixture imported above
+    payments: Payments,  # noqa: F811 - the fixture imported above
+    database: Database,
 ) -> None:
     number, _ = await approved_with(payments, PLAN["resolution"], refuse=["original", "alternative"])
     task = await wait_for_event(database, number, "follow_up_task_created")
@@ -166,7 +172,9 @@ async def test_queues_are_ordered_paged_and_closed_to_handlers_and_agents(api: h
     keys = [(RANK[i["priority"]], datetime.fromisoformat(i["since"]), i["number"]) for i in whole]
     assert keys == sorted(keys)
 
-    by_department = (await api.get("/queues/head", params={"department": "logistics", "limit": 100}, headers=HEAD)).json()
+    by_department = (
+        await api.get("/queues/head", params={"department": "logistics", "limit": 100}, headers=HEAD)
+    ).json()
     assert {i["department"] for i in by_department["items"]} <= {"logistics"}
 
     bad = await api.get("/queues/supervisor", params={"cursor": "not-a-cursor"}, headers=SUPERVISOR)

@@ -40,10 +40,7 @@ class Block:
 
 def blocks() -> list[Block]:
     text = README.read_text(encoding="utf-8")
-    return [
-        Block(text.count("\n", 0, m.start("body")) + 1, m["mark"], dedent(m["body"]))
-        for m in FENCE.finditer(text)
-    ]
+    return [Block(text.count("\n", 0, m.start("body")) + 1, m["mark"], dedent(m["body"])) for m in FENCE.finditer(text)]
 
 
 def _marked(mark: str) -> Block:

@@ -49,7 +49,11 @@ async def test_an_unknown_category_lists_the_categories_as_they_are(api: httpx.A
 
 
 def test_a_validators_own_message_still_withholds_what_was_sent() -> None:
-    error = {"type": "value_error", "msg": "Value error, 李四 +86 139 1234 5678 is not a phone", "input": "李四 +86 139 1234 5678"}
+    error = {
+        "type": "value_error",
+        "msg": "Value error, 李四 +86 139 1234 5678 is not a phone",
+        "input": "李四 +86 139 1234 5678",
+    }
     assert _message(error) == "Value error, *** is not a phone"
     tagged = {
         "type": "union_tag_invalid",
@@ -57,4 +61,7 @@ def test_a_validators_own_message_still_withholds_what_was_sent() -> None:
         "input": {"kind": "zorblax@example.org"},
         "ctx": {"tag": "zorblax@example.org", "discriminator": "'kind'", "expected_tags": "'photo', 'video'"},
     }
-    assert _message(tagged) == "Input tag '***' found using 'kind' does not match any of the expected tags: 'photo', 'video'"
+    assert (
+        _message(tagged)
+        == "Input tag '***' found using 'kind' does not match any of the expected tags: 'photo', 'video'"
+    )

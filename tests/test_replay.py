@@ -41,7 +41,10 @@ def _recorded_kinds(path: Path) -> set[str]:
     kinds = set()
     for event in history.events:
         scheduled = event.activity_task_scheduled_event_attributes
-        if event.HasField("activity_task_scheduled_event_attributes") and scheduled.activity_type.name == "record_transition":
+        if (
+            event.HasField("activity_task_scheduled_event_attributes")
+            and scheduled.activity_type.name == "record_transition"
+        ):
             kinds.add(json.loads(scheduled.input.payloads[0].data)["kind"])
         marker = event.marker_recorded_event_attributes
         if event.HasField("marker_recorded_event_attributes") and marker.marker_name == "core_local_activity":

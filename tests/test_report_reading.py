@@ -56,7 +56,12 @@ async def test_the_json_gives_dates_minutes_and_a_consistent_first_contact_resol
     )
     assert now["first_reply"] == {"cases": 2, "average_hours": 0.25, "average_minutes": 15.0}
     row = next(r for r in body["comparison"] if r["figure"] == "first_reply_minutes")
-    assert (row["label"], row["kind"], row["current"], row["previous"]) == ("Average first reply (min)", "minutes", 15.0, None)
+    assert (row["label"], row["kind"], row["current"], row["previous"]) == (
+        "Average first reply (min)",
+        "minutes",
+        15.0,
+        None,
+    )
     assert body["current"]["first_contact_resolution"]["rate"] == 0.0
     assert body["targets"][0] | {"label": None} == {
         "figure": "first_contact_resolution",
@@ -96,7 +101,9 @@ async def test_the_page_gives_first_replies_in_minutes(api: httpx.AsyncClient, d
 
 async def test_the_page_shows_first_contact_resolution_one_way(api: httpx.AsyncClient, database: Database) -> None:
     html = await report_page(api, database)
-    target = r'<td>First-contact resolution</td><td>&ge; 85\.0 %</td><td>0\.0 %</td><td><span class="miss">missed</span>'
+    target = (
+        r'<td>First-contact resolution</td><td>&ge; 85\.0 %</td><td>0\.0 %</td><td><span class="miss">missed</span>'
+    )
     assert re.search(target, html)
     assert '<div class="v">0.0 %</div><div class="k">First-contact resolution</div>' in html
     assert "not tracked" not in html
@@ -129,7 +136,9 @@ async def report_command(database: Database, monkeypatch: pytest.MonkeyPatch) ->
     return result.output
 
 
-async def test_the_command_shows_first_contact_resolution_one_way(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_command_shows_first_contact_resolution_one_way(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = await report_command(database, monkeypatch)
     assert re.search(r"First-contact resolution\s*│\s*>= 85\.0 %\s*│\s*0\.0 %\s*│\s*missed", out), out
     assert re.search(r"first-contact resolution\s*│\s*0\.0 %", out), out

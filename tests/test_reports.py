@@ -239,17 +239,20 @@ def data_set() -> list[Script]:
         Script("RPT-202503-005", "wechat", "TSHIRT-M", "2025-03-31T15:00Z")
         .triage("2025-03-31T15:30Z", ["size_fit"], "P3", "sales")
         .accept("2025-03-31T17:00Z"),
-        Script("RPT-202503-007", "in_store", "MUG-350", "2025-03-20T01:00Z")
-        .triage("2025-03-20T01:30Z", ["service", "logistics"], "P3", "customer_service"),
+        Script("RPT-202503-007", "in_store", "MUG-350", "2025-03-20T01:00Z").triage(
+            "2025-03-20T01:30Z", ["service", "logistics"], "P3", "customer_service"
+        ),
         Script("RPT-202503-008", "social", "MUG-350", "2025-03-21T01:00Z")
         .breach("2025-03-21T01:30Z", "first_reply")
         .triage("2025-03-21T03:00Z", ["service", "logistics"], "P4", "customer_service"),
         # Never triaged: no category, its first reply missed.
-        Script("RPT-202503-009", "marketplace", "KETTLE-1L", "2025-03-25T01:00Z")
-        .breach("2025-03-25T01:30Z", "first_reply"),
+        Script("RPT-202503-009", "marketplace", "KETTLE-1L", "2025-03-25T01:00Z").breach(
+            "2025-03-25T01:30Z", "first_reply"
+        ),
         # 00:30 on April 1 in Shanghai: April, in no figure below.
-        Script("RPT-202504-001", "phone", "KETTLE-1L", "2025-03-31T16:30Z")
-        .triage("2025-03-31T16:45Z", ["product_quality"], "P2", "quality"),
+        Script("RPT-202504-001", "phone", "KETTLE-1L", "2025-03-31T16:30Z").triage(
+            "2025-03-31T16:45Z", ["product_quality"], "P2", "quality"
+        ),
     ]
 
 
@@ -329,7 +332,12 @@ async def test_every_report_figure_matches_the_hand_computed_expectation(databas
     assert clocks["resolution"] == (3, 1, 4, 3 / 4)
 
     # Answers in March: 001 closed 5; 002 reopened 2; 002 closed 4 (satisfied); 003 reopened 4 + "not satisfied".
-    assert march.satisfaction.model_dump() == {"answers": 4, "average_score": 15 / 4, "satisfied": 2, "satisfied_share": 0.5}
+    assert march.satisfaction.model_dump() == {
+        "answers": 4,
+        "average_score": 15 / 4,
+        "satisfied": 2,
+        "satisfied_share": 0.5,
+    }
     # No case of this data set was answered at first contact (see the May test below).
     assert march.first_contact_resolution.model_dump() == {
         "tracked": True,
@@ -360,7 +368,10 @@ async def test_every_report_figure_matches_the_hand_computed_expectation(databas
 
     # February: 202502-001 (all on time, closed with 5) and 202502-002 (its triage fell into March).
     assert february.cases_received == 2
-    assert [(c.category, c.cases, c.share) for c in february.categories] == [("product_quality", 1, 0.5), ("service", 1, 0.5)]
+    assert [(c.category, c.cases, c.share) for c in february.categories] == [
+        ("product_quality", 1, 0.5),
+        ("service", 1, 0.5),
+    ]
     assert (february.uncategorized, february.top_problems) == (0, [])
     assert {c.clock: (c.on_time, c.missed, c.rate) for c in february.on_time} == {
         "first_reply": (1, 0, 1.0),
@@ -368,7 +379,12 @@ async def test_every_report_figure_matches_the_hand_computed_expectation(databas
         "plan": (1, 0, 1.0),
         "resolution": (1, 0, 1.0),
     }
-    assert february.satisfaction.model_dump() == {"answers": 1, "average_score": 5.0, "satisfied": 1, "satisfied_share": 1.0}
+    assert february.satisfaction.model_dump() == {
+        "answers": 1,
+        "average_score": 5.0,
+        "satisfied": 1,
+        "satisfied_share": 1.0,
+    }
     assert february.reopens.model_dump() == {"cases_received": 2, "reopened_cases": 0, "rate": 0.0, "reopen_events": 0}
     assert (february.first_reply.model_dump(), february.resolution.model_dump()) == (
         {"cases": 1, "average_hours": 0.5, "average_minutes": 30.0},
@@ -407,8 +423,9 @@ async def test_first_contact_resolution_counts_cases_answered_at_receipt(databas
         Script("RPT-202505-002", "chat", "VACUUM-R9", "2025-05-07T02:00Z")
         .answer_at_first_contact("2025-05-07T03:00Z", ["usage"])
         .feedback("2025-05-07T05:00Z", 2),
-        Script("RPT-202505-003", "phone", "KETTLE-1L", "2025-05-08T02:00Z")
-        .triage("2025-05-08T02:10Z", ["product_quality"], "P3", "quality"),
+        Script("RPT-202505-003", "phone", "KETTLE-1L", "2025-05-08T02:00Z").triage(
+            "2025-05-08T02:10Z", ["product_quality"], "P3", "quality"
+        ),
     ]
     for script in scripts:
         for transition in script.transitions:
@@ -435,11 +452,22 @@ async def test_a_fix_that_did_not_hold_is_a_reopen_but_not_a_survey_answer(datab
         .feedback("2025-06-03T02:00Z", 5)
     )
     script.reopen_count += 1
-    script._add(EventKind.REOPENED, "2025-06-10T02:00Z", Stage.REOPENED, {"held": False, "reason": "the fix did not hold"}, AGENT_ACTOR)
+    script._add(
+        EventKind.REOPENED,
+        "2025-06-10T02:00Z",
+        Stage.REOPENED,
+        {"held": False, "reason": "the fix did not hold"},
+        AGENT_ACTOR,
+    )
     for transition in script.transitions:
         await database.store.record_transition(transition)
     june = (await report_store(database).monthly(Month.parse("2025-06"), ZONE)).current
-    assert june.satisfaction.model_dump() == {"answers": 1, "average_score": 5.0, "satisfied": 1, "satisfied_share": 1.0}
+    assert june.satisfaction.model_dump() == {
+        "answers": 1,
+        "average_score": 5.0,
+        "satisfied": 1,
+        "satisfied_share": 1.0,
+    }
     assert (june.reopens.reopened_cases, june.reopens.reopen_events) == (1, 1)
 
 
@@ -451,7 +479,11 @@ async def test_a_month_without_cases_has_counts_of_zero_and_no_rates(database: D
         assert [(c.decided, c.rate) for c in figures.on_time] == [(0, None)] * 4
         satisfaction = figures.satisfaction
         assert (satisfaction.average_score, satisfaction.satisfied_share, figures.reopens.rate) == (None, None, None)
-        assert (figures.first_reply.average_hours, figures.resolution.average_hours, figures.breaches) == (None, None, 0)
+        assert (figures.first_reply.average_hours, figures.resolution.average_hours, figures.breaches) == (
+            None,
+            None,
+            0,
+        )
     assert all(row.delta in (None, 0) for row in report.comparison)
     assert report.targets[1].met is None
 
@@ -520,7 +552,9 @@ async def test_the_report_refuses_other_roles_and_bad_months(api: httpx.AsyncCli
 # ---- the command line ---------------------------------------------------------------------------
 
 
-async def test_the_report_command_prints_tables_from_the_database(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_report_command_prints_tables_from_the_database(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await seed(database)
     monkeypatch.setattr(cli_common, "get_settings", lambda: Settings(database_url=database.url))
     runner = CliRunner()
@@ -532,7 +566,14 @@ async def test_the_report_command_prints_tables_from_the_database(database: Data
     tables = await asyncio.to_thread(invoke, "report", "--month", "2025-03")
     assert tables.exit_code == 0, tables.output
     out = tables.output
-    for shown in ("Monthly quality report 2025-03", "Targets", "First-contact resolution", "55.6 %", "KETTLE-1L", "Volume by channel"):
+    for shown in (
+        "Monthly quality report 2025-03",
+        "Targets",
+        "First-contact resolution",
+        "55.6 %",
+        "KETTLE-1L",
+        "Volume by channel",
+    ):
         assert shown in out
     for personal in PERSONAL:
         assert personal not in out

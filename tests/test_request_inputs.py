@@ -58,10 +58,14 @@ def _unbounded(annotation: Any, metadata: list[Any], path: str) -> list[str]:
     origin = typing.get_origin(annotation)
     bounded = any(getattr(m, "max_length", None) is not None or getattr(m, "pattern", None) for m in metadata)
     if origin in (typing.Union, types.UnionType):
-        return [p for arg in typing.get_args(annotation) if arg is not type(None) for p in _unbounded(arg, metadata, path)]
+        return [
+            p for arg in typing.get_args(annotation) if arg is not type(None) for p in _unbounded(arg, metadata, path)
+        ]
     if origin in (list, tuple, set, frozenset, dict):
         found = [] if bounded else [f"{path}: a list without max_length"]
-        return found + [p for arg in typing.get_args(annotation) if arg is not Ellipsis for p in _unbounded(arg, [], f"{path}[]")]
+        return found + [
+            p for arg in typing.get_args(annotation) if arg is not Ellipsis for p in _unbounded(arg, [], f"{path}[]")
+        ]
     if origin is typing.Literal or (isinstance(annotation, type) and issubclass(annotation, Enum)):
         return []
     if annotation is str:
@@ -144,7 +148,9 @@ def _raw_intake(paid_amount: str) -> bytes:
     return body.replace('"@@"', paid_amount).encode()
 
 
-@pytest.mark.parametrize("amount", ["899.0000000000000001", "899.001", '"899.0000000000000001"', '"\u0668\u0669\u0669"'])
+@pytest.mark.parametrize(
+    "amount", ["899.0000000000000001", "899.001", '"899.0000000000000001"', '"\u0668\u0669\u0669"']
+)
 async def test_an_amount_with_more_than_cents_or_foreign_digits_is_refused(api: httpx.AsyncClient, amount: str) -> None:
     content = _raw_intake(amount)
     response = await api.post("/cases", content=content, headers=AGENT | {"Content-Type": "application/json"})
@@ -152,7 +158,9 @@ async def test_an_amount_with_more_than_cents_or_foreign_digits_is_refused(api: 
     assert error_fields(problem) == ["order.paid_amount"]
 
 
-@pytest.mark.parametrize(("sent", "kept"), [("899.5", "899.5"), ("1e3", "1000"), ('"1e3"', "1000"), ('"899.00"', "899.00")])
+@pytest.mark.parametrize(
+    ("sent", "kept"), [("899.5", "899.5"), ("1e3", "1000"), ('"1e3"', "1000"), ('"899.00"', "899.00")]
+)
 async def test_an_amount_is_kept_as_the_decimal_sent(api: httpx.AsyncClient, sent: str, kept: str) -> None:
     response = await api.post("/cases", content=_raw_intake(sent), headers=AGENT | {"Content-Type": "application/json"})
     assert response.status_code == 201, response.text

@@ -61,7 +61,12 @@ async def _seed(db: Database, number: str, archived_at: datetime) -> None:
     """A case with personal data in every place the record keeps it, archived at `archived_at`."""
     case = CaseIntake.model_validate(
         intake(
-            customer={"name": "Canary Zhang", "phone": "+86 139 1234 0001", "email": "canary@example.com", "tier": "vip"},
+            customer={
+                "name": "Canary Zhang",
+                "phone": "+86 139 1234 0001",
+                "email": "canary@example.com",
+                "tier": "vip",
+            },
             description="Kettle leaking since Monday, call me on 13912340001",
         )
     )
@@ -78,7 +83,9 @@ async def _seed(db: Database, number: str, archived_at: datetime) -> None:
     for step in steps:
         assert await db.store.record_transition(step)
     await db.store.record_resolution(
-        ResolutionOrder(key=f"{number}:9", number=number, type=ResolutionType.REFUND, amount="899.00", currency="CNY", at=at)
+        ResolutionOrder(
+            key=f"{number}:9", number=number, type=ResolutionType.REFUND, amount="899.00", currency="CNY", at=at
+        )
     )
     async with db.store.sessions.begin() as session:
         await session.execute(update(CaseRow).where(CaseRow.number == number).values(archived_at=archived_at))
@@ -87,7 +94,9 @@ async def _seed(db: Database, number: str, archived_at: datetime) -> None:
 async def _record(db: Database, number: str) -> dict[str, Any]:
     async with db.store.sessions() as session:
         row = await session.get(CaseRow, number)
-        events = (await session.execute(select(TimelineEventRow).where(TimelineEventRow.case_number == number))).scalars()
+        events = (
+            await session.execute(select(TimelineEventRow).where(TimelineEventRow.case_number == number))
+        ).scalars()
         outbox = (await session.execute(select(OutboxRow).where(OutboxRow.case_number == number))).scalars()
         return {
             "row": {c.name: getattr(row, c.key) for c in CaseRow.__table__.columns},
@@ -142,7 +151,17 @@ async def test_cases_archived_past_the_period_are_anonymised_once(
             ANONYMISED, None, None, ANONYMISED,
         )  # fmt: skip
         # What reports need stays: number, dates, categories, amounts, tier, SKU, the timeline's shape.
-        for kept in ("number", "received_at", "archived_at", "paid_amount", "currency", "sku", "customer_tier", "channel", "stage"):
+        for kept in (
+            "number",
+            "received_at",
+            "archived_at",
+            "paid_amount",
+            "currency",
+            "sku",
+            "customer_tier",
+            "channel",
+            "stage",
+        ):
             assert row[kept] == was["row"][kept], kept
         assert record["ledger"] == was["ledger"] and record["categories"] == was["categories"] == ["product_quality"]
         assert [e[:2] for e in record["timeline"][:3]] == [e[:2] for e in was["timeline"]]
@@ -188,14 +207,19 @@ async def test_after_the_run_no_table_holds_the_anonymised_customer_and_old_keys
                    intake=CaseIntake.model_validate(intake()), received_at=now, data={"channel": "phone"})
     )  # fmt: skip
     answer = {"number": open_case, "stage": "received"}
-    await _stored_answer(retention_db, open_case, "stale-key", now - timedelta(days=IDEMPOTENCY_KEY_DAYS, hours=1), answer)
+    await _stored_answer(
+        retention_db, open_case, "stale-key", now - timedelta(days=IDEMPOTENCY_KEY_DAYS, hours=1), answer
+    )
     await _stored_answer(retention_db, open_case, "fresh-key", now - timedelta(days=IDEMPOTENCY_KEY_DAYS - 1), answer)
     tables = await _every_table(retention_db)
     assert {"cases", "timeline_events", "outbox", "idempotency_keys"} <= set(tables)
     assert "Canary" in tables["idempotency_keys"]  # the search can find what it looks for
 
     report = await client.execute_workflow(
-        RetentionWorkflow.run, RetentionPolicy(years=3), id=f"retention-{uuid.uuid4().hex[:8]}", task_queue=retention_worker
+        RetentionWorkflow.run,
+        RetentionPolicy(years=3),
+        id=f"retention-{uuid.uuid4().hex[:8]}",
+        task_queue=retention_worker,
     )
     assert report.anonymised == 1
     # The expired case's key went with its personal data; of the open case's, the one past the period.
@@ -221,25 +245,35 @@ async def test_the_schedule_is_created_idempotently_and_triggering_it_runs_the_w
         assert description.schedule.spec.time_zone_name == "Asia/Shanghai"
         assert description.info.next_action_times  # daily, from now on
 
-        await _seed(retention_db, f"{retention_db.prefix}-20201101-000001", retention_cutoff(datetime.now(UTC), 4) - timedelta(days=1))
+        await _seed(
+            retention_db,
+            f"{retention_db.prefix}-20201101-000001",
+            retention_cutoff(datetime.now(UTC), 4) - timedelta(days=1),
+        )
         await handle.trigger()
         deadline = time.monotonic() + 30
         while not (await handle.describe()).info.recent_actions:
             assert time.monotonic() < deadline, "the schedule never started its workflow"
             await asyncio.sleep(0.2)
         started = (await handle.describe()).info.recent_actions[-1].action
-        run = client.get_workflow_handle(started.workflow_id, run_id=started.first_execution_run_id, result_type=RetentionReport)
+        run = client.get_workflow_handle(
+            started.workflow_id, run_id=started.first_execution_run_id, result_type=RetentionReport
+        )
         assert (await run.result()).anonymised == 1
     finally:
         await handle.delete()
 
 
-def test_temporal_setup_creates_then_updates_the_schedule(env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_temporal_setup_creates_then_updates_the_schedule(
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import cli.app as cli
     from cli import common as cli_common
 
     schedule_id = f"retention-cli-{uuid.uuid4().hex[:8]}"
-    settings = Settings(temporal_address=env.client.service_client.config.target_host, retention_schedule_id=schedule_id)
+    settings = Settings(
+        temporal_address=env.client.service_client.config.target_host, retention_schedule_id=schedule_id
+    )
     monkeypatch.setattr(cli_common, "get_settings", lambda: settings)
     first = CliRunner().invoke(cli.app, ["temporal", "setup"])
     assert first.exit_code == 0, first.output

@@ -91,7 +91,9 @@ async def step(
     return await desk.api.post(f"/cases/{number}/return-steps/{name}", json=body, headers=headers)
 
 
-async def done(desk: Desk, number: str, name: str, who: dict[str, str], body: dict[str, Any] | None = None) -> dict[str, Any]:
+async def done(
+    desk: Desk, number: str, name: str, who: dict[str, str], body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     response = await step(desk, number, name, who, body)
     assert response.status_code == 200, response.text
     return response.json()
@@ -131,7 +133,9 @@ async def test_a_full_return_with_warehouse_signals_ends_in_a_refund(desk: Desk,
 
     # The warehouse (with its API key) receives, checks and restocks the item.
     await done(desk, number, "parcel_received", desk.warehouse)
-    checked = await done(desk, number, "quality_checked", desk.warehouse, {"passed": True, "note": "seal intact, unused"})
+    checked = await done(
+        desk, number, "quality_checked", desk.warehouse, {"passed": True, "note": "seal intact, unused"}
+    )
     assert checked["waiting_for"] == "the warehouse to restock the item"
     restocked = await done(desk, number, "restocked", desk.warehouse)
     assert restocked["waiting_for"] == "the refund to be carried out"
@@ -140,7 +144,12 @@ async def test_a_full_return_with_warehouse_signals_ends_in_a_refund(desk: Desk,
     assert detail["live"]["returns"] is None  # settled; the steps stay on the timeline
     # The refund, once, on the original route, keyed by the approval.
     (entry,) = await database.store.ledger(number)
-    assert (entry.resolution_type, entry.amount, entry.route, entry.refund_kind) == ("refund", Decimal("899.00"), "original", "full")
+    assert (entry.resolution_type, entry.amount, entry.route, entry.refund_kind) == (
+        "refund",
+        Decimal("899.00"),
+        "original",
+        "full",
+    )
     assert entry.idempotency_key == f"{number}:{seq}:original"
     assert [o.type.value for o in desk.gateway.paid_for(number)] == ["refund"]
 
@@ -156,10 +165,15 @@ async def test_a_full_return_with_warehouse_signals_ends_in_a_refund(desk: Desk,
     assert steps["pickup_booked"].data["tracking_number"] == "SF1234567890"
     assert (steps["parcel_received"].actor_id, steps["parcel_received"].actor_role) == ("wms-east", "warehouse")
     assert steps["quality_checked"].data["passed"] is True
-    ats = [steps[k].at for k in ("return_authorised", "pickup_booked", "parcel_received", "quality_checked", "restocked")]
+    ats = [
+        steps[k].at for k in ("return_authorised", "pickup_booked", "parcel_received", "quality_checked", "restocked")
+    ]
     assert ats == sorted(ats) and len(set(ats)) == len(ats)
     # Each step's deadline counts from the step before it: receipt within two working days of the pickup.
-    assert steps["pickup_booked"].data["next"]["due_at"] == calendar.add(steps["pickup_booked"].at, 2 * WORKING_DAY).isoformat()
+    assert (
+        steps["pickup_booked"].data["next"]["due_at"]
+        == calendar.add(steps["pickup_booked"].at, 2 * WORKING_DAY).isoformat()
+    )
     assert steps["restocked"].data["late"] is False
     assert steps["resolution_executed"].data["route"] == "original"
     outbox = [(o.recipient, o.topic) for o in await database.store.outbox(number)]
@@ -188,7 +202,9 @@ async def test_steps_out_of_order_from_the_wrong_system_or_without_their_details
     untracked = await step(desk, number, "pickup_booked", LOGISTICS)
     assert untracked.status_code == 422 and [e["field"] for e in untracked.json()["errors"]] == ["tracking_number"]
     label = {"tracking_number": "YT0001", "passed": True}
-    assert [e["field"] for e in (await step(desk, number, "label_issued", LOGISTICS, label)).json()["errors"]] == ["passed"]
+    assert [e["field"] for e in (await step(desk, number, "label_issued", LOGISTICS, label)).json()["errors"]] == [
+        "passed"
+    ]
     unknown = await step(desk, number, "teleported", LOGISTICS)
     assert unknown.status_code == 422 and [e["field"] for e in unknown.json()["errors"]] == ["path.step"]
     assert (await step(desk, number, "quality_checked", desk.warehouse)).status_code == 422  # needs `passed`
@@ -197,7 +213,11 @@ async def test_steps_out_of_order_from_the_wrong_system_or_without_their_details
     # The other way to ship is no longer expected; the next step is the receipt.
     late_pickup = await step(desk, number, "pickup_booked", LOGISTICS, {"tracking_number": "SF2"})
     assert late_pickup.status_code == 409 and late_pickup.json()["expected"] == ["parcel_received"]
-    assert (await step(desk, number, "repaired", desk.warehouse)).json()["detail"].startswith("a return has no repaired step")
+    assert (
+        (await step(desk, number, "repaired", desk.warehouse))
+        .json()["detail"]
+        .startswith("a return has no repaired step")
+    )
     kinds = [e.kind for e in await database.store.timeline(number)]
     assert kinds[-2:] == ["return_authorised", "label_issued"]
 
@@ -255,13 +275,17 @@ async def test_a_missed_receipt_deadline_is_recorded_and_the_supervisor_told(
     assert (arrival.actor_id, arrival.actor_role) == ("supervisor-zhao", "supervisor")
 
 
-async def test_a_failed_quality_check_opens_a_follow_up_task_instead_of_a_refund(desk: Desk, database: Database) -> None:
+async def test_a_failed_quality_check_opens_a_follow_up_task_instead_of_a_refund(
+    desk: Desk, database: Database
+) -> None:
     api = desk.api
     number, seq = await approved(desk, RETURN)
     await wait_for_event(database, number, "return_authorised")
     await done(desk, number, "pickup_booked", LOGISTICS, {"tracking_number": "SF555"})
     await done(desk, number, "parcel_received", desk.warehouse)
-    failed = await done(desk, number, "quality_checked", desk.warehouse, {"passed": False, "note": "base cut open, not our defect"})
+    failed = await done(
+        desk, number, "quality_checked", desk.warehouse, {"passed": False, "note": "base cut open, not our defect"}
+    )
     assert failed["follow_up"]["reason"] == "the returned item failed the quality check: base cut open, not our defect"
     assert failed["stage"] == "executing" and "follow-up task" in failed["waiting_for"]
     task = await wait_for_event(database, number, "follow_up_task_created")
@@ -277,7 +301,12 @@ async def test_a_failed_quality_check_opens_a_follow_up_task_instead_of_a_refund
     settled = await post(api, f"/cases/{number}/follow-up/complete", completion, SUPERVISOR)
     assert (settled["stage"], settled["follow_up"], settled["returns"]) == ("awaiting_feedback", None, None)
     (entry,) = await database.store.ledger(number)
-    assert (entry.resolution_type, entry.route, entry.amount, entry.reference) == ("return", "manual", None, "RETURNED-TO-CUSTOMER-88")
+    assert (entry.resolution_type, entry.route, entry.amount, entry.reference) == (
+        "return",
+        "manual",
+        None,
+        "RETURNED-TO-CUSTOMER-88",
+    )
     assert entry.idempotency_key == f"{number}:{seq}:manual"
     assert desk.gateway.paid_for(number) == []
 
@@ -292,7 +321,11 @@ async def test_a_return_settled_by_an_exchange_sends_the_item_in_stock(desk: Des
     await done(desk, number, "restocked", desk.warehouse)
     await wait_for_stage(desk.api, number, "awaiting_feedback", AGENT)
     (entry,) = await database.store.ledger(number)
-    assert (entry.resolution_type, entry.item_sku, entry.idempotency_key) == ("exchange", "KETTLE-1L", f"{number}:{seq}")
+    assert (entry.resolution_type, entry.item_sku, entry.idempotency_key) == (
+        "exchange",
+        "KETTLE-1L",
+        f"{number}:{seq}",
+    )
 
 
 async def test_a_return_plan_above_the_price_or_an_after_return_on_another_resolution_is_refused(desk: Desk) -> None:
@@ -300,7 +333,9 @@ async def test_a_return_plan_above_the_price_or_an_after_return_on_another_resol
     number = (await post(api, "/cases", intake(), AGENT))["number"]
     await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
     await post(api, f"/cases/{number}/accept", None, HANDLER)
-    too_much = await api.post(f"/cases/{number}/plan", json=PLAN | {"resolution": RETURN | {"amount": "900.00"}}, headers=HANDLER)
+    too_much = await api.post(
+        f"/cases/{number}/plan", json=PLAN | {"resolution": RETURN | {"amount": "900.00"}}, headers=HANDLER
+    )
     assert too_much.status_code == 422 and too_much.json()["field"] == "resolution.amount"
     misplaced = PLAN | {"resolution": {"type": "refund", "amount": "10.00", "after_return": "exchange"}}
     refused = await api.post(f"/cases/{number}/plan", json=misplaced, headers=HANDLER)
@@ -374,7 +409,9 @@ async def test_an_unanswered_exchange_offer_is_reminded_then_refunded(
     ]  # fmt: skip
     outbox = [(o.recipient, o.topic) for o in await database.store.outbox(number)]
     assert ("customer", "exchange_choice_defaulted") in outbox and ("agent", "exchange_choice_defaulted") in outbox
-    late = await desk.api.post(f"/cases/{number}/exchange-choice", json={"option": "similar_item", "sku": "KETTLE-3L-V2"}, headers=AGENT)
+    late = await desk.api.post(
+        f"/cases/{number}/exchange-choice", json={"option": "similar_item", "sku": "KETTLE-3L-V2"}, headers=AGENT
+    )
     assert late.status_code == 409
 
 

@@ -109,7 +109,9 @@ def test_retarget_keeps_the_time_already_used() -> None:
 
 def test_the_earliest_item_of_all_clocks_is_next() -> None:
     respond = SlaClock.start(ClockName.RESPOND, Target(budget=timedelta(hours=8)), MONDAY_10, CALENDAR)
-    first_reply = SlaClock.start(ClockName.FIRST_REPLY, Target(budget=timedelta(minutes=30), business=False), MONDAY_10, CALENDAR)
+    first_reply = SlaClock.start(
+        ClockName.FIRST_REPLY, Target(budget=timedelta(minutes=30), business=False), MONDAY_10, CALENDAR
+    )
     item = next_due({ClockName.RESPOND: respond, ClockName.FIRST_REPLY: first_reply}, POLICY, CALENDAR)
     assert (item.clock, item.kind) == (ClockName.FIRST_REPLY, DueKind.WARNING)
     assert item.at == MONDAY_10 + timedelta(minutes=22, seconds=30)
@@ -118,7 +120,9 @@ def test_the_earliest_item_of_all_clocks_is_next() -> None:
 def test_extension_limit_for_a_complex_p3_case() -> None:
     current = POLICY.target(ClockName.RESOLUTION, Priority.P3, CustomerTier.NORMAL, Channel.CHAT)
     assert POLICY.max_budget(ClockName.RESOLUTION, Priority.P3, current).budget == timedelta(hours=63)
-    assert POLICY.max_budget(ClockName.RESPOND, Priority.P2, Target(budget=timedelta(hours=4))).budget == timedelta(hours=8)
+    assert POLICY.max_budget(ClockName.RESPOND, Priority.P2, Target(budget=timedelta(hours=4))).budget == timedelta(
+        hours=8
+    )
 
 
 @pytest.mark.parametrize(

@@ -59,9 +59,7 @@ async def test_p2_case_received_friday_1730_before_a_holiday(
     )
     # The case starts on the virtual Friday: its workflow is delayed until then and time skipped.
     delay = received - datetime.now(UTC)
-    handle = await env.client.start_workflow(
-        CaseWorkflow.run, start, id=number, task_queue=worker, start_delay=delay
-    )
+    handle = await env.client.start_workflow(CaseWorkflow.run, start, id=number, task_queue=worker, start_delay=delay)
     await env.fast_forward(handle, delay)
     await wait_for_event(database, number, "received")
 
@@ -111,7 +109,9 @@ async def test_a_pause_for_the_customer_moves_the_deadline_by_the_paused_busines
     replied = await post(api, f"/cases/{number}/customer-replies", {"text": "Red"}, AGENT)
     clock = replied["clocks"]["resolution"]
     pause = clock["pauses"][0]
-    paused_for = calendar.between(datetime.fromisoformat(pause["started_at"]), datetime.fromisoformat(pause["ended_at"]))
+    paused_for = calendar.between(
+        datetime.fromisoformat(pause["started_at"]), datetime.fromisoformat(pause["ended_at"])
+    )
     assert timedelta(hours=23) <= paused_for < timedelta(hours=23, minutes=1)
     assert clock["state"] == "running"
     assert calendar.between(before, datetime.fromisoformat(clock["due_at"])) == paused_for
@@ -172,7 +172,10 @@ async def test_a_deadline_is_extended_within_the_limit_with_the_customer_told(
     assert refused.status_code == 403
 
     extended = await post(
-        api, f"/cases/{number}/extensions", {"clock": "resolution", "extra": "PT36H", "reason": "Parts from the supplier"}, SUPERVISOR
+        api,
+        f"/cases/{number}/extensions",
+        {"clock": "resolution", "extra": "PT36H", "reason": "Parts from the supplier"},
+        SUPERVISOR,
     )
     after = due_of(extended, "resolution")
     assert calendar.between(before, after) == timedelta(hours=36)

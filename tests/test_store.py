@@ -31,7 +31,9 @@ def _transition(number: str, seq: int, kind: EventKind, stage: Stage, **extra) -
         policy_version="test-policy",
         calendar_version="test-calendar",
     )
-    return Transition(number=number, seq=seq, kind=kind, snapshot=snapshot, **({"actor": SYSTEM_ACTOR, "at": AT} | extra))
+    return Transition(
+        number=number, seq=seq, kind=kind, snapshot=snapshot, **({"actor": SYSTEM_ACTOR, "at": AT} | extra)
+    )
 
 
 async def test_a_retried_transition_writes_one_event_one_row_and_one_message(database: Database) -> None:
@@ -55,7 +57,10 @@ async def test_a_retried_transition_writes_one_event_one_row_and_one_message(dat
     assert await store.record_transition(received) is False
 
     timeline = await store.timeline(number)
-    assert [(e.seq, e.kind, e.actor_id) for e in timeline] == [(1, "received", "aftersales"), (2, "note_added", "agent-li")]
+    assert [(e.seq, e.kind, e.actor_id) for e in timeline] == [
+        (1, "received", "aftersales"),
+        (2, "note_added", "agent-li"),
+    ]
     assert [(o.recipient, o.topic) for o in await store.outbox(number)] == [("customer", "acknowledgement")]
     row = await store.get_case(number)
     assert (row.last_seq, row.received_at, row.customer_name) == (2, AT, "张三丰")
@@ -70,7 +75,9 @@ async def test_a_different_event_at_a_recorded_seq_replaces_what_a_lost_task_wro
     number = await store.next_case_number("20261123")
     supervisor = Actor(id="supervisor-zhao", role=Role.SUPERVISOR)
     await store.record_transition(
-        _transition(number, 1, EventKind.RECEIVED, Stage.RECEIVED, intake=CaseIntake.model_validate(intake()), received_at=AT)
+        _transition(
+            number, 1, EventKind.RECEIVED, Stage.RECEIVED, intake=CaseIntake.model_validate(intake()), received_at=AT
+        )
     )
     lost = AT.replace(minute=5)
     approved = _transition(
@@ -93,7 +100,10 @@ async def test_a_different_event_at_a_recorded_seq_replaces_what_a_lost_task_wro
     assert await store.record_transition(approved) is False  # the lost task's late write changes nothing
 
     timeline = await store.timeline(number)
-    assert [(e.seq, e.kind, e.actor_id) for e in timeline] == [(1, "received", "aftersales"), (2, "plan_rejected", "supervisor-qian")]
+    assert [(e.seq, e.kind, e.actor_id) for e in timeline] == [
+        (1, "received", "aftersales"),
+        (2, "plan_rejected", "supervisor-qian"),
+    ]
     row = await store.get_case(number)
     assert (row.stage, row.last_seq) == ("in_handling", 2)
     assert sorted((o.seq, o.topic, o.status) for o in await store.outbox(number)) == [
@@ -103,14 +113,19 @@ async def test_a_different_event_at_a_recorded_seq_replaces_what_a_lost_task_wro
     assert [(a.seq, a.kind, a.actor_id, a.replaced_by is not None) for a in audit] == [
         (2, "plan_approved", "supervisor-zhao", True), (3, "note_added", "aftersales", False),
     ]  # fmt: skip
-    assert sorted((n["topic"], n["status"]) for n in audit[0].notifications) == [("plan_approved", "pending"), ("progress", "delivered")]
+    assert sorted((n["topic"], n["status"]) for n in audit[0].notifications) == [
+        ("plan_approved", "pending"),
+        ("progress", "delivered"),
+    ]
 
 
 async def test_a_retried_resolution_moves_money_once(database: Database) -> None:
     store = database.store
     number = await store.next_case_number("20261123")
     await store.record_transition(
-        _transition(number, 1, EventKind.RECEIVED, Stage.RECEIVED, intake=CaseIntake.model_validate(intake()), received_at=AT)
+        _transition(
+            number, 1, EventKind.RECEIVED, Stage.RECEIVED, intake=CaseIntake.model_validate(intake()), received_at=AT
+        )
     )
     order = ResolutionOrder(
         key=f"{number}:9", number=number, type=ResolutionType.REFUND, amount=Decimal("899.00"), currency="CNY", at=AT

@@ -87,7 +87,9 @@ async def wait_for_attempts(handle: WorkflowHandle, attempts: int, timeout: floa
         pending = (await handle.describe()).raw_description.pending_activities
         if any(activity.attempt >= attempts for activity in pending):
             return
-        assert time.monotonic() < deadline, f"{handle.id}: no activity at attempt {attempts} after {timeout}s: {pending}"
+        assert time.monotonic() < deadline, (
+            f"{handle.id}: no activity at attempt {attempts} after {timeout}s: {pending}"
+        )
         await asyncio.sleep(0.2)
 
 
@@ -195,7 +197,9 @@ async def test_only_supervisors_head_and_admin_see_it_and_the_limit_is_bounded(a
     assert (await apps.api.get("/ops/stuck", params={"limit": 1}, headers=HEAD)).status_code == 200
     refused = await apps.api.get("/ops/stuck", params={"limit": 501}, headers=SUPERVISOR)
     assert refused.status_code == 422
-    assert (await apps.api.get("/ops/stuck", params={"in_stage_longer_than_hours": 0}, headers=SUPERVISOR)).status_code == 422
+    assert (
+        await apps.api.get("/ops/stuck", params={"in_stage_longer_than_hours": 0}, headers=SUPERVISOR)
+    ).status_code == 422
     one = (await apps.api.get("/ops/stuck", params={"limit": 1}, headers=SUPERVISOR)).json()
     assert len(one["items"]) <= 1 and one["limit"] == 1
 
@@ -269,7 +273,9 @@ async def test_a_record_the_database_refuses_for_good_stops_retrying_and_is_list
                 await connection.execute(text("DROP TRIGGER refuse_canary"))
 
 
-async def _refused_and_listed(apps: Apps, env: WorkflowEnvironment, database: Database, worker: str, start, number: str, prefix: str) -> None:  # noqa: ANN001
+async def _refused_and_listed(
+    apps: Apps, env: WorkflowEnvironment, database: Database, worker: str, start, number: str, prefix: str
+) -> None:  # noqa: ANN001
     handle = await env.client.start_workflow(CaseWorkflow.run, start, id=number, task_queue=worker)
     deadline = time.monotonic() + 60
     while number not in (listed := await stuck(apps.api, prefix)):

@@ -98,7 +98,9 @@ async def test_a_frozen_temporal_is_503_within_the_deadline_and_a_repeat_acts_on
             timed(api.get("/ops/stuck", headers=ADMIN)),
             timed(api.get(f"/cases/{number}", headers=AGENT)),
         )
-        for (response, elapsed), route in zip(results, ["POST /cases", "triage", "/ops/stuck", "GET /cases/{n}"], strict=True):
+        for (response, elapsed), route in zip(
+            results, ["POST /cases", "triage", "/ops/stuck", "GET /cases/{n}"], strict=True
+        ):
             assert response.status_code == 503, f"{route}: {response.status_code} {response.text}"
             assert response.headers["content-type"] == "application/problem+json", route
             assert response.json()["title"] == "Temporarily unavailable", route

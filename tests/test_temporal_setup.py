@@ -99,4 +99,3 @@ def test_the_command_reports_what_it_did(env: WorkflowEnvironment, monkeypatch: 
     failed = CliRunner().invoke(cli.app, ["temporal", "setup"])
     assert failed.exit_code == 1
     assert "nothing answers at Temporal 127.0.0.1:1" in failed.output
-

@@ -24,7 +24,9 @@ ORDINARY = "The lid of the kettle is scratched; the kettle itself works."
 def ordinary() -> dict:
     """An intake suggested P3: no alarming term, and an order of its own (an earlier case on the
     same order and product would make it a repeat failure, P2)."""
-    return intake(description=ORDINARY, order={"number": f"ORD-{uuid4().hex[:10]}", "paid_amount": "99.00", "currency": "CNY"})
+    return intake(
+        description=ORDINARY, order={"number": f"ORD-{uuid4().hex[:10]}", "paid_amount": "99.00", "currency": "CNY"}
+    )
 
 
 def instant(text: str) -> datetime:
@@ -57,7 +59,11 @@ async def test_a_case_suggested_p1_gets_its_15_minute_first_reply_from_receipt(
     await env.fast_forward(handle, timedelta(minutes=16))
     breach = await wait_for_event(database, number, "sla_breached")
     assert breach.data["clock"] == "first_reply"
-    assert timedelta(minutes=15) <= breach.at - datetime.fromisoformat(case["received_at"]) < timedelta(minutes=15, seconds=5)
+    assert (
+        timedelta(minutes=15)
+        <= breach.at - datetime.fromisoformat(case["received_at"])
+        < timedelta(minutes=15, seconds=5)
+    )
 
     # Triaged P1 at last: the first reply is met, late, by the P1 target it had all along.
     triaged = await post(api, f"/cases/{number}/triage", TRIAGE | {"priority": "P1"}, AGENT)
@@ -129,4 +135,6 @@ async def test_lowering_a_suggested_p1_needs_an_override_reason(api: httpx.Async
     plain = await post(api, "/cases", ordinary(), AGENT)
     assert (await api.post(f"/cases/{plain['number']}/triage", json=without, headers=AGENT)).status_code == 200
     kept = await post(api, "/cases", intake(), AGENT)
-    assert (await api.post(f"/cases/{kept['number']}/triage", json=without | {"priority": "P1"}, headers=AGENT)).status_code == 200
+    assert (
+        await api.post(f"/cases/{kept['number']}/triage", json=without | {"priority": "P1"}, headers=AGENT)
+    ).status_code == 200

@@ -120,7 +120,9 @@ async def test_an_activated_version_suggests_new_cases_and_names_itself_on_the_t
     assert (listed["active"], listed["in_force"]) == (version, version)
 
     # A case whose text only the new term matches: sized by the new version, and the record says so.
-    case = await post(api, "/cases", intake(description=SLEEVES, order={"number": "ORD-SLV-1", "paid_amount": "199.00"}), AGENT)
+    case = await post(
+        api, "/cases", intake(description=SLEEVES, order={"number": "ORD-SLV-1", "paid_amount": "199.00"}), AGENT
+    )
     suggestion = case["suggestion"]
     assert (suggestion["categories"], suggestion["matched_terms"]) == (["size_fit"], ["sleeves"])
     assert (suggestion["department"], suggestion["rules_version"]) == ("sales", version)
@@ -141,9 +143,7 @@ async def test_an_activated_version_suggests_new_cases_and_names_itself_on_the_t
         ({"version": "2026-12-other"}, "version"),  # differs from the path
     ],
 )
-async def test_a_bad_document_is_422_naming_the_field(
-    rules_api: RulesApi, change: dict[str, Any], field: str
-) -> None:
+async def test_a_bad_document_is_422_naming_the_field(rules_api: RulesApi, change: dict[str, Any], field: str) -> None:
     document = with_sleeves("2026-12-bad") | change
     response = await rules_api.api.put("/admin/triage-rules/2026-12-bad", json=document, headers=ADMIN)
     assert response.status_code == 422, response.text

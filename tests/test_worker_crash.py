@@ -151,7 +151,11 @@ async def test_concurrent_actions_survive_killing_aftersales_dev(database: Datab
             async def to_plan(index: int) -> str:
                 tag = f"kill-{seed}-{index}-{time.time_ns()}"
                 number = (await act(api, "/cases", intake(), AGENT, f"{tag}-open"))["number"]
-                for path, body, who in (("triage", P3_TRIAGE, AGENT), ("accept", None, HANDLER), ("plan", PLAN, HANDLER)):
+                for path, body, who in (
+                    ("triage", P3_TRIAGE, AGENT),
+                    ("accept", None, HANDLER),
+                    ("plan", PLAN, HANDLER),
+                ):
                     await act(api, f"/cases/{number}/{path}", body, who, f"{tag}-{path}")
                 return number
 
@@ -161,7 +165,9 @@ async def test_concurrent_actions_survive_killing_aftersales_dev(database: Datab
             # a note to some cases and supervisor Qian rejects others at the same moment.
             async def once(path: str, body: Any, who: dict[str, str]) -> None:
                 with contextlib.suppress(httpx.HTTPError):
-                    await api.post(path, json=body, headers=who | {"Idempotency-Key": f"{path}-{seed}-{time.time_ns()}"})
+                    await api.post(
+                        path, json=body, headers=who | {"Idempotency-Key": f"{path}-{seed}-{time.time_ns()}"}
+                    )
 
             actions = []
             for i, number in enumerate(numbers):
@@ -189,20 +195,25 @@ async def test_concurrent_actions_survive_killing_aftersales_dev(database: Datab
                 state = await client.get_workflow_handle_for(CaseWorkflow.run, number).query(CaseWorkflow.state)
                 if state.stage.value == "plan_proposed":
                     waiting.append(number)
+
             async def decide(number: str) -> None:
                 # A worker still catching up after the restart may answer 503 (the README's
                 # contract): the same request with the same Idempotency-Key, until it acts once.
                 deadline = time.monotonic() + 120
                 while True:
                     response = await api.post(
-                        f"/cases/{number}/reject", json={"reason": "please revise"}, headers=QIAN | {"Idempotency-Key": f"second-{seed}-{number}"}
+                        f"/cases/{number}/reject",
+                        json={"reason": "please revise"},
+                        headers=QIAN | {"Idempotency-Key": f"second-{seed}-{number}"},
                     )
                     if response.status_code != 503:
                         break
                     assert time.monotonic() < deadline, response.text
                     await asyncio.sleep(1)
                 # A decision still in flight from before the kill may get there first.
-                assert response.status_code == 200 or response.json().get("title") == "Action not allowed now", response.text
+                assert response.status_code == 200 or response.json().get("title") == "Action not allowed now", (
+                    response.text
+                )
                 if response.status_code != 200:
                     late.append(number)
 
@@ -212,7 +223,9 @@ async def test_concurrent_actions_survive_killing_aftersales_dev(database: Datab
             for number in numbers:
                 await _settled(database.store, client, number)
                 await assert_record_is_the_workflow(database.store, client, number)
-            print(f"seed {seed}: {len(waiting)} of {APPROVALS} plans still waiting after the kill, {len(late)} decided first by a decision from before it")
+            print(
+                f"seed {seed}: {len(waiting)} of {APPROVALS} plans still waiting after the kill, {len(late)} decided first by a decision from before it"
+            )
     finally:
         await dev.stop()
 
@@ -236,5 +249,7 @@ async def _settled(store: Any, client: Any, number: str, timeout: float = 120) -
         resting = state.stage.value in ("in_handling", "awaiting_feedback")
         if resting and row is not None and row.last_seq == state.seq:
             return
-        assert time.monotonic() < deadline, f"{number}: workflow {state.stage.value} #{state.seq}, record {row and row.stage} #{row and row.last_seq}"
+        assert time.monotonic() < deadline, (
+            f"{number}: workflow {state.stage.value} #{state.seq}, record {row and row.stage} #{row and row.last_seq}"
+        )
         await asyncio.sleep(0.2)

@@ -36,5 +36,7 @@ class RetentionWorkflow:
             total += result.anonymised
             if result.anonymised < policy.batch_size:
                 break
-        workflow.set_current_details(f"Anonymised {total} case(s) archived before {cutoff.isoformat(timespec='minutes')}.")
+        workflow.set_current_details(
+            f"Anonymised {total} case(s) archived before {cutoff.isoformat(timespec='minutes')}."
+        )
         return RetentionReport(cutoff=cutoff, anonymised=total)

@@ -58,14 +58,18 @@ async def upload_policy(policy: SlaPolicy, admin: Admin, actor: Caller) -> Rules
     return RulesChange(version=policy.version, created=created, replanned=replanned)
 
 
-@router.post("/calendars", status_code=201, response_model=RulesChange, summary="Upload a calendar file as a new version")
+@router.post(
+    "/calendars", status_code=201, response_model=RulesChange, summary="Upload a calendar file as a new version"
+)
 async def upload_calendar(upload: CalendarUpload, admin: Admin, actor: Caller) -> RulesChange:
     now = datetime.now(UTC)
     _, current = await admin.rulebook.pinned_for(now)
     try:
         calendar = apply_calendar_file(upload.toml, current)
     except ValueError as error:
-        raise Problem(422, "Invalid calendar file", str(error), errors=[{"field": "toml", "message": str(error)}]) from None
+        raise Problem(
+            422, "Invalid calendar file", str(error), errors=[{"field": "toml", "message": str(error)}]
+        ) from None
     try:
         created = await admin.rules.add_calendar(calendar, actor.id)
     except VersionExists:
@@ -74,6 +78,4 @@ async def upload_calendar(upload: CalendarUpload, admin: Admin, actor: Caller) -
     replanned = await admin.replan(affected, Replan(calendar=calendar))
     # Say which years run on plain weekends for want of official data.
     missing = [year for year in (now.year, now.year + 1) if not calendar.has_official_data(year)]
-    return RulesChange(
-        version=calendar.version, created=created, replanned=replanned, missing_official_years=missing
-    )
+    return RulesChange(version=calendar.version, created=created, replanned=replanned, missing_official_years=missing)

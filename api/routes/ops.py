@@ -36,7 +36,9 @@ class StuckPage(BaseModel):
     items: list[StuckCaseView]
 
 
-@router.get("/stuck", response_model=StuckPage, summary="Cases that are breached, awaiting approval, idle in a stage or failing")
+@router.get(
+    "/stuck", response_model=StuckPage, summary="Cases that are breached, awaiting approval, idle in a stage or failing"
+)
 async def stuck(
     store: Store,
     temporal: Temporal,

@@ -51,7 +51,9 @@ async def monthly(reports: Reports, settings: AppSettings, actor: Reader, month:
     response_class=HTMLResponse,
     summary="Monthly quality report (HTML page with SVG charts)",
 )
-async def monthly_html(reports: Reports, settings: AppSettings, actor: Reader, month: MonthParam = None) -> HTMLResponse:
+async def monthly_html(
+    reports: Reports, settings: AppSettings, actor: Reader, month: MonthParam = None
+) -> HTMLResponse:
     return HTMLResponse(render_html(await _report(reports, settings, month)))
 
 
@@ -117,9 +119,7 @@ def bar_chart(
                 f'<rect class="bar series-{index}" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" '
                 f'fill="{_COLOURS[index % len(_COLOURS)]}"><title>{_e(label)}, {_e(name)}: {_e(fmt(value))}</title></rect>'
             )
-            parts.append(
-                f'<text class="value" x="{label_w + w + 4:.1f}" y="{y + bar_h - 5}">{_e(fmt(value))}</text>'
-            )
+            parts.append(f'<text class="value" x="{label_w + w + 4:.1f}" y="{y + bar_h - 5}">{_e(fmt(value))}</text>')
     if target is not None:
         value, name = target
         x = label_w + min(value / scale_max, 1.0) * bar_w
@@ -256,9 +256,7 @@ def render_html(report: MonthlyReport) -> str:
         else:
             state = '<span class="met">met</span>' if t.met else '<span class="miss">missed</span>'
         targets.append(
-            f"<tr><td>{_e(t.label)}</td><td>&ge; {_e(percent(t.target))}</td>"
-            f"<td>{_e(actual)}</td>"
-            f"<td>{state}</td></tr>"
+            f"<tr><td>{_e(t.label)}</td><td>&ge; {_e(percent(t.target))}</td><td>{_e(actual)}</td><td>{state}</td></tr>"
         )
     cards = [
         ("Cases received", _count(now.cases_received)),
@@ -285,14 +283,20 @@ def render_html(report: MonthlyReport) -> str:
         "<h2>Charts</h2>",
         '<section class="charts">' + "".join(f"<figure>{c}</figure>" for c in _charts(now, before)) + "</section>",
         "<h2>Top recurring problems (category &times; product)</h2>",
-        _table(["Category", "Product SKU", "Cases"], [(p.category, p.sku, str(p.cases)) for p in now.top_problems],
-               "No problem recurred this month (no category and product shared by two cases or more)."),
+        _table(
+            ["Category", "Product SKU", "Cases"],
+            [(p.category, p.sku, str(p.cases)) for p in now.top_problems],
+            "No problem recurred this month (no category and product shared by two cases or more).",
+        ),
         "<h2>Distribution by category</h2>",
         _table(
             ["Category", "Cases", "Share of cases"],
             [(c.category, str(c.cases), percent(c.share)) for c in now.categories]
-            + ([("not triaged yet", str(now.uncategorized), percent(now.uncategorized / now.cases_received))]
-               if now.uncategorized else []),
+            + (
+                [("not triaged yet", str(now.uncategorized), percent(now.uncategorized / now.cases_received))]
+                if now.uncategorized
+                else []
+            ),
         ),
         "<h2>On-time handling per SLA clock</h2>",
         _table(["Clock", "On time", "Missed", "Rate", f"Rate {before.month}"], on_time),
@@ -302,7 +306,10 @@ def render_html(report: MonthlyReport) -> str:
             [
                 ("Survey answers", str(now.satisfaction.answers)),
                 ("Satisfied answers", str(now.satisfaction.satisfied)),
-                ("Cases received and reopened at least once", f"{now.reopens.reopened_cases} of {now.reopens.cases_received}"),
+                (
+                    "Cases received and reopened at least once",
+                    f"{now.reopens.reopened_cases} of {now.reopens.cases_received}",
+                ),
                 ("Reopenings in the month", str(now.reopens.reopen_events)),
             ],
         ),

@@ -42,7 +42,9 @@ class FallbackRulesView(BaseModel):
 class TriageRulesOverview(BaseModel):
     active: str | None = Field(description="the activated version in force; null: the built-in or file rules are")
     in_force: str = Field(description="the version new cases are suggested by")
-    fallback: FallbackRulesView = Field(description="the rules in force while no version is activated (GET it to export)")
+    fallback: FallbackRulesView = Field(
+        description="the rules in force while no version is activated (GET it to export)"
+    )
     versions: list[TriageRulesVersionView] = Field(description="uploaded versions, newest first")
 
 
@@ -67,7 +69,9 @@ def _view(version: TriageRulesVersion, active: str | None) -> TriageRulesVersion
     )
 
 
-@router.get("", response_model=TriageRulesOverview, summary="The triage rules version in force and the uploaded versions")
+@router.get(
+    "", response_model=TriageRulesOverview, summary="The triage rules version in force and the uploaded versions"
+)
 async def overview(
     store: Store,
     settings: AppSettings,

@@ -25,8 +25,10 @@ MARGIN = timedelta(hours=1)
 
 def is_ordinary(calendar: BusinessCalendar, day: date) -> bool:
     """Worked on weekdays and off at weekends, as the plain week says."""
-    return day not in calendar.holidays and day not in calendar.extra_working_days and (
-        calendar.is_working_day(day) == (day.weekday() < 5)
+    return (
+        day not in calendar.holidays
+        and day not in calendar.extra_working_days
+        and (calendar.is_working_day(day) == (day.weekday() < 5))
     )
 
 
@@ -57,7 +59,12 @@ def ordinary_tuesday_morning(now: datetime, zone: ZoneInfo = SHANGHAI) -> dateti
 
 
 async def start_case_at(  # noqa: ANN201
-    env, database, task_queue: str, received: datetime, calendar: BusinessCalendar, body: dict | None = None  # noqa: ANN001
+    env,
+    database,
+    task_queue: str,
+    received: datetime,
+    calendar: BusinessCalendar,
+    body: dict | None = None,  # noqa: ANN001
 ):
     """A case received at `received` (in the future) on `calendar`, with intake `body` (by
     default tests.people's): its workflow starts with a start delay and the test server skips
@@ -77,7 +84,9 @@ async def start_case_at(  # noqa: ANN201
         calendar=calendar,
     )
     delay = received - datetime.now(received.tzinfo)
-    handle = await env.client.start_workflow(CaseWorkflow.run, start, id=number, task_queue=task_queue, start_delay=delay)
+    handle = await env.client.start_workflow(
+        CaseWorkflow.run, start, id=number, task_queue=task_queue, start_delay=delay
+    )
     await env.fast_forward(handle, delay)
     await wait_for_event(database, number, "received")
     return number, handle

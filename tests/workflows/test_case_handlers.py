@@ -43,7 +43,9 @@ from workflows.case import CaseWorkflow
 
 # As the worker runs it (worker.py): domain and workflows pass through the sandbox.
 SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("domain", "workflows", "pydantic", "pydantic_core")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "domain", "workflows", "pydantic", "pydantic_core"
+    )
 )
 
 
@@ -89,7 +91,9 @@ class FakeActivities(activities.CaseActivities):
 
     @activity.defn(name="suggest_triage")
     async def suggest_triage(self, request: TriageRequest | str) -> TriageSuggestion:
-        return TriageSuggestion(categories=[Category.PRODUCT_QUALITY], department=Department.QUALITY, priority=Priority.P3)
+        return TriageSuggestion(
+            categories=[Category.PRODUCT_QUALITY], department=Department.QUALITY, priority=Priority.P3
+        )
 
     @property
     def all(self) -> list:
@@ -108,14 +112,18 @@ class FakeActivities(activities.CaseActivities):
 async def fakes(env: WorkflowEnvironment) -> AsyncIterator[tuple[FakeActivities, str]]:
     fake = FakeActivities()
     task_queue = f"fake-activities-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=task_queue, workflows=[CaseWorkflow], activities=fake.all, workflow_runner=SANDBOX):
+    async with Worker(
+        env.client, task_queue=task_queue, workflows=[CaseWorkflow], activities=fake.all, workflow_runner=SANDBOX
+    ):
         yield fake, task_queue
 
 
 async def start(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle:
     number = f"SQ-FAKE-{uuid.uuid4().hex[:8]}"
     received = datetime.now(UTC)
-    case = CaseStart(number=number, intake=CaseIntake.model_validate(intake()), received_at=received, received_by=AGENT_ACTOR)
+    case = CaseStart(
+        number=number, intake=CaseIntake.model_validate(intake()), received_at=received, received_by=AGENT_ACTOR
+    )
     handle = await env.client.start_workflow(CaseWorkflow.run, case, id=number, task_queue=task_queue)
     await handle.execute_update(CaseWorkflow.receipt)
     return handle
@@ -123,7 +131,10 @@ async def start(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle:
 
 async def to_plan(handle: WorkflowHandle, priority: Priority) -> None:
     decision = TriageDecision(
-        categories=[Category.PRODUCT_QUALITY], priority=priority, department=Department.QUALITY, override_reason=OVERRIDE_REASON
+        categories=[Category.PRODUCT_QUALITY],
+        priority=priority,
+        department=Department.QUALITY,
+        override_reason=OVERRIDE_REASON,
     )
     await handle.execute_update(CaseWorkflow.triage, args=[AGENT_ACTOR, decision])
     await handle.execute_update(CaseWorkflow.accept, args=[HANDLER_ACTOR])
@@ -183,11 +194,16 @@ async def test_a_refund_above_what_was_paid_is_refused_naming_the_amount(
     fake, task_queue = fakes
     handle = await start(env, task_queue)
     decision = TriageDecision(
-        categories=[Category.PRODUCT_QUALITY], priority=Priority.P3, department=Department.QUALITY, override_reason=OVERRIDE_REASON
+        categories=[Category.PRODUCT_QUALITY],
+        priority=Priority.P3,
+        department=Department.QUALITY,
+        override_reason=OVERRIDE_REASON,
     )
     await handle.execute_update(CaseWorkflow.triage, args=[AGENT_ACTOR, decision])
     await handle.execute_update(CaseWorkflow.accept, args=[HANDLER_ACTOR])
-    too_much = SolutionPlan.model_validate(PLAN | {"resolution": {"type": "refund", "amount": "900.00", "currency": "CNY"}})
+    too_much = SolutionPlan.model_validate(
+        PLAN | {"resolution": {"type": "refund", "amount": "900.00", "currency": "CNY"}}
+    )
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(CaseWorkflow.propose_plan, args=[HANDLER_ACTOR, too_much])
     cause = refused.value.cause

@@ -47,7 +47,9 @@ UPDATED_STAGES = OPEN_STAGES - {Stage.AWAITING_CUSTOMER, Stage.RECEIVED}
 MAX_COALESCED = 10
 
 
-def refuse(refusal: Refusal, message: str, details: dict[str, Any] | None = None, *, non_retryable: bool = False) -> ApplicationError:
+def refuse(
+    refusal: Refusal, message: str, details: dict[str, Any] | None = None, *, non_retryable: bool = False
+) -> ApplicationError:
     """The error a refused update fails with: its type is the refusal, api/ maps it to HTTP."""
     if details is None:
         return ApplicationError(message, type=refusal.value, non_retryable=non_retryable)
@@ -65,7 +67,10 @@ def applying_rules() -> Iterator[None]:
 
 def _not_allowed(error: ActionNotAllowed) -> ApplicationError:
     return refuse(
-        Refusal.ACTION_NOT_ALLOWED, str(error), {"stage": error.stage.value, "action": error.action.value}, non_retryable=True
+        Refusal.ACTION_NOT_ALLOWED,
+        str(error),
+        {"stage": error.stage.value, "action": error.action.value},
+        non_retryable=True,
     )
 
 

@@ -120,18 +120,30 @@ class Deadlines(CaseBase):
             )
             return
         role, person = self._responsible(item.clock)
-        missed = ClockMissed(clock=item.clock.value, due_at=clock.due_at.isoformat(), responsible_role=role, responsible_id=person)
+        missed = ClockMissed(
+            clock=item.clock.value, due_at=clock.due_at.isoformat(), responsible_role=role, responsible_id=person
+        )
         if case.department:
             missed.department = case.department.value
         base = missed.data()
         if item.kind is DueKind.WARNING:
             clock.warnings_sent += 1
-            recipient = f"employee:{person}" if person else (f"department:{case.department.value}" if role == "handler" and case.department else role)
+            recipient = (
+                f"employee:{person}"
+                if person
+                else (f"department:{case.department.value}" if role == "handler" and case.department else role)
+            )
             await self._record(
                 EventKind.SLA_WARNING,
                 SYSTEM_ACTOR,
                 data=base | {"fraction": item.fraction},
-                notify=[Notification(recipient=recipient, topic="sla_warning", body={"clock": item.clock.value, "fraction": item.fraction})],
+                notify=[
+                    Notification(
+                        recipient=recipient,
+                        topic="sla_warning",
+                        body={"clock": item.clock.value, "fraction": item.fraction},
+                    )
+                ],
             )
         elif item.kind is DueKind.BREACH:
             clock.breach(now, case.policy, case.calendar)

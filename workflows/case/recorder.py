@@ -143,14 +143,24 @@ class Recorder(CaseBase):
         activity's failure arrives as the activity's own ApplicationError, a regular one's
         wrapped in ActivityError.)"""
         cause = error.cause if isinstance(error, ActivityError) else error
-        if not isinstance(cause, ApplicationError) or cause.type != RECORD_REFUSED_ERROR or not workflow.patched(RECORD_REFUSED):
+        if (
+            not isinstance(cause, ApplicationError)
+            or cause.type != RECORD_REFUSED_ERROR
+            or not workflow.patched(RECORD_REFUSED)
+        ):
             raise error
         first = transitions[0]
         reason = cause.message  # names the event and the database's error class, never the refused value
         self._refusal = reason
         await self._own_activity(
             CaseActivities.record_failure,
-            {"number": first.number, "seq": first.seq, "kind": first.kind.value, "reason": reason, "at": workflow.now().isoformat()},
+            {
+                "number": first.number,
+                "seq": first.seq,
+                "kind": first.kind.value,
+                "reason": reason,
+                "at": workflow.now().isoformat(),
+            },
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
             summary=f"note that the database refused {first.kind.value}",

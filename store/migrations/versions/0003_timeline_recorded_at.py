@@ -13,24 +13,19 @@ import sqlalchemy as sa
 from alembic import op
 
 
-
-revision: str = '0003'
-down_revision: str | None = '0002'
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    
-    with op.batch_alter_table('timeline_events', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=True))
 
-    
+    with op.batch_alter_table("timeline_events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    
-    with op.batch_alter_table('timeline_events', schema=None) as batch_op:
-        batch_op.drop_column('recorded_at')
 
-    
+    with op.batch_alter_table("timeline_events", schema=None) as batch_op:
+        batch_op.drop_column("recorded_at")

@@ -13,9 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-
-revision: str = '0006'
-down_revision: str | None = '0005'
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -23,21 +22,17 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # Keys recorded before this revision have no stored answer: they read as "done"
     # without a body, and the API answers those with the case as it is now (as before).
-    with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('state', sa.String(length=16), server_default='done', nullable=False))
-        batch_op.add_column(sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('response_status', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('response_body', sa.JSON(), nullable=True))
-
-    
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("state", sa.String(length=16), server_default="done", nullable=False))
+        batch_op.add_column(sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("response_status", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("response_body", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    
-    with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
-        batch_op.drop_column('response_body')
-        batch_op.drop_column('response_status')
-        batch_op.drop_column('claimed_at')
-        batch_op.drop_column('state')
 
-    
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.drop_column("response_body")
+        batch_op.drop_column("response_status")
+        batch_op.drop_column("claimed_at")
+        batch_op.drop_column("state")

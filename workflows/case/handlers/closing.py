@@ -54,7 +54,9 @@ class ClosingHandlers(CaseBase):
                 notify = [Notification(recipient="customer", topic="closed")]
                 if checks:
                     assert window is not None
-                    case.fix_check = FixCheck(ask_at=now + timedelta(days=case.rules.fix_check_after_days), answer_within=window)
+                    case.fix_check = FixCheck(
+                        ask_at=now + timedelta(days=case.rules.fix_check_after_days), answer_within=window
+                    )
                     ask_at = case.fix_check.ask_at.isoformat()
                     data |= {"fix_check_at": ask_at}
                     notify = [Notification(recipient="customer", topic="closed", body={"fix_check_at": ask_at})]
@@ -148,7 +150,11 @@ class ClosingHandlers(CaseBase):
             await self._record(
                 EventKind.CALL_BACK_COMPLETED,
                 actor,
-                data={**completion.model_dump(mode="json"), "task_reason": task.reason, "task_created_at": task.created_at.isoformat()},
+                data={
+                    **completion.model_dump(mode="json"),
+                    "task_reason": task.reason,
+                    "task_created_at": task.created_at.isoformat(),
+                },
             )
             return case.view()
 
@@ -224,8 +230,13 @@ class ClosingHandlers(CaseBase):
             EventKind.FIX_CHECK_SENT,
             SYSTEM_ACTOR,
             waiting_for="the customer's answer to the fix check",
-            data={"closed_at": case.closed_at.isoformat() if case.closed_at else None, "answer_due_at": clock.due_at.isoformat()},
-            notify=[Notification(recipient="customer", topic="fix_check", body={"answer_due_at": clock.due_at.isoformat()})],
+            data={
+                "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+                "answer_due_at": clock.due_at.isoformat(),
+            },
+            notify=[
+                Notification(recipient="customer", topic="fix_check", body={"answer_due_at": clock.due_at.isoformat()})
+            ],
         )
 
     @workflow.update

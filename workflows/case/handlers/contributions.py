@@ -53,7 +53,9 @@ class ContributionHandlers(CaseBase):
                     due_at=contribution_due(target, case.calendar, now),
                 )
                 # A department asked again (an earlier contribution received or waived) gets a new task.
-                case.contributions = [c for c in case.contributions if c.department is not assist.department or c.outstanding]
+                case.contributions = [
+                    c for c in case.contributions if c.department is not assist.department or c.outstanding
+                ]
                 case.contributions.append(contribution)
                 asked.append(
                     {
@@ -149,7 +151,9 @@ class ContributionHandlers(CaseBase):
                 },
                 notify=[
                     Notification(
-                        recipient=lead, topic="contribution_received", body={"department": department.value, "late": late}
+                        recipient=lead,
+                        topic="contribution_received",
+                        body={"department": department.value, "late": late},
                     )
                 ],
                 assisting=self._assisting(),
@@ -183,7 +187,9 @@ class ContributionHandlers(CaseBase):
                 },
                 notify=[
                     Notification(
-                        recipient=f"department:{department.value}", topic="contribution_waived", body={"reason": waiver.reason}
+                        recipient=f"department:{department.value}",
+                        topic="contribution_waived",
+                        body={"reason": waiver.reason},
                     )
                 ],
                 assisting=self._assisting(),
@@ -243,7 +249,9 @@ class ContributionHandlers(CaseBase):
         contribution is still taken (and marked late)."""
         case = self._case
         contribution = next(
-            c for c in case.contributions if c.status is ContributionStatus.PENDING and c.department.value == item.department
+            c
+            for c in case.contributions
+            if c.status is ContributionStatus.PENDING and c.department.value == item.department
         )
         contribution.status = ContributionStatus.OVERDUE
         contribution.overdue_at = workflow.now()
@@ -258,8 +266,12 @@ class ContributionHandlers(CaseBase):
                 "escalated_to": f"supervisor:{department}",
             },
             notify=[
-                Notification(recipient=f"supervisor:{department}", topic="contribution_overdue", body={"department": department}),
-                Notification(recipient=f"department:{department}", topic="contribution_overdue", body={"department": department}),
+                Notification(
+                    recipient=f"supervisor:{department}", topic="contribution_overdue", body={"department": department}
+                ),
+                Notification(
+                    recipient=f"department:{department}", topic="contribution_overdue", body={"department": department}
+                ),
             ],
             assisting=self._assisting(),
         )

@@ -123,7 +123,12 @@ class ExecutionHandlers(CaseBase):
                 await self._record(
                     EventKind.EXECUTION_ROUTE_FAILED,
                     SYSTEM_ACTOR,
-                    data={"resolution": order.type.value, "route": route, "reason": cause.message, "next_route": following},
+                    data={
+                        "resolution": order.type.value,
+                        "route": route,
+                        "reason": cause.message,
+                        "next_route": following,
+                    },
                 )
                 if following is None:
                     break
@@ -267,7 +272,11 @@ class ExecutionHandlers(CaseBase):
             task = case.follow_up
             assert task is not None and case.plan is not None
             kind = task.resolution_type or case.plan.plan.resolution.type
-            update: dict[str, Any] = {"key": task.resolution_key, "route": "manual", "external_reference": completion.reference}
+            update: dict[str, Any] = {
+                "key": task.resolution_key,
+                "route": "manual",
+                "external_reference": completion.reference,
+            }
             if task.resolution_type is not None:
                 update |= {"type": kind, "amount": task.amount}
             order = self._order().model_copy(update=update)
@@ -313,7 +322,8 @@ class ExecutionHandlers(CaseBase):
             await self._record(
                 EventKind.RETURN_STEP_OVERDUE,
                 SYSTEM_ACTOR,
-                data=body | {"due_at": item.at.isoformat(), "responsible_role": leg.sender.value, "escalated_to": "supervisor"},
+                data=body
+                | {"due_at": item.at.isoformat(), "responsible_role": leg.sender.value, "escalated_to": "supervisor"},
                 notify=[
                     Notification(recipient="supervisor", topic="return_step_overdue", body=body),
                     Notification(recipient=leg.sender.value, topic="return_step_overdue", body=body),

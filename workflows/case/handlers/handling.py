@@ -55,7 +55,11 @@ class HandlingHandlers(CaseBase):
                 actor,
                 stage=stage,
                 waiting_for=waiting_for,
-                data={"from": before, "to": {"department": department, "assignee": case.assignee}, "reason": reassignment.reason},
+                data={
+                    "from": before,
+                    "to": {"department": department, "assignee": case.assignee},
+                    "reason": reassignment.reason,
+                },
                 notify=[
                     Notification(
                         recipient=f"employee:{case.assignee}" if case.assignee else f"department:{department}",
@@ -95,7 +99,9 @@ class HandlingHandlers(CaseBase):
                 notify=[Notification(recipient="customer", topic="info_request", body={"question": request.question})],
             )
             if paused:
-                await self._record(EventKind.SLA_PAUSED, SYSTEM_ACTOR, stage=Stage.AWAITING_CUSTOMER, data={"clocks": paused})
+                await self._record(
+                    EventKind.SLA_PAUSED, SYSTEM_ACTOR, stage=Stage.AWAITING_CUSTOMER, data={"clocks": paused}
+                )
             return self._case.view()
 
     @request_info.validator
@@ -118,7 +124,11 @@ class HandlingHandlers(CaseBase):
                 stage=Stage.IN_HANDLING if resumes else None,
                 waiting_for=f"handler {case.assignee} to propose a solution plan" if resumes else None,
                 data={**reply.model_dump(mode="json"), "answers": question},
-                notify=[Notification(recipient=f"employee:{case.assignee}" if case.assignee else "agent", topic="customer_replied")],
+                notify=[
+                    Notification(
+                        recipient=f"employee:{case.assignee}" if case.assignee else "agent", topic="customer_replied"
+                    )
+                ],
             )
             await self._record_resumed(resumed)
             return case.view()
@@ -150,7 +160,11 @@ class HandlingHandlers(CaseBase):
                     Notification(
                         recipient="customer",
                         topic="deadline_extended",
-                        body={"clock": extension.clock.value, "due_at": clock.due_at.isoformat(), "reason": extension.reason},
+                        body={
+                            "clock": extension.clock.value,
+                            "due_at": clock.due_at.isoformat(),
+                            "reason": extension.reason,
+                        },
                     )
                 ],
             )

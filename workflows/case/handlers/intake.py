@@ -38,7 +38,10 @@ def _overrides(suggestion: TriageSuggestion | None, decision: TriageDecision) ->
         return {}
     changed: dict[str, Any] = {}
     if set(suggestion.categories) != set(decision.categories):
-        changed["categories"] = {"suggested": [c.value for c in suggestion.categories], "chosen": [c.value for c in decision.categories]}
+        changed["categories"] = {
+            "suggested": [c.value for c in suggestion.categories],
+            "chosen": [c.value for c in decision.categories],
+        }
     if suggestion.department is not None and suggestion.department != decision.department:
         changed["department"] = {"suggested": suggestion.department.value, "chosen": decision.department.value}
     if suggestion.priority is not None and suggestion.priority != decision.priority:
@@ -67,7 +70,11 @@ class IntakeHandlers(CaseBase):
                 # Deadlines count from receipt (or the reopen), not from triage.
                 self._start_clock(name, case.cycle_started_at)
             overrides = _overrides(case.suggestion, decision)
-            data = {**decision.model_dump(mode="json"), "suggestion_overridden": bool(overrides), "overrides": overrides}
+            data = {
+                **decision.model_dump(mode="json"),
+                "suggestion_overridden": bool(overrides),
+                "overrides": overrides,
+            }
             await self._record(
                 EventKind.TRIAGED,
                 actor,
@@ -106,7 +113,9 @@ class IntakeHandlers(CaseBase):
                 stage=Stage.AWAITING_FEEDBACK,
                 waiting_for="the customer's satisfaction score",
                 data=data,
-                notify=[Notification(recipient="customer", topic="answer_and_survey", body={"article": answer.article})],
+                notify=[
+                    Notification(recipient="customer", topic="answer_and_survey", body={"article": answer.article})
+                ],
             )
             return case.view()
 
@@ -122,7 +131,10 @@ class IntakeHandlers(CaseBase):
             start_to_close_timeout=timedelta(seconds=10),
             summary="suggest category and department",
         )
-        data: dict[str, Any] = {"channel": case.intake.channel.value, "suggestion": case.suggestion.model_dump(mode="json")}
+        data: dict[str, Any] = {
+            "channel": case.intake.channel.value,
+            "suggestion": case.suggestion.model_dump(mode="json"),
+        }
         if workflow.patched(FIRST_REPLY_BY_PRIORITY):
             # Until an agent triages, the clocks count by the suggested priority (a P1 gets 15 minutes).
             case.provisional_priority = case.suggestion.priority

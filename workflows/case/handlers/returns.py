@@ -44,15 +44,24 @@ class ReturnHandlers(CaseBase):
                 Notification(
                     recipient="customer",
                     topic="return_progress",
-                    body={"step": signal.step.value, "tracking_number": signal.tracking_number, "passed": signal.passed},
+                    body={
+                        "step": signal.step.value,
+                        "tracking_number": signal.tracking_number,
+                        "passed": signal.passed,
+                    },
                 )
             ]
             waiting_for = None
             if following is not None:
-                expected = {"steps": [s.value for s in following.steps], "due_at": progress.due_at.isoformat() if progress.due_at else None}
+                expected = {
+                    "steps": [s.value for s in following.steps],
+                    "due_at": progress.due_at.isoformat() if progress.due_at else None,
+                }
                 data["next"] = expected
                 waiting_for = following.waiting_for
-                notify.append(Notification(recipient=following.sender.value, topic="return_step_expected", body=expected))
+                notify.append(
+                    Notification(recipient=following.sender.value, topic="return_step_expected", body=expected)
+                )
             elif progress.complete:
                 waiting_for = f"the {self._settled_by(progress)} to be carried out"
             await self._record(EventKind(signal.step.value), actor, waiting_for=waiting_for, data=data, notify=notify)
@@ -96,13 +105,20 @@ class ReturnHandlers(CaseBase):
         case = self._case
         assert case.plan is not None
         now = workflow.now()
-        after = (case.plan.plan.resolution.after_return or AfterReturn.REFUND) if order.type is ResolutionType.RETURN else None
+        after = (
+            (case.plan.plan.resolution.after_return or AfterReturn.REFUND)
+            if order.type is ResolutionType.RETURN
+            else None
+        )
         progress = ReturnProgress(kind=order.type, key=order.key, after_return=after, authorised_at=now)
         progress.start_leg(now, case.rules.return_deadlines, case.calendar)
         case.returns = progress
         leg = progress.leg
         assert leg is not None
-        expected = {"steps": [s.value for s in leg.steps], "due_at": progress.due_at.isoformat() if progress.due_at else None}
+        expected = {
+            "steps": [s.value for s in leg.steps],
+            "due_at": progress.due_at.isoformat() if progress.due_at else None,
+        }
         await self._record(
             EventKind.RETURN_AUTHORISED,
             SYSTEM_ACTOR,
@@ -120,7 +136,11 @@ class ReturnHandlers(CaseBase):
                     topic="return_instructions",
                     body={"resolution": order.type.value, "number": case.number, "options": expected["steps"]},
                 ),
-                Notification(recipient=leg.sender.value, topic="return_step_expected", body={"resolution": order.type.value} | expected),
+                Notification(
+                    recipient=leg.sender.value,
+                    topic="return_step_expected",
+                    body={"resolution": order.type.value} | expected,
+                ),
             ],
         )
 
@@ -153,7 +173,13 @@ class ReturnHandlers(CaseBase):
         assert progress is not None
         reason = "the returned item failed the quality check" + (f": {signal.note}" if signal.note else "")
         task = FollowUpTask(
-            reason=reason, created_at=workflow.now(), resolution_key=progress.key, resolution_type=progress.kind, amount=None
+            reason=reason,
+            created_at=workflow.now(),
+            resolution_key=progress.key,
+            resolution_type=progress.kind,
+            amount=None,
         )
-        waiting_for = f"a supervisor to decide on the {progress.kind.value} after the failed quality check (follow-up task)"
+        waiting_for = (
+            f"a supervisor to decide on the {progress.kind.value} after the failed quality check (follow-up task)"
+        )
         await self._open_follow_up(task, waiting_for)
