@@ -38,7 +38,8 @@ class SearchAttributeConflict(RuntimeError):
 
 
 def _type_name(value: int) -> str:
-    return IndexedValueType.Name(value)  # type: ignore[arg-type]  # protobuf enum values are ints.removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")  # KeywordList
+    name = IndexedValueType.Name(value)  # type: ignore[arg-type]  # protobuf enum values are ints
+    return name.removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")  # KeywordList
 
 
 @dataclass
