@@ -13,7 +13,7 @@ from api.app import create_app
 from core.settings import Settings
 from domain.case import Role
 from tests.conftest import Database
-from tests.people import (
+from tests.support.people import (
     ADMIN,
     AGENT,
     HANDLER,
@@ -26,7 +26,7 @@ from tests.people import (
     WAREHOUSE,
     intake,
 )
-from tests.waiting import wait_for_stage
+from tests.support.waiting import wait_for_stage
 
 UNKNOWN = "ZZ-19990101-000001"
 PEOPLE = {Role.AGENT: AGENT, Role.HANDLER: HANDLER, Role.SUPERVISOR: SUPERVISOR, Role.HEAD: HEAD, Role.ADMIN: ADMIN}

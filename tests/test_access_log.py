@@ -21,7 +21,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Database
-from tests.people import AGENT
+from tests.support.people import AGENT
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,9 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from store.models import CalendarVersionRow, SlaPolicyVersionRow
 from tests.conftest import Database
-from tests.people import ADMIN, AGENT, intake
-from tests.test_case_clocks import calendar_of, drive_to_feedback, open_and_triage, post
-from tests.waiting import wait_for_event
+from tests.support.api import calendar_of, drive_to_feedback, open_and_triage, post
+from tests.support.people import ADMIN, AGENT, intake
+from tests.support.waiting import wait_for_event
 
 
 @pytest.fixture(autouse=True)

@@ -26,8 +26,8 @@ from store.apikeys import DEV_PEOPLE, ApiKeyStore, ensure_dev_keys
 from store.db import session_factory
 from store.models import ApiKeyRow
 from tests.conftest import Database
-from tests.people import AGENT, TEST_JWT_SECRET, intake, token
-from tests.waiting import wait_for_stage
+from tests.support.people import AGENT, TEST_JWT_SECRET, intake, token
+from tests.support.waiting import wait_for_stage
 
 
 def assert_401(response: httpx.Response, *secrets: str) -> dict:

@@ -16,8 +16,8 @@ import pytest
 from pydantic import ValidationError
 
 from core.settings import Settings
-from tests.people import ADMIN, AGENT, SUPERVISOR
-from tests.test_api_errors import assert_problem, error_fields, open_case
+from tests.support.people import ADMIN, AGENT, SUPERVISOR
+from tests.support.problems import assert_problem, error_fields, open_case
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ deadline and its escalation, the survey window, reopening, withdrawal."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
@@ -12,34 +11,11 @@ from temporalio.testing import WorkflowEnvironment
 from domain import search_attributes as sa
 from domain.calendar import BusinessCalendar
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
+from tests.support.api import calendar_of, drive_to_feedback, open_and_triage, post
 from tests.support.days import ordinary_tuesday_morning, start_case_at
-from tests.waiting import wait_for_event, wait_for_stage
+from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE
+from tests.support.waiting import wait_for_event
 from workflows.case import CaseWorkflow
-
-
-async def post(api: httpx.AsyncClient, path: str, body: Any, who: dict[str, str]) -> dict[str, Any]:
-    response = await api.post(path, json=body, headers=who)
-    assert response.status_code in (200, 201), f"{path}: {response.text}"
-    return response.json()
-
-
-async def calendar_of(api: httpx.AsyncClient, number: str) -> BusinessCalendar:
-    """The business calendar pinned on a case, from its live state."""
-    detail = (await api.get(f"/cases/{number}", headers=AGENT)).json()
-    return BusinessCalendar.model_validate(detail["live"]["calendar"])
-
-
-async def open_and_triage(api: httpx.AsyncClient, **triage: Any) -> dict[str, Any]:
-    case = await post(api, "/cases", intake(), AGENT)
-    return await post(api, f"/cases/{case['number']}/triage", TRIAGE | triage, AGENT)
-
-
-async def drive_to_feedback(api: httpx.AsyncClient, number: str) -> None:
-    await post(api, f"/cases/{number}/accept", None, HANDLER)
-    await post(api, f"/cases/{number}/plan", PLAN, HANDLER)
-    await post(api, f"/cases/{number}/approve", {}, HEAD)
-    await wait_for_stage(api, number, "awaiting_feedback", AGENT)
 
 
 async def test_resolution_deadline_warns_breaches_and_climbs_the_ladder(

@@ -8,8 +8,8 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
-from tests.waiting import wait_for_event, wait_for_stage
+from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
+from tests.support.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
 
 

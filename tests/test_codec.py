@@ -16,7 +16,7 @@ from api.app import create_app
 from core.codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, codec_from, data_converter, new_key, parse_keys
 from core.settings import Settings
 from domain.case import CaseIntake
-from tests.people import ADMIN, AGENT, HANDLER, HEAD, SUPERVISOR, intake
+from tests.support.people import ADMIN, AGENT, HANDLER, HEAD, SUPERVISOR, intake
 
 OLD, NEW = new_key(), new_key()
 UI = "http://ui.example:8233"

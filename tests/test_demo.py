@@ -22,7 +22,7 @@ from store.apikeys import ApiKeyStore
 from store.db import session_factory
 from store.models import CalendarVersionRow, CaseCategoryRow, CaseRow, SlaPolicyVersionRow
 from tests.conftest import Database
-from tests.people import AGENT, intake
+from tests.support.people import AGENT, intake
 
 PREFIX = {"sqlite": "DEMQ", "postgresql": "DEMP"}
 

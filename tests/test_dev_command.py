@@ -16,8 +16,8 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from tests.people import intake
 from tests.support.devrun import AFTERSALES, DevRun, alive
+from tests.support.people import intake
 
 NAME = "张三丰"
 PHONE = "+86 138 0013 8000"

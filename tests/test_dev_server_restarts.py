@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,18 +23,13 @@ from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.migrate import upgrade
 from tests.conftest import Database
-from tests.durability import RESULT_TOLD, act, assert_nothing_lost_or_doubled, wait_for_record
-from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
+from tests.support.devrun import free_port
+from tests.support.durability import RESULT_TOLD, act, assert_nothing_lost_or_doubled, wait_for_record
+from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
 from worker import build_worker
 
 CASES = 8
 SEED = 6
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @asynccontextmanager
@@ -120,7 +114,7 @@ async def test_cases_survive_dev_server_restarts_and_dropped_connections(databas
         task_queue="dev-restarts",
         case_number_prefix=database.prefix,
     )
-    port, ui_port = _free_port(), _free_port()
+    port, ui_port = free_port(), free_port()
     settings = settings.model_copy(update={"temporal_address": f"127.0.0.1:{port}"})
     chance = random.Random(SEED)
     cases = [Case(i) for i in range(CASES)]

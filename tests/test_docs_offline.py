@@ -17,7 +17,7 @@ import uvicorn
 
 from api.app import create_app
 from core.settings import Settings
-from tests.test_reports import _chromium  # fails rather than skips under CI=true
+from tests.support.browser import chromium_path  # fails rather than skips under CI=true
 
 LOCAL = {"127.0.0.1"}
 
@@ -52,7 +52,7 @@ async def _offline_page() -> AsyncIterator[tuple[object, list[str]]]:
     """A browser page whose every request off 127.0.0.1 is aborted, and noted."""
     from playwright.async_api import async_playwright
 
-    chromium = _chromium()
+    chromium = chromium_path()
     refused: list[str] = []
 
     async def only_local(route) -> None:  # noqa: ANN001 - playwright Route

@@ -15,8 +15,8 @@ from domain.case import CaseIntake
 from domain.sla import ClockName
 from domain.state import CaseStart
 from tests.conftest import Database
-from tests.people import AGENT_ACTOR, intake
-from tests.waiting import wait_for_event
+from tests.support.people import AGENT_ACTOR, intake
+from tests.support.waiting import wait_for_event
 from workflows.case import CaseWorkflow
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -20,86 +18,18 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from core.settings import Settings
 from delivery import signing
-from delivery.resolutions import ResolutionExecutor, RouteFailed, RouteUnavailable, WebhookExecutor
-from delivery.stock import StockService
-from domain.case import LedgerReceipt, ResolutionType, StockCheck
+from delivery.resolutions import RouteFailed, RouteUnavailable, WebhookExecutor
+from domain.case import LedgerReceipt, ResolutionType
 from domain.records import ResolutionOrder
 from store.cases import CaseStore
 from store.db import session_factory
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
-from tests.receiver import receiver
-from tests.test_case_clocks import post
-from tests.waiting import wait_for_event, wait_for_stage
+from tests.support.api import post
+from tests.support.payments import Payments, ScriptedGateway, approved_with
+from tests.support.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.support.receiver import receiver
+from tests.support.waiting import wait_for_event, wait_for_stage
 from worker import build_worker
-
-
-@dataclass
-class ScriptedGateway:
-    """The payment gateway double: told per case and route to refuse or to be unreachable."""
-
-    refuse: set[tuple[str, str | None]] = field(default_factory=set)
-    unreachable: set[tuple[str, str | None]] = field(default_factory=set)
-    calls: list[tuple[str, str | None]] = field(default_factory=list)
-    paid: list[ResolutionOrder] = field(default_factory=list)
-    # Payments per idempotency key (the route key). This double pays every time it is asked,
-    # as a gateway without deduplication would: more than one for a key is a double payment.
-    charges: Counter[str] = field(default_factory=Counter)
-
-    async def execute(self, order: ResolutionOrder) -> str | None:
-        self.calls.append((order.number, order.route))
-        if (order.number, order.route) in self.unreachable:
-            raise RouteUnavailable(f"gateway timeout on the {order.route} route")
-        if (order.number, order.route) in self.refuse:
-            raise RouteFailed(f"{order.route} route declined: account closed")
-        self.paid.append(order)
-        self.charges[order.route_key] += 1
-        return f"PAY-{order.route_key}"
-
-    def paid_for(self, number: str) -> list[ResolutionOrder]:
-        return [o for o in self.paid if o.number == number]
-
-
-_GATEWAY_IS_AN_EXECUTOR: type[ResolutionExecutor] = ScriptedGateway  # same interface as WebhookExecutor
-
-
-@dataclass
-class ScriptedStock:
-    """The stock service double: items listed in `out` are out of stock, with similar items."""
-
-    out: dict[str, list[str]] = field(default_factory=dict)
-
-    async def check(self, sku: str) -> StockCheck:
-        if sku in self.out:
-            return StockCheck(sku=sku, in_stock=False, similar=self.out[sku])
-        return StockCheck(sku=sku, in_stock=True)
-
-
-_STOCK_DOUBLE: type[StockService] = ScriptedStock
-
-
-@dataclass
-class Payments:
-    api: httpx.AsyncClient
-    gateway: ScriptedGateway
-    stock: ScriptedStock
-
-
-@pytest.fixture(scope="module")
-async def payments(env: WorkflowEnvironment, database: Database, worker: str) -> AsyncIterator[Payments]:
-    gateway = ScriptedGateway()
-    stock = ScriptedStock()
-    queue = f"execution-{database.backend}"
-    settings = Settings(task_queue=queue, database_url=database.url, case_number_prefix=database.prefix)
-    app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
-    async with (
-        build_worker(
-            env.client, database.store, queue, executor=gateway, route_attempts=2, stock=stock,
-            workflow_failure_exception_types=[Exception],
-        ),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as api,
-    ):  # fmt: skip
-        yield Payments(api, gateway, stock)
 
 
 async def approved(api: httpx.AsyncClient, resolution: dict[str, Any] | None = None, **order: Any) -> tuple[str, int]:
@@ -183,27 +113,6 @@ async def test_a_refused_original_route_falls_back_to_the_alternative(payments: 
     executed = [e for e in timeline if e.kind == "resolution_executed"]
     assert [e.data["route"] for e in executed] == ["alternative"]
     assert failed.seq < executed[0].seq
-
-
-async def approved_with(
-    payments: Payments,
-    resolution: dict[str, Any],
-    *,
-    refuse=(),
-    unreachable=(),
-    sku: str = "KETTLE-1L",  # noqa: ANN001
-) -> tuple[str, int]:
-    """Opens and plans a case, scripts the gateway for its number, then approves it."""
-    api = payments.api
-    product = {"sku": sku, "model": "K1", "batch": "B2026-10", "serial_number": "SN-0042"}
-    number = (await post(api, "/cases", intake(product=product), AGENT))["number"]
-    await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
-    await post(api, f"/cases/{number}/accept", None, HANDLER)
-    await post(api, f"/cases/{number}/plan", PLAN | {"resolution": resolution}, HANDLER)
-    payments.gateway.refuse |= {(number, route) for route in refuse}
-    payments.gateway.unreachable |= {(number, route) for route in unreachable}
-    approval = await post(api, f"/cases/{number}/approve", {"comment": "ok"}, HEAD)
-    return number, approval["seq"]
 
 
 async def test_an_unreachable_original_route_is_retried_then_the_alternative_pays(
@@ -428,7 +337,7 @@ async def test_the_webhook_gateway_posts_signed_json_with_an_idempotency_key_per
 
 
 async def test_the_webhook_gateway_reports_an_unreachable_service_as_transient() -> None:
-    from tests.receiver import free_port
+    from tests.support.receiver import free_port
 
     gateway = WebhookExecutor(f"http://127.0.0.1:{free_port()}/pay", "payments-secret", timeout=2)
     with pytest.raises(RouteUnavailable, match="ConnectError"):

@@ -16,10 +16,10 @@ from temporalio.testing import WorkflowEnvironment
 from domain.calendar import BusinessCalendar
 from store.models import SlaPolicyVersionRow
 from tests.conftest import Database
-from tests.people import ADMIN, AGENT, HANDLER, OVERRIDE_REASON, SUPERVISOR, TRIAGE, intake
+from tests.support.api import calendar_of, drive_to_feedback, open_and_triage, post
 from tests.support.days import ordinary_tuesday_morning, start_case_at
-from tests.test_case_clocks import calendar_of, drive_to_feedback, open_and_triage, post
-from tests.waiting import wait_for_event, wait_for_stage
+from tests.support.people import ADMIN, AGENT, HANDLER, OVERRIDE_REASON, SUPERVISOR, TRIAGE, intake
+from tests.support.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
 
 TOLD = {"channel": "phone", "summary": "Refunded 899.00 CNY to the original card", "follow_up": "We check in a week"}

@@ -26,7 +26,7 @@ from api.app import create_app
 from core.codec import new_key
 from core.settings import Settings
 from tests.conftest import Database
-from tests.people import ADMIN, AGENT, HANDLER, HEAD, SUPERVISOR, intake
+from tests.support.people import ADMIN, AGENT, HANDLER, HEAD, SUPERVISOR, intake
 
 PEOPLE = [AGENT, HANDLER, SUPERVISOR, HEAD]
 EXAMPLES = 8  # per operation and generation mode

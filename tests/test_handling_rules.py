@@ -10,9 +10,9 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, OVERRIDE_REASON, PLAN, SUPERVISOR, handler, intake, person
-from tests.test_case_clocks import drive_to_feedback, open_and_triage, post
-from tests.waiting import wait_for_event, wait_for_stage
+from tests.support.api import drive_to_feedback, open_and_triage, post
+from tests.support.people import AGENT, HANDLER, HEAD, OVERRIDE_REASON, PLAN, SUPERVISOR, handler, intake, person
+from tests.support.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
 
 LEAD = person("lead-zhou", "supervisor")  # a second module lead

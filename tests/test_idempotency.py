@@ -17,8 +17,8 @@ from domain.case import CaseIntake
 from store.cases import IdempotencyKeyInFlight
 from store.models import CaseRow, IdempotencyKeyRow
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake, person
-from tests.waiting import wait_for_stage
+from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake, person
+from tests.support.waiting import wait_for_stage
 
 
 def unique_intake(**overrides: Any) -> tuple[dict[str, Any], str]:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from api.problems import _message
-from tests.people import AGENT, intake
+from tests.support.people import AGENT, intake
 
 LONG_NAME = "Canary" + "丰" * 120
 BAD_PHONE = "+86 138 0013 8000 9999 1234 5"  # too long for a phone

@@ -13,7 +13,7 @@ from api.app import create_app
 from core.settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
-from tests.people import ADMIN, AGENT, SUPERVISOR, intake, person
+from tests.support.people import ADMIN, AGENT, SUPERVISOR, intake, person
 
 AppFactory = Callable[..., httpx.AsyncClient]
 

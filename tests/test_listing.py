@@ -19,8 +19,8 @@ from api.app import create_app
 from core.settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, OVERRIDE_REASON, intake
-from tests.waiting import wait_for_stage
+from tests.support.people import AGENT, HANDLER, OVERRIDE_REASON, intake
+from tests.support.waiting import wait_for_stage
 
 PREFIX = {"sqlite": "LSTQ", "postgresql": "LSTP"}
 

@@ -12,9 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from store.ops import OpsStore, StuckReason
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, OTHER_HANDLER, PLAN, SUPERVISOR, handler
-from tests.test_case_clocks import calendar_of, open_and_triage, post
-from tests.waiting import wait_for_event, wait_for_stage
+from tests.support.api import calendar_of, open_and_triage, post
+from tests.support.people import AGENT, HANDLER, HEAD, OTHER_HANDLER, PLAN, SUPERVISOR, handler
+from tests.support.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
 
 REPAIR_HANDLER = handler("rnd_repair", "handler-feng")

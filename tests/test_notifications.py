@@ -23,9 +23,9 @@ from store.db import session_factory
 from store.models import OutboxRow
 from store.outbox import OutboxStore
 from tests.conftest import Database
-from tests.people import AGENT, SUPERVISOR, TRIAGE, intake
-from tests.receiver import eventually, free_port, receiver
-from tests.test_case_clocks import drive_to_feedback, post
+from tests.support.api import drive_to_feedback, post
+from tests.support.people import AGENT, SUPERVISOR, TRIAGE, intake
+from tests.support.receiver import eventually, free_port, receiver
 
 SECRET = "test-webhook-secret"
 FAST = RetrySchedule(max_attempts=3, base=timedelta(milliseconds=50), ceiling=timedelta(milliseconds=200))

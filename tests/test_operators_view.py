@@ -23,10 +23,10 @@ from temporalio.testing import WorkflowEnvironment
 from domain import search_attributes as sa
 from domain.calendar import BusinessCalendar
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, handler, intake
+from tests.support.api import post
 from tests.support.days import ordinary_tuesday_morning, start_case_at
-from tests.test_case_clocks import post
-from tests.waiting import wait_for_event, wait_for_stage
+from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, handler, intake
+from tests.support.waiting import wait_for_event, wait_for_stage
 from workflows.case import CaseWorkflow
 
 CUSTOMER = {"name": "欧阳娜娜", "phone": "+86 139 0000 1234", "email": "nana.ouyang@example.com", "tier": "vip"}

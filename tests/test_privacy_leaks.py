@@ -26,9 +26,9 @@ from core.codec import EncryptionCodec, data_converter, new_key
 from core.settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
-from tests.privacy_support import own_database
-from tests.waiting import wait_for_stage
+from tests.support.databases import own_database
+from tests.support.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.support.waiting import wait_for_stage
 from worker import build_worker
 
 CASES = 100

@@ -11,10 +11,10 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Database
-from tests.people import ADMIN, AGENT, HANDLER, HEAD, OTHER_HANDLER, OVERRIDE_REASON, PLAN, SUPERVISOR
-from tests.test_case_clocks import drive_to_feedback, open_and_triage, post
-from tests.test_execution import Payments, approved_with, payments  # noqa: F401 - the payments fixture
-from tests.waiting import wait_for_event
+from tests.support.api import drive_to_feedback, open_and_triage, post
+from tests.support.payments import Payments, approved_with
+from tests.support.people import ADMIN, AGENT, HANDLER, HEAD, OTHER_HANDLER, OVERRIDE_REASON, PLAN, SUPERVISOR
+from tests.support.waiting import wait_for_event
 from workflows.case import CaseWorkflow
 
 RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4, None: 5}
@@ -145,7 +145,7 @@ async def test_a_case_reopened_too_often_waits_in_the_heads_queue_until_the_head
 
 
 async def test_a_resolution_no_route_could_carry_out_waits_in_the_supervisor_queue(
-    payments: Payments,  # noqa: F811 - the fixture imported above
+    payments: Payments,
     database: Database,
 ) -> None:
     number, _ = await approved_with(payments, PLAN["resolution"], refuse=["original", "alternative"])

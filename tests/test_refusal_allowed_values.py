@@ -11,7 +11,7 @@ import pytest
 
 from api.problems import _message
 from domain.case import Category, Channel
-from tests.people import AGENT, intake
+from tests.support.people import AGENT, intake
 
 
 def allowed(values: list[str]) -> str:

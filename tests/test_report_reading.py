@@ -19,8 +19,8 @@ import cli.app as cli
 from cli import common as cli_common
 from core.settings import Settings
 from tests.conftest import Database
-from tests.people import SUPERVISOR
-from tests.test_reports import Script
+from tests.support.people import SUPERVISOR
+from tests.support.reports import Script
 
 MONTH = "2025-08"
 

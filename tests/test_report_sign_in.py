@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.people import token
+from tests.support.people import token
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -23,8 +23,8 @@ from pydantic import BaseModel
 from api.app import create_app
 from core.settings import Settings
 from domain import text
-from tests.people import AGENT, HANDLER, PLAN, intake
-from tests.test_api_errors import assert_problem, error_fields, in_handling, open_case
+from tests.support.people import AGENT, HANDLER, PLAN, intake
+from tests.support.problems import assert_problem, error_fields, in_handling, open_case
 
 # Admin uploads (policies, calendars, triage rules) and the codec proxy are not case input.
 NOT_CASE_INPUT = ("/admin", "/codec")

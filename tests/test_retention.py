@@ -32,8 +32,8 @@ from domain.retention import (
 from domain.sla import SlaState
 from store.models import CaseRow, IdempotencyKeyRow, OutboxRow, TimelineEventRow
 from tests.conftest import Database
-from tests.people import intake
-from tests.privacy_support import own_database
+from tests.support.databases import own_database
+from tests.support.people import intake
 from worker import build_worker
 from workflows.retention import RetentionWorkflow
 

@@ -25,7 +25,9 @@ from domain.sla import Target
 from store.apikeys import ApiKeyStore
 from store.db import session_factory
 from tests.conftest import Database
-from tests.people import (
+from tests.support.api import calendar_of, post
+from tests.support.payments import ScriptedGateway, ScriptedStock
+from tests.support.people import (
     AGENT,
     HANDLER,
     HEAD,
@@ -35,9 +37,7 @@ from tests.people import (
     TRIAGE,
     intake,
 )
-from tests.test_case_clocks import calendar_of, post
-from tests.test_execution import ScriptedGateway, ScriptedStock
-from tests.waiting import wait_for_event, wait_for_stage
+from tests.support.waiting import wait_for_event, wait_for_stage
 from worker import build_worker
 from workflows.case import CaseWorkflow
 

@@ -16,10 +16,10 @@ from domain.case import Actor, CaseIntake, Priority, Role
 from domain.sla import ClockName, Replan, SlaPolicy, Target
 from domain.state import CaseStart
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.support.api import calendar_of, open_and_triage, post
 from tests.support.days import friday_before_holiday, ordinary_tuesday_morning, start_case_at
-from tests.test_case_clocks import calendar_of, open_and_triage, post
-from tests.waiting import wait_for_event
+from tests.support.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
+from tests.support.waiting import wait_for_event
 from workflows.case import CaseWorkflow
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

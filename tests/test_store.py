@@ -10,7 +10,7 @@ from domain.lifecycle import EventKind
 from domain.records import CaseSnapshot, Notification, ResolutionOrder, Transition
 from domain.sla import SlaState
 from tests.conftest import Database
-from tests.people import intake
+from tests.support.people import intake
 
 AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 

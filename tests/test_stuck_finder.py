@@ -28,9 +28,9 @@ from services.stuck import format_duration
 from store.cases import CaseStore
 from store.db import session_factory
 from tests.conftest import Database
-from tests.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, handler, intake
-from tests.test_case_clocks import drive_to_feedback, post
-from tests.waiting import wait_for_event
+from tests.support.api import drive_to_feedback, post
+from tests.support.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, handler, intake
+from tests.support.waiting import wait_for_event
 from worker import build_worker
 from workflows.case import CaseWorkflow
 
@@ -242,7 +242,7 @@ async def test_a_record_the_database_refuses_for_good_stops_retrying_and_is_list
     for ever; the case is listed as stuck with the reason, and its history stays short."""
     from domain.case import CaseIntake
     from domain.state import CaseStart
-    from tests.people import AGENT_ACTOR
+    from tests.support.people import AGENT_ACTOR
 
     canary = "db-refuses-this"
     async with database.engine.begin() as connection:

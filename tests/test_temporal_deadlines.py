@@ -25,8 +25,8 @@ from core.settings import Settings
 from store.cases import CaseStore
 from store.db import session_factory
 from tests.conftest import Database
-from tests.people import ADMIN, AGENT, TRIAGE, intake
-from tests.test_dev_server_restarts import _free_port
+from tests.support.devrun import free_port
+from tests.support.people import ADMIN, AGENT, TRIAGE, intake
 from worker import build_worker
 
 DEADLINE = 2.0  # seconds: temporal_timeout_seconds and case_query_timeout_seconds here
@@ -36,7 +36,7 @@ SLACK = 3.0  # the deadline's own margin (1 s) and a loaded machine's
 @asynccontextmanager
 async def running(settings: Settings, database: Database) -> AsyncIterator[tuple[httpx.AsyncClient, Client, DevServer]]:
     port = int(settings.temporal_address.rsplit(":", 1)[1])
-    async with DevServer(settings.data_dir, port, _free_port()) as server:
+    async with DevServer(settings.data_dir, port, free_port()) as server:
         client = await server.connect(settings)
         sessions = session_factory(database.engine)
         app = create_app(settings, temporal=client, sessions=sessions)
@@ -74,7 +74,7 @@ async def kinds(api: httpx.AsyncClient, number: str) -> list[str]:
 async def test_a_frozen_temporal_is_503_within_the_deadline_and_a_repeat_acts_once(
     database: Database, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     settings = Settings(
         data_dir=tmp_path / "frozen",
         database_url=database.url,

@@ -12,9 +12,9 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Database
-from tests.people import AGENT, TRIAGE, intake
-from tests.test_case_clocks import post
-from tests.waiting import wait_for_event
+from tests.support.api import post
+from tests.support.people import AGENT, TRIAGE, intake
+from tests.support.waiting import wait_for_event
 from workflows.case import CaseWorkflow
 
 # Nothing in it is a safety, injury or repeat term, and it is paid below the high-value amount.

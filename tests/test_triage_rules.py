@@ -12,8 +12,8 @@ import pytest
 from domain.case import CaseIntake, Category, Department, Priority
 from domain.triage import TriageRules, suggest
 from tests.conftest import Database
-from tests.people import AGENT, intake
-from tests.test_case_clocks import post
+from tests.support.api import post
+from tests.support.people import AGENT, intake
 
 
 def case(**overrides: object) -> CaseIntake:

@@ -31,10 +31,10 @@ from domain.triage import TriageRules, suggest
 from store.db import session_factory
 from store.triage_rules import ActiveTriageRules, TriageRulesStore
 from tests.conftest import Database
-from tests.people import ADMIN, AGENT, HEAD, SUPERVISOR, intake
-from tests.privacy_support import own_database
-from tests.test_case_clocks import post
-from tests.waiting import wait_for_event
+from tests.support.api import post
+from tests.support.databases import own_database
+from tests.support.people import ADMIN, AGENT, HEAD, SUPERVISOR, intake
+from tests.support.waiting import wait_for_event
 from worker import build_worker
 
 SLEEVES = "Both sleeves end above the wrist"  # no built-in term matches this

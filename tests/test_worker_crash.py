@@ -27,7 +27,7 @@ from core.settings import Settings
 from core.temporal_client import connect
 from store.db import session_factory
 from tests.conftest import Database
-from tests.durability import (
+from tests.support.durability import (
     DevProcess,
     WorkerProcess,
     act,
@@ -35,8 +35,8 @@ from tests.durability import (
     assert_record_is_the_workflow,
     run_lifecycle,
 )
-from tests.people import AGENT, HANDLER, PLAN, TRIAGE, intake, person
-from tests.receiver import receiver
+from tests.support.people import AGENT, HANDLER, PLAN, TRIAGE, intake, person
+from tests.support.receiver import receiver
 from workflows.case import CaseWorkflow
 
 CASES = 30

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tests.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
+from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
 
 # One case's life when nothing goes wrong, to a satisfied close: what the timeline must say,
 # once each. (It archives a week later, after the fix check: tests/test_follow_up.py.)
