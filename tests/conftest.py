@@ -42,7 +42,7 @@ from worker import build_worker
 pytest_plugins = ["tests.support.payments"]
 
 # Every Settings() the tests build accepts the tokens tests/support/people.py signs, and lets
-# callers go as fast as the tests drive them (tests/test_limits.py sets its own rate).
+# callers go as fast as the tests drive them (tests/api/test_limits.py sets its own rate).
 os.environ["JWT_SECRET"] = TEST_JWT_SECRET
 os.environ["RATE_LIMIT"] = ""
 # Tests log as the processes do: phone numbers and e-mail addresses masked in every record.

@@ -19,7 +19,7 @@ import httpx
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
 
 # One case's life when nothing goes wrong, to a satisfied close: what the timeline must say,
-# once each. (It archives a week later, after the fix check: tests/test_follow_up.py.)
+# once each. (It archives a week later, after the fix check: tests/workflows/test_follow_up.py.)
 LIFECYCLE = [
     "received", "triaged", "accepted", "plan_proposed", "plan_approved", "resolution_executed", "result_told", "closed",
 ]  # fmt: skip

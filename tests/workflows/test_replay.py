@@ -26,7 +26,7 @@ from domain.lifecycle import EventKind
 from worker import SANDBOX
 from workflows.case import CaseWorkflow
 
-ROOT = Path(__file__).parent / "histories"
+ROOT = Path(__file__).resolve().parents[1] / "histories"
 BASELINES = sorted(path for path in ROOT.iterdir() if path.is_dir())
 HISTORIES = sorted(ROOT.glob("*/*.json"))
 # Event kinds whose paths are tested (and listed in scripts/record_histories.sh) but not yet in

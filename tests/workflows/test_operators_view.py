@@ -289,7 +289,7 @@ async def test_a_visibility_query_finds_a_breached_case_waiting_for_approval(
 
 
 async def test_the_readme_queries_are_valid_visibility_queries(env: WorkflowEnvironment) -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("### Finding stuck cases", 1)[1].split("\n### ", 1)[0]
     queries = re.findall(r"^\| [^|]+ \| `(.+)` \|$", section, flags=re.MULTILINE)
     assert len(queries) >= 9, queries

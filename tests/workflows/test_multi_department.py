@@ -210,7 +210,7 @@ async def test_assisting_handlers_see_and_act_others_do_not(api: httpx.AsyncClie
     assert number not in [item["number"] for item in sales["items"]]
 
     # An assisting handler contributes for their own department only, and does nothing else
-    # (tests/test_access.py walks every other action).
+    # (tests/api/test_access.py walks every other action).
     other = await api.post(f"/cases/{number}/contributions/rnd_repair", json={"summary": "x"}, headers=OTHER_HANDLER)
     assert other.status_code == 403 and other.json()["department"] == "rnd_repair"
     taken = await api.post(f"/cases/{number}/accept", headers=OTHER_HANDLER)

@@ -94,7 +94,7 @@ async def test_case_resolved_in_time_never_breaches(
     state = await handle.query(CaseWorkflow.state)
     assert state.clocks["resolution"].state == "met"
     assert state.clocks["survey"].due_at - state.clocks["survey"].started_at == timedelta(hours=72)
-    # Closed as satisfied; it archives after the fix check a week later (tests/test_follow_up.py).
+    # Closed as satisfied; it archives after the fix check a week later (tests/workflows/test_follow_up.py).
     final = await post(api, f"/cases/{number}/feedback", {"score": 4}, AGENT)
     assert final["stage"] == "closed"
     assert final["outcome"] == "satisfied"

@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import Database
 from tests.support.people import AGENT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # (the path as sent, the path as the access log must show it)
 REQUESTS = [

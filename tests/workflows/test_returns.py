@@ -3,7 +3,7 @@ server and worker through the API: logistics and the warehouse report each step 
 real API key for the warehouse), each step has a deadline on the business calendar, and
 the return is settled by a refund on the payment routes (or an exchange); a failed
 quality check goes to a supervisor. The payment gateway and the stock service are the
-doubles of tests/test_execution.py, behind the adapters' interfaces."""
+doubles of tests/support/payments.py, behind the adapters' interfaces."""
 
 from __future__ import annotations
 
