@@ -2,7 +2,7 @@
 
 Every route is listed by method and path template. A route missing here is refused
 to everyone (403): forgetting an entry closes a door rather than opening one, and
-tests/test_access.py walks the app's routes to catch it. Handlers additionally see
+tests/api/test_access.py walks the app's routes to catch it. Handlers additionally see
 only their own department's cases and those it assists (`sees`), and act only on their
 own department's (`leads`): an assisting department's handler reads the case and
 contributes for that department, nothing else (`assisting_only`).

@@ -48,7 +48,7 @@ from domain.state import CaseStart
 from services.sla_rules import SlaRulebook
 from store.db import session_factory
 from store.rules import RulesStore
-from tests.people import AGENT, AGENT_ACTOR, HANDLER, HANDLER_ACTOR, HEAD, HEAD_ACTOR, PLAN, TRIAGE, intake
+from tests.support.people import AGENT, AGENT_ACTOR, HANDLER, HANDLER_ACTOR, HEAD, HEAD_ACTOR, PLAN, TRIAGE, intake
 from workflows.case import CaseWorkflow
 
 POLL_S = 0.02

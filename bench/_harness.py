@@ -525,9 +525,9 @@ class ApiServer:
 
         from api.app import create_app
         from store.db import session_factory
-        from tests.people import TEST_JWT_SECRET
+        from tests.support.people import TEST_JWT_SECRET
 
-        # The bench drives the API as tests/people.py's people, unthrottled.
+        # The bench drives the API as tests/support/people.py's people, unthrottled.
         self.settings = Settings(
             task_queue=task_queue, database_url=db.url, temporal_address="unused", case_number_prefix="AS",
             jwt_secret=TEST_JWT_SECRET, rate_limit="",

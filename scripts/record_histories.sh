@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?usage: scripts/record_histories.sh NAME (a new directory under tests/histories/)}
 out=tests/histories/$name
-AFTERSALES_RECORD_HISTORIES="$out" python -m pytest -q -k "sqlite" tests/test_closed_loop_api.py tests/test_case_clocks.py \
-  tests/test_sla_clocks.py tests/test_handling_rules.py tests/test_triage_rules.py tests/test_execution.py \
-  tests/test_queues.py tests/test_returns.py tests/test_follow_up.py tests/test_multi_department.py tests/test_due_items.py \
-  tests/test_triage_priority.py
+AFTERSALES_RECORD_HISTORIES="$out" python -m pytest -q -k "sqlite" tests/e2e/test_closed_loop_api.py tests/workflows/test_case_clocks.py \
+  tests/workflows/test_sla_clocks.py tests/workflows/test_handling_rules.py tests/workflows/test_triage_rules.py tests/workflows/test_execution.py \
+  tests/api/test_queues.py tests/workflows/test_returns.py tests/workflows/test_follow_up.py tests/workflows/test_multi_department.py tests/workflows/test_due_items.py \
+  tests/workflows/test_triage_priority.py
 ls "$out" | wc -l

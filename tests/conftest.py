@@ -35,11 +35,14 @@ from domain import search_attributes
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.migrate import upgrade
-from tests.people import TEST_JWT_SECRET
+from tests.support.people import TEST_JWT_SECRET
 from worker import build_worker
 
-# Every Settings() the tests build accepts the tokens tests/people.py signs, and lets
-# callers go as fast as the tests drive them (tests/test_limits.py sets its own rate).
+# Fixtures shared by test modules in more than one folder (the payment gateway and stock doubles).
+pytest_plugins = ["tests.support.payments"]
+
+# Every Settings() the tests build accepts the tokens tests/support/people.py signs, and lets
+# callers go as fast as the tests drive them (tests/api/test_limits.py sets its own rate).
 os.environ["JWT_SECRET"] = TEST_JWT_SECRET
 os.environ["RATE_LIMIT"] = ""
 # Tests log as the processes do: phone numbers and e-mail addresses masked in every record.

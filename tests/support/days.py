@@ -67,12 +67,12 @@ async def start_case_at(  # noqa: ANN201
     body: dict | None = None,  # noqa: ANN001
 ):
     """A case received at `received` (in the future) on `calendar`, with intake `body` (by
-    default tests.people's): its workflow starts with a start delay and the test server skips
+    default tests.support.people's): its workflow starts with a start delay and the test server skips
     to it. Returns its number and workflow handle once the case is recorded."""
     from domain.case import Actor, CaseIntake, Role
     from domain.state import CaseStart
-    from tests.people import intake
-    from tests.waiting import wait_for_event
+    from tests.support.people import intake
+    from tests.support.waiting import wait_for_event
     from workflows.case import CaseWorkflow
 
     number = await database.store.next_case_number(received.astimezone(SHANGHAI).strftime("%Y%m%d"))

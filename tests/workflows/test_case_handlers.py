@@ -38,7 +38,7 @@ from domain.case import (
 from domain.records import RecordedTransition, ResolutionOrder, Transition
 from domain.refusals import Refusal
 from domain.state import CaseStart
-from tests.people import AGENT_ACTOR, HANDLER_ACTOR, HEAD_ACTOR, OVERRIDE_REASON, PLAN, SUPERVISOR_ACTOR, intake
+from tests.support.people import AGENT_ACTOR, HANDLER_ACTOR, HEAD_ACTOR, OVERRIDE_REASON, PLAN, SUPERVISOR_ACTOR, intake
 from workflows.case import CaseWorkflow
 
 # As the worker runs it (worker.py): domain and workflows pass through the sandbox.
