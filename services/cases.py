@@ -4,6 +4,7 @@ action dependency (api/deps.py) share. Temporal's silence raises TemporalDidNotA
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -19,16 +20,19 @@ from store.cases import CaseStore
 from workflows.case import CaseWorkflow
 
 
-async def live_state(handle: WorkflowHandle, settings: Settings) -> CaseState | None:
+async def _query(handle: WorkflowHandle, query: Any, settings: Settings) -> Any:
+    """A query of the case's live workflow within the case query deadline; None for no such case."""
     try:
         async with temporal_deadline(settings, settings.case_query_timeout_seconds):
-            return await handle.query(
-                CaseWorkflow.state, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds)
-            )
+            return await handle.query(query, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds))
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             return None
         raise
+
+
+async def live_state(handle: WorkflowHandle, settings: Settings) -> CaseState | None:
+    return await _query(handle, CaseWorkflow.state, settings)
 
 
 async def assisting(store: CaseStore, number: str, live: CaseState | None) -> list[str]:
@@ -40,15 +44,7 @@ async def assisting(store: CaseStore, number: str, live: CaseState | None) -> li
 
 
 async def live_sla(handle: WorkflowHandle, settings: Settings) -> SlaView | None:
-    try:
-        async with temporal_deadline(settings, settings.case_query_timeout_seconds):
-            return await handle.query(
-                CaseWorkflow.sla, rpc_timeout=timedelta(seconds=settings.case_query_timeout_seconds)
-            )
-    except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND:
-            return None
-        raise
+    return await _query(handle, CaseWorkflow.sla, settings)
 
 
 async def start_case(
