@@ -33,6 +33,7 @@ from tests.support.durability import (
     act,
     assert_nothing_lost_or_doubled,
     assert_record_is_the_workflow,
+    committed_transitions,
     run_lifecycle,
 )
 from tests.support.people import AGENT, HANDLER, PLAN, TRIAGE, intake, person
@@ -241,15 +242,21 @@ async def _record_moved(store: Any, numbers: list[str], count: int, timeout: flo
 
 
 async def _settled(store: Any, client: Any, number: str, timeout: float = 120) -> None:
-    """Bounded wait until the workflow rests (no record pending) and the record shows its last seq."""
+    """Bounded wait until the workflow rests, its history has every record activity completed and
+    the record shows its last seq. A record activity whose worker was killed after it wrote the row
+    but before it reported back is retried only once its 30 s start-to-close timeout has passed:
+    until then the row and the workflow's state already show the event while the history still has
+    the activity in flight, so the comparison waits for the history instead of failing on that window."""
     deadline = time.monotonic() + timeout
     while True:
         state = await client.get_workflow_handle_for(CaseWorkflow.run, number).query(CaseWorkflow.state)
         row = await store.get_case(number)
         resting = state.stage.value in ("in_handling", "awaiting_feedback")
-        if resting and row is not None and row.last_seq == state.seq:
+        committed = [seq for seq, _ in await committed_transitions(client, number)]
+        if resting and row is not None and row.last_seq == state.seq and committed == list(range(1, state.seq + 1)):
             return
         assert time.monotonic() < deadline, (
-            f"{number}: workflow {state.stage.value} #{state.seq}, record {row and row.stage} #{row and row.last_seq}"
+            f"{number}: workflow {state.stage.value} #{state.seq}, record {row and row.stage} #{row and row.last_seq},"
+            f" history committed {committed}"
         )
         await asyncio.sleep(0.2)
