@@ -1,24 +1,28 @@
-"""What the handler groups of CaseWorkflow share: retry policies, stage sets, the state they act on."""
+"""What the handler groups of CaseWorkflow share: retry policies, stage sets, where a change
+leaves the case (`Next`), refusals, the state they act on (`CaseBase`) and `action_update`,
+the decorator every person's action is declared with (its stage rule, its checks)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+import functools
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import Stage
-    from domain.lifecycle import OPEN_STAGES, ActionNotAllowed
-    from domain.records import Transition
+    from domain.case import FollowUpTask, Stage
+    from domain.lifecycle import OPEN_STAGES, Action, ActionNotAllowed, check_allowed
+    from domain.records import ResolutionOrder, Transition
     from domain.refusals import Refusal, Refused
-    from domain.sla import DueKind
-    from domain.state import CaseState
+    from domain.sla import DueItem, DueKind
+    from domain.state import CaseState, CaseView
 
 
 TASK_QUEUE = "aftersales-cases"
@@ -45,6 +49,29 @@ CUSTOMER_VISIBLE_STAGES = frozenset({Stage.TRIAGED, Stage.IN_HANDLING, Stage.PLA
 UPDATED_STAGES = OPEN_STAGES - {Stage.AWAITING_CUSTOMER, Stage.RECEIVED}
 
 MAX_COALESCED = 10
+
+
+class Next(NamedTuple):
+    """Where a change leaves the case: the stage it moves to and what it then waits for."""
+
+    stage: Stage
+    waiting_for: str
+
+
+AWAITING_SCORE = Next(Stage.AWAITING_FEEDBACK, "the customer's satisfaction score")
+
+CARRYING_OUT = "the resolution to be carried out"
+
+ARCHIVING = "archiving"
+
+
+def awaiting_acceptance(department: str) -> Next:
+    """Routed to a department, whose handlers take it from their queue."""
+    return Next(Stage.TRIAGED, f"a {department} handler to accept")
+
+
+def awaiting_plan(handler: str | None) -> Next:
+    return Next(Stage.IN_HANDLING, f"handler {handler} to propose a solution plan")
 
 
 def refuse(
@@ -75,7 +102,10 @@ def _not_allowed(error: ActionNotAllowed) -> ApplicationError:
 
 
 class CaseBase:
-    """What every handler group shares (set by CaseWorkflow.__init__)."""
+    """What every handler group shares (set by CaseWorkflow.__init__): the case, its lock and
+    the check that an action is allowed in the case's stage. The groups build on the recorder
+    and the deadline loop (CaseBase <- Recorder <- Deadlines <- each group); what one group asks
+    of another is declared here, so each is typed against the whole workflow it is part of."""
 
     _case: CaseState
     _lock: asyncio.Lock
@@ -84,3 +114,97 @@ class CaseBase:
     _recorded_categories: list | None
     _batch: list[Transition] | None
     _refusal: str | None
+
+    def _check(self, action: Action) -> None:
+        try:
+            check_allowed(action, self._case.stage)
+        except ActionNotAllowed as error:
+            raise _not_allowed(error) from None
+
+    @asynccontextmanager
+    async def _acting(self, action: Action) -> AsyncIterator[None]:
+        """Runs an action once the case is recorded, under the case lock, checking
+        the stage again: another action may have moved it since validation."""
+        await workflow.wait_condition(lambda: self._case.seq > 0)
+        async with self._lock:
+            self._check(action)
+            yield
+
+    def _nothing_open(self, what: str) -> ApplicationError:
+        """The refusal of an action on something the case does not have open (a task, an offer, a check)."""
+        return refuse(Refusal.ACTION_NOT_ALLOWED, f"the case has no {what}", {"stage": self._case.stage.value})
+
+    # Asked of one group by another (CaseWorkflow composes them all).
+    @abstractmethod
+    def _next_item(self) -> DueItem | None: ...  # deadlines
+
+    @abstractmethod
+    def _check_contributions_in(self) -> None: ...  # contributions
+
+    @abstractmethod
+    async def _contribution_overdue(self, item: DueItem) -> None: ...  # contributions
+
+    @abstractmethod
+    async def _send_fix_check(self) -> None: ...  # closing
+
+    @abstractmethod
+    async def _on_execution_due(self, item: DueItem) -> None: ...  # execution
+
+    @abstractmethod
+    async def _open_follow_up(self, task: FollowUpTask, waiting_for: str) -> None: ...  # execution
+
+    @abstractmethod
+    async def _authorise_return(self, order: ResolutionOrder) -> None: ...  # returns
+
+    @abstractmethod
+    def _settlement(self, order: ResolutionOrder) -> ResolutionOrder: ...  # returns
+
+
+Case = TypeVar("Case", bound=CaseBase)
+Message = ParamSpec("Message")
+Check = Callable[..., None]
+Steps = Callable[Concatenate[Case, Message], Awaitable[None]]
+
+
+def action_update(
+    action: Action, *, check: Check | None = None, validate_only: Check | None = None
+) -> Callable[[Steps[Case, Message]], workflow.UpdateMethodMultiParam[Concatenate[Case, Message], CaseView]]:
+    """A person's action as a Temporal update, named after the decorated method and taking its
+    arguments; its steps run only where `domain.lifecycle` allows `action`:
+
+    - the validator refuses the update if the case's stage does not allow `action`, then runs
+      `check`, then `validate_only` (rules that recorded histories never ran in the handler);
+    - the handler waits for the case to be recorded, takes the case lock, checks the stage and
+      `check` again (another action may have changed the case since validation), runs the
+      steps and answers with the case's view.
+
+    `check` and `validate_only` take the update's own arguments."""
+
+    def decorate(
+        steps: Steps[Case, Message],
+    ) -> workflow.UpdateMethodMultiParam[Concatenate[Case, Message], CaseView]:
+        @functools.wraps(steps)
+        async def handler(self: Case, *args: Message.args, **kwargs: Message.kwargs) -> CaseView:
+            async with self._acting(action):
+                if check is not None:
+                    check(self, *args, **kwargs)
+                await steps(self, *args, **kwargs)
+                return self._case.view()
+
+        # The SDK reads the arguments' types from the steps (functools.wraps) and the answer's from here.
+        handler.__annotations__ = {**steps.__annotations__, "return": CaseView}
+
+        @functools.wraps(steps)  # the SDK wants the validator's parameters to be the update's
+        def validator(self: Case, *args: Message.args, **kwargs: Message.kwargs) -> None:
+            self._check(action)
+            for rule in (check, validate_only):
+                if rule is not None:
+                    rule(self, *args, **kwargs)
+
+        validator.__name__ = f"_validate_{steps.__name__}"
+        validator.__qualname__ = f"{steps.__qualname__.rpartition('.')[0]}.{validator.__name__}"
+        update = workflow.update(handler)
+        update.validator(validator)
+        return update
+
+    return decorate

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 
 from temporalio import workflow
@@ -17,11 +17,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.records import Notification
     from domain.sla import ClockName, DueItem, DueKind, SlaClock
 
-from workflows.case.base import EXECUTION_DUE_KINDS, MAX_COALESCED, CaseBase
+from workflows.case.base import ARCHIVING, EXECUTION_DUE_KINDS, MAX_COALESCED
 from workflows.case.patches import COALESCE_DUE_ITEMS, MULTI_DEPARTMENT
+from workflows.case.recorder import Recorder
 
 
-class Deadlines(CaseBase):
+class Deadlines(Recorder):
     async def _wait_for_change_or_deadline(self) -> None:
         """Sleep until something happens or the next due item, whichever comes first:
         one durable timer, labelled with what it waits for."""
@@ -70,7 +71,7 @@ class Deadlines(CaseBase):
 
     async def _on_due(self, item: DueItem) -> None:
         """Each kind of due item goes to the group that owns it; SLA clocks stay here."""
-        owners: dict[DueKind, Callable[[DueItem], Awaitable[None]]] = {
+        owners: Mapping[DueKind, Callable[[DueItem], Awaitable[None]]] = {
             DueKind.CONTRIBUTION: self._contribution_overdue,
             DueKind.UPDATE: self._progress_update,
             DueKind.FIX_CHECK: self._fix_check_due,
@@ -103,7 +104,7 @@ class Deadlines(CaseBase):
             await self._record(
                 EventKind.FIX_CHECK_UNANSWERED,
                 SYSTEM_ACTOR,
-                waiting_for="archiving",
+                waiting_for=ARCHIVING,
                 data={"due_at": clock.due_at.isoformat()},
             )
             return
@@ -115,7 +116,7 @@ class Deadlines(CaseBase):
                 EventKind.SURVEY_EXPIRED,
                 SYSTEM_ACTOR,
                 stage=Stage.CLOSED,
-                waiting_for="archiving",
+                waiting_for=ARCHIVING,
                 data={"due_at": clock.due_at.isoformat()},
             )
             return

@@ -4,11 +4,11 @@ attributes and current details for operators."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -18,46 +18,36 @@ with workflow.unsafe.imports_passed_through():
     from domain.activities import RECORD_REFUSED_ERROR, CaseActivities
     from domain.case import SYSTEM_ACTOR, Actor, Department, Stage
     from domain.contribution import ContributionStatus
-    from domain.lifecycle import Action, ActionNotAllowed, EventKind, check_allowed
+    from domain.lifecycle import EventKind
     from domain.presenting import current_details
     from domain.queues import escalations
     from domain.records import CaseSnapshot, Notification, Transition
     from domain.sla import ClockName
 
-from workflows.case.base import CUSTOMER_VISIBLE_STAGES, RECORD_RETRY, UPDATED_STAGES, CaseBase, _not_allowed
+from workflows.case.base import CUSTOMER_VISIBLE_STAGES, RECORD_RETRY, UPDATED_STAGES, CaseBase, Next
 from workflows.case.patches import COALESCE_DUE_ITEMS, LOCAL_SIDE_EFFECTS, RECORD_AFTER_ACCEPT, RECORD_REFUSED
+
+# The fields of the case row that a transition carries as the case has them.
+SNAPSHOT_AS_IS = [
+    "stage",
+    "categories",
+    "priority",
+    "department",
+    "assignee",
+    "reopen_count",
+    "escalation_level",
+    "sla_state",
+    "next_deadline",
+    "outcome",
+    "closed_at",
+]
 
 
 class Recorder(CaseBase):
-    def _check(self, action: Action) -> None:
-        try:
-            check_allowed(action, self._case.stage)
-        except ActionNotAllowed as error:
-            raise _not_allowed(error) from None
-
-    @asynccontextmanager
-    async def _acting(self, action: Action) -> AsyncIterator[None]:
-        """Runs an action once the case is recorded, under the case lock, checking
-        the stage again: another action may have moved it since validation."""
-        await workflow.wait_condition(lambda: self._case.seq > 0)
-        async with self._lock:
-            self._check(action)
-            yield
-
     def _snapshot(self) -> CaseSnapshot:
         case = self._case
         return CaseSnapshot(
-            stage=case.stage,
-            categories=case.categories,
-            priority=case.priority,
-            department=case.department,
-            assignee=case.assignee,
-            reopen_count=case.reopen_count,
-            escalation_level=case.escalation_level,
-            sla_state=case.sla_state,
-            next_deadline=case.next_deadline,
-            outcome=case.outcome,
-            closed_at=case.closed_at,
+            **{name: getattr(case, name) for name in SNAPSHOT_AS_IS},
             policy_version=case.policy.version,
             calendar_version=case.calendar.version,
             escalations=escalations(case.clocks, case.policy.ladder),
@@ -67,16 +57,24 @@ class Recorder(CaseBase):
         self,
         kind: EventKind,
         actor: Actor,
+        to: Next | None = None,
         *,
         stage: Stage | None = None,
         waiting_for: str | None = None,
-        data: dict[str, Any] | None = None,
+        data: dict[str, Any] | BaseModel | None = None,
         notify: list[Notification] | None = None,
         archive: bool = False,
         assisting: dict[Department, ContributionStatus] | None = None,
     ) -> None:
+        """`kind` happened, by `actor`: the case moves `to` a stage and waits for what it names
+        (or `stage` and `waiting_for` apart); `data` (a message is recorded as it came) goes on
+        the timeline and `notify` to the outbox."""
         case = self._case
         now = workflow.now()
+        if to is not None:
+            stage, waiting_for = to
+        if isinstance(data, BaseModel):
+            data = data.model_dump(mode="json")
         notifications = list(notify or [])
         if stage is not None and stage is not case.stage and stage in CUSTOMER_VISIBLE_STAGES:
             if not any(n.recipient == "customer" for n in notifications):

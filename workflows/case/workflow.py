@@ -4,9 +4,10 @@ Deterministic code only. Everything that touches the world (the database, the ou
 ledger, the triage rules) happens in activities. The handlers live in groups, one module
 each (handlers/), that the workflow class is composed from: temporalio's `workflow.defn`
 collects the updates, signals and queries of base classes (`inspect.getmembers`), so each
-group is a mixin over `CaseBase` and this class keeps only what every case shares: its
-state, the lock, the main loop, the queries and the receipt. The recorder writes every
-change; the deadline loop keeps the one durable timer."""
+group is a class over the deadline loop and the recorder (over `CaseBase`), each person's
+action declared with `@action_update` (base.py), and this class keeps only what every
+case shares: its state, the lock, the main loop, the queries and the receipt. The recorder
+writes every change; the deadline loop keeps the one durable timer."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ from workflows.case.handlers.handling import HandlingHandlers
 from workflows.case.handlers.intake import IntakeHandlers
 from workflows.case.handlers.returns import ReturnHandlers
 from workflows.case.recorder import Recorder
+
+
+def _archived(case: CaseState) -> bool:
+    """Asked afresh: the stage changes while the loop awaits, which a type checker's narrowing
+    of `case.stage` by the loop condition does not see."""
+    return case.stage is Stage.ARCHIVED
 
 
 @workflow.defn
@@ -83,7 +90,7 @@ class CaseWorkflow(
                     await self._record(EventKind.ARCHIVED, SYSTEM_ACTOR, stage=Stage.ARCHIVED, archive=True)
             else:
                 await self._wait_for_change_or_deadline()
-            if workflow.info().is_continue_as_new_suggested() and case.stage is not Stage.ARCHIVED:
+            if workflow.info().is_continue_as_new_suggested() and not _archived(case):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(start.model_copy(update={"state": case}))
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -12,127 +12,98 @@ with workflow.unsafe.imports_passed_through():
     from domain.records import Notification
     from domain.refusals import Refusal
     from domain.sla import ClockName
-    from domain.state import CaseView
 
-from workflows.case.base import CaseBase, applying_rules, refuse
+from workflows.case.base import CARRYING_OUT, Next, action_update, applying_rules, refuse
+from workflows.case.deadlines import Deadlines
 from workflows.case.patches import APPROVAL_CLOCK, MULTI_DEPARTMENT, SECOND_REJECTION
 
 
-class ApprovalHandlers(CaseBase):
-    @workflow.update
-    async def propose_plan(self, actor: Actor, plan: SolutionPlan) -> CaseView:
-        async with self._acting(Action.PROPOSE_PLAN):
-            self._check_plan(plan)
-            if self._case.contributions and workflow.patched(MULTI_DEPARTMENT):
-                self._check_contributions_in()  # one may have been asked for since validation
-            case = self._case
-            now = workflow.now()
-            case.plan = ProposedPlan(plan=plan, author=actor, proposed_at=now)
-            self._meet(ClockName.PLAN, now)
-            if workflow.patched(APPROVAL_CLOCK):
-                self._start_clock(ClockName.APPROVAL, now)
-            approver = self._approver()
-            await self._record(
-                EventKind.PLAN_PROPOSED,
-                actor,
-                stage=Stage.PLAN_PROPOSED,
-                waiting_for=f"approval by {APPROVER_NAMES[approver]}",
-                data={**plan.model_dump(mode="json"), **PlanApprover(approver=approver).model_dump(mode="json")},
-                notify=[Notification(recipient=approver.value, topic="approval_requested")],
-            )
-            return case.view()
-
-    @propose_plan.validator
-    def _validate_propose_plan(self, actor: Actor, plan: SolutionPlan) -> None:
-        self._check(Action.PROPOSE_PLAN)
-        self._check_contributions_in()
-        self._check_plan(plan)
-        self._check_compensation_cap(plan)
-        self._check_return_amount(plan)
-
-    @workflow.update
-    async def approve(self, actor: Actor, approval: Approval) -> CaseView:
-        async with self._acting(Action.APPROVE):
-            self._check_approver(actor)
-            self._meet(ClockName.APPROVAL, workflow.now())
-            await self._record(
-                EventKind.PLAN_APPROVED,
-                actor,
-                stage=Stage.EXECUTING,
-                waiting_for="the resolution to be carried out",
-                data=approval.model_dump(mode="json"),
-                notify=[Notification(recipient=f"employee:{self._case.assignee}", topic="plan_approved")],
-            )
-            return self._case.view()
-
-    @approve.validator
-    def _validate_approve(self, actor: Actor, approval: Approval) -> None:
-        self._check(Action.APPROVE)
-        self._check_approver(actor)
-        self._check_grade(actor)
-
-    @workflow.update
-    async def reject(self, actor: Actor, rejection: Rejection) -> CaseView:
-        async with self._acting(Action.REJECT):
-            self._check_approver(actor)
-            case = self._case
-            case.last_rejection = rejection.reason
-            case.plan = None
-            self._meet(ClockName.APPROVAL, workflow.now())
-            required_before = self._approver()
-            case.rejections += 1
-            await self._record(
-                EventKind.PLAN_REJECTED,
-                actor,
-                stage=Stage.IN_HANDLING,
-                waiting_for=f"handler {case.assignee} to revise the plan",
-                data=rejection.model_dump(mode="json"),
-                notify=[
-                    Notification(
-                        recipient=f"employee:{case.assignee}", topic="plan_rejected", body={"reason": rejection.reason}
-                    )
-                ],
-            )
-            if self._approver() is not required_before and workflow.patched(SECOND_REJECTION):
-                await self._record(
-                    EventKind.APPROVAL_ESCALATED,
-                    SYSTEM_ACTOR,
-                    data={"to": Role.HEAD.value, "rejections": case.rejections, "reason": "rejected again"},
-                    notify=[Notification(recipient=Role.HEAD.value, topic="approval_escalated")],
-                )
-            return case.view()
-
-    @reject.validator
-    def _validate_reject(self, actor: Actor, rejection: Rejection) -> None:
-        self._check(Action.REJECT)
-        self._check_approver(actor)
-        self._check_grade(actor)
+class ApprovalHandlers(Deadlines):
+    # The approval rules (the amounts and grades themselves live in domain/handling.py and the
+    # case's HandlingRules): what a proposed plan may ask for and who may decide on it.
 
     def _check_plan(self, plan: SolutionPlan) -> None:
         with applying_rules():
             check_plan_amount(plan, self._case.intake.order.paid_amount)
 
-    def _approver(self) -> Role:
+    def _check_new_plan(self, actor: Actor, plan: SolutionPlan) -> None:
+        """Validators only: contributions, the amount, the cap and the return amount (the last
+        two are rules that cases recorded before them never checked)."""
         case = self._case
-        return case.rules.approver(case.priority, case.rejections)
+        self._check_contributions_in()
+        self._check_plan(plan)
+        with applying_rules():
+            case.rules.check_compensation_cap(plan, case.intake.order.paid_amount)
+            check_return_amount(plan, case.intake.order.paid_amount)
 
-    def _check_grade(self, actor: Actor) -> None:
+    def _check_decider(self, actor: Actor, decision: Approval | Rejection) -> None:
+        plan = self._case.plan
+        if plan is not None and plan.author.id == actor.id:
+            raise refuse(Refusal.NOT_PERMITTED, "the author of a plan may not approve or reject it")
+
+    def _check_grade(self, actor: Actor, decision: Approval | Rejection) -> None:
         """Validators only: a rule that cases recorded before it never checked."""
         case = self._case
         with applying_rules():
             case.rules.check_grade(actor, case.priority, case.rejections)
 
-    def _check_return_amount(self, plan: SolutionPlan) -> None:
-        """Validators only: a rule older cases never checked."""
-        with applying_rules():
-            check_return_amount(plan, self._case.intake.order.paid_amount)
-
-    def _check_compensation_cap(self, plan: SolutionPlan) -> None:
+    def _approver(self) -> Role:
         case = self._case
-        with applying_rules():
-            case.rules.check_compensation_cap(plan, case.intake.order.paid_amount)
+        return case.rules.approver(case.priority, case.rejections)
 
-    def _check_approver(self, actor: Actor) -> None:
-        plan = self._case.plan
-        if plan is not None and plan.author.id == actor.id:
-            raise refuse(Refusal.NOT_PERMITTED, "the author of a plan may not approve or reject it")
+    @action_update(Action.PROPOSE_PLAN, validate_only=_check_new_plan)
+    async def propose_plan(self, actor: Actor, plan: SolutionPlan) -> None:
+        self._check_plan(plan)
+        if self._case.contributions and workflow.patched(MULTI_DEPARTMENT):
+            self._check_contributions_in()  # one may have been asked for since validation
+        case = self._case
+        now = workflow.now()
+        case.plan = ProposedPlan(plan=plan, author=actor, proposed_at=now)
+        self._meet(ClockName.PLAN, now)
+        if workflow.patched(APPROVAL_CLOCK):
+            self._start_clock(ClockName.APPROVAL, now)
+        approver = self._approver()
+        await self._record(
+            EventKind.PLAN_PROPOSED,
+            actor,
+            stage=Stage.PLAN_PROPOSED,
+            waiting_for=f"approval by {APPROVER_NAMES[approver]}",
+            data={**plan.model_dump(mode="json"), **PlanApprover(approver=approver).model_dump(mode="json")},
+            notify=[Notification(recipient=approver.value, topic="approval_requested")],
+        )
+
+    @action_update(Action.APPROVE, check=_check_decider, validate_only=_check_grade)
+    async def approve(self, actor: Actor, approval: Approval) -> None:
+        self._meet(ClockName.APPROVAL, workflow.now())
+        notify = [Notification(recipient=f"employee:{self._case.assignee}", topic="plan_approved")]
+        await self._record(
+            EventKind.PLAN_APPROVED, actor, Next(Stage.EXECUTING, CARRYING_OUT), data=approval, notify=notify
+        )
+
+    @action_update(Action.REJECT, check=_check_decider, validate_only=_check_grade)
+    async def reject(self, actor: Actor, rejection: Rejection) -> None:
+        case = self._case
+        case.last_rejection = rejection.reason
+        case.plan = None
+        self._meet(ClockName.APPROVAL, workflow.now())
+        required_before = self._approver()
+        case.rejections += 1
+        await self._record(
+            EventKind.PLAN_REJECTED,
+            actor,
+            stage=Stage.IN_HANDLING,
+            waiting_for=f"handler {case.assignee} to revise the plan",
+            data=rejection,
+            notify=[
+                Notification(
+                    recipient=f"employee:{case.assignee}", topic="plan_rejected", body={"reason": rejection.reason}
+                )
+            ],
+        )
+        if self._approver() is not required_before and workflow.patched(SECOND_REJECTION):
+            await self._record(
+                EventKind.APPROVAL_ESCALATED,
+                SYSTEM_ACTOR,
+                data={"to": Role.HEAD.value, "rejections": case.rejections, "reason": "rejected again"},
+                notify=[Notification(recipient=Role.HEAD.value, topic="approval_escalated")],
+            )

@@ -24,55 +24,45 @@ with workflow.unsafe.imports_passed_through():
     from domain.records import Notification
     from domain.refusals import Refusal
     from domain.sla import ClockName, SlaClock
-    from domain.state import CaseView
 
-from workflows.case.base import CaseBase, refuse
+from workflows.case.base import ARCHIVING, Next, action_update, refuse
+from workflows.case.deadlines import Deadlines
 from workflows.case.patches import CALL_BACK_TASK, FIX_CHECK, REOPEN_LIMIT
 
 
-class ClosingHandlers(CaseBase):
-    @workflow.update
-    async def record_feedback(self, actor: Actor, feedback: Feedback) -> CaseView:
-        async with self._acting(Action.FEEDBACK):
-            case = self._case
-            case.feedback.append(feedback)
-            now = workflow.now()
-            self._meet(ClockName.SURVEY, now)
-            # The customer answering the survey has heard the result.
-            self._meet(ClockName.RESULT, now)
-            data = feedback.model_dump(mode="json")
-            if feedback.reopens:
-                reason = f"survey score {feedback.score}" + (" (not satisfied)" if feedback.satisfied is False else "")
-                await self._reopen(actor, data, reason, score=feedback.score)
-            else:
-                case.outcome = Outcome.SATISFIED
-                case.closed_at = now
-                # A resolution was carried out: days later the customer is asked whether it held.
-                # A case answered at first contact was told something, not fixed: it archives.
-                window = self._target(ClockName.FIX_CHECK)
-                checks = case.receipt is not None and window is not None and workflow.patched(FIX_CHECK)
-                notify = [Notification(recipient="customer", topic="closed")]
-                if checks:
-                    assert window is not None
-                    case.fix_check = FixCheck(
-                        ask_at=now + timedelta(days=case.rules.fix_check_after_days), answer_within=window
-                    )
-                    ask_at = case.fix_check.ask_at.isoformat()
-                    data |= {"fix_check_at": ask_at}
-                    notify = [Notification(recipient="customer", topic="closed", body={"fix_check_at": ask_at})]
-                await self._record(
-                    EventKind.CLOSED,
-                    actor,
-                    stage=Stage.CLOSED,
-                    waiting_for=self._fix_check_wait() if checks else "archiving",
-                    data=data,
-                    notify=notify,
-                )
-            return case.view()
-
-    @record_feedback.validator
-    def _validate_feedback(self, actor: Actor, feedback: Feedback) -> None:
-        self._check(Action.FEEDBACK)
+class ClosingHandlers(Deadlines):
+    @action_update(Action.FEEDBACK)
+    async def record_feedback(self, actor: Actor, feedback: Feedback) -> None:
+        case = self._case
+        case.feedback.append(feedback)
+        now = workflow.now()
+        self._meet(ClockName.SURVEY, now)
+        # The customer answering the survey has heard the result.
+        self._meet(ClockName.RESULT, now)
+        data = feedback.model_dump(mode="json")
+        if feedback.reopens:
+            reason = f"survey score {feedback.score}" + (" (not satisfied)" if feedback.satisfied is False else "")
+            await self._reopen(actor, data, reason, score=feedback.score)
+            return
+        case.outcome = Outcome.SATISFIED
+        case.closed_at = now
+        # A resolution was carried out: days later the customer is asked whether it held.
+        # A case answered at first contact was told something, not fixed: it archives.
+        window = self._target(ClockName.FIX_CHECK)
+        checks = case.receipt is not None and window is not None and workflow.patched(FIX_CHECK)
+        notify = [Notification(recipient="customer", topic="closed")]
+        if checks:
+            assert window is not None
+            case.fix_check = FixCheck(
+                ask_at=now + timedelta(days=case.rules.fix_check_after_days), answer_within=window
+            )
+            ask_at = case.fix_check.ask_at.isoformat()
+            data |= {"fix_check_at": ask_at}
+            notify = [Notification(recipient="customer", topic="closed", body={"fix_check_at": ask_at})]
+        waiting_for = self._fix_check_wait() if checks else ARCHIVING
+        await self._record(
+            EventKind.CLOSED, actor, stage=Stage.CLOSED, waiting_for=waiting_for, data=data, notify=notify
+        )
 
     async def _reopen(self, actor: Actor, data: dict[str, Any], reason: str, *, score: int | None = None) -> None:
         """Back to triage with the same number (a low score, or a fix that did not hold); a
@@ -84,12 +74,7 @@ class ClosingHandlers(CaseBase):
         if not call_back_task:
             notify.insert(0, Notification(recipient="agent", topic="call_back", body={"score": score}))
         await self._record(
-            EventKind.REOPENED,
-            actor,
-            stage=Stage.REOPENED,
-            waiting_for="triage by an agent (reopened)",
-            data=data,
-            notify=notify,
+            EventKind.REOPENED, actor, Next(Stage.REOPENED, "triage by an agent (reopened)"), data=data, notify=notify
         )
         if case.rules.reopen_limit_reached(case.reopen_count) and workflow.patched(REOPEN_LIMIT):
             await self._record(
@@ -123,87 +108,48 @@ class ClosingHandlers(CaseBase):
             notify=[Notification(recipient=Role.AGENT.value, topic="call_back", body={"reason": reason})],
         )
 
-    @workflow.update
-    async def tell_result(self, actor: Actor, told: ResultTold) -> CaseView:
+    @action_update(Action.TELL_RESULT)
+    async def tell_result(self, actor: Actor, told: ResultTold) -> None:
         """An agent told the customer the result, what was done and what follow-up to expect."""
-        async with self._acting(Action.TELL_RESULT):
-            case = self._case
-            now = workflow.now()
-            case.result_told_at = now
-            self._meet(ClockName.RESULT, now)
-            await self._record(EventKind.RESULT_TOLD, actor, data=told.model_dump(mode="json"))
-            return case.view()
+        now = workflow.now()
+        self._case.result_told_at = now
+        self._meet(ClockName.RESULT, now)
+        await self._record(EventKind.RESULT_TOLD, actor, data=told)
 
-    @tell_result.validator
-    def _validate_tell_result(self, actor: Actor, told: ResultTold) -> None:
-        self._check(Action.TELL_RESULT)
-
-    @workflow.update
-    async def complete_call_back(self, actor: Actor, completion: CallBackCompletion) -> CaseView:
-        async with self._acting(Action.COMPLETE_CALL_BACK):
-            self._check_call_back()
-            case = self._case
-            task = case.call_back
-            assert task is not None
-            self._meet(ClockName.CALL_BACK, workflow.now())
-            case.call_back = None
-            await self._record(
-                EventKind.CALL_BACK_COMPLETED,
-                actor,
-                data={
-                    **completion.model_dump(mode="json"),
-                    "task_reason": task.reason,
-                    "task_created_at": task.created_at.isoformat(),
-                },
-            )
-            return case.view()
-
-    @complete_call_back.validator
-    def _validate_complete_call_back(self, actor: Actor, completion: CallBackCompletion) -> None:
-        self._check(Action.COMPLETE_CALL_BACK)
-        self._check_call_back()
-
-    def _check_call_back(self) -> None:
+    def _check_call_back(self, actor: Actor, completion: CallBackCompletion) -> None:
         if self._case.call_back is None:
-            raise refuse(
-                Refusal.ACTION_NOT_ALLOWED,
-                "the case has no open call-back task",
-                {"stage": self._case.stage.value},
-            )
+            raise self._nothing_open("open call-back task")
 
-    @workflow.update
-    async def answer_fix_check(self, actor: Actor, answer: FixCheckAnswer) -> CaseView:
-        """The customer's answer to the fix check: held archives the case, not held reopens it."""
-        async with self._acting(Action.ANSWER_FIX_CHECK):
-            self._check_fix_check()
-            case = self._case
-            fix = case.fix_check
-            assert fix is not None
-            now = workflow.now()
-            fix.answered_at = now
-            self._meet(ClockName.FIX_CHECK, now)
-            data = answer.model_dump(mode="json")
-            if answer.held:
-                fix.status = FixCheckStatus.HELD
-                await self._record(EventKind.FIX_CONFIRMED, actor, waiting_for="archiving", data=data)
-            else:
-                fix.status = FixCheckStatus.NOT_HELD
-                await self._reopen(actor, data | {"reason": "the fix did not hold"}, "the fix did not hold")
-            return case.view()
+    @action_update(Action.COMPLETE_CALL_BACK, check=_check_call_back)
+    async def complete_call_back(self, actor: Actor, completion: CallBackCompletion) -> None:
+        case = self._case
+        task = case.call_back
+        assert task is not None
+        self._meet(ClockName.CALL_BACK, workflow.now())
+        case.call_back = None
+        done = {"task_reason": task.reason, "task_created_at": task.created_at.isoformat()}
+        await self._record(EventKind.CALL_BACK_COMPLETED, actor, data=completion.model_dump(mode="json") | done)
 
-    @answer_fix_check.validator
-    def _validate_answer_fix_check(self, actor: Actor, answer: FixCheckAnswer) -> None:
-        self._check(Action.ANSWER_FIX_CHECK)
-        self._check_fix_check()
-
-    def _check_fix_check(self) -> None:
+    def _check_fix_check(self, actor: Actor, answer: FixCheckAnswer) -> None:
         fix = self._case.fix_check
         if fix is None or not fix.pending:
-            raise refuse(
-                Refusal.ACTION_NOT_ALLOWED,
-                "the case has no pending fix check",
-                {"stage": self._case.stage.value},
-            )
+            raise self._nothing_open("pending fix check")
+
+    @action_update(Action.ANSWER_FIX_CHECK, check=_check_fix_check)
+    async def answer_fix_check(self, actor: Actor, answer: FixCheckAnswer) -> None:
+        """The customer's answer to the fix check: held archives the case, not held reopens it."""
+        fix = self._case.fix_check
+        assert fix is not None
+        now = workflow.now()
+        fix.answered_at = now
+        self._meet(ClockName.FIX_CHECK, now)
+        data = answer.model_dump(mode="json")
+        if answer.held:
+            fix.status = FixCheckStatus.HELD
+            await self._record(EventKind.FIX_CONFIRMED, actor, waiting_for=ARCHIVING, data=data)
+        else:
+            fix.status = FixCheckStatus.NOT_HELD
+            await self._reopen(actor, data | {"reason": "the fix did not hold"}, "the fix did not hold")
 
     def _fix_check_wait(self) -> str:
         fix = self._case.fix_check
@@ -239,52 +185,29 @@ class ClosingHandlers(CaseBase):
             ],
         )
 
-    @workflow.update
-    async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> CaseView:
-        async with self._acting(Action.WITHDRAW):
-            case = self._case
-            self._case.close_as(Outcome.WITHDRAWN, workflow.now())
-            await self._record(
-                EventKind.WITHDRAWN,
-                actor,
-                stage=Stage.WITHDRAWN,
-                waiting_for="archiving",
-                data=withdrawal.model_dump(mode="json"),
-                notify=[Notification(recipient="customer", topic="withdrawn")],
-            )
-            return case.view()
+    @action_update(Action.WITHDRAW)
+    async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> None:
+        self._case.close_as(Outcome.WITHDRAWN, workflow.now())
+        notify = [Notification(recipient="customer", topic="withdrawn")]
+        await self._record(EventKind.WITHDRAWN, actor, Next(Stage.WITHDRAWN, ARCHIVING), data=withdrawal, notify=notify)
 
-    @withdraw.validator
-    def _validate_withdraw(self, actor: Actor, withdrawal: Withdrawal) -> None:
-        self._check(Action.WITHDRAW)
-
-    @workflow.update
-    async def mark_duplicate(self, actor: Actor, mark: DuplicateMark) -> CaseView:
-        async with self._acting(Action.MARK_DUPLICATE):
-            case = self._case
-            case.duplicate_of = mark.original
-            self._case.close_as(Outcome.DUPLICATE, workflow.now())
-            await self._record(
-                EventKind.MARKED_DUPLICATE,
-                actor,
-                stage=Stage.CLOSED,
-                waiting_for="archiving",
-                data=mark.model_dump(mode="json"),
-                notify=[Notification(recipient="customer", topic="duplicate", body={"original": mark.original})],
-            )
-            # The original notes the link on its own timeline; the API checked it is open.
-            original = workflow.get_external_workflow_handle_for(type(self).run, mark.original)
-            try:
-                await original.signal(type(self).link_duplicate, DuplicateLink(duplicate=case.number, marked_by=actor))
-            except Exception:  # noqa: BLE001 - archived meanwhile: the link stays on this case's record
-                workflow.logger.warning("%s: original %s no longer takes signals", case.number, mark.original)
-            return case.view()
-
-    @mark_duplicate.validator
-    def _validate_mark_duplicate(self, actor: Actor, mark: DuplicateMark) -> None:
-        self._check(Action.MARK_DUPLICATE)
+    def _check_not_itself(self, actor: Actor, mark: DuplicateMark) -> None:
         if mark.original == self._case.number:
             raise refuse(Refusal.INVALID_PLAN, "a case cannot duplicate itself", {"field": "original"})
+
+    @action_update(Action.MARK_DUPLICATE, validate_only=_check_not_itself)
+    async def mark_duplicate(self, actor: Actor, mark: DuplicateMark) -> None:
+        case = self._case
+        case.duplicate_of = mark.original
+        case.close_as(Outcome.DUPLICATE, workflow.now())
+        notify = [Notification(recipient="customer", topic="duplicate", body={"original": mark.original})]
+        await self._record(EventKind.MARKED_DUPLICATE, actor, Next(Stage.CLOSED, ARCHIVING), data=mark, notify=notify)
+        # The original notes the link on its own timeline; the API checked it is open.
+        original = workflow.get_external_workflow_handle(mark.original)
+        try:
+            await original.signal(ClosingHandlers.link_duplicate, DuplicateLink(duplicate=case.number, marked_by=actor))
+        except Exception:  # noqa: BLE001 - archived meanwhile: the link stays on this case's record
+            workflow.logger.warning("%s: original %s no longer takes signals", case.number, mark.original)
 
     @workflow.signal
     async def link_duplicate(self, link: DuplicateLink) -> None:

@@ -20,85 +20,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.records import Notification
     from domain.refusals import Refusal
     from domain.sla import DueItem
-    from domain.state import CaseView
 
-from workflows.case.base import CaseBase, refuse
+from workflows.case.base import action_update, awaiting_acceptance, refuse
+from workflows.case.deadlines import Deadlines
 from workflows.case.patches import MULTI_DEPARTMENT
 
 
-class ContributionHandlers(CaseBase):
-    @workflow.update
-    async def name_departments(self, actor: Actor, naming: DepartmentsNaming) -> CaseView:
-        """The head names the lead department and asks each assisting department for a
-        contribution by its own deadline; a new lead takes the case from its queue."""
-        async with self._acting(Action.NAME_DEPARTMENTS):
-            workflow.patched(MULTI_DEPARTMENT)  # marks the history: contribution deadlines may follow
-            self._check_naming(naming)
-            case = self._case
-            now = workflow.now()
-            before = case.department
-            moved = naming.lead != case.department
-            case.department = naming.lead
-            case.lead_department = naming.lead
-            if moved:
-                case.assignee = None
-            asked = []
-            for assist in naming.assisting:
-                target = contribution_target(case.rules.contribution_due, case.priority, assist.due_in_hours)
-                contribution = Contribution(
-                    department=assist.department,
-                    request=assist.request,
-                    requested_by=actor.id,
-                    requested_at=now,
-                    due_at=contribution_due(target, case.calendar, now),
-                )
-                # A department asked again (an earlier contribution received or waived) gets a new task.
-                case.contributions = [
-                    c for c in case.contributions if c.department is not assist.department or c.outstanding
-                ]
-                case.contributions.append(contribution)
-                asked.append(
-                    {
-                        "department": assist.department.value,
-                        "request": assist.request,
-                        "due_at": contribution.due_at.isoformat(),
-                        "target": target.describe(),
-                    }
-                )
-            notify = [
-                Notification(
-                    recipient=f"department:{a['department']}",
-                    topic="contribution_requested",
-                    body={"lead": naming.lead.value, "due_at": a["due_at"]},
-                )
-                for a in asked
-            ]
-            stage, waiting_for = None, None
-            if moved:
-                notify.append(Notification(recipient=f"department:{naming.lead.value}", topic="case_assigned"))
-                stage, waiting_for = Stage.TRIAGED, f"a {naming.lead.value} handler to accept"
-            await self._record(
-                EventKind.DEPARTMENTS_NAMED,
-                actor,
-                stage=stage,
-                waiting_for=waiting_for,
-                data={
-                    "lead": naming.lead.value,
-                    "from_department": before.value if before else None,
-                    "assisting": asked,
-                    "reason": naming.reason,
-                },
-                notify=notify,
-                assisting=self._assisting(),
-            )
-            return case.view()
-
-    @name_departments.validator
-    def _validate_name_departments(self, actor: Actor, naming: DepartmentsNaming) -> None:
-        self._check(Action.NAME_DEPARTMENTS)
-        self._check_naming(naming)
-
-    def _check_naming(self, naming: DepartmentsNaming) -> None:
+class ContributionHandlers(Deadlines):
+    def _check_naming(self, actor: Actor, naming: DepartmentsNaming) -> None:
         case = self._case
         if naming.lead != case.department and case.stage is Stage.AWAITING_CUSTOMER:
             # The new lead starts from its queue; the open question and paused clocks stay with the old one.
@@ -122,85 +51,137 @@ class ContributionHandlers(CaseBase):
                 {"field": "lead"},
             )
 
-    @workflow.update
-    async def contribute(self, actor: Actor, department: Department, submission: ContributionSubmission) -> CaseView:
-        async with self._acting(Action.CONTRIBUTE):
-            contribution = self._outstanding_from(department)
-            self._check_contributor(actor, department)
-            case = self._case
-            now = workflow.now()
-            late = now > contribution.due_at
-            contribution.status = ContributionStatus.RECEIVED
-            contribution.received_at = now
-            contribution.late = late
-            contribution.summary = submission.summary
-            contribution.findings = submission.findings
-            contribution.contributed_by = actor.id
-            department_of = case.department.value if case.department else "unrouted"
-            lead = f"employee:{case.assignee}" if case.assignee else f"department:{department_of}"
-            await self._record(
-                EventKind.CONTRIBUTION_RECEIVED,
-                actor,
-                data={
-                    "department": department.value,
-                    **submission.model_dump(mode="json"),
-                    "due_at": contribution.due_at.isoformat(),
-                    "on_time": not late,
-                    "late": late,
-                    "still_outstanding": [c.department.value for c in outstanding(case.contributions)],
-                },
-                notify=[
-                    Notification(
-                        recipient=lead,
-                        topic="contribution_received",
-                        body={"department": department.value, "late": late},
-                    )
-                ],
-                assisting=self._assisting(),
+    @action_update(Action.NAME_DEPARTMENTS, validate_only=_check_naming)
+    async def name_departments(self, actor: Actor, naming: DepartmentsNaming) -> None:
+        """The head names the lead department and asks each assisting department for a
+        contribution by its own deadline; a new lead takes the case from its queue. (The steps
+        check the naming again after the history's marker, where they always did.)"""
+        workflow.patched(MULTI_DEPARTMENT)  # marks the history: contribution deadlines may follow
+        self._check_naming(actor, naming)
+        case = self._case
+        now = workflow.now()
+        before = case.department
+        moved = naming.lead != case.department
+        case.department = naming.lead
+        case.lead_department = naming.lead
+        if moved:
+            case.assignee = None
+        asked = []
+        for assist in naming.assisting:
+            target = contribution_target(case.rules.contribution_due, case.priority, assist.due_in_hours)
+            contribution = Contribution(
+                department=assist.department,
+                request=assist.request,
+                requested_by=actor.id,
+                requested_at=now,
+                due_at=contribution_due(target, case.calendar, now),
             )
-            return case.view()
+            # A department asked again (an earlier contribution received or waived) gets a new task.
+            case.contributions = [
+                c for c in case.contributions if c.department is not assist.department or c.outstanding
+            ]
+            case.contributions.append(contribution)
+            asked.append(
+                {
+                    "department": assist.department.value,
+                    "request": assist.request,
+                    "due_at": contribution.due_at.isoformat(),
+                    "target": target.describe(),
+                }
+            )
+        notify = [
+            Notification(
+                recipient=f"department:{a['department']}",
+                topic="contribution_requested",
+                body={"lead": naming.lead.value, "due_at": a["due_at"]},
+            )
+            for a in asked
+        ]
+        if moved:
+            notify.append(Notification(recipient=f"department:{naming.lead.value}", topic="case_assigned"))
+        await self._record(
+            EventKind.DEPARTMENTS_NAMED,
+            actor,
+            awaiting_acceptance(naming.lead.value) if moved else None,
+            data={
+                "lead": naming.lead.value,
+                "from_department": before.value if before else None,
+                "assisting": asked,
+                "reason": naming.reason,
+            },
+            notify=notify,
+            assisting=self._assisting(),
+        )
 
-    @contribute.validator
-    def _validate_contribute(self, actor: Actor, department: Department, submission: ContributionSubmission) -> None:
-        self._check(Action.CONTRIBUTE)
+    def _check_contribution(self, actor: Actor, department: Department, submission: ContributionSubmission) -> None:
         self._outstanding_from(department)
         self._check_contributor(actor, department)
 
-    @workflow.update
-    async def waive_contribution(self, actor: Actor, department: Department, waiver: ContributionWaiver) -> CaseView:
-        async with self._acting(Action.WAIVE_CONTRIBUTION):
-            contribution = self._outstanding_from(department)
-            self._check_lead(actor)
-            case = self._case
-            contribution.status = ContributionStatus.WAIVED
-            contribution.waived_at = workflow.now()
-            contribution.waived_by = actor.id
-            contribution.waiver_reason = waiver.reason
-            await self._record(
-                EventKind.CONTRIBUTION_WAIVED,
-                actor,
-                data={
-                    "department": department.value,
-                    "reason": waiver.reason,
-                    "due_at": contribution.due_at.isoformat(),
-                    "still_outstanding": [c.department.value for c in outstanding(case.contributions)],
-                },
-                notify=[
-                    Notification(
-                        recipient=f"department:{department.value}",
-                        topic="contribution_waived",
-                        body={"reason": waiver.reason},
-                    )
-                ],
-                assisting=self._assisting(),
-            )
-            return case.view()
+    @action_update(Action.CONTRIBUTE, check=_check_contribution)
+    async def contribute(self, actor: Actor, department: Department, submission: ContributionSubmission) -> None:
+        contribution = self._outstanding_from(department)
+        case = self._case
+        now = workflow.now()
+        late = now > contribution.due_at
+        contribution.status = ContributionStatus.RECEIVED
+        contribution.received_at = now
+        contribution.late = late
+        contribution.summary = submission.summary
+        contribution.findings = submission.findings
+        contribution.contributed_by = actor.id
+        department_of = case.department.value if case.department else "unrouted"
+        lead = f"employee:{case.assignee}" if case.assignee else f"department:{department_of}"
+        await self._record(
+            EventKind.CONTRIBUTION_RECEIVED,
+            actor,
+            data={
+                "department": department.value,
+                **submission.model_dump(mode="json"),
+                "due_at": contribution.due_at.isoformat(),
+                "on_time": not late,
+                "late": late,
+                "still_outstanding": [c.department.value for c in outstanding(case.contributions)],
+            },
+            notify=[
+                Notification(
+                    recipient=lead,
+                    topic="contribution_received",
+                    body={"department": department.value, "late": late},
+                )
+            ],
+            assisting=self._assisting(),
+        )
 
-    @waive_contribution.validator
-    def _validate_waive_contribution(self, actor: Actor, department: Department, waiver: ContributionWaiver) -> None:
-        self._check(Action.WAIVE_CONTRIBUTION)
+    def _check_waiver(self, actor: Actor, department: Department, waiver: ContributionWaiver) -> None:
         self._outstanding_from(department)
         self._check_lead(actor)
+
+    @action_update(Action.WAIVE_CONTRIBUTION, check=_check_waiver)
+    async def waive_contribution(self, actor: Actor, department: Department, waiver: ContributionWaiver) -> None:
+        contribution = self._outstanding_from(department)
+        case = self._case
+        contribution.status = ContributionStatus.WAIVED
+        contribution.waived_at = workflow.now()
+        contribution.waived_by = actor.id
+        contribution.waiver_reason = waiver.reason
+        await self._record(
+            EventKind.CONTRIBUTION_WAIVED,
+            actor,
+            data={
+                "department": department.value,
+                "reason": waiver.reason,
+                "due_at": contribution.due_at.isoformat(),
+                "still_outstanding": [c.department.value for c in outstanding(case.contributions)],
+            },
+            notify=[
+                Notification(
+                    recipient=f"department:{department.value}",
+                    topic="contribution_waived",
+                    body={"reason": waiver.reason},
+                )
+            ],
+            assisting=self._assisting(),
+        )
 
     def _outstanding_from(self, department: Department) -> Contribution:
         for contribution in outstanding(self._case.contributions):

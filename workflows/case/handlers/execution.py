@@ -28,13 +28,22 @@ with workflow.unsafe.imports_passed_through():
     from domain.refusals import Refusal
     from domain.returns import STEPPED_RESOLUTIONS
     from domain.sla import TASK_CLOCKS, ClockName, DueItem, DueKind
-    from domain.state import CaseView
 
-from workflows.case.base import EXECUTION_RETRY, RECORD_RETRY, REFUND_ROUTES, ROUTE_FAILURES, CaseBase, refuse
+from workflows.case.base import (
+    AWAITING_SCORE,
+    CARRYING_OUT,
+    EXECUTION_RETRY,
+    RECORD_RETRY,
+    REFUND_ROUTES,
+    ROUTE_FAILURES,
+    action_update,
+    refuse,
+)
+from workflows.case.deadlines import Deadlines
 from workflows.case.patches import EXCHANGE_OFFER_TIMEOUT, EXCHANGE_STOCK, EXECUTION_ROUTES, RESULT_CLOCK, RETURN_STEPS
 
 
-class ExecutionHandlers(CaseBase):
+class ExecutionHandlers(Deadlines):
     def _ready_to_execute(self) -> bool:
         case = self._case
         return (
@@ -92,12 +101,10 @@ class ExecutionHandlers(CaseBase):
         return ResolutionOrder(
             key=f"{case.number}:{case.seq}",
             number=case.number,
-            type=resolution.type,
-            amount=resolution.amount,
-            currency=resolution.currency,
             at=workflow.now(),
             refund_kind=(resolution.refund_kind or RefundKind.FULL).value if refund else None,
             payment_route=case.intake.order.payment_route,
+            **resolution.model_dump(include={"type", "amount", "currency"}),  # as approved
         )
 
     async def _execute_on_routes(self, order: ResolutionOrder) -> LedgerReceipt | None:
@@ -181,14 +188,8 @@ class ExecutionHandlers(CaseBase):
             # An agent tells the customer the result within a working day (the survey answer also meets it).
             case.result_told_at = None
             self._start_clock(ClockName.RESULT, now)
-        await self._record(
-            EventKind.RESOLUTION_EXECUTED,
-            actor,
-            stage=Stage.AWAITING_FEEDBACK,
-            waiting_for="the customer's satisfaction score",
-            data=receipt.model_dump(mode="json"),
-            notify=[Notification(recipient="customer", topic="result_and_survey", body={"resolution": kind.value})],
-        )
+        notify = [Notification(recipient="customer", topic="result_and_survey", body={"resolution": kind.value})]
+        await self._record(EventKind.RESOLUTION_EXECUTED, actor, AWAITING_SCORE, data=receipt, notify=notify)
 
     async def _offer_alternatives(self, stock: StockCheck) -> None:
         case = self._case
@@ -228,86 +229,63 @@ class ExecutionHandlers(CaseBase):
             )
         return order.model_copy(update={"sku": choice.sku})
 
-    @workflow.update
-    async def choose_exchange(self, actor: Actor, choice: ExchangeChoice) -> CaseView:
-        """The customer's answer to an out-of-stock exchange: a similar item or a refund."""
-        async with self._acting(Action.CHOOSE_EXCHANGE):
-            self._check_exchange_choice(choice)
-            case = self._case
-            case.exchange_choice = choice
-            resumed = case.resume_clocks(workflow.now())
-            await self._record(
-                EventKind.EXCHANGE_CHOSEN,
-                actor,
-                waiting_for="the resolution to be carried out",
-                data=choice.model_dump(mode="json"),
-            )
-            await self._record_resumed(resumed)
-            return case.view()
-
-    @choose_exchange.validator
-    def _validate_choose_exchange(self, actor: Actor, choice: ExchangeChoice) -> None:
-        self._check(Action.CHOOSE_EXCHANGE)
-        self._check_exchange_choice(choice)
-
-    def _check_exchange_choice(self, choice: ExchangeChoice) -> None:
+    def _check_exchange_choice(self, actor: Actor, choice: ExchangeChoice) -> None:
         case = self._case
         offer = case.exchange_offer
         if offer is None or case.exchange_choice is not None:
-            raise refuse(Refusal.ACTION_NOT_ALLOWED, "the case has no open exchange offer", {"stage": case.stage.value})
+            raise self._nothing_open("open exchange offer")
         if choice.option == "similar_item" and choice.sku not in offer.similar:
-            raise refuse(
-                Refusal.INVALID_CHOICE,
-                f"{choice.sku} was not offered; offered: {', '.join(offer.similar) or 'none'}",
-                {"field": "sku"},
-            )
+            offered = ", ".join(offer.similar) or "none"
+            raise refuse(Refusal.INVALID_CHOICE, f"{choice.sku} was not offered; offered: {offered}", {"field": "sku"})
 
-    @workflow.update
-    async def complete_follow_up(self, actor: Actor, completion: FollowUpCompletion) -> CaseView:
+    @action_update(Action.CHOOSE_EXCHANGE, check=_check_exchange_choice)
+    async def choose_exchange(self, actor: Actor, choice: ExchangeChoice) -> None:
+        """The customer's answer to an out-of-stock exchange: a similar item or a refund."""
+        case = self._case
+        case.exchange_choice = choice
+        resumed = case.resume_clocks(workflow.now())
+        await self._record(
+            EventKind.EXCHANGE_CHOSEN,
+            actor,
+            waiting_for=CARRYING_OUT,
+            data=choice,
+        )
+        await self._record_resumed(resumed)
+
+    def _check_follow_up(self, actor: Actor, completion: FollowUpCompletion) -> None:
+        if self._case.follow_up is None:
+            raise self._nothing_open("open follow-up task")
+
+    @action_update(Action.COMPLETE_FOLLOW_UP, check=_check_follow_up)
+    async def complete_follow_up(self, actor: Actor, completion: FollowUpCompletion) -> None:
         """A person carried out by hand the resolution no route could: the ledger records
         it on the `manual` route and the case moves on to the customer's verdict."""
-        async with self._acting(Action.COMPLETE_FOLLOW_UP):
-            self._check_follow_up()
-            case = self._case
-            task = case.follow_up
-            assert task is not None and case.plan is not None
-            kind = task.resolution_type or case.plan.plan.resolution.type
-            update: dict[str, Any] = {
-                "key": task.resolution_key,
-                "route": "manual",
-                "external_reference": completion.reference,
-            }
-            if task.resolution_type is not None:
-                update |= {"type": kind, "amount": task.amount}
-            order = self._order().model_copy(update=update)
-            receipt = await workflow.execute_activity_method(
-                CaseActivities.record_manual_resolution,
-                order,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RECORD_RETRY,
-                summary="record the resolution carried out by hand",
-            )
-            await self._record(
-                EventKind.FOLLOW_UP_COMPLETED,
-                actor,
-                data={**completion.model_dump(mode="json"), "task_reason": task.reason},
-            )
-            case.follow_up = None
-            await self._executed(receipt, kind, actor)
-            return case.view()
-
-    @complete_follow_up.validator
-    def _validate_complete_follow_up(self, actor: Actor, completion: FollowUpCompletion) -> None:
-        self._check(Action.COMPLETE_FOLLOW_UP)
-        self._check_follow_up()
-
-    def _check_follow_up(self) -> None:
-        if self._case.follow_up is None:
-            raise refuse(
-                Refusal.ACTION_NOT_ALLOWED,
-                "the case has no open follow-up task",
-                {"stage": self._case.stage.value},
-            )
+        case = self._case
+        task = case.follow_up
+        assert task is not None and case.plan is not None
+        kind = task.resolution_type or case.plan.plan.resolution.type
+        update: dict[str, Any] = {
+            "key": task.resolution_key,
+            "route": "manual",
+            "external_reference": completion.reference,
+        }
+        if task.resolution_type is not None:
+            update |= {"type": kind, "amount": task.amount}
+        order = self._order().model_copy(update=update)
+        receipt = await workflow.execute_activity_method(
+            CaseActivities.record_manual_resolution,
+            order,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+            summary="record the resolution carried out by hand",
+        )
+        await self._record(
+            EventKind.FOLLOW_UP_COMPLETED,
+            actor,
+            data={**completion.model_dump(mode="json"), "task_reason": task.reason},
+        )
+        case.follow_up = None
+        await self._executed(receipt, kind, actor)
 
     async def _on_execution_due(self, item: DueItem) -> None:
         case = self._case
@@ -350,7 +328,7 @@ class ExecutionHandlers(CaseBase):
         await self._record(
             EventKind.EXCHANGE_CHOICE_DEFAULTED,
             SYSTEM_ACTOR,
-            waiting_for="the resolution to be carried out",
+            waiting_for=CARRYING_OUT,
             data={
                 "option": "refund",
                 "refund_amount": str(offer.refund_amount),

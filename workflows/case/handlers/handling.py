@@ -11,174 +11,118 @@ with workflow.unsafe.imports_passed_through():
     from domain.records import Notification
     from domain.refusals import Refusal
     from domain.sla import CUSTOMER_WINDOWS, ClockName, DeadlineExtension, Replan
-    from domain.state import CaseView
 
-from workflows.case.base import CaseBase, applying_rules, refuse
+from workflows.case.base import Next, action_update, applying_rules, awaiting_acceptance, awaiting_plan, refuse
+from workflows.case.deadlines import Deadlines
 
 
-class HandlingHandlers(CaseBase):
-    @workflow.update
-    async def accept(self, actor: Actor) -> CaseView:
-        async with self._acting(Action.ACCEPT):
-            self._case.assignee = actor.id
-            self._meet(ClockName.RESPOND, workflow.now())
-            await self._record(
-                EventKind.ACCEPTED,
-                actor,
-                stage=Stage.IN_HANDLING,
-                waiting_for=f"handler {actor.id} to propose a solution plan",
-                notify=[Notification(recipient="customer", topic="progress", body={"stage": Stage.IN_HANDLING.value})],
-            )
-            return self._case.view()
+class HandlingHandlers(Deadlines):
+    @action_update(Action.ACCEPT)
+    async def accept(self, actor: Actor) -> None:
+        self._case.assignee = actor.id
+        self._meet(ClockName.RESPOND, workflow.now())
+        await self._record(
+            EventKind.ACCEPTED,
+            actor,
+            awaiting_plan(actor.id),
+            notify=[Notification(recipient="customer", topic="progress", body={"stage": Stage.IN_HANDLING.value})],
+        )
 
-    @accept.validator
-    def _validate_accept(self, actor: Actor) -> None:
-        self._check(Action.ACCEPT)
-
-    @workflow.update
-    async def reassign(self, actor: Actor, reassignment: Reassignment) -> CaseView:
-        async with self._acting(Action.REASSIGN):
-            case = self._case
-            before = {"department": case.department.value if case.department else None, "assignee": case.assignee}
-            if reassignment.department is not None and reassignment.department != case.department:
-                case.department = reassignment.department
-                case.assignee = None
-            if reassignment.assignee is not None:
-                case.assignee = reassignment.assignee
-            department = case.department.value if case.department else "unrouted"
-            if case.assignee is None:
-                stage, waiting_for = Stage.TRIAGED, f"a {department} handler to accept"
-            else:
-                stage, waiting_for = Stage.IN_HANDLING, f"handler {case.assignee} to propose a solution plan"
-            await self._record(
-                EventKind.REASSIGNED,
-                actor,
-                stage=stage,
-                waiting_for=waiting_for,
-                data={
-                    "from": before,
-                    "to": {"department": department, "assignee": case.assignee},
-                    "reason": reassignment.reason,
-                },
-                notify=[
-                    Notification(
-                        recipient=f"employee:{case.assignee}" if case.assignee else f"department:{department}",
-                        topic="case_assigned",
-                    )
-                ],
-            )
-            return case.view()
-
-    @reassign.validator
-    def _validate_reassign(self, actor: Actor, reassignment: Reassignment) -> None:
-        self._check(Action.REASSIGN)
+    def _check_reassignment(self, actor: Actor, reassignment: Reassignment) -> None:
         if reassignment.department is None and reassignment.assignee is None:
             raise refuse(Refusal.INVALID_PLAN, "name a department, a handler or both", {"field": "department"})
 
-    @workflow.update
-    async def add_note(self, actor: Actor, note: Note) -> CaseView:
-        async with self._acting(Action.NOTE):
-            await self._record(EventKind.NOTE_ADDED, actor, data=note.model_dump(mode="json"))
-            return self._case.view()
-
-    @add_note.validator
-    def _validate_note(self, actor: Actor, note: Note) -> None:
-        self._check(Action.NOTE)
-
-    @workflow.update
-    async def request_info(self, actor: Actor, request: InfoRequest) -> CaseView:
-        async with self._acting(Action.REQUEST_INFO):
-            self._case.open_question = request.question
-            paused = self._case.pause_clocks(workflow.now())
-            await self._record(
-                EventKind.INFO_REQUESTED,
-                actor,
-                stage=Stage.AWAITING_CUSTOMER,
-                waiting_for="the customer's answer",
-                data=request.model_dump(mode="json"),
-                notify=[Notification(recipient="customer", topic="info_request", body={"question": request.question})],
-            )
-            if paused:
-                await self._record(
-                    EventKind.SLA_PAUSED, SYSTEM_ACTOR, stage=Stage.AWAITING_CUSTOMER, data={"clocks": paused}
+    @action_update(Action.REASSIGN, validate_only=_check_reassignment)
+    async def reassign(self, actor: Actor, reassignment: Reassignment) -> None:
+        case = self._case
+        before = {"department": case.department.value if case.department else None, "assignee": case.assignee}
+        if reassignment.department is not None and reassignment.department != case.department:
+            case.department = reassignment.department
+            case.assignee = None
+        if reassignment.assignee is not None:
+            case.assignee = reassignment.assignee
+        department = case.department.value if case.department else "unrouted"
+        to = awaiting_acceptance(department) if case.assignee is None else awaiting_plan(case.assignee)
+        await self._record(
+            EventKind.REASSIGNED,
+            actor,
+            to,
+            data={
+                "from": before,
+                "to": {"department": department, "assignee": case.assignee},
+                "reason": reassignment.reason,
+            },
+            notify=[
+                Notification(
+                    recipient=f"employee:{case.assignee}" if case.assignee else f"department:{department}",
+                    topic="case_assigned",
                 )
-            return self._case.view()
+            ],
+        )
 
-    @request_info.validator
-    def _validate_request_info(self, actor: Actor, request: InfoRequest) -> None:
-        self._check(Action.REQUEST_INFO)
+    @action_update(Action.NOTE)
+    async def add_note(self, actor: Actor, note: Note) -> None:
+        await self._record(EventKind.NOTE_ADDED, actor, data=note)
 
-    @workflow.update
-    async def customer_reply(self, actor: Actor, reply: CustomerReply) -> CaseView:
-        async with self._acting(Action.CUSTOMER_REPLY):
-            case = self._case
-            resumes = case.stage is Stage.AWAITING_CUSTOMER
-            question = case.open_question
-            resumed = []
-            if resumes:
-                case.open_question = None
-                resumed = case.resume_clocks(workflow.now())
+    @action_update(Action.REQUEST_INFO)
+    async def request_info(self, actor: Actor, request: InfoRequest) -> None:
+        self._case.open_question = request.question
+        paused = self._case.pause_clocks(workflow.now())
+        to = Next(Stage.AWAITING_CUSTOMER, "the customer's answer")
+        notify = [Notification(recipient="customer", topic="info_request", body={"question": request.question})]
+        await self._record(EventKind.INFO_REQUESTED, actor, to, data=request, notify=notify)
+        if paused:
             await self._record(
-                EventKind.CUSTOMER_REPLIED,
-                actor,
-                stage=Stage.IN_HANDLING if resumes else None,
-                waiting_for=f"handler {case.assignee} to propose a solution plan" if resumes else None,
-                data={**reply.model_dump(mode="json"), "answers": question},
-                notify=[
-                    Notification(
-                        recipient=f"employee:{case.assignee}" if case.assignee else "agent", topic="customer_replied"
-                    )
-                ],
+                EventKind.SLA_PAUSED, SYSTEM_ACTOR, stage=Stage.AWAITING_CUSTOMER, data={"clocks": paused}
             )
-            await self._record_resumed(resumed)
-            return case.view()
 
-    @customer_reply.validator
-    def _validate_customer_reply(self, actor: Actor, reply: CustomerReply) -> None:
-        self._check(Action.CUSTOMER_REPLY)
+    @action_update(Action.CUSTOMER_REPLY)
+    async def customer_reply(self, actor: Actor, reply: CustomerReply) -> None:
+        case = self._case
+        resumes = case.stage is Stage.AWAITING_CUSTOMER
+        question = case.open_question
+        resumed = []
+        if resumes:
+            case.open_question = None
+            resumed = case.resume_clocks(workflow.now())
+        await self._record(
+            EventKind.CUSTOMER_REPLIED,
+            actor,
+            awaiting_plan(case.assignee) if resumes else None,
+            data={**reply.model_dump(mode="json"), "answers": question},
+            notify=[
+                Notification(
+                    recipient=f"employee:{case.assignee}" if case.assignee else "agent", topic="customer_replied"
+                )
+            ],
+        )
+        await self._record_resumed(resumed)
 
-    @workflow.update
-    async def extend_deadline(self, actor: Actor, extension: DeadlineExtension) -> CaseView:
-        async with self._acting(Action.EXTEND_DEADLINE):
-            self._check_extension(extension)
-            case = self._case
-            clock = case.clocks[extension.clock]
-            before = clock.due_at
-            target = clock.target.model_copy(update={"budget": clock.target.budget + extension.extra})
-            clock.retarget(target, workflow.now(), case.calendar)
-            await self._record(
-                EventKind.DEADLINE_EXTENDED,
-                actor,
-                data={
-                    "clock": extension.clock.value,
-                    "reason": extension.reason,
-                    "due_before": before.isoformat(),
-                    "due_at": clock.due_at.isoformat(),
-                    "target": target.describe(),
-                },
-                notify=[
-                    Notification(
-                        recipient="customer",
-                        topic="deadline_extended",
-                        body={
-                            "clock": extension.clock.value,
-                            "due_at": clock.due_at.isoformat(),
-                            "reason": extension.reason,
-                        },
-                    )
-                ],
-            )
-            return case.view()
-
-    @extend_deadline.validator
-    def _validate_extend_deadline(self, actor: Actor, extension: DeadlineExtension) -> None:
-        self._check(Action.EXTEND_DEADLINE)
-        self._check_extension(extension)
-
-    def _check_extension(self, extension: DeadlineExtension) -> None:
+    def _check_extension(self, actor: Actor, extension: DeadlineExtension) -> None:
         case = self._case
         with applying_rules():
             check_extension(case.policy, case.clocks.get(extension.clock), extension, case.priority, case.stage)
+
+    @action_update(Action.EXTEND_DEADLINE, check=_check_extension)
+    async def extend_deadline(self, actor: Actor, extension: DeadlineExtension) -> None:
+        case = self._case
+        clock = case.clocks[extension.clock]
+        before = clock.due_at
+        target = clock.target.model_copy(update={"budget": clock.target.budget + extension.extra})
+        clock.retarget(target, workflow.now(), case.calendar)
+        told = {"clock": extension.clock.value, "due_at": clock.due_at.isoformat(), "reason": extension.reason}
+        await self._record(
+            EventKind.DEADLINE_EXTENDED,
+            actor,
+            data={
+                "clock": extension.clock.value,
+                "reason": extension.reason,
+                "due_before": before.isoformat(),
+                "due_at": clock.due_at.isoformat(),
+                "target": target.describe(),
+            },
+            notify=[Notification(recipient="customer", topic="deadline_extended", body=told)],
+        )
 
     @workflow.signal
     async def replan(self, replan: Replan) -> None:

@@ -23,9 +23,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.records import Notification
     from domain.refusals import Refusal
     from domain.sla import ClockName, ClockState
-    from domain.state import CaseView
 
-from workflows.case.base import CaseBase, refuse
+from workflows.case.base import AWAITING_SCORE, action_update, awaiting_acceptance, refuse
+from workflows.case.deadlines import Deadlines
 from workflows.case.patches import FIRST_REPLY_BY_PRIORITY
 
 # Priorities from the most to the least urgent: "lowering" moves right.
@@ -56,38 +56,9 @@ def _lowered(suggestion: TriageSuggestion | None, chosen: Priority) -> Priority 
     return suggestion.priority if PRIORITY_ORDER.index(chosen) > PRIORITY_ORDER.index(suggestion.priority) else None
 
 
-class IntakeHandlers(CaseBase):
-    @workflow.update
-    async def triage(self, actor: Actor, decision: TriageDecision) -> CaseView:
-        async with self._acting(Action.TRIAGE):
-            case = self._case
-            case.categories = list(decision.categories)
-            case.priority = decision.priority
-            case.department = decision.department
-            now = workflow.now()
-            first_reply = self._first_reply_answered(now)
-            for name in (ClockName.RESPOND, ClockName.PLAN, ClockName.RESOLUTION):
-                # Deadlines count from receipt (or the reopen), not from triage.
-                self._start_clock(name, case.cycle_started_at)
-            overrides = _overrides(case.suggestion, decision)
-            data = {
-                **decision.model_dump(mode="json"),
-                "suggestion_overridden": bool(overrides),
-                "overrides": overrides,
-            }
-            await self._record(
-                EventKind.TRIAGED,
-                actor,
-                stage=Stage.TRIAGED,
-                waiting_for=f"a {decision.department.value} handler to accept",
-                data=data | first_reply,
-                notify=[Notification(recipient=f"department:{decision.department.value}", topic="case_assigned")],
-            )
-            return case.view()
-
-    @triage.validator
-    def _validate_triage(self, actor: Actor, decision: TriageDecision) -> None:
-        self._check(Action.TRIAGE)
+class IntakeHandlers(Deadlines):
+    def _check_triage(self, actor: Actor, decision: TriageDecision) -> None:
+        """Validators only: rules that cases recorded before them never checked in the handler."""
         case = self._case
         self._check_lowered_priority(decision)
         if case.stage is Stage.REOPENED and case.rules.reopen_limit_reached(case.reopen_count):
@@ -97,31 +68,42 @@ class IntakeHandlers(CaseBase):
                     f"reopened {case.reopen_count} times: the after-sales head triages this case",
                 )
 
-    @workflow.update
-    async def answer_at_first_contact(self, actor: Actor, answer: FirstContactAnswer) -> CaseView:
-        async with self._acting(Action.ANSWER_AT_FIRST_CONTACT):
-            case = self._case
-            now = workflow.now()
-            case.categories = list(answer.categories)
-            case.priority = answer.priority
-            first_reply = self._first_reply_answered(now)
-            self._start_clock(ClockName.SURVEY, now)
-            data = answer.model_dump(mode="json") | first_reply
-            await self._record(
-                EventKind.FIRST_CONTACT_RESOLVED,
-                actor,
-                stage=Stage.AWAITING_FEEDBACK,
-                waiting_for="the customer's satisfaction score",
-                data=data,
-                notify=[
-                    Notification(recipient="customer", topic="answer_and_survey", body={"article": answer.article})
-                ],
-            )
-            return case.view()
+    @action_update(Action.TRIAGE, validate_only=_check_triage)
+    async def triage(self, actor: Actor, decision: TriageDecision) -> None:
+        case = self._case
+        case.categories = list(decision.categories)
+        case.priority = decision.priority
+        case.department = decision.department
+        now = workflow.now()
+        first_reply = self._first_reply_answered(now)
+        for name in (ClockName.RESPOND, ClockName.PLAN, ClockName.RESOLUTION):
+            # Deadlines count from receipt (or the reopen), not from triage.
+            self._start_clock(name, case.cycle_started_at)
+        overrides = _overrides(case.suggestion, decision)
+        data = {
+            **decision.model_dump(mode="json"),
+            "suggestion_overridden": bool(overrides),
+            "overrides": overrides,
+        }
+        await self._record(
+            EventKind.TRIAGED,
+            actor,
+            awaiting_acceptance(decision.department.value),
+            data=data | first_reply,
+            notify=[Notification(recipient=f"department:{decision.department.value}", topic="case_assigned")],
+        )
 
-    @answer_at_first_contact.validator
-    def _validate_answer_at_first_contact(self, actor: Actor, answer: FirstContactAnswer) -> None:
-        self._check(Action.ANSWER_AT_FIRST_CONTACT)
+    @action_update(Action.ANSWER_AT_FIRST_CONTACT)
+    async def answer_at_first_contact(self, actor: Actor, answer: FirstContactAnswer) -> None:
+        case = self._case
+        now = workflow.now()
+        case.categories = list(answer.categories)
+        case.priority = answer.priority
+        first_reply = self._first_reply_answered(now)
+        self._start_clock(ClockName.SURVEY, now)
+        data = answer.model_dump(mode="json") | first_reply
+        notify = [Notification(recipient="customer", topic="answer_and_survey", body={"article": answer.article})]
+        await self._record(EventKind.FIRST_CONTACT_RESOLVED, actor, AWAITING_SCORE, data=data, notify=notify)
 
     async def _receive(self, actor: Actor) -> None:
         case = self._case

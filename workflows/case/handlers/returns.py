@@ -12,68 +12,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.records import Notification, ResolutionOrder
     from domain.refusals import Refusal
     from domain.returns import OVERRIDE_ROLES, ReturnProgress, ReturnStepSignal, sender_of
-    from domain.state import CaseView
 
-from workflows.case.base import CaseBase, refuse
+from workflows.case.base import action_update, refuse
+from workflows.case.deadlines import Deadlines
 
 
-class ReturnHandlers(CaseBase):
-    @workflow.update
-    async def record_return_step(self, actor: Actor, signal: ReturnStepSignal) -> CaseView:
-        """Logistics or the warehouse reports the next step of the return or repair under way."""
-        async with self._acting(Action.RETURN_STEP):
-            self._check_return_step(actor, signal)
-            case = self._case
-            progress = case.returns
-            assert progress is not None
-            leg = progress.leg
-            assert leg is not None
-            due = progress.due_at
-            now = workflow.now()
-            record = progress.advance(signal, actor, now)
-            progress.start_leg(now, case.rules.return_deadlines, case.calendar)
-            following = progress.leg
-            data: dict[str, Any] = {
-                **signal.model_dump(mode="json"),
-                "resolution": progress.kind.value,
-                "leg": leg.name,
-                "due_at": due.isoformat() if due else None,
-                "late": record.late,
-            }
-            notify = [
-                Notification(
-                    recipient="customer",
-                    topic="return_progress",
-                    body={
-                        "step": signal.step.value,
-                        "tracking_number": signal.tracking_number,
-                        "passed": signal.passed,
-                    },
-                )
-            ]
-            waiting_for = None
-            if following is not None:
-                expected = {
-                    "steps": [s.value for s in following.steps],
-                    "due_at": progress.due_at.isoformat() if progress.due_at else None,
-                }
-                data["next"] = expected
-                waiting_for = following.waiting_for
-                notify.append(
-                    Notification(recipient=following.sender.value, topic="return_step_expected", body=expected)
-                )
-            elif progress.complete:
-                waiting_for = f"the {self._settled_by(progress)} to be carried out"
-            await self._record(EventKind(signal.step.value), actor, waiting_for=waiting_for, data=data, notify=notify)
-            if progress.failed_inspection:
-                await self._follow_up_failed_inspection(signal)
-            return case.view()
-
-    @record_return_step.validator
-    def _validate_return_step(self, actor: Actor, signal: ReturnStepSignal) -> None:
-        self._check(Action.RETURN_STEP)
-        self._check_return_step(actor, signal)
-
+class ReturnHandlers(Deadlines):
     def _check_return_step(self, actor: Actor, signal: ReturnStepSignal) -> None:
         case = self._case
         progress = case.returns
@@ -98,6 +42,52 @@ class ReturnHandlers(CaseBase):
                 why,
                 {"stage": case.stage.value, "expected": [s.value for s in leg.steps] if leg else []},
             )
+
+    @action_update(Action.RETURN_STEP, check=_check_return_step)
+    async def record_return_step(self, actor: Actor, signal: ReturnStepSignal) -> None:
+        """Logistics or the warehouse reports the next step of the return or repair under way."""
+        case = self._case
+        progress = case.returns
+        assert progress is not None
+        leg = progress.leg
+        assert leg is not None
+        due = progress.due_at
+        now = workflow.now()
+        record = progress.advance(signal, actor, now)
+        progress.start_leg(now, case.rules.return_deadlines, case.calendar)
+        following = progress.leg
+        data: dict[str, Any] = {
+            **signal.model_dump(mode="json"),
+            "resolution": progress.kind.value,
+            "leg": leg.name,
+            "due_at": due.isoformat() if due else None,
+            "late": record.late,
+        }
+        notify = [
+            Notification(
+                recipient="customer",
+                topic="return_progress",
+                body={
+                    "step": signal.step.value,
+                    "tracking_number": signal.tracking_number,
+                    "passed": signal.passed,
+                },
+            )
+        ]
+        waiting_for = None
+        if following is not None:
+            expected = {
+                "steps": [s.value for s in following.steps],
+                "due_at": progress.due_at.isoformat() if progress.due_at else None,
+            }
+            data["next"] = expected
+            waiting_for = following.waiting_for
+            notify.append(Notification(recipient=following.sender.value, topic="return_step_expected", body=expected))
+        elif progress.complete:
+            waiting_for = f"the {self._settled_by(progress)} to be carried out"
+        await self._record(EventKind(signal.step.value), actor, waiting_for=waiting_for, data=data, notify=notify)
+        if progress.failed_inspection:
+            await self._follow_up_failed_inspection(signal)
 
     async def _authorise_return(self, order: ResolutionOrder) -> None:
         """The approved return or repair starts: the customer gets the instructions and
