@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
 
 from store.db import create_engine
 from store.migrate import alembic_config, upgrade
@@ -36,26 +38,53 @@ async def empty_database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncI
         yield url
 
 
+def _schema(connection: Connection) -> tuple[set[str], str | None, list]:
+    """The tables, the revision Alembic has recorded, and how the schema differs from the models."""
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return (
+        set(inspect(connection).get_table_names()),
+        context.get_current_revision(),
+        compare_metadata(context, Base.metadata),
+    )
+
+
 async def test_upgrade_to_head_on_an_empty_database_matches_the_models(empty_database_url: str) -> None:
     engine = create_engine(empty_database_url)
     try:
         await upgrade(engine)
-
-        def check(connection) -> tuple[set[str], str | None, list]:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            return (
-                set(inspect(connection).get_table_names()),
-                context.get_current_revision(),
-                compare_metadata(context, Base.metadata),
-            )
-
         async with engine.connect() as connection:
-            tables, revision, differences = await connection.run_sync(check)
+            tables, revision, differences = await connection.run_sync(_schema)
         assert tables >= TABLES
         assert revision == ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert differences == [], f"models and migrations disagree: {differences}"
 
         # Upgrading again is a no-op, as it is at every `aftersales dev` start.
         await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_every_revision_downgrades_to_an_empty_database_and_upgrades_again(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
+
+    def downgrade_to_base(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+
+    try:
+        await upgrade(engine)
+        async with engine.begin() as connection:
+            await connection.run_sync(downgrade_to_base)
+        async with engine.connect() as connection:
+            tables, revision, _ = await connection.run_sync(_schema)
+        assert (tables, revision) == ({"alembic_version"}, None)
+
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            tables, revision, differences = await connection.run_sync(_schema)
+        assert tables >= TABLES
+        assert revision == ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert differences == [], f"models and migrations disagree after a downgrade: {differences}"
     finally:
         await engine.dispose()
