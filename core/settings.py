@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.handling import HandlingRules
 from domain.returns import LEG_NAMES, default_return_deadlines, working_days
 from domain.triage import TriageRules
+
+# A delay or a wait: more than zero seconds.
+Seconds = Annotated[float, Field(gt=0)]
 
 
 class Settings(BaseSettings):
@@ -104,9 +107,9 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(
         default=8, ge=1, description="A notification is marked failed after this many attempts"
     )
-    notify_retry_base_seconds: float = Field(default=5.0, gt=0, description="First retry delay; doubles per attempt")
-    notify_retry_max_seconds: float = Field(default=600.0, gt=0)
-    notify_poll_seconds: float = Field(default=1.0, gt=0, description="How often an idle dispatcher looks for due rows")
+    notify_retry_base_seconds: Seconds = Field(default=5.0, description="First retry delay; doubles per attempt")
+    notify_retry_max_seconds: Seconds = 600.0
+    notify_poll_seconds: Seconds = Field(default=1.0, description="How often an idle dispatcher looks for due rows")
     # Carrying out approved resolutions (refunds go to the original payment route first).
     execution_adapter: Literal["ledger", "webhook"] = Field(
         default="ledger",
@@ -142,20 +145,16 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(
         default="memory://", description="`limits` storage URI; share one (e.g. redis://) between API processes"
     )
-    case_query_timeout_seconds: float = Field(
+    case_query_timeout_seconds: Seconds = Field(
         default=10,
-        gt=0,
         description="How long a read waits for a case's live state; a case no worker answers for is then 503",
     )
-    temporal_timeout_seconds: float = Field(
+    temporal_timeout_seconds: Seconds = Field(
         default=10,
-        gt=0,
         description="How long the API waits for Temporal to start a case, take an action or answer ops; then 503",
     )
-    idempotency_lock_seconds: float = Field(
-        default=120,
-        gt=0,
-        description="An Idempotency-Key in flight longer than this (a crashed request) may be retried",
+    idempotency_lock_seconds: Seconds = Field(
+        default=120, description="An Idempotency-Key in flight longer than this (a crashed request) may be retried"
     )
     # Payload encryption (core/codec.py): `kid:base64key,...`; unset keeps payloads in clear.
     codec_keys: SecretStr | None = Field(

@@ -51,29 +51,18 @@ class LogNotifier:
         )
 
 
-class WebhookNotifier:
+class WebhookNotifier(signing.SignedWebhook):
     """POSTs the notification as signed JSON (delivery.signing); any 2xx is delivered."""
 
-    def __init__(
-        self, url: str, secret: str, *, timeout: float = 10.0, client: httpx.AsyncClient | None = None
-    ) -> None:
-        self._url = url
-        self._secret = secret
-        self._client = client or httpx.AsyncClient(timeout=timeout)
-
     async def deliver(self, notification: OutboundNotification) -> None:
-        body = signing.encode(notification.payload())
-        headers = signing.signed_headers(self._secret, body, notification.key)
-        headers["X-Aftersales-Topic"] = notification.topic
         try:
-            response = await self._client.post(self._url, content=body, headers=headers)
+            response = await self.post(
+                notification.payload(), notification.key, {"X-Aftersales-Topic": notification.topic}
+            )
         except httpx.HTTPError as error:
             raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
         if not response.is_success:
             raise DeliveryFailed(f"HTTP {response.status_code} from the webhook")
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 @dataclass
@@ -138,9 +127,7 @@ class OutboxDispatcher:
 
 def notifier_from_settings(settings: Settings) -> NotificationAdapter:
     if settings.notify_adapter == "webhook":
-        if not settings.notify_webhook_url or settings.notify_webhook_secret is None:
-            raise ValueError("NOTIFY_ADAPTER=webhook needs NOTIFY_WEBHOOK_URL and NOTIFY_WEBHOOK_SECRET")
-        return WebhookNotifier(settings.notify_webhook_url, settings.notify_webhook_secret.get_secret_value())
+        return WebhookNotifier.configured(settings.notify_webhook_url, settings.notify_webhook_secret, setting="NOTIFY")
     return LogNotifier()
 
 

@@ -47,13 +47,8 @@ class LedgerExecutor:
         return None
 
 
-class WebhookExecutor:
-    def __init__(
-        self, url: str, secret: str, *, timeout: float = 20.0, client: httpx.AsyncClient | None = None
-    ) -> None:
-        self._url = url
-        self._secret = secret
-        self._client = client or httpx.AsyncClient(timeout=timeout)
+class WebhookExecutor(signing.SignedWebhook):
+    timeout = 20.0  # a payment service may take its time
 
     @staticmethod
     def payload(order: ResolutionOrder) -> dict[str, Any]:
@@ -71,11 +66,8 @@ class WebhookExecutor:
         }
 
     async def execute(self, order: ResolutionOrder) -> str | None:
-        body = signing.encode(self.payload(order))
-        headers = signing.signed_headers(self._secret, body, order.route_key)
-        headers[RESOLUTION_KEY_HEADER] = order.key
         try:
-            response = await self._client.post(self._url, content=body, headers=headers)
+            response = await self.post(self.payload(order), order.route_key, {RESOLUTION_KEY_HEADER: order.key})
         except httpx.HTTPError as error:
             raise RouteUnavailable(f"{type(error).__name__}: {error}") from error
         if response.status_code >= 500 or response.status_code in (408, 429):
@@ -91,7 +83,7 @@ class WebhookExecutor:
 
 def executor_from_settings(settings: Any) -> ResolutionExecutor:
     if settings.execution_adapter == "webhook":
-        if not settings.execution_webhook_url or settings.execution_webhook_secret is None:
-            raise ValueError("EXECUTION_ADAPTER=webhook needs EXECUTION_WEBHOOK_URL and EXECUTION_WEBHOOK_SECRET")
-        return WebhookExecutor(settings.execution_webhook_url, settings.execution_webhook_secret.get_secret_value())
+        return WebhookExecutor.configured(
+            settings.execution_webhook_url, settings.execution_webhook_secret, setting="EXECUTION"
+        )
     return LedgerExecutor()

@@ -14,9 +14,10 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any
+from typing import Any, Self
 
 import httpx
+from pydantic import SecretStr
 
 SIGNATURE_HEADER = "X-Aftersales-Signature"
 TIMESTAMP_HEADER = "X-Aftersales-Timestamp"
@@ -40,6 +41,38 @@ def signed_headers(secret: str, body: bytes, idempotency_key: str, now: float | 
         SIGNATURE_HEADER: signature(secret, timestamp, body),
         IDEMPOTENCY_HEADER: idempotency_key,
     }
+
+
+class SignedWebhook:
+    """One receiver of signed JSON POSTs: its URL, the shared secret and one HTTP client. The notification
+    and the execution webhooks are both one of these; each decides what an answer means."""
+
+    timeout = 10.0  # seconds one request may take, unless the caller says otherwise
+
+    def __init__(
+        self, url: str, secret: str, *, timeout: float | None = None, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self._url = url
+        self._secret = secret
+        self._client = client or httpx.AsyncClient(timeout=self.timeout if timeout is None else timeout)
+
+    @classmethod
+    def configured(cls, url: str | None, secret: SecretStr | None, *, setting: str) -> Self:
+        """The webhook `<setting>_ADAPTER=webhook` chose; without its URL and secret the process does not start."""
+        if not url or secret is None:
+            raise ValueError(f"{setting}_ADAPTER=webhook needs {setting}_WEBHOOK_URL and {setting}_WEBHOOK_SECRET")
+        return cls(url, secret.get_secret_value())
+
+    async def post(
+        self, payload: dict[str, Any], idempotency_key: str, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """Signs and sends `payload` with the extra `headers`; raises httpx.HTTPError when there is no answer."""
+        body = encode(payload)
+        signed = signed_headers(self._secret, body, idempotency_key) | (headers or {})
+        return await self._client.post(self._url, content=body, headers=signed)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
 
 def verify(secret: str, headers: Any, body: bytes, tolerance_seconds: float = 300, now: float | None = None) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.case import Actor, Department, Role
+from store.db import rows_changed
 from store.models import ApiKeyRow
 
 PREFIX = "ask"
@@ -101,12 +102,13 @@ class ApiKeyStore:
     async def revoke(self, key_id: str) -> bool:
         """True when a live key was revoked now; False when unknown or already revoked."""
         async with self._sessions.begin() as session:
-            result = await session.execute(
+            revoked = await rows_changed(
+                session,
                 update(ApiKeyRow)
                 .where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None))
-                .values(revoked_at=datetime.now(UTC))
+                .values(revoked_at=datetime.now(UTC)),
             )
-            return result.rowcount == 1
+            return revoked == 1
 
 
 # `aftersales dev`: one key per role, the handler in quality, named like the README's people.
@@ -143,7 +145,11 @@ async def ensure_keys(
     for label, (name, role, department) in people.items():
         key = known.get(label) if isinstance(known, dict) else None
         actor = await store.authenticate(key) if isinstance(key, str) else None
-        if actor is None or (actor.id, actor.role, actor.department) != (name, role, department):
+        if (
+            not isinstance(key, str)
+            or actor is None
+            or (actor.id, actor.role, actor.department) != (name, role, department)
+        ):
             key = (await store.create(role, name=name, department=department)).key
         keys[label] = key
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from domain.case import LedgerReceipt, format_case_number
 from domain.queues import summarize
 from domain.records import ResolutionOrder, Transition
 from store.case_reads import CaseReads  # CaseFilter: the API names it from here
+from store.db import rows_changed
 from store.models import (
     CaseCategoryRow,
     CaseDepartmentRow,
@@ -29,6 +30,7 @@ from store.models import (
     RecordFailureRow,
     SupersededEventRow,
     TimelineEventRow,
+    table_of,
 )
 
 
@@ -100,26 +102,26 @@ class _TransitionStatements:
 
     def __init__(self, dialect: str) -> None:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        self.insert_case = insert(CaseRow.__table__).on_conflict_do_nothing(index_elements=["number"])
-        self.insert_event = insert(TimelineEventRow.__table__).on_conflict_do_nothing(
+        self.insert_case = insert(table_of(CaseRow)).on_conflict_do_nothing(index_elements=["number"])
+        self.insert_event = insert(table_of(TimelineEventRow)).on_conflict_do_nothing(
             index_elements=["case_number", "seq"]
         )
-        self.insert_category = insert(CaseCategoryRow.__table__)
-        departments = insert(CaseDepartmentRow.__table__)
+        self.insert_category = insert(table_of(CaseCategoryRow))
+        departments = insert(table_of(CaseDepartmentRow))
         self.upsert_department = departments.on_conflict_do_update(
             index_elements=["case_number", "department"],
             set_={"contribution_status": departments.excluded.contribution_status},
         )
-        self.insert_outbox = insert(OutboxRow.__table__).on_conflict_do_nothing(
+        self.insert_outbox = insert(table_of(OutboxRow)).on_conflict_do_nothing(
             index_elements=["case_number", "seq", "recipient", "topic"]
         )
-        timeline = TimelineEventRow.__table__.c
+        timeline = table_of(TimelineEventRow).c
         self.select_fingerprint = select(timeline.fingerprint, timeline.at).where(
             timeline.case_number == bindparam("b_number"), timeline.seq == bindparam("b_seq")
         )
-        cases = CaseRow.__table__
-        self.delete_categories = delete(CaseCategoryRow.__table__).where(
-            CaseCategoryRow.__table__.c.case_number == bindparam("b_number")
+        cases = table_of(CaseRow)
+        self.delete_categories = delete(table_of(CaseCategoryRow)).where(
+            table_of(CaseCategoryRow).c.case_number == bindparam("b_number")
         )
         self._update = update(cases).where(
             cases.c.number == bindparam("b_number"), cases.c.last_seq <= bindparam("b_seq")
@@ -293,11 +295,11 @@ class CaseStore(CaseReads):
         """Move the events at `from_seq` and after to `superseded_events` and drop their
         notifications not yet delivered: a workflow task wrote them and never committed,
         so the case never did them. The case row steps back so the next write applies."""
-        timeline, outbox = TimelineEventRow.__table__.c, OutboxRow.__table__.c
+        timeline, outbox = table_of(TimelineEventRow).c, table_of(OutboxRow).c
         events = (
             (
                 await connection.execute(
-                    select(TimelineEventRow.__table__).where(timeline.case_number == number, timeline.seq >= from_seq)
+                    select(table_of(TimelineEventRow)).where(timeline.case_number == number, timeline.seq >= from_seq)
                 )
             )
             .mappings()
@@ -314,7 +316,7 @@ class CaseStore(CaseReads):
         ).all()
         now = datetime.now(UTC)
         await connection.execute(
-            SupersededEventRow.__table__.insert(),
+            table_of(SupersededEventRow).insert(),
             [
                 {
                     "case_number": number, "seq": e["seq"], "kind": e["kind"], "stage": e["stage"],
@@ -330,15 +332,15 @@ class CaseStore(CaseReads):
             ],
         )  # fmt: skip
         await connection.execute(
-            delete(TimelineEventRow.__table__).where(timeline.case_number == number, timeline.seq >= from_seq)
+            delete(table_of(TimelineEventRow)).where(timeline.case_number == number, timeline.seq >= from_seq)
         )
         await connection.execute(
-            delete(OutboxRow.__table__).where(
+            delete(table_of(OutboxRow)).where(
                 outbox.case_number == number, outbox.seq >= from_seq, outbox.status != "delivered"
             )
         )
         await connection.execute(
-            update(CaseRow.__table__).where(CaseRow.__table__.c.number == number).values(last_seq=from_seq - 1)
+            update(table_of(CaseRow)).where(table_of(CaseRow).c.number == number).values(last_seq=from_seq - 1)
         )
 
     async def record_failure(self, number: str, seq: int, kind: str, reason: str, at: datetime) -> None:
@@ -399,7 +401,7 @@ class CaseStore(CaseReads):
             return await self._allocate(session, day)
 
     async def _allocate(self, session: AsyncSession, day: str) -> str:
-        counter = CaseNumberCounterRow.__table__.c
+        counter = table_of(CaseNumberCounterRow).c
         sequence = (
             await session.execute(
                 _insert(session, CaseNumberCounterRow)
@@ -450,7 +452,8 @@ class CaseStore(CaseReads):
                             row.case_number, first=False, status=row.response_status, body=row.response_body
                         )
                     cutoff = now - timedelta(seconds=lock_seconds)
-                    taken = await session.execute(
+                    taken = await rows_changed(
+                        session,
                         update(IdempotencyKeyRow)
                         .where(
                             IdempotencyKeyRow.scope == scope,
@@ -460,9 +463,9 @@ class CaseStore(CaseReads):
                                 and_(IdempotencyKeyRow.state == "in_flight", IdempotencyKeyRow.claimed_at < cutoff),
                             ),
                         )
-                        .values(state="in_flight", claimed_at=now)
+                        .values(state="in_flight", claimed_at=now),
                     )
-                    if taken.rowcount != 1:
+                    if taken != 1:
                         raise IdempotencyKeyInFlight(key)
                     return KeyClaim(row.case_number, first=False)
             except IntegrityError:

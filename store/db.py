@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event
+from sqlalchemy import CursorResult, Executable, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -40,3 +40,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def rows_changed(session: AsyncSession, statement: Executable) -> int:
+    """Runs an INSERT, UPDATE or DELETE and returns how many rows it changed. (`execute` is typed as returning
+    a plain Result, which has no rowcount; for these statements it is a CursorResult.)"""
+    return cast("CursorResult[Any]", await session.execute(statement)).rowcount

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.cases import CaseStore
 from store.glance import CaseGlance
-from store.models import CaseDepartmentRow, CaseRow, RecordFailureRow, TimelineEventRow
+from store.models import CaseDepartmentRow, CaseRow, RecordFailureRow, TimelineEventRow, table_of
 from store.rules import FINISHED_STAGES
 
 # Stages where a long wait is expected and bounded by the case itself.
@@ -81,8 +81,8 @@ def _events(kind: str):  # noqa: ANN202 - a correlated scalar subquery
 
 
 def _stage_entered_at():  # noqa: ANN202 - a correlated scalar subquery
-    event = TimelineEventRow.__table__.alias("event")
-    earlier = TimelineEventRow.__table__.alias("earlier")
+    event = table_of(TimelineEventRow).alias("event")
+    earlier = table_of(TimelineEventRow).alias("earlier")
     left_other_stage = (
         select(func.coalesce(func.max(earlier.c.seq), 0))
         .where(earlier.c.case_number == CaseRow.number, earlier.c.stage != CaseRow.stage)

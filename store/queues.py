@@ -128,7 +128,7 @@ class QueueStore:
         approval_since = case((awaiting, plan_at), else_=None)
         if queue is Queue.SUPERVISOR:
             escalated = CaseRow.escalation_level >= 1
-            sla_since = func.coalesce(CaseRow.first_breached_at, CaseRow.updated_at)
+            sla_from = func.coalesce(CaseRow.first_breached_at, CaseRow.updated_at)
             follow_up = and_(
                 CaseRow.stage == "executing", _count("follow_up_task_created") > _count("follow_up_completed")
             )
@@ -139,7 +139,7 @@ class QueueStore:
                 CaseRow.escalated_to == Queue.HEAD.value,
                 and_(CaseRow.escalated_to.is_(None), CaseRow.escalation_level >= 2),
             )
-            sla_since = func.coalesce(CaseRow.escalated_at, CaseRow.updated_at)
+            sla_from = func.coalesce(CaseRow.escalated_at, CaseRow.updated_at)
             limit_reached = _latest("reopen_limit_reached", TimelineEventRow.seq)
             waiting_for_head = and_(
                 CaseRow.stage == "reopened",
@@ -149,7 +149,7 @@ class QueueStore:
             other_since = case(
                 (waiting_for_head, _at(_latest("reopen_limit_reached", TimelineEventRow.at))), else_=None
             )
-        sla_since = case((escalated, _at(sla_since)), else_=None)
+        sla_since = case((escalated, _at(sla_from)), else_=None)
         rank = case(
             *((CaseRow.priority == name, literal(value)) for name, value in PRIORITY_RANK.items()),
             else_=literal(UNGRADED),

@@ -12,10 +12,11 @@ returns the instants and Python subtracts) and the final ordering of lists
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -65,15 +66,31 @@ def _cycle_start(event: Any) -> Any:
     )
 
 
+def _misses(event: Any, clock: str) -> ColumnElement[bool]:
+    """`event` is an sla_breached event for `clock`."""
+    return and_(event.kind == EventKind.SLA_BREACHED.value, event.data[CLOCK_MISSED.clock].as_string() == clock)
+
+
 def _breached_earlier_in_cycle(event: Any, clock: str) -> ColumnElement[bool]:
     """An sla_breached event for `clock` in the same cycle as `event`, before it."""
     breach = aliased(Event)
     return exists().where(
         breach.case_number == event.case_number,
-        breach.kind == EventKind.SLA_BREACHED.value,
-        breach.data[CLOCK_MISSED.clock].as_string() == clock,
+        _misses(breach, clock),
         breach.seq < event.seq,
         breach.seq > _cycle_start(event),
+    )
+
+
+def _first_in_cycle(
+    picks: Callable[[Any, str], ColumnElement[bool]], clock: str, start: datetime, end: datetime
+) -> Select[Any]:
+    """How many events within [start, end) `picks` for `clock` came before any breach of `clock` in their cycle."""
+    event = aliased(Event)
+    return (
+        select(func.count())
+        .select_from(event)
+        .where(_within(event.at, start, end), picks(event, clock), ~_breached_earlier_in_cycle(event, clock))
     )
 
 
@@ -188,27 +205,8 @@ class ReportStore:
         # On-time rate per SLA clock: clocks met on time or first missed in the month.
         on_time = []
         for clock in REPORTED_CLOCKS:
-            meeting = aliased(Event)
-            met = await scalar(
-                select(func.count())
-                .select_from(meeting)
-                .where(
-                    _within(meeting.at, start, end),
-                    _meets(meeting, clock),
-                    ~_breached_earlier_in_cycle(meeting, clock),
-                )
-            )
-            breach = aliased(Event)
-            missed = await scalar(
-                select(func.count())
-                .select_from(breach)
-                .where(
-                    _within(breach.at, start, end),
-                    breach.kind == EventKind.SLA_BREACHED.value,
-                    breach.data[CLOCK_MISSED.clock].as_string() == clock,
-                    ~_breached_earlier_in_cycle(breach, clock),
-                )
-            )
+            met = await scalar(_first_in_cycle(_meets, clock, start, end))
+            missed = await scalar(_first_in_cycle(_misses, clock, start, end))
             on_time.append(
                 ClockOnTime(
                     clock=clock, on_time=met, missed=missed, decided=met + missed, rate=share(met, met + missed)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.retention import ANONYMISED, ANONYMISED_EVENT, scrub
 from store.cases import _insert
+from store.db import rows_changed
 from store.models import CaseRow, IdempotencyKeyRow, OutboxRow, TimelineEventRow
 
 RETENTION_ACTOR = "retention"
@@ -52,7 +53,8 @@ class RetentionStore:
             if row is None or row.archived_at is None:
                 return False
             seq = row.last_seq + 1
-            marked = await session.execute(
+            marked = await rows_changed(
+                session,
                 _insert(session, TimelineEventRow)
                 .values(
                     case_number=number,
@@ -69,9 +71,9 @@ class RetentionStore:
                     },
                     recorded_at=now,
                 )
-                .on_conflict_do_nothing(index_elements=["case_number", "seq"])
+                .on_conflict_do_nothing(index_elements=["case_number", "seq"]),
             )
-            if marked.rowcount == 0:
+            if marked == 0:
                 return False  # a concurrent run got there first
             await session.execute(
                 update(CaseRow)
@@ -105,5 +107,4 @@ class RetentionStore:
     async def expire_idempotency_keys(self, before: datetime) -> int:
         """Delete the idempotency records made before `before`: a repeat later than that acts anew."""
         async with self._sessions.begin() as session:
-            result = await session.execute(delete(IdempotencyKeyRow).where(IdempotencyKeyRow.created_at < before))
-            return result.rowcount
+            return await rows_changed(session, delete(IdempotencyKeyRow).where(IdempotencyKeyRow.created_at < before))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.calendar import BusinessCalendar
 from domain.sla import SlaPolicy
 from store.models import CalendarVersionRow, CaseRow, SlaPolicyVersionRow
+
+# An uploaded version this store keeps: one table each, the same columns.
+_Version = TypeVar("_Version", SlaPolicyVersionRow, CalendarVersionRow)
 
 FINISHED_STAGES = ("closed", "withdrawn", "archived")
 
@@ -43,7 +47,7 @@ class RulesStore:
     async def add_calendar(self, calendar: BusinessCalendar, actor_id: str) -> bool:
         return await self._add(CalendarVersionRow, calendar.version, calendar.model_dump(mode="json"), actor_id)
 
-    async def _add(self, table: type, version: str, body: dict, actor_id: str) -> bool:
+    async def _add(self, table: type[_Version], version: str, body: dict, actor_id: str) -> bool:
         try:
             async with self._sessions.begin() as session:
                 existing = await session.get(table, version)
@@ -74,7 +78,7 @@ class RulesStore:
             row = await session.get(CalendarVersionRow, version)
             return BusinessCalendar.model_validate(row.body) if row else None
 
-    async def _latest(self, table: type):  # noqa: ANN202
+    async def _latest(self, table: type[_Version]) -> _Version | None:
         async with self._sessions() as session:
             query = select(table).order_by(table.created_at.desc(), table.version.desc()).limit(1)
             return (await session.execute(query)).scalar_one_or_none()

@@ -38,5 +38,7 @@ if context.is_offline_mode():
         context.run_migrations()
 elif (connection := config.attributes.get("connection")) is not None:
     _run(connection)
+elif url := config.get_main_option("sqlalchemy.url"):
+    asyncio.run(_run_from_url(url))
 else:
-    asyncio.run(_run_from_url(config.get_main_option("sqlalchemy.url")))
+    raise SystemExit("alembic: no database; set sqlalchemy.url in alembic.ini, or run `aftersales migrate`")

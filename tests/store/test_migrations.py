@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.db import create_engine
 from store.migrate import alembic_config, upgrade
@@ -36,26 +39,55 @@ async def empty_database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncI
         yield url
 
 
-async def test_upgrade_to_head_on_an_empty_database_matches_the_models(empty_database_url: str) -> None:
+async def _schema(engine: AsyncEngine) -> tuple[set[str], str | None, list]:
+    """The tables, the revision Alembic has recorded, and how the schema differs from the models."""
+
+    def read(connection: Connection) -> tuple[set[str], str | None, list]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return (
+            set(inspect(connection).get_table_names()),
+            context.get_current_revision(),
+            compare_metadata(context, Base.metadata),
+        )
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def _assert_at_head_as_the_models_say(engine: AsyncEngine) -> None:
+    tables, revision, differences = await _schema(engine)
+    assert tables >= TABLES
+    assert revision == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert differences == [], f"models and migrations disagree: {differences}"
+
+
+@pytest.fixture
+async def engine(empty_database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(empty_database_url)
-    try:
-        await upgrade(engine)
+    yield engine
+    await engine.dispose()
 
-        def check(connection) -> tuple[set[str], str | None, list]:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            return (
-                set(inspect(connection).get_table_names()),
-                context.get_current_revision(),
-                compare_metadata(context, Base.metadata),
-            )
 
-        async with engine.connect() as connection:
-            tables, revision, differences = await connection.run_sync(check)
-        assert tables >= TABLES
-        assert revision == ScriptDirectory.from_config(alembic_config()).get_current_head()
-        assert differences == [], f"models and migrations disagree: {differences}"
+async def test_upgrade_to_head_on_an_empty_database_matches_the_models(engine: AsyncEngine) -> None:
+    await upgrade(engine)
+    await _assert_at_head_as_the_models_say(engine)
 
-        # Upgrading again is a no-op, as it is at every `aftersales dev` start.
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
+    # Upgrading again is a no-op, as it is at every `aftersales dev` start.
+    await upgrade(engine)
+    await _assert_at_head_as_the_models_say(engine)
+
+
+async def test_every_revision_downgrades_to_an_empty_database_and_upgrades_again(engine: AsyncEngine) -> None:
+    def downgrade_to_base(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+
+    await upgrade(engine)
+    async with engine.begin() as connection:
+        await connection.run_sync(downgrade_to_base)
+    tables, revision, _ = await _schema(engine)
+    assert (tables, revision) == ({"alembic_version"}, None)
+
+    await upgrade(engine)
+    await _assert_at_head_as_the_models_say(engine)

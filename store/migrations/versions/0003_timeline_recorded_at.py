@@ -1,31 +1,16 @@
 """timeline recorded_at
 
-Revision ID: 0003
-Revises: 0002
 Create Date: 2026-11-23 11:14:41.470681
 """
 
-from __future__ import annotations
+from store.migrations.shapes import add_columns, drop_columns, moment
 
-from collections.abc import Sequence
-
-import sqlalchemy as sa
-from alembic import op
-
-
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0003", "0002"
 
 
 def upgrade() -> None:
-
-    with op.batch_alter_table("timeline_events", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=True))
+    add_columns("timeline_events", moment("recorded_at", nullable=True))
 
 
 def downgrade() -> None:
-
-    with op.batch_alter_table("timeline_events", schema=None) as batch_op:
-        batch_op.drop_column("recorded_at")
+    drop_columns("timeline_events", "recorded_at")

@@ -1,44 +1,30 @@
 """api keys
 
-Revision ID: 0005
-Revises: 0004
 Create Date: 2026-11-23 14:30:00.000000
 """
-
-from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
+from store.migrations.shapes import create_indexes, drop_indexed_table, moment, text
 
-revision: str = "0005"
-down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0005", "0004"
 
 
 def upgrade() -> None:
-
     op.create_table(
         "api_keys",
-        sa.Column("key_id", sa.String(length=16), nullable=False),
-        sa.Column("secret_hash", sa.String(length=64), nullable=False),
-        sa.Column("name", sa.String(length=64), nullable=False),
-        sa.Column("role", sa.String(length=16), nullable=False),
-        sa.Column("department", sa.String(length=32), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        text("key_id", 16),
+        text("secret_hash", 64),
+        text("name", 64),
+        text("role", 16),
+        text("department", 32, nullable=True),
+        moment("created_at"),
+        moment("revoked_at", nullable=True),
         sa.PrimaryKeyConstraint("key_id"),
     )
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_api_keys_name"), ["name"], unique=False)
+    create_indexes("api_keys", "name")
 
 
 def downgrade() -> None:
-
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_api_keys_name"))
-
-    op.drop_table("api_keys")
+    drop_indexed_table("api_keys", "name")

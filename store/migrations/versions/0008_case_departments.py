@@ -1,37 +1,28 @@
 """case departments: the departments assisting a case (multi-department cases)
 
-Revision ID: 0008
-Revises: 0007
 Create Date: 2026-11-23 17:15:00
 """
-
-from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from store.migrations.shapes import case_number, create_indexes, drop_indexed_table, of_case, text
+
+revision, down_revision = "0008", "0007"
+INDEXED = ("department", "contribution_status")
 
 
 def upgrade() -> None:
     op.create_table(
         "case_departments",
-        sa.Column("case_number", sa.String(length=32), nullable=False),
-        sa.Column("department", sa.String(length=32), nullable=False),
-        sa.Column("contribution_status", sa.String(length=16), nullable=False),
-        sa.ForeignKeyConstraint(["case_number"], ["cases.number"], ondelete="CASCADE"),
+        case_number(),
+        text("department", 32),
+        text("contribution_status", 16),
+        of_case(),
         sa.PrimaryKeyConstraint("case_number", "department"),
     )
-    op.create_index("ix_case_departments_department", "case_departments", ["department"])
-    op.create_index("ix_case_departments_contribution_status", "case_departments", ["contribution_status"])
+    create_indexes("case_departments", *INDEXED)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_case_departments_contribution_status", table_name="case_departments")
-    op.drop_index("ix_case_departments_department", table_name="case_departments")
-    op.drop_table("case_departments")
+    drop_indexed_table("case_departments", *INDEXED)
