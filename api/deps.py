@@ -1,10 +1,10 @@
 """Dependencies: the case store, the Temporal client, and who is calling (api/auth.py,
 api/access.py; `current_actor` and `require` are re-exported here for the routes); the case
-number in a path, and `Actions`, which sends an action to a case for every action route."""
+number in a path, and `Action`, which sends an action to a case for every action route."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -56,8 +56,8 @@ Reports = Annotated[ReportStore, Depends(get_report_store)]
 Caller = Annotated[Actor, Depends(authorize)]
 
 __all__ = [
-    "Actions", "AppSettings", "Caller", "CaseNumber", "Key", "Reports", "Rules", "SlaRules", "Store", "Temporal", "act", "allows",
-    "current_actor", "require",
+    "Action", "ActionAnswer", "AppSettings", "Caller", "CaseNumber", "Key", "Reports", "Rules", "SlaRules", "Store", "Temporal",
+    "add_actions", "allows", "current_actor", "require",
 ]  # fmt: skip
 
 
@@ -85,6 +85,9 @@ CaseNumber = Annotated[
 ]
 
 
+Key = IdempotencyKey
+
+
 # Every refusal a case's workflow fails an update with (domain/refusals.py), as HTTP: the one place.
 _REFUSALS: dict[str, tuple[int, str]] = {
     Refusal.ACTION_NOT_ALLOWED: (409, "Action not allowed now"),
@@ -96,40 +99,53 @@ _REFUSALS: dict[str, tuple[int, str]] = {
 }
 
 
-async def act(
-    temporal: Temporal,
-    store: Store,
-    settings: Settings,
-    number: str,
-    update: Any,
-    args: list[Any],
-    key: str | None,
-) -> CaseView | JSONResponse:
-    """Send an action to the case as a Temporal update; refusals become problem details.
+# What an action route answers: the case's view, or the first answer replayed for a repeated
+# Idempotency-Key (stored as sent, so passed through as a response). Routes declare
+# `response_model=CaseView` for the documentation and the validation of the view.
+ActionAnswer = CaseView | JSONResponse
+
+
+class CaseAction:
+    """An action by the caller on the case in the path, injected into every action route
+    (`Action`): `send` sends it to the case as a Temporal update; refusals become problem details.
 
     With an Idempotency-Key the key is claimed first (a repeat replays the first answer,
     a repeat while it runs is 409, another body is 422) and the update id derives from
     caller, action and key, so Temporal runs the action once even if the key was released.
     """
-    actor: Actor = args[0]
-    handle = temporal.get_workflow_handle(number)
-    if actor.role is Role.HANDLER:
-        # The live state, not the record: the record may trail a triage that just routed the case.
-        live = await live_state(handle, settings)
-        department = live.department if live else getattr(await store.get_case(number), "department", None)
-        if not sees(actor, department, await assisting(store, number, live)):
-            raise case_not_found(number)
-        if not leads(actor, department) and not _contributes(update):
-            raise assisting_only(actor, department, number)
-    if not key:
-        return await _send(handle, store, settings, number, update, args, None)
-    claim = await claim_key(
-        store, settings, actor, key, request_hash(f"{number}/{update.__name__}", *args[1:]), number=number
-    )
-    if claim.replay:
-        return replayed(claim)
-    work = _send(handle, store, settings, number, update, args, f"{actor.id}/{update.__name__}/{key}")
-    return await finish(store, actor, key, 200, work)
+
+    def __init__(
+        self, number: CaseNumber, actor: Caller, temporal: Temporal, store: Store, settings: AppSettings,
+        idempotency_key: Key = None,
+    ) -> None:  # fmt: skip
+        self.number, self.actor, self.key = number, actor, idempotency_key
+        self.temporal, self.store, self.settings = temporal, store, settings
+
+    async def send(self, update: Any, *payload: Any) -> ActionAnswer:
+        """Send `update(actor, *payload)` to the case."""
+        actor, number, store, settings, key = self.actor, self.number, self.store, self.settings, self.key
+        args = [actor, *payload]
+        handle = self.temporal.get_workflow_handle(number)
+        if actor.role is Role.HANDLER:
+            # The live state, not the record: the record may trail a triage that just routed the case.
+            live = await live_state(handle, settings)
+            department = live.department if live else getattr(await store.get_case(number), "department", None)
+            if not sees(actor, department, await assisting(store, number, live)):
+                raise case_not_found(number)
+            if not leads(actor, department) and not _contributes(update):
+                raise assisting_only(actor, department, number)
+        if not key:
+            return await _send(handle, store, settings, number, update, args, None)
+        claim = await claim_key(
+            store, settings, actor, key, request_hash(f"{number}/{update.__name__}", *payload), number=number
+        )
+        if claim.replay:
+            return replayed(claim)
+        work = _send(handle, store, settings, number, update, args, f"{actor.id}/{update.__name__}/{key}")
+        return await finish(store, actor, key, 200, work)
+
+
+Action = Annotated[CaseAction, Depends()]
 
 
 def _contributes(update: Any) -> bool:
@@ -169,37 +185,23 @@ async def _send(
         ) from None
 
 
-Key = IdempotencyKey
-
-
-class CaseActions:
-    """What every action route needs to send its action to the case (`act`), injected once."""
-
-    def __init__(self, temporal: Temporal, store: Store, settings: AppSettings) -> None:
-        self.temporal, self.store, self.settings = temporal, store, settings
-
-    async def send(self, number: str, update: Any, args: list[Any], key: str | None) -> CaseView | JSONResponse:
-        return await act(self.temporal, self.store, self.settings, number, update, args, key)
-
-
-Actions = Annotated[CaseActions, Depends()]
+def add_actions(router: APIRouter, table: Iterable[tuple[str, Any, Any, str]], *, department: Any = None) -> None:
+    """`add_action` for each row of a route module's table: (path, update, body, summary)."""
+    for path, update, body, summary in table:
+        add_action(router, path, update, body, summary=summary, department=department)
 
 
 def add_action(router: APIRouter, path: str, update: Any, body: Any, *, summary: str, department: Any = None) -> None:
-    """POST `path`: the caller's `body` goes to the case as `update`, by `Actions` (access,
+    """POST `path`: the caller's `body` goes to the case as `update`, by `Action` (access,
     idempotency, refusals), and the answer is the case's view. One shape for every action that
     takes one body; the route is named after the update, as a hand-written one would be.
     With `department` (the path parameter's type), the department in the path goes first."""
 
-    async def route(
-        number: CaseNumber, payload: Any, actions: Actions, actor: Caller, idempotency_key: Key = None
-    ) -> CaseView:
-        return await actions.send(number, update, [actor, payload], idempotency_key)  # type: ignore[return-value]  # a replayed answer is a JSONResponse, passed through
+    async def route(payload: Any, action: Action) -> ActionAnswer:
+        return await action.send(update, payload)
 
-    async def department_route(
-        number: CaseNumber, department: Any, payload: Any, actions: Actions, actor: Caller, idempotency_key: Key = None
-    ) -> CaseView:
-        return await actions.send(number, update, [actor, department, payload], idempotency_key)  # type: ignore[return-value]  # as above
+    async def department_route(department: Any, payload: Any, action: Action) -> ActionAnswer:
+        return await action.send(update, department, payload)
 
     endpoint = route if department is None else department_route
     endpoint.__annotations__.update(payload=body, **({"department": department} if department is not None else {}))

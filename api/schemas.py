@@ -98,12 +98,5 @@ class TimelineEvent(BaseModel):
 
     @classmethod
     def from_row(cls, row: TimelineEventRow) -> TimelineEvent:
-        return cls(
-            seq=row.seq,
-            kind=row.kind,
-            stage=row.stage,
-            actor_id=row.actor_id,
-            actor_role=row.actor_role,
-            at=row.at,
-            data=row.data,
-        )
+        # The row's columns of these names; the case number is in the path already.
+        return cls.model_validate(row, from_attributes=True)

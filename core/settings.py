@@ -94,7 +94,10 @@ class Settings(BaseSettings):
         return days
 
     def triage_rules(self) -> TriageRules:
-        return TriageRules.load(self.triage_rules_file) if self.triage_rules_file else TriageRules()
+        path = self.triage_rules_file
+        if not path:
+            return TriageRules()
+        return TriageRules.parse(path.read_text(encoding="utf-8"), toml=path.suffix == ".toml")
 
     # Notification delivery (the outbox dispatcher beside the worker).
     notify_adapter: Literal["log", "webhook"] = Field(

@@ -166,6 +166,13 @@ def _checked_windows(windows: Windows) -> Windows:
     return ordered
 
 
+def _one_or_the_other(holidays: Mapping[date, str], working_days: Mapping[date, str], message: str) -> None:
+    """A day is a holiday or a working day, never both: name the days that are."""
+    both = sorted(set(holidays) & set(working_days))
+    if both:
+        raise ValueError(f"{message}: {', '.join(map(str, both))}")
+
+
 class BusinessCalendar(BaseModel):
     """Opening hours, holidays and working days, as data that travels with a case."""
 
@@ -212,9 +219,7 @@ class BusinessCalendar(BaseModel):
 
     @model_validator(mode="after")
     def _days_are_one_or_the_other(self) -> BusinessCalendar:
-        both = sorted(set(self.holidays) & set(self.extra_working_days))
-        if both:
-            raise ValueError(f"dates both holiday and working day: {', '.join(map(str, both))}")
+        _one_or_the_other(self.holidays, self.extra_working_days, "dates both holiday and working day")
         return self
 
     # -- days ---------------------------------------------------------------
@@ -398,9 +403,7 @@ class CalendarFile(BaseModel):
 
     @model_validator(mode="after")
     def _no_contradiction(self) -> CalendarFile:
-        both = sorted(set(self.holidays) & set(self.working_days))
-        if both:
-            raise ValueError(f"dates listed as both holiday and working day: {', '.join(map(str, both))}")
+        _one_or_the_other(self.holidays, self.working_days, "dates listed as both holiday and working day")
         return self
 
 

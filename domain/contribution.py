@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from domain.calendar import BusinessCalendar
 from domain.case import Department, Priority
-from domain.sla import Target
+from domain.sla import Target, business_hours, calendar_hours
 from domain.text import OptionalText, Text
 
 
@@ -30,22 +30,14 @@ class ContributionStatus(StrEnum):
 OUTSTANDING = frozenset({ContributionStatus.PENDING, ContributionStatus.OVERDUE})
 
 
-def _calendar(hours: float) -> Target:
-    return Target(budget=timedelta(hours=hours), business=False)
-
-
-def _business(hours: float) -> Target:
-    return Target(budget=timedelta(hours=hours), business=True)
-
-
 def default_contribution_targets() -> dict[Priority, Target]:
     # A contribution must leave the lead time to plan within the plan deadline: P1 runs
     # around the clock (8 h of a 24 h plan budget); P2 one working day, P3 and P4 two.
     return {
-        Priority.P1: _calendar(8),
-        Priority.P2: _business(9),
-        Priority.P3: _business(2 * 9),
-        Priority.P4: _business(2 * 9),
+        Priority.P1: calendar_hours(8),
+        Priority.P2: business_hours(9),
+        Priority.P3: business_hours(2 * 9),
+        Priority.P4: business_hours(2 * 9),
     }
 
 

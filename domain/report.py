@@ -307,16 +307,17 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f} %"
 
 
+# How precise a figure of each kind reads; any other kind (scores, hours) has two decimals. A rate
+# reads as a percentage, and its change in percentage points.
+_PRECISION = {"count": "g", "minutes": ".1f"}
+
+
 def number(value: float | None, kind: str) -> str:
     if value is None:
         return "—"
     if kind == "rate":
         return percent(value)
-    if kind == "count":
-        return f"{value:g}"
-    if kind == "minutes":
-        return f"{value:.1f}"
-    return f"{value:.2f}"
+    return format(value, _PRECISION.get(kind, ".2f"))
 
 
 def minutes(value: float | None) -> str:
@@ -328,15 +329,12 @@ def hours(value: float | None) -> str:
 
 
 def signed(value: float | None, kind: str) -> str:
+    """A change, always with its sign."""
     if value is None:
         return "—"
     if kind == "rate":
         return f"{value * 100:+.1f} pp"
-    if kind == "count":
-        return f"{value:+g}"
-    if kind == "minutes":
-        return f"{value:+.1f}"
-    return f"{value:+.2f}"
+    return format(value, "+" + _PRECISION.get(kind, ".2f"))
 
 
 def comparison_table(report: MonthlyReport) -> list[tuple[str, str, str, str]]:

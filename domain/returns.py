@@ -44,52 +44,19 @@ class Leg(BaseModel):
     waiting_for: str  # what the case says it waits for meanwhile
 
 
-_SHIPMENT = Leg(
-    name="shipment",
-    steps=(ReturnStep.LABEL_ISSUED, ReturnStep.PICKUP_BOOKED),
-    sender=Role.LOGISTICS,
-    waiting_for="logistics to issue a return label or book a pickup",
-)
-_RECEIPT = Leg(
-    name="receipt",
-    steps=(ReturnStep.PARCEL_RECEIVED,),
-    sender=Role.WAREHOUSE,
-    waiting_for="the warehouse to receive the parcel",
-)
+# Every leg once, one a line; a flow below lists its legs in order (a return and a repair share the first two).
+# fmt: off
+_SHIPMENT = Leg(name="shipment", steps=(ReturnStep.LABEL_ISSUED, ReturnStep.PICKUP_BOOKED), sender=Role.LOGISTICS, waiting_for="logistics to issue a return label or book a pickup")
+_RECEIPT = Leg(name="receipt", steps=(ReturnStep.PARCEL_RECEIVED,), sender=Role.WAREHOUSE, waiting_for="the warehouse to receive the parcel")
+_INSPECTION = Leg(name="inspection", steps=(ReturnStep.QUALITY_CHECKED,), sender=Role.WAREHOUSE, waiting_for="the warehouse's quality check of the returned item")
+_RESTOCK = Leg(name="restock", steps=(ReturnStep.RESTOCKED,), sender=Role.WAREHOUSE, waiting_for="the warehouse to restock the item")
+_REPAIR = Leg(name="repair", steps=(ReturnStep.REPAIRED,), sender=Role.WAREHOUSE, waiting_for="the repair centre to repair the item")
+_SHIP_BACK = Leg(name="ship_back", steps=(ReturnStep.SHIPPED_BACK,), sender=Role.LOGISTICS, waiting_for="logistics to ship the repaired item back")
+# fmt: on
 
 FLOWS: dict[ResolutionType, tuple[Leg, ...]] = {
-    ResolutionType.RETURN: (
-        _SHIPMENT,
-        _RECEIPT,
-        Leg(
-            name="inspection",
-            steps=(ReturnStep.QUALITY_CHECKED,),
-            sender=Role.WAREHOUSE,
-            waiting_for="the warehouse's quality check of the returned item",
-        ),
-        Leg(
-            name="restock",
-            steps=(ReturnStep.RESTOCKED,),
-            sender=Role.WAREHOUSE,
-            waiting_for="the warehouse to restock the item",
-        ),
-    ),
-    ResolutionType.REPAIR: (
-        _SHIPMENT,
-        _RECEIPT,
-        Leg(
-            name="repair",
-            steps=(ReturnStep.REPAIRED,),
-            sender=Role.WAREHOUSE,
-            waiting_for="the repair centre to repair the item",
-        ),
-        Leg(
-            name="ship_back",
-            steps=(ReturnStep.SHIPPED_BACK,),
-            sender=Role.LOGISTICS,
-            waiting_for="logistics to ship the repaired item back",
-        ),
-    ),
+    ResolutionType.RETURN: (_SHIPMENT, _RECEIPT, _INSPECTION, _RESTOCK),
+    ResolutionType.REPAIR: (_SHIPMENT, _RECEIPT, _REPAIR, _SHIP_BACK),
 }
 STEPPED_RESOLUTIONS = frozenset(FLOWS)
 LEG_NAMES = frozenset(leg.name for legs in FLOWS.values() for leg in legs)

@@ -77,11 +77,12 @@ class Target(BaseModel):
         return f"{amount} {'business' if self.business else 'calendar'} time"
 
 
-def _calendar(hours: float) -> Target:
+# Budgets as the rules write them: around the clock, or in business hours (9 a working day).
+def calendar_hours(hours: float) -> Target:
     return Target(budget=timedelta(hours=hours), business=False)
 
 
-def _business(hours: float) -> Target:
+def business_hours(hours: float) -> Target:
     return Target(budget=timedelta(hours=hours), business=True)
 
 
@@ -89,9 +90,9 @@ def _follow_up_targets() -> dict[ClockName, Target]:
     # DOMAIN.md: the result within 1 working day of completion, for every grade; a call-back
     # within a working day of the low score; 3 working days to answer the fix check.
     return {
-        ClockName.RESULT: _business(9),
-        ClockName.CALL_BACK: _business(9),
-        ClockName.FIX_CHECK: _business(3 * 9),
+        ClockName.RESULT: business_hours(9),
+        ClockName.CALL_BACK: business_hours(9),
+        ClockName.FIX_CHECK: business_hours(3 * 9),
     }
 
 
@@ -100,37 +101,37 @@ def _default_targets() -> dict[Priority, dict[ClockName, Target]]:
     # working time, a "24 h" or "N working days" figure being N working days.
     return {
         Priority.P1: {
-            ClockName.APPROVAL: _calendar(2),
-            ClockName.FIRST_REPLY: _calendar(0.25),
-            ClockName.RESPOND: _calendar(2),
-            ClockName.PLAN: _calendar(24),
-            ClockName.RESOLUTION: _calendar(72),
-            ClockName.SURVEY: _calendar(72),
+            ClockName.APPROVAL: calendar_hours(2),
+            ClockName.FIRST_REPLY: calendar_hours(0.25),
+            ClockName.RESPOND: calendar_hours(2),
+            ClockName.PLAN: calendar_hours(24),
+            ClockName.RESOLUTION: calendar_hours(72),
+            ClockName.SURVEY: calendar_hours(72),
             **_follow_up_targets(),
         },
         Priority.P2: {
-            ClockName.APPROVAL: _business(4),
-            ClockName.FIRST_REPLY: _calendar(0.5),
-            ClockName.RESPOND: _business(4),
-            ClockName.PLAN: _business(2 * 9),
-            ClockName.RESOLUTION: _business(5 * 9),
-            ClockName.SURVEY: _calendar(72),
+            ClockName.APPROVAL: business_hours(4),
+            ClockName.FIRST_REPLY: calendar_hours(0.5),
+            ClockName.RESPOND: business_hours(4),
+            ClockName.PLAN: business_hours(2 * 9),
+            ClockName.RESOLUTION: business_hours(5 * 9),
+            ClockName.SURVEY: calendar_hours(72),
             **_follow_up_targets(),
         },
         Priority.P3: {
-            ClockName.APPROVAL: _business(9),
-            ClockName.FIRST_REPLY: _calendar(0.5),
-            ClockName.RESPOND: _business(8),
-            ClockName.RESOLUTION: _business(3 * 9),
-            ClockName.SURVEY: _calendar(72),
+            ClockName.APPROVAL: business_hours(9),
+            ClockName.FIRST_REPLY: calendar_hours(0.5),
+            ClockName.RESPOND: business_hours(8),
+            ClockName.RESOLUTION: business_hours(3 * 9),
+            ClockName.SURVEY: calendar_hours(72),
             **_follow_up_targets(),
         },
         Priority.P4: {
-            ClockName.APPROVAL: _business(9),
-            ClockName.FIRST_REPLY: _calendar(0.5),
-            ClockName.RESPOND: _business(9),
-            ClockName.RESOLUTION: _business(5 * 9),
-            ClockName.SURVEY: _calendar(72),
+            ClockName.APPROVAL: business_hours(9),
+            ClockName.FIRST_REPLY: calendar_hours(0.5),
+            ClockName.RESPOND: business_hours(9),
+            ClockName.RESOLUTION: business_hours(5 * 9),
+            ClockName.SURVEY: calendar_hours(72),
             **_follow_up_targets(),
         },
     }
@@ -162,9 +163,9 @@ def _default_overrides() -> list[TargetOverride]:
     return [
         # VIP phone complaints get a first reply in 5 minutes; e-mail within 24 hours.
         TargetOverride(
-            clock=ClockName.FIRST_REPLY, tier=CustomerTier.VIP, channel=Channel.PHONE, target=_calendar(5 / 60)
+            clock=ClockName.FIRST_REPLY, tier=CustomerTier.VIP, channel=Channel.PHONE, target=calendar_hours(5 / 60)
         ),
-        TargetOverride(clock=ClockName.FIRST_REPLY, channel=Channel.EMAIL, target=_calendar(24)),
+        TargetOverride(clock=ClockName.FIRST_REPLY, channel=Channel.EMAIL, target=calendar_hours(24)),
     ]
 
 
@@ -184,15 +185,15 @@ class SlaPolicy(BaseModel):
     targets: dict[Priority, dict[ClockName, Target]] = Field(default_factory=_default_targets)
     overrides: list[TargetOverride] = Field(default_factory=_default_overrides)
     # Customer progress updates, even when nothing changed.
-    update_every: Target = Field(default_factory=lambda: _business(9))
-    urgent_update_every: Target = Field(default_factory=lambda: _calendar(12))  # P1 and VIP
+    update_every: Target = Field(default_factory=lambda: business_hours(9))
+    urgent_update_every: Target = Field(default_factory=lambda: calendar_hours(12))  # P1 and VIP
     warn_at: list[float] = Field(default_factory=lambda: [0.75, 0.9])
     # After a breach, the case climbs one rung (supervisor, then head) per interval while unmet.
     ladder: list[str] = Field(default_factory=lambda: ["supervisor", "head"], min_length=1)
-    climb_after: Target = Field(default_factory=lambda: _calendar(4))
+    climb_after: Target = Field(default_factory=lambda: calendar_hours(4))
     extension_limits: list[ExtensionLimit] = Field(
         default_factory=lambda: [
-            ExtensionLimit(clock=ClockName.RESOLUTION, priority=Priority.P3, max_budget=_business(7 * 9))
+            ExtensionLimit(clock=ClockName.RESOLUTION, priority=Priority.P3, max_budget=business_hours(7 * 9))
         ]
     )
 

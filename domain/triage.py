@@ -12,7 +12,6 @@ import json
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -109,10 +108,9 @@ class TriageRules(BaseModel):
         return routing
 
     @classmethod
-    def load(cls, path: Path) -> TriageRules:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        return cls.model_validate(data)
+    def parse(cls, text: str, *, toml: bool) -> TriageRules:
+        """The rules in a TOML or JSON document's text (the caller reads the file: domain does no I/O)."""
+        return cls.model_validate(tomllib.loads(text) if toml else json.loads(text))
 
 
 class TriageRulesDocument(TriageRules):

@@ -7,9 +7,10 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 
 from api.access import sees
-from api.deps import Actions, AppSettings, Caller, CaseNumber, Key, SlaRules, Store, Temporal, act, add_action
+from api.deps import Action, ActionAnswer, AppSettings, Caller, CaseNumber, Key, SlaRules, Store, Temporal, add_actions
 from api.idempotency import claim_key, finish, replayed, request_hash
 from api.json_body import DecimalJsonRoute
 from api.problems import Problem, case_not_found
@@ -66,7 +67,7 @@ async def open_case(
     rules: SlaRules,
     actor: Caller,
     idempotency_key: Key = None,
-) -> CaseView:
+) -> CaseView | JSONResponse:
     now = datetime.now(UTC)
     day = now.astimezone(ZoneInfo(settings.business_timezone)).strftime("%Y%m%d")
     if not idempotency_key:
@@ -149,36 +150,17 @@ async def get_timeline(
 
 
 @router.post("/{number}/accept", response_model=CaseView, summary="A handler takes the case")
-async def accept(
-    number: CaseNumber,
-    actions: Actions,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.accept, [actor], idempotency_key)
+async def accept(action: Action) -> ActionAnswer:
+    return await action.send(CaseWorkflow.accept)
 
 
 @router.post("/{number}/approve", response_model=CaseView, summary="Approve the proposed plan")
-async def approve(
-    number: CaseNumber,
-    actions: Actions,
-    actor: Caller,
-    approval: Approval | None = None,
-    idempotency_key: Key = None,
-) -> CaseView:
-    return await actions.send(number, CaseWorkflow.approve, [actor, approval or Approval()], idempotency_key)
+async def approve(action: Action, approval: Approval | None = None) -> ActionAnswer:
+    return await action.send(CaseWorkflow.approve, approval or Approval())
 
 
 @router.post("/{number}/duplicate", response_model=CaseView, summary="Close the case as a duplicate of another")
-async def mark_duplicate(
-    number: CaseNumber,
-    mark: DuplicateMark,
-    temporal: Temporal,
-    store: Store,
-    settings: AppSettings,
-    actor: Caller,
-    idempotency_key: Key = None,
-) -> CaseView:
+async def mark_duplicate(mark: DuplicateMark, store: Store, action: Action) -> ActionAnswer:
     original = await store.get_case(mark.original)
     if original is None:
         raise Problem(422, "Unknown original case", f"no case {mark.original}", field="original")
@@ -187,10 +169,10 @@ async def mark_duplicate(
             409,
             "Original case not open",
             f"case {mark.original} is {original.stage}: link a duplicate to an open case",
-            case=number,
+            case=action.number,
             original=mark.original,
         )
-    return await act(temporal, store, settings, number, CaseWorkflow.mark_duplicate, [actor, mark], idempotency_key)
+    return await action.send(CaseWorkflow.mark_duplicate, mark)
 
 
 # The actions that send one body to the case and answer its view: (path, update, body, summary).
@@ -209,5 +191,4 @@ SIMPLE_ACTIONS = [
     ("/{number}/first-contact-answer", CaseWorkflow.answer_at_first_contact, FirstContactAnswer, "Answer a simple case at first contact from the knowledge base; the survey follows"),
     ("/{number}/reassign", CaseWorkflow.reassign, Reassignment, "Move the case to another department's queue or to a named handler, with a reason"),
 ]  # fmt: skip
-for _path, _update, _body, _summary in SIMPLE_ACTIONS:
-    add_action(router, _path, _update, _body, summary=_summary)
+add_actions(router, SIMPLE_ACTIONS)

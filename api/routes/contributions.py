@@ -1,7 +1,7 @@
 """Multi-department cases: the head names the lead and the assisting departments; each
 assisting department contributes by its own deadline, or the lead goes on without it.
 
-Every action goes through the case workflow like any other (`api.deps.Actions`): access checks,
+Every action goes through the case workflow like any other (`api.deps.Action`): access checks,
 idempotency and the timeline stay in one place.
 """
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import add_action
+from api.deps import add_actions
 from api.json_body import DecimalJsonRoute
 from domain.case import Department
 from domain.contribution import (
@@ -35,7 +35,5 @@ DEPARTMENT_ACTIONS = [
     ("/{number}/contributions/{department}", CaseWorkflow.contribute, ContributionSubmission, "An assisting department's contribution (late ones are taken and marked late)"),
     ("/{number}/contributions/{department}/waive", CaseWorkflow.waive_contribution, ContributionWaiver, "The lead goes on without an outstanding contribution, with a reason"),
 ]  # fmt: skip
-for _path, _update, _body, _summary in SIMPLE_ACTIONS:
-    add_action(router, _path, _update, _body, summary=_summary)
-for _dpath, _dupdate, _dbody, _dsummary in DEPARTMENT_ACTIONS:
-    add_action(router, _dpath, _dupdate, _dbody, summary=_dsummary, department=AssistingDepartment)
+add_actions(router, SIMPLE_ACTIONS)
+add_actions(router, DEPARTMENT_ACTIONS, department=AssistingDepartment)

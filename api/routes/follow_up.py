@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import add_action
+from api.deps import add_actions
 from api.json_body import DecimalJsonRoute
 from domain.follow_up import CallBackCompletion, FixCheckAnswer, ResultTold
 from workflows.case import CaseWorkflow
@@ -19,5 +19,4 @@ SIMPLE_ACTIONS = [
     ("/{number}/fix-check", CaseWorkflow.answer_fix_check, FixCheckAnswer, "Record the customer's answer to the fix check: held archives the case, not held reopens it"),
     ("/{number}/call-back/complete", CaseWorkflow.complete_call_back, CallBackCompletion, "Record the call-back to a customer who gave a low score or whose fix did not hold"),
 ]  # fmt: skip
-for _path, _update, _body, _summary in SIMPLE_ACTIONS:
-    add_action(router, _path, _update, _body, summary=_summary)
+add_actions(router, SIMPLE_ACTIONS)

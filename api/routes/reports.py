@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import AppSettings, Caller, Reports
 from api.problems import Problem
-from domain.report import Month, MonthFigures, MonthlyReport, comparison_table, hours, minutes, number, percent
+from domain.report import Count, Month, MonthFigures, MonthlyReport, comparison_table, hours, minutes, number, percent
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -166,6 +166,11 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], empty: str = "Non
     return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _counts_chart(chart_id: str, title: str, month: str, counts: list[Count]) -> str:
+    """The month's counts by a key (a department, a role), one bar a key."""
+    return bar_chart(chart_id, title, [_key(c.key) for c in counts], [(month, [c.count for c in counts])], _count)
+
+
 def _charts(now: MonthFigures, before: MonthFigures) -> list[str]:
     months = (f"{now.month}", f"{before.month}")
     clocks = [c.clock.replace("_", " ") for c in now.on_time]
@@ -198,20 +203,8 @@ def _charts(now: MonthFigures, before: MonthFigures) -> list[str]:
             max_value=1.0,
             target=(0.90, "target 90 %"),
         ),
-        bar_chart(
-            "chart-breaches-department",
-            "SLA breaches by department",
-            [_key(c.key) for c in now.breaches_by_department],
-            [(months[0], [c.count for c in now.breaches_by_department])],
-            _count,
-        ),
-        bar_chart(
-            "chart-breaches-role",
-            "SLA breaches by responsible role",
-            [_key(c.key) for c in now.breaches_by_role],
-            [(months[0], [c.count for c in now.breaches_by_role])],
-            _count,
-        ),
+        _counts_chart("chart-breaches-department", "SLA breaches by department", now.month, now.breaches_by_department),
+        _counts_chart("chart-breaches-role", "SLA breaches by responsible role", now.month, now.breaches_by_role),
         bar_chart(
             "chart-channels",
             "Volume by channel",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import Actions, Caller, CaseNumber, Key
+from api.deps import Action, ActionAnswer
 from api.json_body import DecimalJsonRoute
 from api.problems import Problem
 from domain.returns import ReturnStep, ReturnStepReport, ReturnStepSignal
@@ -19,18 +19,11 @@ router = APIRouter(prefix="/cases", tags=["returns"], route_class=DecimalJsonRou
     response_model=CaseView,
     summary="Report the next step of a return or repair (label, pickup, receipt, quality check, restock, repair, ship back)",
 )
-async def record_return_step(
-    number: CaseNumber,
-    step: ReturnStep,
-    actions: Actions,
-    actor: Caller,
-    report: ReturnStepReport | None = None,
-    idempotency_key: Key = None,
-) -> CaseView:
+async def record_return_step(step: ReturnStep, action: Action, report: ReturnStepReport | None = None) -> ActionAnswer:
     report = report or ReturnStepReport()
     missing = report.problems(step)
     if missing:
         errors = [{"field": field, "message": why} for field, why in missing]
         raise Problem(422, "Invalid request", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
     signal = ReturnStepSignal(step=step, **report.model_dump())
-    return await actions.send(number, CaseWorkflow.record_return_step, [actor, signal], idempotency_key)
+    return await action.send(CaseWorkflow.record_return_step, signal)

@@ -4,6 +4,7 @@ worker notices within TRIAGE_RULES_CACHE_SECONDS) and their `received` event nam
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -59,14 +60,7 @@ def _store(store: Store) -> TriageRulesStore:
 
 
 def _view(version: TriageRulesVersion, active: str | None) -> TriageRulesVersionView:
-    return TriageRulesVersionView(
-        version=version.version,
-        created_at=version.created_at,
-        created_by=version.created_by,
-        activated_at=version.activated_at,
-        activated_by=version.activated_by,
-        active=version.version == active,
-    )
+    return TriageRulesVersionView(**asdict(version), active=version.version == active)
 
 
 @router.get(

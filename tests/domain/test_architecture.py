@@ -18,7 +18,8 @@ Two rules from ARCHITECTURE.md ("Imports flow one way"):
    - the operating system: os, subprocess, socket, shutil, signal, tempfile, glob, io;
    - installed data read from disk at import or call time: chinese_calendar, holidays,
      importlib.metadata, importlib.resources;
-   and they call no builtin `open(...)`.
+   and they call no builtin `open(...)` and no file method of `pathlib.Path` (`read_text`,
+   `write_bytes`, `.open()`, ...): the caller reads the file and hands over its text.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ DENIED = (
     "os", "subprocess", "socket", "shutil", "signal", "tempfile", "glob", "io",
     "chinese_calendar", "holidays", "importlib.metadata", "importlib.resources",
 )  # fmt: skip
+# Methods that reach the disk, by name: `pathlib.Path`'s (an import of Path alone is pure, a path
+# is a value) and a file object's `.open()`. No pure code of ours names a method so.
+FILE_METHODS = frozenset({"open", "read_text", "read_bytes", "write_text", "write_bytes", "touch", "unlink", "mkdir"})
 
 
 # What each unit may import of the others, from ARCHITECTURE.md ("Imports flow one way"): api and
@@ -150,6 +154,9 @@ def _io_uses(root: Path) -> list[str]:
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open":
                     found.append(f"{where}:{node.lineno} calls open()")
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                    if node.func.attr in FILE_METHODS:
+                        found.append(f"{where}:{node.lineno} calls .{node.func.attr}()")
     return sorted(set(found))
 
 
@@ -204,13 +211,17 @@ def test_the_checks_see_a_cycle_and_an_io_import(tmp_path: Path) -> None:
         "store": "from delivery.notify import Message\n",
         "delivery": "def later():\n    from store.outbox import OutboxStore\n",
         "domain": "import holidays\n\ndef rules():\n    return open('rules.toml').read()\n",
-        "workflows": "from domain.rules import rules\n",
+        "workflows": "from domain.rules import rules\n\ndef saved(path):\n    return path.read_text()\n",
     }.items():
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
         (tmp_path / package / "module.py").write_text(text)
     assert cycles(package_graph(tmp_path)) == [["delivery", "store"]]
-    assert io_uses(tmp_path) == ["domain/module.py:1 imports holidays", "domain/module.py:4 calls open()"]
+    assert io_uses(tmp_path) == [
+        "domain/module.py:1 imports holidays",
+        "domain/module.py:4 calls open()",
+        "workflows/module.py:4 calls .read_text()",
+    ]
 
 
 if __name__ == "__main__":  # what _scan runs: the graph and the I/O uses of the tree named, as JSON

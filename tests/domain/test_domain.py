@@ -7,7 +7,7 @@ import pytest
 from domain.case import Category, Department, Feedback, Stage, format_case_number
 from domain.lifecycle import Action, ActionNotAllowed, check_allowed
 from domain.privacy import mask_email, mask_name, mask_phone
-from domain.triage import suggest
+from domain.triage import TriageRules, suggest
 
 
 def test_masking_keeps_only_what_identifies_nobody() -> None:
@@ -41,6 +41,20 @@ def test_suggestion_lists_every_matched_category_and_term() -> None:
     suggestion = suggest("Parcel arrived late and the kettle inside is broken and leaking")
     assert suggestion.categories == [Category.PRODUCT_QUALITY, Category.LOGISTICS]
     assert {"broken", "leaking", "late", "parcel"} <= set(suggestion.matched_terms)
+
+
+def test_triage_rules_parse_from_a_documents_text_in_json_or_toml() -> None:
+    # The file is read by the caller (core/settings.py): the rules only ever see its text.
+    as_json = '{"version": "v-json", "keywords": {"size_fit": ["偏大"]}, "routing": {"size_fit": "sales", "other": "customer_service"}}'
+    as_toml = 'version = "v-toml"\n[keywords]\nsize_fit = ["偏大"]\n[routing]\nsize_fit = "sales"\nother = "customer_service"\n'
+    for rules, version in (
+        (TriageRules.parse(as_json, toml=False), "v-json"),
+        (TriageRules.parse(as_toml, toml=True), "v-toml"),
+    ):
+        assert rules.version == version
+        assert rules.keywords == {Category.SIZE_FIT: ["偏大"]} and rules.routing[Category.SIZE_FIT] is Department.SALES
+    with pytest.raises(ValueError, match="no department for categories"):
+        TriageRules.parse('{"keywords": {"size_fit": ["偏大"]}, "routing": {"other": "sales"}}', toml=False)
 
 
 def test_stage_rules_name_the_current_stage() -> None:

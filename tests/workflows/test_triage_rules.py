@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.settings import Settings
 from domain.case import CaseIntake, Category, Department, Priority
 from domain.triage import TriageRules, suggest
 from tests.conftest import Database
@@ -86,7 +87,7 @@ def test_rules_are_versioned_data_loaded_from_a_file(tmp_path: Path) -> None:
         'other = "customer_service"\n',
         encoding="utf-8",
     )
-    rules = TriageRules.load(rules_file)
+    rules = Settings(triage_rules_file=rules_file).triage_rules()
     suggestion = suggest(quiet("These run half a size small"), rules)
     assert suggestion.rules_version == "2026-12-shoes"
     assert suggestion.categories == [Category.SIZE_FIT] and suggestion.department is Department.SALES
