@@ -152,13 +152,15 @@ async def _dev(
 
 def worker(temporal_address: TemporalAddress = None) -> None:
     """Run the case worker against TEMPORAL_ADDRESS and DATABASE_URL."""
-    from worker import run_worker
+    from core.tracing import start_tracing
+    from worker import run_worker, worker_runtime
 
     settings = temporal_settings(temporal_address)
     configure_logging(settings)
+    start_tracing("aftersales-worker")  # before connecting: the client carries the tracing interceptor
 
     async def run() -> None:
-        await run_worker(settings, await connect_temporal(settings))
+        await run_worker(settings, await connect_temporal(settings, worker_runtime(settings)))
 
     try:
         asyncio.run(run())
@@ -174,9 +176,11 @@ def api(
 ) -> None:
     """Serve the HTTP API against TEMPORAL_ADDRESS and DATABASE_URL."""
     from api.app import create_app
+    from core.tracing import start_tracing
 
     settings = temporal_settings(temporal_address, ui_url)
     configure_logging(settings)
+    start_tracing("aftersales-api")
     try:  # say so in one line now rather than as a failed startup's traceback
         asyncio.run(connect_temporal(settings))
     except TemporalUnreachable:
