@@ -126,6 +126,9 @@ async def test_counters_and_gauges_after_a_lifecycle(env: WorkflowEnvironment, t
     assert total(served, "aftersales_open_cases") == 0
     assert total(served, "aftersales_outbox_notifications", status="pending") == 0
     assert total(served, "aftersales_outbox_oldest_pending_age_seconds") == 0
+    backlog = {labels["type"]: value for labels, value in served["aftersales_task_queue_backlog"]}
+    assert backlog == {"workflow": 0, "activity": 0}, served["aftersales_task_queue_backlog"]
+    assert {labels["task_queue"] for labels, _ in served["aftersales_task_queue_backlog"]} == {"metrics-e2e"}
     assert not any(number in labels.get("handler", "") for labels, _ in served["http_requests_total"])
 
     assert personal_labels(worker_text) == [] and personal_labels(api_text) == []

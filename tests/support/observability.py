@@ -23,6 +23,7 @@ API = frozenset(
         "aftersales_approvals_waiting",
         "aftersales_outbox_notifications",
         "aftersales_outbox_oldest_pending_age_seconds",
+        "aftersales_task_queue_backlog",
     }
 )
 WORKER = frozenset(
