@@ -6,16 +6,19 @@ happened, the database gauges say where the case is, and no label holds personal
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from store.db import create_engine
 from store.migrate import upgrade
+from tests.conftest import POSTGRES_URL, fresh_postgres_database, require_postgres
 from tests.support.api import post
 from tests.support.observability import API, WORKER, samples, total
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
@@ -26,28 +29,39 @@ CUSTOMER = {"name": "欧阳娜娜", "phone": "+86 139 7654 3210", "email": "nana
 PERSONAL = ("欧阳", "13976543210", "139 7654 3210", "7654", "nana.ouyang", "example.org")
 
 
-def personal_labels(text: str) -> list[str]:
+def personal_labels(text: str, prefix: str) -> list[str]:
     """Every label value of a scrape that holds something personal (or a case number)."""
     found = []
     for name, rows in samples(text).items():
         for labels, _ in rows:
             for value in labels.values():
-                if any(p in value for p in PERSONAL) or value.startswith("MX-"):
+                if any(p in value for p in PERSONAL) or value.startswith(f"{prefix}-"):
                     found.append(f"{name}{labels}")
     return found
 
 
-async def test_counters_and_gauges_after_a_lifecycle(env: WorkflowEnvironment, tmp_path: Path) -> None:
-    database = f"sqlite+aiosqlite:///{tmp_path / 'cases.db'}"
-    engine = create_engine(database)
-    await upgrade(engine)
-    await engine.dispose()
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_counters_and_gauges_after_a_lifecycle(env: WorkflowEnvironment, tmp_path: Path, backend: str) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "sqlite":
+            database = f"sqlite+aiosqlite:///{tmp_path / 'cases.db'}"
+        else:
+            await require_postgres()
+            database = await stack.enter_async_context(fresh_postgres_database(POSTGRES_URL))
+        engine = create_engine(database)
+        await upgrade(engine)
+        await engine.dispose()
+        # Both runs share the session's Temporal server: their case numbers (workflow ids) must differ.
+        await _lifecycle(env, tmp_path, database, f"metrics-e2e-{backend}", "MX" if backend == "sqlite" else "MP")
+
+
+async def _lifecycle(env: WorkflowEnvironment, tmp_path: Path, database: str, task_queue: str, prefix: str) -> None:
     temporal = env.client.service_client.config.target_host
     api_port, worker_port = free_port(), free_port()
     common = {
         "DATABASE_URL": database,
-        "CASE_NUMBER_PREFIX": "MX",
-        "TASK_QUEUE": "metrics-e2e",
+        "CASE_NUMBER_PREFIX": prefix,
+        "TASK_QUEUE": task_queue,
         "TEMPORAL_ADDRESS": temporal,
         "RATE_LIMIT": "",
         "NOTIFY_POLL_SECONDS": "0.2",
@@ -128,10 +142,10 @@ async def test_counters_and_gauges_after_a_lifecycle(env: WorkflowEnvironment, t
     assert total(served, "aftersales_outbox_oldest_pending_age_seconds") == 0
     backlog = {labels["type"]: value for labels, value in served["aftersales_task_queue_backlog"]}
     assert backlog == {"workflow": 0, "activity": 0}, served["aftersales_task_queue_backlog"]
-    assert {labels["task_queue"] for labels, _ in served["aftersales_task_queue_backlog"]} == {"metrics-e2e"}
+    assert {labels["task_queue"] for labels, _ in served["aftersales_task_queue_backlog"]} == {task_queue}
     assert not any(number in labels.get("handler", "") for labels, _ in served["http_requests_total"])
 
-    assert personal_labels(worker_text) == [] and personal_labels(api_text) == []
+    assert personal_labels(worker_text, prefix) == [] and personal_labels(api_text, prefix) == []
 
 
 async def _timeline(api: httpx.AsyncClient, number: str) -> list[dict[str, Any]]:
