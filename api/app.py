@@ -87,8 +87,6 @@ def create_app(
         swagger_ui_parameters={"validatorUrl": None},
     )
     install_redoc(app)
-    metrics.install(app, settings)  # GET /metrics: requests by route template, the record's gauges
-    trace_app(app)  # when OTEL_* turn tracing on (core/tracing.py)
     app.state.settings = settings
     app.state.jwt = JwtVerifier(settings)
     app.state.rate_limit = CallerRateLimit(settings.rate_limit, settings.rate_limit_storage)
@@ -118,4 +116,7 @@ def create_app(
     # the role get payloads back still encoded rather than a refusal.
     app.include_router(codec.router)
     app.add_middleware(UiCodecCors, ui_url=settings.temporal_ui_url)
+    # Outermost, so every answer is counted and traced, a 413 or a CORS preflight included.
+    metrics.install(app, settings)  # GET /metrics: requests by route template, the record's gauges
+    trace_app(app)  # when OTEL_* turn tracing on (core/tracing.py)
     return app

@@ -10,6 +10,7 @@ from api.app import create_app
 from core.settings import Settings
 from store.db import session_factory
 from tests.conftest import Database
+from tests.support.observability import samples, total
 from tests.support.people import TEST_JWT_SECRET
 
 
@@ -49,3 +50,12 @@ async def test_a_metrics_token_is_asked_for(env: WorkflowEnvironment, database: 
             assert "scrape-me" not in refused.text
         allowed = await api.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
         assert allowed.status_code == 200 and "http_requests_total" in allowed.text
+
+
+async def test_a_request_refused_before_the_routes_is_counted_too(
+    env: WorkflowEnvironment, database: Database, worker: str
+) -> None:
+    async with _api(env, database, worker, max_body_bytes=100, rate_limit="") as api:
+        assert (await api.post("/cases", content=b"x" * 1000)).status_code == 413
+        served = samples((await api.get("/metrics")).text)
+    assert total(served, "http_requests_total", handler="/cases", method="POST", status="4xx") == 1
