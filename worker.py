@@ -105,7 +105,9 @@ def worker_runtime(settings: Settings) -> Runtime | None:
     default runtime, no endpoint) when unset. The worker's client must be connected with it."""
     if settings.worker_metrics_port is None:
         return None
-    return metrics_runtime(f"{settings.worker_metrics_host}:{settings.worker_metrics_port}")
+    address = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+    logging.getLogger(__name__).info("worker metrics on http://%s/metrics", address)
+    return metrics_runtime(address)
 
 
 async def run_worker(settings: Settings, client: Client | None = None) -> None:
