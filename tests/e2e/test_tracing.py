@@ -9,6 +9,9 @@ span the child of the one before. Nothing personal is in any span's name or attr
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,3 +141,45 @@ async def test_one_trace_from_post_cases_to_the_record(
         for personal in ("欧阳", "13976543210", "9765", "nana.ouyang"):
             assert personal not in text, (span.name, dict(span.attributes or {}))
         assert number not in span.name
+
+
+def test_the_otel_environment_installs_an_exporting_provider(tmp_path: Path) -> None:
+    """`start_tracing` as a process runs it (it sets the process's one tracer provider, so in a child):
+    OTEL_TRACES_EXPORTER=console prints the spans; an OTLP endpoint gets the OTLP exporter."""
+    script = (
+        "import sys\n"
+        "from opentelemetry import trace\n"
+        "from core.tracing import start_tracing, tracing_on\n"
+        "assert start_tracing('aftersales-test') and tracing_on()\n"
+        "with trace.get_tracer('t').start_as_current_span('probe', attributes={'who': '+86 139 7654 3210'}):\n"
+        "    pass\n"
+        "trace.get_tracer_provider().shutdown()\n"
+    )
+    console = subprocess.run(
+        [sys.executable, "-c", script],
+        env=os.environ | {"OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "probe-service"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert console.returncode == 0, console.stderr
+    assert '"name": "probe"' in console.stdout and "probe-service" in console.stdout
+    assert "7654" not in console.stdout and "3210" in console.stdout  # masked at start
+    otlp = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script.replace("trace.get_tracer_provider().shutdown()\n", "")
+            + "from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter\n"
+            + "exporters = [p.span_exporter for p in trace.get_tracer_provider()._active_span_processor._span_processors"
+            + " if hasattr(p, 'span_exporter')]\n"
+            + "assert any(isinstance(e, OTLPSpanExporter) for e in exporters), exporters\n",
+        ],
+        env=os.environ | {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_BSP_SCHEDULE_DELAY": "60000"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert otlp.returncode == 0, otlp.stderr
