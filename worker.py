@@ -9,13 +9,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.case import CaseActivities
 from activities.retention import RetentionActivities
+from core.metrics import metrics_runtime
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
+from core.tracing import start_tracing, trace_engine
 from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from delivery.stock import StockService
@@ -33,7 +36,12 @@ from workflows.retention import RetentionWorkflow
 # replay test instead of by the sandbox's import proxies.
 SANDBOX = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "domain", "workflows", "pydantic", "pydantic_core"
+        # opentelemetry: Temporal's TracingInterceptor runs inside the workflow when tracing is on.
+        "domain",
+        "workflows",
+        "pydantic",
+        "pydantic_core",
+        "opentelemetry",
     )
 )
 
@@ -92,10 +100,22 @@ async def outbox_dispatcher(settings: Settings, sessions: Any) -> AsyncIterator[
             await task
 
 
+def worker_runtime(settings: Settings) -> Runtime | None:
+    """The Temporal runtime serving the worker's metrics on WORKER_METRICS_PORT; None (the SDK's
+    default runtime, no endpoint) when unset. The worker's client must be connected with it."""
+    if settings.worker_metrics_port is None:
+        return None
+    address = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+    logging.getLogger(__name__).info("worker metrics on http://%s/metrics", address)
+    return metrics_runtime(address)
+
+
 async def run_worker(settings: Settings, client: Client | None = None) -> None:
+    start_tracing("aftersales-worker")
     engine = create_engine(settings.effective_database_url)
+    trace_engine(engine)
     try:
-        client = client or await connect(settings)
+        client = client or await connect(settings, runtime=worker_runtime(settings))
         sessions = session_factory(engine)
         worker = worker_from_settings(client, CaseStore(sessions), settings)
         logging.getLogger(__name__).info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
@@ -108,5 +128,5 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
 if __name__ == "__main__":
     from core.logs import configure_logging
 
-    configure_logging(get_settings().log_level)
+    configure_logging(get_settings().log_level, get_settings().log_format)
     asyncio.run(run_worker(get_settings()))

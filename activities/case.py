@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core.metrics import counters
 from delivery.resolutions import LedgerExecutor, ResolutionExecutor, RouteFailed, RouteUnavailable
 from delivery.stock import LocalStock, StockService
 from domain import activities as contract
@@ -67,6 +68,8 @@ class CaseActivities(contract.CaseActivities):
     async def record_transition(self, transition: Transition) -> RecordedTransition:
         with _refused_for_good(transition.number, [transition]):
             written = await self._store.record_transition(transition)
+        if written:  # counted once: a retry that finds it recorded counts nothing
+            counters().recorded(transition)
         # Case number, sequence and kind only: personal data never reaches the logs.
         activity.logger.info(
             "%s #%d %s %s",
@@ -82,6 +85,9 @@ class CaseActivities(contract.CaseActivities):
         """Transitions of one case that became due together (a late wake-up), in one transaction."""
         with _refused_for_good(transitions[0].number, transitions):
             written = await self._store.record_transitions(transitions)
+        for t, new in zip(transitions, written, strict=True):
+            if new:
+                counters().recorded(t)
         for t, new in zip(transitions, written, strict=True):
             activity.logger.info(
                 "%s #%d %s %s", t.number, t.seq, t.kind.value, "recorded" if new else "already recorded"

@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api import pages, problems
+from api import metrics, pages, problems
 from api.access import authorize
 from api.auth import JwtVerifier
 from api.cors import UiCodecCors
@@ -31,6 +31,7 @@ from api.routes import (
 )
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
+from core.tracing import trace_app, trace_engine
 from services.sla_rules import SlaRulebook
 from store.apikeys import ApiKeyStore
 from store.cases import CaseStore
@@ -64,6 +65,7 @@ def create_app(
         engine = None
         if sessions is None:
             engine = create_engine(settings.effective_database_url)
+            trace_engine(engine)
             use(app, session_factory(engine))
         if temporal is None:
             app.state.temporal = await connect(settings)
@@ -114,4 +116,7 @@ def create_app(
     # the role get payloads back still encoded rather than a refusal.
     app.include_router(codec.router)
     app.add_middleware(UiCodecCors, ui_url=settings.temporal_ui_url)
+    # Outermost, so every answer is counted and traced, a 413 or a CORS preflight included.
+    metrics.install(app, settings)  # GET /metrics: requests by route template, the record's gauges
+    trace_app(app)  # when OTEL_* turn tracing on (core/tracing.py)
     return app

@@ -15,6 +15,7 @@ from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from api.metrics import IDEMPOTENT_REPLAYS
 from api.problems import Problem
 from core.settings import Settings
 from domain.case import Actor
@@ -64,6 +65,7 @@ async def claim_key(
 
 
 def replayed(claim: KeyClaim, headers: dict[str, str] | None = None) -> JSONResponse:
+    IDEMPOTENT_REPLAYS.inc()
     return JSONResponse(
         claim.body, status_code=claim.status or 200, headers={"Idempotent-Replayed": "true"} | (headers or {})
     )

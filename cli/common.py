@@ -41,11 +41,11 @@ class TemporalUnreachable(Exception):
     """Nothing answered at the Temporal address."""
 
 
-async def connect_temporal(settings: Settings):  # noqa: ANN202 - temporalio Client
+async def connect_temporal(settings: Settings, runtime=None):  # noqa: ANN001, ANN202 - temporalio Runtime, Client
     from core.temporal_client import connect
 
     try:
-        return await connect(settings)
+        return await connect(settings, runtime=runtime)
     except RuntimeError as error:  # the SDK's "Failed client connect: ..."
         raise TemporalUnreachable(str(error)) from None
 
@@ -62,7 +62,7 @@ def unreachable(settings: Settings) -> typer.Exit:
 def configure_logging(settings: Settings) -> None:
     from core.logs import configure_logging as configure
 
-    configure(settings.log_level)
+    configure(settings.log_level, settings.log_format)
 
 
 def with_store(store_type, work):  # noqa: ANN001, ANN202 - a store class; async (store) -> T; returns T

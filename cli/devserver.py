@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from core.settings import Settings
 from core.temporal_client import connect
@@ -157,15 +158,16 @@ class DevServer:
         log.close()
         return self
 
-    async def connect(self, settings: Settings, timeout: float = 60) -> Client:
-        """Wait until the server answers, or fail with where its log is."""
+    async def connect(self, settings: Settings, timeout: float = 60, runtime: Runtime | None = None) -> Client:
+        """Wait until the server answers, or fail with where its log is. `runtime`: the one serving
+        the worker's metrics (worker.worker_runtime), made once by the caller."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"the Temporal dev server exited; see {self.data_dir / 'temporal.log'}")
             try:
-                return await connect(settings)
+                return await connect(settings, runtime=runtime)
             except RuntimeError:
                 if loop.time() > deadline:
                     raise

@@ -56,13 +56,26 @@ def dev(
             "DATA_DIR/codec-keys, made the first time; Temporal UI still shows it decoded"
         ),
     ] = False,
+    worker_metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve the worker's Prometheus metrics (Temporal SDK and case counters) on this port "
+            "[default: WORKER_METRICS_PORT; off when unset]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the Temporal dev server (with UI), the worker and the API in one process. Ctrl-C stops all."""
     from cli.devserver import PortInUse, refuse_taken_ports
     from core.codec import ensure_key_file
 
+    settings = common.get_settings()
+    metrics_port = worker_metrics_port or settings.worker_metrics_port
+    ports = {"--temporal-port": temporal_port, "--ui-port": ui_port, "--api-port": api_port}
+    if metrics_port:
+        ports["--worker-metrics-port"] = metrics_port
     try:  # before anything starts: a server already there would silently serve this run
-        refuse_taken_ports(host, {"--temporal-port": temporal_port, "--ui-port": ui_port, "--api-port": api_port})
+        refuse_taken_ports(host, ports)
     except PortInUse as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -70,8 +83,9 @@ def dev(
         "data_dir": data_dir,
         "temporal_address": f"{host}:{temporal_port}",
         "temporal_ui_url": f"http://{host}:{ui_port}",
+        "worker_metrics_port": metrics_port,
+        "worker_metrics_host": host,
     }
-    settings = common.get_settings()
     key_file = None
     if encrypt_payloads and settings.codec() is None:  # keys configured in the environment win
         from pydantic import SecretStr
@@ -104,19 +118,22 @@ async def _dev(
 ) -> None:
     from api.app import create_app
     from cli.devserver import DevServer
+    from core.tracing import start_tracing, trace_engine
     from store.apikeys import ApiKeyStore, ensure_dev_keys
     from store.cases import CaseStore
     from store.db import create_engine, session_factory
     from store.migrate import upgrade
-    from worker import outbox_dispatcher, worker_from_settings
+    from worker import outbox_dispatcher, worker_from_settings, worker_runtime
 
+    start_tracing("aftersales")  # the API and the worker in one process: one service
     codec_endpoint = f"http://{host}:{api_port}/codec" if settings.codec() else None
     async with DevServer(
         settings.data_dir, temporal_port, ui_port, ip=host, ui_codec_endpoint=codec_endpoint
     ) as server:
-        client = await server.connect(settings)
+        client = await server.connect(settings, runtime=worker_runtime(settings))
         await common.retention_schedule(client, settings)
         engine = create_engine(settings.effective_database_url)
+        trace_engine(engine)
         await upgrade(engine)
         sessions = session_factory(engine)
         store = CaseStore(sessions, settings.case_number_prefix)
@@ -141,6 +158,12 @@ async def _dev(
                 f"  Temporal UI  {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows\n"
                 f"  Temporal     {server.address}   (server pid {server.pid})\n"
                 + _privacy_line(settings, key_file)
+                + f"  Metrics      http://{host}:{api_port}/metrics"
+                + (
+                    f"   worker: http://{host}:{settings.worker_metrics_port}/metrics\n"
+                    if settings.worker_metrics_port
+                    else "   (worker's: --worker-metrics-port)\n"
+                )
                 + f"  Report page  http://{host}:{api_port}/reports/monthly.html   (sign in with a supervisor's or the head's key)\n"
                 f"API keys for development (send as X-API-Key; also in {keys_file}):\n"
                 + "".join(f"  {role:<18}{key}\n" for role, key in keys.items())
@@ -152,13 +175,15 @@ async def _dev(
 
 def worker(temporal_address: TemporalAddress = None) -> None:
     """Run the case worker against TEMPORAL_ADDRESS and DATABASE_URL."""
-    from worker import run_worker
+    from core.tracing import start_tracing
+    from worker import run_worker, worker_runtime
 
     settings = temporal_settings(temporal_address)
     configure_logging(settings)
+    start_tracing("aftersales-worker")  # before connecting: the client carries the tracing interceptor
 
     async def run() -> None:
-        await run_worker(settings, await connect_temporal(settings))
+        await run_worker(settings, await connect_temporal(settings, worker_runtime(settings)))
 
     try:
         asyncio.run(run())
@@ -174,9 +199,11 @@ def api(
 ) -> None:
     """Serve the HTTP API against TEMPORAL_ADDRESS and DATABASE_URL."""
     from api.app import create_app
+    from core.tracing import start_tracing
 
     settings = temporal_settings(temporal_address, ui_url)
     configure_logging(settings)
+    start_tracing("aftersales-api")
     try:  # say so in one line now rather than as a failed startup's traceback
         asyncio.run(connect_temporal(settings))
     except TemporalUnreachable:

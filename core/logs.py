@@ -10,8 +10,10 @@ message, an argument or a traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 
@@ -145,7 +147,46 @@ def install_masking() -> None:
     logging.setLogRecordFactory(factory)
 
 
-def configure_logging(level: str | int = "INFO") -> None:
-    """The process's logging: one format, masked records. Used by every `aftersales` command."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line (`LOG_FORMAT=json`), with the trace and span ids of the span the
+    record was written in when tracing is on (core/tracing.py). The message and the traceback
+    are the masked ones the record factory left on the record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(_trace_ids())
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_text(self.formatException(record.exc_info))
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _trace_ids() -> dict[str, str]:
+    try:
+        from opentelemetry import trace
+    except ImportError:  # pragma: no cover - opentelemetry-api comes with the project's dependencies
+        return {}
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
+
+
+def configure_logging(level: str | int = "INFO", log_format: str = "text") -> None:
+    """The process's logging: one format (text, or JSON lines), masked records. Used by every
+    `aftersales` command."""
     install_masking()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=level, handlers=[handler])
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -36,6 +36,26 @@ class Settings(BaseSettings):
     calendar_file: Path | None = Field(default=None, description="TOML file adding or overriding calendar days")
     case_number_prefix: str = Field(default="AS", pattern=r"^[A-Z]{2,8}$")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one object a line with trace_id and span_id (still masked)"
+    )
+    # Observability (core/metrics.py, api/metrics.py, core/tracing.py; traces are set by the OTEL_* variables).
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the worker's Prometheus endpoint (Temporal SDK and case counters); off when unset",
+    )
+    worker_metrics_host: str = Field(default="0.0.0.0", description="Address the worker's metrics endpoint binds")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, the API's /metrics asks for `Authorization: Bearer <token>`; open otherwise",
+    )
+    metrics_cache_seconds: float = Field(
+        default=15,
+        ge=0,
+        description="The API's database gauges (open cases, approvals waiting, outbox) are computed at most this often",
+    )
     compensation_cap_percent: Decimal = Field(
         default=Decimal("30"), ge=0, le=100, description="Compensation cap, % of the price paid"
     )

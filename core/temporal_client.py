@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
+from temporalio.runtime import Runtime
 from temporalio.service import RPCStatusCode
 
 from core.codec import data_converter
@@ -22,10 +23,16 @@ TRANSIENT_RPC = frozenset(
 )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """`runtime`: the worker's, serving its metrics (core/metrics.py); the default one otherwise."""
+    from core.tracing import client_interceptors
+
+    interceptors: list[Interceptor] = client_interceptors()  # tracing, when OTEL_* turn it on
     # The API, the worker and the CLI encrypt payloads alike when codec keys are configured.
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings.codec()),
+        runtime=runtime,
+        interceptors=interceptors,
     )

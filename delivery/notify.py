@@ -19,6 +19,7 @@ from typing import Protocol
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.metrics import counters
 from core.settings import Settings
 from delivery import signing
 from store.outbox import OutboundNotification, OutboxStore
@@ -98,7 +99,9 @@ class OutboxDispatcher:
             await self.adapter.deliver(notification)
         except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
             reason = str(error)[:500] or type(error).__name__
-            if notification.attempt >= self.schedule.max_attempts:
+            final = notification.attempt >= self.schedule.max_attempts
+            counters().delivery_failed(notification.topic, final)
+            if final:
                 await self.store.mark_failed(notification.id, notification.attempt, reason)
                 log.warning(
                     "notification %s for case %s failed for good after %d attempts: %s",
@@ -109,6 +112,7 @@ class OutboxDispatcher:
                 await self.store.mark_retry(notification.id, notification.attempt, retry_at, reason)
             return
         await self.store.mark_delivered(notification.id, notification.attempt, datetime.now(UTC))
+        counters().delivered(notification.topic)
 
     async def run(self) -> None:
         """Until cancelled. A database outage is logged and waited out, never fatal."""

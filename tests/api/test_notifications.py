@@ -4,65 +4,24 @@ up as `failed`; and never holds a case up. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import update
 
-from delivery.notify import LogNotifier, NotificationAdapter, OutboxDispatcher, RetrySchedule, WebhookNotifier
-from store.db import session_factory
-from store.models import OutboxRow
-from store.outbox import OutboxStore
+from delivery.notify import LogNotifier, RetrySchedule, WebhookNotifier
 from tests.conftest import Database
 from tests.support.api import drive_to_feedback, post
+from tests.support.outbox import FAST, dispatching, row, with_status
 from tests.support.people import AGENT, SUPERVISOR, TRIAGE, intake
 from tests.support.receiver import eventually, free_port, receiver
 
 SECRET = "test-webhook-secret"
-FAST = RetrySchedule(max_attempts=3, base=timedelta(milliseconds=50), ceiling=timedelta(milliseconds=200))
-
-
-@asynccontextmanager
-async def dispatching(
-    database: Database, adapter: NotificationAdapter, case: str, schedule: RetrySchedule = FAST
-) -> AsyncIterator[OutboxStore]:
-    """A dispatcher running as a task, as the worker process runs it, for `case` and later ones:
-    the session's earlier tests left their notifications pending (they run no dispatcher), and
-    sending that backlog first would only measure how many tests ran before."""
-    await park_other_cases(database, case)
-    store = OutboxStore(session_factory(database.engine))
-    task = asyncio.create_task(OutboxDispatcher(store, adapter, schedule, poll_interval=0.05).run())
-    try:
-        yield store
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-
-async def park_other_cases(database: Database, case: str) -> None:
-    async with session_factory(database.engine).begin() as session:
-        await session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.status == "pending", OutboxRow.case_number != case)
-            .values(next_attempt_at=datetime.now(UTC) + timedelta(days=365))
-        )
-
-
-async def row(database: Database, number: str, topic: str):  # noqa: ANN201 - OutboxRow | None
-    for outbox in await database.store.outbox(number):
-        if outbox.topic == topic:
-            return outbox
-    return None
 
 
 def key(number: str, recipient: str, topic: str, seq: int = 1) -> str:
@@ -134,7 +93,7 @@ async def test_a_receiver_that_is_down_ends_failed_and_the_case_goes_on(
     down = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
     async with dispatching(database, WebhookNotifier(down, SECRET, timeout=2), number):
         failed = await eventually(
-            lambda: _with_status(database, number, "acknowledgement", "failed"), what="acknowledgement failed"
+            lambda: with_status(database, number, "acknowledgement", "failed"), what="acknowledgement failed"
         )
         # Meanwhile the case moves on through triage, handling, approval and execution.
         triaged = await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
@@ -151,11 +110,6 @@ async def test_a_receiver_that_is_down_ends_failed_and_the_case_goes_on(
     assert "ConnectError" in shown["last_error"]
     assert (await api.get("/ops/notifications", headers=AGENT)).status_code == 403
     assert (await database.store.get_case(number)).stage == "awaiting_feedback"
-
-
-async def _with_status(database: Database, number: str, topic: str, status: str):  # noqa: ANN202
-    found = await row(database, number, topic)
-    return found if found is not None and found.status == status else None
 
 
 async def test_the_log_adapter_names_topic_recipient_and_case_but_no_personal_data(

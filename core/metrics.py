@@ -1,0 +1,107 @@
+"""The worker's metrics: the Temporal SDK's runtime metrics and the case counters, on one Prometheus endpoint.
+
+The worker process serves what its Temporal runtime measures (`temporal_*`: workflow and activity
+task latencies, slots, sticky cache, poll results) on `WORKER_METRICS_PORT`. The case counters
+(`aftersales_*_total`) are created on the same runtime's meter, so one scrape of a worker sees
+both, the SDK's documented way to add metrics of one's own.
+
+Counters move where the event is written, never in workflow code (which must stay
+deterministic and free of I/O): `record_transition` counts a transition the first time it is
+written (a retry that finds it already recorded counts nothing), the outbox dispatcher counts
+its delivery failures. Labels are bounded enums (kind, channel, priority, department, clock,
+rung, topic, route): never a case number, a person or anything a customer wrote.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import MetricCounter, MetricMeter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from domain.lifecycle import EventKind
+from domain.records import Transition
+
+NONE = "none"  # a label whose value is not set yet (a case not triaged has no priority)
+
+
+class CaseCounters:
+    """The business counters, created once on a meter (the no-op meter until a runtime serves them)."""
+
+    def __init__(self, meter: MetricMeter) -> None:
+        def counter(name: str, description: str) -> MetricCounter:
+            return meter.create_counter(name, description)
+
+        self.cases_opened = counter("aftersales_cases_opened_total", "Cases opened, by channel and priority")
+        self.transitions = counter("aftersales_transitions_total", "Transitions recorded, by kind")
+        self.sla_warnings = counter("aftersales_sla_warnings_total", "SLA warnings, by clock, priority and department")
+        self.sla_breaches = counter(
+            "aftersales_sla_breaches_total", "SLA deadlines missed, by clock, priority and department"
+        )
+        self.sla_escalations = counter(
+            "aftersales_sla_escalations_total",
+            "Breached clocks climbing the ladder, by clock, priority, department and rung (2 = second rung)",
+        )
+        self.route_failures = counter(
+            "aftersales_execution_route_failures_total",
+            "A resolution's route refused or unreachable, by type and route",
+        )
+        self.delivery_failures = counter(
+            "aftersales_notification_delivery_failures_total",
+            "Notification deliveries that failed, by topic and whether the notification gave up (final)",
+        )
+        self.deliveries = counter("aftersales_notifications_delivered_total", "Notifications delivered, by topic")
+
+    def recorded(self, transition: Transition) -> None:
+        """A transition written for the first time."""
+        kind = transition.kind
+        snapshot = transition.snapshot
+        priority = snapshot.priority.value if snapshot.priority else NONE
+        self.transitions.add(1, {"kind": kind.value})
+        if kind is EventKind.RECEIVED:
+            channel = transition.intake.channel.value if transition.intake else NONE
+            self.cases_opened.add(1, {"channel": channel, "priority": priority})
+        elif kind in (EventKind.SLA_WARNING, EventKind.SLA_BREACHED, EventKind.SLA_ESCALATED):
+            data = transition.data
+            department = data.get("department") or (snapshot.department.value if snapshot.department else NONE)
+            labels = {"clock": str(data.get("clock", NONE)), "priority": priority, "department": str(department)}
+            if kind is EventKind.SLA_WARNING:
+                self.sla_warnings.add(1, labels)
+            elif kind is EventKind.SLA_BREACHED:
+                self.sla_breaches.add(1, labels)
+            else:
+                self.sla_escalations.add(1, labels | {"rung": str(data.get("escalation_level", NONE))})
+        elif kind is EventKind.EXECUTION_ROUTE_FAILED:
+            data = transition.data
+            self.route_failures.add(
+                1, {"resolution": str(data.get("resolution", NONE)), "route": str(data.get("route") or "default")}
+            )
+
+    def delivery_failed(self, topic: str, final: bool) -> None:
+        self.delivery_failures.add(1, {"topic": topic, "final": "true" if final else "false"})
+
+    def delivered(self, topic: str) -> None:
+        self.deliveries.add(1, {"topic": topic})
+
+
+_counters = CaseCounters(MetricMeter.noop)
+
+
+def counters() -> CaseCounters:
+    """This process's case counters; no-ops unless `metrics_runtime` made a runtime that serves them."""
+    return _counters
+
+
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A Temporal runtime serving Prometheus metrics on `bind_address` (host:port); the case
+    counters of this process are served there from now on. The client the worker uses must be
+    connected with it (`core.temporal_client.connect(settings, runtime=...)`).
+
+    Durations are in seconds (`_seconds`-free names as the SDK documents them, values in
+    seconds) so the alert rules read like every other Prometheus latency."""
+    global _counters
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=bind_address, durations_as_seconds=True),
+        )
+    )
+    _counters = CaseCounters(runtime.metric_meter)
+    return runtime

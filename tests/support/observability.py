@@ -1,0 +1,92 @@
+"""The metrics the product exports, by process, and helpers to read a Prometheus scrape.
+
+`EXPORTED` is what the dashboard and the alert rules (deploy/) may query;
+tests/e2e/test_observability.py checks every name in it appears in the real scrapes of
+`aftersales api` and `aftersales worker` after a case's lifecycle, and tests/e2e/test_deploy_monitoring.py
+checks every query of deploy/ names only these (or the Temporal server's, listed apart).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+# Sample names (a histogram's _bucket/_sum/_count, a counter's _total) as a scrape shows them.
+API = frozenset(
+    {
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "http_request_duration_seconds_count",
+        "http_request_duration_seconds_sum",
+        "aftersales_idempotent_replays_total",
+        "aftersales_open_cases",
+        "aftersales_approvals_waiting",
+        "aftersales_outbox_notifications",
+        "aftersales_outbox_oldest_pending_age_seconds",
+        "aftersales_task_queue_backlog",
+    }
+)
+WORKER = frozenset(
+    {
+        # The case counters (core/metrics.py).
+        "aftersales_cases_opened_total",
+        "aftersales_transitions_total",
+        "aftersales_sla_warnings_total",
+        "aftersales_sla_breaches_total",
+        "aftersales_sla_escalations_total",
+        "aftersales_notifications_delivered_total",
+        # The Temporal SDK's (names as its docs list them; durations in seconds).
+        "temporal_workflow_task_schedule_to_start_latency_bucket",
+        "temporal_activity_schedule_to_start_latency_bucket",
+        "temporal_workflow_task_execution_latency_bucket",
+        "temporal_worker_task_slots_available",
+        "temporal_worker_task_slots_used",
+        "temporal_sticky_cache_size",
+        "temporal_sticky_cache_hit",
+        "temporal_workflow_task_queue_poll_succeed",
+        "temporal_num_pollers",
+        "temporal_request",
+    }
+)
+# Shown only once it happened (a delivery that failed, a route that refused, a case evicted from
+# the cache, a workflow that ended): declared here, not required in a scrape of one lifecycle.
+WORKER_WHEN_IT_HAPPENS = frozenset(
+    {
+        "aftersales_execution_route_failures_total",
+        "aftersales_notification_delivery_failures_total",
+        "temporal_workflow_task_execution_failed",
+        "temporal_sticky_cache_miss",
+        "temporal_sticky_cache_total_forced_eviction",
+        "temporal_workflow_completed",
+        "temporal_workflow_failed",
+        "temporal_activity_execution_failed",
+    }
+)
+EXPORTED = API | WORKER | WORKER_WHEN_IT_HAPPENS
+# The Temporal server's own metrics (self-hosted cluster), for the alert on sync matches and the
+# backlog panel: not ours to test here, named so the check knows them.
+TEMPORAL_SERVER = frozenset({"poll_success", "poll_success_sync", "approximate_backlog_count"})
+# Prometheus's own series about its targets.
+PROMETHEUS = frozenset({"up"})
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Sample name -> [(labels, value)] of a scrape, names exactly as sent (prometheus_client's
+    parser would add `_total` to the SDK's counters, which Prometheus stores without it)."""
+    found: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None or line.startswith("#"):
+            continue
+        name, labels, value = match.groups()
+        found[name].append((dict(_LABEL.findall(labels or "")), float(value)))
+    return found
+
+
+def total(found: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float:
+    """The sum of `name`'s samples whose labels include `labels`."""
+    return sum(value for have, value in found.get(name, []) if labels.items() <= have.items())
