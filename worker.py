@@ -16,6 +16,7 @@ from activities.case import CaseActivities
 from activities.retention import RetentionActivities
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
+from core.worker_version import deployment_config
 from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from delivery.stock import StockService
@@ -76,6 +77,7 @@ def worker_from_settings(client: Client, store: CaseStore, settings: Settings) -
         executor=executor_from_settings(settings),
         route_attempts=settings.execution_route_attempts,
         max_cached_workflows=settings.worker_cached_cases,
+        deployment_config=deployment_config(settings),
     )
 
 
@@ -98,7 +100,14 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
         client = client or await connect(settings)
         sessions = session_factory(engine)
         worker = worker_from_settings(client, CaseStore(sessions), settings)
-        logging.getLogger(__name__).info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+        version = deployment_config(settings).version
+        logging.getLogger(__name__).info(
+            "worker polling %s on %s as %s (worker versioning %s)",
+            settings.task_queue,
+            settings.temporal_address,
+            version.to_canonical_string(),
+            "on" if settings.worker_versioning else "off",
+        )
         async with outbox_dispatcher(settings, sessions):
             await worker.run()
     finally:

@@ -29,7 +29,13 @@ EVERYONE = frozenset({AGENT, HANDLER, SUPERVISOR, HEAD, ADMIN})
 # Routes anyone may call without credentials.
 PUBLIC: frozenset[tuple[str, str]] = frozenset(
     # The report page's sign-in (api/pages.py) checks the key it is given itself.
-    {("GET", "/healthz"), ("GET", "/reports/sign-in"), ("POST", "/reports/sign-in"), ("POST", "/reports/sign-out")}
+    {
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/reports/sign-in"),
+        ("POST", "/reports/sign-in"),
+        ("POST", "/reports/sign-out"),
+    }
 )
 
 ACCESS: dict[tuple[str, str], frozenset[Role]] = {
