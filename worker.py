@@ -108,8 +108,21 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
             version.to_canonical_string(),
             "on" if settings.worker_versioning else "off",
         )
-        async with outbox_dispatcher(settings, sessions):
+        # Scaled on the task-queue backlog, the worker leaves the outbox to `aftersales dispatcher` when told so.
+        dispatching = outbox_dispatcher(settings, sessions) if settings.worker_runs_dispatcher else None
+        async with dispatching or contextlib.nullcontext():
             await worker.run()
+    finally:
+        await engine.dispose()
+
+
+async def run_dispatcher(settings: Settings) -> None:
+    """Only the outbox dispatcher (`aftersales dispatcher`): it needs the database, not Temporal.
+    Several may run: each claims due rows under a lease."""
+    engine = create_engine(settings.effective_database_url)
+    try:
+        logging.getLogger(__name__).info("outbox dispatcher delivering with the %s adapter", settings.notify_adapter)
+        await dispatcher_from_settings(settings, session_factory(engine)).run()
     finally:
         await engine.dispose()
 

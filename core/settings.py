@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     notify_retry_base_seconds: float = Field(default=5.0, gt=0, description="First retry delay; doubles per attempt")
     notify_retry_max_seconds: float = Field(default=600.0, gt=0)
     notify_poll_seconds: float = Field(default=1.0, gt=0, description="How often an idle dispatcher looks for due rows")
+    worker_runs_dispatcher: bool = Field(
+        default=True,
+        description="The worker delivers the outbox too; false where `aftersales dispatcher` runs on its own",
+    )
     # Carrying out approved resolutions (refunds go to the original payment route first).
     execution_adapter: Literal["ledger", "webhook"] = Field(
         default="ledger",
