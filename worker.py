@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -37,6 +39,10 @@ SANDBOX = SandboxedWorkflowRunner(
         "domain", "workflows", "pydantic", "pydantic_core"
     )
 )
+
+
+# Below the manifests' terminationGracePeriodSeconds (60): the pod is not killed while activities finish.
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
 def build_worker(
@@ -78,6 +84,8 @@ def worker_from_settings(client: Client, store: CaseStore, settings: Settings) -
         route_attempts=settings.execution_route_attempts,
         max_cached_workflows=settings.worker_cached_cases,
         deployment_config=deployment_config(settings),
+        # On SIGTERM (a rolling update) running activities get this long to finish before they are cancelled.
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
@@ -111,9 +119,31 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
         # Scaled on the task-queue backlog, the worker leaves the outbox to `aftersales dispatcher` when told so.
         dispatching = outbox_dispatcher(settings, sessions) if settings.worker_runs_dispatcher else None
         async with dispatching or contextlib.nullcontext():
-            await worker.run()
+            await _run_until_terminated(worker)
     finally:
         await engine.dispose()
+
+
+async def _run_until_terminated(worker: Worker) -> None:
+    """Run the worker until it fails or SIGTERM/SIGINT asks it to stop; then shut it down gracefully:
+    polling stops, running activities get GRACEFUL_SHUTDOWN, the server hears that the worker left (its
+    cached cases go to another worker at once instead of after a sticky timeout)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running = asyncio.create_task(worker.run(), name="worker")
+    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set() and not running.done():
+            logging.getLogger(__name__).info("stopping: finishing running activities (at most %s)", GRACEFUL_SHUTDOWN)
+            await worker.shutdown()
+        await running
+    finally:
+        stopping.cancel()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
 async def run_dispatcher(settings: Settings) -> None:

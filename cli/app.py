@@ -26,9 +26,16 @@ def main() -> None:
     import os
     import sys
 
+    from pydantic import ValidationError
+
     try:
         app()
         code = 0
+    except ValidationError as error:  # a bad setting: say which, in a line each, not as a traceback
+        for problem in error.errors(include_input=False):
+            where = ".".join(str(part) for part in problem["loc"])
+            print(f"error: invalid setting{' ' + where.upper() if where else ''}: {problem['msg']}", file=sys.stderr)
+        code = 1
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         if not isinstance(done.code, (int, type(None))):
