@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from temporalio.service import TLSConfig
 
 from core.settings import Settings
 from core.temporal_client import TemporalSettingsError, connect_options
-from core.worker_version import build_id, deployment_config, package_version
+from core.worker_version import build_id, deployment_config, git_sha, package_version
 
 CERT = b"-----BEGIN CERTIFICATE-----\nclient\n-----END CERTIFICATE-----\n"
 KEY = b"-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n"
@@ -128,9 +129,10 @@ def test_with_worker_versioning_cases_auto_upgrade() -> None:
 
 
 def test_the_default_build_id_is_the_package_version_and_the_commit() -> None:
-    made = build_id(Settings())
-    assert made.startswith(package_version())
-    assert made != package_version()  # this checkout is a git work tree: its commit is part of the id
+    sha = git_sha()  # a git checkout (CI, development); None in an installed image
+    assert build_id(Settings()) == (f"{package_version()}-{sha}" if sha else package_version())
+    if sha:
+        assert re.fullmatch(r"[0-9a-f]{12}", sha)
 
 
 def test_a_deployment_name_with_a_dot_is_refused() -> None:

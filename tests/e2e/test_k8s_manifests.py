@@ -320,3 +320,19 @@ def test_monitoring_scrapes_the_api_and_the_worker_ports() -> None:
     worker = specs["aftersales-worker"]["containers"][0]
     env = {e["name"]: e.get("value") for e in worker["env"]}
     assert {"name": "metrics", "containerPort": int(env["WORKER_METRICS_PORT"])} in worker["ports"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_rollout_selector_holds_back_exactly_the_deployments(overlay: str) -> None:
+    """deploy/README.md applies `-l 'app.kubernetes.io/component notin (api,worker,dispatcher)'` first,
+    waits for the migration Job, then applies the rest: only the Deployments may carry those labels."""
+    held_back = {
+        f"{d['kind']}/{d['metadata']['name']}"
+        for d in render(overlay)
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") in ("api", "worker", "dispatcher")
+    }
+    assert held_back == {
+        "Deployment/aftersales-api",
+        "Deployment/aftersales-worker",
+        "Deployment/aftersales-dispatcher",
+    }
