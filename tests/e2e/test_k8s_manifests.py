@@ -278,6 +278,13 @@ def test_every_deployment_has_a_disruption_budget_and_the_api_scales() -> None:
     hpa = of_kind(docs, "HorizontalPodAutoscaler")["aftersales-api"]["spec"]
     assert hpa["scaleTargetRef"]["name"] == "aftersales-api"
     assert hpa["minReplicas"] >= 2
+    # An autoscaled Deployment leaves `replicas` to its autoscaler: a re-apply would reset the count.
+    scaled = {
+        hpa["scaleTargetRef"]["name"],
+        of_kind(docs, "ScaledObject")["aftersales-worker"]["spec"]["scaleTargetRef"]["name"],
+    }
+    for name in scaled:
+        assert "replicas" not in of_kind(docs, "Deployment")[name]["spec"], name
     service = of_kind(docs, "Service")["aftersales-api"]["spec"]
     assert (
         service["selector"].items()
