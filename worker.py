@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -19,6 +21,7 @@ from core.metrics import metrics_runtime
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
 from core.tracing import start_tracing, trace_engine
+from core.worker_version import deployment_config
 from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from delivery.stock import StockService
@@ -44,6 +47,10 @@ SANDBOX = SandboxedWorkflowRunner(
         "opentelemetry",
     )
 )
+
+
+# Below the manifests' terminationGracePeriodSeconds (60): the pod is not killed while activities finish.
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
 def build_worker(
@@ -84,6 +91,9 @@ def worker_from_settings(client: Client, store: CaseStore, settings: Settings) -
         executor=executor_from_settings(settings),
         route_attempts=settings.execution_route_attempts,
         max_cached_workflows=settings.worker_cached_cases,
+        deployment_config=deployment_config(settings),
+        # On SIGTERM (a rolling update) running activities get this long to finish before they are cancelled.
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
@@ -118,9 +128,53 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
         client = client or await connect(settings, runtime=worker_runtime(settings))
         sessions = session_factory(engine)
         worker = worker_from_settings(client, CaseStore(sessions), settings)
-        logging.getLogger(__name__).info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
-        async with outbox_dispatcher(settings, sessions):
-            await worker.run()
+        version = deployment_config(settings).version
+        logging.getLogger(__name__).info(
+            "worker polling %s on %s as %s (worker versioning %s)",
+            settings.task_queue,
+            settings.temporal_address,
+            version.to_canonical_string(),
+            "on" if settings.worker_versioning else "off",
+        )
+        # Scaled on the task-queue backlog, the worker leaves the outbox to `aftersales dispatcher` when told so.
+        dispatching = outbox_dispatcher(settings, sessions) if settings.worker_runs_dispatcher else None
+        async with dispatching or contextlib.nullcontext():
+            await _run_until_terminated(worker)
+    finally:
+        await engine.dispose()
+
+
+async def _run_until_terminated(worker: Worker) -> None:
+    """Run the worker until it fails or SIGTERM/SIGINT asks it to stop; then shut it down gracefully:
+    polling stops, running activities get GRACEFUL_SHUTDOWN, the server hears that the worker left (its
+    cached cases go to another worker at once instead of after a sticky timeout)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running = asyncio.create_task(worker.run(), name="worker")
+    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set() and not running.done():
+            logging.getLogger(__name__).info("stopping: finishing running activities (at most %s)", GRACEFUL_SHUTDOWN)
+            await worker.shutdown()
+        await running
+    finally:
+        stopping.cancel()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def run_dispatcher(settings: Settings) -> None:
+    """Only the outbox dispatcher (`aftersales dispatcher`): it needs the database, not Temporal.
+    Several may run: each claims due rows under a lease. With WORKER_METRICS_PORT set it serves its
+    delivery counters there, as the worker does (kept referenced for the life of the process)."""
+    runtime = worker_runtime(settings)  # noqa: F841 - the runtime serves the endpoint while referenced
+    engine = create_engine(settings.effective_database_url)
+    try:
+        logging.getLogger(__name__).info("outbox dispatcher delivering with the %s adapter", settings.notify_adapter)
+        await dispatcher_from_settings(settings, session_factory(engine)).run()
     finally:
         await engine.dispose()
 

@@ -32,6 +32,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/healthz"),
         ("GET", "/metrics"),
+        ("GET", "/readyz"),
         ("GET", "/reports/sign-in"),
         ("POST", "/reports/sign-in"),
         ("POST", "/reports/sign-out"),

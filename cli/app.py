@@ -1,4 +1,4 @@
-"""The `aftersales` command: dev (everything in one), worker, api, migrate, apikey, triage-rules,
+"""The `aftersales` command: dev (everything in one), worker, dispatcher, api, migrate, apikey, triage-rules,
 temporal, cases, demo, report. Each group lives in its own module; this one assembles them."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import typer
 from cli import cases, keys, report, serve
 
 app = typer.Typer(help="Aftersales: after-sales cases as durable Temporal workflows.", no_args_is_help=True)
-for command in (serve.dev, serve.worker, serve.api, serve.migrate):
+for command in (serve.dev, serve.worker, serve.dispatcher, serve.api, serve.migrate):
     app.command()(command)
 app.add_typer(keys.apikey_cli, name="apikey")
 app.add_typer(keys.triage_cli, name="triage-rules")
@@ -26,9 +26,16 @@ def main() -> None:
     import os
     import sys
 
+    from pydantic import ValidationError
+
     try:
         app()
         code = 0
+    except ValidationError as error:  # a bad setting: say which, in a line each, not as a traceback
+        for problem in error.errors(include_input=False):
+            where = ".".join(str(part) for part in problem["loc"])
+            print(f"error: invalid setting{' ' + where.upper() if where else ''}: {problem['msg']}", file=sys.stderr)
+        code = 1
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         if not isinstance(done.code, (int, type(None))):

@@ -42,10 +42,13 @@ class TemporalUnreachable(Exception):
 
 
 async def connect_temporal(settings: Settings, runtime=None):  # noqa: ANN001, ANN202 - temporalio Runtime, Client
-    from core.temporal_client import connect
+    from core.temporal_client import TemporalSettingsError, connect
 
     try:
         return await connect(settings, runtime=runtime)
+    except TemporalSettingsError as error:  # a TLS file that cannot be read: one line, not a traceback
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     except RuntimeError as error:  # the SDK's "Failed client connect: ..."
         raise TemporalUnreachable(str(error)) from None
 

@@ -1,4 +1,4 @@
-"""`aftersales dev`, `worker`, `api` and `migrate`: run the pieces, together or one by one."""
+"""`aftersales dev`, `worker`, `dispatcher`, `api` and `migrate`: run the pieces, together or one by one."""
 
 from __future__ import annotations
 
@@ -189,6 +189,16 @@ def worker(temporal_address: TemporalAddress = None) -> None:
         asyncio.run(run())
     except TemporalUnreachable:
         raise unreachable(settings) from None
+
+
+def dispatcher() -> None:
+    """Deliver the notification outbox at DATABASE_URL, apart from the worker (set WORKER_RUNS_DISPATCHER=false there)."""
+    from worker import run_dispatcher
+
+    settings = common.get_settings()
+    configure_logging(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_dispatcher(settings))
 
 
 def api(

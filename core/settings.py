@@ -30,6 +30,34 @@ class Settings(BaseSettings):
     )
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
+    # A Temporal cluster behind TLS, or Temporal Cloud (core/temporal_client.py): mTLS with a client
+    # certificate and key, or an API key (which turns TLS on by itself).
+    temporal_tls: bool | None = Field(
+        default=None, description="TLS to Temporal: on with a client certificate or an API key unless set false"
+    )
+    temporal_tls_cert_file: Path | None = Field(default=None, description="PEM client certificate for mTLS")
+    temporal_tls_key_file: Path | None = Field(default=None, description="PEM private key of that certificate")
+    temporal_tls_ca_file: Path | None = Field(
+        default=None, description="PEM CA the server certificate is checked against; the system's when unset"
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="Server name for SNI and certificate checks, when it differs from the address"
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None, description="Temporal Cloud API key, sent as a bearer token over TLS"
+    )
+    # Worker Versioning (deploy/README.md, "Safe deploys"): every worker reports the deployment and
+    # build it runs; routing by version is opt-in because the server then needs a current version set.
+    worker_deployment_name: str = Field(
+        default="aftersales", pattern=r"^[^.]+$", description="Worker Deployment name (no dots)"
+    )
+    worker_build_id: str | None = Field(
+        default=None, description="Build id this worker reports; the package version (+ git sha) when unset"
+    )
+    worker_versioning: bool = Field(
+        default=False,
+        description="Route tasks by worker version (Temporal Worker Versioning); cases then auto-upgrade",
+    )
     task_queue: str = "aftersales-cases"
     temporal_ui_url: str = "http://localhost:8233"
     business_timezone: str = "Asia/Shanghai"
@@ -133,6 +161,10 @@ class Settings(BaseSettings):
     notify_retry_base_seconds: Seconds = Field(default=5.0, description="First retry delay; doubles per attempt")
     notify_retry_max_seconds: Seconds = 600.0
     notify_poll_seconds: Seconds = Field(default=1.0, description="How often an idle dispatcher looks for due rows")
+    worker_runs_dispatcher: bool = Field(
+        default=True,
+        description="The worker delivers the outbox too; false where `aftersales dispatcher` runs on its own",
+    )
     # Carrying out approved resolutions (refunds go to the original payment route first).
     execution_adapter: Literal["ledger", "webhook"] = Field(
         default="ledger",
@@ -202,6 +234,22 @@ class Settings(BaseSettings):
         if secret is not None and not secret.get_secret_value().strip():
             raise ValueError("JWT_SECRET is set but empty: set a secret, or unset it to accept no JWTs")
         return secret
+
+    @model_validator(mode="after")
+    def _temporal_tls_complete(self) -> Settings:
+        # A certificate without its key (or the reverse) cannot make an mTLS connection: say which is missing.
+        if (self.temporal_tls_cert_file is None) != (self.temporal_tls_key_file is None):
+            given, missing = (
+                ("TEMPORAL_TLS_CERT_FILE", "TEMPORAL_TLS_KEY_FILE")
+                if self.temporal_tls_key_file is None
+                else ("TEMPORAL_TLS_KEY_FILE", "TEMPORAL_TLS_CERT_FILE")
+            )
+            raise ValueError(f"{given} is set but {missing} is not: mTLS needs both the certificate and its key")
+        if self.temporal_tls is False and (self.temporal_tls_cert_file or self.temporal_api_key):
+            raise ValueError("TEMPORAL_TLS is false but a client certificate or TEMPORAL_API_KEY is set: both need TLS")
+        if self.temporal_api_key is not None and not self.temporal_api_key.get_secret_value().strip():
+            raise ValueError("TEMPORAL_API_KEY is set but empty: set the key, or unset it")
+        return self
 
     @model_validator(mode="after")
     def _codec_keys_valid(self) -> Settings:

@@ -4,12 +4,16 @@ up as `failed`; and never holds a case up. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
+import os
+import sysconfig
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,7 +21,7 @@ import pytest
 from delivery.notify import LogNotifier, RetrySchedule, WebhookNotifier
 from tests.conftest import Database
 from tests.support.api import drive_to_feedback, post
-from tests.support.outbox import FAST, dispatching, row, with_status
+from tests.support.outbox import FAST, dispatching, park_other_cases, row, with_status
 from tests.support.people import AGENT, SUPERVISOR, TRIAGE, intake
 from tests.support.receiver import eventually, free_port, receiver
 
@@ -130,3 +134,31 @@ async def test_the_log_adapter_names_topic_recipient_and_case_but_no_personal_da
 def test_backoff_doubles_up_to_the_ceiling() -> None:
     schedule = RetrySchedule(max_attempts=8, base=timedelta(seconds=5), ceiling=timedelta(minutes=1))
     assert [schedule.delay(n).total_seconds() for n in range(1, 6)] == [5, 10, 20, 40, 60]
+
+
+async def test_aftersales_dispatcher_delivers_the_outbox_as_a_process_of_its_own(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    """deploy/k8s runs the dispatcher as its own Deployment (`aftersales dispatcher`, no Temporal needed)."""
+    case = await post(api, "/cases", intake(), AGENT)
+    number = case["number"]
+    await park_other_cases(database, number)
+    env = os.environ | {
+        "DATABASE_URL": database.url,
+        "NOTIFY_ADAPTER": "webhook",
+        "NOTIFY_WEBHOOK_SECRET": SECRET,
+        "NOTIFY_POLL_SECONDS": "0.1",
+        "TEMPORAL_ADDRESS": "127.0.0.1:9",  # nothing there: the dispatcher must not need it
+    }
+    async with receiver() as hook:
+        env["NOTIFY_WEBHOOK_URL"] = hook.url
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sysconfig.get_path("scripts")) / "aftersales"), "dispatcher", env=env
+        )
+        try:
+            await eventually(lambda: hook.with_key(key(number, "customer", "acknowledgement")), what="POSTed")
+            ack = await eventually(lambda: _delivered(database, number, "acknowledgement"), what="row delivered")
+        finally:
+            process.terminate()
+            await process.wait()
+    assert (ack.status, ack.attempts) == ("delivered", 1)
