@@ -63,3 +63,8 @@ async def test_a_wrong_key_or_role_gets_the_form_again_saying_why(api: httpx.Asy
     stale = {"Cookie": f"aftersales_session={token('agent-li', 'agent')}"}
     refused = await api.get(PAGE, params={"month": "2025-03"}, headers=BROWSER | stale)
     assert refused.status_code == 403 and "当前角色无权查看报告。role agent may not do this" in refused.text
+    # A session whose key is unknown (revoked since) is asked to sign in again, Chinese first.
+    revoked = {"Cookie": "aftersales_session=ask_000000000000_nope"}
+    again = await api.get(PAGE, params={"month": "2025-03"}, headers=BROWSER | revoked)
+    assert again.status_code == 401 and '<form method="post" action="/reports/sign-in">' in again.text
+    assert "登录已失效或密钥已吊销，请重新登录。" in again.text
