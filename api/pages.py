@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.problems import Problem, problem_response
+from api.report_page import FONTS
 
 COOKIE = "aftersales_session"
 SESSION_SECONDS = 8 * 3600
@@ -50,11 +51,11 @@ def _form(request: Request, month: str, message: str | None) -> str:
     note = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>登录 · Sign in — 售后月度报告 Monthly report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}}
+<title>登录 Sign in · 月度质量报告 Monthly quality report</title>
+<style>body{{font-family:{FONTS};max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}}
 label{{display:block;margin:1rem 0 .3rem}}input{{width:100%;padding:.5rem;font:inherit;box-sizing:border-box}}
 button{{margin-top:1.2rem;padding:.5rem 1.2rem;font:inherit}}.error{{color:#a0281e}}.en{{color:#555}}</style></head>
-<body><h1>售后月度报告 <span class="en">Monthly quality report</span></h1>
+<body><h1>月度质量报告 <span class="en">Monthly quality report</span></h1>
 <p>请用主管、售后负责人或管理员的 API 密钥登录。<br><span class="en">Sign in with a supervisor's, the after-sales
 head's or an admin's API key (or your company token).</span></p>{note}
 <form method="post" action="/reports/sign-in">
@@ -145,6 +146,13 @@ async def sign_out(request: Request) -> HTMLResponse:
     return response
 
 
+def _refused(exc: Problem) -> str:
+    """Why a session was refused, Chinese first; the problem's own detail is the English."""
+    if exc.status == 401:
+        return f"登录已失效或密钥已吊销，请重新登录。{exc.detail}"
+    return f"当前角色无权查看报告。{exc.detail}"
+
+
 def install(app: FastAPI) -> None:
     """A browser refused on a page (no credentials, a revoked key, another role) gets the form;
     everyone else the problem document as before. Call after api.problems.install."""
@@ -152,5 +160,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> HTMLResponse | JSONResponse:
         if exc.status in (401, 403) and request.url.path in PAGES and _browser(request):
-            return sign_in_page(request, exc.status, exc.detail if request.cookies.get(COOKIE) else None)
+            return sign_in_page(request, exc.status, _refused(exc) if request.cookies.get(COOKIE) else None)
         return problem_response(exc.status, exc.title, exc.detail, request, headers=exc.headers, **exc.extensions)

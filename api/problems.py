@@ -53,8 +53,12 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _field(location: tuple[Any, ...]) -> str:
+def _field(location: tuple[Any, ...], kind: str | None = None) -> str:
     # ("body", "customer", "phone") -> "customer.phone"; query and header names keep their place.
+    # A body that is not JSON we read (malformed, nested too deep) is the body: FastAPI's
+    # ("body", 14) is a character position, not a field.
+    if kind == "json_invalid":
+        return "body"
     parts = [str(p) for p in location]
     return ".".join(parts[1:] if parts and parts[0] == "body" and len(parts) > 1 else parts)
 
@@ -70,6 +74,10 @@ def _message(error: dict[str, Any]) -> str:
     """The validation message without the rejected value: it may be a customer's name or phone.
     Pydantic's messages name the rule, not the value; a custom one might quote it."""
     message = str(error.get("msg", "invalid"))
+    if error.get("type") == "json_invalid":
+        # The parser's reason ("Expecting value", api/json_body.py's depth) names no value sent.
+        reason = (error.get("ctx") or {}).get("error")
+        return f"{message}: {mask_text(str(reason))}" if reason else message
     if error.get("type") in _SCHEMA_MESSAGES:
         return message
     sent = [error.get("input"), (error.get("ctx") or {}).get("tag")]
@@ -87,7 +95,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Never the rejected `input` (FastAPI's default echoes it): only where and why.
-        errors = [{"field": _field(tuple(e["loc"])), "message": _message(e)} for e in exc.errors()]
+        errors = [{"field": _field(tuple(e["loc"]), e.get("type")), "message": _message(e)} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem_response(422, "Invalid request", detail, request, errors=errors)
 

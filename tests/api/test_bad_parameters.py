@@ -15,8 +15,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from api.json_body import MAX_DEPTH
 from core.settings import Settings
-from tests.support.people import ADMIN, AGENT, SUPERVISOR
+from tests.support.people import ADMIN, AGENT, SUPERVISOR, intake
 from tests.support.problems import assert_problem, error_fields, open_case
 
 
@@ -86,8 +87,27 @@ async def test_a_policy_version_longer_than_the_record_is_refused(api: httpx.Asy
     assert error_fields(problem) == ["version"]
 
 
-async def test_a_deeply_nested_json_body_is_a_problem(api: httpx.AsyncClient) -> None:
-    body = '{"description": ' + "[" * 100_000 + "]" * 100_000 + "}"
+@pytest.mark.parametrize("depth", [MAX_DEPTH, 10_000, 100_000])
+async def test_a_json_body_nested_too_deeply_is_refused_naming_the_body(api: httpx.AsyncClient, depth: int) -> None:
+    # The object is one level, the arrays in it the rest: one past the limit at the least.
+    body = '{"description": ' + "[" * depth + "]" * depth + "}"
     response = await api.post("/cases", content=body, headers=AGENT | {"Content-Type": "application/json"})
-    assert 400 <= response.status_code < 500, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    problem = assert_problem(response, 422, "Invalid request")
+    assert error_fields(problem) == ["body"]
+    assert problem["detail"] == f"body: JSON decode error: arrays and objects nest deeper than {MAX_DEPTH} levels"
+
+
+async def test_a_json_body_nested_just_within_the_limit_is_validated_as_usual(api: httpx.AsyncClient) -> None:
+    depth = MAX_DEPTH - 1
+    body = intake(description=json.loads("[" * depth + "]" * depth))  # the object and 63 arrays: 64 levels
+    response = await api.post("/cases", json=body, headers=AGENT)
+    problem = assert_problem(response, 422, "Invalid request")
+    assert error_fields(problem) == ["description"]
+    assert problem["errors"][0]["message"] == "Input should be a valid string"
+
+
+async def test_malformed_json_is_refused_naming_the_body(api: httpx.AsyncClient) -> None:
+    response = await api.post("/cases", content='{"channel": }', headers=AGENT | {"Content-Type": "application/json"})
+    problem = assert_problem(response, 422, "Invalid request")
+    assert error_fields(problem) == ["body"]
+    assert problem["detail"] == "body: JSON decode error: Expecting value"

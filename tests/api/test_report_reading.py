@@ -87,25 +87,31 @@ def chart(html: str, chart_id: str) -> str:
 
 async def test_the_page_gives_the_period_as_business_calendar_dates(api: httpx.AsyncClient, database: Database) -> None:
     html = await report_page(api, database)
-    assert "2025-08-01 to 2025-08-31 on the business calendar (Asia/Shanghai)" in html
-    assert "compared with 2025-07 (2025-07-01 to 2025-07-31), which has no data" in html
+    # Chinese first, then English.
+    assert (
+        '<p class="sub">统计期间：2025-08-01 至 2025-08-31（业务日历，Asia/Shanghai）；'
+        "对比 2025-07（2025-07-01 至 2025-07-31，该月无数据）。<br>"
+        "2025-08-01 to 2025-08-31 on the business calendar (Asia/Shanghai), "
+        "compared with 2025-07 (2025-07-01 to 2025-07-31), which has no data.</p>"
+    ) in html
     assert "+00:00" not in html and "T16:00" not in html
 
 
 async def test_the_page_gives_first_replies_in_minutes(api: httpx.AsyncClient, database: Database) -> None:
     html = await report_page(api, database)
-    assert '<div class="v">15.0 min</div><div class="k">Average first reply</div>' in html
-    assert re.search(r"<td>Average first reply \(min\)</td><td>15\.0</td>", html)
+    assert '<div class="v">15.0 min</div><div class="k">平均首次响应 Average first reply</div>' in html
+    assert re.search(r"<td>平均首次响应（分钟） Average first reply \(min\)</td><td>15\.0</td>", html)
     assert "0.25 h" not in html and "Average first reply (h)" not in html
 
 
 async def test_the_page_shows_first_contact_resolution_one_way(api: httpx.AsyncClient, database: Database) -> None:
     html = await report_page(api, database)
     target = (
-        r'<td>First-contact resolution</td><td>&ge; 85\.0 %</td><td>0\.0 %</td><td><span class="miss">missed</span>'
+        r"<td>首次联系解决率 First-contact resolution</td><td>&ge; 85\.0 %</td><td>0\.0 %</td>"
+        r'<td><span class="miss">未达成 missed</span>'
     )
     assert re.search(target, html)
-    assert '<div class="v">0.0 %</div><div class="k">First-contact resolution</div>' in html
+    assert '<div class="v">0.0 %</div><div class="k">首次联系解决率 First-contact resolution</div>' in html
     assert "not tracked" not in html
 
 
@@ -116,16 +122,16 @@ async def test_a_month_with_no_data_is_not_drawn_as_zeros_or_dashes(api: httpx.A
     assert 'class="bar series-1"' not in html
     for chart_id in ("chart-on-time", "chart-satisfaction", "chart-channels"):
         svg = chart(html, chart_id)
-        assert '<text class="legend na"' in svg and ">2025-07: no data</text>" in svg, svg
+        assert '<text class="legend na"' in svg and ">2025-07: 无数据 no data</text>" in svg, svg
     # No value drawn for nothing: not a dash, not a zero.
     values = re.findall(r'<text class="value"[^>]*>([^<]*)</text>', html)
     assert values and "—" not in values and "0" not in values, values
     # August's clocks that nothing decided yet say so instead of drawing an empty bar.
     on_time = chart(html, "chart-on-time")
-    assert on_time.count(">2025-08: no data</text>") == 3  # respond, plan, resolution
+    assert on_time.count(">2025-08: 无数据 no data</text>") == 3  # respond, plan, resolution
     assert on_time.count('class="bar series-0"') == 1  # first reply: 2 of 2 on time
     # And the comparison does not compare with zeros.
-    assert re.search(r"<td>Cases received</td><td>2</td><td>no data</td><td>—</td>", html)
+    assert re.search(r"<td>受理工单数 Cases received</td><td>2</td><td>无数据 no data</td><td>—</td>", html)
 
 
 async def report_command(database: Database, monkeypatch: pytest.MonkeyPatch) -> str:

@@ -382,9 +382,15 @@ async def test_the_report_as_json_and_as_a_page(api: httpx.AsyncClient, database
     html = page.text
     assert html.count("<svg") == 6
     assert 'id="chart-on-time"' in html and 'class="bar series-0"' in html
-    assert "First-contact resolution" in html and "target 90 %" in html
-    assert "<title>logistics, 2025-03: 3</title>" in html
-    assert "<title>first reply, 2025-03: 55.6 %</title>" in html
+    assert '<html lang="zh-CN">' in html and "<title>月度质量报告 Monthly quality report 2025-03</title>" in html
+    assert "首次联系解决率 First-contact resolution" in html and "目标 target 90 %" in html
+    assert "<title>物流配送 logistics, 2025-03: 3</title>" in html
+    assert "<title>首次响应 first reply, 2025-03: 55.6 %</title>" in html
+    assert "<th>品类 Category</th><th>产品 SKU Product SKU</th><th>工单数 Cases</th>" in html
+    assert "<td>产品质量 product quality</td><td>KETTLE-1L</td><td>3</td>" in html
+    assert "<td>未分诊 none (before triage)</td><td>4</td>" in html
+    assert "<h2>指标口径 How the figures are defined</h2>" in html and "<dt>重开 reopens</dt>" in html
+    assert "<td>接单响应 respond</td><td>5</td><td>1</td><td>83.3 %</td><td>100.0 %</td>" in html
     # Nothing to fetch: no scripts, no external stylesheet, image or font.
     assert "<script" not in html and re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html) is None
 
@@ -510,7 +516,7 @@ async def test_the_page_renders_in_headless_chromium_with_its_charts(database: D
         listener.close()
 
     dom = stdout.decode()
-    assert "<h1>Monthly quality report 2025-03</h1>" in dom, dom[:2000]
+    assert "<h1>月度质量报告 Monthly quality report 2025-03</h1>" in dom, dom[:2000]
     charts = re.findall(r'<svg class="chart" id="([a-z-]+)"', dom)
     assert charts == [
         "chart-categories",
@@ -520,8 +526,9 @@ async def test_the_page_renders_in_headless_chromium_with_its_charts(database: D
         "chart-breaches-role",
         "chart-channels",
     ]
-    assert '<title id="chart-on-time-title">On-time rate per SLA clock</title>' in dom
-    assert '<title id="chart-categories-title">Cases by category</title>' in dom
+    assert '<title id="chart-on-time-title">各 SLA 时限按时率 On-time rate per SLA clock</title>' in dom
+    assert '<title id="chart-categories-title">各品类工单数 Cases by category</title>' in dom
+    assert '<text class="legend" x="' in dom and ">目标 target 90 %</text>" in dom
     # Four categories, four clocks x two months, two months, three departments, two roles, seven channels x two months.
     assert len(re.findall(r'<rect class="bar series-\d"', dom)) == 4 + 8 + 2 + 3 + 2 + 14
     assert '<line class="target"' in dom
