@@ -1,6 +1,6 @@
 """The monthly quality report: every figure against a hand-computed expectation on a
 fixed data set, on SQLite and PostgreSQL; the JSON and HTML endpoints; the CLI; and
-the page rendered by headless Chromium with its charts present.
+the page as headless Chromium (driven by Playwright) shows it, charts and all.
 
 The data set is written straight through `CaseStore.record_transition`, in 2025-02
 and 2025-03 (Asia/Shanghai), with case numbers `RPT-...`: other tests' cases are
@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 import cli.app as cli
@@ -31,7 +28,7 @@ from domain.report import FCR_DEFINITION, Month, MonthlyReport
 from store.db import session_factory
 from store.reports import ReportStore
 from tests.conftest import Database
-from tests.support.browser import chromium_path
+from tests.support.browser import offline_page, serving
 from tests.support.people import AGENT, HEAD, SUPERVISOR
 from tests.support.reports import ADMIN, AGENT_ACTOR, ZONE, Script, at
 
@@ -471,66 +468,56 @@ def _as(app: Any, headers: dict[str, str], seen: list[str]) -> Any:
     return wrapped
 
 
-async def test_the_page_renders_in_headless_chromium_with_its_charts(database: Database, tmp_path: Path) -> None:
-    chromium = chromium_path()
+async def test_the_page_renders_in_headless_chromium_with_its_charts(database: Database) -> None:
+    from playwright.async_api import expect
+
     await seed(database)
     seen: list[str] = []
     app = create_app(Settings(database_url=database.url), sessions=session_factory(database.engine))
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(_as(app, HEAD, seen), lifespan="off", log_level="warning"))
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        while not server.started:
-            assert not serving.done(), "uvicorn stopped before it started"
-            await asyncio.sleep(0.02)
-        url = f"http://127.0.0.1:{port}/reports/monthly.html?month=2025-03"
-        browser = await asyncio.create_subprocess_exec(
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            url,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            stdout, stderr = await asyncio.wait_for(browser.communicate(), timeout=120)
-        except TimeoutError:
-            browser.kill()
-            await browser.wait()
-            raise
-        assert browser.returncode == 0, stderr.decode(errors="replace")[-2000:]
-    finally:
-        server.should_exit = True
-        await serving
-        listener.close()
+    async with serving(_as(app, HEAD, seen)) as base, offline_page() as (page, refused):
+        response = await page.goto(f"{base}/reports/monthly.html?month=2025-03")
+        assert response is not None and response.ok
 
-    dom = stdout.decode()
-    assert "<h1>月度质量报告 Monthly quality report 2025-03</h1>" in dom, dom[:2000]
-    charts = re.findall(r'<svg class="chart" id="([a-z-]+)"', dom)
-    assert charts == [
-        "chart-categories",
-        "chart-on-time",
-        "chart-satisfaction",
-        "chart-breaches-department",
-        "chart-breaches-role",
-        "chart-channels",
-    ]
-    assert '<title id="chart-on-time-title">各 SLA 时限按时率 On-time rate per SLA clock</title>' in dom
-    assert '<title id="chart-categories-title">各品类工单数 Cases by category</title>' in dom
-    assert '<text class="legend" x="' in dom and ">目标 target 90 %</text>" in dom
-    # Four categories, four clocks x two months, two months, three departments, two roles, seven channels x two months.
-    assert len(re.findall(r'<rect class="bar series-\d"', dom)) == 4 + 8 + 2 + 3 + 2 + 14
-    assert '<line class="target"' in dom
-    # The page came in one request: nothing else was fetched from the server.
+        # What a head sees: the title in the tab and the heading, Chinese first.
+        assert await page.title() == "月度质量报告 Monthly quality report 2025-03"
+        heading = page.get_by_role("heading", level=1)
+        await expect(heading).to_be_visible()
+        assert await heading.inner_text() == "月度质量报告 Monthly quality report 2025-03"
+
+        # Six charts, each drawn with its name written on it.
+        charts = page.locator("svg.chart")
+        assert await charts.evaluate_all("els => els.map(e => e.id)") == [
+            "chart-categories",
+            "chart-on-time",
+            "chart-satisfaction",
+            "chart-breaches-department",
+            "chart-breaches-role",
+            "chart-channels",
+        ]
+        for chart, name in (
+            ("chart-on-time", "各 SLA 时限按时率 On-time rate per SLA clock"),
+            ("chart-categories", "各品类工单数 Cases by category"),
+        ):
+            title = page.locator(f"#{chart} .chart-title")
+            await expect(title).to_be_visible()
+            await expect(title).to_have_text(name)
+            # Screen readers get the same name.
+            await expect(page.locator(f"#{chart}")).to_have_accessible_name(name)
+        # Labels on the bars and the target in the legend, as drawn.
+        on_time = page.locator("#chart-on-time")
+        await expect(on_time.locator(".label", has_text="首次响应 first reply")).to_be_visible()
+        await expect(page.locator("svg.chart .legend", has_text="目标 target 90 %")).to_be_visible()
+        await expect(page.locator("#chart-categories .label", has_text="物流配送 logistics")).to_be_visible()
+        # Four categories, four clocks x two months, two months, three departments, two roles,
+        # seven channels x two months.
+        await expect(page.locator("svg.chart rect.bar")).to_have_count(4 + 8 + 2 + 3 + 2 + 14)
+        await expect(page.locator("svg.chart line.target")).to_have_count(1)
+
+        # The tables read as text, Chinese first.
+        text = await page.locator("body").inner_text()
+    assert "首次联系解决率 First-contact resolution" in text
+    assert "产品质量 product quality\tKETTLE-1L\t3" in text, text[:3000]
+    assert "指标口径 How the figures are defined" in text
+    # The page came in one request, and nothing was asked of any other host.
+    assert refused == []
     assert seen == ["/reports/monthly.html"]
