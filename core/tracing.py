@@ -13,6 +13,11 @@ When on, the pieces are:
   RunActivity (headers carry the context through Temporal);
 - SQLAlchemy's spans for each statement (the SQL text with placeholders; the engine hides
   parameters, which hold personal data).
+
+Every span leaves the process through core/trace_masking.py's `MaskingSpanExporter`: phone numbers
+and e-mail addresses in its name, attributes, status and events (an exception's message and stack
+trace) go out masked as the logs mask them (core/logs.py), including a path or query a caller typed
+a phone number into by mistake (`GET /cases/13976543210`).
 """
 
 from __future__ import annotations
@@ -57,9 +62,10 @@ def start_tracing(service_name: str, environ: Mapping[str, str] = os.environ) ->
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+    from core.trace_masking import MaskingSpanExporter
+
     attributes = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
     provider = TracerProvider(resource=Resource.create(attributes))
-    provider.add_span_processor(masking_processor())
     exporter: SpanExporter
     if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console":
         exporter = ConsoleSpanExporter()
@@ -67,30 +73,11 @@ def start_tracing(service_name: str, environ: Mapping[str, str] = os.environ) ->
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter()  # endpoint, headers, timeout from OTEL_EXPORTER_OTLP_*
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(MaskingSpanExporter(exporter)))
     trace.set_tracer_provider(provider)
     turn_on()
     log.info("tracing on: spans exported with %s", type(exporter).__name__)
     return True
-
-
-def masking_processor() -> Any:
-    """A span processor that masks phone numbers and e-mail addresses in the attributes a span
-    starts with (core/logs.py's masking): a workflow id, a path or a query a caller typed a phone
-    number into by mistake (`GET /cases/13976543210`) is traced masked, as the access log shows it."""
-    from opentelemetry.sdk.trace import SpanProcessor
-
-    from core.logs import mask_text
-
-    class MaskingSpanProcessor(SpanProcessor):
-        def on_start(self, span: Any, parent_context: Any = None) -> None:
-            for key, value in dict(span.attributes or {}).items():
-                if isinstance(value, str):
-                    masked = mask_text(value)
-                    if masked != value:
-                        span.set_attribute(key, masked)
-
-    return MaskingSpanProcessor()
 
 
 def turn_on() -> None:
@@ -112,26 +99,11 @@ def client_interceptors() -> list[Any]:
     return [TracingInterceptor()]
 
 
-# Request attributes holding the path or the query as sent: a caller may put a phone number or an
-# e-mail address there (by mistake), so they are masked as the access log masks them.
-_URL_ATTRIBUTES = ("url.path", "url.query", "url.full", "http.target", "http.url")
-
-
-def _mask_request(span: Any, scope: dict[str, Any]) -> None:
-    from core.logs import mask_text
-
-    attributes = getattr(span, "attributes", None) or {}
-    for key in _URL_ATTRIBUTES:
-        value = attributes.get(key)
-        if isinstance(value, str):
-            span.set_attribute(key, mask_text(value))
-
-
 def trace_app(app: FastAPI) -> None:
     if _on:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        FastAPIInstrumentor.instrument_app(app, excluded_urls=UNTRACED_URLS, server_request_hook=_mask_request)
+        FastAPIInstrumentor.instrument_app(app, excluded_urls=UNTRACED_URLS)
 
 
 def trace_engine(engine: AsyncEngine) -> None:

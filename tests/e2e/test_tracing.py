@@ -28,6 +28,7 @@ import core.tracing
 from api.app import create_app
 from core.settings import Settings
 from core.temporal_client import connect
+from core.trace_masking import MaskingSpanExporter
 from core.tracing import tracing_wanted
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
@@ -47,16 +48,13 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
         provider = TracerProvider()
         trace.set_tracer_provider(provider)
     exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
-    masking = core.tracing.masking_processor()  # as start_tracing installs it
-    provider.add_span_processor(masking)
+    processor = SimpleSpanProcessor(MaskingSpanExporter(exporter))  # masked as start_tracing exports
     provider.add_span_processor(processor)
     monkeypatch.setattr(core.tracing, "_on", True)
     try:
         yield exporter
     finally:
         processor.shutdown()  # this test's exporter takes nothing more
-        masking.shutdown()
         if SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry:
             SQLAlchemyInstrumentor().uninstrument()
 
@@ -137,10 +135,43 @@ async def test_one_trace_from_post_cases_to_the_record(
     assert any(s.name == "GET /cases/{number}" for s in finished)
     # Nothing personal (nor the case number in a span's name) in the trace.
     for span in finished:
-        text = span.name + " " + " ".join(f"{k}={v!r}" for k, v in (span.attributes or {}).items())
-        for personal in ("欧阳", "13976543210", "9765", "nana.ouyang"):
-            assert personal not in text, (span.name, dict(span.attributes or {}))
+        assert not _personal(span), (span.name, dict(span.attributes or {}))
         assert number not in span.name
+
+
+def _personal(span: ReadableSpan) -> list[str]:
+    """The pieces of CUSTOMER anywhere in what the span exports: name, attributes, status, events."""
+    text = repr((span.name, span.attributes, span.status.description, [(e.name, e.attributes) for e in span.events]))
+    return [p for p in ("欧阳", "13976543210", "9765", "nana.ouyang") if p in text]
+
+
+def test_an_exception_recorded_on_a_span_is_exported_masked() -> None:
+    """An exception's message and stack trace hold what the code put there (a customer's phone
+    number and e-mail address, say); they leave the process masked like everything else."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()  # this test's own: the process's global one is left alone
+    provider.add_span_processor(SimpleSpanProcessor(MaskingSpanExporter(exporter)))
+    tracer = provider.get_tracer("test")
+    message = f"查不到客户 {CUSTOMER['phone']} / {CUSTOMER['email']} 的订单"
+    # As instrumentation does it: the exception leaves the span, which records it and sets ERROR.
+    with pytest.raises(LookupError), tracer.start_as_current_span("GET /orders"):
+        raise LookupError(message)
+    # As code does it by hand, with attributes of its own.
+    with tracer.start_as_current_span("lookup") as span:
+        span.record_exception(LookupError(message), attributes={"lookup.customer": CUSTOMER["email"]})
+    provider.shutdown()
+
+    raised, recorded = exporter.get_finished_spans()
+    masked = "查不到客户 *******3210 / n***@example.org 的订单"
+    assert raised.status.description == f"LookupError: {masked}"
+    for span in (raised, recorded):
+        assert [e.name for e in span.events] == ["exception"]
+        event = dict(span.events[0].attributes or {})
+        assert event["exception.type"] == "LookupError"
+        assert event["exception.message"] == masked
+        assert not _personal(span), (span.status.description, event)
+    assert f"LookupError: {masked}" in dict(raised.events[0].attributes or {})["exception.stacktrace"]
+    assert dict(recorded.events[0].attributes or {})["lookup.customer"] == "n***@example.org"
 
 
 def test_the_otel_environment_installs_an_exporting_provider(tmp_path: Path) -> None:
@@ -165,16 +196,19 @@ def test_the_otel_environment_installs_an_exporting_provider(tmp_path: Path) -> 
     )
     assert console.returncode == 0, console.stderr
     assert '"name": "probe"' in console.stdout and "probe-service" in console.stdout
-    assert "7654" not in console.stdout and "3210" in console.stdout  # masked at start
+    assert "7654" not in console.stdout and "3210" in console.stdout  # masked on export
     otlp = subprocess.run(
         [
             sys.executable,
             "-c",
             script.replace("trace.get_tracer_provider().shutdown()\n", "")
             + "from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter\n"
+            + "from core.trace_masking import MaskingSpanExporter\n"
             + "exporters = [p.span_exporter for p in trace.get_tracer_provider()._active_span_processor._span_processors"
             + " if hasattr(p, 'span_exporter')]\n"
-            + "assert any(isinstance(e, OTLPSpanExporter) for e in exporters), exporters\n",
+            # Every exporter masks what it sends: the OTLP one is reached only through the masking one.
+            + "assert all(isinstance(e, MaskingSpanExporter) for e in exporters), exporters\n"
+            + "assert any(isinstance(e.exporter, OTLPSpanExporter) for e in exporters), exporters\n",
         ],
         env=os.environ | {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_BSP_SCHEDULE_DELAY": "60000"},
         capture_output=True,
