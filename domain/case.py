@@ -320,6 +320,12 @@ class FirstContactAnswer(BaseModel):
     priority: Priority = Priority.P4
     article: Text = Field(min_length=1, max_length=200, description="Knowledge-base article id")
     answer: Text = Field(min_length=1, max_length=5000)
+    override_reason: OptionalText = Field(
+        default=None,
+        max_length=2000,
+        description="Why a case suggested P1 or P2 (a safety hazard, a repeat failure, a high value) is answered "
+        "at a lower priority",
+    )
 
 
 class DuplicateMark(BaseModel):

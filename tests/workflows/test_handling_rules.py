@@ -5,6 +5,7 @@ the reopen limit and duplicates."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from uuid import uuid4
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
@@ -173,7 +174,15 @@ async def test_duplicate_closes_and_links_to_the_original(api: httpx.AsyncClient
 async def test_a_simple_case_answered_at_first_contact_goes_straight_to_the_survey(
     api: httpx.AsyncClient, database: Database
 ) -> None:
-    case = await post(api, "/cases", intake(description="How do I descale the kettle?", demands=["explanation"]), AGENT)
+    # An order of its own: an earlier case on the same order and product would make it a repeat
+    # failure (suggested P2), and answering that at P4 needs an override_reason.
+    question = intake(
+        description="How do I descale the kettle?",
+        demands=["explanation"],
+        order={"number": f"ORD-{uuid4().hex[:10]}", "paid_amount": "99.00", "currency": "CNY"},
+    )
+    case = await post(api, "/cases", question, AGENT)
+    assert case["suggestion"]["priority"] == "P3"
     number = case["number"]
     answer = {"categories": ["usage"], "article": "KB-DESCALE-1", "answer": "Boil 1:1 water and vinegar, rinse twice."}
     answered = await post(api, f"/cases/{number}/first-contact-answer", answer, AGENT)

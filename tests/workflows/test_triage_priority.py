@@ -138,3 +138,38 @@ async def test_lowering_a_suggested_p1_needs_an_override_reason(api: httpx.Async
     assert (
         await api.post(f"/cases/{kept['number']}/triage", json=without | {"priority": "P1"}, headers=AGENT)
     ).status_code == 200
+
+
+async def test_answering_a_suggested_p1_at_first_contact_needs_an_override_reason(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    case = await post(api, "/cases", intake(), AGENT)
+    number = case["number"]
+    assert case["suggestion"]["priority"] == "P1"
+    answer = {"categories": ["usage"], "article": "KB-LEAK-1", "answer": "Unplug it and send us a photo."}
+    for body in (answer, answer | {"priority": "P2"}, answer | {"override_reason": " "}):
+        refused = await api.post(f"/cases/{number}/first-contact-answer", json=body, headers=AGENT)
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()
+        assert problem["field"] == "override_reason"
+        assert problem["suggested_priority"] == "P1"
+        assert "safety hazard" in problem["detail"]
+    assert [e.kind for e in await database.store.timeline(number)] == ["received"]
+
+    # Kept at P1 it needs no reason; lowered with a reason it is taken and the reason recorded.
+    kept = await post(api, "/cases", intake(), AGENT)
+    assert (
+        await api.post(f"/cases/{kept['number']}/first-contact-answer", json=answer | {"priority": "P1"}, headers=AGENT)
+    ).status_code == 200
+    reason = "The customer only asked how to unplug it safely; nothing leaks now."
+    answered = await post(api, f"/cases/{number}/first-contact-answer", answer | {"override_reason": reason}, AGENT)
+    assert (answered["stage"], answered["priority"]) == ("awaiting_feedback", "P4")
+    event = await wait_for_event(database, number, "first_contact_resolved")
+    assert event.data["override_reason"] == reason
+
+    # An ordinary P3 suggestion answered from the knowledge base at P4 needs none.
+    plain = await post(api, "/cases", ordinary(), AGENT)
+    assert plain["suggestion"]["priority"] == "P3"
+    assert (
+        await api.post(f"/cases/{plain['number']}/first-contact-answer", json=answer, headers=AGENT)
+    ).status_code == 200

@@ -93,7 +93,17 @@ class IntakeHandlers(Deadlines):
             notify=[Notification(recipient=f"department:{decision.department.value}", topic="case_assigned")],
         )
 
-    @action_update(Action.ANSWER_AT_FIRST_CONTACT)
+    def _check_first_contact_priority(self, actor: Actor, answer: FirstContactAnswer) -> None:
+        """Validators only: an answer from the knowledge base is P4 by nature, so lowering an
+        ordinary P3 suggestion is the point; lowering an urgent one (P1 or P2: a safety hazard, a
+        repeat failure, a high value) needs the agent's reason, as at triage."""
+        suggestion = self._case.suggestion
+        suggested = _lowered(suggestion, answer.priority)
+        if suggested not in (Priority.P1, Priority.P2) or (answer.override_reason and answer.override_reason.strip()):
+            return
+        self._refuse_lowering(suggested, answer.priority)
+
+    @action_update(Action.ANSWER_AT_FIRST_CONTACT, validate_only=_check_first_contact_priority)
     async def answer_at_first_contact(self, actor: Actor, answer: FirstContactAnswer) -> None:
         case = self._case
         now = workflow.now()
@@ -171,12 +181,16 @@ class IntakeHandlers(Deadlines):
         suggested = _lowered(suggestion, decision.priority)
         if suggested is None or (decision.override_reason and decision.override_reason.strip()):
             return
+        self._refuse_lowering(suggested, decision.priority)
+
+    def _refuse_lowering(self, suggested: Priority, chosen: Priority) -> None:
+        suggestion = self._case.suggestion
         assert suggestion is not None
         safety = any(reason.startswith("safety hazard") for reason in suggestion.reasons)
         why = " for a safety hazard" if safety else ""
         raise refuse(
             Refusal.INVALID_TRIAGE,
-            f"the case was suggested {suggested.value}{why}: lowering it to {decision.priority.value} "
+            f"the case was suggested {suggested.value}{why}: lowering it to {chosen.value} "
             "needs an override_reason saying why",
             {"field": "override_reason", "suggested_priority": suggested.value},
         )
