@@ -66,10 +66,12 @@ class CaseActivities(contract.CaseActivities):
 
     @activity.defn(name="record_transition")
     async def record_transition(self, transition: Transition) -> RecordedTransition:
+        superseded: list[str] = []
         with _refused_for_good(transition.number, [transition]):
-            written = await self._store.record_transition(transition)
+            written = await self._store.record_transition(transition, superseded=superseded)
         if written:  # counted once: a retry that finds it recorded counts nothing
             counters().recorded(transition)
+        counters().superseded(superseded)
         # Case number, sequence and kind only: personal data never reaches the logs.
         activity.logger.info(
             "%s #%d %s %s",
@@ -83,11 +85,13 @@ class CaseActivities(contract.CaseActivities):
     @activity.defn(name="record_transitions")
     async def record_transitions(self, transitions: list[Transition]) -> list[RecordedTransition]:
         """Transitions of one case that became due together (a late wake-up), in one transaction."""
+        superseded: list[str] = []
         with _refused_for_good(transitions[0].number, transitions):
-            written = await self._store.record_transitions(transitions)
+            written = await self._store.record_transitions(transitions, superseded=superseded)
         for t, new in zip(transitions, written, strict=True):
             if new:
                 counters().recorded(t)
+        counters().superseded(superseded)
         for t, new in zip(transitions, written, strict=True):
             activity.logger.info(
                 "%s #%d %s %s", t.number, t.seq, t.kind.value, "recorded" if new else "already recorded"

@@ -7,8 +7,10 @@ both, the SDK's documented way to add metrics of one's own.
 
 Counters move where the event is written, never in workflow code (which must stay
 deterministic and free of I/O): `record_transition` counts a transition the first time it is
-written (a retry that finds it already recorded counts nothing), the outbox dispatcher counts
-its delivery failures. Labels are bounded enums (kind, channel, priority, department, clock,
+written (a retry that finds it already recorded counts nothing) and, apart, the events a
+replacement moved to `superseded_events` (a workflow task that never committed, issue 13), so
+what the timelines hold is `aftersales_transitions_total - aftersales_transitions_superseded_total`;
+the outbox dispatcher counts its delivery failures. Labels are bounded enums (kind, channel, priority, department, clock,
 rung, topic, route): never a case number, a person or anything a customer wrote.
 """
 
@@ -32,6 +34,10 @@ class CaseCounters:
 
         self.cases_opened = counter("aftersales_cases_opened_total", "Cases opened, by channel and priority")
         self.transitions = counter("aftersales_transitions_total", "Transitions recorded, by kind")
+        self.transitions_superseded = counter(
+            "aftersales_transitions_superseded_total",
+            "Recorded transitions later replaced (a workflow task that never committed), by the replaced kind",
+        )
         self.sla_warnings = counter("aftersales_sla_warnings_total", "SLA warnings, by clock, priority and department")
         self.sla_breaches = counter(
             "aftersales_sla_breaches_total", "SLA deadlines missed, by clock, priority and department"
@@ -74,6 +80,13 @@ class CaseCounters:
             self.route_failures.add(
                 1, {"resolution": str(data.get("resolution", NONE)), "route": str(data.get("route") or "default")}
             )
+
+    def superseded(self, kinds: list[str]) -> None:
+        """Events moved to `superseded_events`: each was counted in `aftersales_transitions_total`
+        when first written, and its replacement is counted there too, so the timeline holds
+        transitions_total minus this."""
+        for kind in kinds:
+            self.transitions_superseded.add(1, {"kind": kind})
 
     def delivery_failed(self, topic: str, final: bool) -> None:
         self.delivery_failures.add(1, {"topic": topic, "final": "true" if final else "false"})

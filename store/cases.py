@@ -151,23 +151,31 @@ class CaseStore(CaseReads):
 
     # ---- writes (activities) ------------------------------------------------
 
-    async def record_transitions(self, transitions: list[Transition]) -> list[bool]:
+    async def record_transitions(
+        self, transitions: list[Transition], *, superseded: list[str] | None = None
+    ) -> list[bool]:
         """Several transitions of one case (due items that woke together) in one transaction."""
         async with self._engine.begin() as connection:
-            return [await self._record_one(t, connection) for t in transitions]
+            return [await self._record_one(t, connection, superseded) for t in transitions]
 
-    async def record_transition(self, t: Transition, within: AsyncConnection | None = None) -> bool:
+    async def record_transition(
+        self, t: Transition, within: AsyncConnection | None = None, *, superseded: list[str] | None = None
+    ) -> bool:
         """Write the event, the case row and the outbox in one transaction (or in `within`'s).
 
         Returns False when the same transition was already recorded: a retried activity
         changes nothing. A *different* transition at an existing (number, seq) replaces
-        the earlier one (see `_supersede`). Eight of these run per case, so they go
-        through a Core connection with statements built once (bench/README.md).
+        the earlier one (see `_supersede`); the kinds of the events it moved aside are
+        appended to `superseded`, so the caller can count them once the write committed.
+        Eight of these run per case, so they go through a Core connection with statements
+        built once (bench/README.md).
         """
         async with self._engine.begin() if within is None else nullcontext(within) as connection:
-            return await self._record_one(t, connection)
+            return await self._record_one(t, connection, superseded)
 
-    async def _record_one(self, t: Transition, connection: AsyncConnection) -> bool:
+    async def _record_one(
+        self, t: Transition, connection: AsyncConnection, superseded: list[str] | None = None
+    ) -> bool:
         snap = t.snapshot
         escalated = summarize(snap.escalations)
         row_values: dict[str, Any] = {
@@ -243,7 +251,9 @@ class CaseStore(CaseReads):
             # Not a repeat: the row came from a workflow task that never committed (a committed
             # local activity is never run again, and a regular activity retries its one input).
             # The task that re-ran started later, so its `at` is not earlier.
-            await self._supersede(connection, t.number, t.seq, replaced_by=fingerprint)
+            moved = await self._supersede(connection, t.number, t.seq, replaced_by=fingerprint)
+            if superseded is not None:
+                superseded.extend(moved)
             await connection.execute(statements.insert_event, event)
             replaced = True
             if t.archive is None:
@@ -291,22 +301,25 @@ class CaseStore(CaseReads):
 
     async def _supersede(
         self, connection: AsyncConnection, number: str, from_seq: int, *, replaced_by: str | None
-    ) -> None:
+    ) -> list[str]:
         """Move the events at `from_seq` and after to `superseded_events` and drop their
         notifications not yet delivered: a workflow task wrote them and never committed,
-        so the case never did them. The case row steps back so the next write applies."""
+        so the case never did them. The case row steps back so the next write applies.
+        Returns the kinds of the events moved, in seq order."""
         timeline, outbox = table_of(TimelineEventRow).c, table_of(OutboxRow).c
         events = (
             (
                 await connection.execute(
-                    select(table_of(TimelineEventRow)).where(timeline.case_number == number, timeline.seq >= from_seq)
+                    select(table_of(TimelineEventRow))
+                    .where(timeline.case_number == number, timeline.seq >= from_seq)
+                    .order_by(timeline.seq)
                 )
             )
             .mappings()
             .all()
         )
         if not events:
-            return
+            return []
         messages = (
             await connection.execute(
                 select(outbox.seq, outbox.recipient, outbox.topic, outbox.status).where(
@@ -342,6 +355,7 @@ class CaseStore(CaseReads):
         await connection.execute(
             update(table_of(CaseRow)).where(table_of(CaseRow).c.number == number).values(last_seq=from_seq - 1)
         )
+        return [e["kind"] for e in events]
 
     async def record_failure(self, number: str, seq: int, kind: str, reason: str, at: datetime) -> None:
         """The database refused transition `seq` for good: kept for the stuck finder, once."""

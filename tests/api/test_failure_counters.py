@@ -10,14 +10,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-import core.metrics
-from core.metrics import CaseCounters
 from delivery.notify import WebhookNotifier
 from tests.conftest import Database
 from tests.support.api import post
-from tests.support.observability import samples, total
+from tests.support.observability import samples, serving_counters, total
 from tests.support.outbox import FAST, dispatching, with_status
 from tests.support.payments import Payments, approved_with
 from tests.support.people import AGENT, intake
@@ -29,10 +26,8 @@ from tests.support.waiting import wait_for_stage
 @pytest.fixture
 def scrape(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """This test's counters on an endpoint of their own; the URL to scrape."""
-    port = free_port()
-    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}")))
-    monkeypatch.setattr(core.metrics, "_counters", CaseCounters(runtime.metric_meter))
-    yield f"http://127.0.0.1:{port}/metrics"
+    with serving_counters(monkeypatch) as url:
+        yield url
 
 
 async def test_a_refused_route_is_counted_by_resolution_and_route(payments: Payments, scrape: str) -> None:

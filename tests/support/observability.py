@@ -10,6 +10,15 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+import core.metrics
+from core.metrics import CaseCounters
+from tests.support.processes import free_port
 
 # Sample names (a histogram's _bucket/_sum/_count, a counter's _total) as a scrape shows them.
 API = frozenset(
@@ -48,12 +57,13 @@ WORKER = frozenset(
         "temporal_request",
     }
 )
-# Shown only once it happened (a delivery that failed, a route that refused, a case evicted from
-# the cache, a workflow that ended): declared here, not required in a scrape of one lifecycle.
+# Shown only once it happened (a delivery that failed, a route that refused, a recorded event a
+# re-run workflow task replaced, a case evicted from the cache, a workflow that ended): declared here, not required in a scrape of one lifecycle.
 WORKER_WHEN_IT_HAPPENS = frozenset(
     {
         "aftersales_execution_route_failures_total",
         "aftersales_notification_delivery_failures_total",
+        "aftersales_transitions_superseded_total",
         "temporal_workflow_task_execution_failed",
         "temporal_sticky_cache_miss",
         "temporal_sticky_cache_total_forced_eviction",
@@ -90,3 +100,15 @@ def samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 def total(found: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float:
     """The sum of `name`'s samples whose labels include `labels`."""
     return sum(value for have, value in found.get(name, []) if labels.items() <= have.items())
+
+
+@contextmanager
+def serving_counters(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """This test's case counters on a Prometheus endpoint of their own, as `WORKER_METRICS_PORT`
+    makes the worker serve them; the URL to scrape. The endpoint lives as long as its runtime,
+    kept here until the block ends."""
+    port = free_port()
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}")))
+    monkeypatch.setattr(core.metrics, "_counters", CaseCounters(runtime.metric_meter))
+    yield f"http://127.0.0.1:{port}/metrics"
+    del runtime
