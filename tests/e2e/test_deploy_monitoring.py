@@ -10,16 +10,13 @@ own where the rules say so.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
-from tests.support.observability import EXPORTED, PROMETHEUS, TEMPORAL_SERVER
+from tests.support.observability import EXPORTED, PROMETHEUS, TEMPORAL_SERVER, promtool_path
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RULES = DEPLOY / "prometheus" / "alerts.yml"
@@ -61,17 +58,8 @@ def test_metric_names_reads_promql() -> None:
     assert metric_names('absent(up{job=~"x.*"} == 1)') == {"up"}
 
 
-def _promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is missing: .ci/run installs Debian's prometheus package")
-        pytest.skip("promtool is missing: apt-get install prometheus")
-    return found
-
-
 def test_promtool_checks_the_rules_and_their_tests() -> None:
-    promtool = _promtool()
+    promtool = promtool_path()
     for args in (["check", "rules", str(RULES)], ["test", "rules", str(RULE_TESTS)]):
         done = subprocess.run([promtool, *args], capture_output=True, text=True, timeout=120, cwd=RULES.parent)
         assert done.returncode == 0, done.stdout + done.stderr

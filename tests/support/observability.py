@@ -8,7 +8,9 @@ checks every query of deploy/ names only these (or the Temporal server's, listed
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,3 +114,13 @@ def serving_counters(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setattr(core.metrics, "_counters", CaseCounters(runtime.metric_meter))
     yield f"http://127.0.0.1:{port}/metrics"
     del runtime
+
+
+def promtool_path() -> str:
+    """Path of promtool; skipped where it is missing, except under CI, which installs it."""
+    found = shutil.which("promtool")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is missing: .ci/run installs Debian's prometheus package")
+        pytest.skip("promtool is missing: apt-get install prometheus")
+    return found
