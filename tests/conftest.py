@@ -121,18 +121,28 @@ async def fresh_postgres_database(url: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 async def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
     backend = request.param
+    async with migrated_database(backend, tmp_path_factory.mktemp("db")) as (url, engine):
+        # Both backends share one Temporal server, so their case numbers must differ.
+        prefix = "SQ" if backend == "sqlite" else "PG"
+        yield Database(backend, url, engine, CaseStore(session_factory(engine), number_prefix=prefix), prefix)
+
+
+@asynccontextmanager
+async def migrated_database(backend: str, directory: Path) -> AsyncIterator[tuple[str, AsyncEngine]]:
+    """A new database at head: a SQLite file in `directory`, or a fresh PostgreSQL database
+    (dropped afterwards); its URL and an engine disposed of on the way out."""
     async with contextlib.AsyncExitStack() as stack:
         if backend == "sqlite":
-            url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'cases.db'}"
+            url = f"sqlite+aiosqlite:///{directory / 'cases.db'}"
         else:
             await require_postgres()
             url = await stack.enter_async_context(fresh_postgres_database(POSTGRES_URL))
         engine = create_engine(url)
         await upgrade(engine)
-        # Both backends share one Temporal server, so their case numbers must differ.
-        prefix = "SQ" if backend == "sqlite" else "PG"
-        yield Database(backend, url, engine, CaseStore(session_factory(engine), number_prefix=prefix), prefix)
-        await engine.dispose()
+        try:
+            yield url, engine
+        finally:
+            await engine.dispose()
 
 
 async def require_postgres() -> None:

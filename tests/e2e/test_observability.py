@@ -6,7 +6,6 @@ happened, the database gauges say where the case is, and no label holds personal
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -16,9 +15,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from store.db import create_engine
-from store.migrate import upgrade
-from tests.conftest import POSTGRES_URL, fresh_postgres_database, require_postgres
+from tests.conftest import migrated_database
 from tests.support.api import post
 from tests.support.observability import API, WORKER, samples, total
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
@@ -42,15 +39,7 @@ def personal_labels(text: str, prefix: str) -> list[str]:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_counters_and_gauges_after_a_lifecycle(env: WorkflowEnvironment, tmp_path: Path, backend: str) -> None:
-    async with contextlib.AsyncExitStack() as stack:
-        if backend == "sqlite":
-            database = f"sqlite+aiosqlite:///{tmp_path / 'cases.db'}"
-        else:
-            await require_postgres()
-            database = await stack.enter_async_context(fresh_postgres_database(POSTGRES_URL))
-        engine = create_engine(database)
-        await upgrade(engine)
-        await engine.dispose()
+    async with migrated_database(backend, tmp_path) as (database, _):
         # Both runs share the session's Temporal server: their case numbers (workflow ids) must differ.
         await _lifecycle(env, tmp_path, database, f"metrics-e2e-{backend}", "MX" if backend == "sqlite" else "MP")
 

@@ -186,34 +186,31 @@ def test_the_otel_environment_installs_an_exporting_provider(tmp_path: Path) -> 
         "    pass\n"
         "trace.get_tracer_provider().shutdown()\n"
     )
-    console = subprocess.run(
-        [sys.executable, "-c", script],
-        env=os.environ | {"OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "probe-service"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    console = _python(script, {"OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "probe-service"})
     assert console.returncode == 0, console.stderr
     assert '"name": "probe"' in console.stdout and "probe-service" in console.stdout
     assert "7654" not in console.stdout and "3210" in console.stdout  # masked on export
-    otlp = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            script.replace("trace.get_tracer_provider().shutdown()\n", "")
-            + "from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter\n"
-            + "from core.trace_masking import MaskingSpanExporter\n"
-            + "exporters = [p.span_exporter for p in trace.get_tracer_provider()._active_span_processor._span_processors"
-            + " if hasattr(p, 'span_exporter')]\n"
-            # Every exporter masks what it sends: the OTLP one is reached only through the masking one.
-            + "assert all(isinstance(e, MaskingSpanExporter) for e in exporters), exporters\n"
-            + "assert any(isinstance(e.exporter, OTLPSpanExporter) for e in exporters), exporters\n",
-        ],
-        env=os.environ | {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_BSP_SCHEDULE_DELAY": "60000"},
+    otlp = _python(
+        script.replace("trace.get_tracer_provider().shutdown()\n", "")
+        + "from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter\n"
+        + "from core.trace_masking import MaskingSpanExporter\n"
+        + "exporters = [p.span_exporter for p in trace.get_tracer_provider()._active_span_processor._span_processors"
+        + " if hasattr(p, 'span_exporter')]\n"
+        # Every exporter masks what it sends: the OTLP one is reached only through the masking one.
+        + "assert all(isinstance(e, MaskingSpanExporter) for e in exporters), exporters\n"
+        + "assert any(isinstance(e.exporter, OTLPSpanExporter) for e in exporters), exporters\n",
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_BSP_SCHEDULE_DELAY": "60000"},
+    )
+    assert otlp.returncode == 0, otlp.stderr
+
+
+def _python(script: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`script` in a fresh interpreter at the project's root, with `environment` added."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        env=os.environ | environment,
         capture_output=True,
         text=True,
         timeout=60,
         cwd=Path(__file__).resolve().parents[2],
     )
-    assert otlp.returncode == 0, otlp.stderr

@@ -115,12 +115,7 @@ async def test_lowering_a_suggested_p1_needs_an_override_reason(api: httpx.Async
     assert case["suggestion"]["priority"] == "P1"
     without = {key: value for key, value in TRIAGE.items() if key != "override_reason"}
     for body in (without, without | {"override_reason": "   "}, without | {"priority": "P4"}):
-        refused = await api.post(f"/cases/{number}/triage", json=body, headers=AGENT)
-        assert refused.status_code == 422, refused.text
-        problem = refused.json()
-        assert problem["field"] == "override_reason"
-        assert problem["suggested_priority"] == "P1"
-        assert "override_reason" in problem["detail"] and "safety hazard" in problem["detail"]
+        _needs_override_reason(await api.post(f"/cases/{number}/triage", json=body, headers=AGENT))
     # Nothing was recorded by the refusals: the case still waits for triage.
     assert [e.kind for e in await database.store.timeline(number)] == ["received"]
 
@@ -148,12 +143,7 @@ async def test_answering_a_suggested_p1_at_first_contact_needs_an_override_reaso
     assert case["suggestion"]["priority"] == "P1"
     answer = {"categories": ["usage"], "article": "KB-LEAK-1", "answer": "Unplug it and send us a photo."}
     for body in (answer, answer | {"priority": "P2"}, answer | {"override_reason": " "}):
-        refused = await api.post(f"/cases/{number}/first-contact-answer", json=body, headers=AGENT)
-        assert refused.status_code == 422, refused.text
-        problem = refused.json()
-        assert problem["field"] == "override_reason"
-        assert problem["suggested_priority"] == "P1"
-        assert "safety hazard" in problem["detail"]
+        _needs_override_reason(await api.post(f"/cases/{number}/first-contact-answer", json=body, headers=AGENT))
     assert [e.kind for e in await database.store.timeline(number)] == ["received"]
 
     # Kept at P1 it needs no reason; lowered with a reason it is taken and the reason recorded.
@@ -173,3 +163,12 @@ async def test_answering_a_suggested_p1_at_first_contact_needs_an_override_reaso
     assert (
         await api.post(f"/cases/{plain['number']}/first-contact-answer", json=answer, headers=AGENT)
     ).status_code == 200
+
+
+def _needs_override_reason(refused: httpx.Response) -> None:
+    """A case suggested P1 for a safety hazard was lowered without a reason: 422 naming the field."""
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert problem["field"] == "override_reason"
+    assert problem["suggested_priority"] == "P1"
+    assert "override_reason" in problem["detail"] and "safety hazard" in problem["detail"]
