@@ -165,6 +165,41 @@ class Settings(BaseSettings):
         default=True,
         description="The worker delivers the outbox too; false where `aftersales dispatcher` runs on its own",
     )
+    # Customer messages (delivery/customer.py): e-mail and SMS, chosen per case; README "Customer messages".
+    customer_channels: str = Field(
+        default="",
+        description="Channels for customer messages in order of preference, e.g. 'email,sms'; "
+        "empty: customer notifications go to NOTIFY_ADAPTER like the others",
+    )
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS")
+    smtp_from: str = Field(default="售后服务 <aftersales@localhost>", description="From: of customer e-mails")
+    smtp_timeout_seconds: Seconds = 20.0
+    sms_provider_url: str | None = Field(default=None, description="The SMS provider's send endpoint (signed POST)")
+    sms_api_key: str | None = Field(default=None, description="Our key id at the SMS provider (X-Api-Key)")
+    sms_api_secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key of the provider request")
+    sms_max_segments: int = Field(default=2, ge=1, le=5, description="Longest SMS, in segments (70 Chinese chars)")
+    quiet_hours: str = Field(
+        default="21:00-08:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$|^$",
+        description="No SMS in these local hours of the customer unless P1 (held until they end); empty: none",
+    )
+
+    @field_validator("customer_channels")
+    @classmethod
+    def _known_channels(cls, channels: str) -> str:
+        unknown = sorted(set(_names(channels)) - {"email", "sms"})
+        if unknown:
+            raise ValueError(f"unknown channels {', '.join(unknown)}; known: email, sms")
+        return channels
+
+    @property
+    def customer_channel_order(self) -> list[str]:
+        return _names(self.customer_channels)
+
     # Carrying out approved resolutions (refunds go to the original payment route first).
     execution_adapter: Literal["ledger", "webhook"] = Field(
         default="ledger",
@@ -264,6 +299,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'aftersales.db').as_posix()}"
+
+
+def _names(listed: str) -> list[str]:
+    return [name.strip() for name in listed.split(",") if name.strip()]
 
 
 @lru_cache

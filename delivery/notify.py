@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -29,6 +30,14 @@ log = logging.getLogger(__name__)
 
 class DeliveryFailed(Exception):
     """The adapter could not deliver; the dispatcher retries later or gives up."""
+
+
+class DeliveryDeferred(Exception):
+    """Not now (the customer's quiet hours): the row waits until `until`, and the wait uses up no attempt."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
 
 
 class NotificationAdapter(Protocol):
@@ -85,10 +94,11 @@ class OutboxDispatcher:
     poll_interval: float = 1.0
     batch: int = 20
     lease: timedelta = timedelta(minutes=2)  # a claim older than this is taken again (dispatcher died)
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # pinned in tests
 
     async def run_once(self) -> int:
         """Claim and deliver the rows due now; returns how many were handled."""
-        now = datetime.now(UTC)
+        now = self.now()
         claimed = await self.store.claim_due(now, self.batch, self.lease)
         for notification in claimed:
             await self._deliver(notification)
@@ -97,6 +107,9 @@ class OutboxDispatcher:
     async def _deliver(self, notification: OutboundNotification) -> None:
         try:
             await self.adapter.deliver(notification)
+        except DeliveryDeferred as held:
+            await self.store.defer(notification.id, notification.attempt, held.until, str(held)[:500])
+            return
         except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
             reason = str(error)[:500] or type(error).__name__
             final = notification.attempt >= self.schedule.max_attempts
@@ -108,10 +121,10 @@ class OutboxDispatcher:
                     notification.topic, notification.case_number, notification.attempt, reason,
                 )  # fmt: skip
             else:
-                retry_at = datetime.now(UTC) + self.schedule.delay(notification.attempt)
+                retry_at = self.now() + self.schedule.delay(notification.attempt)
                 await self.store.mark_retry(notification.id, notification.attempt, retry_at, reason)
             return
-        await self.store.mark_delivered(notification.id, notification.attempt, datetime.now(UTC))
+        await self.store.mark_delivered(notification.id, notification.attempt, self.now())
         counters().delivered(notification.topic)
 
     async def run(self) -> None:
@@ -135,14 +148,21 @@ def notifier_from_settings(settings: Settings) -> NotificationAdapter:
     return LogNotifier()
 
 
-def dispatcher_from_settings(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> OutboxDispatcher:
+def dispatcher_from_settings(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> OutboxDispatcher:
+    from delivery.customer import messenger_from_settings  # it builds on this module's interface
+
     return OutboxDispatcher(
         OutboxStore(sessions),
-        notifier_from_settings(settings),
+        messenger_from_settings(settings, sessions, notifier_from_settings(settings), now),
         RetrySchedule(
             max_attempts=settings.notify_max_attempts,
             base=timedelta(seconds=settings.notify_retry_base_seconds),
             ceiling=timedelta(seconds=settings.notify_retry_max_seconds),
         ),
         poll_interval=settings.notify_poll_seconds,
+        now=now,
     )

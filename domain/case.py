@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -136,6 +137,13 @@ class IntakeFlag(StrEnum):
     REPEAT_FAILURE = "repeat_failure"
 
 
+class Language(StrEnum):
+    """The language of the messages a customer receives; zh-CN unless the customer chose English."""
+
+    ZH_CN = "zh-CN"
+    EN = "en"
+
+
 class Customer(BaseModel):
     """Personal data: shown only to the people handling the case, masked elsewhere."""
 
@@ -143,6 +151,19 @@ class Customer(BaseModel):
     phone: OptionalText = Field(default=None, pattern=r"^\+?[0-9 ()-]{5,20}$")
     email: OptionalText = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
     tier: CustomerTier = CustomerTier.NORMAL
+    # Messages only (delivery/): unset means zh-CN and the business calendar's timezone.
+    language: Language | None = None
+    timezone: OptionalText = Field(default=None, max_length=64, description="IANA zone, e.g. Europe/Berlin")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("not a known IANA timezone (e.g. Asia/Shanghai)") from None
+        return zone
 
 
 class Order(BaseModel):

@@ -290,3 +290,35 @@ class TriageRuleVersionRow(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     activated_at: Mapped[datetime | None] = mapped_column(index=True)
     activated_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class DeliveryAttemptRow(Base):
+    """Each try at telling the customer something, and its result, for the case's timeline:
+    sent, failed, deferred (quiet hours) or opted_out. Never the address or the text."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(ForeignKey("cases.number", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # the timeline event that sent the notification
+    topic: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer)  # the outbox row's attempt
+    result: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime]
+
+
+class OptOutRow(Base):
+    """A customer asked for no more messages on a channel. Keyed by a hash of the contact (the phone
+    or the e-mail address, normalised), so it holds for every case of that customer and the raw
+    contact is stored nowhere here."""
+
+    __tablename__ = "opt_outs"
+
+    contact_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(32))  # where it was recorded
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    recorded_at: Mapped[datetime]

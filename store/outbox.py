@@ -90,11 +90,11 @@ class OutboxStore:
             key=lambda n: n.id,
         )  # fmt: skip
 
-    async def _finish(self, row_id: int, attempts: int, **values: object) -> None:
+    async def _finish(self, row_id: int, claimed_at_attempt: int, **values: object) -> None:
         async with self._sessions.begin() as session:
             await session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id == row_id, OutboxRow.status == SENDING, OutboxRow.attempts == attempts)
+                .where(OutboxRow.id == row_id, OutboxRow.status == SENDING, OutboxRow.attempts == claimed_at_attempt)
                 .values(claimed_until=None, **values)
                 .execution_options(synchronize_session=False)
             )
@@ -104,6 +104,12 @@ class OutboxStore:
 
     async def mark_retry(self, row_id: int, attempts: int, retry_at: datetime, error: str) -> None:
         await self._finish(row_id, attempts, status=PENDING, next_attempt_at=retry_at, last_error=error)
+
+    async def defer(self, row_id: int, attempts: int, until: datetime, reason: str) -> None:
+        """Due again at `until`; this claim counts as no attempt (quiet hours are no failure)."""
+        await self._finish(
+            row_id, attempts, status=PENDING, next_attempt_at=until, attempts=attempts - 1, last_error=reason
+        )
 
     async def mark_failed(self, row_id: int, attempts: int, error: str) -> None:
         await self._finish(row_id, attempts, status=FAILED, last_error=error)
