@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from domain.privacy import mask_email, mask_name, mask_phone
 from domain.sla import SlaView
@@ -87,6 +87,18 @@ class CaseDetail(BaseModel):
     sla: SlaView | None = None
 
 
+class DeliveryNote(BaseModel):
+    """One try at telling the customer what this event says (services/messages.py)."""
+
+    channel: str
+    topic: str
+    result: str  # sent, failed, deferred (quiet hours), opted_out
+    attempt: int
+    at: datetime
+    text: str  # 已通过短信告知客户 10:32
+    text_en: str  # customer told by SMS at 10:32
+
+
 class TimelineEvent(BaseModel):
     seq: int
     kind: str
@@ -95,6 +107,7 @@ class TimelineEvent(BaseModel):
     actor_role: str
     at: datetime
     data: dict[str, Any]
+    deliveries: list[DeliveryNote] = Field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: TimelineEventRow) -> TimelineEvent:

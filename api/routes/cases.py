@@ -14,7 +14,7 @@ from api.deps import Action, ActionAnswer, AppSettings, Caller, CaseNumber, Key,
 from api.idempotency import claim_key, finish, replayed, request_hash
 from api.json_body import DecimalJsonRoute
 from api.problems import Problem, case_not_found
-from api.schemas import CaseDetail, CasePage, CaseSummary, TimelineEvent
+from api.schemas import CaseDetail, CasePage, CaseSummary, DeliveryNote, TimelineEvent
 from domain.case import (
     Actor,
     Approval,
@@ -42,6 +42,7 @@ from domain.case import (
 from domain.sla import DeadlineExtension
 from domain.state import CaseState, CaseView
 from services.cases import assisting, live_sla, live_state, start_case
+from services.messages import deliveries
 from store.case_reads import CaseFilter
 from store.cases import CaseStore
 from workflows.case import CaseWorkflow
@@ -138,6 +139,7 @@ async def get_timeline(
     number: CaseNumber,
     store: Store,
     actor: Caller,
+    settings: AppSettings,
     after: Annotated[
         int, Query(ge=0, le=MAX_POSITION, description="Only events after this sequence number (the next page)")
     ] = 0,
@@ -146,7 +148,15 @@ async def get_timeline(
     row = await store.get_case(number)
     if row is None or not sees(actor, row.department, await _assisting_for(actor, store, number, None)):
         raise case_not_found(number)
-    return [TimelineEvent.from_row(row) for row in await store.timeline(number, after=after, limit=limit)]
+    told = await deliveries(store.sessions, number, ZoneInfo(settings.business_timezone))
+    return [
+        TimelineEvent.from_row(event).model_copy(
+            update={
+                "deliveries": [DeliveryNote.model_validate(d, from_attributes=True) for d in told.get(event.seq, [])]
+            }
+        )
+        for event in await store.timeline(number, after=after, limit=limit)
+    ]
 
 
 @router.post("/{number}/accept", response_model=CaseView, summary="A handler takes the case")
