@@ -74,6 +74,8 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/cases/{number}/departments"): frozenset({HEAD, ADMIN}),
     ("POST", "/cases/{number}/contributions/{department}"): frozenset({HANDLER, SUPERVISOR, HEAD, ADMIN}),
     ("POST", "/cases/{number}/contributions/{department}/waive"): frozenset({HANDLER, SUPERVISOR, HEAD, ADMIN}),
+    # Customer messages: a customer's opt-out of a channel, recorded by whoever hears it.
+    ("POST", "/cases/{number}/opt-outs"): EVERYONE,
     # Rules in force: admins only.
     ("POST", "/admin/sla-policies"): frozenset({ADMIN}),
     ("POST", "/admin/calendars"): frozenset({ADMIN}),

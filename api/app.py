@@ -24,6 +24,7 @@ from api.routes import (
     follow_up,
     health,
     ops,
+    opt_outs,
     queues,
     reports,
     returns,
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(cases.router, dependencies=guarded)
     app.include_router(returns.router, dependencies=guarded)
     app.include_router(follow_up.router, dependencies=guarded)
+    app.include_router(opt_outs.router, dependencies=guarded)
     app.include_router(contributions.router, dependencies=guarded)
     app.include_router(admin.router, dependencies=guarded)
     app.include_router(health.router)

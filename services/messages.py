@@ -50,3 +50,21 @@ async def deliveries(
         text, text_en = in_words(row, zone)
         by_seq[row.seq].append(Delivery(row.channel, row.topic, row.result, row.attempt, row.at, text, text_en))
     return by_seq
+
+
+class NoSuchContact(LookupError):
+    """The case has no contact for that channel: there is nothing to opt out of."""
+
+
+async def opt_out(
+    sessions: async_sessionmaker[AsyncSession], number: str, channel: str, by: str, reason: str | None, at: datetime
+) -> bool | None:
+    """Record that the customer of case `number` wants no more messages on `channel`, for all their
+    cases. True when recorded now, False when it already was, None when the case is unknown."""
+    store = MessageStore(sessions)
+    recipient = await store.recipient(number)
+    if recipient is None:
+        return None
+    if not recipient.contact(channel):
+        raise NoSuchContact(channel)
+    return await store.record_opt_out(recipient, channel, by, reason, at)

@@ -76,9 +76,14 @@ async def test_a_retry_resends_the_same_message_id_and_one_mail_arrives(
         sink.answer = lambda message, seen: "451 4.3.0 try again later" if seen == 0 else None
         async with dispatching(database, messenger(database, sink.port), number):
             await eventually(lambda: sink.received, what="accepted on the retry")
+            await eventually(lambda: _sent(database, number), what="the attempt recorded")
     (refused,), (accepted,) = sink.refused, sink.received
     assert refused["Message-ID"] == accepted["Message-ID"] == f"<{number}@shop.example>"
     assert accepted["Subject"] == f"We have received your after-sales request {number}"  # the case's language
     attempts = await MessageStore(session_factory(database.engine)).attempts(number)
     assert [(a.channel, a.result, a.attempt) for a in attempts] == [("email", "failed", 1), ("email", "sent", 2)]
     assert "451" in (attempts[0].detail or "") and "zhang.sanfeng" not in (attempts[0].detail or "")
+
+
+async def _sent(database: Database, number: str) -> bool:
+    return any(a.result == "sent" for a in await MessageStore(session_factory(database.engine)).attempts(number))

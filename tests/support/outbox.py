@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,14 +21,18 @@ FAST = RetrySchedule(max_attempts=3, base=timedelta(milliseconds=50), ceiling=ti
 
 @asynccontextmanager
 async def dispatching(
-    database: Any, adapter: NotificationAdapter, case: str, schedule: RetrySchedule = FAST
+    database: Any,
+    adapter: NotificationAdapter,
+    case: str,
+    schedule: RetrySchedule = FAST,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AsyncIterator[OutboxStore]:
     """A dispatcher running as a task, as the worker process runs it, for `case` and later ones:
     the session's earlier tests left their notifications pending (they run no dispatcher), and
     sending that backlog first would only measure how many tests ran before."""
     await park_other_cases(database, case)
     store = OutboxStore(session_factory(database.engine))
-    task = asyncio.create_task(OutboxDispatcher(store, adapter, schedule, poll_interval=0.05).run())
+    task = asyncio.create_task(OutboxDispatcher(store, adapter, schedule, poll_interval=0.05, now=now).run())
     try:
         yield store
     finally:
