@@ -172,3 +172,25 @@ async def _settle() -> None:
     import asyncio
 
     await asyncio.sleep(0.5)  # several dispatcher polls (every 0.05 s)
+
+
+def test_the_settings_choose_the_channels_and_refuse_an_incomplete_sms_provider() -> None:
+    import pytest
+
+    from core.settings import Settings
+    from delivery.customer import messenger_from_settings
+    from delivery.email import EmailChannel
+    from delivery.notify import LogNotifier
+
+    staff = LogNotifier()
+    sessions = session_factory(None)  # never opened here
+    assert messenger_from_settings(Settings(), sessions, staff, datetime.now) is staff
+    sms = {"sms_provider_url": "http://127.0.0.1:9/send", "sms_api_key": KEY_ID, "sms_api_secret": SECRET}
+    both = messenger_from_settings(Settings(customer_channels="email, sms", **sms), sessions, staff, datetime.now)
+    assert isinstance(both, CustomerMessenger)
+    assert [type(c) for c in both.channels] == [EmailChannel, SmsChannel]
+    assert both.quiet is not None and [t.hour for t in both.quiet] == [21, 8]
+    with pytest.raises(ValueError, match="SMS_PROVIDER_URL"):
+        messenger_from_settings(Settings(customer_channels="sms"), sessions, staff, datetime.now)
+    with pytest.raises(ValueError, match="unknown channels fax"):
+        Settings(customer_channels="email,fax")
