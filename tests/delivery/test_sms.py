@@ -16,6 +16,7 @@ import httpx
 
 from delivery import signing
 from delivery.customer import CustomerMessenger
+from delivery.email import EmailChannel
 from delivery.sms import SmsChannel, fit, segments
 from store.db import session_factory
 from store.messages import MessageStore
@@ -23,7 +24,7 @@ from tests.conftest import Database
 from tests.support.api import post
 from tests.support.outbox import dispatching, row
 from tests.support.people import AGENT, OVERRIDE_REASON, TRIAGE, intake
-from tests.support.receiver import Receiver, eventually, receiver
+from tests.support.receiver import Receiver, eventually, free_port, receiver
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 KEY_ID, SECRET = "shop-42", "sms-provider-test-secret"
@@ -160,6 +161,28 @@ async def test_an_opt_out_recorded_through_the_api_is_honoured_on_every_case_of_
     assert stored and not any("13800138000" in str(r) or "0013 8000" in str(r) for r in stored)
 
 
+async def test_a_failing_email_falls_through_to_sms_and_both_attempts_are_on_the_timeline(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    customer = {"name": "张三丰", "phone": "+86 138 0013 8000", "email": "zhang@example.cn"}
+    number = (await post(api, "/cases", intake(channel="email", customer=customer), AGENT))["number"]
+    dead_smtp = EmailChannel("127.0.0.1", free_port(), "service@shop.example", timeout=2)  # nothing listens
+    async with receiver() as provider:
+        sms = SmsChannel(provider.url, KEY_ID, SECRET)
+        store = MessageStore(session_factory(database.engine))
+        messenger = CustomerMessenger(store, _Nobody(), [sms, dead_smtp], SHANGHAI, now=Clock(tonight(9, 5)))
+        async with dispatching(database, messenger, number):
+            await eventually(lambda: _status(database, number, "acknowledgement", "delivered", "sent"), what="sent")
+    assert [t["reference"] for t in texts(provider)] == [f"{number}:1:customer:acknowledgement"]
+    timeline = (await api.get(f"/cases/{number}/timeline", headers=AGENT)).json()
+    # An e-mail case tries e-mail first, whatever the configured order.
+    assert [d["text"] for d in timeline[0]["deliveries"]] == [
+        "邮件发送失败 09:05，稍后重试",
+        "已通过短信告知客户 09:05",
+    ]
+    assert "zhang@" not in str(timeline[0]["deliveries"])
+
+
 async def _status(database: Database, number: str, topic: str, status: str, attempt_result: str):  # noqa: ANN202
     found = await row(database, number, topic)
     if found is None or found.status != status:
@@ -179,7 +202,6 @@ def test_the_settings_choose_the_channels_and_refuse_an_incomplete_sms_provider(
 
     from core.settings import Settings
     from delivery.customer import messenger_from_settings
-    from delivery.email import EmailChannel
     from delivery.notify import LogNotifier
 
     staff = LogNotifier()
