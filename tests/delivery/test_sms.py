@@ -216,3 +216,21 @@ def test_the_settings_choose_the_channels_and_refuse_an_incomplete_sms_provider(
         messenger_from_settings(Settings(customer_channels="sms"), sessions, staff, datetime.now)
     with pytest.raises(ValueError, match="unknown channels fax"):
         Settings(customer_channels="email,fax")
+
+
+def test_quiet_hours_end_at_eight_in_the_customers_own_timezone() -> None:
+    from datetime import time
+
+    from delivery.customer import quiet_hours, quiet_until
+
+    hours = quiet_hours("21:00-08:00")
+    assert hours == (time(21), time(8)) and quiet_hours("") is None
+    berlin = ZoneInfo("Europe/Berlin")
+    evening = datetime(2027, 3, 27, 21, 0, tzinfo=berlin)  # the night the clocks go forward
+    assert quiet_until(evening, berlin, hours) == datetime(2027, 3, 28, 8, 0, tzinfo=berlin).astimezone(UTC)
+    early = datetime(2027, 3, 28, 7, 59, tzinfo=berlin)
+    assert quiet_until(early, berlin, hours) == datetime(2027, 3, 28, 8, 0, tzinfo=berlin).astimezone(UTC)
+    assert quiet_until(datetime(2027, 3, 28, 8, 0, tzinfo=berlin), berlin, hours) is None
+    assert quiet_until(datetime(2027, 3, 27, 20, 59, tzinfo=berlin), berlin, hours) is None
+    # 22:30 in Shanghai is 15:30 in Berlin: not quiet there.
+    assert quiet_until(datetime(2027, 3, 27, 22, 30, tzinfo=SHANGHAI), berlin, hours) is None

@@ -148,3 +148,13 @@ def test_a_missing_value_fails_the_render() -> None:
 
     with pytest.raises(UndefinedError):
         render("info_request", "zh-CN", number=NUMBER, zone=SHANGHAI, body={})
+
+
+def test_the_delay_notice_apologises_and_names_the_new_date() -> None:
+    from datetime import UTC, datetime
+
+    new_date = datetime(2026, 12, 4, 1, 30, tzinfo=UTC)
+    zh = render("delay_notice", "zh-CN", number=NUMBER, zone=SHANGHAI, next_deadline=new_date)
+    assert "非常抱歉" in zh.text and "将在 2026年12月4日 09:30 前给您答复" in zh.text
+    en = render("delay_notice", "en", number=NUMBER, zone=SHANGHAI, next_deadline=new_date)
+    assert "We are sorry" in en.text and "by 4 Dec 2026, 09:30" in en.text
