@@ -161,6 +161,11 @@ class Settings(BaseSettings):
     notify_retry_base_seconds: Seconds = Field(default=5.0, description="First retry delay; doubles per attempt")
     notify_retry_max_seconds: Seconds = 600.0
     notify_poll_seconds: Seconds = Field(default=1.0, description="How often an idle dispatcher looks for due rows")
+    robots: str | None = Field(
+        default=None,
+        description="Staff alerts to group robots (WeCom, DingTalk, Feishu): a TOML or JSON document, or the path "
+        "of a .toml/.json file, with [robots.<id>] and [routes.<department>] <rung> = [ids] (README 'Staff alerts')",
+    )
     worker_runs_dispatcher: bool = Field(
         default=True,
         description="The worker delivers the outbox too; false where `aftersales dispatcher` runs on its own",
