@@ -7,6 +7,8 @@ outbox retries with its backoff and gives up as `failed` after the last attempt.
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +17,25 @@ import httpx
 
 from delivery.notify import DeliveryFailed
 from delivery.robots.message import Alert
+
+# A robot's webhook URL is its credential: WeCom's `key`, DingTalk's `access_token` (and the
+# request's `sign`), Feishu's hook id. httpx logs every request URL at INFO; these never reach a log.
+_CREDENTIALS = re.compile(r"((?:[?&](?:key|access_token|sign)=)|/bot/v2/hook/)[^&\s\"']+")
+
+
+class HideCredentials(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = _CREDENTIALS.sub(r"\1***", message)
+        if hidden != message:
+            record.msg, record.args = hidden, ()
+        return True
+
+
+def hide_credentials_in_httpx_logs() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, HideCredentials) for f in logger.filters):
+        logger.addFilter(HideCredentials())
 
 
 class GroupRobot:
@@ -40,6 +61,7 @@ class GroupRobot:
         self._markdown = markdown
         self._client = client or httpx.AsyncClient(timeout=self.timeout)
         self._clock = clock
+        hide_credentials_in_httpx_logs()
 
     def request(self, alert: Alert) -> tuple[httpx.URL, dict[str, Any]]:
         """The URL (signed where the platform signs it) and the JSON body for `alert`."""

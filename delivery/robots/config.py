@@ -34,6 +34,7 @@ ANY_DEPARTMENT = "*"
 # Who an alert can be for: the people of the escalation ladder (domain/sla.py) and the agents.
 RUNGS = (Role.AGENT.value, Role.HANDLER.value, Role.SUPERVISOR.value, Role.HEAD.value)
 DEPARTMENTS = tuple(d.value for d in Department)
+MAX_ROBOTS_PER_RUNG = 10
 RobotKind = Literal["wecom", "dingtalk", "feishu"]
 
 
@@ -105,6 +106,8 @@ class RobotsConfig(BaseModel):
             for rung, ids in rungs.items():
                 if rung not in RUNGS:
                     raise ValueError(f"routes.{department}.{rung}: unknown rung; known: {', '.join(RUNGS)}")
+                if len(ids) > MAX_ROBOTS_PER_RUNG:
+                    raise ValueError(f"routes.{department}.{rung}: at most {MAX_ROBOTS_PER_RUNG} robots")
                 unknown = [robot_id for robot_id in ids if robot_id not in self.robots]
                 if unknown:
                     raise ValueError(
@@ -114,7 +117,8 @@ class RobotsConfig(BaseModel):
 
     def robots_for(self, department: str | None, rung: str) -> list[str]:
         """The robots hearing `department`'s alerts at `rung`: the department's own list when it has one
-        for that rung, else the "*" list; no department (before triage) reads "*" only."""
+        for that rung (an empty one silences "*" there), else the "*" list; no department (before
+        triage) reads "*" only."""
         own = self.routes.get(department, {}) if department else {}
         if rung in own:
             return list(dict.fromkeys(own[rung]))

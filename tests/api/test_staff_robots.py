@@ -5,6 +5,7 @@ platforms do (tests/support/robots.py). On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -108,10 +109,11 @@ def assert_nothing_personal(platforms: Platforms) -> None:
 
 
 async def test_an_approval_waiting_reaches_the_heads_robots_signed_in_chinese_then_english(
-    api: httpx.AsyncClient, database: Database
+    api: httpx.AsyncClient, database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     number = await proposed_plan(api)
     others = Others()
+    caplog.set_level(logging.INFO, logger="httpx")
     async with (
         robot_platforms() as platforms,
         dispatching(database, router(database, robots_toml(platforms, QUALITY_ROUTES), others), number),
@@ -137,6 +139,17 @@ async def test_an_approval_waiting_reaches_the_heads_robots_signed_in_chinese_th
     # Staff alerts do not also go to the other adapter; the customer's messages do.
     assert ("head", "approval_requested") not in others.topics
     assert_nothing_personal(platforms)
+    # httpx logs each request's URL: the robots' keys, tokens, signatures and hook ids are hidden.
+    requests = [r.getMessage() for r in caplog.records if r.name == "httpx" and "HTTP Request" in r.getMessage()]
+    assert any("/robot/send?access_token=***&timestamp=" in line and "&sign=***" in line for line in requests)
+    assert any("/open-apis/bot/v2/hook/***" in line for line in requests)
+    for secret in (DINGTALK_TOKEN, FEISHU_HOOK, ding_sign(platforms)):
+        assert not any(secret in line for line in requests), secret
+
+
+def ding_sign(platforms: Platforms) -> str:
+    """The sign DingTalk received (as sent, URL-encoded)."""
+    return platforms.signs[0]
 
 
 async def test_a_rate_limited_robot_is_retried_and_the_others_are_not_sent_it_twice(

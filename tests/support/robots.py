@@ -52,6 +52,7 @@ class Platforms:
         default_factory=lambda: {"wecom": [], "dingtalk": [], "feishu": []}
     )
     busy: dict[str, int] = field(default_factory=lambda: {"wecom": 0, "dingtalk": 0, "feishu": 0})
+    signs: list[str] = field(default_factory=list)  # DingTalk's `sign` as it came in the query, encoded
 
     @property
     def wecom(self) -> str:
@@ -137,6 +138,7 @@ async def robot_platforms() -> AsyncIterator[Platforms]:
         body = json.loads(await request.body())
         query = request.query_params  # URL-decoded, as DingTalk reads it
         timestamp, sign = query.get("timestamp", ""), query.get("sign", "")
+        state.signs += [p.partition("=")[2] for p in request.url.query.split("&") if p.startswith("sign=")]
         refusal = None
         if query.get("access_token") != DINGTALK_TOKEN:
             refusal = (300001, "token is not exist")
