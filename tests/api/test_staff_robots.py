@@ -20,7 +20,8 @@ from delivery.notify import DeliveryFailed, dispatcher_from_settings
 from delivery.robots import StaffRobots, load_robots
 from delivery.robots.dingtalk import DingTalkRobot
 from delivery.robots.feishu import FeishuRobot
-from delivery.robots.message import Alert
+from delivery.robots.message import Alert, compose
+from delivery.robots.router import staff_target
 from delivery.robots.wecom import WeComRobot
 from store.db import session_factory
 from store.outbox import OutboundNotification
@@ -331,3 +332,31 @@ async def test_the_platforms_refuse_a_wrong_secret_or_key_and_the_robot_says_whi
     assert platforms.accepted["feishu"][0]["card"]["header"]["template"] == "red"
     assert platforms.accepted["dingtalk"][0]["text"]["content"] == alert.text
     assert platforms.accepted["wecom"][0] == {"msgtype": "markdown", "markdown": {"content": "**AS-1**"}}
+
+
+@pytest.mark.parametrize(
+    ("recipient", "target"),
+    [
+        ("department:quality", ("quality", "handler")),
+        ("employee:handler-wang", (None, "handler")),  # the case's department
+        ("supervisor:logistics", ("logistics", "supervisor")),
+        ("supervisor", (None, "supervisor")),
+        ("head", (None, "head")),
+        ("agent", (None, "agent")),
+        ("customer", None),
+        ("warehouse", None),  # a system reporting return steps, not a person: its own adapter
+    ],
+)
+def test_who_an_alert_is_for_chooses_the_department_and_rung(recipient: str, target: tuple | None) -> None:
+    assert staff_target(recipient) == target
+
+
+def test_an_alert_for_a_case_already_gone_still_says_what_it_can() -> None:
+    alert = compose(
+        "sla_escalated", "AS-20261201-0001", {"clock": "plan"}, None,
+        rung="head", department=None, zone=SHANGHAI, console_url=None,
+    )  # fmt: skip
+    assert alert.text == (
+        "【SLA 超时升级】工单 AS-20261201-0001 · 优先级 - · 未分诊 · 通知 售后负责人\n"
+        "[SLA escalated] case AS-20261201-0001 · - · not triaged · to head"
+    )
