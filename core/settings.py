@@ -246,6 +246,9 @@ class Settings(BaseSettings):
     upload_dir: Path | None = Field(default=None, description="Local upload directory; data_dir/uploads when unset")
     upload_max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="Largest photo accepted")
     upload_max_video_bytes: int = Field(default=30 * 1024 * 1024, ge=1, description="Largest short video accepted")
+    upload_max_answer_bytes: int = Field(
+        default=40 * 1024 * 1024, ge=1, description="Largest answer with its files (the request body of /c/{token})"
+    )
     upload_scanner: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",

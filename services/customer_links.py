@@ -143,3 +143,13 @@ def verify(token: str, settings: Settings | None = None, now: datetime | None = 
     if claims.expires_at <= (now or datetime.now(UTC)):
         raise LinkExpired(claims)
     return claims
+
+
+def form_nonce(token: str, browser: str, settings: Settings | None = None) -> str:
+    """The nonce a customer page's form carries: bound to this link and to the browser's own
+    random cookie (SameSite=Strict), so a form posted from another site, or for another link, fails."""
+    return _sign(_key(settings or get_settings()), f"form|{token}|{browser}")
+
+
+def nonce_matches(nonce: str, token: str, browser: str, settings: Settings | None = None) -> bool:
+    return bool(browser) and hmac.compare_digest(nonce.encode(), form_nonce(token, browser, settings).encode())
