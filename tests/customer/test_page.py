@@ -11,13 +11,16 @@ from typing import Any
 import httpx
 from PIL import Image
 from pydantic import SecretStr
+from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
 from services.customer_links import issue_token
+from tests.conftest import Database
 from tests.customer.conftest import HOTLINE, CustomerSite, nonce_of
 from tests.support.api import drive_to_feedback, open_and_triage, post
 from tests.support.people import AGENT, HANDLER, OTHER_HANDLER
-from tests.support.waiting import wait_for_stage
+from tests.support.waiting import wait_for_event, wait_for_stage
+from workflows.case import CaseWorkflow
 
 NAME, PHONE = "张三丰", "138 0013 8000"
 
@@ -190,3 +193,28 @@ async def test_an_uploaded_photo_loses_its_metadata_and_only_the_cases_staff_see
         assert hidden.status_code == 404 and hidden.json()["title"] == "Case not found"
     assert (await site.client.get(attachment["href"], headers=AGENT)).content == served.content
     assert (await site.client.get(attachment["href"])).status_code == 401
+
+
+async def test_the_fix_check_answered_on_the_page_archives_the_case(
+    site: CustomerSite, env: WorkflowEnvironment, database: Database
+) -> None:
+    number = (await open_and_triage(site.client))["number"]
+    await drive_to_feedback(site.client, number)
+    survey = site.token(number, "survey")
+    assert (
+        await site.client.post(f"/c/{survey}", data={"score": "5", "nonce": await _form(site, survey)})
+    ).status_code == 303
+    token = site.token(number, "fix_check", timedelta(days=10))
+    early = await site.client.get(f"/c/{token}")
+    assert early.status_code == 200 and 'name="held"' in early.text  # asked days later, answerable now
+
+    await env.fast_forward(env.client.get_workflow_handle_for(CaseWorkflow.run, number), timedelta(days=7, minutes=1))
+    await wait_for_event(database, number, "fix_check_sent")
+    page = await site.client.get(f"/c/{token}")
+    assert "问题解决后是否一直正常？" in page.text
+    held = await site.client.post(f"/c/{token}", data={"held": "yes", "nonce": nonce_of(page.text)})
+    assert held.status_code == 303, held.text
+    await wait_for_stage(site.client, number, "archived", AGENT, source="record")
+    timeline = (await site.client.get(f"/cases/{number}/timeline", headers=AGENT)).json()
+    confirmed = next(e for e in timeline if e["kind"] == "fix_confirmed")
+    assert (confirmed["actor_id"], confirmed["data"]["held"]) == ("customer-page", True)
