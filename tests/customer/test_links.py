@@ -47,3 +47,12 @@ def test_without_a_secret_the_machine_keeps_its_own_key(tmp_path) -> None:
     assert (tmp_path / "customer-link.key").stat().st_mode & 0o077 == 0
     with pytest.raises(LinkRefused):
         verify(token, SETTINGS)
+
+
+def test_logs_keep_the_case_of_a_link_but_not_its_signature() -> None:
+    from core.logs import mask_text
+
+    token = issue_token(NUMBER, "survey", datetime.now(UTC) + timedelta(days=1), SETTINGS)
+    line = mask_text(f'127.0.0.1:5000 - "GET /c/{token}?lang=en HTTP/1.1" 200')
+    assert token.rsplit(".", 1)[1] not in line
+    assert f"/c/{token.rsplit('.', 1)[0]}.***?lang=en" in line
