@@ -12,8 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from core.settings import Settings
-
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,3}$")
 
 
@@ -77,19 +75,14 @@ class S3Storage:
     """An S3-compatible store (AWS S3, MinIO, Ceph, OSS/COS S3 endpoints) through `minio`,
     whose client is synchronous: each call runs in a thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, endpoint: str, bucket: str, *, access_key: str | None, secret_key: str | None, region: str | None,
+        secure: bool,
+    ) -> None:  # fmt: skip
         from minio import Minio
 
-        if not settings.s3_endpoint:
-            raise ValueError("UPLOAD_STORAGE=s3 needs S3_ENDPOINT (host:port)")
-        self.bucket = settings.s3_bucket
-        self.client = Minio(
-            settings.s3_endpoint,
-            access_key=settings.s3_access_key.get_secret_value() if settings.s3_access_key else None,
-            secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
-            region=settings.s3_region,
-            secure=settings.s3_secure,
-        )
+        self.bucket = bucket
+        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, region=region, secure=secure)
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await asyncio.to_thread(
@@ -116,9 +109,3 @@ class S3Storage:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.remove_object, self.bucket, _checked(key))
-
-
-def storage_from(settings: Settings) -> FileStorage:
-    if settings.upload_storage == "s3":
-        return S3Storage(settings)
-    return LocalStorage(settings.effective_upload_dir)
