@@ -93,15 +93,25 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
-        problem = problem_body(
-            413, "Request body too large", f"the body may have at most {limit} bytes", scope.get("path", "")
-        )
-        payload = json.dumps(problem).encode()
+        path = scope.get("path", "")
+        if any(path.startswith(prefix) for prefix in self.larger):
+            # A person's page (the customer page): a page back, in their words, not a problem document.
+            size = f"{limit / (1024 * 1024):.0f} MB"
+            payload = (
+                '<!doctype html><html lang="zh-CN"><meta charset="utf-8">'
+                '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                f"<p>提交的内容太大（最多 {size}），请减少照片或视频后返回重试。</p>"
+                f'<p lang="en">The answer is too large (at most {size}); go back and send fewer or smaller files.</p>'
+            ).encode()
+            content_type = "text/html; charset=utf-8"
+        else:
+            problem = problem_body(413, "Request body too large", f"the body may have at most {limit} bytes", path)
+            payload, content_type = json.dumps(problem).encode(), PROBLEM_JSON
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(payload)).encode())],
+                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(payload)).encode())],
             }
         )
         await send({"type": "http.response.body", "body": payload})

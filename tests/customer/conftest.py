@@ -24,6 +24,7 @@ from tests.conftest import Database
 from tests.support.people import TEST_JWT_SECRET
 
 PHOTO_LIMIT = 64 * 1024
+ANSWER_LIMIT = 1024 * 1024
 HOTLINE = "400-123-4567"
 
 
@@ -55,6 +56,7 @@ async def site(
         data_dir=data,
         upload_dir=data / "uploads",
         upload_max_image_bytes=PHOTO_LIMIT,
+        upload_max_answer_bytes=ANSWER_LIMIT,
         customer_link_secret=SecretStr("customer-page-tests-key"),
         customer_hotline=HOTLINE,
     )

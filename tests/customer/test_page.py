@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.settings import Settings
 from services.customer_links import issue_token
 from tests.conftest import Database
-from tests.customer.conftest import HOTLINE, CustomerSite, nonce_of
+from tests.customer.conftest import ANSWER_LIMIT, HOTLINE, CustomerSite, nonce_of
 from tests.support.api import drive_to_feedback, open_and_triage, post
 from tests.support.people import AGENT, HANDLER, OTHER_HANDLER
 from tests.support.waiting import wait_for_event, wait_for_stage
@@ -151,6 +151,10 @@ async def test_a_photo_over_the_limit_or_not_a_photo_is_refused_and_nothing_is_s
     finally:
         site.app.state.upload_scanner = scanner
     assert infected.status_code == 422 and "未通过安全检查" in infected.text
+
+    # An answer larger than the whole body may be is refused before it is read, with a page too.
+    huge = await _reply(site, token, [("crack.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(ANSWER_LIMIT), "video/mp4")])
+    assert huge.status_code == 413 and "提交的内容太大（最多 1 MB）" in huge.text
 
     # Nothing of any refused answer was kept, and the case still waits for the customer.
     assert _mine(site, number) == []
