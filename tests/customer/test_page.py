@@ -167,6 +167,12 @@ async def test_an_uploaded_photo_loses_its_metadata_and_only_the_cases_staff_see
     token = site.token(number, "info_request")
     page = await site.client.get(f"/c/{token}")
     assert "请拍一张底座裂缝的照片" in page.text  # the question asked
+    assert "handler-wang" not in page.text and 'id="handler"' not in page.text  # staff stay unnamed...
+    site.settings.customer_page_shows_staff = True
+    try:  # ...unless configured
+        assert '<dd id="handler">handler-wang</dd>' in (await site.client.get(f"/c/{token}")).text
+    finally:
+        site.settings.customer_page_shows_staff = False
     original = _photo()
     assert b"PhoneMakerSecret" in original and Image.open(io.BytesIO(original)).getexif()
     sent = await _reply(site, token, [("IMG_0001.jpg", original, "image/jpeg")])
