@@ -232,7 +232,7 @@ class Settings(BaseSettings):
         description="HMAC key of the customer links; unset: one made once in data_dir (one machine only)",
     )
     customer_link_base_url: str = Field(
-        default="http://localhost:8000", max_length=200, description="Where customers open /c/{token}"
+        default="http://127.0.0.1:8000", max_length=200, description="Where customers open /c/{token}"
     )
     customer_hotline: str = Field(
         default="400-000-0000", max_length=40, description="The service hotline the customer page names"
