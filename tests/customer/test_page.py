@@ -228,3 +228,14 @@ async def test_the_fix_check_answered_on_the_page_archives_the_case(
     timeline = (await site.client.get(f"/cases/{number}/timeline", headers=AGENT)).json()
     confirmed = next(e for e in timeline if e["kind"] == "fix_confirmed")
     assert (confirmed["actor_id"], confirmed["data"]["held"]) == ("customer-page", True)
+
+
+async def test_a_short_video_is_recognised_by_its_content_and_kept_as_sent(site: CustomerSite) -> None:
+    number = await _asking(site)
+    token = site.token(number, "info_request")
+    video = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(4000)
+    sent = await _reply(site, token, [("clip.bin", video, "application/octet-stream")])
+    assert sent.status_code == 303, sent.text
+    [attachment] = (await site.client.get(f"/cases/{number}/attachments", headers=HANDLER)).json()
+    assert (attachment["kind"], attachment["content_type"], attachment["size"]) == ("video", "video/mp4", len(video))
+    assert (await site.client.get(attachment["href"], headers=HANDLER)).content == video
