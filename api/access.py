@@ -36,6 +36,10 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/reports/sign-in"),
         ("POST", "/reports/sign-in"),
         ("POST", "/reports/sign-out"),
+        # The customer page: the signed token in the path is the credential (api/customer).
+        ("GET", "/c/assets/page.css"),
+        ("GET", "/c/{token}"),
+        ("POST", "/c/{token}"),
     }
 )
 
@@ -45,6 +49,9 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/cases"): EVERYONE,
     ("GET", "/cases/{number}"): EVERYONE,
     ("GET", "/cases/{number}/timeline"): EVERYONE,
+    # Files the customer sent from the customer page (a handler: only their department's cases).
+    ("GET", "/cases/{number}/attachments"): EVERYONE,
+    ("GET", "/cases/{number}/attachments/{reference}"): EVERYONE,
     ("POST", "/cases/{number}/triage"): frozenset({AGENT, SUPERVISOR, HEAD, ADMIN}),
     ("POST", "/cases/{number}/accept"): frozenset({HANDLER, SUPERVISOR, ADMIN}),
     ("POST", "/cases/{number}/notes"): frozenset({AGENT, HANDLER, SUPERVISOR, HEAD, ADMIN}),

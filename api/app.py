@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api import metrics, pages, problems
+from api import customer, metrics, pages, problems
 from api.access import authorize
 from api.auth import JwtVerifier
 from api.cors import UiCodecCors
@@ -18,6 +18,7 @@ from api.docs import install_redoc
 from api.limits import BodyLimit, CallerRateLimit
 from api.routes import (
     admin,
+    attachments,
     cases,
     codec,
     contributions,
@@ -34,7 +35,9 @@ from core.settings import Settings, get_settings
 from core.temporal_client import connect
 from core.tracing import trace_app, trace_engine
 from services.sla_rules import SlaRulebook
+from services.uploads import scanner_from, storage_from
 from store.apikeys import ApiKeyStore
+from store.attachments import AttachmentStore
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.reports import ReportStore
@@ -60,6 +63,7 @@ def create_app(
         app.state.reports = ReportStore(sessions)
         app.state.sla_rules = SlaRulebook(app.state.rules, settings.calendar_file)
         app.state.api_keys = ApiKeyStore(sessions)
+        app.state.attachments = AttachmentStore(sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,7 +95,12 @@ def create_app(
     app.state.settings = settings
     app.state.jwt = JwtVerifier(settings)
     app.state.rate_limit = CallerRateLimit(settings.rate_limit, settings.rate_limit_storage)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # The customer page's answers carry photos and a short video: their own, larger limit.
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, larger={customer.PREFIX: settings.upload_max_answer_bytes}
+    )
+    app.state.file_storage = storage_from(settings)
+    app.state.upload_scanner = scanner_from(settings)  # tests swap in one that refuses
     app.state.codec = settings.codec()  # for /codec; None when payloads are not encrypted
     app.state.ui_codec_trusted = ui_codec_trusted
     if sessions is not None:
@@ -104,12 +113,14 @@ def create_app(
     guarded = [Depends(authorize)]
     app.include_router(cases.router, dependencies=guarded)
     app.include_router(returns.router, dependencies=guarded)
+    app.include_router(attachments.router, dependencies=guarded)
     app.include_router(follow_up.router, dependencies=guarded)
     app.include_router(opt_outs.router, dependencies=guarded)
     app.include_router(contributions.router, dependencies=guarded)
     app.include_router(admin.router, dependencies=guarded)
     app.include_router(health.router)
     app.include_router(reports.router, dependencies=guarded)
+    app.include_router(customer.router)  # /c/{token}: public, the signed token is the credential
     app.include_router(pages.router)  # signing in to the report page: public, it checks the key itself
     app.include_router(ops.router, dependencies=guarded)
     app.include_router(queues.router, dependencies=guarded)

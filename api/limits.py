@@ -48,17 +48,23 @@ class BodyLimit:
     small JSON documents, so holding one in memory is what the app does anyway.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        # Paths under these prefixes (the customer page's uploads) take up to their own limit.
+        self.larger = larger or {}
+
+    def _limit(self, path: str) -> int:
+        return next((limit for prefix, limit in self.larger.items() if path.startswith(prefix)), self.limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope.get("path", ""))
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -68,8 +74,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                await self._refuse(scope, send)
+            if size > limit:
+                await self._refuse(scope, send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -86,16 +92,26 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        problem = problem_body(
-            413, "Request body too large", f"the body may have at most {self.limit} bytes", scope.get("path", "")
-        )
-        payload = json.dumps(problem).encode()
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
+        path = scope.get("path", "")
+        if any(path.startswith(prefix) for prefix in self.larger):
+            # A person's page (the customer page): a page back, in their words, not a problem document.
+            size = f"{limit / (1024 * 1024):.0f} MB"
+            payload = (
+                '<!doctype html><html lang="zh-CN"><meta charset="utf-8">'
+                '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                f"<p>提交的内容太大（最多 {size}），请减少照片或视频后返回重试。</p>"
+                f'<p lang="en">The answer is too large (at most {size}); go back and send fewer or smaller files.</p>'
+            ).encode()
+            content_type = "text/html; charset=utf-8"
+        else:
+            problem = problem_body(413, "Request body too large", f"the body may have at most {limit} bytes", path)
+            payload, content_type = json.dumps(problem).encode(), PROBLEM_JSON
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(payload)).encode())],
+                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(payload)).encode())],
             }
         )
         await send({"type": "http.response.body", "body": payload})

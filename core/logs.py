@@ -28,6 +28,8 @@ _PHONE = re.compile(
     r"(?<![\w.:/\-+])(?:\+\d{1,3}[ -]?)?(?:\(\d{1,4}\)[ -]?)?\d{1,4}(?:[ -]?\d{1,4}){1,5}(?![\w:/\-]|\.\w)"
 )
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A customer page link (services/customer_links.py): its signature is a credential, the rest is not.
+_CUSTOMER_LINK = re.compile(r"(/c/[A-Z]{2,8}-[0-9]{8}-[0-9]{6}\.[a-z]\.[0-9a-z]{1,10}\.)[A-Za-z0-9_-]{22}")
 _MIN_PHONE_DIGITS = 7
 
 
@@ -91,6 +93,7 @@ def mask_text(text: str) -> str:
     domain, also inside URLs and paths, percent-encoded or not."""
     if not text:
         return text
+    text = _CUSTOMER_LINK.sub(r"\1***", text)
     pieces = []
     done = 0
     for url in _URL.finditer(text):

@@ -161,6 +161,11 @@ class Settings(BaseSettings):
     notify_retry_base_seconds: Seconds = Field(default=5.0, description="First retry delay; doubles per attempt")
     notify_retry_max_seconds: Seconds = 600.0
     notify_poll_seconds: Seconds = Field(default=1.0, description="How often an idle dispatcher looks for due rows")
+    robots: str | None = Field(
+        default=None,
+        description="Staff alerts to group robots (WeCom, DingTalk, Feishu): a TOML or JSON document, or the path "
+        "of a .toml/.json file, with [robots.<id>] and [routes.<department>] <rung> = [ids] (README 'Staff alerts')",
+    )
     worker_runs_dispatcher: bool = Field(
         default=True,
         description="The worker delivers the outbox too; false where `aftersales dispatcher` runs on its own",
@@ -261,6 +266,41 @@ class Settings(BaseSettings):
     retention_years: int = Field(default=3, ge=1, description="Anonymise personal data of cases archived longer ago")
     retention_schedule_id: str = "aftersales-retention"
 
+    # The customer page (/c/{token}, README "The customer page"): signed links, what the page shows, uploads.
+    customer_link_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of the customer links; unset: one made once in data_dir (one machine only)",
+    )
+    customer_link_base_url: str = Field(
+        default="http://127.0.0.1:8000", max_length=200, description="Where customers open /c/{token}"
+    )
+    customer_hotline: str = Field(
+        default="400-000-0000", max_length=40, description="The service hotline the customer page names"
+    )
+    customer_page_shows_staff: bool = Field(
+        default=False, description="Show the handler's id on the customer page (off: staff stay unnamed)"
+    )
+    upload_storage: Literal["local", "s3"] = Field(
+        default="local", description="local: files under upload_dir; s3: an S3-compatible store"
+    )
+    upload_dir: Path | None = Field(default=None, description="Local upload directory; data_dir/uploads when unset")
+    upload_max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="Largest photo accepted")
+    upload_max_video_bytes: int = Field(default=30 * 1024 * 1024, ge=1, description="Largest short video accepted")
+    upload_max_answer_bytes: int = Field(
+        default=40 * 1024 * 1024, ge=1, description="Largest answer with its files (the request body of /c/{token})"
+    )
+    upload_scanner: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="module:callable building the virus scanner (services/uploads.py Scanner); none scans nothing",
+    )
+    s3_endpoint: str | None = Field(default=None, description="host:port of the S3-compatible store")
+    s3_bucket: str = "aftersales-uploads"
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_region: str | None = None
+    s3_secure: bool = Field(default=True, description="HTTPS to the S3-compatible store")
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_not_empty(cls, secret: SecretStr | None) -> SecretStr | None:
@@ -295,6 +335,10 @@ class Settings(BaseSettings):
         from core.codec import codec_from
 
         return codec_from(self.codec_keys.get_secret_value() if self.codec_keys else None, self.codec_key_id)
+
+    @property
+    def effective_upload_dir(self) -> Path:
+        return self.upload_dir or self.data_dir / "uploads"
 
     @property
     def effective_database_url(self) -> str:

@@ -4,7 +4,8 @@
 as the timeline event. The dispatcher, an asyncio task beside the worker (and in
 `aftersales dev`), claims due rows, hands each to the configured adapter, and records
 the outcome on the row: `delivered`, or back to `pending` with an exponential backoff,
-or `failed` once the attempts are used up (operators see those in the table). It runs
+or `failed` once the attempts are used up (operators see those in the table), or `unrouted`
+when configuration names no one to send it to (no retry can help). It runs
 apart from the case workflows, so a delivery failure never holds a case up.
 """
 
@@ -38,6 +39,11 @@ class DeliveryDeferred(Exception):
     def __init__(self, until: datetime, reason: str) -> None:
         super().__init__(reason)
         self.until = until
+
+
+class NotRouted(Exception):
+    """Configuration names no receiver for this notification (e.g. no group robot for its department
+    and rung): recorded as `unrouted` at once, never retried."""
 
 
 class NotificationAdapter(Protocol):
@@ -110,6 +116,12 @@ class OutboxDispatcher:
         except DeliveryDeferred as held:
             await self.store.defer(notification.id, notification.attempt, held.until, str(held)[:500])
             return
+        except NotRouted as error:
+            await self.store.mark_unrouted(notification.id, notification.attempt, str(error)[:500])
+            log.warning(
+                "notification %s for case %s not routed: %s", notification.topic, notification.case_number, error
+            )
+            return
         except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
             reason = str(error)[:500] or type(error).__name__
             final = notification.attempt >= self.schedule.max_attempts
@@ -155,9 +167,17 @@ def dispatcher_from_settings(
 ) -> OutboxDispatcher:
     from delivery.customer import messenger_from_settings  # it builds on this module's interface
 
+    adapter = notifier_from_settings(settings)
+    if settings.robots:
+        # Staff alerts go to the departments' group robots (delivery/robots); the rest as before.
+        from delivery.robots import staff_robots
+
+        adapter = staff_robots(settings, sessions, adapter)
+    # Customer messages by e-mail or SMS when CUSTOMER_CHANNELS names any (delivery/customer.py).
+    adapter = messenger_from_settings(settings, sessions, adapter, now)
     return OutboxDispatcher(
         OutboxStore(sessions),
-        messenger_from_settings(settings, sessions, notifier_from_settings(settings), now),
+        adapter,
         RetrySchedule(
             max_attempts=settings.notify_max_attempts,
             base=timedelta(seconds=settings.notify_retry_base_seconds),

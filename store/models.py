@@ -322,3 +322,22 @@ class OptOutRow(Base):
     recorded_by: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(String(200))
     recorded_at: Mapped[datetime]
+
+
+class CaseAttachmentRow(Base):
+    """A file a customer uploaded on the customer page, checked and stored (services/uploads.py).
+
+    `reference` is what the case's timeline names as evidence (`attachment:<reference>`) and what
+    the API serves it by; `storage_key` is where the storage adapter keeps the bytes."""
+
+    __tablename__ = "case_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(String(32), ForeignKey("cases.number", ondelete="CASCADE"), index=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # photo or video
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime]

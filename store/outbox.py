@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.models import OutboxRow
 
-PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
+# unrouted: configuration names no receiver for it (delivery.notify.NotRouted); never retried.
+PENDING, SENDING, DELIVERED, FAILED, UNROUTED = "pending", "sending", "delivered", "failed", "unrouted"
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,9 @@ class OutboxStore:
 
     async def mark_failed(self, row_id: int, attempts: int, error: str) -> None:
         await self._finish(row_id, attempts, status=FAILED, last_error=error)
+
+    async def mark_unrouted(self, row_id: int, attempts: int, reason: str) -> None:
+        await self._finish(row_id, attempts, status=UNROUTED, last_error=reason)
 
     async def with_status(self, status: str, limit: int = 100) -> list[OutboxRow]:
         """For operators: e.g. every notification that failed for good."""

@@ -96,12 +96,12 @@ class NotificationView(BaseModel):
 @router.get(
     "/notifications",
     response_model=list[NotificationView],
-    summary="Outbox notifications by delivery status, newest first (failed: given up after the last attempt)",
+    summary="Outbox notifications by delivery status, newest first (failed: given up after the last attempt; unrouted: no receiver configured)",
 )
 async def notifications(
     store: Store,
     actor: Caller,
-    status: Literal["pending", "sending", "delivered", "failed"] = FAILED,  # type: ignore[assignment]  # FAILED is that literal
+    status: Literal["pending", "sending", "delivered", "failed", "unrouted"] = FAILED,  # type: ignore[assignment]  # FAILED is that literal
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NotificationView]:
     rows = await OutboxStore(store._sessions).with_status(status, limit)  # noqa: SLF001 - same database

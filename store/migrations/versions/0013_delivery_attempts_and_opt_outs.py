@@ -17,7 +17,8 @@ from store.migrations.shapes import (
     text,
 )
 
-revision, down_revision = "0013", "0010"
+# After 0014 (case attachments, merged first); the lead may renumber at merge.
+revision, down_revision = "0013", "0014"
 
 
 def upgrade() -> None:
