@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -22,10 +22,12 @@ from core.settings import Settings, get_settings
 from core.temporal_client import connect
 from core.tracing import start_tracing, trace_engine
 from core.worker_version import deployment_config
+from delivery.links import LinkMaker
 from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from delivery.stock import StockService
 from domain.triage import DEFAULT_RULES, TriageRules
+from services.customer_links import Purpose, issue_link
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.retention import RetentionStore
@@ -97,11 +99,23 @@ def worker_from_settings(client: Client, store: CaseStore, settings: Settings) -
     )
 
 
+def customer_links(settings: Settings) -> LinkMaker:
+    """Messages that ask the customer something carry the customer page's signed link (`/c/{token}`)."""
+
+    def link(case_number: str, purpose: str, expires_at: datetime) -> str | None:
+        if purpose not in set(Purpose):
+            return None
+        return issue_link(case_number, purpose, expires_at, settings)
+
+    return link
+
+
 @contextlib.asynccontextmanager
 async def outbox_dispatcher(settings: Settings, sessions: Any) -> AsyncIterator[None]:
     """Delivers the outbox beside the worker, as a task of its own: a notification that
     cannot be delivered never holds a case up. Several worker processes may each run one."""
-    task = asyncio.create_task(dispatcher_from_settings(settings, sessions).run(), name="outbox-dispatcher")
+    dispatcher = dispatcher_from_settings(settings, sessions, link=customer_links(settings))
+    task = asyncio.create_task(dispatcher.run(), name="outbox-dispatcher")
     try:
         yield
     finally:
@@ -174,7 +188,7 @@ async def run_dispatcher(settings: Settings) -> None:
     engine = create_engine(settings.effective_database_url)
     try:
         logging.getLogger(__name__).info("outbox dispatcher delivering with the %s adapter", settings.notify_adapter)
-        await dispatcher_from_settings(settings, session_factory(engine)).run()
+        await dispatcher_from_settings(settings, session_factory(engine), link=customer_links(settings)).run()
     finally:
         await engine.dispose()
 

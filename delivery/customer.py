@@ -183,6 +183,7 @@ def messenger_from_settings(
     sessions: async_sessionmaker[AsyncSession],
     fallback: NotificationAdapter,
     now: Callable[[], datetime],
+    link: LinkMaker = customer_link,
 ) -> NotificationAdapter:
     """The configured adapter alone while CUSTOMER_CHANNELS is empty; else the messenger in front of it."""
     channels: list[EmailChannel | SmsChannel] = []
@@ -199,5 +200,5 @@ def messenger_from_settings(
         return fallback
     return CustomerMessenger(
         MessageStore(sessions), fallback, channels, ZoneInfo(settings.business_timezone),
-        quiet=quiet_hours(settings.quiet_hours), now=now,
+        quiet=quiet_hours(settings.quiet_hours), now=now, link=link,
     )  # fmt: skip

@@ -1,7 +1,8 @@
 """Links to the customer page in messages that ask the customer something.
 
 The customer page (`/c/{token}`) signs a link for one case and one purpose, expiring with its
-window. Until it is plugged in, `customer_link` gives None and messages go out without a link.
+window (services/customer_links.py). The worker plugs it in (worker.py `customer_links`); where
+nothing is plugged in, `customer_link` gives None and messages go out without a link.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.metrics import counters
 from core.settings import Settings
 from delivery import signing
+from delivery.links import LinkMaker, customer_link
 from store.outbox import OutboundNotification, OutboxStore
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ def dispatcher_from_settings(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    link: LinkMaker = customer_link,
 ) -> OutboxDispatcher:
     from delivery.customer import messenger_from_settings  # it builds on this module's interface
 
@@ -174,7 +176,7 @@ def dispatcher_from_settings(
 
         adapter = staff_robots(settings, sessions, adapter)
     # Customer messages by e-mail or SMS when CUSTOMER_CHANNELS names any (delivery/customer.py).
-    adapter = messenger_from_settings(settings, sessions, adapter, now)
+    adapter = messenger_from_settings(settings, sessions, adapter, now, link)
     return OutboxDispatcher(
         OutboxStore(sessions),
         adapter,

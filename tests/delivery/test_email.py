@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from core.settings import Settings
 from delivery.customer import CustomerMessenger
 from delivery.email import EmailChannel
 from delivery.notify import LogNotifier
+from services.customer_links import verify
 from store.db import session_factory
 from store.messages import MessageStore
 from tests.conftest import Database
@@ -19,15 +21,20 @@ from tests.support.outbox import dispatching
 from tests.support.people import AGENT, HANDLER, OVERRIDE_REASON, TRIAGE, intake
 from tests.support.receiver import eventually
 from tests.support.smtp import smtp_sink
+from worker import customer_links
 
 CUSTOMER = {"name": "张三丰", "email": "zhang.sanfeng@example.cn", "tier": "normal"}
+
+
+LINKS = Settings(customer_link_secret="customer-link-test-secret", customer_link_base_url="https://shop.example")
 
 
 def messenger(database: Database, port: int) -> CustomerMessenger:
     email = EmailChannel("127.0.0.1", port, "售后服务 <service@shop.example>", timeout=5)
     return CustomerMessenger(
-        MessageStore(session_factory(database.engine)), LogNotifier(), [email], ZoneInfo("Asia/Shanghai")
-    )
+        MessageStore(session_factory(database.engine)), LogNotifier(), [email], ZoneInfo("Asia/Shanghai"),
+        link=customer_links(LINKS),  # as the worker plugs the customer page's links in
+    )  # fmt: skip
 
 
 async def test_a_cases_mails_arrive_in_chinese_in_one_thread(api: httpx.AsyncClient, database: Database) -> None:
@@ -54,6 +61,12 @@ async def test_a_cases_mails_arrive_in_chinese_in_one_thread(api: httpx.AsyncCli
     assert len({m["Message-ID"] for m in sink.received}) == len(sink.received)
     (question,) = [m for m in later if "请补充信息" in m["Subject"]]
     assert "请拍一张底座裂缝的照片。" in question.get_content()
+    # The question carries the customer page's signed link for this case and purpose; the others none.
+    (link,) = [w.removeprefix("请点击链接：") for w in question.get_content().split() if "/c/" in w]
+    assert link.startswith("https://shop.example/c/")
+    claims = verify(link.rsplit("/", 1)[1], LINKS)
+    assert (claims.case_number, claims.purpose) == (number, "info_request")
+    assert "/c/" not in ack.get_content()
     # Nothing internal: no staff ids, no complaint text, no name.
     for mail in sink.received:
         body = mail.get_content()

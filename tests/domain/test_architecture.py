@@ -72,7 +72,8 @@ ALLOWED = {
     "services": {"core", "domain", "store", "workflows"},  # workflows: the case's queries and updates by name
     "api": {"core", "domain", "services", "store", "workflows"},
     "cli": {"api", "core", "domain", "services", "store", "worker"},  # `dev` runs the API and the worker
-    "worker": {"activities", "core", "delivery", "domain", "store", "workflows"},
+    # services: the customer page's signed links (services/customer_links.py) in customer messages.
+    "worker": {"activities", "core", "delivery", "domain", "services", "store", "workflows"},
 }
 
 
