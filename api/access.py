@@ -36,6 +36,8 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/reports/sign-in"),
         ("POST", "/reports/sign-in"),
         ("POST", "/reports/sign-out"),
+        # A marketplace's message push: its signature over the body is checked by the route.
+        ("POST", "/channels/douyin/events"),
     }
 )
 
@@ -74,6 +76,8 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/cases/{number}/departments"): frozenset({HEAD, ADMIN}),
     ("POST", "/cases/{number}/contributions/{department}"): frozenset({HANDLER, SUPERVISOR, HEAD, ADMIN}),
     ("POST", "/cases/{number}/contributions/{department}/waive"): frozenset({HANDLER, SUPERVISOR, HEAD, ADMIN}),
+    # Marketplace after-sales: the decision the case sends to the platform.
+    ("POST", "/cases/{number}/platform-decisions"): frozenset({HANDLER, SUPERVISOR, HEAD, ADMIN}),
     # Rules in force: admins only.
     ("POST", "/admin/sla-policies"): frozenset({ADMIN}),
     ("POST", "/admin/calendars"): frozenset({ADMIN}),

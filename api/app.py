@@ -19,6 +19,7 @@ from api.limits import BodyLimit, CallerRateLimit
 from api.routes import (
     admin,
     cases,
+    channels,
     codec,
     contributions,
     follow_up,
@@ -29,6 +30,7 @@ from api.routes import (
     returns,
     triage_rules,
 )
+from channels.registry import adapters_from_settings
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
 from core.tracing import trace_app, trace_engine
@@ -88,6 +90,8 @@ def create_app(
     )
     install_redoc(app)
     app.state.settings = settings
+    app.state.channel_adapters = adapters_from_settings(settings)  # the marketplaces whose credentials are set
+    app.state.channel_intake = None  # built on first use (api/routes/channels.py)
     app.state.jwt = JwtVerifier(settings)
     app.state.rate_limit = CallerRateLimit(settings.rate_limit, settings.rate_limit_storage)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
@@ -112,6 +116,9 @@ def create_app(
     app.include_router(ops.router, dependencies=guarded)
     app.include_router(queues.router, dependencies=guarded)
     app.include_router(triage_rules.router, dependencies=guarded)
+    app.include_router(channels.decisions, dependencies=guarded)
+    # A platform's push authenticates by its signature over the body (api/routes/channels.py).
+    app.include_router(channels.router)
     # The codec endpoint authenticates by itself: Temporal UI calls it, and callers without
     # the role get payloads back still encoded rather than a refusal.
     app.include_router(codec.router)

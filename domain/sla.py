@@ -33,6 +33,11 @@ class ClockName(StrEnum):
     RESULT = "result"
     CALL_BACK = "call_back"
     FIX_CHECK = "fix_check"
+    # A marketplace after-sale (channels/): the platform's own deadline for the merchant's next
+    # step (Douyin `status_deadline`, Taobao `refund_remind_timeout`), never a budget of ours.
+    # Re-armed whenever the platform moves it; met when the platform's status no longer waits
+    # for the merchant.
+    PLATFORM = "platform"
 
 
 # Windows in which the customer may answer: no warnings, no breach, no escalation; expiry is a
@@ -40,7 +45,7 @@ class ClockName(StrEnum):
 CUSTOMER_WINDOWS = frozenset({ClockName.SURVEY, ClockName.FIX_CHECK})
 # A person's task that outlives the cycle it was opened in: execution, closing, reopening and
 # waiting on the customer leave it running.
-TASK_CLOCKS = frozenset({ClockName.CALL_BACK})
+TASK_CLOCKS = frozenset({ClockName.CALL_BACK, ClockName.PLATFORM})  # the platform's clock runs whatever our stage
 
 
 class ClockState(StrEnum):

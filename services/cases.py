@@ -12,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from domain.case import Actor, CaseIntake
+from domain.marketplace import PlatformLink
 from domain.sla import SlaView
 from domain.state import CaseStart, CaseState, CaseView
 from services.sla_rules import SlaRulebook
@@ -49,7 +50,7 @@ async def live_sla(handle: WorkflowHandle, settings: Settings) -> SlaView | None
 
 async def start_case(
     temporal: Client, settings: Settings, rules: SlaRulebook, actor: Actor, intake: CaseIntake, number: str,
-    now: datetime, *, fresh: bool,
+    now: datetime, *, fresh: bool, platform: PlatformLink | None = None,
 ) -> CaseView:  # fmt: skip
     if not fresh:
         # A retry of a request that failed after binding this number: the case may exist already.
@@ -65,6 +66,7 @@ async def start_case(
         policy=policy,
         calendar=calendar,
         rules=settings.handling_rules(),
+        platform=platform,
     )
     operation = WithStartWorkflowOperation(
         CaseWorkflow.run,
