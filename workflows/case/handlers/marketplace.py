@@ -138,9 +138,9 @@ class MarketplaceHandlers(Deadlines):
         link.deadline = event.deadline
         link.extended = extended
         budget = max(event.deadline - now, _LEAST)
-        case.clocks[ClockName.PLATFORM] = SlaClock.start(
-            ClockName.PLATFORM, Target(budget=budget, business=False), now, case.calendar
-        )
+        clock = SlaClock.start(ClockName.PLATFORM, Target(budget=budget, business=False), now, case.calendar)
+        clock.extended_by_platform = extended
+        case.clocks[ClockName.PLATFORM] = clock
         if before is not None or event.step is PlatformStep.DEADLINE_CHANGED:
             summary = "平台延长了时限 extended by the platform" if extended else "平台变更了时限 moved by the platform"
             await self._record(
