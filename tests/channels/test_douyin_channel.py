@@ -10,8 +10,9 @@ from typing import Any
 from temporalio.testing import WorkflowEnvironment
 
 from tests.channels.conftest import Marketplace
+from tests.support.api import post
 from tests.support.douyin import AfterSale, new_after_sale_id
-from tests.support.people import AGENT, SUPERVISOR
+from tests.support.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE
 from tests.support.receiver import eventually
 from workflows.case import CaseWorkflow
 
@@ -282,3 +283,24 @@ async def test_a_refusal_needs_its_reason(douyin: Marketplace) -> None:
     assert response.status_code == 422
     assert "reason" in response.json()["detail"]
     assert fake.operates(quiet.after_sale_id) == []
+
+
+async def test_an_approved_refund_plan_is_paid_through_the_platform(douyin: Marketplace) -> None:
+    market, fake, api = douyin, douyin.fake, douyin.api
+    planned = sale(amount_cents=8800)
+    await fake.push(fake.apply(planned, datetime.now(UTC), datetime.now(UTC) + timedelta(hours=24)))
+    number = await market.case_of(planned.after_sale_id)
+    await market.wait_events(number, "platform_message")
+    await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
+    await post(api, f"/cases/{number}/accept", None, HANDLER)
+    refund = {"type": "refund", "amount": "88.00", "currency": "CNY"}
+    await post(api, f"/cases/{number}/plan", PLAN | {"resolution": refund}, HANDLER)
+    await post(api, f"/cases/{number}/approve", {"comment": "同意 ok"}, HEAD)
+
+    # The platform pays the buyer: the case agrees on the platform instead of paying on our routes.
+    executed = (await market.wait_events(number, "resolution_executed"))[0]
+    assert [c.param["type"] for c in fake.operates(planned.after_sale_id)] == [201]
+    assert (await market.wait_events(number, "platform_decision_sent"))[0].actor_role == "system"
+    await market.wait_events(number, "platform_decision_confirmed")
+    assert executed.stage == "awaiting_feedback"
+    assert "douyin" in str(executed.data)
