@@ -89,6 +89,12 @@ async def test_a_refund_goes_from_the_push_to_refund_success(douyin: Marketplace
     # Searchable by the after-sale: in Temporal (a search attribute) and in the record.
     found = [w.id async for w in env.client.list_workflows(f'PlatformAfterSale = "douyin:{refund.after_sale_id}"')]
     assert found == [number]
+    looked_up = await market.api.get(f"/channels/douyin/after-sales/{refund.after_sale_id}", headers=AGENT)
+    assert looked_up.json() == {"platform": "douyin", "after_sale_id": refund.after_sale_id, "case_number": number}
+    unknown = await market.api.get("/channels/douyin/after-sales/1", headers=AGENT)
+    assert (unknown.status_code, unknown.json()["title"]) == (404, "After-sale not found")
+    malformed = await market.api.get("/channels/douyin/after-sales/7%20or%201", headers=AGENT)
+    assert malformed.status_code == 422 and malformed.json()["errors"][0]["field"] == "path.after_sale_id"
     # Operators read the after-sale and the platform's deadline in Temporal UI's current details.
     metadata = await env.client.get_workflow_handle(number).query(
         "__temporal_workflow_metadata", result_type=WorkflowMetadata
