@@ -16,7 +16,7 @@ from services.channel_intake import ChannelIntake
 from tests.channels.conftest import Marketplace
 from tests.support.api import post
 from tests.support.douyin import APP_KEY, APP_SECRET, AfterSale, new_after_sale_id
-from tests.support.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE
+from tests.support.people import AGENT, HANDLER, HEAD, LOGISTICS, PLAN, SUPERVISOR, TRIAGE, WAREHOUSE
 from tests.support.receiver import eventually
 from workflows.case import CaseWorkflow
 
@@ -343,3 +343,33 @@ async def test_a_message_recorded_but_not_applied_is_finished_by_the_sweep(douyi
     assert details.data["topic"] == "doudian_refund_RefundCreated"
     again = await intake.take_event(event)  # the platform's redelivery after all
     assert (again.duplicate, again.applied, again.case_number) == (True, True, number)
+
+
+async def test_an_approved_return_plan_is_authorised_and_settled_on_the_platform(douyin: Marketplace) -> None:
+    market, fake, api = douyin, douyin.fake, douyin.api
+    goods = sale(RETURN_AND_REFUND, 45900)
+    await fake.push(fake.apply(goods, datetime.now(UTC), datetime.now(UTC) + timedelta(hours=48)))
+    number = await market.case_of(goods.after_sale_id)
+    await market.wait_events(number, "platform_message")
+    await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
+    await post(api, f"/cases/{number}/accept", None, HANDLER)
+    back = {"type": "return", "amount": "459.00", "currency": "CNY", "detail": "the buyer sends it back"}
+    await post(api, f"/cases/{number}/plan", PLAN | {"resolution": back}, HANDLER)
+    await post(api, f"/cases/{number}/approve", {"comment": "同意退货 ok"}, HEAD)
+
+    # Authorised on the platform first, then our return steps begin.
+    await market.wait_events(number, "return_authorised")
+    assert [c.param["type"] for c in fake.operates(goods.after_sale_id)] == [101]
+    await market.wait_events(number, "platform_decision_confirmed")
+    await fake.buyer_returns(goods, datetime.now(UTC) + timedelta(hours=72))
+    await market.wait_events(number, "platform_message", 3)
+
+    await post(api, f"/cases/{number}/return-steps/pickup_booked", {"tracking_number": "SF1234567890"}, LOGISTICS)
+    await post(api, f"/cases/{number}/return-steps/parcel_received", None, WAREHOUSE)
+    await post(api, f"/cases/{number}/return-steps/quality_checked", {"passed": True, "note": "unused"}, WAREHOUSE)
+    await post(api, f"/cases/{number}/return-steps/restocked", None, WAREHOUSE)
+
+    # The refund that settles the return is the platform's receipt confirmation, paid by the platform.
+    await market.wait_events(number, "resolution_executed")
+    assert [c.param["type"] for c in fake.operates(goods.after_sale_id)] == [101, 111]
+    await market.wait_events(number, "platform_decision_confirmed", 2)
