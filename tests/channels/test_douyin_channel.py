@@ -12,6 +12,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
 from channels.douyin.adapter import DouyinAdapter
+from channels.douyin.signature import push_signature
 from services.channel_intake import ChannelIntake
 from tests.channels.conftest import Marketplace
 from tests.support.api import post
@@ -373,3 +374,13 @@ async def test_an_approved_return_plan_is_authorised_and_settled_on_the_platform
     await market.wait_events(number, "resolution_executed")
     assert [c.param["type"] for c in fake.operates(goods.after_sale_id)] == [101, 111]
     await market.wait_events(number, "platform_decision_confirmed", 2)
+
+
+async def test_a_signed_push_we_cannot_read_is_refused_naming_the_field(douyin: Marketplace) -> None:
+    market = douyin
+    body = b'[{"tag": "200", "msg_id": "m-bad", "data": "{\\"p_id\\": 1}"}]'
+    response = await market.api.post(
+        "/channels/douyin/events", content=body, headers={"event-sign": push_signature(APP_KEY, body, APP_SECRET)}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "body[0].data.aftersale_id", "message": "missing"}]
