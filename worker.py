@@ -16,7 +16,9 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.case import CaseActivities
+from activities.marketplace import MarketplaceActivities
 from activities.retention import RetentionActivities
+from channels.registry import adapters_from_settings
 from core.metrics import metrics_runtime
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
@@ -26,6 +28,7 @@ from delivery.links import LinkMaker
 from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from delivery.stock import StockService
+from domain.marketplace import Platform
 from domain.triage import DEFAULT_RULES, TriageRules
 from services.customer_links import Purpose, issue_link
 from store.cases import CaseStore
@@ -65,6 +68,7 @@ def build_worker(
     route_attempts: int = 5,
     stock: StockService | None = None,
     triage_rules_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+    marketplaces: dict[Platform, Any] | None = None,
     **options: Any,
 ) -> Worker:
     # Uploaded and activated triage rules win over `triage_rules` (the file or the defaults).
@@ -76,7 +80,8 @@ def build_worker(
         task_queue=task_queue,
         workflows=[CaseWorkflow, RetentionWorkflow],
         activities=CaseActivities(store, executor, active_rules, route_attempts=route_attempts, stock=stock).all
-        + RetentionActivities(RetentionStore(store.sessions)).all,
+        + RetentionActivities(RetentionStore(store.sessions)).all
+        + MarketplaceActivities(marketplaces or {}).all,
         workflow_runner=SANDBOX,
         **options,
     )
@@ -92,6 +97,7 @@ def worker_from_settings(client: Client, store: CaseStore, settings: Settings) -
         triage_rules_cache_seconds=settings.triage_rules_cache_seconds,
         executor=executor_from_settings(settings),
         route_attempts=settings.execution_route_attempts,
+        marketplaces=dict(adapters_from_settings(settings)),
         max_cached_workflows=settings.worker_cached_cases,
         deployment_config=deployment_config(settings),
         # On SIGTERM (a rolling update) running activities get this long to finish before they are cancelled.

@@ -43,6 +43,10 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+# Routes a platform calls without credentials of ours: the route checks the platform's
+# signature over the body (api/routes/channels.py) and refuses an unsigned call with 401.
+SIGNED: frozenset[tuple[str, str]] = frozenset({("POST", "/channels/douyin/events")})
+
 ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     # Cases: agents record and triage, handlers investigate and plan, supervisors and the head approve.
     ("POST", "/cases"): frozenset({AGENT, SUPERVISOR, HEAD, ADMIN}),
@@ -83,6 +87,9 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/cases/{number}/contributions/{department}/waive"): frozenset({HANDLER, SUPERVISOR, HEAD, ADMIN}),
     # Customer messages: a customer's opt-out of a channel, recorded by whoever hears it.
     ("POST", "/cases/{number}/opt-outs"): EVERYONE,
+    # Marketplace after-sales: the decision the case sends to the platform.
+    ("POST", "/cases/{number}/platform-decisions"): frozenset({HANDLER, SUPERVISOR, HEAD, ADMIN}),
+    ("GET", "/channels/{platform}/after-sales/{after_sale_id}"): EVERYONE,
     # Rules in force: admins only.
     ("POST", "/admin/sla-policies"): frozenset({ADMIN}),
     ("POST", "/admin/calendars"): frozenset({ADMIN}),

@@ -20,6 +20,7 @@ from api.routes import (
     admin,
     attachments,
     cases,
+    channels,
     codec,
     contributions,
     follow_up,
@@ -31,6 +32,7 @@ from api.routes import (
     returns,
     triage_rules,
 )
+from channels.registry import adapters_from_settings
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
 from core.tracing import trace_app, trace_engine
@@ -93,6 +95,8 @@ def create_app(
     )
     install_redoc(app)
     app.state.settings = settings
+    app.state.channel_adapters = adapters_from_settings(settings)  # the marketplaces whose credentials are set
+    app.state.channel_intake = None  # built on first use (api/routes/channels.py)
     app.state.jwt = JwtVerifier(settings)
     app.state.rate_limit = CallerRateLimit(settings.rate_limit, settings.rate_limit_storage)
     # The customer page's answers carry photos and a short video: their own, larger limit.
@@ -125,6 +129,10 @@ def create_app(
     app.include_router(ops.router, dependencies=guarded)
     app.include_router(queues.router, dependencies=guarded)
     app.include_router(triage_rules.router, dependencies=guarded)
+    app.include_router(channels.decisions, dependencies=guarded)
+    app.include_router(channels.lookups, dependencies=guarded)
+    # A platform's push authenticates by its signature over the body (api/routes/channels.py).
+    app.include_router(channels.router)
     # The codec endpoint authenticates by itself: Temporal UI calls it, and callers without
     # the role get payloads back still encoded rather than a refusal.
     app.include_router(codec.router)

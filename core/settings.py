@@ -222,6 +222,13 @@ class Settings(BaseSettings):
     jwt_algorithm: str = Field(
         default="HS256", description="HS256/384/512 with jwt_secret; RS*/ES*/PS* with a public key"
     )
+    # Marketplace channels (channels/): a platform is on when its credentials are set.
+    douyin_app_key: str | None = Field(default=None, description="Douyin Shop app key: turns the Douyin channel on")
+    douyin_app_secret: SecretStr | None = Field(
+        default=None, description="Douyin Shop app secret (signs pushes and calls)"
+    )
+    douyin_access_token: SecretStr | None = Field(default=None, description="the shop's access token for the open API")
+    douyin_api_url: str = Field(default="https://openapi-fxg.jinritemai.com", description="Douyin Shop open API")
     jwt_secret: SecretStr | None = Field(
         default=None, description="Shared HMAC secret (HS*); no JWTs accepted when no key is set"
     )

@@ -16,6 +16,7 @@ from typing import Any
 from temporalio import activity
 
 from domain.case import LedgerReceipt, StockCheck, TriageRequest, TriageSuggestion
+from domain.marketplace import DecisionOutcome, PlatformDecision
 from domain.records import RecordedTransition, ResolutionOrder, Transition
 
 # The error type of a record activity whose write the database refused for good (a data
@@ -57,4 +58,14 @@ class CaseActivities:
     @activity.defn(name="suggest_triage")
     async def suggest_triage(self, request: TriageRequest | str) -> TriageSuggestion:
         """A plain string is the complaint text, as cases before the priority rules sent it."""
+        raise NotImplementedError
+
+
+class MarketplaceActivities:
+    """Calls to the marketplaces (channels/): the work is in activities/marketplace.py."""
+
+    @activity.defn(name="platform_decide")
+    async def platform_decide(self, decision: PlatformDecision) -> DecisionOutcome:
+        """Send a decision to the platform (idempotent by `decision.idempotency_key`); a refusal
+        comes back as `accepted=False` with the platform's message, an outage is retried."""
         raise NotImplementedError

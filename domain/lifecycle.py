@@ -31,6 +31,7 @@ class Action(StrEnum):
     NAME_DEPARTMENTS = "name_departments"
     CONTRIBUTE = "contribute"
     WAIVE_CONTRIBUTION = "waive_contribution"
+    PLATFORM_DECIDE = "platform_decide"  # a marketplace after-sale's decision, sent to the platform
 
 
 class EventKind(StrEnum):
@@ -99,6 +100,13 @@ class EventKind(StrEnum):
     CONTRIBUTION_OVERDUE = "contribution_overdue"
     CONTRIBUTION_RECEIVED = "contribution_received"
     CONTRIBUTION_WAIVED = "contribution_waived"
+    # Marketplace after-sales (channels/): each platform message applied, the platform's deadline
+    # moved, and our decisions: sent, confirmed by a later platform message, or refused (a task).
+    PLATFORM_MESSAGE = "platform_message"
+    PLATFORM_DEADLINE_CHANGED = "platform_deadline_changed"
+    PLATFORM_DECISION_SENT = "platform_decision_sent"
+    PLATFORM_DECISION_CONFIRMED = "platform_decision_confirmed"
+    PLATFORM_DECISION_REFUSED = "platform_decision_refused"
     ARCHIVED = "archived"
 
 
@@ -145,6 +153,9 @@ ALLOWED_STAGES: dict[Action, frozenset[Stage]] = {
     Action.NAME_DEPARTMENTS: frozenset({Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER}),
     Action.CONTRIBUTE: frozenset({Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER}),
     Action.WAIVE_CONTRIBUTION: frozenset({Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER}),
+    # The platform's after-sale runs on its own clock, whatever our stage (checked by the workflow:
+    # only a marketplace case whose after-sale is not finished).
+    Action.PLATFORM_DECIDE: frozenset(Stage) - {Stage.ARCHIVED},
 }
 
 

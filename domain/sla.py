@@ -33,6 +33,11 @@ class ClockName(StrEnum):
     RESULT = "result"
     CALL_BACK = "call_back"
     FIX_CHECK = "fix_check"
+    # A marketplace after-sale (channels/): the platform's own deadline for the merchant's next
+    # step (Douyin `status_deadline`, Taobao `refund_remind_timeout`), never a budget of ours.
+    # Re-armed whenever the platform moves it; met when the platform's status no longer waits
+    # for the merchant.
+    PLATFORM = "platform"
 
 
 # Windows in which the customer may answer: no warnings, no breach, no escalation; expiry is a
@@ -40,7 +45,7 @@ class ClockName(StrEnum):
 CUSTOMER_WINDOWS = frozenset({ClockName.SURVEY, ClockName.FIX_CHECK})
 # A person's task that outlives the cycle it was opened in: execution, closing, reopening and
 # waiting on the customer leave it running.
-TASK_CLOCKS = frozenset({ClockName.CALL_BACK})
+TASK_CLOCKS = frozenset({ClockName.CALL_BACK, ClockName.PLATFORM})  # the platform's clock runs whatever our stage
 
 
 class ClockState(StrEnum):
@@ -256,6 +261,7 @@ class SlaClock(BaseModel):
         None  # when it reached its current rung (unset on clocks breached before it existed)
     )
     pauses: list[Pause] = Field(default_factory=list)
+    extended_by_platform: bool = False  # the `platform` clock: the marketplace moved its deadline later
 
     @classmethod
     def start(cls, name: ClockName, target: Target, at: datetime, calendar: BusinessCalendar) -> SlaClock:
@@ -403,6 +409,7 @@ class ClockView(BaseModel):
     escalation_level: int
     breached_at: datetime | None
     met_at: datetime | None
+    extended_by_platform: bool = False
 
 
 class SlaView(BaseModel):
@@ -435,6 +442,7 @@ def sla_view(
             escalation_level=clock.escalation_level,
             breached_at=clock.breached_at,
             met_at=clock.met_at,
+            extended_by_platform=clock.extended_by_platform,
         )
         for clock in clocks.values()
     ]

@@ -26,6 +26,7 @@ from domain.case import (
 from domain.contribution import Contribution
 from domain.follow_up import CallBackTask, FixCheck
 from domain.handling import HandlingRules
+from domain.marketplace import PlatformLink
 from domain.returns import ReturnProgress
 from domain.sla import (
     TASK_CLOCKS,
@@ -50,6 +51,8 @@ class CaseStart(BaseModel):
     calendar: BusinessCalendar = Field(default_factory=BusinessCalendar)
     rules: HandlingRules = Field(default_factory=HandlingRules)
     state: CaseState | None = None
+    # The marketplace after-sale the case stands for (channels/); unset for every other case.
+    platform: PlatformLink | None = None
 
 
 class CaseProgress(BaseModel):
@@ -78,6 +81,7 @@ class CaseProgress(BaseModel):
     receipt: LedgerReceipt | None = None
     follow_up: FollowUpTask | None = None  # set while a person must carry out the resolution
     exchange_offer: ExchangeOffer | None = None  # set while the customer chooses a similar item or a refund
+    platform: PlatformLink | None = None  # the marketplace after-sale the case stands for (channels/)
     exchange_choice: ExchangeChoice | None = None  # the choice, until it is carried out
     returns: ReturnProgress | None = None  # a return or repair under way, until it is settled
     result_told_at: datetime | None = None  # an agent told the customer the result (this cycle)

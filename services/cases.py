@@ -7,11 +7,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from domain.case import Actor, CaseIntake
+from domain.marketplace import PlatformLink
+from domain.search_attributes import PLATFORM_AFTER_SALE
 from domain.sla import SlaView
 from domain.state import CaseStart, CaseState, CaseView
 from services.sla_rules import SlaRulebook
@@ -49,7 +56,7 @@ async def live_sla(handle: WorkflowHandle, settings: Settings) -> SlaView | None
 
 async def start_case(
     temporal: Client, settings: Settings, rules: SlaRulebook, actor: Actor, intake: CaseIntake, number: str,
-    now: datetime, *, fresh: bool,
+    now: datetime, *, fresh: bool, platform: PlatformLink | None = None,
 ) -> CaseView:  # fmt: skip
     if not fresh:
         # A retry of a request that failed after binding this number: the case may exist already.
@@ -65,6 +72,7 @@ async def start_case(
         policy=policy,
         calendar=calendar,
         rules=settings.handling_rules(),
+        platform=platform,
     )
     operation = WithStartWorkflowOperation(
         CaseWorkflow.run,
@@ -74,7 +82,12 @@ async def start_case(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         # A finished case keeps its number for good: never start it again.
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        static_summary=f"After-sales case {number} from {intake.channel.value} ({intake.customer.tier.value} customer)",
+        static_summary=f"After-sales case {number} from {intake.channel.value} ({intake.customer.tier.value} customer)"
+        + (f", {platform.platform.value} after-sale {platform.after_sale_id}" if platform else ""),
+        # Set once at the start: the after-sale a case stands for never changes.
+        search_attributes=TypedSearchAttributes([SearchAttributePair(PLATFORM_AFTER_SALE, platform.key)])
+        if platform
+        else None,
     )
     async with temporal_deadline(settings):
         return await temporal.execute_update_with_start_workflow(

@@ -341,3 +341,43 @@ class CaseAttachmentRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(200))
     uploaded_at: Mapped[datetime]
+
+
+class ChannelMessageRow(Base):
+    """A marketplace message, recorded before anything acts on it: (platform, message_id) is
+    written once, so a redelivered message is seen as a duplicate and acts once. `state`:
+    received -> applied, or held (its after-sale has no case yet: out of order) until it can
+    be applied in the platform's order."""
+
+    __tablename__ = "channel_messages"
+    __table_args__ = (UniqueConstraint("platform", "message_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(128))
+    topic: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(32))
+    after_sale_id: Mapped[str] = mapped_column(String(64), index=True)
+    occurred_at: Mapped[datetime]
+    version: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[datetime]
+    event: Mapped[dict[str, Any]]  # the normalised PlatformEvent (ids, codes, amounts: no personal data)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    case_number: Mapped[str | None] = mapped_column(String(32))
+    applied_at: Mapped[datetime | None]
+
+
+class PlatformLinkRow(Base):
+    """One case per platform after-sale: the after-sale id is searchable here, with the
+    platform's last status and deadline as the case last applied them."""
+
+    __tablename__ = "platform_links"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    after_sale_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(32), unique=True)
+    order_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str | None] = mapped_column(String(32))
+    deadline: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -70,10 +70,13 @@ ALLOWED = {
     "activities": {"core", "delivery", "domain", "store"},  # core: the case counters (core/metrics.py)
     "core": {"domain", "workflows"},  # the Temporal setup schedules the retention workflow
     "services": {"core", "domain", "store", "workflows"},  # workflows: the case's queries and updates by name
-    "api": {"core", "domain", "services", "store", "workflows"},
+    "api": {"channels", "core", "domain", "services", "store", "workflows"},
+    # Marketplace adapters: verify and read a platform's messages, call its API; the Taobao
+    # consumer feeds the intake service.
+    "channels": {"core", "domain", "services", "store"},
     "cli": {"api", "core", "domain", "services", "store", "worker"},  # `dev` runs the API and the worker
     # services: the customer page's signed links (services/customer_links.py) in customer messages.
-    "worker": {"activities", "core", "delivery", "domain", "services", "store", "workflows"},
+    "worker": {"activities", "channels", "core", "delivery", "domain", "services", "store", "workflows"},
 }
 
 

@@ -88,6 +88,16 @@ RECORD_AFTER_ACCEPT = "record-after-accept"
 # Only a case that meets such a refusal runs this code; no recorded history did.
 RECORD_REFUSED = "record-refused"
 
+# Marketplace after-sales (issue 17): a case opened from a platform message carries the
+# platform's deadline as its `platform` clock. Asked when the clock is first armed, so only
+# marketplace cases carry the marker; no case recorded before it had a platform.
+PLATFORM_CLOCK = "platform-clock"
+
+# A marketplace case's approved refund is sent to the platform (its agreement, or the receipt
+# confirmation after a return) instead of our payment routes, and an approved return is
+# authorised there first. Only cases with a platform meet it.
+PLATFORM_DECISIONS = "platform-decisions"
+
 # id -> the first baseline in tests/histories/ that recorded its marker.
 BASELINES: dict[str, str | None] = {
     LOCAL_SIDE_EFFECTS: "v2-local-activities",
@@ -106,4 +116,6 @@ BASELINES: dict[str, str | None] = {
     FIRST_REPLY_BY_PRIORITY: "v5-first-reply-record-after-accept",
     RECORD_AFTER_ACCEPT: "v5-first-reply-record-after-accept",
     RECORD_REFUSED: None,
+    PLATFORM_CLOCK: "v6-platform-clock",
+    PLATFORM_DECISIONS: "v6-platform-clock",
 }

@@ -29,6 +29,7 @@ from workflows.case.handlers.contributions import ContributionHandlers
 from workflows.case.handlers.execution import ExecutionHandlers
 from workflows.case.handlers.handling import HandlingHandlers
 from workflows.case.handlers.intake import IntakeHandlers
+from workflows.case.handlers.marketplace import MarketplaceHandlers
 from workflows.case.handlers.returns import ReturnHandlers
 from workflows.case.recorder import Recorder
 
@@ -48,6 +49,7 @@ class CaseWorkflow(
     ReturnHandlers,
     ContributionHandlers,
     ClosingHandlers,
+    MarketplaceHandlers,
     Deadlines,
     Recorder,
 ):
@@ -62,6 +64,7 @@ class CaseWorkflow(
             received_at=start.received_at,
             updated_at=start.received_at,
             cycle_started_at=start.received_at,
+            platform=start.platform,
         )
         # Handlers and the main loop each record transitions; the lock keeps
         # timeline sequence numbers in the order the state changed.

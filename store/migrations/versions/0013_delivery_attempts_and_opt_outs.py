@@ -18,7 +18,7 @@ from store.migrations.shapes import (
 )
 
 # After 0014 (case attachments, merged first); the lead may renumber at merge.
-revision, down_revision = "0013", "0014"
+revision, down_revision = "0013", "0012"
 
 
 def upgrade() -> None:

@@ -17,7 +17,7 @@ from store.migrations.shapes import (
     text,
 )
 
-revision, down_revision = "0014", "0010"
+revision, down_revision = "0014", "0013"
 
 
 def upgrade() -> None:
