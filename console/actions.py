@@ -29,10 +29,11 @@ from domain.case import (
     TriageDecision,
     Withdrawal,
 )
-from domain.contribution import ContributionSubmission
+from domain.contribution import ContributionStatus, ContributionSubmission, ContributionWaiver, DepartmentsNaming
 from domain.follow_up import CallBackCompletion, FixCheckAnswer, FixCheckStatus, ResultTold
 from domain.lifecycle import ALLOWED_STAGES
 from domain.lifecycle import Action as Step
+from domain.returns import ReturnStep, ReturnStepReport
 from domain.sla import DeadlineExtension
 from domain.state import CaseState
 from workflows.case import CaseWorkflow
@@ -45,6 +46,9 @@ class CaseAction:
     update: Any
     model: type[BaseModel] | None
     step: Step
+    # A path parameter the person chooses (`department` to waive, `step` of a return); the
+    # handler's own department fills `{department}` when they contribute.
+    choice: str | None = None
 
 
 ACTIONS: dict[str, CaseAction] = {
@@ -63,6 +67,25 @@ ACTIONS: dict[str, CaseAction] = {
         CaseAction(
             "contribute", "contributions/{department}", CaseWorkflow.contribute, ContributionSubmission, Step.CONTRIBUTE
         ),
+        CaseAction(
+            "waive",
+            "contributions/{department}/waive",
+            CaseWorkflow.waive_contribution,
+            ContributionWaiver,
+            Step.WAIVE_CONTRIBUTION,
+            choice="department",
+        ),
+        CaseAction(
+            "departments", "departments", CaseWorkflow.name_departments, DepartmentsNaming, Step.NAME_DEPARTMENTS
+        ),
+        CaseAction(
+            "return-step",
+            "return-steps/{step}",
+            CaseWorkflow.record_return_step,
+            ReturnStepReport,
+            Step.RETURN_STEP,
+            choice="step",
+        ),
         CaseAction("tell-result", "result-told", CaseWorkflow.tell_result, ResultTold, Step.TELL_RESULT),
         CaseAction("feedback", "feedback", CaseWorkflow.record_feedback, Feedback, Step.FEEDBACK),
         CaseAction(
@@ -79,9 +102,23 @@ ACTIONS: dict[str, CaseAction] = {
 }
 
 
+OUTSTANDING = (ContributionStatus.PENDING, ContributionStatus.OVERDUE)
+
+
 def api_path(action: CaseAction, number: str, actor: Actor) -> str:
+    """The API route the action is, for the access matrix (a chosen parameter as a placeholder:
+    the matrix allows the same roles whatever its value)."""
     department = actor.department.value if actor.department else "none"
-    return f"/cases/{number}/{action.path.format(department=department)}"
+    return f"/cases/{number}/{action.path.format(department=department, step=ReturnStep.LABEL_ISSUED.value)}"
+
+
+def choices(action: CaseAction, live: CaseState) -> list[str]:
+    """What the person may choose for the action's path parameter."""
+    if action.choice == "department":
+        return [c.department.value for c in live.contributions if c.status in OUTSTANDING]
+    if action.choice == "step":
+        return [step.value for step in ReturnStep]
+    return []
 
 
 def _live_allows(action: CaseAction, actor: Actor, live: CaseState) -> bool:
@@ -95,8 +132,11 @@ def _live_allows(action: CaseAction, actor: Actor, live: CaseState) -> bool:
     if action.slug == "fix-check":
         return live.fix_check is not None and live.fix_check.status is FixCheckStatus.SENT
     if action.slug == "contribute":
-        mine = actor.department
-        return any(c.department == mine and c.status.value in ("pending", "overdue") for c in live.contributions)
+        return any(c.department == actor.department and c.status in OUTSTANDING for c in live.contributions)
+    if action.slug == "waive":
+        return bool(choices(action, live))
+    if action.slug == "return-step":
+        return live.returns is not None
     return True
 
 

@@ -83,6 +83,40 @@ def fields_of(model: type[BaseModel], prefix: str = "") -> list[FormField]:
     return found
 
 
+def departments_fields() -> list[FormField]:
+    """Naming departments: the lead, the assisting ones ticked, and one request they are all asked."""
+    from domain.case import Department
+
+    names = [d.value for d in Department]
+    return [
+        FormField("lead", "select", True, names),
+        FormField("assisting", "checks", True, names),
+        FormField("request", "textarea", True, max_length=2000),
+        FormField("reason", "textarea", False, max_length=2000),
+    ]
+
+
+def read_departments(model: type[BaseModel], form: FormData) -> tuple[BaseModel | None, dict[str, str], dict[str, Any]]:
+    lead, request, reason = (str(form.get(name) or "").strip() for name in ("lead", "request", "reason"))
+    assisting = [d for d in form.getlist("assisting") if isinstance(d, str)][:10]
+    sent: dict[str, Any] = {"lead": lead, "assisting": assisting, "request": request, "reason": reason}
+    if assisting and not request:
+        return None, {"request": "Field required"}, sent
+    data: dict[str, Any] = {
+        "lead": lead or None,
+        "assisting": [{"department": d, "request": request} for d in assisting],
+    }
+    if reason:
+        data["reason"] = reason
+    try:
+        return model.model_validate(data), {}, sent
+    except ValidationError as error:
+        errors: dict[str, str] = {}
+        for problem in error.errors():
+            errors.setdefault(str(problem["loc"][0]) if problem["loc"] else "form", problem["msg"])
+        return None, errors, sent
+
+
 def read(model: type[BaseModel], form: FormData) -> tuple[BaseModel | None, dict[str, str], dict[str, Any]]:
     """The model from the form, or None and the message per field; and the values as sent."""
     data: dict[str, Any] = {}

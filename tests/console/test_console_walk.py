@@ -191,3 +191,28 @@ async def test_both_languages_render_and_the_main_pages_are_photographed(
     await expect(sign_in.locator("h1")).to_have_text("Sign in")
     if database.backend == "sqlite":
         await sign_in.screenshot(path=SCREENSHOTS / "sign-in-en.png")
+
+
+async def test_the_head_names_departments_and_the_assisting_handler_contributes(
+    api: httpx.AsyncClient, database: Database, console: Console
+) -> None:
+    number = await _open(api)
+    agent = await console.person(AGENT_ACTOR)
+    await agent.goto(console.url(f"/console/cases/{number}"))
+    await _triage(agent)
+    head = await console.person(HEAD_ACTOR)
+    await head.goto(console.url(f"/console/cases/{number}"))
+    await head.select_option("#action-departments-lead", "quality")
+    await head.locator('#action-departments input[name="assisting"][value="logistics"]').check()
+    await head.fill("#action-departments-request", "Was the parcel dropped in transit?")
+    await _act(head, "departments")
+    await expect(head.locator("#action-departments [role=alert]")).to_have_count(0)
+    zhou = await console.person(Actor(id="handler-zhou", role=Role.HANDLER, department=Department.LOGISTICS))
+    await zhou.goto(console.url(f"/console/cases/{number}"))
+    forms = await zhou.locator("form[data-action]").evaluate_all("all => all.map(f => f.dataset.action)")
+    assert forms == ["contribute"], forms  # an assisting department contributes, nothing else
+    await zhou.fill("#action-contribute-summary", "Box crushed at the hub")
+    await _act(zhou, "contribute")
+    await expect(zhou.locator("form[data-action=contribute]")).to_have_count(0)
+    kinds = [event.kind for event in await database.store.timeline(number)]
+    assert "departments_named" in kinds and "contribution_received" in kinds, kinds
