@@ -3,6 +3,7 @@ databases, with the real worker and Temporal server; and the reopen path after a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -46,11 +47,15 @@ async def _triage(page: Page) -> None:
 async def _to_awaiting_feedback(console: Console, number: str) -> Page:
     agent = await console.person(AGENT_ACTOR)
     await agent.goto(console.url(f"/console/cases/{number}"))
+    await expect(agent.locator("[data-fact=customer]")).to_contain_text("张三丰 · +86 138 0013 8000")
+    link = agent.locator("a[data-temporal-ui]")
+    await expect(link).to_have_attribute("href", re.compile(f"/namespaces/default/workflows/{number}$"))
     await _triage(agent)
     await _stage_is(agent, "triaged")
 
     handler = await console.person(HANDLER_ACTOR)
     await handler.goto(console.url(f"/console/cases/{number}"))
+    await expect(handler.locator("[data-fact=customer]")).to_contain_text("张** · *******8000")  # masked for handlers
     await _act(handler, "accept")
     await _stage_is(handler, "in_handling")
     await handler.fill("#action-plan-root_cause", "Batch B2026-10 base seal defect")
