@@ -17,6 +17,33 @@ from starlette.datastructures import FormData
 MAX_LINES = 50  # a list of text from a textarea: one item a line
 
 
+def N_(message: str) -> str:
+    return message
+
+
+# Pydantic's refusals by type, as the catalogs word them; any other keeps pydantic's English text.
+MESSAGES = {
+    "missing": N_("This field is required."),
+    "string_too_short": N_("This field is required."),
+    "string_too_long": N_("This is too long."),
+    "too_long": N_("Too many items."),
+    "too_short": N_("Choose at least one."),
+    "enum": N_("Choose one of the options."),
+    "literal_error": N_("Choose one of the options."),
+    "int_parsing": N_("Enter a whole number."),
+    "decimal_parsing": N_("Enter an amount such as 899.00."),
+    "greater_than_equal": N_("The number is out of range."),
+    "less_than_equal": N_("The number is out of range."),
+    "greater_than": N_("The number is out of range."),
+    "string_pattern_mismatch": N_("This is not in the expected form."),
+    "value_error": N_("This value is not accepted."),
+}
+
+
+def message(problem: Any) -> str:
+    return MESSAGES.get(problem["type"], problem["msg"])
+
+
 @dataclass
 class FormField:
     name: str  # dotted: resolution.amount
@@ -101,7 +128,7 @@ def read_departments(model: type[BaseModel], form: FormData) -> tuple[BaseModel 
     assisting = [d for d in form.getlist("assisting") if isinstance(d, str)][:10]
     sent: dict[str, Any] = {"lead": lead, "assisting": assisting, "request": request, "reason": reason}
     if assisting and not request:
-        return None, {"request": "Field required"}, sent
+        return None, {"request": MESSAGES["missing"]}, sent
     data: dict[str, Any] = {
         "lead": lead or None,
         "assisting": [{"department": d, "request": request} for d in assisting],
@@ -113,7 +140,7 @@ def read_departments(model: type[BaseModel], form: FormData) -> tuple[BaseModel 
     except ValidationError as error:
         errors: dict[str, str] = {}
         for problem in error.errors():
-            errors.setdefault(str(problem["loc"][0]) if problem["loc"] else "form", problem["msg"])
+            errors.setdefault(str(problem["loc"][0]) if problem["loc"] else "form", message(problem))
         return None, errors, sent
 
 
@@ -149,7 +176,7 @@ def read(model: type[BaseModel], form: FormData) -> tuple[BaseModel | None, dict
         errors: dict[str, str] = {}
         for problem in error.errors():
             name = ".".join(str(part) for part in problem["loc"] if not isinstance(part, int)) or "form"
-            errors.setdefault(name, problem["msg"])
+            errors.setdefault(name, message(problem))
         return None, errors, sent
 
 

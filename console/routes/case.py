@@ -126,7 +126,7 @@ async def act(request: Request, number: Number, slug: str, session: FormSession)
         reader = forms.read_departments if slug == "departments" else forms.read
         body, errors, sent = reader(action.model, form)
         if action.choice and live is not None and chosen not in choices(action, live):
-            errors = {action.choice: "Field required", **errors}
+            errors = {action.choice: forms.MESSAGES["missing"], **errors}
         if body is not None and slug == "return-step":
             errors.update(dict(ReturnStepReport.model_validate(body).problems(ReturnStep(str(chosen)))))
         if (

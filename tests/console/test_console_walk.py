@@ -221,3 +221,25 @@ async def test_the_head_names_departments_and_the_assisting_handler_contributes(
     await expect(zhou.locator("form[data-action=contribute]")).to_have_count(0)
     kinds = [event.kind for event in await database.store.timeline(number)]
     assert "departments_named" in kinds and "contribution_received" in kinds, kinds
+
+
+async def test_a_plan_over_the_cap_and_a_missing_field_are_refused_by_name(
+    api: httpx.AsyncClient, console: Console
+) -> None:
+    number = await _open(api)
+    agent = await console.person(AGENT_ACTOR)
+    await agent.goto(console.url(f"/console/cases/{number}"))
+    await _triage(agent)
+    handler = await console.person(HANDLER_ACTOR)
+    await handler.goto(console.url(f"/console/cases/{number}"))
+    await _act(handler, "accept")
+    await handler.fill("#action-plan-measures", "compensate")
+    await handler.select_option("#action-plan-resolution-type", "compensation")
+    await handler.fill("#action-plan-resolution-amount", "5000.00")
+    await _act(handler, "plan")  # the form's own check: no root cause
+    await expect(handler.locator('[data-error-for="root_cause"]')).to_have_text("此项必填。")
+    await expect(handler.locator("#action-plan-resolution-amount")).to_have_value("5000.00")  # kept as typed
+    await handler.fill("#action-plan-root_cause", "seal defect")
+    await _act(handler, "plan")  # the case's own check: over the compensation cap
+    await expect(handler.locator('[data-error-for="resolution.amount"]')).to_contain_text("exceeds")
+    await _stage_is(handler, "in_handling")
