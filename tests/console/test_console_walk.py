@@ -243,3 +243,33 @@ async def test_a_plan_over_the_cap_and_a_missing_field_are_refused_by_name(
     await _act(handler, "plan")  # the case's own check: over the compensation cap
     await expect(handler.locator('[data-error-for="resolution.amount"]')).to_contain_text("exceeds")
     await _stage_is(handler, "in_handling")
+
+
+async def test_a_supervisor_finds_a_p3_plan_in_the_inbox_and_approves_it(
+    api: httpx.AsyncClient, database: Database, console: Console
+) -> None:
+    number = await _open(api)
+    agent = await console.person(AGENT_ACTOR)
+    await agent.goto(console.url(f"/console/cases/{number}"))
+    await agent.select_option("#action-triage-priority", "P3")
+    await agent.fill("#action-triage-override_reason", "cosmetic crack, no leak")
+    await _triage(agent)
+    await _stage_is(agent, "triaged")
+    handler = await console.person(HANDLER_ACTOR)
+    await handler.goto(console.url("/console/"))
+    await expect(handler.locator(f'tr[data-case="{number}"]')).to_contain_text("待认领")
+    await handler.locator(f'tr[data-case="{number}"] a').click()
+    await _act(handler, "accept")
+    await handler.fill("#action-plan-root_cause", "seal defect")
+    await handler.fill("#action-plan-measures", "refund")
+    await handler.select_option("#action-plan-resolution-type", "refund")
+    await handler.fill("#action-plan-resolution-amount", "899.00")
+    await _act(handler, "plan")
+    supervisor = await console.person(Actor(id="supervisor-zhao", role=Role.SUPERVISOR))
+    row = supervisor.locator(f'tr[data-case="{number}"]')
+    await expect(row).to_contain_text("待审批", timeout=3000)
+    await row.locator("a").click()
+    await _act(supervisor, "approve")
+    await _stage_is(supervisor, "awaiting_feedback", reload_for=20)
+    approved = [e for e in await database.store.timeline(number) if e.kind == "plan_approved"]
+    assert [e.actor_id for e in approved] == ["supervisor-zhao"]
