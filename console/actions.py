@@ -18,7 +18,10 @@ from domain.case import (
     Approval,
     CustomerReply,
     DuplicateMark,
+    ExchangeChoice,
     Feedback,
+    FirstContactAnswer,
+    FollowUpCompletion,
     InfoRequest,
     Note,
     Reassignment,
@@ -55,6 +58,13 @@ ACTIONS: dict[str, CaseAction] = {
     a.slug: a
     for a in [
         CaseAction("triage", "triage", CaseWorkflow.triage, TriageDecision, Step.TRIAGE),
+        CaseAction(
+            "first-contact",
+            "first-contact-answer",
+            CaseWorkflow.answer_at_first_contact,
+            FirstContactAnswer,
+            Step.ANSWER_AT_FIRST_CONTACT,
+        ),
         CaseAction("accept", "accept", CaseWorkflow.accept, None, Step.ACCEPT),
         CaseAction("note", "notes", CaseWorkflow.add_note, Note, Step.NOTE),
         CaseAction("ask", "info-requests", CaseWorkflow.request_info, InfoRequest, Step.REQUEST_INFO),
@@ -85,6 +95,16 @@ ACTIONS: dict[str, CaseAction] = {
             ReturnStepReport,
             Step.RETURN_STEP,
             choice="step",
+        ),
+        CaseAction(
+            "exchange-choice", "exchange-choice", CaseWorkflow.choose_exchange, ExchangeChoice, Step.CHOOSE_EXCHANGE
+        ),
+        CaseAction(
+            "follow-up",
+            "follow-up/complete",
+            CaseWorkflow.complete_follow_up,
+            FollowUpCompletion,
+            Step.COMPLETE_FOLLOW_UP,
         ),
         CaseAction("tell-result", "result-told", CaseWorkflow.tell_result, ResultTold, Step.TELL_RESULT),
         CaseAction("feedback", "feedback", CaseWorkflow.record_feedback, Feedback, Step.FEEDBACK),
@@ -137,6 +157,10 @@ def _live_allows(action: CaseAction, actor: Actor, live: CaseState) -> bool:
         return bool(choices(action, live))
     if action.slug == "return-step":
         return live.returns is not None
+    if action.slug == "exchange-choice":
+        return live.exchange_offer is not None and live.exchange_choice is None
+    if action.slug == "follow-up":
+        return live.follow_up is not None
     return True
 
 

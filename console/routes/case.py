@@ -62,10 +62,12 @@ def _customer(row: Any, live: CaseState | None, role: Role) -> dict[str, Any]:
 
 
 def _prefill(slug: str, live: CaseState | None) -> dict[str, Any]:
-    if slug == "triage" and live is not None and live.suggestion is not None:
+    if slug in ("triage", "first-contact") and live is not None and live.suggestion is not None:
         s = live.suggestion
-        return {"categories": [c.value for c in s.categories], "priority": s.priority.value if s.priority else "",
-                "department": s.department.value if s.department else ""}  # fmt: skip
+        values = {"categories": [c.value for c in s.categories], "priority": s.priority.value if s.priority else ""}
+        if slug == "triage":
+            values["department"] = s.department.value if s.department else ""
+        return values
     if slug == "plan" and live is not None and live.assignee:
         return {"owner": live.assignee}
     return {}
