@@ -114,6 +114,7 @@ async def case_page(request: Request, number: Number, session: SignedIn) -> Resp
 @router.post("/cases/{number}/actions/{slug}")
 async def act(request: Request, number: Number, slug: str, session: FormSession) -> Response:
     state = request.app.state
+    await state.rate_limit.check(session.sub)  # the API's limit per person, whichever door they use
     _, live = await _visible(request, session, number)
     action = ACTIONS.get(slug)
     if action is None or action not in offered(session.actor, number, live):
