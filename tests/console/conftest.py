@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import Database
+from tests.support.console import Console, console_running
+
+
+@pytest.fixture
+async def console(env: WorkflowEnvironment, database: Database, worker: str) -> AsyncIterator[Console]:
+    async with console_running(env, database, worker) as running:
+        yield running
