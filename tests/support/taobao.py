@@ -86,7 +86,7 @@ class FakeTmc:
                 await asyncio.sleep(0.05)
 
     async def _deliver(self, socket: ServerConnection) -> None:
-        token, sent = self._open[socket]
+        _, sent = self._open[socket]
         for message_id, message in list(self.messages.items()):
             if message_id in self.confirmed or message_id in sent:
                 continue
