@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -62,7 +63,9 @@ class FakeTmc:
     connects: int = 0
     refused_connects: int = 0
     _open: dict[ServerConnection, tuple[str, set[int]]] = field(default_factory=dict)
-    _next_id: int = 7_000_000_000_001  # TMC ids are int64
+    # TMC ids are int64 and unique for good: each fake starts at a random point, so the messages of
+    # two tests never share an id in one database (which would rightly be taken as a redelivery).
+    _next_id: int = field(default_factory=lambda: random.randrange(10**15, 10**17))
 
     async def publish(self, topic: str, content: dict[str, Any]) -> int:
         message_id = self._next_id
