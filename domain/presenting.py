@@ -68,6 +68,18 @@ def current_details(case: CaseState, item: DueItem | None) -> str:
             f"{returns.due_at.astimezone(zone).isoformat(timespec='minutes')}: "
             f"{' or '.join(s.value for s in returns.leg.steps)} from {returns.leg.sender.value}; supervisor told."
         )
+    link = case.platform
+    if link is not None:
+        due = (
+            f"; platform deadline {link.deadline.astimezone(zone).isoformat(timespec='minutes')}"
+            if link.deadline
+            else ""
+        )
+        extended = " (extended by the platform)" if link.extended and link.deadline else ""
+        status = f"status {link.status}" if link.status else "no status yet"
+        lines.append(f"{link.platform.value} after-sale {link.after_sale_id}: {status}{due}{extended}.")
+        if link.task is not None:
+            lines.append(f"**Platform refused** {link.task.decision.value}: a supervisor's follow-up task.")
     if deadline is not None:
         lines.append(f"Next deadline: {deadline.astimezone(zone).isoformat(timespec='minutes')}.")
     if item is not None:

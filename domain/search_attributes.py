@@ -15,6 +15,8 @@ NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 ASSIGNEE = SearchAttributeKey.for_keyword("Assignee")
 CHANNEL = SearchAttributeKey.for_keyword("Channel")
 CUSTOMER_TIER = SearchAttributeKey.for_keyword("CustomerTier")
+# A marketplace case's after-sale, `douyin:7123...` (platform and the platform's id: no personal data).
+PLATFORM_AFTER_SALE = SearchAttributeKey.for_keyword("PlatformAfterSale")
 
 ALL = (
     CASE_STAGE,
@@ -28,6 +30,7 @@ ALL = (
     ASSIGNEE,
     CHANNEL,
     CUSTOMER_TIER,
+    PLATFORM_AFTER_SALE,
 )
 
 _CLI_TYPES = {

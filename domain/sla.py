@@ -261,6 +261,7 @@ class SlaClock(BaseModel):
         None  # when it reached its current rung (unset on clocks breached before it existed)
     )
     pauses: list[Pause] = Field(default_factory=list)
+    extended_by_platform: bool = False  # the `platform` clock: the marketplace moved its deadline later
 
     @classmethod
     def start(cls, name: ClockName, target: Target, at: datetime, calendar: BusinessCalendar) -> SlaClock:
@@ -408,6 +409,7 @@ class ClockView(BaseModel):
     escalation_level: int
     breached_at: datetime | None
     met_at: datetime | None
+    extended_by_platform: bool = False
 
 
 class SlaView(BaseModel):
@@ -440,6 +442,7 @@ def sla_view(
             escalation_level=clock.escalation_level,
             breached_at=clock.breached_at,
             met_at=clock.met_at,
+            extended_by_platform=clock.extended_by_platform,
         )
         for clock in clocks.values()
     ]

@@ -7,12 +7,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from domain.case import Actor, CaseIntake
 from domain.marketplace import PlatformLink
+from domain.search_attributes import PLATFORM_AFTER_SALE
 from domain.sla import SlaView
 from domain.state import CaseStart, CaseState, CaseView
 from services.sla_rules import SlaRulebook
@@ -76,7 +82,12 @@ async def start_case(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         # A finished case keeps its number for good: never start it again.
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        static_summary=f"After-sales case {number} from {intake.channel.value} ({intake.customer.tier.value} customer)",
+        static_summary=f"After-sales case {number} from {intake.channel.value} ({intake.customer.tier.value} customer)"
+        + (f", {platform.platform.value} after-sale {platform.after_sale_id}" if platform else ""),
+        # Set once at the start: the after-sale a case stands for never changes.
+        search_attributes=TypedSearchAttributes([SearchAttributePair(PLATFORM_AFTER_SALE, platform.key)])
+        if platform
+        else None,
     )
     async with temporal_deadline(settings):
         return await temporal.execute_update_with_start_workflow(

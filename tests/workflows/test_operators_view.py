@@ -204,6 +204,7 @@ async def test_search_attributes_and_details_follow_every_transition(
         "CaseStage": "archived", "CasePriority": "P1", "CaseCategory": ["product_quality"], "Department": "quality",
         "SlaState": "on_track", "EscalationLevel": 0, "ReopenCount": 1, "NextDeadline": None,
         "Assignee": "handler-wang", "Channel": "wechat", "CustomerTier": "vip",
+        "PlatformAfterSale": None,  # set only on a marketplace case (tests/channels/)
     }  # fmt: skip
     assert final["NextDeadline"] is None
     no_personal_data(final)

@@ -17,7 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import FollowUpTask, Stage
+    from domain.case import FollowUpTask, LedgerReceipt, Stage
     from domain.lifecycle import OPEN_STAGES, Action, ActionNotAllowed, check_allowed
     from domain.records import ResolutionOrder, Transition
     from domain.refusals import Refusal, Refused
@@ -158,6 +158,15 @@ class CaseBase:
 
     @abstractmethod
     def _settlement(self, order: ResolutionOrder) -> ResolutionOrder: ...  # returns
+
+    @abstractmethod
+    def _on_platform(self, order: ResolutionOrder) -> bool: ...  # marketplace
+
+    @abstractmethod
+    async def _refund_on_platform(self, order: ResolutionOrder) -> LedgerReceipt | None: ...  # marketplace
+
+    @abstractmethod
+    async def _authorise_return_on_platform(self) -> bool: ...  # marketplace
 
 
 Case = TypeVar("Case", bound=CaseBase)

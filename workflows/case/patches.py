@@ -93,6 +93,11 @@ RECORD_REFUSED = "record-refused"
 # marketplace cases carry the marker; no case recorded before it had a platform.
 PLATFORM_CLOCK = "platform-clock"
 
+# A marketplace case's approved refund is sent to the platform (its agreement, or the receipt
+# confirmation after a return) instead of our payment routes, and an approved return is
+# authorised there first. Only cases with a platform meet it.
+PLATFORM_DECISIONS = "platform-decisions"
+
 # id -> the first baseline in tests/histories/ that recorded its marker.
 BASELINES: dict[str, str | None] = {
     LOCAL_SIDE_EFFECTS: "v2-local-activities",
@@ -112,4 +117,5 @@ BASELINES: dict[str, str | None] = {
     RECORD_AFTER_ACCEPT: "v5-first-reply-record-after-accept",
     RECORD_REFUSED: None,
     PLATFORM_CLOCK: "v6-platform-clock",
+    PLATFORM_DECISIONS: "v6-platform-clock",
 }

@@ -65,6 +65,8 @@ class ExecutionHandlers(Deadlines):
             if case.exchange_choice is not None:
                 order = self._chosen(order)
             elif case.returns is None and order.type in STEPPED_RESOLUTIONS and workflow.patched(RETURN_STEPS):
+                if self._on_platform(order) and not await self._authorise_return_on_platform():
+                    return  # the platform refused: a follow-up task waits for a person
                 await self._authorise_return(order)
                 return  # logistics and the warehouse report each step
             elif order.type is ResolutionType.EXCHANGE and workflow.patched(EXCHANGE_STOCK):
@@ -110,6 +112,8 @@ class ExecutionHandlers(Deadlines):
     async def _execute_on_routes(self, order: ResolutionOrder) -> LedgerReceipt | None:
         """Each route in turn until one carries the resolution out; None when none did,
         after opening a follow-up task (stage `executing`, waiting for a person)."""
+        if order.type is ResolutionType.REFUND and self._on_platform(order):
+            return await self._refund_on_platform(order)  # a marketplace pays the buyer itself
         routes: tuple[str | None, ...] = REFUND_ROUTES if order.type is ResolutionType.REFUND else (None,)
         failed: list[dict[str, str | None]] = []
         for index, route in enumerate(routes):

@@ -17,8 +17,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from domain.activities import MarketplaceActivities
-    from domain.case import SYSTEM_ACTOR, Actor
+    from domain.activities import CaseActivities, MarketplaceActivities
+    from domain.case import SYSTEM_ACTOR, Actor, FollowUpTask, LedgerReceipt, ResolutionType
     from domain.lifecycle import Action, EventKind
     from domain.marketplace import (
         APPLIED_MEMORY,
@@ -26,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
         DECISION_ZH,
         FINAL_STEPS,
         STEP_ZH,
+        DecisionKind,
+        DecisionOutcome,
         PlatformDecision,
         PlatformDecisionRequest,
         PlatformEvent,
@@ -35,14 +37,14 @@ with workflow.unsafe.imports_passed_through():
         SentDecision,
         Whose,
     )
-    from domain.records import Notification
+    from domain.records import Notification, ResolutionOrder
     from domain.refusals import Refusal
     from domain.sla import ClockName, SlaClock, Target
     from domain.state import CaseView
 
-from workflows.case.base import action_update, refuse
+from workflows.case.base import RECORD_RETRY, action_update, refuse
 from workflows.case.deadlines import Deadlines
-from workflows.case.patches import PLATFORM_CLOCK
+from workflows.case.patches import PLATFORM_CLOCK, PLATFORM_DECISIONS
 
 # A platform outage delays the decision, never loses it; a refusal is an answer, not an error.
 PLATFORM_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2))
@@ -138,9 +140,9 @@ class MarketplaceHandlers(Deadlines):
         link.deadline = event.deadline
         link.extended = extended
         budget = max(event.deadline - now, _LEAST)
-        case.clocks[ClockName.PLATFORM] = SlaClock.start(
-            ClockName.PLATFORM, Target(budget=budget, business=False), now, case.calendar
-        )
+        clock = SlaClock.start(ClockName.PLATFORM, Target(budget=budget, business=False), now, case.calendar)
+        clock.extended_by_platform = extended
+        case.clocks[ClockName.PLATFORM] = clock
         if before is not None or event.step is PlatformStep.DEADLINE_CHANGED:
             summary = "平台延长了时限 extended by the platform" if extended else "平台变更了时限 moved by the platform"
             await self._record(
@@ -168,52 +170,27 @@ class MarketplaceHandlers(Deadlines):
 
     @action_update(Action.PLATFORM_DECIDE, check=_check_platform_decision)
     async def platform_decide(self, actor: Actor, request: PlatformDecisionRequest) -> None:
-        case = self._case
         link = self._link()
-        # Derived from the case and its step: a retried activity repeats the same key.
-        key = f"{case.number}:{request.kind.value}:{case.seq + 1}"
-        decision = PlatformDecision(
-            platform=link.platform,
-            after_sale_id=link.after_sale_id,
-            kind=request.kind,
-            after_sale_kind=link.kind,
-            reason=request.reason,
-            amount=case.intake.order.paid_amount,
-            idempotency_key=key,
-            case_number=case.number,
-        )
-        outcome = await workflow.execute_activity_method(
-            MarketplaceActivities.platform_decide,
-            decision,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=PLATFORM_RETRY,
-            summary=f"{request.kind.value} on {link.platform.value}",
-        )
-        now = workflow.now()
-        data = {"decision": request.kind.value, "key": key, "reason": request.reason}
+        outcome, key = await self._send_decision(actor, request.kind, request.reason)
         if outcome.accepted:
             link.task = None
-            link.decisions.append(SentDecision(kind=request.kind, key=key, sent_at=now))
-            await self._record(
-                EventKind.PLATFORM_DECISION_SENT,
-                actor,
-                data=data | {"summary": f"已发送至平台 sent to the platform: {DECISION_ZH[request.kind]}"},
-            )
             return
         link.task = PlatformTask(
             decision=request.kind,
             key=key,
             platform_code=outcome.platform_code,
             platform_message=outcome.platform_message,
-            created_at=now,
+            created_at=workflow.now(),
         )
         await self._record(
             EventKind.PLATFORM_DECISION_REFUSED,
             actor,
             waiting_for=f"a supervisor to take up the {link.platform.value} refusal (follow-up task)",
-            data=data
-            | {
+            data={
                 "summary": f"平台拒绝 refused by the platform: {DECISION_ZH[request.kind]}",
+                "decision": request.kind.value,
+                "key": key,
+                "reason": request.reason,
                 "platform_code": outcome.platform_code,
                 "platform_message": outcome.platform_message,
                 "assigned_to": "supervisor",
@@ -226,3 +203,99 @@ class MarketplaceHandlers(Deadlines):
                 )
             ],
         )
+
+    async def _send_decision(self, actor: Actor, kind: DecisionKind, reason: str | None) -> tuple[DecisionOutcome, str]:
+        """Make the platform's decision call from an activity, keyed by the case and its step;
+        an accepted call goes on the timeline as sent (the platform's later message confirms it)."""
+        case = self._case
+        link = self._link()
+        key = f"{case.number}:{kind.value}:{case.seq + 1}"  # the step: a retried activity repeats the key
+        decision = PlatformDecision(
+            platform=link.platform,
+            after_sale_id=link.after_sale_id,
+            kind=kind,
+            after_sale_kind=link.kind,
+            reason=reason,
+            amount=case.intake.order.paid_amount,
+            idempotency_key=key,
+            case_number=case.number,
+        )
+        outcome = await workflow.execute_activity_method(
+            MarketplaceActivities.platform_decide,
+            decision,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=PLATFORM_RETRY,
+            summary=f"{kind.value} on {link.platform.value}",
+        )
+        if outcome.accepted:
+            link.decisions.append(SentDecision(kind=kind, key=key, sent_at=workflow.now()))
+            await self._record(
+                EventKind.PLATFORM_DECISION_SENT,
+                actor,
+                data={
+                    "summary": f"已发送至平台 sent to the platform: {DECISION_ZH[kind]}",
+                    "decision": kind.value,
+                    "key": key,
+                    "reason": reason,
+                },
+            )
+        return outcome, key
+
+    # ---- an approved plan carried out on the platform -------------------------------
+
+    def _on_platform(self, order: ResolutionOrder) -> bool:
+        """A marketplace case's refund is the platform's to pay (its agreement or the receipt
+        confirmation of a return), and so is its return's authorisation."""
+        link = self._case.platform
+        return (
+            link is not None
+            and link.step not in FINAL_STEPS
+            and order.type in (ResolutionType.REFUND, ResolutionType.RETURN)
+            and workflow.patched(PLATFORM_DECISIONS)
+        )
+
+    async def _refund_on_platform(self, order: ResolutionOrder) -> LedgerReceipt | None:
+        """The approved refund sent to the platform; the ledger records it on the platform's
+        route. Refused: a follow-up task with the platform's words, nothing paid."""
+        link = self._link()
+        kind = DecisionKind.CONFIRM_RECEIPT if link.step is PlatformStep.BUYER_RETURNED else DecisionKind.APPROVE_REFUND
+        outcome, _ = await self._send_decision(SYSTEM_ACTOR, kind, None)
+        if not outcome.accepted:
+            task = FollowUpTask(
+                reason=f"{link.platform.value} refused {kind.value}: {outcome.platform_message or outcome.platform_code}",
+                created_at=workflow.now(),
+                resolution_key=order.key,
+                resolution_type=order.type,
+                amount=order.amount,
+                failed_routes=[{"route": link.platform.value, "reason": outcome.platform_message}],
+            )
+            await self._open_follow_up(
+                task, f"a supervisor to take up the {link.platform.value} refusal (follow-up task)"
+            )
+            return None
+        return await workflow.execute_activity_method(
+            CaseActivities.record_manual_resolution,
+            order.model_copy(update={"route": link.platform.value, "external_reference": link.key}),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+            summary=f"record the {order.type.value} paid through {link.platform.value}",
+        )
+
+    async def _authorise_return_on_platform(self) -> bool:
+        """The approved return authorised on the platform first; False (a follow-up task) when refused."""
+        link = self._link()
+        outcome, key = await self._send_decision(SYSTEM_ACTOR, DecisionKind.AUTHORISE_RETURN, None)
+        if outcome.accepted:
+            return True
+        assert self._case.plan is not None
+        resolution = self._case.plan.plan.resolution
+        task = FollowUpTask(
+            reason=f"{link.platform.value} refused authorise_return: {outcome.platform_message or outcome.platform_code}",
+            created_at=workflow.now(),
+            resolution_key=key,
+            resolution_type=resolution.type,
+            amount=resolution.amount,
+            failed_routes=[{"route": link.platform.value, "reason": outcome.platform_message}],
+        )
+        await self._open_follow_up(task, f"a supervisor to take up the {link.platform.value} refusal (follow-up task)")
+        return False
