@@ -131,6 +131,9 @@ async def test_a_refund_message_becomes_a_case_with_the_platforms_deadline(shop:
     assert live["intake"]["order"] == live["intake"]["order"] | {"number": f"9{rid}", "paid_amount": "128.00"}
     assert live["platform"]["platform"] == "taobao" and live["platform"]["after_sale_id"] == rid
     assert datetime.fromisoformat(live["platform"]["deadline"]) == deadline
+    # The API's SLA view shows the platform's deadline as the `platform` clock, running for the merchant.
+    [clock] = [c for c in case["sla"]["clocks"] if c["name"] == "platform"]
+    assert datetime.fromisoformat(clock["due_at"]) == deadline and clock["state"] == "running"
     assert "张**" not in json.dumps(case)  # the buyer's nickname stays on the platform
     assert shop.tmc.deliveries[message] == 1
 
