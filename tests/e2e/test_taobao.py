@@ -14,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +40,7 @@ from domain.reconciliation import ReconcileReport
 from store.channels import ChannelStore
 from store.db import session_factory
 from tests.conftest import Database
+from tests.support.devrun import REPO
 from tests.support.people import SUPERVISOR, TEST_JWT_SECRET
 from tests.support.receiver import eventually
 from tests.support.taobao import APP_KEY, APP_SECRET, SESSION, FakeTmc, FakeTop, fake_tmc, fake_top
@@ -170,6 +174,59 @@ async def test_a_consumer_killed_before_confirming_gets_the_message_again_and_on
     assert [m["state"] for m in await shop.channels.messages("taobao", rid)] == ["applied"]
     timeline = (await shop.api.get(f"/cases/{number}/timeline", headers=SUPERVISOR)).json()
     assert [e["kind"] for e in timeline].count("received") == 1
+
+
+async def test_aftersales_tmc_killed_before_its_confirmation_arrives_leaves_one_case(
+    shop: Shop, env: WorkflowEnvironment, database: Database, tmp_path: Path
+) -> None:
+    """`aftersales tmc` as a process, SIGKILLed once the message is recorded; its confirmation
+    never reached TMC. The next process gets the message again and confirms it; one case."""
+    rid = refund_id()
+    log = tmp_path / "tmc.log"
+    environment = {
+        "DATABASE_URL": database.url, "TASK_QUEUE": shop.settings.task_queue, "CASE_NUMBER_PREFIX": database.prefix,
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host, "TEMPORAL_NAMESPACE": env.client.namespace,
+        "TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": APP_SECRET, "TAOBAO_SESSION": SESSION,
+        "TAOBAO_API_URL": shop.top.url, "TAOBAO_TMC_URL": shop.tmc.url,
+    }  # fmt: skip
+    async with tmc_process(shop, environment, log) as process:
+        content = created(shop.top, rid)
+        shop.tmc.lose_confirm.add(shop.tmc.next_id)
+        message = await shop.tmc.publish("taobao_refund_RefundCreated", content)
+        number = await shop.case_of(rid)
+        process.kill()
+    assert message not in shop.tmc.confirmed and shop.tmc.deliveries[message] == 1
+    async with tmc_process(shop, environment, log):
+        try:
+            await shop.tmc.wait_confirmed(message)
+        except TimeoutError:
+            raise AssertionError(f"not confirmed: {log.read_text()[-3000:]}") from None
+    assert shop.tmc.deliveries[message] == 2
+    assert await shop.channels.case_of("taobao", rid) == number
+    assert [m["state"] for m in await shop.channels.messages("taobao", rid)] == ["applied"]
+    timeline = (await shop.api.get(f"/cases/{number}/timeline", headers=SUPERVISOR)).json()
+    assert [e["kind"] for e in timeline].count("received") == 1
+    assert "(seen before)" in log.read_text()  # the second process knew the message
+
+
+@contextlib.asynccontextmanager
+async def tmc_process(shop: Shop, environment: dict[str, str], log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m cli tmc` until the block ends (SIGKILL), once it has connected to the fake TMC."""
+    connects = shop.tmc.connects
+    with open(log, "ab") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cli", "tmc", cwd=REPO, env=os.environ | environment, stdout=out, stderr=out
+        )
+    try:
+        await eventually(
+            lambda: shop.tmc.connects > connects or process.returncode is not None, timeout=60, what="aftersales tmc"
+        )
+        assert process.returncode is None, log.read_text()[-3000:]
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
 
 
 @pytest.mark.parametrize("limit", ["batch cap", "sms"])

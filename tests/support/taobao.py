@@ -59,6 +59,9 @@ class FakeTmc:
     url: str
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> {topic, content, pub_time}
     confirmed: set[int] = field(default_factory=set)
+    # Confirmations of these ids are lost on the connection that delivered them (its consumer died as
+    # it sent them, or before): the message stays unconfirmed, and the next connection may confirm it.
+    lose_confirm: set[int] = field(default_factory=set)
     deliveries: Counter[int] = field(default_factory=Counter)
     connects: int = 0
     refused_connects: int = 0
@@ -66,6 +69,10 @@ class FakeTmc:
     # TMC ids are int64 and unique for good: each fake starts at a random point, so the messages of
     # two tests never share an id in one database (which would rightly be taken as a redelivery).
     _next_id: int = field(default_factory=lambda: random.randrange(10**15, 10**17))
+
+    @property
+    def next_id(self) -> int:
+        return self._next_id
 
     async def publish(self, topic: str, content: dict[str, Any]) -> int:
         message_id = self._next_id
@@ -128,14 +135,16 @@ class FakeTmc:
                 if frame.token != token:
                     continue
                 if frame.kind is MessageKind.CONFIRM and isinstance(frame.content.get("id"), int):
+                    if frame.content["id"] in self.lose_confirm:
+                        continue
                     self.confirmed.add(frame.content["id"])
                 elif frame.kind is MessageKind.PULL_REQUEST:
-                    self._open[socket][1].difference_update(set(self.messages) - self.confirmed)
-                    await self._deliver(socket)
+                    await self._deliver(socket)  # what this connection has not been sent yet
         except ConnectionClosed:
             pass
         finally:
-            self._open.pop(socket, None)
+            _, sent = self._open.pop(socket, (token, set()))
+            self.lose_confirm -= sent
 
 
 @asynccontextmanager
