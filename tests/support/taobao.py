@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
@@ -204,7 +204,7 @@ class FakeTop:
 
     def _set(self, refund_id: str, status: str) -> None:
         record = self.refunds[refund_id]
-        moment = datetime.now(BEIJING) + timedelta(seconds=1)
+        moment = datetime.now(BEIJING)
         record |= {"status": status, "modified": top_time(moment), "refund_version": int(moment.timestamp() * 1000)}
 
     def answer(self, form: dict[str, str]) -> dict[str, Any]:
