@@ -151,6 +151,11 @@ class TaobaoAdapter:
         status = str(record.get("status") or "")
         if status in DONE_IN[decision.kind]:
             return DecisionOutcome(accepted=True, sent_at=datetime.now(UTC), platform_code="already_done")
+        if status in (RefundStatus.CLOSED, RefundStatus.SUCCESS):
+            return self._refused(
+                NOT_POSSIBLE_NOW,
+                f"退款已结束（{status}），无法再操作 the refund is finished on the platform ({status})",
+            )
         try:
             if decision.kind in (DecisionKind.APPROVE_REFUND, DecisionKind.CONFIRM_RECEIPT):
                 return await self._agree(decision, record)

@@ -32,6 +32,18 @@ KEPT = (
 )  # fmt: skip
 
 
+def _kept(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields we keep, each a number, a flag or a short text without control characters."""
+    kept: dict[str, Any] = {}
+    for key in KEPT:
+        value = fields.get(key)
+        if isinstance(value, bool | int) or (
+            isinstance(value, str) and len(value) <= 64 and not any(ord(ch) < 32 for ch in value)
+        ):
+            kept[key] = value
+    return kept
+
+
 def _text(value: Any, name: str, *, limit: int = 64) -> str | None:
     if value is None or value == "":
         return None
@@ -92,7 +104,7 @@ def _event(
             # Seconds: the refund's last change, which orders messages of one refund.
             version=int((modified or occurred).timestamp()),
             whose=whose_move(status),
-            data={key: fields[key] for key in KEPT if key in fields and fields[key] is not None},
+            data=_kept(fields),
         )
     except ValidationError as error:
         problem = error.errors()[0]
@@ -146,7 +158,7 @@ def from_record(record: dict[str, Any], *, source: str) -> PlatformEvent:
 def with_record(event: PlatformEvent, record: dict[str, Any]) -> PlatformEvent:
     """The message's event with what the detail adds: the deadline, the request type, the amount
     and the refund's version (needed by the decision calls). The message's own step stays."""
-    data = event.data | {key: record[key] for key in KEPT if key in record and record[key] is not None}
+    data = event.data | _kept(record)
     good_return = record.get("has_good_return")
     update: dict[str, Any] = {
         "data": data,

@@ -145,6 +145,11 @@ async def test_refusing_sends_the_reason_and_tmall_needs_a_person() -> None:
         top.add_refund("6004", tid="4004", fee="20.00")
         tmall = await adapter(top, "tmall").decide(decision("6004", DecisionKind.REFUSE, "不符合"))
         assert not tmall.accepted and tmall.platform_code == "refusal_needs_proof"
+        # The buyer withdrew on the platform: nothing to agree any more, and a person is told so.
+        top.add_refund("6007", tid="4007", fee="20.00", status="CLOSED")
+        closed = await adapter(top).decide(decision("6007"))
+        assert not closed.accepted and closed.platform_code == "not_possible_in_status"
+        assert "CLOSED" in (closed.platform_message or "") and top.calls_of("taobao.rp.refunds.agree") == []
 
 
 async def test_the_list_api_gives_each_changed_refund_as_its_current_step() -> None:
