@@ -183,12 +183,7 @@ async def test_aftersales_tmc_killed_before_its_confirmation_arrives_leaves_one_
     never reached TMC. The next process gets the message again and confirms it; one case."""
     rid = refund_id()
     log = tmp_path / "tmc.log"
-    environment = {
-        "DATABASE_URL": database.url, "TASK_QUEUE": shop.settings.task_queue, "CASE_NUMBER_PREFIX": database.prefix,
-        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host, "TEMPORAL_NAMESPACE": env.client.namespace,
-        "TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": APP_SECRET, "TAOBAO_SESSION": SESSION,
-        "TAOBAO_API_URL": shop.top.url, "TAOBAO_TMC_URL": shop.tmc.url,
-    }  # fmt: skip
+    environment = _process_environment(shop, env, database)
     async with tmc_process(shop, environment, log) as process:
         content = created(shop.top, rid)
         shop.tmc.lose_confirm.add(shop.tmc.next_id)
@@ -209,13 +204,40 @@ async def test_aftersales_tmc_killed_before_its_confirmation_arrives_leaves_one_
     assert "(seen before)" in log.read_text()  # the second process knew the message
 
 
+async def test_the_worker_consumes_tmc_when_taobao_is_configured(
+    shop: Shop, env: WorkflowEnvironment, database: Database, tmp_path: Path
+) -> None:
+    """`aftersales worker` with TAOBAO_APP_KEY set runs the consumer beside its polling."""
+    rid = refund_id()
+    log = tmp_path / "worker.log"
+    environment = _process_environment(shop, env, database) | {"TASK_QUEUE": f"{shop.settings.task_queue}-process"}
+    async with tmc_process(shop, environment, log, "worker"):
+        message = await shop.tmc.publish("taobao_refund_RefundCreated", created(shop.top, rid))
+        await shop.tmc.wait_confirmed(message)
+        number = await shop.case_of(rid)
+        # The worker process itself runs the case (its own task queue): the case answers through the API.
+        assert (await shop.live(number))["live"]["platform"]["after_sale_id"] == rid
+    assert "consuming Taobao TMC messages" in log.read_text()
+
+
+def _process_environment(shop: Shop, env: WorkflowEnvironment, database: Database) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database.url, "TASK_QUEUE": shop.settings.task_queue, "CASE_NUMBER_PREFIX": database.prefix,
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host, "TEMPORAL_NAMESPACE": env.client.namespace,
+        "TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": APP_SECRET, "TAOBAO_SESSION": SESSION,
+        "TAOBAO_API_URL": shop.top.url, "TAOBAO_TMC_URL": shop.tmc.url,
+    }  # fmt: skip
+
+
 @contextlib.asynccontextmanager
-async def tmc_process(shop: Shop, environment: dict[str, str], log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -m cli tmc` until the block ends (SIGKILL), once it has connected to the fake TMC."""
+async def tmc_process(
+    shop: Shop, environment: dict[str, str], log: Path, command: str = "tmc"
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m cli <command>` until the block ends (SIGKILL), once it has connected to the fake TMC."""
     connects = shop.tmc.connects
     with open(log, "ab") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cli", "tmc", cwd=REPO, env=os.environ | environment, stdout=out, stderr=out
+            sys.executable, "-m", "cli", command, cwd=REPO, env=os.environ | environment, stdout=out, stderr=out
         )
     try:
         await eventually(
