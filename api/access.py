@@ -36,10 +36,12 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/reports/sign-in"),
         ("POST", "/reports/sign-in"),
         ("POST", "/reports/sign-out"),
-        # A marketplace's message push: its signature over the body is checked by the route.
-        ("POST", "/channels/douyin/events"),
     }
 )
+
+# Routes a platform calls without credentials of ours: the route checks the platform's
+# signature over the body (api/routes/channels.py) and refuses an unsigned call with 401.
+SIGNED: frozenset[tuple[str, str]] = frozenset({("POST", "/channels/douyin/events")})
 
 ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     # Cases: agents record and triage, handlers investigate and plan, supervisors and the head approve.

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from api.access import ACCESS, PUBLIC
+from api.access import ACCESS, PUBLIC, SIGNED
 from api.app import create_app
 from core.settings import Settings
 from domain.case import Role
@@ -50,8 +50,8 @@ def test_every_route_is_in_the_matrix_and_every_entry_is_a_route() -> None:
     app = create_app(Settings())
     served = operations(app)
     assert served, "no routes found"
-    assert served - set(ACCESS) - PUBLIC == set(), "routes missing from api/access.py"
-    assert set(ACCESS) | PUBLIC == served, "api/access.py lists routes the app does not serve"
+    assert served - set(ACCESS) - PUBLIC - SIGNED == set(), "routes missing from api/access.py"
+    assert set(ACCESS) | PUBLIC | SIGNED == served, "api/access.py lists routes the app does not serve"
     for roles in ACCESS.values():
         assert Role.SYSTEM not in roles
         assert Role.ADMIN in roles  # admins may do everything
@@ -79,6 +79,11 @@ async def test_each_role_gets_exactly_what_the_matrix_allows(api: httpx.AsyncCli
                 assert role.value in problem["detail"]
     for method, path in PUBLIC:
         assert (await api.request(method, path)).status_code == 200
+    for method, path in SIGNED:
+        # Unsigned: refused (401), or 404 where the platform's channel is not configured.
+        unsigned = await api.request(method, path, content=b"[]")
+        assert unsigned.status_code in (401, 404), unsigned.text
+        assert unsigned.headers["content-type"] == "application/problem+json"
 
 
 # ---- handlers and departments -----------------------------------------------------------

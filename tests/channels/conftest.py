@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from channels.registry import adapters_from_settings
 from core.settings import Settings
+from services.channel_intake import ChannelIntake
 from store.channels import ChannelStore
 from store.db import session_factory
 from tests.conftest import Database
@@ -29,6 +30,7 @@ class Marketplace:
     api: httpx.AsyncClient  # staff's calls, over HTTP to the same server the platform pushes to
     channels: ChannelStore
     database: Database
+    intake: ChannelIntake  # the API's own intake service
 
     async def case_of(self, after_sale_id: str, timeout: float = 15.0) -> str:
         deadline = time.monotonic() + timeout
@@ -74,4 +76,11 @@ async def douyin(env: WorkflowEnvironment, database: Database) -> AsyncIterator[
             httpx.AsyncClient(base_url=url, timeout=30) as api,
         ):  # fmt: skip
             fake.push_url = f"{url}/channels/douyin/events"
-            yield Marketplace(fake, api, ChannelStore(session_factory(database.engine)), database)
+            intake = ChannelIntake(
+                ChannelStore(session_factory(database.engine)),
+                database.store,
+                env.client,
+                settings,
+                app.state.sla_rules,
+            )
+            yield Marketplace(fake, api, ChannelStore(session_factory(database.engine)), database, intake)

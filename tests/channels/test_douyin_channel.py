@@ -4,14 +4,18 @@ the decision calls the cases make."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
+from channels.douyin.adapter import DouyinAdapter
+from services.channel_intake import ChannelIntake
 from tests.channels.conftest import Marketplace
 from tests.support.api import post
-from tests.support.douyin import AfterSale, new_after_sale_id
+from tests.support.douyin import APP_KEY, APP_SECRET, AfterSale, new_after_sale_id
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE
 from tests.support.receiver import eventually
 from workflows.case import CaseWorkflow
@@ -43,6 +47,10 @@ async def detail(market: Marketplace, number: str) -> dict[str, Any]:
 def platform_clock(case: dict[str, Any]) -> dict[str, Any]:
     (clock,) = [c for c in case["sla"]["clocks"] if c["name"] == "platform"]
     return clock
+
+
+def get_intake_of(market: Marketplace) -> ChannelIntake:
+    return market.intake
 
 
 async def _state_is(market: Marketplace, after_sale_id: str, *states: str) -> bool:
@@ -81,6 +89,11 @@ async def test_a_refund_goes_from_the_push_to_refund_success(douyin: Marketplace
     # Searchable by the after-sale: in Temporal (a search attribute) and in the record.
     found = [w.id async for w in env.client.list_workflows(f'PlatformAfterSale = "douyin:{refund.after_sale_id}"')]
     assert found == [number]
+    # Operators read the after-sale and the platform's deadline in Temporal UI's current details.
+    metadata = await env.client.get_workflow_handle(number).query(
+        "__temporal_workflow_metadata", result_type=WorkflowMetadata
+    )
+    assert f"douyin after-sale {refund.after_sale_id}: status 6; platform deadline " in metadata.current_details
 
     await decide(market, number, "approve_refund")
     (call,) = fake.operates(refund.after_sale_id)
@@ -304,3 +317,23 @@ async def test_an_approved_refund_plan_is_paid_through_the_platform(douyin: Mark
     await market.wait_events(number, "platform_decision_confirmed")
     assert executed.stage == "awaiting_feedback"
     assert "douyin" in str(executed.data)
+
+
+async def test_a_message_recorded_but_not_applied_is_finished_by_the_sweep(douyin: Marketplace) -> None:
+    # The API stopped after answering the platform: the message is on record, no case acted on it.
+    market, fake = douyin, douyin.fake
+    stranded = sale()
+    message = fake.apply(stranded, datetime.now(UTC), datetime.now(UTC) + timedelta(hours=24))
+    (event,) = DouyinAdapter(APP_KEY, APP_SECRET, fake.api_url).parse(json.dumps([message]).encode())
+    intake = get_intake_of(market)
+    assert (await intake.record(event)).applied is False
+    assert await market.channels.case_of("douyin", stranded.after_sale_id) is None
+
+    assert await intake.act_on_unapplied() >= 1
+    number = await market.case_of(stranded.after_sale_id)
+    assert await _state_is(market, stranded.after_sale_id, "applied")
+    # What operators read in Temporal UI names the after-sale and its platform deadline.
+    details = (await market.wait_events(number, "platform_message"))[0]
+    assert details.data["topic"] == "doudian_refund_RefundCreated"
+    again = await intake.take_event(event)  # the platform's redelivery after all
+    assert (again.duplicate, again.applied, again.case_number) == (True, True, number)

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         SentDecision,
         Whose,
     )
+    from domain.presenting import current_details
     from domain.records import Notification, ResolutionOrder
     from domain.refusals import Refusal
     from domain.sla import ClockName, SlaClock, Target
@@ -100,6 +101,9 @@ class MarketplaceHandlers(Deadlines):
         await self._record(EventKind.PLATFORM_MESSAGE, SYSTEM_ACTOR, data=data)
         await self._confirm_decisions(event)
         await self._platform_clock(event)
+        # The deadline may have moved after the last write published the details: operators
+        # read the new one at once (details are no command, unlike a search attribute upsert).
+        workflow.set_current_details(current_details(self._case, self._next_item()))
 
     async def _confirm_decisions(self, event: PlatformEvent) -> None:
         link = self._link()
