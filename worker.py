@@ -186,9 +186,11 @@ async def _run_until_terminated(worker: Worker) -> None:
             loop.remove_signal_handler(sig)
 
 
-def configured_platforms(settings: Settings) -> list[Platform]:
-    """The marketplaces whose credentials are set: what the reconciliation schedule reads."""
-    return sorted(adapters_from_settings(settings))
+def configured_platforms(settings: Settings, *, listing: bool = False) -> list[Platform]:
+    """The marketplaces whose credentials are set; with `listing`, those whose adapter can also list
+    its recent after-sales (what the reconciliation schedule reads)."""
+    adapters = adapters_from_settings(settings)
+    return sorted(p for p, a in adapters.items() if not listing or hasattr(a, "changed_after_sales"))
 
 
 async def run_tmc(settings: Settings, client: Client) -> None:

@@ -114,7 +114,7 @@ async def reconcile_schedule(client, settings: Settings) -> str:  # noqa: ANN001
         client,
         schedule_id=settings.reconcile_schedule_id,
         task_queue=settings.task_queue,
-        platforms=configured_platforms(settings),
+        platforms=configured_platforms(settings, listing=True),
         every_minutes=settings.reconcile_every_minutes,
         window_minutes=settings.reconcile_window_minutes,
     )
