@@ -3,6 +3,8 @@ and what a person is told when a limit stops a decision."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,6 +13,7 @@ import pytest
 
 from channels.base import MessageRejected
 from channels.taobao.adapter import OVER_BATCH_CAP, SMS_VERIFICATION, TaobaoAdapter
+from channels.taobao.consumer import TmcConsumer
 from channels.taobao.protocol import (
     Frame,
     FrameError,
@@ -23,8 +26,18 @@ from channels.taobao.protocol import (
 )
 from channels.taobao.status import can_follow, whose_move
 from channels.taobao.top import BEIJING, TopClient, sign
-from domain.marketplace import AfterSaleKind, DecisionKind, Platform, PlatformDecision, PlatformStep, Whose
-from tests.support.taobao import APP_KEY, APP_SECRET, SESSION, FakeTop, fake_top
+from domain.marketplace import (
+    AfterSaleKind,
+    DecisionKind,
+    IntakeResult,
+    Platform,
+    PlatformDecision,
+    PlatformEvent,
+    PlatformStep,
+    Whose,
+)
+from tests.support.receiver import eventually
+from tests.support.taobao import APP_KEY, APP_SECRET, SESSION, FakeTop, fake_tmc, fake_top
 
 
 def adapter(top: FakeTop, shop_type: str = "taobao") -> TaobaoAdapter:
@@ -162,3 +175,53 @@ async def test_the_list_api_gives_each_changed_refund_as_its_current_step() -> N
         listed = await adapter(top).changed_after_sales(datetime.now(UTC) - timedelta(minutes=30), datetime.now(UTC))
         assert [(e.after_sale_id, e.step) for e in listed] == [("6005", PlatformStep.BUYER_RETURNED)]
         assert listed[0].message_id.startswith("reconcile:6005:WAIT_SELLER_CONFIRM_GOODS:")
+
+
+class Recorded:
+    """An intake that only remembers what it was given (the consumer's side of the contract)."""
+
+    def __init__(self) -> None:
+        self.events: list[PlatformEvent] = []
+
+    async def take_event(self, event: PlatformEvent) -> IntakeResult:
+        self.events.append(event)
+        return IntakeResult(message_id=event.message_id, case_number="TB-1", applied=True)
+
+
+async def test_the_consumer_reconnects_after_a_drop_and_a_wrong_secret_is_refused() -> None:
+    async with fake_top() as top, fake_tmc() as tmc:
+        intake = Recorded()
+        consumer = TmcConsumer(adapter(top), intake, app_key=APP_KEY, secret=APP_SECRET, url=tmc.url)
+        task = asyncio.create_task(consumer.run())
+        try:
+            top.add_refund("6101", tid="4101", fee="9.90", deadline=datetime.now(BEIJING) + timedelta(days=1))
+            first = await tmc.publish(
+                "taobao_refund_RefundCreated", {"refund_id": 6101, "tid": 4101, "refund_fee": "9.90"}
+            )
+            await tmc.wait_confirmed(first)
+            await tmc.drop_connections()  # the server goes away; the consumer comes back on its own
+            second = await tmc.publish(
+                "taobao_refund_RefundClosed", {"refund_id": 6101, "tid": 4101, "refund_fee": "9.90"}
+            )
+            await tmc.wait_confirmed(second)
+            # Not a refund topic: confirmed (or TMC would send it forever) but not recorded.
+            await tmc.wait_confirmed(await tmc.publish("taobao_trade_TradeCreate", {"tid": 4102}))
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert tmc.connects == 2
+        assert [(e.step, e.status) for e in intake.events] == [
+            (PlatformStep.REQUESTED, "WAIT_SELLER_AGREE"), (PlatformStep.CLOSED, "CLOSED"),
+        ]  # fmt: skip
+        assert intake.events[0].deadline is not None  # enriched from taobao.refund.get
+
+        wrong = TmcConsumer(adapter(top), intake, app_key=APP_KEY, secret="not-the-secret", url=tmc.url)
+        task = asyncio.create_task(wrong.run())
+        try:
+            await eventually(lambda: tmc.refused_connects > 0, what="a refused connect")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert tmc.connects == 2 and not wrong.connected.is_set()
