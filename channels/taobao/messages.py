@@ -167,8 +167,10 @@ def with_record(event: PlatformEvent, record: dict[str, Any]) -> PlatformEvent:
             record.get("order_status"),
         ),
     }  # fmt: skip
+    # The detail is the refund now; its deadline belongs to the message only while the refund is still
+    # in the status the message reports (a late message must not carry a later step's deadline).
     deadline = _deadline(record)
-    if deadline is not None:
+    if deadline is not None and record.get("status") == event.status:
         update["deadline"] = deadline
     if event.amount is None and record.get("refund_fee") is not None:
         update["amount"] = _amount(record.get("refund_fee"), "refund_fee")
