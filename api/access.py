@@ -80,6 +80,7 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/cases/{number}/contributions/{department}/waive"): frozenset({HANDLER, SUPERVISOR, HEAD, ADMIN}),
     # Marketplace after-sales: the decision the case sends to the platform.
     ("POST", "/cases/{number}/platform-decisions"): frozenset({HANDLER, SUPERVISOR, HEAD, ADMIN}),
+    ("GET", "/channels/{platform}/after-sales/{after_sale_id}"): EVERYONE,
     # Rules in force: admins only.
     ("POST", "/admin/sla-policies"): frozenset({ADMIN}),
     ("POST", "/admin/calendars"): frozenset({ADMIN}),

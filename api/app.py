@@ -117,6 +117,7 @@ def create_app(
     app.include_router(queues.router, dependencies=guarded)
     app.include_router(triage_rules.router, dependencies=guarded)
     app.include_router(channels.decisions, dependencies=guarded)
+    app.include_router(channels.lookups, dependencies=guarded)
     # A platform's push authenticates by its signature over the body (api/routes/channels.py).
     app.include_router(channels.router)
     # The codec endpoint authenticates by itself: Temporal UI calls it, and callers without

@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from domain.case import Actor, Role
-from domain.marketplace import IntakeResult, PlatformEvent, PlatformLink, case_intake
+from domain.marketplace import IntakeResult, Platform, PlatformEvent, PlatformLink, case_intake
 from services.cases import start_case
 from services.sla_rules import SlaRulebook
 from services.temporal_calls import rpc_timeout, temporal_deadline
@@ -44,6 +44,10 @@ class ChannelIntake:
         self._temporal = temporal
         self._settings = settings
         self._rules = rules
+
+    async def case_of(self, platform: Platform, after_sale_id: str) -> str | None:
+        """The case of a platform after-sale, if it has one."""
+        return await self._channels.case_of(platform.value, after_sale_id)
 
     async def take_event(self, event: PlatformEvent) -> IntakeResult:
         """Record the message and act on it; a redelivery acts only if the first delivery did not finish."""

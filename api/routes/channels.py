@@ -13,10 +13,12 @@ import asyncio
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from api.deps import add_actions
+from api.access import sees
+from api.deps import Caller, Store, add_actions
 from api.problems import Problem
 from channels.base import ChannelAdapter, MessageRejected
 from domain.marketplace import Platform, PlatformDecisionRequest, PlatformEvent
@@ -28,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["channels"])
 decisions = APIRouter(prefix="/cases", tags=["cases"])
+lookups = APIRouter(tags=["channels"])
 
 # What the platform's own API may add to a message (its current deadline) before we answer.
 ENRICH_SECONDS = 1.0
@@ -95,6 +98,32 @@ async def douyin_events(request: Request, intake: Intake, background: Background
             fresh.append(event)
     background.add_task(_act, intake, fresh)
     return JSONResponse(DOUYIN_RECEIVED)
+
+
+class AfterSaleLink(BaseModel):
+    platform: Platform
+    after_sale_id: str
+    case_number: str
+
+
+# As the record's column; a platform's after-sale ids are digits, letters, '-' and '_'.
+AfterSaleId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
+
+
+@lookups.get(
+    "/channels/{platform}/after-sales/{after_sale_id}",
+    response_model=AfterSaleLink,
+    summary="The case of a platform after-sale",
+)
+async def case_of_after_sale(
+    platform: Platform, after_sale_id: AfterSaleId, intake: Intake, store: Store, actor: Caller
+) -> AfterSaleLink:
+    number = await intake.case_of(platform, after_sale_id)
+    row = await store.get_case(number) if number is not None else None
+    # A handler finds only their department's cases, as everywhere (the same 404 otherwise).
+    if number is None or not sees(actor, row.department if row else None, await store.assisting(number)):
+        raise Problem(404, "After-sale not found", f"no case for {platform.value} after-sale {after_sale_id}")
+    return AfterSaleLink(platform=platform, after_sale_id=after_sale_id, case_number=number)
 
 
 add_actions(

@@ -12,11 +12,12 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
 from channels.douyin.adapter import DouyinAdapter
+from channels.douyin.signature import push_signature
 from services.channel_intake import ChannelIntake
 from tests.channels.conftest import Marketplace
 from tests.support.api import post
 from tests.support.douyin import APP_KEY, APP_SECRET, AfterSale, new_after_sale_id
-from tests.support.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE
+from tests.support.people import AGENT, HANDLER, HEAD, LOGISTICS, PLAN, SUPERVISOR, TRIAGE, WAREHOUSE
 from tests.support.receiver import eventually
 from workflows.case import CaseWorkflow
 
@@ -89,6 +90,12 @@ async def test_a_refund_goes_from_the_push_to_refund_success(douyin: Marketplace
     # Searchable by the after-sale: in Temporal (a search attribute) and in the record.
     found = [w.id async for w in env.client.list_workflows(f'PlatformAfterSale = "douyin:{refund.after_sale_id}"')]
     assert found == [number]
+    looked_up = await market.api.get(f"/channels/douyin/after-sales/{refund.after_sale_id}", headers=AGENT)
+    assert looked_up.json() == {"platform": "douyin", "after_sale_id": refund.after_sale_id, "case_number": number}
+    unknown = await market.api.get("/channels/douyin/after-sales/1", headers=AGENT)
+    assert (unknown.status_code, unknown.json()["title"]) == (404, "After-sale not found")
+    malformed = await market.api.get("/channels/douyin/after-sales/7%20or%201", headers=AGENT)
+    assert malformed.status_code == 422 and malformed.json()["errors"][0]["field"] == "path.after_sale_id"
     # Operators read the after-sale and the platform's deadline in Temporal UI's current details.
     metadata = await env.client.get_workflow_handle(number).query(
         "__temporal_workflow_metadata", result_type=WorkflowMetadata
@@ -337,3 +344,43 @@ async def test_a_message_recorded_but_not_applied_is_finished_by_the_sweep(douyi
     assert details.data["topic"] == "doudian_refund_RefundCreated"
     again = await intake.take_event(event)  # the platform's redelivery after all
     assert (again.duplicate, again.applied, again.case_number) == (True, True, number)
+
+
+async def test_an_approved_return_plan_is_authorised_and_settled_on_the_platform(douyin: Marketplace) -> None:
+    market, fake, api = douyin, douyin.fake, douyin.api
+    goods = sale(RETURN_AND_REFUND, 45900)
+    await fake.push(fake.apply(goods, datetime.now(UTC), datetime.now(UTC) + timedelta(hours=48)))
+    number = await market.case_of(goods.after_sale_id)
+    await market.wait_events(number, "platform_message")
+    await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
+    await post(api, f"/cases/{number}/accept", None, HANDLER)
+    back = {"type": "return", "amount": "459.00", "currency": "CNY", "detail": "the buyer sends it back"}
+    await post(api, f"/cases/{number}/plan", PLAN | {"resolution": back}, HANDLER)
+    await post(api, f"/cases/{number}/approve", {"comment": "同意退货 ok"}, HEAD)
+
+    # Authorised on the platform first, then our return steps begin.
+    await market.wait_events(number, "return_authorised")
+    assert [c.param["type"] for c in fake.operates(goods.after_sale_id)] == [101]
+    await market.wait_events(number, "platform_decision_confirmed")
+    await fake.buyer_returns(goods, datetime.now(UTC) + timedelta(hours=72))
+    await market.wait_events(number, "platform_message", 3)
+
+    await post(api, f"/cases/{number}/return-steps/pickup_booked", {"tracking_number": "SF1234567890"}, LOGISTICS)
+    await post(api, f"/cases/{number}/return-steps/parcel_received", None, WAREHOUSE)
+    await post(api, f"/cases/{number}/return-steps/quality_checked", {"passed": True, "note": "unused"}, WAREHOUSE)
+    await post(api, f"/cases/{number}/return-steps/restocked", None, WAREHOUSE)
+
+    # The refund that settles the return is the platform's receipt confirmation, paid by the platform.
+    await market.wait_events(number, "resolution_executed")
+    assert [c.param["type"] for c in fake.operates(goods.after_sale_id)] == [101, 111]
+    await market.wait_events(number, "platform_decision_confirmed", 2)
+
+
+async def test_a_signed_push_we_cannot_read_is_refused_naming_the_field(douyin: Marketplace) -> None:
+    market = douyin
+    body = b'[{"tag": "200", "msg_id": "m-bad", "data": "{\\"p_id\\": 1}"}]'
+    response = await market.api.post(
+        "/channels/douyin/events", content=body, headers={"event-sign": push_signature(APP_KEY, body, APP_SECRET)}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "body[0].data.aftersale_id", "message": "missing"}]
