@@ -65,9 +65,13 @@ class Shop:
         return consumer
 
     async def case_of(self, refund_id: str) -> str:
-        return await eventually(
-            lambda: self.channels.case_of("taobao", refund_id), what=f"a case for refund {refund_id}"
-        )
+        """The refund's case as staff look it up (GET /channels/taobao/after-sales/{id})."""
+
+        async def found() -> str | None:
+            answer = await self.api.get(f"/channels/taobao/after-sales/{refund_id}", headers=SUPERVISOR)
+            return answer.json()["case_number"] if answer.status_code == 200 else None
+
+        return await eventually(found, what=f"a case for refund {refund_id}")
 
     async def live(self, number: str) -> dict[str, Any]:
         answer = await self.api.get(f"/cases/{number}", headers=SUPERVISOR)
