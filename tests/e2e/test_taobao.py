@@ -32,7 +32,7 @@ from api.app import create_app
 from channels.taobao import adapter_from_settings
 from channels.taobao.consumer import TmcConsumer
 from channels.taobao.run import consumer_from_settings, intake_from
-from channels.taobao.top import BEIJING
+from channels.taobao.top import BEIJING, top_time
 from core.settings import Settings
 from core.temporal_setup import ensure_reconcile_schedule
 from domain.marketplace import IntakeResult, Platform, PlatformEvent
@@ -331,3 +331,19 @@ async def test_the_reconciliation_schedule_repairs_what_lost_messages_left_behin
 async def _ran(handle: Any, seen: int) -> Any:
     actions = (await handle.describe()).info.recent_actions
     return actions[-1].action if len(actions) > seen else None
+
+
+async def test_a_refund_closed_before_its_created_message_leaves_one_closed_case(shop: Shop) -> None:
+    rid = refund_id()
+    opened = created(shop.top, rid)
+    closed = opened | {"modified": top_time(datetime.now(BEIJING) + timedelta(minutes=5))}
+    shop.top._set(rid, "CLOSED")
+    async with running(shop.consumer()):
+        late = await shop.tmc.publish("taobao_refund_RefundClosed", closed)
+        await shop.tmc.wait_confirmed(late)
+        early = await shop.tmc.publish("taobao_refund_RefundCreated", opened)
+        await shop.tmc.wait_confirmed(early)
+    number = await shop.case_of(rid)
+    platform = (await shop.live(number))["live"]["platform"]
+    assert (platform["status"], platform["step"]) == ("CLOSED", "closed")  # the older message moved nothing back
+    assert [m["state"] for m in await shop.channels.messages("taobao", rid)] == ["applied", "applied"]
