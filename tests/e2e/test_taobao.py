@@ -347,3 +347,33 @@ async def test_a_refund_closed_before_its_created_message_leaves_one_closed_case
     platform = (await shop.live(number))["live"]["platform"]
     assert (platform["status"], platform["step"]) == ("CLOSED", "closed")  # the older message moved nothing back
     assert [m["state"] for m in await shop.channels.messages("taobao", rid)] == ["applied", "applied"]
+
+
+async def test_an_approved_refund_is_agreed_on_taobao_and_confirmed_by_its_next_message(shop: Shop) -> None:
+    rid = refund_id()
+    content = created(shop.top, rid)
+    async with running(shop.consumer()):
+        await shop.tmc.wait_confirmed(await shop.tmc.publish("taobao_refund_RefundCreated", content))
+        number = await shop.case_of(rid)
+        answer = await shop.api.post(
+            f"/cases/{number}/platform-decisions", json={"kind": "approve_refund"}, headers=SUPERVISOR
+        )
+        assert answer.status_code in (200, 202), answer.text
+        [agreed] = shop.top.calls_of("taobao.rp.refunds.agree")
+        assert agreed["refund_infos"].startswith(f"{rid}|12800|")
+        assert shop.top.refunds[rid]["status"] == "SUCCESS"
+        success = content | {"modified": shop.top.refunds[rid]["modified"]}
+        await shop.tmc.wait_confirmed(await shop.tmc.publish("taobao_refund_RefundSuccess", success))
+
+    async def kinds() -> list[str]:
+        timeline = (await shop.api.get(f"/cases/{number}/timeline", headers=SUPERVISOR)).json()
+        return [e["kind"] for e in timeline]
+
+    await eventually(lambda: _has(kinds(), "platform_decision_confirmed"), what="the platform's confirmation")
+    found = await kinds()
+    assert found.index("platform_decision_sent") < found.index("platform_decision_confirmed")
+    assert (await shop.live(number))["live"]["platform"]["status"] == "SUCCESS"
+
+
+async def _has(kinds: Any, kind: str) -> bool:
+    return kind in await kinds
