@@ -17,8 +17,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.case import CaseActivities
 from activities.marketplace import MarketplaceActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.retention import RetentionActivities
 from channels.registry import adapters_from_settings
+from channels.taobao.run import intake_from, tmc_consumer
 from core.metrics import metrics_runtime
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
@@ -33,9 +35,11 @@ from domain.triage import DEFAULT_RULES, TriageRules
 from services.customer_links import Purpose, issue_link
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
+from store.reconciliation import LinkStates
 from store.retention import RetentionStore
 from store.triage_rules import DEFAULT_CACHE_SECONDS, ActiveTriageRules, TriageRulesStore
 from workflows.case import CaseWorkflow
+from workflows.reconciliation import MarketplaceReconciliationWorkflow
 from workflows.retention import RetentionWorkflow
 
 # The domain and the workflow module are pure, and pydantic is heavy to re-import: all
@@ -69,6 +73,7 @@ def build_worker(
     stock: StockService | None = None,
     triage_rules_cache_seconds: float = DEFAULT_CACHE_SECONDS,
     marketplaces: dict[Platform, Any] | None = None,
+    intake: Any = None,
     **options: Any,
 ) -> Worker:
     # Uploaded and activated triage rules win over `triage_rules` (the file or the defaults).
@@ -78,10 +83,16 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CaseWorkflow, RetentionWorkflow],
+        workflows=[CaseWorkflow, RetentionWorkflow, MarketplaceReconciliationWorkflow],
         activities=CaseActivities(store, executor, active_rules, route_attempts=route_attempts, stock=stock).all
         + RetentionActivities(RetentionStore(store.sessions)).all
-        + MarketplaceActivities(marketplaces or {}).all,
+        + MarketplaceActivities(marketplaces or {}).all
+        # Reconciliation reads the platforms that can list their after-sales and feeds the intake (`intake`).
+        + ReconciliationActivities(
+            {p: a for p, a in (marketplaces or {}).items() if hasattr(a, "changed_after_sales")},
+            intake,
+            LinkStates(store.sessions),
+        ).all,
         workflow_runner=SANDBOX,
         **options,
     )
@@ -98,6 +109,7 @@ def worker_from_settings(client: Client, store: CaseStore, settings: Settings) -
         executor=executor_from_settings(settings),
         route_attempts=settings.execution_route_attempts,
         marketplaces=dict(adapters_from_settings(settings)),
+        intake=intake_from(settings, client, store.sessions),
         max_cached_workflows=settings.worker_cached_cases,
         deployment_config=deployment_config(settings),
         # On SIGTERM (a rolling update) running activities get this long to finish before they are cancelled.
@@ -158,7 +170,9 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
         )
         # Scaled on the task-queue backlog, the worker leaves the outbox to `aftersales dispatcher` when told so.
         dispatching = outbox_dispatcher(settings, sessions) if settings.worker_runs_dispatcher else None
-        async with dispatching or contextlib.nullcontext():
+        # Taobao's messages come over TMC's WebSocket, consumed here unless `aftersales tmc` runs apart.
+        consuming = tmc_consumer(settings, client, sessions) if settings.worker_runs_tmc else None
+        async with dispatching or contextlib.nullcontext(), consuming or contextlib.nullcontext():
             await _run_until_terminated(worker)
     finally:
         await engine.dispose()
@@ -184,6 +198,25 @@ async def _run_until_terminated(worker: Worker) -> None:
         stopping.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+def configured_platforms(settings: Settings, *, listing: bool = False) -> list[Platform]:
+    """The marketplaces whose credentials are set; with `listing`, those whose adapter can also list
+    its recent after-sales (what the reconciliation schedule reads)."""
+    adapters = adapters_from_settings(settings)
+    return sorted(p for p, a in adapters.items() if not listing or hasattr(a, "changed_after_sales"))
+
+
+async def run_tmc(settings: Settings, client: Client) -> None:
+    """Only the Taobao TMC consumer (`aftersales tmc`): where the workers run with WORKER_RUNS_TMC=false."""
+    engine = create_engine(settings.effective_database_url)
+    try:
+        async with tmc_consumer(settings, client, session_factory(engine)) as consumer:
+            if consumer is None:
+                raise RuntimeError("set TAOBAO_APP_KEY and TAOBAO_APP_SECRET to consume Taobao's messages")
+            await asyncio.Event().wait()  # until cancelled (Ctrl-C, SIGTERM)
+    finally:
+        await engine.dispose()
 
 
 async def run_dispatcher(settings: Settings) -> None:

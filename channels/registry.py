@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from channels.base import ChannelAdapter
 from channels.douyin.adapter import DouyinAdapter
+from channels.taobao import adapter_from_settings as taobao_adapter
+from channels.taobao import taobao_configured
 from core.settings import Settings
 from domain.marketplace import Platform
 
@@ -18,4 +20,6 @@ def adapters_from_settings(settings: Settings) -> dict[Platform, ChannelAdapter]
             settings.douyin_api_url,
             settings.douyin_access_token.get_secret_value() if settings.douyin_access_token else "",
         )
+    if taobao_configured(settings):
+        adapters[Platform.TAOBAO] = taobao_adapter(settings)
     return adapters

@@ -1,11 +1,11 @@
 """The `aftersales` command: dev (everything in one), worker, dispatcher, api, migrate, apikey, triage-rules,
-temporal, cases, demo, report. Each group lives in its own module; this one assembles them."""
+temporal, cases, demo, report, tmc. Each group lives in its own module; this one assembles them."""
 
 from __future__ import annotations
 
 import typer
 
-from cli import cases, keys, report, serve
+from cli import cases, keys, report, serve, tmc
 
 app = typer.Typer(help="Aftersales: after-sales cases as durable Temporal workflows.", no_args_is_help=True)
 for command in (serve.dev, serve.worker, serve.dispatcher, serve.api, serve.migrate):
@@ -16,6 +16,7 @@ app.add_typer(cases.temporal_cli, name="temporal")
 app.add_typer(cases.cases_cli, name="cases")
 app.command()(cases.demo)
 app.command()(report.report)
+app.command()(tmc.tmc)
 
 
 def main() -> None:

@@ -21,13 +21,17 @@ def setup_temporal(temporal_address: TemporalAddress = None) -> None:
 
     settings = temporal_settings(temporal_address)
 
-    async def run():  # noqa: ANN202 - tuple[SetupResult, str]
+    async def run():  # noqa: ANN202 - tuple[SetupResult, str, str]
         client = await connect_temporal(settings)
         result = await register_search_attributes(client, settings.temporal_namespace)
-        return result, await common.retention_schedule(client, settings)
+        return (
+            result,
+            await common.retention_schedule(client, settings),
+            await common.reconcile_schedule(client, settings),
+        )
 
     try:
-        result, schedule = asyncio.run(run())
+        result, schedule, reconcile = asyncio.run(run())
     except SearchAttributeConflict as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -38,6 +42,10 @@ def setup_temporal(temporal_address: TemporalAddress = None) -> None:
     if result.existing:
         typer.echo(f"namespace {result.namespace}: already there: {', '.join(result.existing)}")
     typer.echo(f"namespace {result.namespace}: retention schedule {settings.retention_schedule_id} {schedule}")
+    if reconcile != "none":
+        typer.echo(
+            f"namespace {result.namespace}: reconciliation schedule {settings.reconcile_schedule_id} {reconcile}"
+        )
 
 
 cases_cli = typer.Typer(help="Cases, from the terminal.", no_args_is_help=True)

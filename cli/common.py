@@ -103,3 +103,18 @@ async def retention_schedule(client, settings: Settings) -> str:  # noqa: ANN001
         years=settings.retention_years,
         timezone=settings.business_timezone,
     )
+
+
+async def reconcile_schedule(client, settings: Settings) -> str:  # noqa: ANN001 - temporalio Client
+    """The marketplace reconciliation (README: Marketplaces), for the platforms configured here."""
+    from core.temporal_setup import ensure_reconcile_schedule
+    from worker import configured_platforms
+
+    return await ensure_reconcile_schedule(
+        client,
+        schedule_id=settings.reconcile_schedule_id,
+        task_queue=settings.task_queue,
+        platforms=configured_platforms(settings, listing=True),
+        every_minutes=settings.reconcile_every_minutes,
+        window_minutes=settings.reconcile_window_minutes,
+    )

@@ -124,7 +124,7 @@ async def _dev(
     from store.cases import CaseStore
     from store.db import create_engine, session_factory
     from store.migrate import upgrade
-    from worker import outbox_dispatcher, worker_from_settings, worker_runtime
+    from worker import outbox_dispatcher, tmc_consumer, worker_from_settings, worker_runtime
 
     start_tracing("aftersales")  # the API and the worker in one process: one service
     codec_endpoint = f"http://{host}:{api_port}/codec" if settings.codec() else None
@@ -133,6 +133,7 @@ async def _dev(
     ) as server:
         client = await server.connect(settings, runtime=worker_runtime(settings))
         await common.retention_schedule(client, settings)
+        await common.reconcile_schedule(client, settings)
         engine = create_engine(settings.effective_database_url)
         trace_engine(engine)
         await upgrade(engine)
@@ -154,6 +155,7 @@ async def _dev(
         async with (
             worker_from_settings(client, store, settings),
             outbox_dispatcher(settings, sessions),
+            tmc_consumer(settings, client, sessions),
         ):
             typer.echo(
                 f"\nAftersales is running (data in {settings.data_dir.resolve()}):\n"

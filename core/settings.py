@@ -229,6 +229,32 @@ class Settings(BaseSettings):
     )
     douyin_access_token: SecretStr | None = Field(default=None, description="the shop's access token for the open API")
     douyin_api_url: str = Field(default="https://openapi-fxg.jinritemai.com", description="Douyin Shop open API")
+    # Taobao/Tmall (channels/taobao/): messages over TMC's WebSocket, decisions through the TOP API.
+    taobao_app_key: str | None = Field(
+        default=None, description="Taobao Open Platform app key: turns the Taobao channel and its TMC consumer on"
+    )
+    taobao_app_secret: SecretStr | None = Field(default=None, description="the app's secret (signs TMC and TOP calls)")
+    taobao_session: SecretStr | None = Field(default=None, description="the shop's access token (TOP `session`)")
+    taobao_api_url: str = Field(default="https://eco.taobao.com/router/rest", description="TOP API router")
+    taobao_sign_method: Literal["md5", "hmac", "hmac-sha256"] = "md5"
+    taobao_tmc_url: str = Field(default="ws://mc.api.taobao.com/", description="TMC WebSocket endpoint")
+    taobao_tmc_group: str = Field(default="default", max_length=64, description="TMC user group to consume")
+    taobao_shop_type: Literal["taobao", "tmall"] = Field(
+        default="taobao", description="taobao: 20 refunds/¥6,000 per agree call; tmall: 30/¥10,000, refusals need proof"
+    )
+    taobao_return_address_id: str | None = Field(
+        default=None, max_length=32, description="seller_address_id for authorising returns; unset: a person does it"
+    )
+    worker_runs_tmc: bool = Field(
+        default=True,
+        description="The worker consumes TMC when TAOBAO_APP_KEY is set; false where `aftersales tmc` runs",
+    )
+    # Reconciliation (workflows/reconciliation.py): what a missed push left behind, repaired on a schedule.
+    reconcile_schedule_id: str = "aftersales-marketplace-reconcile"
+    reconcile_every_minutes: int = Field(default=10, ge=1, le=1440, description="How often the platforms are read")
+    reconcile_window_minutes: int = Field(
+        default=30, ge=1, le=1440, description="How far back each run reads (overlapping the previous run)"
+    )
     jwt_secret: SecretStr | None = Field(
         default=None, description="Shared HMAC secret (HS*); no JWTs accepted when no key is set"
     )

@@ -1,5 +1,5 @@
 """`aftersales temporal setup`: register the search attributes on a real Temporal cluster,
-and create (or update) the daily retention schedule.
+and create (or update) the daily retention schedule and the marketplace reconciliation schedule.
 
 `aftersales dev` passes them to the dev server on its command line; a real
 cluster gets them once, through the operator service. Running it again does
@@ -20,6 +20,7 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
+    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleRange,
@@ -27,9 +28,13 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 from temporalio.common import SearchAttributeKey
+from temporalio.service import RPCError, RPCStatusCode
 
+from domain.marketplace import Platform
+from domain.reconciliation import ReconcileRequest
 from domain.retention import RetentionPolicy
 from domain.search_attributes import ALL
+from workflows.reconciliation import MarketplaceReconciliationWorkflow
 from workflows.retention import RetentionWorkflow
 
 
@@ -118,4 +123,53 @@ async def ensure_retention_schedule(
         return "created"
     except ScheduleAlreadyRunningError:
         await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
+        return "updated"
+
+
+# ---- the marketplace reconciliation schedule ------------------------------------------
+
+
+def reconcile_schedule(
+    task_queue: str, platforms: list[Platform], every_minutes: int, window_minutes: int, workflow_id: str
+) -> Schedule:
+    """Every `every_minutes`: one reconciliation reading the last `window_minutes` (longer than the
+    interval, so windows overlap and a run that was skipped or failed loses nothing)."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            MarketplaceReconciliationWorkflow.run,
+            ReconcileRequest(platforms=platforms, window_minutes=window_minutes),
+            id=workflow_id,  # Temporal appends the scheduled time
+            task_queue=task_queue,
+            static_summary=f"Repair marketplace after-sales a lost message left behind ({', '.join(p.value for p in platforms)})",
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=every_minutes))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(minutes=window_minutes)),
+    )
+
+
+async def ensure_reconcile_schedule(
+    client: Client,
+    *,
+    schedule_id: str,
+    task_queue: str,
+    platforms: list[Platform],
+    every_minutes: int,
+    window_minutes: int,
+) -> str:
+    """Create or update the schedule for the configured platforms: "created", "updated", or
+    "none" (no platform configured: an existing schedule is deleted, nothing runs for nothing)."""
+    handle = client.get_schedule_handle(schedule_id)
+    if not platforms:
+        try:
+            await handle.delete()
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        return "none"
+    schedule = reconcile_schedule(task_queue, platforms, every_minutes, window_minutes, workflow_id=schedule_id)
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
         return "updated"

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from domain.case import Actor, Role
@@ -83,7 +84,19 @@ class ChannelIntake:
             number = await self._open(opener, now)
         applied = False
         for waiting_event in await self._channels.waiting(event.platform.value, event.after_sale_id):
-            await self._apply(number, waiting_event)
+            try:
+                await self._apply(number, waiting_event)
+            except RPCError as error:
+                if error.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                # The process that bound the after-sale to this number died before starting its case
+                # (the number is bound, the workflow is not there): start it now, then apply.
+                waiting = await self._channels.waiting(event.platform.value, event.after_sale_id)
+                opener = next((e for e in waiting if case_intake(e) is not None), None)
+                if opener is None:
+                    raise
+                await self._open(opener, now)
+                await self._apply(number, waiting_event)
             await self._channels.mark(waiting_event, APPLIED, datetime.now(UTC), number)
             applied = applied or waiting_event.message_id == event.message_id
         state = await self._channels.message_state(event.platform.value, event.message_id)
