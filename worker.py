@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.case import CaseActivities
 from activities.retention import RetentionActivities
+from core.action_signing import action_keys
 from core.metrics import metrics_runtime
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
@@ -32,6 +33,7 @@ from store.retention import RetentionStore
 from store.triage_rules import DEFAULT_CACHE_SECONDS, ActiveTriageRules, TriageRulesStore
 from workflows.case import CaseWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.signed_actions import ActionVerifier
 
 # The domain and the workflow module are pure, and pydantic is heavy to re-import: all
 # skip the sandbox. Re-importing workflows/case.py for every case cost ~120 KiB of worker
@@ -63,8 +65,11 @@ def build_worker(
     route_attempts: int = 5,
     stock: StockService | None = None,
     triage_rules_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+    signing_keys: Sequence[bytes] | None = None,
     **options: Any,
 ) -> Worker:
+    """`signing_keys`: those a case accepts actions signed with (workflows/signed_actions.py); the
+    settings' (ACTION_SIGNING_KEY, the development key when unset) unless given."""
     # Uploaded and activated triage rules win over `triage_rules` (the file or the defaults).
     active_rules = ActiveTriageRules(
         TriageRulesStore(store.sessions), triage_rules, ttl_seconds=triage_rules_cache_seconds
@@ -76,6 +81,7 @@ def build_worker(
         activities=CaseActivities(store, executor, active_rules, route_attempts=route_attempts, stock=stock).all
         + RetentionActivities(RetentionStore(store.sessions)).all,
         workflow_runner=SANDBOX,
+        interceptors=[ActionVerifier(signing_keys or action_keys(get_settings())), *options.pop("interceptors", [])],
         **options,
     )
 
@@ -90,6 +96,7 @@ def worker_from_settings(client: Client, store: CaseStore, settings: Settings) -
         triage_rules_cache_seconds=settings.triage_rules_cache_seconds,
         executor=executor_from_settings(settings),
         route_attempts=settings.execution_route_attempts,
+        signing_keys=action_keys(settings),
         max_cached_workflows=settings.worker_cached_cases,
         deployment_config=deployment_config(settings),
         # On SIGTERM (a rolling update) running activities get this long to finish before they are cancelled.

@@ -29,6 +29,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from api.app import create_app
+from core.action_signing import ActionSigner
 from core.logs import install_masking
 from core.settings import Settings
 from domain import search_attributes
@@ -65,6 +66,8 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
+        # The tests act as the API does: every update and signal signed (workflows/signed_actions.py).
+        interceptors=[ActionSigner(Settings().action_keys()[0])],
     )
     yield environment
     if RECORD_HISTORIES:
