@@ -45,6 +45,7 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/cases"): EVERYONE,
     ("GET", "/cases/{number}"): EVERYONE,
     ("GET", "/cases/{number}/timeline"): EVERYONE,
+    ("GET", "/cases/{number}/status"): EVERYONE,
     ("POST", "/cases/{number}/triage"): frozenset({AGENT, SUPERVISOR, HEAD, ADMIN}),
     ("POST", "/cases/{number}/accept"): frozenset({HANDLER, SUPERVISOR, ADMIN}),
     ("POST", "/cases/{number}/notes"): frozenset({AGENT, HANDLER, SUPERVISOR, HEAD, ADMIN}),
