@@ -5,10 +5,12 @@ sent straight is ignored. Histories with a dropped signal replay with the verify
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -25,6 +27,7 @@ from worker import SANDBOX
 from workflows.case import CaseWorkflow
 from workflows.signed_actions import UNSIGNED, ActionVerifier
 
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 OUTSIDE = "Actions on a case go through Aftersales"
 OUTSIDE_ZH = "案件操作须通过 Aftersales"
 
@@ -137,6 +140,21 @@ async def test_a_signal_sent_straight_is_ignored_and_history_replays(
         interceptors=[ActionVerifier(Settings().action_keys())],
     )
     await replayer.replay_workflow(history)
+
+
+NEWEST = sorted(path for path in HISTORIES.iterdir() if path.is_dir())[-1]
+
+
+@pytest.mark.parametrize("path", sorted(NEWEST.glob("*.json")), ids=lambda path: path.stem)
+async def test_the_newest_baseline_replays_with_the_verifying_worker(path: Path) -> None:
+    # Recorded with the development key, as tests run: signed signals are taken, as they were.
+    replayer = Replayer(
+        workflows=[CaseWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=SANDBOX,
+        interceptors=[ActionVerifier(Settings().action_keys())],
+    )
+    await replayer.replay_workflow(WorkflowHistory.from_json(path.stem.split(".")[0], path.read_text()))
 
 
 def test_production_requires_a_key_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
