@@ -31,7 +31,7 @@ from temporalio.client import (
 
 from core.settings import DEV_ACTION_SIGNING_KEY, Settings
 from domain.case import SYSTEM_ACTOR, Actor
-from workflows.signed_actions import HEADER, named_actor, signed_header
+from workflows.signed_actions import HEADER, SIGNED_RUN, SIGNED_RUN_HEADER, named_actor, signed_header
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ class _Signing(OutboundInterceptor):
     async def start_update_with_start_workflow(
         self, input: StartWorkflowUpdateWithStartInput
     ) -> WorkflowUpdateHandle[Any]:
+        start = input.start_workflow_input
+        start.headers = {**start.headers, SIGNED_RUN_HEADER: SIGNED_RUN}
         update = input.update_workflow_input
         update.update_id = update.update_id or str(uuid.uuid4())
         update.headers = self._signed(
@@ -106,6 +108,8 @@ class _Signing(OutboundInterceptor):
         await super().signal_workflow(input)
 
     async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        # A case started by us drops unsigned signals (workflows/signed_actions.py).
+        input.headers = {**input.headers, SIGNED_RUN_HEADER: SIGNED_RUN}
         if input.start_signal:  # signal-with-start: the one header goes with the signal
             signal = input.start_signal
             input.headers = self._signed(input.headers, input.id, signal, input.start_signal_args, str(uuid.uuid4()))

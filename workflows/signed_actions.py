@@ -13,9 +13,12 @@ worker checks it here, in a worker interceptor, so the case's own code stays as 
   break a case;
 - a signal cannot be refused: one without a good signature is dropped with a warning and does
   nothing. Signal handlers do run on replay, so the decision must come out the same then: it
-  depends only on the header in history and the keys (rotate by keeping old keys accepted), and
-  is taken only in runs carrying the `signed-signals` marker (histories from before it took
-  every signal, and replay so).
+  depends only on what history holds (the signal's header, the run's start headers) and the keys
+  (rotate by keeping old keys accepted). Runs started before signing began took every signal and
+  replay so: only a run whose start carries the `aftersales-signed-actions` header (our client
+  adds it to every start, the worker to every continue-as-new) drops unsigned signals. No marker
+  is recorded: a history replays the same with or without this interceptor as long as no signal
+  of it was dropped.
 
 The request id is the update's id (Temporal runs one id once); a signal carries its own.
 """
@@ -26,13 +29,14 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
+    ContinueAsNewInput,
     HandleSignalInput,
     HandleUpdateInput,
     Interceptor,
@@ -45,9 +49,10 @@ from temporalio.worker import (
 with workflow.unsafe.imports_passed_through():
     from domain.case import SYSTEM_ACTOR, Actor
 
-from workflows.case.patches import SIGNED_SIGNALS
-
 HEADER = "aftersales-signature"
+# On a run's start: its signals are checked (runs started before signing began have not got it).
+SIGNED_RUN_HEADER = "aftersales-signed-actions"
+SIGNED_RUN = Payload(metadata={"encoding": b"json/plain"}, data=b'"v1"')
 # The workflows whose actions are signed (by type name: the interceptor sees every workflow of the worker).
 SIGNED_WORKFLOWS = frozenset({"CaseWorkflow"})
 # The ApplicationError type of the refusal; api/ does not map it: the API's own updates are signed.
@@ -128,7 +133,7 @@ class _Inbound(WorkflowInboundInterceptor):
         super().handle_update_validator(input)
 
     async def handle_signal(self, input: HandleSignalInput) -> None:
-        if _signed_workflow() and workflow.patched(SIGNED_SIGNALS):
+        if _signed_workflow() and SIGNED_RUN_HEADER in workflow.info().headers:
             info = workflow.info()
             actor = signed_actor(self.keys, input.headers, info.workflow_id, input.signal, None)
             named = named_actor(input.args)
@@ -159,6 +164,11 @@ class _Outbound(WorkflowOutboundInterceptor):
         header = signed_header(self.keys[0], input.workflow_id, input.signal, actor, request)
         input.headers = {**input.headers, HEADER: header}
         await super().signal_external_workflow(input)
+
+    def continue_as_new(self, input: ContinueAsNewInput) -> NoReturn:
+        # The next run checks its signals as this one does (and a run from before signing began starts to).
+        input.headers = {**input.headers, SIGNED_RUN_HEADER: SIGNED_RUN}
+        super().continue_as_new(input)
 
 
 class ActionVerifier(Interceptor):

@@ -88,10 +88,6 @@ RECORD_AFTER_ACCEPT = "record-after-accept"
 # Only a case that meets such a refusal runs this code; no recorded history did.
 RECORD_REFUSED = "record-refused"
 
-# A signal reaches a case only with Aftersales' signature (workflows/signed_actions.py, issue 15
-# §7); one without is dropped. Runs recorded before this took every signal, and replay so.
-SIGNED_SIGNALS = "signed-signals"
-
 # id -> the first baseline in tests/histories/ that recorded its marker.
 BASELINES: dict[str, str | None] = {
     LOCAL_SIDE_EFFECTS: "v2-local-activities",
@@ -110,5 +106,4 @@ BASELINES: dict[str, str | None] = {
     FIRST_REPLY_BY_PRIORITY: "v5-first-reply-record-after-accept",
     RECORD_AFTER_ACCEPT: "v5-first-reply-record-after-accept",
     RECORD_REFUSED: None,
-    SIGNED_SIGNALS: None,
 }
