@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from activities.reconciliation import ReconciliationActivities
 from activities.retention import RetentionActivities
 from channels.registry import adapters_from_settings
 from channels.taobao.run import intake_from, tmc_consumer
+from core.action_signing import action_keys
 from core.metrics import metrics_runtime
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
@@ -41,6 +42,7 @@ from store.triage_rules import DEFAULT_CACHE_SECONDS, ActiveTriageRules, TriageR
 from workflows.case import CaseWorkflow
 from workflows.reconciliation import MarketplaceReconciliationWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.signed_actions import ActionVerifier
 
 # The domain and the workflow module are pure, and pydantic is heavy to re-import: all
 # skip the sandbox. Re-importing workflows/case.py for every case cost ~120 KiB of worker
@@ -74,8 +76,11 @@ def build_worker(
     triage_rules_cache_seconds: float = DEFAULT_CACHE_SECONDS,
     marketplaces: dict[Platform, Any] | None = None,
     intake: Any = None,
+    signing_keys: Sequence[bytes] | None = None,
     **options: Any,
 ) -> Worker:
+    """`signing_keys`: those a case accepts actions signed with (workflows/signed_actions.py); the
+    settings' (ACTION_SIGNING_KEY, the development key when unset) unless given."""
     # Uploaded and activated triage rules win over `triage_rules` (the file or the defaults).
     active_rules = ActiveTriageRules(
         TriageRulesStore(store.sessions), triage_rules, ttl_seconds=triage_rules_cache_seconds
@@ -94,6 +99,7 @@ def build_worker(
             LinkStates(store.sessions),
         ).all,
         workflow_runner=SANDBOX,
+        interceptors=[ActionVerifier(signing_keys or action_keys(get_settings())), *options.pop("interceptors", [])],
         **options,
     )
 
@@ -110,6 +116,7 @@ def worker_from_settings(client: Client, store: CaseStore, settings: Settings) -
         route_attempts=settings.execution_route_attempts,
         marketplaces=dict(adapters_from_settings(settings)),
         intake=intake_from(settings, client, store.sessions),
+        signing_keys=action_keys(settings),
         max_cached_workflows=settings.worker_cached_cases,
         deployment_config=deployment_config(settings),
         # On SIGTERM (a rolling update) running activities get this long to finish before they are cancelled.

@@ -56,6 +56,7 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     # Files the customer sent from the customer page (a handler: only their department's cases).
     ("GET", "/cases/{number}/attachments"): EVERYONE,
     ("GET", "/cases/{number}/attachments/{reference}"): EVERYONE,
+    ("GET", "/cases/{number}/status"): EVERYONE,
     ("POST", "/cases/{number}/triage"): frozenset({AGENT, SUPERVISOR, HEAD, ADMIN}),
     ("POST", "/cases/{number}/accept"): frozenset({HANDLER, SUPERVISOR, ADMIN}),
     ("POST", "/cases/{number}/notes"): frozenset({AGENT, HANDLER, SUPERVISOR, HEAD, ADMIN}),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
@@ -19,8 +19,10 @@ from api.metrics import IDEMPOTENT_REPLAYS
 from api.problems import Problem
 from core.settings import Settings
 from domain.case import Actor
-from domain.state import CaseView
 from store.cases import CaseStore, IdempotencyKeyInFlight, IdempotencyKeyReused, KeyClaim
+
+# What the work a key stands for answers: a case's view, or the acceptance of an asynchronous start.
+Answer = TypeVar("Answer", bound=BaseModel)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -71,7 +73,7 @@ def replayed(claim: KeyClaim, headers: dict[str, str] | None = None) -> JSONResp
     )
 
 
-async def finish(store: CaseStore, actor: Actor, key: str, status: int, work: Awaitable[CaseView]) -> CaseView:
+async def finish(store: CaseStore, actor: Actor, key: str, status: int, work: Awaitable[Answer]) -> Answer:
     """Run the work a claimed key stands for; store its answer, or release the key if it fails."""
     try:
         view = await work

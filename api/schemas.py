@@ -113,3 +113,21 @@ class TimelineEvent(BaseModel):
     def from_row(cls, row: TimelineEventRow) -> TimelineEvent:
         # The row's columns of these names; the case number is in the path already.
         return cls.model_validate(row, from_attributes=True)
+
+
+class CaseAccepted(BaseModel):
+    """The answer to `POST /cases` with `Prefer: respond-async` (202): Temporal has the case; the
+    worker records it moments later, which `status` tells."""
+
+    number: str = Field(description="The case number, kept by a repeat with the same Idempotency-Key")
+    location: str = Field(description="The case, once recorded: GET it")
+    status: str = Field(description="Whether the case is recorded yet: GET it")
+
+
+class CaseStatus(BaseModel):
+    """Whether a case opened with `Prefer: respond-async` is recorded yet."""
+
+    number: str
+    recorded: bool = Field(description="true once the case is in the database (and GET /cases/{number} shows it)")
+    stage: str | None = Field(default=None, description="The recorded stage, once recorded")
+    location: str

@@ -14,6 +14,11 @@ from domain.handling import HandlingRules
 from domain.returns import LEG_NAMES, default_return_deadlines, working_days
 from domain.triage import TriageRules
 
+# Signs actions when ACTION_SIGNING_KEY is unset (development only: it is in the source).
+DEV_ACTION_SIGNING_KEY = b"aftersales-development-action-signing-key"
+# Shorter HMAC keys are guessable; 32 characters of a random secret is 128 bits or more.
+MIN_ACTION_KEY_CHARS = 32
+
 # A delay or a wait: more than zero seconds.
 Seconds = Annotated[float, Field(gt=0)]
 
@@ -348,6 +353,19 @@ class Settings(BaseSettings):
     s3_secret_key: SecretStr | None = None
     s3_region: str | None = None
     s3_secure: bool = Field(default=True, description="HTTPS to the S3-compatible store")
+    # Approvals only from people (workflows/signed_actions.py): the API signs every action it sends a
+    # case, the worker accepts only signed ones; both need the same key.
+    action_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key (32+ characters) the API signs actions on cases with and the worker checks; "
+        "the same for both. Unset: a development key, with a warning",
+    )
+    action_signing_previous_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated keys the worker still accepts while ACTION_SIGNING_KEY is rotated"
+    )
+    action_signing_key_required: bool = Field(
+        default=False, description="Refuse to start without ACTION_SIGNING_KEY (set in production)"
+    )
 
     @field_validator("jwt_secret")
     @classmethod
@@ -373,6 +391,26 @@ class Settings(BaseSettings):
         if self.temporal_api_key is not None and not self.temporal_api_key.get_secret_value().strip():
             raise ValueError("TEMPORAL_API_KEY is set but empty: set the key, or unset it")
         return self
+
+    @model_validator(mode="after")
+    def _action_keys_valid(self) -> Settings:
+        if self.action_signing_key is None and self.action_signing_key_required:
+            raise ValueError("ACTION_SIGNING_KEY is required (ACTION_SIGNING_KEY_REQUIRED) but unset")
+        self.action_keys()
+        return self
+
+    def action_keys(self) -> list[bytes]:
+        """The key that signs, then the previous ones the worker still accepts (core/action_signing.py)."""
+        if self.action_signing_key is None:
+            return [DEV_ACTION_SIGNING_KEY]
+        given = [self.action_signing_key.get_secret_value()]
+        if self.action_signing_previous_keys:
+            given += [k.strip() for k in self.action_signing_previous_keys.get_secret_value().split(",") if k.strip()]
+        if any(len(key) < MIN_ACTION_KEY_CHARS for key in given):
+            raise ValueError(
+                f"ACTION_SIGNING_KEY and the previous keys need at least {MIN_ACTION_KEY_CHARS} characters"
+            )
+        return [key.encode() for key in given]
 
     @model_validator(mode="after")
     def _codec_keys_valid(self) -> Settings:

@@ -13,6 +13,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
@@ -54,16 +55,12 @@ async def live_sla(handle: WorkflowHandle, settings: Settings) -> SlaView | None
     return await _query(handle, CaseWorkflow.sla, settings)
 
 
-async def start_case(
-    temporal: Client, settings: Settings, rules: SlaRulebook, actor: Actor, intake: CaseIntake, number: str,
-    now: datetime, *, fresh: bool, platform: PlatformLink | None = None,
-) -> CaseView:  # fmt: skip
-    if not fresh:
-        # A retry of a request that failed after binding this number: the case may exist already.
-        state = await live_state(temporal.get_workflow_handle(number), settings)
-        if state is not None:
-            return state.view()
-    policy, calendar = await rules.pinned_for(now)
+def _case_start(
+    settings: Settings, actor: Actor, intake: CaseIntake, number: str, now: datetime, pinned: tuple[Any, Any],
+    platform: PlatformLink | None,
+) -> tuple[CaseStart, dict[str, Any]]:  # fmt: skip
+    """The case's start input and the options of its start, alike for both ways of opening it."""
+    policy, calendar = pinned
     start = CaseStart(
         number=number,
         intake=intake,
@@ -74,22 +71,61 @@ async def start_case(
         rules=settings.handling_rules(),
         platform=platform,
     )
-    operation = WithStartWorkflowOperation(
-        CaseWorkflow.run,
-        start,
-        id=number,
-        task_queue=settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    options: dict[str, Any] = {
+        "id": number,
+        "task_queue": settings.task_queue,
+        "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
         # A finished case keeps its number for good: never start it again.
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        static_summary=f"After-sales case {number} from {intake.channel.value} ({intake.customer.tier.value} customer)"
+        "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        "static_summary": f"After-sales case {number} from {intake.channel.value} ({intake.customer.tier.value} customer)"
         + (f", {platform.platform.value} after-sale {platform.after_sale_id}" if platform else ""),
         # Set once at the start: the after-sale a case stands for never changes.
-        search_attributes=TypedSearchAttributes([SearchAttributePair(PLATFORM_AFTER_SALE, platform.key)])
+        "search_attributes": TypedSearchAttributes([SearchAttributePair(PLATFORM_AFTER_SALE, platform.key)])
         if platform
         else None,
-    )
+    }
+    return start, options
+
+
+async def start_case(
+    temporal: Client, settings: Settings, rules: SlaRulebook, actor: Actor, intake: CaseIntake, number: str,
+    now: datetime, *, fresh: bool, platform: PlatformLink | None = None,
+) -> CaseView:  # fmt: skip
+    if not fresh:
+        # A retry of a request that failed after binding this number: the case may exist already.
+        state = await live_state(temporal.get_workflow_handle(number), settings)
+        if state is not None:
+            return state.view()
+    start, options = _case_start(settings, actor, intake, number, now, await rules.pinned_for(now), platform)
+    operation = WithStartWorkflowOperation(CaseWorkflow.run, start, **options)
     async with temporal_deadline(settings):
         return await temporal.execute_update_with_start_workflow(
             CaseWorkflow.receipt, start_workflow_operation=operation, rpc_timeout=rpc_timeout(settings)
         )
+
+
+async def start_case_async(
+    temporal: Client, settings: Settings, rules: SlaRulebook, actor: Actor, intake: CaseIntake, number: str,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Start the case and return once Temporal has accepted the start (issue 19 §3): the worker
+    records it moments later. A retry finds the case started (the same number, the existing run)."""
+    start, options = _case_start(settings, actor, intake, number, now, await rules.pinned_for(now), None)
+    try:
+        async with temporal_deadline(settings):
+            await temporal.start_workflow(CaseWorkflow.run, start, **options, rpc_timeout=rpc_timeout(settings))
+    except WorkflowAlreadyStartedError:
+        pass  # finished already under this number: it was opened, which is what the caller asked
+
+
+async def started(temporal: Client, settings: Settings, number: str) -> bool:
+    """Whether Temporal has a case under this number (started, maybe not yet recorded): a
+    description, which the server answers without the worker."""
+    try:
+        async with temporal_deadline(settings):
+            await temporal.get_workflow_handle(number).describe(rpc_timeout=rpc_timeout(settings))
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

@@ -11,9 +11,10 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.action_signing import acting_as
 from core.calendar_sources import china_calendar, load_calendar_file
 from domain.calendar import BusinessCalendar
-from domain.case import Channel, CustomerTier, Priority
+from domain.case import SYSTEM_ACTOR, Actor, Channel, CustomerTier, Priority
 from domain.replanning import calendar_affects, policy_affects
 from domain.sla import Replan, SlaPolicy
 from store.rules import PinnedCase, RulesStore
@@ -80,18 +81,20 @@ class SlaRulebook:
 
 
 async def replan(
-    temporal: Client, cases: list[PinnedCase], change: Replan, rpc_timeout: timedelta | None = None
-) -> list[str]:
-    """Signal each affected case; returns those signalled. A case that finished
-    meanwhile ignores the signal; one whose workflow is gone is skipped and logged."""
+    temporal: Client, cases: list[PinnedCase], change: Replan, rpc_timeout: timedelta | None = None,
+    actor: Actor = SYSTEM_ACTOR,
+) -> list[str]:  # fmt: skip
+    """Signal each affected case, signed for `actor` (who uploaded the rules); returns those signalled.
+    A case that finished meanwhile ignores the signal; one whose workflow is gone is skipped and logged."""
     gate = asyncio.Semaphore(REPLAN_CONCURRENCY)
 
     async def one(number: str) -> str | None:
         async with gate:
             try:
-                await temporal.get_workflow_handle_for(CaseWorkflow.run, number).signal(
-                    CaseWorkflow.replan, change, rpc_timeout=rpc_timeout
-                )
+                with acting_as(actor):
+                    await temporal.get_workflow_handle_for(CaseWorkflow.run, number).signal(
+                        CaseWorkflow.replan, change, rpc_timeout=rpc_timeout
+                    )
                 return number
             except RPCError as error:
                 if error.status is not RPCStatusCode.NOT_FOUND:

@@ -24,11 +24,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from api.app import create_app
+from core.action_signing import ActionSigner
 from core.logs import install_masking
 from core.settings import Settings
 from domain import search_attributes
@@ -65,6 +66,8 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
+        # The tests act as the API does: every update and signal signed (workflows/signed_actions.py).
+        interceptors=[ActionSigner(Settings().action_keys()[0])],
     )
     yield environment
     if RECORD_HISTORIES:
@@ -78,7 +81,11 @@ async def _record_histories(client: Client, directory: Path) -> None:
     async for execution in client.list_workflows('WorkflowType = "CaseWorkflow"'):
         if execution.id.startswith("SQ-"):
             history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
-            (directory / f"{execution.id}.json").write_text(history.to_json())
+            # A case that continued as new has a history per run: the running (or last) one keeps
+            # the case's number as its name, each earlier one adds its run id.
+            continued = execution.status is WorkflowExecutionStatus.CONTINUED_AS_NEW
+            name = f"{execution.id}.{execution.run_id}" if continued else execution.id
+            (directory / f"{name}.json").write_text(history.to_json())
 
 
 @dataclass

@@ -12,6 +12,7 @@ from api.deps import AppSettings, Caller, Rules, SlaRules, Temporal
 from api.json_body import DecimalJsonRoute
 from api.problems import Problem
 from domain.calendar import apply_calendar_file
+from domain.case import Actor
 from domain.sla import Replan, SlaPolicy
 from services.sla_rules import replan
 from services.temporal_calls import rpc_timeout
@@ -27,8 +28,8 @@ class RulesAdmin:
     def __init__(self, rules: Rules, rulebook: SlaRules, temporal: Temporal, settings: AppSettings) -> None:
         self.rules, self.rulebook, self.temporal, self.settings = rules, rulebook, temporal, settings
 
-    async def replan(self, affected: list[PinnedCase], change: Replan) -> list[str]:
-        return await replan(self.temporal, affected, change, rpc_timeout(self.settings))
+    async def replan(self, affected: list[PinnedCase], change: Replan, actor: Actor) -> list[str]:
+        return await replan(self.temporal, affected, change, rpc_timeout(self.settings), actor)
 
 
 Admin = Annotated[RulesAdmin, Depends()]
@@ -54,7 +55,7 @@ async def upload_policy(policy: SlaPolicy, admin: Admin, actor: Caller) -> Rules
     except VersionExists:
         raise Problem(409, "Version exists", f"policy version {policy.version} exists with other content") from None
     affected = await admin.rulebook.cases_affected_by_policy(policy)
-    replanned = await admin.replan(affected, Replan(policy=policy))
+    replanned = await admin.replan(affected, Replan(policy=policy), actor)
     return RulesChange(version=policy.version, created=created, replanned=replanned)
 
 
@@ -75,7 +76,7 @@ async def upload_calendar(upload: CalendarUpload, admin: Admin, actor: Caller) -
     except VersionExists:
         raise Problem(409, "Version exists", f"calendar version {calendar.version} exists with other content") from None
     affected = await admin.rulebook.cases_affected_by_calendar(calendar, now)
-    replanned = await admin.replan(affected, Replan(calendar=calendar))
+    replanned = await admin.replan(affected, Replan(calendar=calendar), actor)
     # Say which years run on plain weekends for want of official data.
     missing = [year for year in (now.year, now.year + 1) if not calendar.has_official_data(year)]
     return RulesChange(version=calendar.version, created=created, replanned=replanned, missing_official_years=missing)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.access import sees
@@ -14,7 +14,7 @@ from api.deps import Action, ActionAnswer, AppSettings, Caller, CaseNumber, Key,
 from api.idempotency import claim_key, finish, replayed, request_hash
 from api.json_body import DecimalJsonRoute
 from api.problems import Problem, case_not_found
-from api.schemas import CaseDetail, CasePage, CaseSummary, DeliveryNote, TimelineEvent
+from api.schemas import CaseAccepted, CaseDetail, CasePage, CaseStatus, CaseSummary, DeliveryNote, TimelineEvent
 from domain.case import (
     Actor,
     Approval,
@@ -41,7 +41,7 @@ from domain.case import (
 )
 from domain.sla import DeadlineExtension
 from domain.state import CaseState, CaseView
-from services.cases import assisting, live_sla, live_state, start_case
+from services.cases import assisting, live_sla, live_state, start_case, start_case_async, started
 from services.messages import deliveries
 from store.case_reads import CaseFilter
 from store.cases import CaseStore
@@ -58,7 +58,39 @@ async def _assisting_for(actor: Actor, store: CaseStore, number: str, live: Case
     return await assisting(store, number, live) if actor.role is Role.HANDLER else []
 
 
-@router.post("", status_code=201, response_model=CaseView, summary="Open a case")
+# RFC 7240: `Prefer: respond-async` asks for 202 as soon as the start is accepted.
+_RESPOND_ASYNC = "respond-async"
+
+
+def _prefers_async(prefer: str | None) -> bool:
+    """Whether a Prefer header (preferences comma-separated, each maybe with `=value` or `;` parameters) asks for it."""
+    if not prefer:
+        return False
+    names = (part.split(";")[0].split("=")[0].strip().lower() for part in prefer[:1024].split(","))
+    return _RESPOND_ASYNC in names
+
+
+def _accepted(number: str) -> CaseAccepted:
+    return CaseAccepted(number=number, location=f"/cases/{number}", status=f"/cases/{number}/status")
+
+
+def _accepted_response(answer: CaseAccepted) -> JSONResponse:
+    headers = {"Location": answer.location, "Preference-Applied": _RESPOND_ASYNC, "Retry-After": "1"}
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CaseView,
+    summary="Open a case",
+    responses={
+        202: {
+            "model": CaseAccepted,
+            "description": "With `Prefer: respond-async`: Temporal has the case, the record follows (see `status`)",
+        }
+    },
+)
 async def open_case(
     intake: CaseIntake,
     response: Response,
@@ -68,20 +100,53 @@ async def open_case(
     rules: SlaRules,
     actor: Caller,
     idempotency_key: Key = None,
+    prefer: Annotated[
+        str | None,
+        Header(
+            max_length=1024, description="`respond-async`: answer 202 once Temporal has the case, not once recorded"
+        ),
+    ] = None,
 ) -> CaseView | JSONResponse:
     now = datetime.now(UTC)
     day = now.astimezone(ZoneInfo(settings.business_timezone)).strftime("%Y%m%d")
+    respond_async = _prefers_async(prefer)
     if not idempotency_key:
         number = await store.next_case_number(day)
+        if respond_async:
+            await start_case_async(temporal, settings, rules, actor, intake, number, now)
+            return _accepted_response(_accepted(number))
         response.headers["Location"] = f"/cases/{number}"
         return await start_case(temporal, settings, rules, actor, intake, number, now, fresh=True)
     claim = await claim_key(store, settings, actor, idempotency_key, request_hash("POST /cases", intake), day=day)
     location = {"Location": f"/cases/{claim.number}"}
     if claim.replay:
         return replayed(claim, location)
+    if respond_async:
+        number = claim.number
+
+        async def start() -> CaseAccepted:
+            await start_case_async(temporal, settings, rules, actor, intake, number, now)
+            return _accepted(number)
+
+        return _accepted_response(await finish(store, actor, idempotency_key, 202, start()))
     response.headers.update(location)
     work = start_case(temporal, settings, rules, actor, intake, claim.number, now, fresh=claim.first)
     return await finish(store, actor, idempotency_key, 201, work)
+
+
+@router.get("/{number}/status", response_model=CaseStatus, summary="Whether a case opened asynchronously is recorded")
+async def case_status(
+    number: CaseNumber, store: Store, temporal: Temporal, actor: Caller, settings: AppSettings
+) -> CaseStatus:
+    row = await store.get_case(number)
+    if row is None:
+        # Not recorded yet: known to Temporal, or to nobody. Nobody but its department sees a routed case.
+        if not sees(actor, None, []) or not await started(temporal, settings, number):
+            raise case_not_found(number)
+        return CaseStatus(number=number, recorded=False, location=f"/cases/{number}")
+    if not sees(actor, row.department, await _assisting_for(actor, store, number, None)):
+        raise case_not_found(number)
+    return CaseStatus(number=number, recorded=True, stage=row.stage, location=f"/cases/{number}")
 
 
 @router.get("", response_model=CasePage, summary="List cases from the record")

@@ -22,6 +22,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from core.action_signing import ActionSigner
 from core.codec import EncryptionCodec, data_converter, new_key
 from core.settings import Settings
 from store.db import session_factory
@@ -111,7 +112,12 @@ async def encrypted(
     codec = Settings(**settings_base).codec()
     assert codec is not None
     # A client of its own, encrypting, on the session's dev server: as `connect` builds it from the settings.
-    client = Client(env.client.service_client, namespace=env.client.namespace, data_converter=data_converter(codec))
+    client = Client(
+        env.client.service_client,
+        namespace=env.client.namespace,
+        data_converter=data_converter(codec),
+        interceptors=[ActionSigner(Settings().action_keys()[0])],  # actions signed, as `connect` does
+    )
     async with own_database(database, tmp_path, prefix=prefix + database.backend[0].upper()) as db:
         task_queue = f"{prefix.lower()}-{database.backend}"
         settings = Settings(task_queue=task_queue, database_url=db.url, case_number_prefix=db.prefix, **settings_base)

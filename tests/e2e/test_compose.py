@@ -262,6 +262,13 @@ def test_temporal_ui_points_at_temporal(services):
     assert any(str(p).endswith("8080") for p in services["temporal-ui"].get("ports", []))
 
 
+def test_temporal_ui_sends_no_updates_or_signals(services):
+    # Approvals only from people (issue 15 §7): actions go through Aftersales, never Temporal UI's dialogs.
+    env = env_of(services["temporal-ui"])
+    assert env["TEMPORAL_WORKFLOW_UPDATE_DISABLED"] == "true"
+    assert env["TEMPORAL_WORKFLOW_SIGNAL_DISABLED"] == "true"
+
+
 def test_api_publishes_port_8000(services):
     assert any(resolve(str(p)).split(":")[-1] == "8000" for p in services["api"].get("ports", []))
 

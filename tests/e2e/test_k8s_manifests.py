@@ -161,6 +161,19 @@ def test_every_environment_variable_is_a_setting(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_api_and_worker_require_the_same_action_signing_key(overlay: str) -> None:
+    # Approvals only from people (workflows/signed_actions.py): the API signs with the key the worker checks.
+    specs = pod_specs(render(overlay))
+    for name in ("aftersales-api", "aftersales-worker"):
+        env = {e["name"]: e for e in specs[name]["containers"][0]["env"]}
+        assert env["ACTION_SIGNING_KEY"]["valueFrom"]["secretKeyRef"] == {
+            "name": "aftersales-secrets",
+            "key": "ACTION_SIGNING_KEY",
+        }, name
+        assert env["ACTION_SIGNING_KEY_REQUIRED"]["value"] == "true", name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_config_map_is_accepted_by_the_settings(overlay: str, tmp_path: Path) -> None:
     data = config_data(render(overlay))
     values: dict[str, Any] = {k.lower(): v for k, v in data.items() if k not in PENDING_SETTINGS}
