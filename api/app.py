@@ -29,6 +29,7 @@ from api.routes import (
     returns,
     triage_rules,
 )
+from console.app import install as install_console
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
 from core.tracing import trace_app, trace_engine
@@ -120,6 +121,7 @@ def create_app(
     # The codec endpoint authenticates by itself: Temporal UI calls it, and callers without
     # the role get payloads back still encoded rather than a refusal.
     app.include_router(codec.router)
+    install_console(app, settings)  # the people's web console at /console (console/)
     app.add_middleware(UiCodecCors, ui_url=settings.temporal_ui_url)
     # Outermost, so every answer is counted and traced, a 413 or a CORS preflight included.
     metrics.install(app, settings)  # GET /metrics: requests by route template, the record's gauges

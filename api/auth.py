@@ -69,26 +69,39 @@ class JwtVerifier:
         except jwt.InvalidTokenError as error:
             # The class name says what failed (audience, issuer, signature) without quoting the token.
             raise _unauthenticated(f"the token is not valid ({type(error).__name__})", invalid_token=True) from None
-        subject = claims.get("sub")
         try:
-            role = Role(claims.get(s.jwt_role_claim))  # type: ignore[arg-type]  # a missing claim raises ValueError too
+            return actor_from_claims(claims, s)
+        except ClaimsRejected as error:
+            raise _unauthenticated(str(error), invalid_token=True) from None
+
+
+class ClaimsRejected(ValueError):
+    """The claims name no person of a known role (or a handler without a department)."""
+
+
+def actor_from_claims(claims: dict[str, Any], s: Settings) -> Actor:
+    """The person verified claims name: `sub`, the role claim, and a handler's department claim.
+    The API's bearer tokens and the console's OpenID Connect sign-in (console/auth.py) map claims
+    by this one function."""
+    subject = claims.get("sub")
+    try:
+        role = Role(claims.get(s.jwt_role_claim))  # type: ignore[arg-type]  # a missing claim raises ValueError too
+    except ValueError:
+        role = None
+    if role not in PEOPLE_ROLES or not isinstance(subject, str) or not 0 < len(subject) <= 64:
+        raise ClaimsRejected(
+            f"the token needs `sub` and a `{s.jwt_role_claim}` claim of agent, handler, supervisor, head, admin, warehouse or logistics"
+        )
+    department = None
+    if role is Role.HANDLER:
+        try:
+            department = Department(claims.get(s.jwt_department_claim))  # type: ignore[arg-type]  # None raises ValueError too
         except ValueError:
-            role = None
-        if role not in PEOPLE_ROLES or not isinstance(subject, str) or not 0 < len(subject) <= 64:
-            raise _unauthenticated(
-                f"the token needs `sub` and a `{s.jwt_role_claim}` claim of agent, handler, supervisor, head, admin, warehouse or logistics",
-                invalid_token=True,
-            )
-        department = None
-        if role is Role.HANDLER:
-            try:
-                department = Department(claims.get(s.jwt_department_claim))  # type: ignore[arg-type]  # None raises ValueError too
-            except ValueError:
-                raise _unauthenticated(
-                    f"a handler's token needs a `{s.jwt_department_claim}` claim naming a department",
-                    invalid_token=True,
-                ) from None
-        return Actor(id=subject, role=role, department=department)
+            raise ClaimsRejected(
+                f"a handler's token needs a `{s.jwt_department_claim}` claim naming a department"
+            ) from None
+    assert role is not None
+    return Actor(id=subject, role=role, department=department)
 
 
 async def current_actor(

@@ -118,6 +118,7 @@ async def _dev(
 ) -> None:
     from api.app import create_app
     from cli.devserver import DevServer
+    from console.app import dev_sign_in_links
     from core.tracing import start_tracing, trace_engine
     from store.apikeys import ApiKeyStore, ensure_dev_keys
     from store.cases import CaseStore
@@ -139,10 +140,12 @@ async def _dev(
         store = CaseStore(sessions, settings.case_number_prefix, phone_key=settings.phone_key())
         keys_file = settings.data_dir / "dev-keys.json"
         keys = await ensure_dev_keys(ApiKeyStore(sessions), keys_file)
+        # On this run Temporal UI is the operator's (no sign-in of its own): it gets payloads decoded.
+        app = create_app(settings, temporal=client, sessions=sessions, ui_codec_trusted=codec_endpoint is not None)
+        console_links = dev_sign_in_links(app, f"http://{host}:{api_port}")
         api = _ApiServer(
             uvicorn.Config(
-                # On this run Temporal UI is the operator's (no sign-in of its own): it gets payloads decoded.
-                create_app(settings, temporal=client, sessions=sessions, ui_codec_trusted=codec_endpoint is not None),
+                app,
                 host=host,
                 port=api_port,
                 log_level="info",
@@ -167,6 +170,8 @@ async def _dev(
                 + f"  Report page  http://{host}:{api_port}/reports/monthly.html   (sign in with a supervisor's or the head's key)\n"
                 f"API keys for development (send as X-API-Key; also in {keys_file}):\n"
                 + "".join(f"  {role:<18}{key}\n" for role, key in keys.items())
+                + "Console sign-in links (one-time; more on the sign-in page):\n"
+                + "".join(f"  {role:<18}{link}\n" for role, link in console_links.items())
                 + "Press Ctrl-C to stop.\n"
             )
             await api.serve()

@@ -190,6 +190,21 @@ class Settings(BaseSettings):
     jwt_public_key_file: Path | None = Field(default=None, description="File holding that PEM public key")
     jwt_role_claim: str = "role"
     jwt_department_claim: str = "department"
+    # The console (console/auth.py): people sign in with the company's OpenID Connect provider
+    # (authorization code + PKCE); its ID token's claims map to role and department like the API's JWTs.
+    oidc_issuer: str | None = Field(
+        default=None, description="The OpenID provider's issuer URL; unset: no OIDC sign-in"
+    )
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile"
+    console_session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs console session cookies; unset: a random key per process (sessions end on restart)",
+    )
+    console_session_minutes: int = Field(
+        default=480, ge=1, le=7 * 24 * 60, description="A console session lasts this long"
+    )
     jwt_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew tolerated on exp/nbf/iat")
 
     # Limits: one caller cannot starve the others, one request cannot exhaust memory.

@@ -1,0 +1,126 @@
+"""Forms built from the API's own pydantic models: a field per model field (nested models by
+dotted name), and a posted form read back into the model, so the console accepts exactly what the
+API accepts and names a refused field the way the API's problems do (`resolution.amount`)."""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
+
+MAX_LINES = 50  # a list of text from a textarea: one item a line
+
+
+@dataclass
+class FormField:
+    name: str  # dotted: resolution.amount
+    kind: str  # text, textarea, lines, number, decimal, select, checks, yesno, duration
+    required: bool
+    choices: list[str] = field(default_factory=list)
+    max_length: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The catalog's msgid for the field: its last name (`amount`)."""
+        return self.name.rsplit(".", 1)[-1]
+
+
+def _strip_optional(annotation: Any) -> tuple[Any, bool]:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return (args[0] if len(args) == 1 else annotation), True
+    return annotation, False
+
+
+def _unwrap(annotation: Any) -> Any:
+    while get_origin(annotation) is not None and hasattr(annotation, "__metadata__"):
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def fields_of(model: type[BaseModel], prefix: str = "") -> list[FormField]:
+    found: list[FormField] = []
+    for name, info in model.model_fields.items():
+        annotation, optional = _strip_optional(_unwrap(info.annotation))
+        annotation = _unwrap(annotation)
+        required = info.is_required()
+        dotted = f"{prefix}{name}"
+        max_length = next((m.max_length for m in info.metadata if getattr(m, "max_length", None)), None)
+        origin = get_origin(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += fields_of(annotation, f"{dotted}.")
+        elif isinstance(annotation, type) and issubclass(annotation, Enum):
+            found.append(FormField(dotted, "select", required, [e.value for e in annotation]))
+        elif origin is Literal:
+            found.append(FormField(dotted, "select", required, [str(a) for a in get_args(annotation)]))
+        elif origin is list:
+            (item,) = get_args(annotation)
+            item = _unwrap(item)
+            if isinstance(item, type) and issubclass(item, Enum):
+                found.append(FormField(dotted, "checks", required, [e.value for e in item]))
+            elif item is str:
+                found.append(FormField(dotted, "lines", required))
+            # Lists of records (evidence references) are not typed into a form.
+        elif annotation is bool:
+            found.append(FormField(dotted, "yesno", required))
+        elif annotation is int:
+            found.append(FormField(dotted, "number", required))
+        elif annotation is Decimal:
+            found.append(FormField(dotted, "decimal", required))
+        elif annotation is timedelta:
+            found.append(FormField(dotted, "duration", required))
+        elif annotation is datetime:
+            continue  # optional instants (a plan's due date) are left to the API
+        else:
+            kind = "textarea" if (max_length or 0) > 200 else "text"
+            found.append(FormField(dotted, kind, required and not optional, max_length=max_length))
+    return found
+
+
+def read(model: type[BaseModel], form: FormData) -> tuple[BaseModel | None, dict[str, str], dict[str, Any]]:
+    """The model from the form, or None and the message per field; and the values as sent."""
+    data: dict[str, Any] = {}
+    sent: dict[str, Any] = {}
+    for spec in fields_of(model):
+        if spec.kind == "checks":
+            value: Any = [v for v in form.getlist(spec.name) if isinstance(v, str)]
+            sent[spec.name] = value
+            if not value:
+                continue
+        else:
+            raw = form.get(spec.name)
+            text = raw.strip() if isinstance(raw, str) else ""
+            sent[spec.name] = text
+            if not text:
+                continue
+            value = text
+            if spec.kind == "lines":
+                value = [line.strip() for line in text.splitlines() if line.strip()][: MAX_LINES + 1]
+            elif spec.kind == "duration":
+                value = timedelta(hours=float(text)) if _number(text) else text
+        target = data
+        *parents, last = spec.name.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[last] = value
+    try:
+        return model.model_validate(data), {}, sent
+    except ValidationError as error:
+        errors: dict[str, str] = {}
+        for problem in error.errors():
+            name = ".".join(str(part) for part in problem["loc"] if not isinstance(part, int)) or "form"
+            errors.setdefault(name, problem["msg"])
+        return None, errors, sent
+
+
+def _number(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False

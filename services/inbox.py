@@ -1,0 +1,104 @@
+"""Each role's inbox: the cases waiting for this person, most urgent first (breached first,
+then the least business time left on the next deadline). Read from the record, like every list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from domain.calendar import BusinessCalendar
+from domain.case import Actor, Role, Stage
+from domain.queues import Queue
+from services.queues import queue_page
+from store.case_reads import CaseFilter
+from store.cases import CaseStore
+from store.models import CaseRow
+
+LIMIT = 100  # per list: an inbox is a worklist, not a search (find-a-case pages through the rest)
+
+# What an agent does next, by stage: triage new and reopened cases, relay customers' replies,
+# tell results, ask whether the fix held.
+AGENT_WORK = {
+    Stage.RECEIVED: "to_triage",
+    Stage.REOPENED: "to_triage",
+    Stage.AWAITING_CUSTOMER: "customer_reply",
+    Stage.AWAITING_FEEDBACK: "result_to_tell",
+    Stage.CLOSED: "fix_check",
+}
+HANDLER_STAGES = (Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER, Stage.PLAN_PROPOSED)
+ADMIN_STAGES = (Stage.RECEIVED, Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER, Stage.PLAN_PROPOSED,
+                Stage.EXECUTING, Stage.AWAITING_FEEDBACK, Stage.REOPENED)  # fmt: skip
+
+
+@dataclass
+class InboxItem:
+    number: str
+    stage: str
+    priority: str | None
+    department: str | None
+    assignee: str | None
+    sla_state: str
+    escalation_level: int
+    next_deadline: datetime | None
+    why: str  # what this person is to do: a key the console translates
+    time_left: timedelta | None = None
+
+    @property
+    def breached(self) -> bool:
+        return self.sla_state == "breached" or (self.time_left is not None and self.time_left < timedelta(0))
+
+
+def _item(row: CaseRow, why: str) -> InboxItem:
+    return InboxItem(
+        number=row.number, stage=row.stage, priority=row.priority, department=row.department,
+        assignee=row.assignee, sla_state=row.sla_state, escalation_level=row.escalation_level,
+        next_deadline=row.next_deadline, why=why,
+    )  # fmt: skip
+
+
+async def _stage(store: CaseStore, stage: Stage, visible_to: str | None = None) -> list[CaseRow]:
+    rows, _ = await store.list_cases(CaseFilter(stage=stage.value, visible_to=visible_to), LIMIT, 0)
+    return rows
+
+
+async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now: datetime) -> list[InboxItem]:
+    items: list[InboxItem] = []
+    if actor.role is Role.AGENT:
+        for stage, why in AGENT_WORK.items():
+            items += [_item(row, why) for row in await _stage(store, stage)]
+    elif actor.role is Role.HANDLER:
+        mine = actor.department.value if actor.department else None
+        for stage in HANDLER_STAGES:
+            for row in await _stage(store, stage, visible_to=mine or "-"):
+                if row.department != mine:
+                    items.append(_item(row, "contribution"))  # another department leads; ours assists
+                elif stage is Stage.TRIAGED and not row.assignee:
+                    items.append(_item(row, "unclaimed"))
+                elif row.assignee == actor.id:
+                    items.append(_item(row, "mine"))
+    elif actor.role in (Role.SUPERVISOR, Role.HEAD):
+        queue = Queue.SUPERVISOR if actor.role is Role.SUPERVISOR else Queue.HEAD
+        page = await queue_page(store, queue, LIMIT, None, None)
+        for entry in page.items:
+            glance: Any = entry  # the glance's fields come from a model made by create_model
+            why = entry.reasons[0].reason.value if entry.reasons else "escalated"
+            items.append(InboxItem(
+                number=glance.number, stage=glance.stage, priority=glance.priority, department=glance.department,
+                assignee=glance.assignee, sla_state=glance.sla_state, escalation_level=glance.escalation_level,
+                next_deadline=glance.next_deadline, why=why,
+            ))  # fmt: skip
+        if actor.role is Role.HEAD:  # reopened cases past the limit come through the queue; new ones to route
+            items += [_item(row, "to_triage") for row in await _stage(store, Stage.RECEIVED)]
+    else:
+        for stage in ADMIN_STAGES:
+            items += [_item(row, stage.value) for row in await _stage(store, stage)]
+    for item in items:
+        if item.next_deadline is not None:
+            item.time_left = calendar.between(now, item.next_deadline)
+    return sorted(items, key=urgency)
+
+
+def urgency(item: InboxItem) -> tuple[bool, bool, timedelta]:
+    """Breached first; then least business time left; cases with no deadline last."""
+    return (not item.breached, item.time_left is None, item.time_left or timedelta(0))
