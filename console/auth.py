@@ -68,7 +68,7 @@ class OidcSignIn:
         self.issuer = settings.oidc_issuer.rstrip("/")
         self._flow = URLSafeTimedSerializer(secret, salt="aftersales-console-oidc")
         self._metadata: dict[str, Any] | None = None
-        self._http = http  # tests hand in a transport to a local fake provider
+        self.transport = http  # tests hand in a transport to a local fake provider
 
     def client(self, redirect_uri: str) -> AsyncOAuth2Client:
         secret = self.settings.oidc_client_secret
@@ -80,13 +80,15 @@ class OidcSignIn:
             code_challenge_method="S256",
             token_endpoint_auth_method="client_secret_post" if secret else "none",
             timeout=10,
-            **({"transport": self._http} if self._http is not None else {}),
+            **({"transport": self.transport} if self.transport is not None else {}),
         )
 
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
             async with self.client("") as http:
-                answer = await http.get(f"{self.issuer}/.well-known/openid-configuration")
+                answer = await http.request(
+                    "GET", f"{self.issuer}/.well-known/openid-configuration", withhold_token=True
+                )
                 answer.raise_for_status()
                 self._metadata = answer.json()
         return self._metadata
@@ -111,7 +113,7 @@ class OidcSignIn:
         meta = await self.metadata()
         async with self.client(redirect_uri) as http:
             token = await http.fetch_token(meta["token_endpoint"], code=code, code_verifier=kept["verifier"])
-            keys = (await http.get(meta["jwks_uri"])).json()
+            keys = (await http.request("GET", meta["jwks_uri"], withhold_token=True)).json()
         id_token = token.get("id_token")
         if not id_token:
             raise SignInFailed("the identity provider sent no ID token")

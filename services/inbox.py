@@ -4,7 +4,7 @@ then the least business time left on the next deadline). Read from the record, l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.calendar import BusinessCalendar
@@ -99,6 +99,7 @@ async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now:
     return sorted(items, key=urgency)
 
 
-def urgency(item: InboxItem) -> tuple[bool, bool, timedelta]:
-    """Breached first; then least business time left; cases with no deadline last."""
-    return (not item.breached, item.time_left is None, item.time_left or timedelta(0))
+def urgency(item: InboxItem) -> tuple[bool, bool, datetime]:
+    """Breached first; then least business time left, which orders as the due instants do (one
+    calendar: time left grows with the instant), ties kept apart; cases with no deadline last."""
+    return (not item.breached, item.next_deadline is None, item.next_deadline or datetime.max.replace(tzinfo=UTC))

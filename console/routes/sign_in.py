@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import httpx
+from authlib.integrations.base_client.errors import OAuthError  # type: ignore[import-untyped]
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -49,7 +51,11 @@ async def oidc_start(request: Request) -> Response:
     oidc = request.app.state.console.oidc
     if oidc is None:
         return RedirectResponse("/console/sign-in", status_code=303)
-    url, flow = await oidc.start(str(request.url_for("console_oidc_callback")))
+    try:
+        url, flow = await oidc.start(str(request.url_for("console_oidc_callback")))
+    except (httpx.HTTPError, KeyError, ValueError):
+        return page(request, "sign_in.html", status=503, oidc=True, dev_links={}, next="", failed=True,
+                    reason="the identity provider did not answer")  # fmt: skip
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(FLOW_COOKIE, flow, max_age=oidc.FLOW_SECONDS, path="/console/oidc", httponly=True,
                         samesite="lax", secure=request.url.hostname not in ("localhost", "127.0.0.1"))  # fmt: skip
@@ -69,6 +75,9 @@ async def oidc_callback(
         actor = await oidc.finish(
             str(request.url_for("console_oidc_callback")), request.cookies.get(FLOW_COOKIE), code, state
         )
+    except (httpx.HTTPError, OAuthError, KeyError, ValueError):
+        return page(request, "sign_in.html", status=401, oidc=True, dev_links={}, next="", failed=True,
+                    reason="the identity provider refused the sign-in")  # fmt: skip
     except SignInFailed as error:
         return page(request, "sign_in.html", status=401, oidc=True, dev_links={}, next="", failed=True,
                     reason=str(error))  # fmt: skip

@@ -30,6 +30,9 @@ def test_every_message_is_translated_in_both_languages() -> None:
         catalog = i18n.catalog(language)
         untranslated = sorted(m for m in wanted if not (catalog.get(m) and catalog.get(m).string))
         assert untranslated == [], f"{language}: {untranslated}"
+        # A key-like msgid (`action:approve`, `in_handling`) must not show as itself.
+        raw = sorted(m for m in wanted if " " not in m and (":" in m or "_" in m) and catalog.get(m).string == m)
+        assert raw == [], f"{language}: {raw}"
 
 
 def test_chinese_is_the_default_and_english_follows_accept_language() -> None:

@@ -13,7 +13,7 @@ from console.auth import DEV_PEOPLE
 from console.routes import find
 from delivery.notify import WebhookNotifier
 from store.outbox import OutboxStore
-from tests.console.conftest import Console
+from tests.support.desk import Desk, desk  # noqa: F401 - the fixture
 from tests.support.outbox import dispatching, with_status
 from tests.support.people import AGENT as AGENT_HEADERS
 from tests.support.people import intake
@@ -24,25 +24,25 @@ SUPERVISOR = DEV_PEOPLE["supervisor"]
 AGENT = DEV_PEOPLE["agent"]
 
 
-async def _open_case(console: Console, **overrides: object) -> str:
-    answer = await console.api.post("/cases", json=intake(**overrides), headers=AGENT_HEADERS)
+async def _open_case(desk: Desk, **overrides: object) -> str:
+    answer = await desk.api.post("/cases", json=intake(**overrides), headers=AGENT_HEADERS)
     assert answer.status_code == 201, answer.text
     number = answer.json()["number"]
-    await wait_for_stage(console.api, number, "received", AGENT_HEADERS, "record")
+    await wait_for_stage(desk.api, number, "received", AGENT_HEADERS, "record")
     return number
 
 
 async def test_find_by_phone_pages_through_and_exports_csv(
-    console: Console, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    desk: Desk, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(find, "PAGE_SIZE", 1)
     digits = f"137{secrets.randbelow(10**8):08d}"
     customer = {"name": "李雷", "phone": f"+86 {digits[:3]} {digits[3:7]} {digits[7:]}", "tier": "normal"}
-    older = await _open_case(console, customer=customer)
-    newer = await _open_case(console, customer=customer)
+    older = await _open_case(desk, customer=customer)
+    newer = await _open_case(desk, customer=customer)
+    await desk.sign_in(SUPERVISOR)
 
-    page = console.page
-    await console.sign_in(SUPERVISOR)
+    page = desk.page
     await page.click("nav.pages a[data-page=find]")
     await page.fill("#find-phone", f"0086-{digits}")
     await page.click("#find button[name=offset][value='0']")
@@ -69,11 +69,11 @@ async def test_find_by_phone_pages_through_and_exports_csv(
 
 
 async def test_the_report_tables_download_as_csv_and_the_stuck_page_links_to_temporal_ui(
-    console: Console, tmp_path: Path
+    desk: Desk, tmp_path: Path
 ) -> None:
-    await _open_case(console)
-    page = console.page
-    await console.sign_in(SUPERVISOR)
+    await _open_case(desk)
+    await desk.sign_in(SUPERVISOR)
+    page = desk.page
     await page.click("nav.pages a[data-page=report]")
     assert "月度质量报告" in await page.inner_text("article.report h1")
     async with page.expect_download() as download_info:
@@ -89,20 +89,22 @@ async def test_the_report_tables_download_as_csv_and_the_stuck_page_links_to_tem
     for link in await page.locator("a[data-temporal-ui]").evaluate_all("links => links.map(a => a.href)"):
         assert "/namespaces/default/workflows/" in link
 
-    await console.sign_in(AGENT)
+    await desk.sign_in(AGENT)
+
+    page = desk.page
     assert await page.locator("nav.pages a[data-page=stuck]").count() == 0
-    assert (await page.goto(f"{console.base}/console/stuck")).status == 403  # type: ignore[union-attr]
+    assert (await page.goto(f"{desk.base}/console/stuck")).status == 403  # type: ignore[union-attr]
 
 
-async def test_a_failed_notification_is_sent_again_once_from_its_page(console: Console) -> None:
-    number = await _open_case(console)
+async def test_a_failed_notification_is_sent_again_once_from_its_page(desk: Desk) -> None:
+    number = await _open_case(desk)
     down = f"http://127.0.0.1:{free_port()}/hook"
-    async with dispatching(console.database, WebhookNotifier(down, "secret", timeout=2), number):
+    async with dispatching(desk.database, WebhookNotifier(down, "secret", timeout=2), number):
         failed = await eventually(
-            lambda: with_status(console.database, number, "acknowledgement", "failed"), what="acknowledgement failed"
+            lambda: with_status(desk.database, number, "acknowledgement", "failed"), what="acknowledgement failed"
         )
-    page = console.page
-    await console.sign_in(SUPERVISOR)
+    await desk.sign_in(SUPERVISOR)
+    page = desk.page
     await page.click("nav.pages a[data-page=notifications]")
     row = page.locator(f"tr[data-notification='{failed.id}']")
     assert number in await row.inner_text()
@@ -111,13 +113,13 @@ async def test_a_failed_notification_is_sent_again_once_from_its_page(console: C
     await page.click(f"button[data-retry='{failed.id}']")
     await page.wait_for_selector("[data-result=retried]")
     assert await page.locator(f"tr[data-notification='{failed.id}']").count() == 0
-    outbox = OutboxStore(console.database.store.sessions)
+    outbox = OutboxStore(desk.database.store.sessions)
     assert ((await outbox.get(failed.id)).status, (await outbox.get(failed.id)).attempts) == ("pending", 0)  # type: ignore[union-attr]
 
     # The same button's form sent a second time acts no more.
     again = await page.request.post(
-        f"{console.base}/console/notifications/{failed.id}/retry", form={"csrf_token": csrf or ""}, max_redirects=0
+        f"{desk.base}/console/notifications/{failed.id}/retry", form={"csrf_token": csrf or ""}, max_redirects=0
     )
     assert again.status == 303 and again.headers["location"].endswith("result=not_failed")
-    await page.goto(console.base + again.headers["location"])
+    await page.goto(desk.base + again.headers["location"])
     assert "已不是失败状态" in await page.inner_text("[data-result=not_failed]")
