@@ -43,7 +43,7 @@ def pages_words() -> set[str]:
     and the reasons the stuck cases page gives."""
     from console.routes.find import CHOICES, TEXT
     from console.routes.new_case import intake_fields
-    from store.ops import StuckReason
+    from services.stuck import StuckReason
 
     words = set(TEXT) | set(CHOICES) | {reason.value for reason in StuckReason}
     for spec in intake_fields():

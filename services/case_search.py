@@ -111,3 +111,19 @@ async def search_cases(store: CaseStore, actor: Actor, search: CaseSearch, timez
     rows, total = await store.list_cases(filters, search.limit, search.offset)
     categories = await store.categories([row.number for row in rows])
     return Found(rows, categories, total, search.limit, search.offset)
+
+
+async def search_all(store: CaseStore, actor: Actor, search: CaseSearch, timezone: str, cap: int) -> Found:
+    """Every case `search` finds, up to `cap`, from its first (for an export, not a page)."""
+    rows: list[CaseRow] = []
+    categories: dict[str, list[str]] = {}
+    offset, total = 0, 0
+    while offset < cap:
+        found = await search_cases(store, actor, search.model_copy(update={"limit": 100, "offset": offset}), timezone)
+        rows += found.rows
+        categories |= found.categories
+        total = found.total
+        if found.next_offset is None:
+            break
+        offset = found.next_offset
+    return Found(rows[:cap], categories, total, cap, 0)

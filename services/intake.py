@@ -16,7 +16,9 @@ from core.settings import Settings
 from domain.case import Actor, CaseIntake
 from services.cases import start_case
 from services.sla_rules import SlaRulebook
-from store.cases import CaseStore, IdempotencyKeyInFlight
+from store.cases import CaseStore, IdempotencyKeyInFlight, IdempotencyKeyReused
+
+__all__ = ["IdempotencyKeyInFlight", "IdempotencyKeyReused", "intake_hash", "open_case_once"]
 
 # How often a repeat of a form still being opened looks whether the first has finished.
 _WAIT_STEP_SECONDS = 0.1

@@ -9,11 +9,13 @@ deduplicates. A retry acts once: a second click finds the row no longer failed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from enum import StrEnum
 
 from domain.case import Actor, Role
+from store.cases import CaseStore
 from store.models import OutboxRow
-from store.outbox import OutboxStore
+from store.outbox import FAILED, OutboxStore
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +36,14 @@ class RetryNotAllowed(Exception):
         self.status = status  # the row's status, when it is not failed
 
 
-async def retry_notification(outbox: OutboxStore, actor: Actor, notification_id: int) -> OutboxRow:
+def failed_notifications(store: CaseStore, limit: int) -> Awaitable[list[OutboxRow]]:
+    """The notifications given up on, newest first."""
+    return OutboxStore(store.sessions).with_status(FAILED, limit)
+
+
+async def retry_notification(store: CaseStore, actor: Actor, notification_id: int) -> OutboxRow:
     """The row, back to pending; RetryNotAllowed says why not."""
+    outbox = OutboxStore(store.sessions)
     if actor.role not in RETRY_ROLES:
         raise RetryNotAllowed(RetryRefused.NOT_PERMITTED)
     row = await outbox.retry_failed(notification_id)

@@ -119,7 +119,7 @@ async def retry(
     store: Store, actor: Caller, notification_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
 ) -> NotificationView:
     try:
-        row = await retry_notification(OutboxStore(store.sessions), actor, notification_id)
+        row = await retry_notification(store, actor, notification_id)
     except RetryNotAllowed as refused:
         if refused.reason is RetryRefused.NOT_FOUND:
             raise Problem(404, "Notification not found", f"no notification {notification_id}") from None

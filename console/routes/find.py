@@ -18,9 +18,8 @@ from console.words import N_
 from domain.case import Category, Department, Priority, Stage
 from domain.privacy import mask_phone
 from domain.sla import SlaState
-from services.case_search import CaseSearch, Found, search_cases
+from services.case_search import CaseSearch, Found, search_all, search_cases
 from services.csv_export import cases_csv
-from store.models import CaseRow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PAGE_SIZE = 20
@@ -88,18 +87,8 @@ async def find_csv(request: Request, session: FormSession) -> Response:
     if criteria is None:
         return _page(request, session, sent=sent, errors=errors, status=422)
     state = request.app.state
-    rows: list[CaseRow] = []
-    categories: dict[str, list[str]] = {}
-    offset = 0
-    while offset < CSV_LIMIT:
-        batch = criteria.model_copy(update={"limit": 100, "offset": offset})
-        found = await search_cases(state.store, session.actor, batch, state.settings.business_timezone)
-        rows += found.rows
-        categories |= found.categories
-        if found.next_offset is None:
-            break
-        offset = found.next_offset
-    body = cases_csv(rows[:CSV_LIMIT], categories, state.settings.business_timezone)
+    found = await search_all(state.store, session.actor, criteria, state.settings.business_timezone, CSV_LIMIT)
+    body = cases_csv(found.rows, found.categories, state.settings.business_timezone)
     return Response(
         body.encode("utf-8"),
         media_type="text/csv; charset=utf-8",

@@ -17,9 +17,8 @@ from console.render import page
 from console.session import FormSession, Session, SignedIn
 from console.words import N_
 from domain.case import CaseIntake
-from services.intake import open_case_once
+from services.intake import IdempotencyKeyInFlight, IdempotencyKeyReused, open_case_once
 from services.triage_preview import preview_triage
-from store.cases import IdempotencyKeyInFlight, IdempotencyKeyReused
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")

@@ -18,13 +18,10 @@ from console.session import FormSession, SignedIn
 from console.words import N_
 from domain.report import Month
 from services.csv_export import csv_text
-from services.notifications import RetryNotAllowed, retry_notification
+from services.notifications import RetryNotAllowed, failed_notifications, retry_notification
 from services.report_page import render_fragment
 from services.report_tables import report_tables
-from services.stuck import find_stuck, format_duration, temporal_ui_link
-from services.temporal_calls import rpc_timeout, temporal_deadline
-from store.ops import OpsStore, StuckCase, StuckReason
-from store.outbox import FAILED, OutboxStore
+from services.stuck import StuckCase, StuckReason, format_duration, stuck_beside, temporal_ui_link
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 MonthText = Annotated[str | None, Query(max_length=7, pattern=r"^\d{4}-\d{2}$")]
@@ -86,10 +83,7 @@ class StuckRow:
 
 async def _stuck(request: Request) -> list[StuckRow]:
     state = request.app.state
-    async with temporal_deadline(state.settings):
-        report = await find_stuck(
-            OpsStore.beside(state.store), state.temporal, limit=STUCK_LIMIT, rpc_timeout=rpc_timeout(state.settings)
-        )
+    report = await stuck_beside(state.store, state.temporal, state.settings, limit=STUCK_LIMIT)
     return [
         StuckRow(
             case, format_duration(max(report.as_of - case.in_stage_since, timedelta(0))),
@@ -131,7 +125,7 @@ async def notifications_page(
     result: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     require(session, NOTIFICATIONS)
-    rows = await OutboxStore(request.app.state.store.sessions).with_status(FAILED, NOTIFICATIONS_LIMIT)
+    rows = await failed_notifications(request.app.state.store, NOTIFICATIONS_LIMIT)
     return page(
         request, "notifications.html", session, rows=rows, may_retry=may(session, RETRY), done=done,
         result=result if result in RETRY_RESULTS else None,
@@ -144,7 +138,7 @@ async def retry(
 ) -> Response:
     require(session, RETRY)
     try:
-        await retry_notification(OutboxStore(request.app.state.store.sessions), session.actor, notification_id)
+        await retry_notification(request.app.state.store, session.actor, notification_id)
         result = "retried"
     except RetryNotAllowed as refused:
         result = refused.reason.value

@@ -13,7 +13,7 @@ from console.auth import DEV_PEOPLE
 from console.routes import find
 from delivery.notify import WebhookNotifier
 from store.outbox import OutboxStore
-from tests.support.desk import Desk, desk  # noqa: F401 - the fixture
+from tests.support.desk import Desk
 from tests.support.outbox import dispatching, with_status
 from tests.support.people import AGENT as AGENT_HEADERS
 from tests.support.people import intake

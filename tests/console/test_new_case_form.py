@@ -9,7 +9,7 @@ import uuid
 
 from console.auth import DEV_PEOPLE
 from store.case_reads import CaseFilter
-from tests.support.desk import Desk, desk  # noqa: F401 - the fixture
+from tests.support.desk import Desk
 
 AGENT = DEV_PEOPLE["agent"]
 HANDLER = DEV_PEOPLE["handler"]
