@@ -26,6 +26,7 @@ from store.models import CaseRow
 MAX_OFFSET = 2**31 - 1
 # As Customer.phone (domain/case.py) accepts it: a number as people type it.
 PHONE_PATTERN = r"^\+?[0-9 ()-]{5,20}$"
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(9998, 12, 31)
 
 
 class CaseSearch(BaseModel):
@@ -40,8 +41,13 @@ class CaseSearch(BaseModel):
         default=None, pattern=PHONE_PATTERN, description="The customer's phone, however spelt (+86 138..., 138...)"
     )
     sku: OptionalText = Field(default=None, min_length=1, max_length=64)
-    received_from: date | None = Field(default=None, description="Received on or after this day")
-    received_to: date | None = Field(default=None, description="Received on or before this day")
+    # Bounded so the range's instants exist in every timezone (date.max + 1 day would not).
+    received_from: date | None = Field(
+        default=None, ge=FIRST_DAY, le=LAST_DAY, description="Received on or after this day"
+    )
+    received_to: date | None = Field(
+        default=None, ge=FIRST_DAY, le=LAST_DAY, description="Received on or before this day"
+    )
     assignee: OptionalText = Field(default=None, min_length=1, max_length=64)
     sla_state: SlaState | None = None
     stage: Stage | None = None

@@ -97,6 +97,8 @@ async def test_bad_criteria_are_refused_naming_the_field_and_never_echo_the_phon
         ({"sku": "S" * 65}, "sku"),
         ({"received_from": "2026-11-20", "received_to": "2026-11-19"}, "received_to"),
         ({"received_from": "20-11-2026"}, "received_from"),
+        ({"received_to": "9999-12-31"}, "received_to"),
+        ({"received_from": "0001-01-01"}, "received_from"),
         ({"sla_state": "late"}, "sla_state"),
         ({"stage": "lost"}, "stage"),
         ({"limit": 101}, "limit"),
