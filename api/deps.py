@@ -21,6 +21,7 @@ from core.settings import Settings
 from domain.case import Actor, Role
 from domain.refusals import Refusal
 from domain.state import CaseView
+from services.case_actions import update_id
 from services.cases import assisting, live_state
 from services.sla_rules import SlaRulebook
 from services.temporal_calls import rpc_timeout, temporal_deadline
@@ -144,7 +145,7 @@ class CaseAction:
         )
         if claim.replay:
             return replayed(claim)
-        work = _send(handle, store, settings, number, update, args, f"{actor.id}/{update.__name__}/{key}")
+        work = _send(handle, store, settings, number, update, args, update_id(actor, update, key))
         return await finish(store, actor, key, 200, work)
 
 

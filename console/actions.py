@@ -18,7 +18,10 @@ from domain.case import (
     Approval,
     CustomerReply,
     DuplicateMark,
+    ExchangeChoice,
     Feedback,
+    FirstContactAnswer,
+    FollowUpCompletion,
     InfoRequest,
     Note,
     Reassignment,
@@ -29,10 +32,11 @@ from domain.case import (
     TriageDecision,
     Withdrawal,
 )
-from domain.contribution import ContributionSubmission
+from domain.contribution import ContributionStatus, ContributionSubmission, ContributionWaiver, DepartmentsNaming
 from domain.follow_up import CallBackCompletion, FixCheckAnswer, FixCheckStatus, ResultTold
 from domain.lifecycle import ALLOWED_STAGES
 from domain.lifecycle import Action as Step
+from domain.returns import ReturnStep, ReturnStepReport
 from domain.sla import DeadlineExtension
 from domain.state import CaseState
 from workflows.case import CaseWorkflow
@@ -45,12 +49,22 @@ class CaseAction:
     update: Any
     model: type[BaseModel] | None
     step: Step
+    # A path parameter the person chooses (`department` to waive, `step` of a return); the
+    # handler's own department fills `{department}` when they contribute.
+    choice: str | None = None
 
 
 ACTIONS: dict[str, CaseAction] = {
     a.slug: a
     for a in [
         CaseAction("triage", "triage", CaseWorkflow.triage, TriageDecision, Step.TRIAGE),
+        CaseAction(
+            "first-contact",
+            "first-contact-answer",
+            CaseWorkflow.answer_at_first_contact,
+            FirstContactAnswer,
+            Step.ANSWER_AT_FIRST_CONTACT,
+        ),
         CaseAction("accept", "accept", CaseWorkflow.accept, None, Step.ACCEPT),
         CaseAction("note", "notes", CaseWorkflow.add_note, Note, Step.NOTE),
         CaseAction("ask", "info-requests", CaseWorkflow.request_info, InfoRequest, Step.REQUEST_INFO),
@@ -62,6 +76,35 @@ ACTIONS: dict[str, CaseAction] = {
         CaseAction("reassign", "reassign", CaseWorkflow.reassign, Reassignment, Step.REASSIGN),
         CaseAction(
             "contribute", "contributions/{department}", CaseWorkflow.contribute, ContributionSubmission, Step.CONTRIBUTE
+        ),
+        CaseAction(
+            "waive",
+            "contributions/{department}/waive",
+            CaseWorkflow.waive_contribution,
+            ContributionWaiver,
+            Step.WAIVE_CONTRIBUTION,
+            choice="department",
+        ),
+        CaseAction(
+            "departments", "departments", CaseWorkflow.name_departments, DepartmentsNaming, Step.NAME_DEPARTMENTS
+        ),
+        CaseAction(
+            "return-step",
+            "return-steps/{step}",
+            CaseWorkflow.record_return_step,
+            ReturnStepReport,
+            Step.RETURN_STEP,
+            choice="step",
+        ),
+        CaseAction(
+            "exchange-choice", "exchange-choice", CaseWorkflow.choose_exchange, ExchangeChoice, Step.CHOOSE_EXCHANGE
+        ),
+        CaseAction(
+            "follow-up",
+            "follow-up/complete",
+            CaseWorkflow.complete_follow_up,
+            FollowUpCompletion,
+            Step.COMPLETE_FOLLOW_UP,
         ),
         CaseAction("tell-result", "result-told", CaseWorkflow.tell_result, ResultTold, Step.TELL_RESULT),
         CaseAction("feedback", "feedback", CaseWorkflow.record_feedback, Feedback, Step.FEEDBACK),
@@ -79,9 +122,23 @@ ACTIONS: dict[str, CaseAction] = {
 }
 
 
+OUTSTANDING = (ContributionStatus.PENDING, ContributionStatus.OVERDUE)
+
+
 def api_path(action: CaseAction, number: str, actor: Actor) -> str:
+    """The API route the action is, for the access matrix (a chosen parameter as a placeholder:
+    the matrix allows the same roles whatever its value)."""
     department = actor.department.value if actor.department else "none"
-    return f"/cases/{number}/{action.path.format(department=department)}"
+    return f"/cases/{number}/{action.path.format(department=department, step=ReturnStep.LABEL_ISSUED.value)}"
+
+
+def choices(action: CaseAction, live: CaseState) -> list[str]:
+    """What the person may choose for the action's path parameter."""
+    if action.choice == "department":
+        return [c.department.value for c in live.contributions if c.status in OUTSTANDING]
+    if action.choice == "step":
+        return [step.value for step in ReturnStep]
+    return []
 
 
 def _live_allows(action: CaseAction, actor: Actor, live: CaseState) -> bool:
@@ -95,8 +152,15 @@ def _live_allows(action: CaseAction, actor: Actor, live: CaseState) -> bool:
     if action.slug == "fix-check":
         return live.fix_check is not None and live.fix_check.status is FixCheckStatus.SENT
     if action.slug == "contribute":
-        mine = actor.department
-        return any(c.department == mine and c.status.value in ("pending", "overdue") for c in live.contributions)
+        return any(c.department == actor.department and c.status in OUTSTANDING for c in live.contributions)
+    if action.slug == "waive":
+        return bool(choices(action, live))
+    if action.slug == "return-step":
+        return live.returns is not None
+    if action.slug == "exchange-choice":
+        return live.exchange_offer is not None and live.exchange_choice is None
+    if action.slug == "follow-up":
+        return live.follow_up is not None
     return True
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -65,7 +66,7 @@ def enable_dev_sign_in(app: FastAPI) -> DevSignIn:
 
 async def _sign_in(request: Request, _: Exception) -> Response:
     if request.method == "GET" and request.headers.get("x-console-poll") is None:
-        response: Response = RedirectResponse(f"{PREFIX}/sign-in?next={request.url.path}", status_code=303)
+        response: Response = RedirectResponse(f"{PREFIX}/sign-in?next={quote(request.url.path)}", status_code=303)
     else:  # a form or a poll: the page reloads to the sign-in page
         response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
     clear_session(request, response)

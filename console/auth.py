@@ -35,6 +35,7 @@ DEV_PEOPLE: dict[str, Actor] = {
     "admin": Actor(id="admin-chen", role=Role.ADMIN),
 }
 DEV_TOKEN_SECONDS = 24 * 3600
+DEV_TOKENS_KEPT = 500  # the sign-in page hands out fresh links on every view: the oldest unused ones lapse
 
 
 @dataclass
@@ -45,6 +46,8 @@ class DevSignIn:
 
     def issue(self, actor: Actor, now: float | None = None) -> str:
         token = secrets.token_urlsafe(24)
+        while len(self.tokens) >= DEV_TOKENS_KEPT:
+            del self.tokens[next(iter(self.tokens))]
         self.tokens[token] = (actor, (now if now is not None else time.time()) + DEV_TOKEN_SECONDS)
         return token
 

@@ -17,6 +17,33 @@ from starlette.datastructures import FormData
 MAX_LINES = 50  # a list of text from a textarea: one item a line
 
 
+def N_(message: str) -> str:
+    return message
+
+
+# Pydantic's refusals by type, as the catalogs word them; any other keeps pydantic's English text.
+MESSAGES = {
+    "missing": N_("This field is required."),
+    "string_too_short": N_("This field is required."),
+    "string_too_long": N_("This is too long."),
+    "too_long": N_("Too many items."),
+    "too_short": N_("Choose at least one."),
+    "enum": N_("Choose one of the options."),
+    "literal_error": N_("Choose one of the options."),
+    "int_parsing": N_("Enter a whole number."),
+    "decimal_parsing": N_("Enter an amount such as 899.00."),
+    "greater_than_equal": N_("The number is out of range."),
+    "less_than_equal": N_("The number is out of range."),
+    "greater_than": N_("The number is out of range."),
+    "string_pattern_mismatch": N_("This is not in the expected form."),
+    "value_error": N_("This value is not accepted."),
+}
+
+
+def message(problem: Any) -> str:
+    return MESSAGES.get(problem["type"], problem["msg"])
+
+
 @dataclass
 class FormField:
     name: str  # dotted: resolution.amount
@@ -83,6 +110,40 @@ def fields_of(model: type[BaseModel], prefix: str = "") -> list[FormField]:
     return found
 
 
+def departments_fields() -> list[FormField]:
+    """Naming departments: the lead, the assisting ones ticked, and one request they are all asked."""
+    from domain.case import Department
+
+    names = [d.value for d in Department]
+    return [
+        FormField("lead", "select", True, names),
+        FormField("assisting", "checks", True, names),
+        FormField("request", "textarea", True, max_length=2000),
+        FormField("reason", "textarea", False, max_length=2000),
+    ]
+
+
+def read_departments(model: type[BaseModel], form: FormData) -> tuple[BaseModel | None, dict[str, str], dict[str, Any]]:
+    lead, request, reason = (str(form.get(name) or "").strip() for name in ("lead", "request", "reason"))
+    assisting = [d for d in form.getlist("assisting") if isinstance(d, str)][:10]
+    sent: dict[str, Any] = {"lead": lead, "assisting": assisting, "request": request, "reason": reason}
+    if assisting and not request:
+        return None, {"request": MESSAGES["missing"]}, sent
+    data: dict[str, Any] = {
+        "lead": lead or None,
+        "assisting": [{"department": d, "request": request} for d in assisting],
+    }
+    if reason:
+        data["reason"] = reason
+    try:
+        return model.model_validate(data), {}, sent
+    except ValidationError as error:
+        errors: dict[str, str] = {}
+        for problem in error.errors():
+            errors.setdefault(str(problem["loc"][0]) if problem["loc"] else "form", message(problem))
+        return None, errors, sent
+
+
 def read(model: type[BaseModel], form: FormData) -> tuple[BaseModel | None, dict[str, str], dict[str, Any]]:
     """The model from the form, or None and the message per field; and the values as sent."""
     data: dict[str, Any] = {}
@@ -115,7 +176,7 @@ def read(model: type[BaseModel], form: FormData) -> tuple[BaseModel | None, dict
         errors: dict[str, str] = {}
         for problem in error.errors():
             name = ".".join(str(part) for part in problem["loc"] if not isinstance(part, int)) or "form"
-            errors.setdefault(name, problem["msg"])
+            errors.setdefault(name, message(problem))
         return None, errors, sent
 
 

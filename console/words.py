@@ -27,9 +27,11 @@ FORM_ERRORS = {N_("not_offered"), N_("unknown_original"), N_("case_finished"), N
 def form_words() -> set[str]:
     """Every action's title, and every label and choice its form shows."""
     from console.actions import ACTIONS
-    from console.forms import fields_of
+    from console.forms import departments_fields, fields_of
+    from domain.returns import ReturnStep
 
-    words = set()
+    words = {"step", "department", *(s.value for s in ReturnStep)}
+    words.update(w for f in departments_fields() for w in (f.label, *f.choices))
     for action in ACTIONS.values():
         words.add(f"action:{action.slug}")
         for spec in fields_of(action.model) if action.model else []:

@@ -66,7 +66,10 @@ async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now:
     items: list[InboxItem] = []
     if actor.role is Role.AGENT:
         for stage, why in AGENT_WORK.items():
-            items += [_item(row, why) for row in await _stage(store, stage)]
+            rows = await _stage(store, stage)
+            if stage is Stage.CLOSED:  # a closed case is work only while its fix check runs (a deadline)
+                rows = [row for row in rows if row.next_deadline is not None]
+            items += [_item(row, why) for row in rows]
     elif actor.role is Role.HANDLER:
         mine = actor.department.value if actor.department else None
         for stage in HANDLER_STAGES:

@@ -13,12 +13,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from api.access import sees
 from console import forms
-from console.actions import ACTIONS, offered
+from console.actions import ACTIONS, CaseAction, choices, offered
 from console.app import CaseHidden
 from console.render import page
 from console.session import FormSession, Session, SignedIn
-from domain.case import Role
+from domain.case import Department, Role
 from domain.privacy import mask_email, mask_name, mask_phone
+from domain.returns import ReturnStep, ReturnStepReport, ReturnStepSignal
 from domain.state import CaseState
 from services.case_actions import ActionRefused, CaseGone, send_action
 from services.cases import assisting, live_sla, live_state
@@ -61,13 +62,22 @@ def _customer(row: Any, live: CaseState | None, role: Role) -> dict[str, Any]:
 
 
 def _prefill(slug: str, live: CaseState | None) -> dict[str, Any]:
-    if slug == "triage" and live is not None and live.suggestion is not None:
+    if slug in ("triage", "first-contact") and live is not None and live.suggestion is not None:
         s = live.suggestion
-        return {"categories": [c.value for c in s.categories], "priority": s.priority.value if s.priority else "",
-                "department": s.department.value if s.department else ""}  # fmt: skip
+        values = {"categories": [c.value for c in s.categories], "priority": s.priority.value if s.priority else ""}
+        if slug == "triage":
+            values["department"] = s.department.value if s.department else ""
+        return values
     if slug == "plan" and live is not None and live.assignee:
         return {"owner": live.assignee}
     return {}
+
+
+def _fields(action: CaseAction, live: CaseState | None) -> list[forms.FormField]:
+    chosen = [forms.FormField(action.choice, "select", True, choices(action, live))] if action.choice and live else []
+    if action.slug == "departments":
+        return forms.departments_fields()
+    return chosen + (forms.fields_of(action.model) if action.model else [])
 
 
 async def _case_page(
@@ -81,7 +91,7 @@ async def _case_page(
     action_forms = [
         {
             "action": action,
-            "fields": forms.fields_of(action.model) if action.model else [],
+            "fields": _fields(action, live),
             "values": sent if (failed == action.slug and sent) else _prefill(action.slug, live),
             "errors": errors if failed == action.slug else {},
             "key": str(uuid.uuid4()),
@@ -104,6 +114,7 @@ async def case_page(request: Request, number: Number, session: SignedIn) -> Resp
 @router.post("/cases/{number}/actions/{slug}")
 async def act(request: Request, number: Number, slug: str, session: FormSession) -> Response:
     state = request.app.state
+    await state.rate_limit.check(session.sub)  # the API's limit per person, whichever door they use
     _, live = await _visible(request, session, number)
     action = ACTIONS.get(slug)
     if action is None or action not in offered(session.actor, number, live):
@@ -114,15 +125,30 @@ async def act(request: Request, number: Number, slug: str, session: FormSession)
     key = raw_key if isinstance(raw_key, str) and KEY.match(raw_key) else None
     payload: list[Any] = []
     if action.model is not None:
-        body, errors, sent = forms.read(action.model, form)
-        if body is None:
-            return await _case_page(request, session, number, failed=slug, errors=errors, sent=sent, status=422)
-        if slug == "duplicate" and await state.store.get_case(getattr(body, "original", "")) is None:
-            errors = {"original": "unknown_original"}
+        chosen = form.get(action.choice) if action.choice else None
+        reader = forms.read_departments if slug == "departments" else forms.read
+        body, errors, sent = reader(action.model, form)
+        if action.choice and live is not None and chosen not in choices(action, live):
+            errors = {action.choice: forms.MESSAGES["missing"], **errors}
+        if body is not None and slug == "return-step":
+            errors.update(dict(ReturnStepReport.model_validate(body).problems(ReturnStep(str(chosen)))))
+        if (
+            body is not None
+            and slug == "duplicate"
+            and await state.store.get_case(getattr(body, "original", "")) is None
+        ):
+            errors["original"] = "unknown_original"
+        if body is None or errors:
+            if action.choice:
+                sent[action.choice] = chosen
             return await _case_page(request, session, number, failed=slug, errors=errors, sent=sent, status=422)
         payload = [body]
         if slug == "contribute":
             payload = [session.actor.department, body]
+        elif slug == "waive":
+            payload = [Department(str(chosen)), body]
+        elif slug == "return-step":
+            payload = [ReturnStepSignal(step=ReturnStep(str(chosen)), **body.model_dump())]
     try:
         await send_action(state.temporal, state.settings, number, session.actor, action.update, payload, key)
     except ActionRefused as refused:

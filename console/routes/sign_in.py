@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 import httpx
 from authlib.integrations.base_client.errors import OAuthError  # type: ignore[import-untyped]
@@ -30,18 +31,21 @@ async def sign_in_page(request: Request, next: Annotated[str | None, Query(max_l
     state = request.app.state.console
     dev_links = {}
     if state.dev is not None:  # fresh one-time links on every view, for development only
-        dev_links = {role: f"/console/dev-sign-in/{state.dev.issue(actor)}" for role, actor in DEV_PEOPLE.items()}
+        back = f"?next={quote(_home(next))}" if next else ""
+        dev_links = {role: f"/console/dev-sign-in/{state.dev.issue(actor)}{back}" for role, actor in DEV_PEOPLE.items()}
     return page(request, "sign_in.html", oidc=state.oidc is not None, dev_links=dev_links, next=next or "")
 
 
 @router.get("/dev-sign-in/{token}")
-async def dev_sign_in(request: Request, token: str) -> Response:
+async def dev_sign_in(
+    request: Request, token: str, next: Annotated[str | None, Query(max_length=200)] = None
+) -> Response:
     dev = request.app.state.console.dev
     actor = dev.redeem(token) if dev is not None and len(token) <= 64 else None
     if actor is None:
         return page(request, "sign_in.html", status=401, oidc=request.app.state.console.oidc is not None,
                     dev_links={}, next="", failed=True)  # fmt: skip
-    response = RedirectResponse("/console/", status_code=303)
+    response = RedirectResponse(_home(next), status_code=303)
     set_session(request, response, signer(request).new(actor))
     return response
 

@@ -3,6 +3,7 @@ databases, with the real worker and Temporal server; and the reopen path after a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -46,11 +47,15 @@ async def _triage(page: Page) -> None:
 async def _to_awaiting_feedback(console: Console, number: str) -> Page:
     agent = await console.person(AGENT_ACTOR)
     await agent.goto(console.url(f"/console/cases/{number}"))
+    await expect(agent.locator("[data-fact=customer]")).to_contain_text("张三丰 · +86 138 0013 8000")
+    link = agent.locator("a[data-temporal-ui]")
+    await expect(link).to_have_attribute("href", re.compile(f"/namespaces/default/workflows/{number}$"))
     await _triage(agent)
     await _stage_is(agent, "triaged")
 
     handler = await console.person(HANDLER_ACTOR)
     await handler.goto(console.url(f"/console/cases/{number}"))
+    await expect(handler.locator("[data-fact=customer]")).to_contain_text("张** · *******8000")  # masked for handlers
     await _act(handler, "accept")
     await _stage_is(handler, "in_handling")
     await handler.fill("#action-plan-root_cause", "Batch B2026-10 base seal defect")
@@ -191,3 +196,80 @@ async def test_both_languages_render_and_the_main_pages_are_photographed(
     await expect(sign_in.locator("h1")).to_have_text("Sign in")
     if database.backend == "sqlite":
         await sign_in.screenshot(path=SCREENSHOTS / "sign-in-en.png")
+
+
+async def test_the_head_names_departments_and_the_assisting_handler_contributes(
+    api: httpx.AsyncClient, database: Database, console: Console
+) -> None:
+    number = await _open(api)
+    agent = await console.person(AGENT_ACTOR)
+    await agent.goto(console.url(f"/console/cases/{number}"))
+    await _triage(agent)
+    head = await console.person(HEAD_ACTOR)
+    await head.goto(console.url(f"/console/cases/{number}"))
+    await head.select_option("#action-departments-lead", "quality")
+    await head.locator('#action-departments input[name="assisting"][value="logistics"]').check()
+    await head.fill("#action-departments-request", "Was the parcel dropped in transit?")
+    await _act(head, "departments")
+    await expect(head.locator("#action-departments [role=alert]")).to_have_count(0)
+    zhou = await console.person(Actor(id="handler-zhou", role=Role.HANDLER, department=Department.LOGISTICS))
+    await zhou.goto(console.url(f"/console/cases/{number}"))
+    forms = await zhou.locator("form[data-action]").evaluate_all("all => all.map(f => f.dataset.action)")
+    assert forms == ["contribute"], forms  # an assisting department contributes, nothing else
+    await zhou.fill("#action-contribute-summary", "Box crushed at the hub")
+    await _act(zhou, "contribute")
+    await expect(zhou.locator("form[data-action=contribute]")).to_have_count(0)
+    kinds = [event.kind for event in await database.store.timeline(number)]
+    assert "departments_named" in kinds and "contribution_received" in kinds, kinds
+
+
+async def test_a_plan_over_the_cap_and_a_missing_field_are_refused_by_name(
+    api: httpx.AsyncClient, console: Console
+) -> None:
+    number = await _open(api)
+    agent = await console.person(AGENT_ACTOR)
+    await agent.goto(console.url(f"/console/cases/{number}"))
+    await _triage(agent)
+    handler = await console.person(HANDLER_ACTOR)
+    await handler.goto(console.url(f"/console/cases/{number}"))
+    await _act(handler, "accept")
+    await handler.fill("#action-plan-measures", "compensate")
+    await handler.select_option("#action-plan-resolution-type", "compensation")
+    await handler.fill("#action-plan-resolution-amount", "5000.00")
+    await _act(handler, "plan")  # the form's own check: no root cause
+    await expect(handler.locator('[data-error-for="root_cause"]')).to_have_text("此项必填。")
+    await expect(handler.locator("#action-plan-resolution-amount")).to_have_value("5000.00")  # kept as typed
+    await handler.fill("#action-plan-root_cause", "seal defect")
+    await _act(handler, "plan")  # the case's own check: over the compensation cap
+    await expect(handler.locator('[data-error-for="resolution.amount"]')).to_contain_text("exceeds")
+    await _stage_is(handler, "in_handling")
+
+
+async def test_a_supervisor_finds_a_p3_plan_in_the_inbox_and_approves_it(
+    api: httpx.AsyncClient, database: Database, console: Console
+) -> None:
+    number = await _open(api)
+    agent = await console.person(AGENT_ACTOR)
+    await agent.goto(console.url(f"/console/cases/{number}"))
+    await agent.select_option("#action-triage-priority", "P3")
+    await agent.fill("#action-triage-override_reason", "cosmetic crack, no leak")
+    await _triage(agent)
+    await _stage_is(agent, "triaged")
+    handler = await console.person(HANDLER_ACTOR)
+    await handler.goto(console.url("/console/"))
+    await expect(handler.locator(f'tr[data-case="{number}"]')).to_contain_text("待认领")
+    await handler.locator(f'tr[data-case="{number}"] a').click()
+    await _act(handler, "accept")
+    await handler.fill("#action-plan-root_cause", "seal defect")
+    await handler.fill("#action-plan-measures", "refund")
+    await handler.select_option("#action-plan-resolution-type", "refund")
+    await handler.fill("#action-plan-resolution-amount", "899.00")
+    await _act(handler, "plan")
+    supervisor = await console.person(Actor(id="supervisor-zhao", role=Role.SUPERVISOR))
+    row = supervisor.locator(f'tr[data-case="{number}"]')
+    await expect(row).to_contain_text("待审批", timeout=3000)
+    await row.locator("a").click()
+    await _act(supervisor, "approve")
+    await _stage_is(supervisor, "awaiting_feedback", reload_for=20)
+    approved = [e for e in await database.store.timeline(number) if e.kind == "plan_approved"]
+    assert [e.actor_id for e in approved] == ["supervisor-zhao"]

@@ -43,7 +43,7 @@ async def test_find_by_phone_pages_through_and_exports_csv(
     await desk.sign_in(SUPERVISOR)
 
     page = desk.page
-    await page.click("nav.pages a[data-page=find]")
+    await page.click(".pages a[data-page=find]")
     await page.fill("#find-phone", f"0086-{digits}")
     await page.click("#find button[name=offset][value='0']")
     await page.wait_for_selector("[data-total]")
@@ -74,7 +74,7 @@ async def test_the_report_tables_download_as_csv_and_the_stuck_page_links_to_tem
     await _open_case(desk)
     await desk.sign_in(SUPERVISOR)
     page = desk.page
-    await page.click("nav.pages a[data-page=report]")
+    await page.click(".pages a[data-page=report]")
     assert "月度质量报告" in await page.inner_text("article.report h1")
     async with page.expect_download() as download_info:
         await page.click("a[data-csv=channels]")
@@ -84,7 +84,7 @@ async def test_the_report_tables_download_as_csv_and_the_stuck_page_links_to_tem
     assert head == "渠道 Channel,工单数 Cases"
     assert any(row.startswith("电话 phone,") and int(row.split(",")[1]) >= 1 for row in rows), rows
 
-    await page.click("nav.pages a[data-page=stuck]")
+    await page.click(".pages a[data-page=stuck]")
     assert await page.inner_text("h1") == "卡住的工单"
     for link in await page.locator("a[data-temporal-ui]").evaluate_all("links => links.map(a => a.href)"):
         assert "/namespaces/default/workflows/" in link
@@ -92,7 +92,7 @@ async def test_the_report_tables_download_as_csv_and_the_stuck_page_links_to_tem
     await desk.sign_in(AGENT)
 
     page = desk.page
-    assert await page.locator("nav.pages a[data-page=stuck]").count() == 0
+    assert await page.locator(".pages a[data-page=stuck]").count() == 0
     assert (await page.goto(f"{desk.base}/console/stuck")).status == 403  # type: ignore[union-attr]
 
 
@@ -105,7 +105,7 @@ async def test_a_failed_notification_is_sent_again_once_from_its_page(desk: Desk
         )
     await desk.sign_in(SUPERVISOR)
     page = desk.page
-    await page.click("nav.pages a[data-page=notifications]")
+    await page.click(".pages a[data-page=notifications]")
     row = page.locator(f"tr[data-notification='{failed.id}']")
     assert number in await row.inner_text()
     csrf = await page.get_attribute(f"tr[data-notification='{failed.id}'] input[name=csrf_token]", "value")

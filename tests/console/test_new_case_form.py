@@ -34,7 +34,7 @@ async def _fill_intake(desk: Desk, order: str) -> None:
 async def test_the_suggestion_follows_the_description_as_the_agent_types(desk: Desk) -> None:
     await desk.sign_in(AGENT)
     page = desk.page
-    await page.click("nav.pages a[data-page=new-case]")
+    await page.click(".pages a[data-page=new-case]")
     assert await page.inner_text("h1") == "新建工单"
     order = f"ORD-FORM-{secrets.token_hex(4)}"
     await _fill_intake(desk, order)
@@ -101,7 +101,7 @@ async def test_a_refused_field_is_named_and_a_handler_gets_no_form(desk: Desk) -
     await desk.sign_in(HANDLER)
 
     page = desk.page
-    assert await page.locator("nav.pages a[data-page=new-case]").count() == 0
+    assert await page.locator(".pages a[data-page=new-case]").count() == 0
     answer = await page.goto(f"{desk.base}/console/new-case")
     assert answer is not None and answer.status == 403
     assert await page.inner_text("h1") == "无权访问"

@@ -98,3 +98,14 @@ async def test_oidc_claims_map_like_the_apis_tokens() -> None:
         claims_actor({"sub": "wang", "role": "handler"}, settings)
     with pytest.raises(SignInFailed, match="role"):
         claims_actor({"sub": "x", "role": "system"}, settings)
+
+
+async def test_signing_in_again_returns_to_the_page_and_never_off_site(browser_like) -> None:  # noqa: ANN001
+    client, (_, dev) = browser_like
+    token = dev.issue(AGENT)
+    back = await client.get(f"/console/dev-sign-in/{token}", params={"next": "/console/cases/AS-1"})
+    assert back.headers["location"] == "/console/cases/AS-1"
+    away = await client.get(f"/console/dev-sign-in/{dev.issue(AGENT)}", params={"next": "https://evil.example/"})
+    assert away.headers["location"] == "/console/"
+    page = await client.get("/console/sign-in", params={"next": "/console/cases/AS-1"})
+    assert "?next=/console/cases/AS-1" in page.text
