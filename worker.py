@@ -166,7 +166,7 @@ async def run_worker(settings: Settings, client: Client | None = None) -> None:
     try:
         client = client or await connect(settings, runtime=worker_runtime(settings))
         sessions = session_factory(engine)
-        worker = worker_from_settings(client, CaseStore(sessions), settings)
+        worker = worker_from_settings(client, CaseStore(sessions, phone_key=settings.phone_key()), settings)
         version = deployment_config(settings).version
         logging.getLogger(__name__).info(
             "worker polling %s on %s as %s (worker versioning %s)",

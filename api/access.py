@@ -19,6 +19,7 @@ from starlette.routing import compile_path
 from api.auth import current_actor
 from api.problems import Problem
 from domain.case import Actor, Department, Role
+from services.notifications import RETRY_ROLES
 
 AGENT, HANDLER, SUPERVISOR, HEAD, ADMIN = Role.AGENT, Role.HANDLER, Role.SUPERVISOR, Role.HEAD, Role.ADMIN
 # Internal systems: they report return and repair steps and call nothing else.
@@ -51,6 +52,9 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     # Cases: agents record and triage, handlers investigate and plan, supervisors and the head approve.
     ("POST", "/cases"): frozenset({AGENT, SUPERVISOR, HEAD, ADMIN}),
     ("GET", "/cases"): EVERYONE,
+    # Issue 15: the suggestion an intake would get, as the agent writes it; finding a case.
+    ("POST", "/cases/triage-preview"): frozenset({AGENT, SUPERVISOR, HEAD, ADMIN}),
+    ("POST", "/cases/search"): EVERYONE,
     ("GET", "/cases/{number}"): EVERYONE,
     ("GET", "/cases/{number}/timeline"): EVERYONE,
     # Files the customer sent from the customer page (a handler: only their department's cases).
@@ -97,6 +101,7 @@ ACCESS: dict[tuple[str, str], frozenset[Role]] = {
     # Operators' and management's views.
     ("GET", "/ops/stuck"): frozenset({SUPERVISOR, HEAD, ADMIN}),
     ("GET", "/ops/notifications"): frozenset({SUPERVISOR, HEAD, ADMIN}),
+    ("POST", "/ops/notifications/{notification_id}/retry"): RETRY_ROLES,
     # Temporal UI's codec endpoint: any signed-in caller; only supervisors, the head and admins
     # get payloads decoded, everyone else gets them back still encoded (api/routes/codec.py).
     ("POST", "/codec/decode"): EVERYONE | SYSTEMS,

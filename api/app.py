@@ -45,6 +45,7 @@ from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.reports import ReportStore
 from store.rules import RulesStore
+from store.triage_rules import ActiveTriageRules, TriageRulesStore
 
 
 def create_app(
@@ -61,12 +62,16 @@ def create_app(
     settings = settings or get_settings()
 
     def use(app: FastAPI, sessions: async_sessionmaker[AsyncSession]) -> None:
-        app.state.store = CaseStore(sessions, settings.case_number_prefix)
+        app.state.store = CaseStore(sessions, settings.case_number_prefix, phone_key=settings.phone_key())
         app.state.rules = RulesStore(sessions)
         app.state.reports = ReportStore(sessions)
         app.state.sla_rules = SlaRulebook(app.state.rules, settings.calendar_file)
         app.state.api_keys = ApiKeyStore(sessions)
         app.state.attachments = AttachmentStore(sessions)
+        # The rules the worker's triage activity uses, for previews of a suggestion (services/triage_preview.py).
+        app.state.triage_rules = ActiveTriageRules(
+            TriageRulesStore(sessions), settings.triage_rules(), ttl_seconds=settings.triage_rules_cache_seconds
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

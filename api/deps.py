@@ -28,6 +28,7 @@ from services.temporal_calls import rpc_timeout, temporal_deadline
 from store.cases import CaseStore
 from store.reports import ReportStore
 from store.rules import RulesStore
+from store.triage_rules import ActiveTriageRules
 
 
 def _from_app(name: str) -> Callable[[Request], Any]:
@@ -45,6 +46,7 @@ get_sla_rules = _from_app("sla_rules")
 get_rules_store = _from_app("rules")
 get_report_store = _from_app("reports")
 get_settings = _from_app("settings")
+get_triage_rules = _from_app("triage_rules")
 
 
 Store = Annotated[CaseStore, Depends(get_store)]
@@ -53,12 +55,13 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 SlaRules = Annotated[SlaRulebook, Depends(get_sla_rules)]
 Rules = Annotated[RulesStore, Depends(get_rules_store)]
 Reports = Annotated[ReportStore, Depends(get_report_store)]
+TriageRulesInForce = Annotated[ActiveTriageRules, Depends(get_triage_rules)]
 # The authenticated caller, allowed by the access matrix for the route it calls.
 Caller = Annotated[Actor, Depends(authorize)]
 
 __all__ = [
     "Action", "ActionAnswer", "AppSettings", "Caller", "CaseNumber", "Key", "Reports", "Rules", "SlaRules", "Store", "Temporal",
-    "add_actions", "allows", "current_actor", "require",
+    "TriageRulesInForce", "add_actions", "allows", "current_actor", "require",
 ]  # fmt: skip
 
 

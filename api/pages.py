@@ -21,7 +21,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.problems import Problem, problem_response
-from api.report_page import FONTS
+from services.report_page import FONTS
 
 COOKIE = "aftersales_session"
 SESSION_SECONDS = 8 * 3600

@@ -136,9 +136,9 @@ async def _dev(
         await common.reconcile_schedule(client, settings)
         engine = create_engine(settings.effective_database_url)
         trace_engine(engine)
-        await upgrade(engine)
+        await upgrade(engine, phone_key=settings.phone_key())
         sessions = session_factory(engine)
-        store = CaseStore(sessions, settings.case_number_prefix)
+        store = CaseStore(sessions, settings.case_number_prefix, phone_key=settings.phone_key())
         keys_file = settings.data_dir / "dev-keys.json"
         keys = await ensure_dev_keys(ApiKeyStore(sessions), keys_file)
         # On this run Temporal UI is the operator's (no sign-in of its own): it gets payloads decoded.
@@ -238,7 +238,7 @@ def migrate() -> None:
 
     async def run() -> None:
         engine = create_engine(settings.effective_database_url)
-        await upgrade(engine)
+        await upgrade(engine, phone_key=settings.phone_key())
         await engine.dispose()
 
     asyncio.run(run())

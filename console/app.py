@@ -38,7 +38,8 @@ class ConsoleState:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    from console.routes import case, inbox, sign_in
+    from console.gate import PageForbidden, forbidden_page
+    from console.routes import case, find, inbox, new_case, operations, sign_in
 
     secret = (
         settings.console_session_secret.get_secret_value()
@@ -48,11 +49,12 @@ def install(app: FastAPI, settings: Settings) -> None:
     oidc = OidcSignIn(settings, secret) if settings.oidc_issuer and settings.oidc_client_id else None
     app.state.console = ConsoleState(signer=SessionSigner(secret, settings.console_session_minutes), oidc=oidc)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
-    for module in (sign_in, inbox, case):
+    for module in (sign_in, inbox, case, new_case, find, operations):
         app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.add_exception_handler(CaseHidden, _case_hidden)
+    app.add_exception_handler(PageForbidden, forbidden_page)
 
 
 def enable_dev_sign_in(app: FastAPI) -> DevSignIn:

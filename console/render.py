@@ -30,7 +30,14 @@ def environment(language: str) -> Environment:
     )
     env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["duration"] = duration
+    env.globals["nav_pages"] = _nav_pages
     return env
+
+
+def _nav_pages(session: Session | None) -> list[Any]:
+    from console.gate import nav_pages  # console.gate renders its refusal with `page`
+
+    return nav_pages(session)
 
 
 def local_minute(instant: datetime | None, timezone: str) -> str:

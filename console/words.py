@@ -40,8 +40,24 @@ def form_words() -> set[str]:
     return words
 
 
+def pages_words() -> set[str]:
+    """The labels and choices of the new case and find forms (console/routes/new_case.py, find.py),
+    and the reasons the stuck cases page gives."""
+    from console.routes.find import CHOICES, TEXT
+    from console.routes.new_case import intake_fields
+    from services.stuck import StuckReason
+
+    words = set(TEXT) | set(CHOICES) | {reason.value for reason in StuckReason}
+    for spec in intake_fields():
+        words.add(spec.label)
+        words.update(spec.choices)
+    for options in CHOICES.values():
+        words.update(options)
+    return words
+
+
 def everything_named() -> set[str]:
     """The values the domain can hand a page, each of which must be in the catalogs."""
-    return form_words() | FORM_ERRORS | {*(s.value for s in Stage), *(r.value for r in Role), *(d.value for d in Department),
+    return form_words() | pages_words() | FORM_ERRORS | {*(s.value for s in Stage), *(r.value for r in Role), *(d.value for d in Department),
             *(k.value for k in EventKind), *(c.value for c in ClockName), *INBOX_REASONS,
             *(e.value for kind in (Category, Channel, CustomerTier, ResolutionType, ClockState) for e in kind)}  # fmt: skip

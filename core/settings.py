@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.handling import HandlingRules
+from domain.phone import DEVELOPMENT_LOOKUP_KEY
 from domain.returns import LEG_NAMES, default_return_deadlines, working_days
 from domain.triage import TriageRules
 
@@ -318,6 +319,13 @@ class Settings(BaseSettings):
     # DOMAIN.md: records are kept at least three years; after that, personal data goes.
     retention_years: int = Field(default=3, ge=1, description="Anonymise personal data of cases archived longer ago")
     retention_schedule_id: str = "aftersales-retention"
+    # Finding a case by the customer's phone (domain/phone.py): the record indexes HMAC-SHA256(key,
+    # E.164 number), never the number. API and worker must share the key: cases recorded under
+    # another key are not found by phone until their column is recomputed.
+    phone_lookup_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of the phone look-up column; unset: a development key that is not secret",
+    )
 
     # The customer page (/c/{token}, README "The customer page"): signed links, what the page shows, uploads.
     customer_link_secret: SecretStr | None = Field(
@@ -421,6 +429,9 @@ class Settings(BaseSettings):
         from core.codec import codec_from
 
         return codec_from(self.codec_keys.get_secret_value() if self.codec_keys else None, self.codec_key_id)
+
+    def phone_key(self) -> bytes:
+        return self.phone_lookup_key.get_secret_value().encode() if self.phone_lookup_key else DEVELOPMENT_LOOKUP_KEY
 
     @property
     def effective_upload_dir(self) -> Path:

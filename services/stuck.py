@@ -27,7 +27,19 @@ from temporalio.service import RPCError
 
 from core.settings import Settings
 from core.temporal_client import TRANSIENT_RPC
+from services.temporal_calls import rpc_timeout, temporal_deadline
+from store.cases import CaseStore
 from store.ops import OpsStore, StuckCase, StuckReason
+
+__all__ = [
+    "StuckCase",
+    "StuckReason",
+    "StuckReport",
+    "find_stuck",
+    "format_duration",
+    "stuck_beside",
+    "temporal_ui_link",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +64,22 @@ class StuckReport:
 class _Failing:
     text: str
     started_at: datetime | None
+
+
+async def stuck_beside(
+    store: CaseStore,
+    temporal: Client,
+    settings: Settings,
+    *,
+    limit: int,
+    in_stage_longer_than: timedelta = DEFAULT_THRESHOLD,
+) -> StuckReport:
+    """`find_stuck` on the case store's database, within the API's Temporal deadline (the console's page)."""
+    async with temporal_deadline(settings):
+        return await find_stuck(
+            OpsStore.beside(store), temporal, in_stage_longer_than=in_stage_longer_than, limit=limit,
+            rpc_timeout=rpc_timeout(settings),
+        )  # fmt: skip
 
 
 def temporal_ui_link(settings: Settings, number: str) -> str:

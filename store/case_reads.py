@@ -4,6 +4,7 @@ ledger. CaseStore (store/cases.py) writes; it inherits these reads."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -28,6 +29,15 @@ class CaseFilter:
     category: str | None = None
     # A handler's list: cases routed to this department or assisted by it.
     visible_to: str | None = None
+    # Finding a case (services/case_search.py): each an exact match, the received range half-open.
+    number: str | None = None
+    order_number: str | None = None
+    phone_hash: str | None = None  # domain/phone.py: the column holds no phone number
+    sku: str | None = None
+    assignee: str | None = None
+    sla_state: str | None = None
+    received_from: datetime | None = None
+    received_before: datetime | None = None
 
 
 class CaseReads:
@@ -41,6 +51,20 @@ class CaseReads:
             query = query.where(CaseRow.priority == filters.priority)
         if filters.department:
             query = query.where(CaseRow.department == filters.department)
+        for column, value in (
+            (CaseRow.number, filters.number),
+            (CaseRow.order_number, filters.order_number),
+            (CaseRow.customer_phone_hash, filters.phone_hash),
+            (CaseRow.sku, filters.sku),
+            (CaseRow.assignee, filters.assignee),
+            (CaseRow.sla_state, filters.sla_state),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if filters.received_from is not None:
+            query = query.where(CaseRow.received_at >= filters.received_from)
+        if filters.received_before is not None:
+            query = query.where(CaseRow.received_at < filters.received_before)
         if filters.visible_to:
             query = query.where(
                 or_(

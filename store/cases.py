@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.case import LedgerReceipt, format_case_number
+from domain.phone import DEVELOPMENT_LOOKUP_KEY, phone_lookup_hash
 from domain.queues import summarize
 from domain.records import ResolutionOrder, Transition
 from store.case_reads import CaseReads  # CaseFilter: the API names it from here
@@ -139,15 +140,26 @@ class _TransitionStatements:
 class CaseStore(CaseReads):
     """Writes here; the reads the API makes are in CaseReads (store/case_reads.py)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], number_prefix: str = "AS") -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], number_prefix: str = "AS", *, phone_key: bytes | None = None
+    ) -> None:
         self._sessions = sessions
         self._prefix = number_prefix
+        # The key of the phone look-up column (settings.phone_key()); API and worker share it.
+        self._phone_key = phone_key or DEVELOPMENT_LOOKUP_KEY
         self._engine: AsyncEngine = sessions.kw["bind"]
         self._statements = _TransitionStatements(self._engine.dialect.name)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
         return self._sessions
+
+    def phone_lookup(self, phone: str) -> str:
+        """What the phone look-up column holds for this number, however it is spelt."""
+        found = phone_lookup_hash(phone, self._phone_key)
+        if found is None:
+            raise ValueError("no phone number given")
+        return found
 
     # ---- writes (activities) ------------------------------------------------
 
@@ -213,6 +225,7 @@ class CaseStore(CaseReads):
                     "customer_tier": intake.customer.tier.value,
                     "customer_name": intake.customer.name,
                     "customer_phone": intake.customer.phone,
+                    "customer_phone_hash": phone_lookup_hash(intake.customer.phone, self._phone_key),
                     "customer_email": intake.customer.email,
                     "order_number": intake.order.number,
                     "paid_amount": intake.order.paid_amount,

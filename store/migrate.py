@@ -20,10 +20,15 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "head", *, phone_key: bytes | None = None) -> None:
+    """`phone_key`: the settings' phone look-up key, for the revision that hashes stored phones
+    (it reads the settings from the environment when not given)."""
+
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
+        if phone_key is not None:
+            config.attributes["phone_lookup_key"] = phone_key
         command.upgrade(config, revision)
 
     async with engine.begin() as connection:

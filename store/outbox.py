@@ -118,6 +118,26 @@ class OutboxStore:
     async def mark_unrouted(self, row_id: int, attempts: int, reason: str) -> None:
         await self._finish(row_id, attempts, status=UNROUTED, last_error=reason)
 
+    async def retry_failed(self, row_id: int) -> OutboxRow | None:
+        """Put a notification that failed for good back in the queue, due now, with its attempts
+        counted afresh. Only a failed row moves: of two retries of one row, one does (None for the
+        other, and for a row that is not failed or not there)."""
+        async with self._sessions.begin() as session:
+            moved = await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id, OutboxRow.status == FAILED)
+                .values(status=PENDING, attempts=0, next_attempt_at=None, claimed_until=None)
+                .returning(OutboxRow.id)
+                .execution_options(synchronize_session=False)
+            )
+            if moved.first() is None:
+                return None
+            return await session.get(OutboxRow, row_id)
+
+    async def get(self, row_id: int) -> OutboxRow | None:
+        async with self._sessions() as session:
+            return await session.get(OutboxRow, row_id)
+
     async def with_status(self, status: str, limit: int = 100) -> list[OutboxRow]:
         """For operators: e.g. every notification that failed for good."""
         async with self._sessions() as session:

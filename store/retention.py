@@ -81,6 +81,7 @@ class RetentionStore:
                 .values(
                     customer_name=ANONYMISED,
                     customer_phone=None,
+                    customer_phone_hash=None,
                     customer_email=None,
                     description=ANONYMISED,
                     intake=scrub(row.intake),

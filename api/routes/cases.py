@@ -10,7 +10,19 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.access import sees
-from api.deps import Action, ActionAnswer, AppSettings, Caller, CaseNumber, Key, SlaRules, Store, Temporal, add_actions
+from api.deps import (
+    Action,
+    ActionAnswer,
+    AppSettings,
+    Caller,
+    CaseNumber,
+    Key,
+    SlaRules,
+    Store,
+    Temporal,
+    TriageRulesInForce,
+    add_actions,
+)
 from api.idempotency import claim_key, finish, replayed, request_hash
 from api.json_body import DecimalJsonRoute
 from api.problems import Problem, case_not_found
@@ -37,12 +49,15 @@ from domain.case import (
     SolutionPlan,
     Stage,
     TriageDecision,
+    TriageSuggestion,
     Withdrawal,
 )
 from domain.sla import DeadlineExtension
 from domain.state import CaseState, CaseView
+from services.case_search import CaseSearch, search_cases
 from services.cases import assisting, live_sla, live_state, start_case, start_case_async, started
 from services.messages import deliveries
+from services.triage_preview import preview_triage
 from store.case_reads import CaseFilter
 from store.cases import CaseStore
 from workflows.case import CaseWorkflow
@@ -179,6 +194,29 @@ async def list_cases(
     # Lists never show personal data in full.
     items = [CaseSummary.from_row(row, categories[row.number], masked=True) for row in rows]
     return CasePage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post(
+    "/triage-preview",
+    response_model=TriageSuggestion,
+    summary="The triage suggestion an intake would get, without opening a case",
+)
+async def triage_preview(
+    intake: CaseIntake, store: Store, rules: TriageRulesInForce, actor: Caller
+) -> TriageSuggestion:
+    return await preview_triage(store, rules, intake)
+
+
+@router.post(
+    "/search",
+    response_model=CasePage,
+    summary="Find cases by number, order, the customer's phone, SKU, days received, assignee, SLA state, stage",
+    description="A POST so that a phone number never travels in a URL (access logs, proxies, browser history).",
+)
+async def search(criteria: CaseSearch, store: Store, actor: Caller, settings: AppSettings) -> CasePage:
+    found = await search_cases(store, actor, criteria, settings.business_timezone)
+    items = [CaseSummary.from_row(row, found.categories[row.number], masked=True) for row in found.rows]
+    return CasePage(items=items, total=found.total, limit=found.limit, offset=found.offset)
 
 
 @router.get("/{number}", response_model=CaseDetail, summary="One case: its record and live state")

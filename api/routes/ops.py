@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from api.deps import AppSettings, Caller, Store, Temporal
+from api.problems import Problem
+from services.notifications import RetryNotAllowed, RetryRefused, retry_notification
 from services.stuck import find_stuck, temporal_ui_link
 from services.temporal_calls import rpc_timeout, temporal_deadline
 from store.glance import CaseGlance, CaseGlanceView
@@ -106,3 +108,27 @@ async def notifications(
 ) -> list[NotificationView]:
     rows = await OutboxStore(store._sessions).with_status(status, limit)  # noqa: SLF001 - same database
     return [NotificationView.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.post(
+    "/notifications/{notification_id}/retry",
+    response_model=NotificationView,
+    summary="Send a notification that failed for good again: back to pending, due now (acts once)",
+)
+async def retry(
+    store: Store, actor: Caller, notification_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+) -> NotificationView:
+    try:
+        row = await retry_notification(store, actor, notification_id)
+    except RetryNotAllowed as refused:
+        if refused.reason is RetryRefused.NOT_FOUND:
+            raise Problem(404, "Notification not found", f"no notification {notification_id}") from None
+        if refused.reason is RetryRefused.NOT_FAILED:
+            raise Problem(
+                409,
+                "Notification not failed",
+                f"notification {notification_id} is {refused.status}: only a failed one is sent again",
+                status_now=refused.status,
+            ) from None
+        raise Problem(403, "Role not permitted", f"role {actor.role.value} may not retry notifications") from None
+    return NotificationView.model_validate(row, from_attributes=True)

@@ -1,4 +1,4 @@
-"""/reports: the monthly quality report as JSON, and as a page with SVG charts (api/report_page.py)."""
+"""/reports: the monthly quality report as JSON, and as a page with SVG charts (services/report_page.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import AppSettings, Caller, Reports
 from api.problems import Problem
-from api.report_page import render_html
 from domain.report import Month, MonthlyReport
+from services.report_page import render_html
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

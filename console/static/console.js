@@ -22,6 +22,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-poll]").forEach(poll);
     document.querySelectorAll("form").forEach(function (form) {
+      // A search form is sent again and again (pages, a CSV download that leaves the page): no guard.
+      if (form.hasAttribute("data-repeatable")) { return; }
       form.addEventListener("submit", function (event) {
         if (form.dataset.sent === "1") { event.preventDefault(); return; }
         form.dataset.sent = "1";

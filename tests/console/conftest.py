@@ -13,3 +13,6 @@ from tests.support.console import Console, console_running
 async def console(env: WorkflowEnvironment, database: Database, worker: str) -> AsyncIterator[Console]:
     async with console_running(env, database, worker) as running:
         yield running
+
+
+from tests.support.desk import desk  # noqa: F401, E402 - the fixture of the find, new case and operations tests

@@ -91,3 +91,33 @@ async def test_every_revision_downgrades_to_an_empty_database_and_upgrades_again
 
     await upgrade(engine)
     await _assert_at_head_as_the_models_say(engine)
+
+
+async def test_the_phone_lookup_revision_hashes_the_phones_already_stored(engine: AsyncEngine) -> None:
+    """0017 fills the look-up column of earlier cases with the key it is given; a case whose phone
+    retention removed keeps none."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from domain.phone import phone_lookup_hash
+
+    await upgrade(engine, "0010")
+    columns = (
+        "number, stage, channel, customer_tier, customer_name, customer_phone, order_number, paid_amount, currency, "
+        "sku, description, intake, reopen_count, escalation_level, sla_state, received_at, updated_at, last_seq"
+    )
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        for number, phone in (("MIG-1", "+86 139 1111 2222"), ("MIG-2", None)):
+            await connection.execute(
+                text(
+                    f"INSERT INTO cases ({columns}) VALUES (:number, 'received', 'phone', 'normal', 'X', :phone, "
+                    "'ORD-1', 1, 'CNY', 'SKU', 'd', '{}', 0, 0, 'on_track', :at, :at, 1)"
+                ),
+                {"number": number, "phone": phone, "at": now},
+            )
+    await upgrade(engine, phone_key=b"another key")
+    async with engine.connect() as connection:
+        rows = dict((await connection.execute(text("SELECT number, customer_phone_hash FROM cases"))).all())
+    assert rows == {"MIG-1": phone_lookup_hash("13911112222", b"another key"), "MIG-2": None}

@@ -167,3 +167,6 @@ def target(key: str, english: str) -> str:
 
 def note(english: str) -> str:
     return both(NOTES.get(english, english), english)
+
+
+NO_DATA = both("无数据", "no data")

@@ -11,9 +11,10 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from html import escape
 
-from api import report_labels as say
-from api.report_labels import both
-from domain.report import Count, MonthFigures, MonthlyReport, hours, minutes, number, percent, signed
+from domain.report import Count, MonthFigures, MonthlyReport, hours, minutes, number, percent
+from services import report_labels as say
+from services.report_labels import NO_DATA, both
+from services.report_tables import NONE_THIS_MONTH, report_tables
 
 # Latin from the system's UI font; Chinese from whichever of the usual CJK fonts the system has
 # (macOS, Windows, Debian's fonts-noto-cjk or WenQuanYi), character by character.
@@ -21,7 +22,6 @@ FONTS = (
     'system-ui, -apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", '
     '"Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "Noto Sans", sans-serif'
 )
-NO_DATA = both("无数据", "no data")
 
 _COLOURS = ("#2f6fb3", "#a7b8cc")
 _TARGET_COLOUR = "#c0392b"
@@ -141,10 +141,7 @@ def _count(value: float | None) -> str:
     return number(value, "count")
 
 
-_NONE_THIS_MONTH = both("本月没有记录。", "None this month.")
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], empty: str = _NONE_THIS_MONTH) -> str:
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], empty: str = NONE_THIS_MONTH) -> str:
     if not rows:
         return f'<p class="empty">{_e(empty)}</p>'
     header = "".join(f"<th>{_e(h)}</th>" for h in head)
@@ -256,17 +253,6 @@ def _targets(report: MonthlyReport) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _comparison(report: MonthlyReport) -> list[tuple[str, str, str, str]]:
-    """Figure, this month, the previous month, the change. Against a month with nothing in it
-    there is nothing to compare: "no data", not zeros and changes from zero."""
-    empty = report.previous.empty
-    return [
-        (say.figure(row.figure, row.label), number(row.current, row.kind))
-        + ((NO_DATA, "—") if empty else (number(row.previous, row.kind), signed(row.delta, row.kind)))
-        for row in report.comparison
-    ]
-
-
 def _definitions(report: MonthlyReport) -> str:
     items = []
     for key, english in report.definitions.items():
@@ -295,7 +281,8 @@ def _h2(zh: str, en: str) -> str:
     return f"<h2>{_e(both(zh, en))}</h2>"
 
 
-def render_html(report: MonthlyReport) -> str:
+def render_fragment(report: MonthlyReport) -> str:
+    """The report's content with its style, for a page of its own or inside the console."""
     now, before = report.current, report.previous
     cards = [
         (both("受理工单数", "Cases received"), _count(now.cases_received)),
@@ -307,13 +294,6 @@ def render_html(report: MonthlyReport) -> str:
         (both("平均解决时长", "Average resolution"), hours(now.resolution.average_hours)),
         (both("SLA 超时次数", "SLA breaches"), _count(now.breaches)),
     ]
-    on_time = [
-        (say.clock(c.clock), str(c.on_time), str(c.missed), percent(c.rate), percent(before.clock(c.clock).rate))
-        for c in now.on_time
-    ]
-    cases = both("工单数", "Cases")
-    breaches = both("超时次数", "Breaches")
-    title = both("月度质量报告", "Monthly quality report") + f" {report.month}"
     sections = [
         '<section class="cards">'
         + "".join(f'<div class="card"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>' for k, v in cards)
@@ -322,75 +302,23 @@ def render_html(report: MonthlyReport) -> str:
         _targets(report),
         _h2("图表", "Charts"),
         '<section class="charts">' + "".join(f"<figure>{c}</figure>" for c in _charts(now, before)) + "</section>",
-        _h2("高频重复问题（品类 × 产品）", "Top recurring problems (category × product)"),
-        _table(
-            [both("品类", "Category"), both("产品 SKU", "Product SKU"), cases],
-            [(say.category(p.category), p.sku, str(p.cases)) for p in now.top_problems],
-            both(
-                "本月没有重复出现的问题（没有哪个品类与产品的组合出现在两个及以上工单中）。",
-                "No problem recurred this month (no category and product shared by two cases or more).",
-            ),
-        ),
-        _h2("品类分布", "Distribution by category"),
-        _table(
-            [both("品类", "Category"), cases, both("工单占比", "Share of cases")],
-            [(say.category(c.category), str(c.cases), percent(c.share)) for c in now.categories]
-            + (
-                [
-                    (
-                        both("尚未分诊", "not triaged yet"),
-                        str(now.uncategorized),
-                        percent(now.uncategorized / now.cases_received),
-                    )
-                ]
-                if now.uncategorized
-                else []
-            ),
-        ),
-        _h2("各 SLA 时限按时处理", "On-time handling per SLA clock"),
-        _table(
-            [
-                both("SLA 时限", "Clock"),
-                both("按时", "On time"),
-                both("超时", "Missed"),
-                both("按时率", "Rate"),
-                both(f"{before.month} 按时率", f"Rate {before.month}"),
-            ],
-            on_time,
-        ),
-        _h2("重开与满意度", "Reopens and satisfaction"),
-        _table(
-            [both("指标", "Figure"), both("数值", "Value")],
-            [
-                (both("回访答复数", "Survey answers"), str(now.satisfaction.answers)),
-                (both("满意答复数", "Satisfied answers"), str(now.satisfaction.satisfied)),
-                (
-                    both("本月受理且至少重开一次的工单", "Cases received and reopened at least once"),
-                    f"{now.reopens.reopened_cases} / {now.reopens.cases_received}",
-                ),
-                (both("本月重开次数", "Reopenings in the month"), str(now.reopens.reopen_events)),
-            ],
-        ),
-        _h2(f"与 {before.month} 环比", f"Comparison with {before.month}"),
-        _table([both("指标", "Figure"), now.month, before.month, both("变化", "Change")], _comparison(report)),
-        _h2("SLA 超时", "Breaches"),
-        _table(
-            [both("部门", "Department"), breaches],
-            [(say.department(c.key), str(c.count)) for c in now.breaches_by_department],
-        ),
-        _table(
-            [both("责任角色", "Responsible role"), breaches],
-            [(say.role(c.key), str(c.count)) for c in now.breaches_by_role],
-        ),
-        _h2("各渠道工单量", "Volume by channel"),
-        _table([both("渠道", "Channel"), cases], [(say.channel(c.key), str(c.count)) for c in now.channels]),
-        _h2("指标口径", "How the figures are defined"),
-        _definitions(report),
     ]
+    for table in report_tables(report):
+        if table.heading:
+            sections.append(_h2(*table.heading))
+        sections.append(_table(table.head, table.rows, table.empty))
+    sections += [_h2("指标口径", "How the figures are defined"), _definitions(report)]
+    return f"<style>{_STYLE}</style><h1>{_e(_title(report))}</h1>" + _period(report) + "".join(sections)
+
+
+def _title(report: MonthlyReport) -> str:
+    return both("月度质量报告", "Monthly quality report") + f" {report.month}"
+
+
+def render_html(report: MonthlyReport) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
-        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{_e(title)}</h1>" + _period(report) + "".join(sections) + "</body></html>"
+        f"<title>{_e(_title(report))}</title></head><body>" + render_fragment(report) + "</body></html>"
     )
