@@ -44,6 +44,7 @@ EXPECTED_SEARCH_ATTRIBUTES = {
     "Assignee": "Keyword",
     "Channel": "Keyword",
     "CustomerTier": "Keyword",
+    "PlatformAfterSale": "Keyword",
 }
 
 
