@@ -30,6 +30,8 @@ class AfterSaleLister(Protocol):
 class EventTaker(Protocol):
     async def take_event(self, event: PlatformEvent) -> IntakeResult: ...
 
+    async def act_on_unapplied(self, limit: int = 100) -> int: ...
+
 
 class ReconciliationActivities:
     def __init__(
@@ -38,6 +40,20 @@ class ReconciliationActivities:
         self._listers = dict(listers)
         self._intake = intake
         self._links = links
+
+    @activity.defn(name="apply_unapplied")
+    async def apply_unapplied(self) -> int:
+        """Apply the messages recorded but never applied (whatever the platform): how many were."""
+        if self._intake is None:
+            return 0
+        applied = await self._intake.act_on_unapplied()
+        if applied:
+            activity.metric_meter().create_counter(
+                "aftersales_marketplace_repairs_total",
+                "After-sales reconciliation repaired, by platform and what it did",
+            ).add(applied, {"platform": "any", "repair": "unapplied"})
+        activity.logger.info("applied %d marketplace messages recorded but never applied", applied)
+        return applied
 
     @activity.defn(name="reconcile_platform")
     async def reconcile_platform(self, window: PlatformWindow) -> PlatformRepair:
@@ -86,4 +102,4 @@ class ReconciliationActivities:
 
     @property
     def all(self) -> list:
-        return [self.reconcile_platform]
+        return [self.apply_unapplied, self.reconcile_platform]

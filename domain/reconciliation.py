@@ -45,6 +45,10 @@ class PlatformRepair(BaseModel):
 class ReconcileReport(BaseModel):
     since: datetime
     until: datetime
+    # Messages recorded but never applied (the process answered the platform, then stopped),
+    # applied by the run's sweep before the platforms are read.
+    unapplied_applied: int = 0
+    unapplied_error: str | None = None  # the sweep failed this time (the next run sweeps again)
     platforms: list[PlatformRepair] = Field(default_factory=list)
 
     @property
@@ -60,7 +64,10 @@ class ReconcileReport(BaseModel):
             + (f" (not read: {p.error})" if p.error else "")
             for p in self.platforms
         ]
+        sweep = f"{self.unapplied_applied} recorded messages applied" + (
+            f" (sweep failed: {self.unapplied_error})" if self.unapplied_error else ""
+        )
         return (
             f"Reconciled {self.since.isoformat(timespec='minutes')} to {self.until.isoformat(timespec='minutes')}: "
-            + "; ".join(parts)
+            + "; ".join([sweep, *parts])
         )

@@ -426,6 +426,15 @@ class SlaView(BaseModel):
     missing_official_calendar_years: tuple[int, ...] = ()
 
 
+def _target_text(clock: SlaClock, calendar: BusinessCalendar) -> str:
+    """The platform's clock runs to the instant the platform set (its budget is only what was
+    left when the message came, e.g. "23.9993 h"): say so, with that instant, local time."""
+    if clock.name is not ClockName.PLATFORM:
+        return clock.target.describe()
+    due = clock.due_at.astimezone(calendar.zone).strftime("%Y-%m-%d %H:%M")
+    return f"由平台设定，截至 {due} / set by the platform, due {due} ({calendar.timezone})"
+
+
 def sla_view(
     clocks: dict[ClockName, SlaClock], policy: SlaPolicy, calendar: BusinessCalendar, now: datetime
 ) -> SlaView:
@@ -433,7 +442,7 @@ def sla_view(
         ClockView(
             name=clock.name,
             state=clock.state,
-            target=clock.target.describe(),
+            target=_target_text(clock, calendar),
             started_at=clock.started_at,
             due_at=None if clock.state is ClockState.PAUSED else clock.due_at,
             time_left=clock.left(now, calendar),

@@ -14,6 +14,7 @@ after-sale's status back for a message older than the last it applied.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,8 @@ from services.temporal_calls import rpc_timeout, temporal_deadline
 from store.cases import CaseStore
 from store.channels import APPLIED, HELD, ChannelStore
 from workflows.case import CaseWorkflow
+
+log = logging.getLogger(__name__)
 
 
 def platform_actor(event: PlatformEvent) -> Actor:
@@ -110,7 +113,16 @@ class ChannelIntake:
         """Apply what was recorded but never applied (the process stopped after answering)."""
         done = 0
         for event in await self._channels.unapplied(limit):
-            result = await self.act(event)
+            try:
+                result = await self.act(event)
+            except Exception as error:  # noqa: BLE001 - one message's failure must not hide the others'; the next sweep retries it
+                log.warning(
+                    "sweep: %s message %s not applied (%s)",
+                    event.platform.value,
+                    event.message_id,
+                    type(error).__name__,
+                )
+                continue
             done += result.applied
         return done
 

@@ -2,7 +2,8 @@
 last window and repair what our record lacks (started by a Temporal Schedule,
 core/temporal_setup.ensure_reconcile_schedule; runs overlap their windows on purpose).
 
-One activity per platform, so one platform's outage neither blocks nor fails the others: its
+First a sweep applies the messages recorded but never applied (the API answered the platform,
+then stopped before acting), so a case is not left behind a message we hold; then one activity per platform, so one platform's outage neither blocks nor fails the others: its
 error is reported and the next run reads the window again.
 """
 
@@ -13,6 +14,11 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+
+# Runs started before the sweep existed read the platforms only (a run lasts minutes, but one
+# in flight across a deploy must replay as it ran).
+SWEEP_UNAPPLIED = "reconcile-sweeps-unapplied"
+_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=1), maximum_attempts=3)
 
 with workflow.unsafe.imports_passed_through():
     from domain.reconciliation import PlatformRepair, PlatformWindow, ReconcileReport, ReconcileRequest
@@ -25,6 +31,17 @@ class MarketplaceReconciliationWorkflow:
         until = workflow.now()
         since = until - timedelta(minutes=request.window_minutes)
         report = ReconcileReport(since=since, until=until)
+        if request.platforms and workflow.patched(SWEEP_UNAPPLIED):
+            try:
+                report.unapplied_applied = await workflow.execute_activity(
+                    "apply_unapplied",
+                    result_type=int,
+                    start_to_close_timeout=timedelta(minutes=5),
+                    retry_policy=_RETRY,
+                    summary="apply the marketplace messages recorded but never applied",
+                )
+            except ActivityError as error:
+                report.unapplied_error = str(error.cause or error)[:200]
         for platform in request.platforms:
             window = PlatformWindow(platform=platform, since=since, until=until)
             try:
@@ -33,9 +50,7 @@ class MarketplaceReconciliationWorkflow:
                     window,
                     result_type=PlatformRepair,
                     start_to_close_timeout=timedelta(minutes=5),
-                    retry_policy=RetryPolicy(
-                        initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=1), maximum_attempts=3
-                    ),
+                    retry_policy=_RETRY,
                     summary=f"reconcile {platform.value} after-sales changed since {since.isoformat(timespec='minutes')}",
                 )
             except ActivityError as error:

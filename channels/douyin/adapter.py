@@ -21,6 +21,7 @@ push that follows.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -29,10 +30,13 @@ from typing import Any
 import httpx
 
 from channels.base import DecisionOutcome, MessageRejected, PlatformDecision, PlatformEvent
+from channels.douyin.listing import MAX_PAGES, from_list_item, list_param, read_list_page
 from channels.douyin.messages import read_push
 from channels.douyin.signature import api_signature, push_signed
 from channels.douyin.status import whose_move
 from domain.marketplace import FINAL_STEPS, AfterSaleKind, DecisionKind, Platform, Whose
+
+log = logging.getLogger(__name__)
 
 SUCCESS = 10000  # the open API's `code` for success
 _RETRYABLE = {20000, 20001}  # service unavailable / busy: the activity retries
@@ -110,6 +114,28 @@ class DouyinAdapter:
         return event.model_copy(
             update={"deadline": datetime.fromtimestamp(deadline, UTC), "extended": EXTENDED_TAG in tags}
         )
+
+    async def changed_after_sales(self, since: datetime, until: datetime) -> list[PlatformEvent]:
+        """After-sales changed in [since, until] (afterSale/List by update time, `has_more` paging,
+        channels/douyin/listing.py), each as the event of its current status; an item we cannot
+        read is skipped and logged (its id only), a failing page raises (the run reads it again)."""
+        events: list[PlatformEvent] = []
+        now = datetime.now(UTC)
+        for page in range(MAX_PAGES):
+            answer = await self._call("afterSale.List", list_param(since, until, page))
+            if answer.get("code") != SUCCESS:
+                raise PlatformUnavailable(
+                    f"afterSale.List answered {answer.get('code')} {answer.get('sub_code') or ''}"
+                )
+            items, more = read_list_page(answer)
+            for item in items:
+                try:
+                    events.append(from_list_item(item, now))
+                except MessageRejected as error:
+                    log.warning("douyin after-sale list: an item skipped (%s)", error.field)
+            if not more or not items:
+                break
+        return events
 
     # ---- acting ----------------------------------------------------------------------
 

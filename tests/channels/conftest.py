@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from channels.registry import adapters_from_settings
+from channels.taobao.run import intake_from
 from core.settings import Settings
 from services.channel_intake import ChannelIntake
 from store.channels import ChannelStore
@@ -70,6 +71,7 @@ async def douyin(env: WorkflowEnvironment, database: Database) -> AsyncIterator[
         async with (
             build_worker(
                 env.client, database.store, queue, marketplaces=dict(adapters_from_settings(settings)),
+                intake=intake_from(settings, env.client, session_factory(database.engine)),
                 workflow_failure_exception_types=[Exception],
             ),
             serve_api(app) as url,

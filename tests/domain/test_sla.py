@@ -22,6 +22,7 @@ from domain.sla import (
     escalation_level,
     next_deadline,
     next_due,
+    sla_view,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -183,3 +184,21 @@ def test_the_next_deadline_is_the_earliest_still_running_and_a_missed_one_is_the
     approval.pause(at(1, 15), CALENDAR)  # waiting on the customer: nothing runs
     assert next_deadline(clocks) is None
     assert case_sla_state(clocks) is SlaState.BREACHED
+
+
+def test_the_sla_view_gives_the_platform_clock_the_platforms_instant_not_an_hour_count() -> None:
+    # A platform clock armed at 10:00:07 to a 10:00 deadline the next day: its budget is 23.998 h.
+    started = at(1, 10, 0) + timedelta(seconds=7)
+    deadline = at(2, 10, 0)
+    clocks = {
+        ClockName.PLATFORM: SlaClock.start(ClockName.PLATFORM, Target(budget=deadline - started, business=False), started, CALENDAR),
+        ClockName.RESPOND: SlaClock.start(ClockName.RESPOND, Target(budget=timedelta(hours=2), business=False), started, CALENDAR),
+    }  # fmt: skip
+    views = {v.name: v for v in sla_view(clocks, POLICY, CALENDAR, started).clocks}
+    platform = views[ClockName.PLATFORM]
+    assert (
+        platform.target
+        == "由平台设定，截至 2027-03-02 10:00 / set by the platform, due 2027-03-02 10:00 (Asia/Shanghai)"
+    )
+    assert platform.due_at == deadline and " h " not in platform.target
+    assert views[ClockName.RESPOND].target == "2 h calendar time"  # our own clocks keep their budget

@@ -1,6 +1,7 @@
 """A local fake of Douyin Shop (抖店), the platform we do not own: it signs and pushes after-sales
 messages to the real API over HTTP, serves afterSale/Detail and afterSale/operate, and records
-every decision call. It speaks the documented formats (channels/douyin/ cites them): pushes are
+every decision call, and lists after-sales by update time (afterSale/List, for reconciliation:
+an after-sale `apply`-ed but never pushed is a push the platform lost). It speaks the documented formats (channels/douyin/ cites them): pushes are
 JSON arrays of {tag, msg_id, data} with `data` a JSON string, signed in `event-sign`; API calls
 are checked against the open API's hmac-sha256 `sign`.
 
@@ -52,6 +53,8 @@ class AfterSale:
     status: int = 6
     deadline: int | None = None  # unix seconds
     tags: list[str] = field(default_factory=list)
+    applied_at: int = field(default_factory=lambda: int(time.time()))  # unix seconds
+    updated_at: int = field(default_factory=lambda: int(time.time()))  # what afterSale/List filters on
 
 
 @dataclass
@@ -86,6 +89,7 @@ class FakeDouyin:
     # ---- pushing ----------------------------------------------------------------
 
     def message(self, tag: int, sale: AfterSale, **extra: Any) -> dict[str, Any]:
+        sale.updated_at = int(time.time())
         data = {
             "aftersale_id": int(sale.after_sale_id),
             "aftersale_status": sale.status,
@@ -120,6 +124,7 @@ class FakeDouyin:
     def apply(self, sale: AfterSale, buyer_applied_at: datetime, deadline: datetime) -> dict[str, Any]:
         """The buyer applies: the after-sale exists on the platform with its deadline."""
         sale.deadline = int(deadline.timestamp())
+        sale.applied_at = int(buyer_applied_at.timestamp())
         self.after_sales[sale.after_sale_id] = sale
         return self.message(200, sale, apply_time=int(buyer_applied_at.timestamp()))
 
@@ -164,7 +169,32 @@ class FakeDouyin:
             return JSONResponse({"code": 10000, "msg": "success", "data": {"process_info": {"after_sale_info": info}}})
         if method == "afterSale.operate":
             return JSONResponse(await self._operate(param, key))
+        if method == "afterSale.List":
+            return JSONResponse(self._list(param))
         return JSONResponse({"code": 40004, "msg": f"unknown method {method}"})
+
+    def _list(self, param: dict[str, Any]) -> dict[str, Any]:
+        """afterSale/List by update time, pages from 0 (zsmhub/doudian-sdk api/afterSale_List/)."""
+        start, end = param.get("update_start_time", 0), param.get("update_end_time", 2**62)
+        page, size = int(param.get("page", 0)), min(int(param.get("size", 10)), 100)
+        changed = sorted(
+            (s for s in self.after_sales.values() if start <= s.updated_at <= end), key=lambda s: s.updated_at
+        )
+        items = [
+            {
+                "aftersale_info": {
+                    "aftersale_id": sale.after_sale_id, "aftersale_type": sale.kind, "aftersale_status": sale.status,
+                    "related_id": sale.sub_order, "apply_time": sale.applied_at, "update_time": sale.updated_at,
+                    "status_deadline": sale.deadline or 0, "refund_amount": sale.amount_cents,
+                    "refund_post_amount": 0, "aftersale_tags": [{"tag_detail": t} for t in sale.tags],
+                },
+                "order_info": {"shop_order_id": sale.order, "related_order_info": [{"sku_order_id": sale.sub_order}]},
+                "text_part": {"aftersale_status_text": "待商家处理"},
+            }
+            for sale in changed[page * size : (page + 1) * size]
+        ]  # fmt: skip
+        data = {"items": items, "has_more": (page + 1) * size < len(changed), "total": len(changed), "page": page}
+        return {"code": 10000, "msg": "success", "data": data | {"size": len(items)}}
 
     async def _operate(self, param: dict[str, Any], key: str | None) -> dict[str, Any]:
         (item,) = param["items"]  # one after-sale per call, as the platform recommends
@@ -214,7 +244,7 @@ async def fake_douyin(push_url: str) -> AsyncIterator[FakeDouyin]:
     async def api(request: Request) -> JSONResponse:
         return await fake._api(request)
 
-    routes = [Route("/afterSale/operate", api, methods=["POST"]), Route("/afterSale/Detail", api, methods=["POST"])]
+    routes = [Route(f"/afterSale/{name}", api, methods=["POST"]) for name in ("operate", "Detail", "List")]
     server = _QuietServer(uvicorn.Config(Starlette(routes=routes), host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     for _ in range(200):
