@@ -83,6 +83,7 @@ def dev(
         "data_dir": data_dir,
         "temporal_address": f"{host}:{temporal_port}",
         "temporal_ui_url": f"http://{host}:{ui_port}",
+        "console_public_url": settings.console_public_url or f"http://{host}:{api_port}/console",
         "worker_metrics_port": metrics_port,
         "worker_metrics_host": host,
     }

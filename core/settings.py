@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     )
     task_queue: str = "aftersales-cases"
     temporal_ui_url: str = "http://localhost:8233"
+    console_public_url: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^https?://[^\s]+[^/\s]$",
+        description="Where people open the console (e.g. https://aftersales.example.com/console): a case's "
+        "current details in Temporal UI link back to its page there; unset: no link",
+    )
     business_timezone: str = "Asia/Shanghai"
     calendar_file: Path | None = Field(default=None, description="TOML file adding or overriding calendar days")
     case_number_prefix: str = Field(default="AS", pattern=r"^[A-Z]{2,8}$")

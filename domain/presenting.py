@@ -93,4 +93,7 @@ def current_details(case: CaseState, item: DueItem | None) -> str:
         call_back_due = case.call_back.due_at
         when = f", due {call_back_due.astimezone(zone).isoformat(timespec='minutes')}" if call_back_due else ""
         lines.append(f"Call-back to the customer open ({case.call_back.reason}){when}.")
+    if case.console_url:
+        # Operators read here; people act in the console (actions sent from Temporal UI are refused).
+        lines.append(f"[在售后工作台打开 · Open in the Aftersales console]({case.console_url}/cases/{case.number})")
     return "\n\n".join(lines)

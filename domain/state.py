@@ -53,6 +53,8 @@ class CaseStart(BaseModel):
     state: CaseState | None = None
     # The marketplace after-sale the case stands for (channels/); unset for every other case.
     platform: PlatformLink | None = None
+    # Where the case's page in the console is, for the link in Temporal UI's current details.
+    console_url: str | None = None
 
 
 class CaseProgress(BaseModel):
@@ -82,6 +84,7 @@ class CaseProgress(BaseModel):
     follow_up: FollowUpTask | None = None  # set while a person must carry out the resolution
     exchange_offer: ExchangeOffer | None = None  # set while the customer chooses a similar item or a refund
     platform: PlatformLink | None = None  # the marketplace after-sale the case stands for (channels/)
+    console_url: str | None = None  # the console's base URL when the case started (current details link to it)
     exchange_choice: ExchangeChoice | None = None  # the choice, until it is carried out
     returns: ReturnProgress | None = None  # a return or repair under way, until it is settled
     result_told_at: datetime | None = None  # an agent told the customer the result (this cycle)

@@ -70,6 +70,7 @@ def _case_start(
         calendar=calendar,
         rules=settings.handling_rules(),
         platform=platform,
+        console_url=settings.console_public_url,
     )
     options: dict[str, Any] = {
         "id": number,

@@ -2,7 +2,7 @@
 
 A TOML or JSON document (or the path of a .toml/.json file holding one):
 
-    console_url = "https://aftersales.example.com"   # optional: alerts carry a link to the case
+    console_url = "https://aftersales.example.com/console"   # optional: alerts link to the case in the console
     [robots.quality-wecom]
     kind = "wecom"                                    # wecom | dingtalk | feishu
     webhook = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=..."

@@ -43,7 +43,7 @@ from tests.support.waiting import wait_for_event
 from workflows.case import CaseWorkflow
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-CONSOLE = "https://aftersales.example.com"
+CONSOLE = "https://aftersales.example.com/console"
 # What the intake in tests/support/people.py says about the customer: never in an alert.
 PERSONAL = ("张三丰", "138", "0013 8000", "8000", "leaking", "cracked", "ORD-778812", "SN-0042")
 

@@ -300,3 +300,31 @@ async def test_the_readme_queries_are_valid_visibility_queries(env: WorkflowEnvi
     with pytest.raises(RPCError):  # which is what the loop above would do
         async for _ in env.client.list_workflows('NoSuchAttribute = "x"', limit=1):
             pass
+
+
+async def test_the_details_link_back_to_the_case_in_the_console(
+    env: WorkflowEnvironment, database: Database, worker: str
+) -> None:
+    """An operator reading a case in Temporal UI is one click from its page in the console,
+    where people act on it; without CONSOLE_PUBLIC_URL the details carry no link."""
+    from api.app import create_app
+    from core.settings import Settings
+    from store.db import session_factory
+    from tests.support.people import TEST_JWT_SECRET
+
+    console = "https://aftersales.example.com/console"
+    settings = Settings(
+        task_queue=worker,
+        database_url=database.url,
+        case_number_prefix=database.prefix,
+        jwt_secret=TEST_JWT_SECRET,
+        rate_limit="",
+        console_public_url=console,
+    )
+    app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as api:
+        number = (await post(api, "/cases", intake(channel="wechat"), AGENT))["number"]
+    details = await current_details(env.client.get_workflow_handle(number))
+    assert f"[在售后工作台打开 · Open in the Aftersales console]({console}/cases/{number})" in details
+    with pytest.raises(ValueError, match="console_public_url"):
+        Settings(console_public_url="https://aftersales.example.com/console/")  # a trailing slash: a broken link

@@ -65,6 +65,7 @@ class CaseWorkflow(
             updated_at=start.received_at,
             cycle_started_at=start.received_at,
             platform=start.platform,
+            console_url=start.console_url,
         )
         # Handlers and the main loop each record transitions; the lock keeps
         # timeline sequence numbers in the order the state changed.
