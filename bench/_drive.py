@@ -8,8 +8,8 @@ a client of the record would: it polls the case's row in the database (every
 it); a feedback refused as "not allowed now" anyway is retried and counted.
 The loop ends when the feedback's answer says the case is closed: a satisfied case
 then waits a week for the fix check before it archives, which no bench waits for;
-the bare baseline's loop ends at its feedback update likewise (it archives at once,
-after the measurement).
+the bare baseline's loop ends at its feedback update likewise, and it stays open at
+`closed` too.
 """
 
 from __future__ import annotations

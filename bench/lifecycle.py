@@ -11,8 +11,10 @@ its fix check a week later, which no bench waits for), for `--warmup` + `--secon
 cases that complete inside the measured window count. Three shapes, one after
 another at each level (so drift hits all three alike):
 
-- bare:   `bench.bare.BareWorkflow` through the Temporal client: 10 trivial-write
-          activities and 6 updates (one with the start), the same shape as a case;
+- bare:   `bench.bare.BareWorkflow` through the Temporal client: 6 updates (one with
+          the start), 3 local and 6 regular one-row-write activities, a deadline timer,
+          the product's sandbox, ending at `closed`: the same shape as a case
+          (bench/README.md, "The two sides");
 - client: `CaseWorkflow` through the Temporal client, updates sent directly
           (update-with-start + `receipt`, then triage, accept, propose_plan,
           approve, record_feedback): the workflow, its activities and the database;
