@@ -39,7 +39,6 @@ import contextlib
 import json
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -60,20 +59,18 @@ from bench._drive import (
 from bench._harness import (
     CpuMeter,
     Env,
+    common_args,
     emit,
     environment,
     latency_summary,
     log,
-    machine,
-    machine_busy_pct,
-    other_heavy_processes,
     percentile,
+    preflight,
     profile_summary,
     ratio,
     run_main,
     start_py_spy,
     table,
-    wait_until_quiet,
 )
 
 SHAPES = ("bare", "client", "api")
@@ -305,11 +302,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    began = time.monotonic()
-    others = other_heavy_processes()
-    if others:
-        log("warning: other benchmark-like processes are running, figures will suffer:\n  " + "\n  ".join(others))
-    busy = wait_until_quiet(args.quiet_wait) if args.quiet_wait else machine_busy_pct()
+    pre = preflight(args.quiet_wait)
     options = json.loads(args.options)
     local = [n for n in args.local_activities.split(",") if n]
     runs: list[dict[str, Any]] = []
@@ -359,11 +352,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "runs": runs,
         "ratios": ratios(runs),
         "worker_db_statements_total": worker_statements,
-        "bytecode": not args.no_bytecode,
-        "machine": machine(),
-        "machine_busy_before_pct": busy,
-        "other_processes": others,
-        "total_s": round(time.monotonic() - began, 1),
+        **pre.facts(bytecode=not args.no_bytecode),
     }
     return result
 
@@ -374,29 +363,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per level and shape (default 15)")
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per level and shape (default 3)")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="which of bare,client,api (default all)")
-    parser.add_argument("--worker", choices=["subprocess", "inprocess"], default="subprocess")
-    parser.add_argument(
-        "--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)"
-    )
-    parser.add_argument(
-        "--options", default="{}", help="JSON Worker options for both workers, see _harness.worker_options"
-    )
-    parser.add_argument(
-        "--local-activities", default="", help="bench-only: run these activities of the product as local"
-    )
+    common_args(parser, local_activities=True)
     parser.add_argument("--plot", default=str(ROOT / "bench" / "lifecycle.png"), help="PNG to write ('' for none)")
-    parser.add_argument("--out", help="also write the JSON here")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0,
-        help="first wait up to this many seconds for the machine to be < 20 %% busy",
-    )
-    parser.add_argument(
-        "--no-bytecode",
-        action="store_true",
-        help="run as this checkout does by default (PYTHONDONTWRITEBYTECODE=1, no .pyc); default: with .pyc, as deployed",
-    )
     parser.add_argument(
         "--profile", help="py-spy the worker and this process at the last level; collapsed stacks go here"
     )

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -42,17 +41,15 @@ from bench._drive import open_api, open_bare, open_product, pinned, start_bare
 from bench._harness import (
     CpuMeter,
     Env,
+    common_args,
     emit,
     environment,
     latency_summary,
     log,
-    machine,
-    machine_busy_pct,
-    other_heavy_processes,
+    preflight,
     ratio,
     run_main,
     table,
-    wait_until_quiet,
 )
 
 SHAPES = ("raw_start", "bare_uws", "product_uws", "post_cases")
@@ -178,11 +175,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    began = time.monotonic()
-    others = other_heavy_processes()
-    if others:
-        log("warning: other benchmark-like processes are running, figures will suffer:\n  " + "\n  ".join(others))
-    busy = wait_until_quiet(args.quiet_wait) if args.quiet_wait else machine_busy_pct()
+    pre = preflight(args.quiet_wait)
     options = json.loads(args.options)
     runs = []
     local = [n for n in args.local_activities.split(",") if n]
@@ -229,11 +222,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "server": "temporal server start-dev, in memory, headless, 1 task-queue partition",
         "runs": runs,
         "comparisons": comparisons(runs),
-        "bytecode": not args.no_bytecode,
-        "machine": machine(),
-        "machine_busy_before_pct": busy,
-        "other_processes": others,
-        "total_s": round(time.monotonic() - began, 1),
+        **pre.facts(bytecode=not args.no_bytecode),
     }
 
 
@@ -244,26 +233,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=30, help="a request slower than this is an error (default 30)")
     parser.add_argument("--pause", type=float, default=2, help="seconds between runs (default 2)")
     parser.add_argument("--shapes", default=",".join(SHAPES))
-    parser.add_argument("--worker", choices=["subprocess", "inprocess"], default="subprocess")
-    parser.add_argument(
-        "--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)"
-    )
-    parser.add_argument("--options", default="{}", help="JSON Worker options, see _harness.worker_options")
-    parser.add_argument(
-        "--local-activities", default="", help="bench-only: run these activities of the product as local"
-    )
-    parser.add_argument("--out", help="also write the JSON here")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0,
-        help="first wait up to this many seconds for the machine to be < 20 %% busy",
-    )
-    parser.add_argument(
-        "--no-bytecode",
-        action="store_true",
-        help="run as this checkout does by default (PYTHONDONTWRITEBYTECODE=1, no .pyc); default: with .pyc, as deployed",
-    )
+    common_args(parser, local_activities=True)
     args = parser.parse_args(argv)
     args.rates = [float(v) for v in args.rates.split(",") if v]
     args.shapes = [s for s in args.shapes.split(",") if s]
