@@ -9,7 +9,9 @@ the server stores and sends it.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,6 +48,8 @@ class Cost:
     workflow_tasks: int
     payload_bytes_per_task: float
     payload_bytes_by_source: dict[str, int] = field(default_factory=dict)
+    # For JSON payloads: bytes per top-level field, per source (what a start input or a transition is made of).
+    json_bytes_by_field: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,23 +79,38 @@ def shape(history: WorkflowHistory | list[HistoryEvent]) -> Shape:
     )
 
 
-def _payloads(message: Message) -> int:
-    """The serialized size of every Payload inside `message`, however deep."""
+def _payloads(message: Message) -> Iterator[Payload]:
+    """Every Payload inside `message`, however deep."""
     if isinstance(message, Payload):
-        return message.ByteSize()
-    total = 0
+        yield message
+        return
     for descriptor, value in message.ListFields():
         if descriptor.message_type is None:
             continue
-        if descriptor.label == descriptor.LABEL_REPEATED:
-            if descriptor.message_type.GetOptions().map_entry:
-                items = list(value.values())
-                total += sum(_payloads(v) for v in items if isinstance(v, Message))
-            else:
-                total += sum(_payloads(v) for v in value)
+        if isinstance(value, Message):
+            yield from _payloads(value)
+        elif descriptor.message_type.GetOptions().map_entry:
+            for item in value.values():
+                if isinstance(item, Message):
+                    yield from _payloads(item)
         else:
-            total += _payloads(value)
-    return total
+            for item in value:
+                yield from _payloads(item)
+
+
+def _fields(payload: Payload) -> dict[str, int]:
+    """A JSON object's bytes per top-level field (what a payload is made of); {} for anything else."""
+    if payload.metadata.get("encoding") != b"json/plain":
+        return {}
+    try:
+        value = json.loads(payload.data)
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {
+        key: len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()) for key, item in value.items()
+    }
 
 
 def _source(event: HistoryEvent, scheduled: dict[int, str]) -> str:
@@ -122,19 +141,22 @@ def cost(history: WorkflowHistory | list[HistoryEvent]) -> Cost:
     events = _events(history)
     scheduled: dict[int, str] = {}
     by_source: Counter[str] = Counter()
+    fields: dict[str, Counter[str]] = {}
     for e in events:
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             scheduled[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
-        size = _payloads(e)
-        if size:
-            by_source[_source(e, scheduled)] += size
+        for payload in _payloads(e):
+            source = _source(e, scheduled)
+            by_source[source] += payload.ByteSize()
+            fields.setdefault(source, Counter()).update(_fields(payload))
     tasks = sum(1 for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
-    payload = sum(by_source.values())
+    payload_bytes = sum(by_source.values())
     return Cost(
         events=len(events),
         history_bytes=History(events=events).ByteSize(),
-        payload_bytes=payload,
+        payload_bytes=payload_bytes,
         workflow_tasks=tasks,
-        payload_bytes_per_task=round(payload / tasks, 1) if tasks else 0.0,
+        payload_bytes_per_task=round(payload_bytes / tasks, 1) if tasks else 0.0,
         payload_bytes_by_source=dict(by_source.most_common()),
+        json_bytes_by_field={source: dict(c.most_common()) for source, c in fields.items() if c},
     )
