@@ -159,6 +159,14 @@ async def open_api(http: httpx.AsyncClient) -> str:
     return response.json()["number"]
 
 
+async def open_api_async(http: httpx.AsyncClient) -> str:
+    """`POST /cases` with `Prefer: respond-async`: 202 once Temporal has the case (the record follows)."""
+    response = await http.post("/cases", json=INTAKE_BODY, headers=AGENT | {"Prefer": "respond-async"})
+    if response.status_code != 202:
+        raise RuntimeError(f"POST /cases (respond-async): {response.status_code} {response.text[:300]}")
+    return response.json()["number"]
+
+
 async def open_bare(client: Client, wf_id: str | None = None, timer_s: float = 0) -> str:
     """The bare equivalent of POST /cases: update-with-start, `receipt` returns after two writes."""
     wf_id = wf_id or new_id("BL")

@@ -16,7 +16,9 @@ another at each rate:
 - product_uws: what POST /cases does with Temporal, from the client: update-with-start
                of `CaseWorkflow` + `receipt` (suggest_triage + record_transition);
 - post_cases:  `POST /cases` over HTTP (httpx → uvicorn in this process): the
-               case-number counter and the pinned rules in SQLite, then the above.
+               case-number counter and the pinned rules in SQLite, then the above;
+- post_async:  `POST /cases` with `Prefer: respond-async`: 202 as soon as Temporal has
+               accepted the start (issue 19 §3: p50 ≤ 1.3 × raw_start).
 
 Started cases stay open (they wait for triage); a run leaves rate × seconds of them.
 """
@@ -37,7 +39,7 @@ if str(ROOT) not in sys.path:
 
 import httpx
 
-from bench._drive import open_api, open_bare, open_product, pinned, start_bare
+from bench._drive import open_api, open_api_async, open_bare, open_product, pinned, start_bare
 from bench._harness import (
     CpuMeter,
     Env,
@@ -52,7 +54,7 @@ from bench._harness import (
     table,
 )
 
-SHAPES = ("raw_start", "bare_uws", "product_uws", "post_cases")
+SHAPES = ("raw_start", "bare_uws", "product_uws", "post_cases", "post_async")
 P50_TARGET = 1.3
 
 
@@ -106,7 +108,7 @@ def comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by = {(r["shape"], r["rate"]): r for r in runs}
     out = []
     for rate in sorted({r["rate"] for r in runs}):
-        raw, bare, product, post = (by.get((s, rate)) for s in SHAPES)
+        raw, bare, product, post, post_async = (by.get((s, rate)) for s in SHAPES)
 
         def p(run: dict[str, Any] | None, q: str) -> float | None:
             return run["latency_ms"][q] if run else None
@@ -121,6 +123,9 @@ def comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "product_uws_vs_bare_uws_p50": ratio(p(product, "p50"), p(bare, "p50")),
                 "post_vs_product_uws_p50": ratio(p(post, "p50"), p(product, "p50")),
                 "post_errors": post["errors"] if post else None,
+                "post_async_vs_raw_start_p50": ratio(p(post_async, "p50"), p(raw, "p50")),
+                "post_async_vs_raw_start_p99": ratio(p(post_async, "p99"), p(raw, "p99")),
+                "post_async_errors": post_async["errors"] if post_async else None,
             }
         )
     return out
@@ -150,7 +155,8 @@ def render(result: dict[str, Any]) -> str:
             [
                 c["rate"], c["post_vs_raw_start_p50"], c["post_vs_raw_start_p99"], verdict,
                 c["post_vs_bare_uws_p50"], c["post_vs_bare_uws_p99"], c["product_uws_vs_bare_uws_p50"],
-                c["post_vs_product_uws_p50"], c["post_errors"],
+                c["post_vs_product_uws_p50"], c["post_errors"], c["post_async_vs_raw_start_p50"],
+                c["post_async_errors"],
             ]
         )  # fmt: skip
     return "\n".join(
@@ -164,7 +170,7 @@ def render(result: dict[str, Any]) -> str:
             f"POST /cases against the baselines (target: p50 ≤ {P50_TARGET} × raw start, zero errors up to saturation):",
             table(
                 ["rate/s", "p50 ×raw", "p99 ×raw", "target", "p50 ×bare_uws", "p99 ×bare_uws", "product/bare p50",
-                 "API/product p50", "errors"],
+                 "API/product p50", "errors", "async p50 ×raw", "async errors"],
                 comp,
             ),
             f"Worker options: {json.dumps(result['worker_options'])}; local activities: {result['local_activities'] or 'none'}",
@@ -195,6 +201,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "bare_uws": lambda: open_bare(env.client),
                 "product_uws": lambda: open_product(env.client, policy, calendar),
                 "post_cases": lambda: open_api(http),
+                "post_async": lambda: open_api_async(http),
             }
             for shape in args.shapes:  # warm up every path
                 for _ in range(3):
