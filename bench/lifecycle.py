@@ -74,7 +74,7 @@ from bench._harness import (
 )
 
 SHAPES = ("bare", "client", "api")
-THROUGHPUT_TARGET = 0.8
+THROUGHPUT_TARGET = 0.9  # issue 19: ≥ 0.9 × the fair bare
 
 
 async def run_level(
@@ -147,7 +147,8 @@ async def run_level(
         steps_p99[name] = round(1000 * percentile(values, 99), 1) if values else None
     cpu = CpuMeter.between(m0, m1)
     per_case = {
-        name: round(1000 * cpu[f"{name}_cpu_s"] / len(window), 1) if window else None
+        # (no worker figure when the workers run in this process: they are in "bench")
+        name: round(1000 * cpu[f"{name}_cpu_s"] / len(window), 1) if window and f"{name}_cpu_s" in cpu else None
         for name in ("server", "worker", "bench")
     }
     return {
@@ -274,7 +275,7 @@ def render(result: dict[str, Any]) -> str:
         "  (server / worker / bench: CPU cores used; bench = driver + API + uvicorn, in this process;",
         "   ms/case: CPU milliseconds per completed case)",
         "",
-        "Against the bare workflow at the same concurrency (target: throughput ≥ 0.8 × bare):",
+        f"Against the bare workflow at the same concurrency (target: throughput ≥ {THROUGHPUT_TARGET} × bare):",
         table(
             ["shape", "conc", "throughput ×", "p50 latency ×", "p99 latency ×", "CPU efficiency", "target"],
             [
