@@ -5,7 +5,7 @@
 At each rate R, requests are fired at fixed instants (i / R) for `--seconds`,
 whatever the earlier ones are doing (open loop); each one's latency counts from
 its scheduled instant, so a stalled generator cannot hide queueing. A request
-that fails or takes longer than `--timeout` is an error. Four shapes, one after
+that fails or takes longer than `--timeout` is an error. Five shapes, one after
 another at each rate:
 
 - raw_start:   `client.start_workflow` of the bare workflow (`bench.bare`): returns
