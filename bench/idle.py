@@ -67,7 +67,6 @@ from workflows.case import CaseWorkflow
 
 KIB = 1024
 WORKER_TARGET_KIB = 100  # "at most 100 KB of worker memory per open case"
-BARE_TIMER_S = 86400.0
 SHAPES = ("bare", "product")
 
 
@@ -125,7 +124,7 @@ async def phase(args: argparse.Namespace, shape: str, options: dict[str, Any]) -
             base_url=env.api.url if env.api else "http://unused", timeout=120, limits=limits
         ) as http:
             opener: Callable[[], Awaitable[str]] = (
-                (lambda: open_api(http)) if product else (lambda: open_bare(env.client, timer_s=BARE_TIMER_S))
+                (lambda: open_api(http)) if product else (lambda: open_bare(env.client))
             )
             log(f"{shape}: warm-up, {args.warmup_cases} open")
             await open_many(args.warmup_cases, min(args.concurrency, args.warmup_cases), opener, env.check_alive)
