@@ -35,3 +35,14 @@ async def test_bare_closed_loop_has_the_products_shape(env: WorkflowEnvironment,
         bare.REGULAR_ACTIVITIES,
     )
     assert not bare_side.completed, "both stay open at closed"
+
+
+def test_bare_runs_in_the_products_sandbox_with_its_own_module_passed_through() -> None:
+    from worker import SANDBOX
+
+    runner = bare.bare_sandbox()
+    product = SANDBOX.restrictions.passthrough_modules
+    assert runner.restrictions.passthrough_modules == product | {"bench"}
+    assert {"domain", "workflows", "pydantic"} <= product
+    # The rest of the product's restrictions hold for bare too.
+    assert runner.restrictions.invalid_module_members == SANDBOX.restrictions.invalid_module_members
