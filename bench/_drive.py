@@ -8,8 +8,8 @@ a client of the record would: it polls the case's row in the database (every
 it); a feedback refused as "not allowed now" anyway is retried and counted.
 The loop ends when the feedback's answer says the case is closed: a satisfied case
 then waits a week for the fix check before it archives, which no bench waits for;
-the bare baseline's loop ends at its feedback update likewise (it archives at once,
-after the measurement).
+the bare baseline's loop ends at its feedback update likewise, and it stays open at
+`closed` too.
 """
 
 from __future__ import annotations
@@ -156,6 +156,14 @@ async def open_api(http: httpx.AsyncClient) -> str:
     response = await http.post("/cases", json=INTAKE_BODY, headers=AGENT)
     if response.status_code != 201:
         raise RuntimeError(f"POST /cases: {response.status_code} {response.text[:300]}")
+    return response.json()["number"]
+
+
+async def open_api_async(http: httpx.AsyncClient) -> str:
+    """`POST /cases` with `Prefer: respond-async`: 202 once Temporal has the case (the record follows)."""
+    response = await http.post("/cases", json=INTAKE_BODY, headers=AGENT | {"Prefer": "respond-async"})
+    if response.status_code != 202:
+        raise RuntimeError(f"POST /cases (respond-async): {response.status_code} {response.text[:300]}")
     return response.json()["number"]
 
 

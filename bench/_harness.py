@@ -683,6 +683,77 @@ def other_heavy_processes() -> list[str]:
     return found
 
 
+# A run that began on a machine busier than this is labelled "busy" in its JSON (other sessions
+# share the machine; issue 19: such a run is labelled or discarded).
+BUSY_LABEL_PCT = 30.0
+
+
+@dataclass
+class Preflight:
+    """What every script notes before it starts: when, how busy the machine was, who else runs,
+    and the commit the workers load (not what the checkout holds at the end)."""
+
+    began: float
+    busy_pct: float
+    others: list[str]
+    commit: str
+
+    def facts(self, bytecode: bool) -> dict[str, Any]:
+        """The JSON fields every script's result ends with."""
+        return {
+            "bytecode": bytecode,
+            "machine": machine() | {"commit": self.commit},
+            "machine_busy_before_pct": self.busy_pct,
+            "machine_busy": self.busy_pct > BUSY_LABEL_PCT,
+            "other_processes": self.others,
+            "total_s": round(time.monotonic() - self.began, 1),
+        }
+
+
+def preflight(quiet_wait: float = 0) -> Preflight:
+    began = time.monotonic()
+    others = other_heavy_processes()
+    if others:
+        log("warning: other benchmark-like processes are running, figures will suffer:\n  " + "\n  ".join(others))
+    busy = wait_until_quiet(quiet_wait) if quiet_wait else machine_busy_pct()
+    if busy > BUSY_LABEL_PCT:
+        log(f"warning: the machine is {busy:.0f} % busy before the run; the result is labelled busy")
+    return Preflight(began, busy, others, product_commit())
+
+
+def common_args(
+    parser: argparse.ArgumentParser,
+    *,
+    worker: bool = True,
+    local_activities: bool = False,
+    options_default: str | None = "{}",
+    options_help: str = "JSON Worker options for both workers, see _harness.worker_options",
+) -> None:
+    """The flags every script takes (bench/README.md, "Common flags")."""
+    if worker:
+        parser.add_argument("--worker", choices=["subprocess", "inprocess"], default="subprocess")
+        parser.add_argument(
+            "--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)"
+        )
+    parser.add_argument("--options", default=options_default, help=options_help)
+    if local_activities:
+        parser.add_argument(
+            "--local-activities", default="", help="bench-only: run these activities of the product as local"
+        )
+    parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0,
+        help="first wait up to this many seconds for the machine to be < 20 %% busy",
+    )
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="run as this checkout does by default (PYTHONDONTWRITEBYTECODE=1, no .pyc); default: with .pyc, as deployed",
+    )
+
+
 def _version(module: str) -> str | None:
     with contextlib.suppress(Exception):
         from importlib.metadata import version
@@ -700,11 +771,9 @@ def cpu_model() -> str:
 
 
 def product_commit() -> str:
-    """The checkout measured: HEAD, and "+changes" when product code differs from it."""
+    """The checkout measured: HEAD (`git rev-parse HEAD`), and "+changes" when product code differs from it."""
     try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        )
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(
             ["git", "-C", str(ROOT), "status", "--porcelain", "--", "workflows", "activities", "store", "api", "domain",
              "worker.py", "core"],

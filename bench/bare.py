@@ -1,22 +1,30 @@
 """The bare baseline: a workflow of the same shape as a case's closed loop, with no product in it.
 
-Same number of activities (10) and updates (6, one of them with the start) as
-`CaseWorkflow` on the path receipt → triage → accept → plan → approve →
-execute → feedback → archive, in the same order and the same places:
+The shape is counted from a real `CaseWorkflow` history of the closed loop receipt → triage →
+accept → plan → approve → execute → feedback → closed (tests/bench/test_bare_shape.py compares
+the two histories): 6 updates (one with the start), 3 local activities, 6 regular activities,
+a deadline timer while the case waits, in the same order and the same places:
 
-    start + update `receipt` (returns once the first two activities ran)
-      2 activities: suggest, record received
+    start + update `receipt` (returns once the first two writes ran)
+      2 local activities: suggest, record received
     update triage   → 1 activity       update accept   → 1 activity
     update plan     → 1 activity       update approve  → 1 activity
-      main loop: 2 activities (execute, record executed)
-    update feedback → 1 activity
-      main loop: 1 activity (record archived), then the workflow completes
+      main loop: 1 activity (execute), 1 local activity (record executed)
+    update feedback → 1 activity; the workflow stays open at `closed`, waiting on a timer
 
-Each activity is a trivial write: one single-row INSERT into `bench_write` of
-the same SQLite database the product writes to, through the same SQLAlchemy
-async engine kind. Updates have validators that check the stage, like the
-product's, and a lock orders the writes, like the product's case lock. No
-search attributes, no pydantic, no SLA clocks, no timers.
+As in the product, a write in an update is a regular activity scheduled with the update's
+acceptance (workflows/case/recorder.py `_own_activity`, RECORD_AFTER_ACCEPT) and the workflow's
+own writes are local activities (LOCAL_SIDE_EFFECTS). While it waits, a durable timer stands for
+the next SLA deadline (`timer_s`, a day by default, which no bench reaches; every change cancels
+it and starts another, as the product's deadline loop does). The end point is the product's:
+`closed`, not archived (a closed case waits a week for its fix check).
+
+Each activity is a trivial write: one single-row INSERT into `bench_write` of the same SQLite
+database the product writes to, through the same SQLAlchemy async engine kind. Updates have
+validators that check the stage, like the product's, and a lock orders the writes, like the
+product's case lock. The worker runs in the product's sandbox with the same passthrough
+(worker.SANDBOX, plus this module as the product passes its own workflow module). No search
+attributes, no patch markers, no pydantic, no action signatures verified.
 """
 
 from __future__ import annotations
@@ -36,10 +44,14 @@ BENCH_TABLE_DDL = (
     " wf TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, PRIMARY KEY (wf, seq))"
 )
 
-# The stage after which the feedback update is accepted, and the write that marks it.
+# The write that marks the execution done (the driver polls for it), and the shape of the closed
+# loop, counted from a product history (the README's table; tests/bench/test_bare_shape.py).
 EXECUTED_SEQ = 8
-ACTIVITIES = 10
 UPDATES = 6
+LOCAL_ACTIVITIES = 3
+REGULAR_ACTIVITIES = 6
+# The next SLA deadline while a case waits: far enough that no bench reaches it.
+DEADLINE_S = 86400.0
 
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
@@ -54,20 +66,18 @@ class BareWorkflow:
         self._changes = 0
 
     @workflow.run
-    async def run(self, wf_id: str, timer_s: float = 0) -> int:
-        """`timer_s` > 0: while waiting for an update, also wait on one durable timer of that
-        length, as an open case waits on its next SLA deadline (bench/idle.py)."""
+    async def run(self, wf_id: str, timer_s: float = DEADLINE_S) -> int:
+        """`timer_s`: while waiting for an update, also wait on one durable timer of that length,
+        as an open case waits on its next SLA deadline (0: no timer). Never returns: like a case,
+        it stays open at `closed`."""
         async with self._lock:
-            await self._write("suggest")
-            await self._write("record", stage="received")
-        while self._stage != "archived":
+            await self._write("suggest", local=True)
+            await self._write("record", stage="received", local=True)
+        while True:
             if self._stage == "executing":
                 async with self._lock:
                     await self._write("execute")
-                    await self._write("record", stage="awaiting_feedback")
-            elif self._stage == "closed":
-                async with self._lock:
-                    await self._write("record", stage="archived")
+                    await self._write("record", stage="awaiting_feedback", local=True)
             else:
                 seen = self._changes
                 try:
@@ -77,8 +87,6 @@ class BareWorkflow:
                     )
                 except TimeoutError:
                     pass
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._seq
 
     @workflow.update
     async def receipt(self) -> int:
@@ -136,18 +144,21 @@ class BareWorkflow:
     def _v_feedback(self, who: str) -> None:
         self._check("awaiting_feedback")
 
-    async def _write(self, name: str, stage: str | None = None) -> None:
+    async def _write(self, name: str, stage: str | None = None, *, local: bool = False) -> None:
         # Like the product: the new stage is set before the write that records it.
         if stage is not None:
             self._stage = stage
         self._seq += 1
         self._changes += 1
-        await workflow.execute_activity(
-            "bench_write",
-            args=[workflow.info().workflow_id, self._seq],
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=_RETRY,
-        )
+        args = [workflow.info().workflow_id, self._seq]
+        if local:
+            await workflow.execute_local_activity(
+                "bench_write", args=args, start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY
+            )
+        else:
+            await workflow.execute_activity(
+                "bench_write", args=args, start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY
+            )
         self._recorded = self._seq
 
 
@@ -184,13 +195,28 @@ class BareActivities:
             )
 
 
+def bare_sandbox(runner: Any = None) -> Any:
+    """The product's sandbox runner (`worker.SANDBOX`, or the one a bench option gave the product)
+    with this module passed through too, as the product passes through its own workflow module;
+    any other runner (unsandboxed) as it is."""
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+    from worker import SANDBOX
+
+    runner = runner or SANDBOX
+    if isinstance(runner, SandboxedWorkflowRunner):
+        return SandboxedWorkflowRunner(restrictions=runner.restrictions.with_passthrough_modules("bench"))
+    return runner
+
+
 def build_bare_worker(client: Client, engine: Any, task_queue: str, **options: Any) -> Worker:
-    """The bare workflow's worker: the SDK's default sandbox, the same options as the product's."""
-    options = {k: v for k, v in options.items() if k != "workflow_runner"}
+    """The bare workflow's worker: the product's sandbox and passthrough, the same options as the product's."""
+    runner = bare_sandbox(options.pop("workflow_runner", None))
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[BareWorkflow, BareDeadlineWorkflow],
         activities=[BareActivities(engine).bench_write],
+        workflow_runner=runner,
         **options,
     )

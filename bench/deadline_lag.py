@@ -65,19 +65,16 @@ from bench._harness import (
     PRODUCT_QUEUE,
     CpuMeter,
     Env,
+    common_args,
     emit,
     environment,
     log,
-    machine,
-    machine_busy_pct,
-    other_heavy_processes,
-    product_commit,
+    preflight,
     profile_summary,
     ratio,
     run_main,
     start_py_spy,
     table,
-    wait_until_quiet,
 )
 from domain.case import Actor, CaseIntake, Role, format_case_number
 from domain.sla import ClockName, SlaPolicy, Target, TargetOverride
@@ -444,12 +441,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    began = time.monotonic()
-    others = other_heavy_processes()
-    if others:
-        log("warning: other benchmark-like processes are running, figures will suffer:\n  " + "\n  ".join(others))
-    busy = wait_until_quiet(args.quiet_wait) if args.quiet_wait else machine_busy_pct()
-    commit = product_commit()  # what the workers load now, not what the checkout holds at the end
+    pre = preflight(args.quiet_wait)
     options = json.loads(args.options)
     budget, spread = timedelta(seconds=args.budget), timedelta(seconds=args.spread)
     policy = bench_policy(budget)
@@ -486,11 +478,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "runs": runs,
         "comparison": compare(runs),
         "lag_target_p99_s": LAG_TARGET_S,
-        "bytecode": not args.no_bytecode,
-        "machine": machine() | {"commit": commit},
-        "machine_busy_before_pct": busy,
-        "other_processes": others,
-        "total_s": round(time.monotonic() - began, 1),
+        **pre.facts(bytecode=not args.no_bytecode),
     }
 
 
@@ -503,21 +491,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--shapes", default=",".join(SHAPES), help="which of bare,product, in this order (default both)"
     )
-    parser.add_argument("--worker", choices=["subprocess", "inprocess"], default="subprocess")
-    parser.add_argument(
-        "--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)"
-    )
-    parser.add_argument(
-        "--options", default="{}", help="JSON Worker options for both workers, see _harness.worker_options"
-    )
-    parser.add_argument("--out", help="also write the JSON here")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0,
-        help="first wait up to this many seconds for the machine to be < 20 %% busy",
-    )
-    parser.add_argument("--no-bytecode", action="store_true", help="run without .pyc, as this checkout does by default")
+    common_args(parser)
     parser.add_argument("--profile", help="py-spy the first worker process during each shape's bursts; stacks go here")
     args = parser.parse_args(argv)
     args.shapes = [s for s in args.shapes.split(",") if s]

@@ -53,23 +53,20 @@ from bench._harness import (
     BARE_QUEUE,
     PRODUCT_QUEUE,
     CpuMeter,
+    common_args,
     emit,
     environment,
     log,
-    machine,
-    machine_busy_pct,
-    other_heavy_processes,
+    preflight,
     ratio,
     run_main,
     table,
-    wait_until_quiet,
 )
 from bench.bare import BareWorkflow
 from workflows.case import CaseWorkflow
 
 KIB = 1024
 WORKER_TARGET_KIB = 100  # "at most 100 KB of worker memory per open case"
-BARE_TIMER_S = 86400.0
 SHAPES = ("bare", "product")
 
 
@@ -127,7 +124,7 @@ async def phase(args: argparse.Namespace, shape: str, options: dict[str, Any]) -
             base_url=env.api.url if env.api else "http://unused", timeout=120, limits=limits
         ) as http:
             opener: Callable[[], Awaitable[str]] = (
-                (lambda: open_api(http)) if product else (lambda: open_bare(env.client, timer_s=BARE_TIMER_S))
+                (lambda: open_api(http)) if product else (lambda: open_bare(env.client))
             )
             log(f"{shape}: warm-up, {args.warmup_cases} open")
             await open_many(args.warmup_cases, min(args.concurrency, args.warmup_cases), opener, env.check_alive)
@@ -195,11 +192,7 @@ async def phase(args: argparse.Namespace, shape: str, options: dict[str, Any]) -
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    began = time.monotonic()
-    others = other_heavy_processes()
-    if others:
-        log("warning: other benchmark-like processes are running, figures will suffer:\n  " + "\n  ".join(others))
-    busy = wait_until_quiet(args.quiet_wait) if args.quiet_wait else machine_busy_pct()
+    pre = preflight(args.quiet_wait)
     options = json.loads(args.options) if args.options is not None else {}
     if args.options is None:
         options["max_cached_workflows"] = args.cases + args.warmup_cases + 100
@@ -223,11 +216,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "worker_target_kib": WORKER_TARGET_KIB,
         "worker_target_met": worker_kib is not None and worker_kib <= WORKER_TARGET_KIB,
         "server": "temporal server start-dev, in memory, headless, 1 task-queue partition",
-        "bytecode": not args.no_bytecode,
-        "machine": machine(),
-        "machine_busy_before_pct": busy,
-        "other_processes": others,
-        "total_s": round(time.monotonic() - began, 1),
+        **pre.facts(bytecode=not args.no_bytecode),
     }
 
 
@@ -299,18 +288,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup-cases", type=int, default=20)
     parser.add_argument("--settle", type=float, default=5, help="seconds to wait before taking RSS (default 5)")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="bare,product (default both)")
-    parser.add_argument("--options", default=None, help="JSON Worker options (default: cache sized to the cases)")
-    parser.add_argument("--out", help="also write the JSON here")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0,
-        help="first wait up to this many seconds for the machine to be < 20 %% busy",
-    )
-    parser.add_argument(
-        "--no-bytecode",
-        action="store_true",
-        help="run as this checkout does by default (PYTHONDONTWRITEBYTECODE=1, no .pyc); default: with .pyc, as deployed",
+    common_args(
+        parser,
+        worker=False,
+        options_default=None,
+        options_help="JSON Worker options (default: cache sized to the cases)",
     )
     args = parser.parse_args(argv)
     args.shapes = [s for s in args.shapes.split(",") if s]

@@ -5,7 +5,7 @@
 At each rate R, requests are fired at fixed instants (i / R) for `--seconds`,
 whatever the earlier ones are doing (open loop); each one's latency counts from
 its scheduled instant, so a stalled generator cannot hide queueing. A request
-that fails or takes longer than `--timeout` is an error. Four shapes, one after
+that fails or takes longer than `--timeout` is an error. Five shapes, one after
 another at each rate:
 
 - raw_start:   `client.start_workflow` of the bare workflow (`bench.bare`): returns
@@ -16,7 +16,9 @@ another at each rate:
 - product_uws: what POST /cases does with Temporal, from the client: update-with-start
                of `CaseWorkflow` + `receipt` (suggest_triage + record_transition);
 - post_cases:  `POST /cases` over HTTP (httpx → uvicorn in this process): the
-               case-number counter and the pinned rules in SQLite, then the above.
+               case-number counter and the pinned rules in SQLite, then the above;
+- post_async:  `POST /cases` with `Prefer: respond-async`: 202 as soon as Temporal has
+               accepted the start (issue 19 §3: p50 ≤ 1.3 × raw_start).
 
 Started cases stay open (they wait for triage); a run leaves rate × seconds of them.
 """
@@ -27,7 +29,6 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -38,24 +39,22 @@ if str(ROOT) not in sys.path:
 
 import httpx
 
-from bench._drive import open_api, open_bare, open_product, pinned, start_bare
+from bench._drive import open_api, open_api_async, open_bare, open_product, pinned, start_bare
 from bench._harness import (
     CpuMeter,
     Env,
+    common_args,
     emit,
     environment,
     latency_summary,
     log,
-    machine,
-    machine_busy_pct,
-    other_heavy_processes,
+    preflight,
     ratio,
     run_main,
     table,
-    wait_until_quiet,
 )
 
-SHAPES = ("raw_start", "bare_uws", "product_uws", "post_cases")
+SHAPES = ("raw_start", "bare_uws", "product_uws", "post_cases", "post_async")
 P50_TARGET = 1.3
 
 
@@ -109,7 +108,7 @@ def comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by = {(r["shape"], r["rate"]): r for r in runs}
     out = []
     for rate in sorted({r["rate"] for r in runs}):
-        raw, bare, product, post = (by.get((s, rate)) for s in SHAPES)
+        raw, bare, product, post, post_async = (by.get((s, rate)) for s in SHAPES)
 
         def p(run: dict[str, Any] | None, q: str) -> float | None:
             return run["latency_ms"][q] if run else None
@@ -124,6 +123,9 @@ def comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "product_uws_vs_bare_uws_p50": ratio(p(product, "p50"), p(bare, "p50")),
                 "post_vs_product_uws_p50": ratio(p(post, "p50"), p(product, "p50")),
                 "post_errors": post["errors"] if post else None,
+                "post_async_vs_raw_start_p50": ratio(p(post_async, "p50"), p(raw, "p50")),
+                "post_async_vs_raw_start_p99": ratio(p(post_async, "p99"), p(raw, "p99")),
+                "post_async_errors": post_async["errors"] if post_async else None,
             }
         )
     return out
@@ -153,7 +155,8 @@ def render(result: dict[str, Any]) -> str:
             [
                 c["rate"], c["post_vs_raw_start_p50"], c["post_vs_raw_start_p99"], verdict,
                 c["post_vs_bare_uws_p50"], c["post_vs_bare_uws_p99"], c["product_uws_vs_bare_uws_p50"],
-                c["post_vs_product_uws_p50"], c["post_errors"],
+                c["post_vs_product_uws_p50"], c["post_errors"], c["post_async_vs_raw_start_p50"],
+                c["post_async_errors"],
             ]
         )  # fmt: skip
     return "\n".join(
@@ -167,7 +170,7 @@ def render(result: dict[str, Any]) -> str:
             f"POST /cases against the baselines (target: p50 ≤ {P50_TARGET} × raw start, zero errors up to saturation):",
             table(
                 ["rate/s", "p50 ×raw", "p99 ×raw", "target", "p50 ×bare_uws", "p99 ×bare_uws", "product/bare p50",
-                 "API/product p50", "errors"],
+                 "API/product p50", "errors", "async p50 ×raw", "async errors"],
                 comp,
             ),
             f"Worker options: {json.dumps(result['worker_options'])}; local activities: {result['local_activities'] or 'none'}",
@@ -178,11 +181,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    began = time.monotonic()
-    others = other_heavy_processes()
-    if others:
-        log("warning: other benchmark-like processes are running, figures will suffer:\n  " + "\n  ".join(others))
-    busy = wait_until_quiet(args.quiet_wait) if args.quiet_wait else machine_busy_pct()
+    pre = preflight(args.quiet_wait)
     options = json.loads(args.options)
     runs = []
     local = [n for n in args.local_activities.split(",") if n]
@@ -202,6 +201,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "bare_uws": lambda: open_bare(env.client),
                 "product_uws": lambda: open_product(env.client, policy, calendar),
                 "post_cases": lambda: open_api(http),
+                "post_async": lambda: open_api_async(http),
             }
             for shape in args.shapes:  # warm up every path
                 for _ in range(3):
@@ -229,11 +229,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "server": "temporal server start-dev, in memory, headless, 1 task-queue partition",
         "runs": runs,
         "comparisons": comparisons(runs),
-        "bytecode": not args.no_bytecode,
-        "machine": machine(),
-        "machine_busy_before_pct": busy,
-        "other_processes": others,
-        "total_s": round(time.monotonic() - began, 1),
+        **pre.facts(bytecode=not args.no_bytecode),
     }
 
 
@@ -244,26 +240,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=30, help="a request slower than this is an error (default 30)")
     parser.add_argument("--pause", type=float, default=2, help="seconds between runs (default 2)")
     parser.add_argument("--shapes", default=",".join(SHAPES))
-    parser.add_argument("--worker", choices=["subprocess", "inprocess"], default="subprocess")
-    parser.add_argument(
-        "--worker-processes", type=int, default=1, help="worker processes, each with both workers (default 1)"
-    )
-    parser.add_argument("--options", default="{}", help="JSON Worker options, see _harness.worker_options")
-    parser.add_argument(
-        "--local-activities", default="", help="bench-only: run these activities of the product as local"
-    )
-    parser.add_argument("--out", help="also write the JSON here")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0,
-        help="first wait up to this many seconds for the machine to be < 20 %% busy",
-    )
-    parser.add_argument(
-        "--no-bytecode",
-        action="store_true",
-        help="run as this checkout does by default (PYTHONDONTWRITEBYTECODE=1, no .pyc); default: with .pyc, as deployed",
-    )
+    common_args(parser, local_activities=True)
     args = parser.parse_args(argv)
     args.rates = [float(v) for v in args.rates.split(",") if v]
     args.shapes = [s for s in args.shapes.split(",") if s]
