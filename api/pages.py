@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.problems import Problem, problem_response
 from api.report_page import FONTS
+from services.access import allowed_roles
 
 COOKIE = "aftersales_session"
 SESSION_SECONDS = 8 * 3600
@@ -126,8 +127,6 @@ async def sign_in(request: Request) -> HTMLResponse:
     actor = None if len(key) > 4096 or not key.isprintable() else await _actor(request, key)
     if actor is None:
         return HTMLResponse(_form(request, month, "密钥无效或已吊销。The key is unknown or revoked."), status_code=401)
-    from api.access import allowed_roles  # api.access -> api.auth -> here
-
     if actor.role not in allowed_roles("GET", REPORT_PAGE):
         message = f"角色 {actor.role.value} 无权查看报告。Role {actor.role.value} may not see the report."
         return HTMLResponse(_form(request, month, message), status_code=403)
