@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, Response
 
 from api.problems import Problem, problem_response
 from api.report_page import FONTS
@@ -157,7 +157,7 @@ def install(app: FastAPI) -> None:
     everyone else the problem document as before. Call after api.problems.install."""
 
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> HTMLResponse | JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
         if exc.status in (401, 403) and request.url.path in PAGES and _browser(request):
             return sign_in_page(request, exc.status, _refused(exc) if request.cookies.get(COOKIE) else None)
         return problem_response(exc.status, exc.title, exc.detail, request, headers=exc.headers, **exc.extensions)
