@@ -9,11 +9,13 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+from playwright.async_api import expect
 
 from domain.case import Actor
 from services.inbox import InboxItem, inbox
 from tests.conftest import Database
 from tests.support.api import calendar_of, drive_to_feedback, open_and_triage, post
+from tests.support.console import Console
 from tests.support.people import AGENT, AGENT_ACTOR, HANDLER, HEAD, HEAD_ACTOR, PLAN, SUPERVISOR
 from tests.support.waiting import wait_for_event
 
@@ -86,3 +88,16 @@ async def test_a_case_needing_several_departments_waits_for_the_head_to_name_the
     await post(api, f"/cases/{several}/departments", naming, HEAD)
     await wait_for_event(database, several, "departments_named")
     assert "department_naming" not in await until(api, database, HEAD_ACTOR, several, False, "department_naming")
+
+
+async def test_the_heads_inbox_and_the_case_page_say_it_in_chinese(api: httpx.AsyncClient, console: Console) -> None:
+    """In the browser: the head's row names the work in Chinese, and the case page's "waiting for"
+    is the catalog's sentence, not the workflow's English."""
+    number = (await open_and_triage(api, categories=["product_quality", "logistics"]))["number"]
+    head = await console.person(HEAD_ACTOR)
+    row = head.locator(f'tr[data-case="{number}"]')
+    await expect(row).to_contain_text("待指定牵头部门", timeout=5000)
+    await head.goto(console.url(f"/console/cases/{number}"))
+    waiting = head.locator("p.hint", has_text="质量部处理人受理")
+    await expect(waiting).to_have_count(1)
+    assert "handler to accept" not in await head.locator("body").inner_text()
