@@ -3,12 +3,13 @@ then the least business time left on the next deadline). Read from the record, l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.calendar import BusinessCalendar
-from domain.case import Actor, Category, Role, Stage
+from domain.case import Actor, Category, Department, Role, Stage
 from domain.queues import Queue, QueueReason
 from domain.triage import DEFAULT_ROUTING
 from services.queues import queue_page
@@ -16,6 +17,7 @@ from store.case_reads import CaseFilter
 from store.cases import CaseStore
 from store.inbox_reads import InboxReads
 from store.models import CaseRow
+from store.triage_rules import TriageRulesStore
 
 CATEGORIES = frozenset(c.value for c in Category)
 LIMIT = 100  # per list: an inbox is a worklist, not a search (find-a-case pages through the rest)
@@ -125,16 +127,22 @@ async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now:
 async def _naming(store: CaseStore, reads: InboxReads) -> list[InboxItem]:
     """Cases whose categories route to more than one department and where no department
     assists yet: the head is to name the lead and the assisting departments (DOMAIN.md step 3).
-    Routed by the default table, as triage suggests it (domain/triage.py)."""
+    Routed by the triage rules in force (admins' active version, else the default table)."""
     rows = [row for stage in NAMING_STAGES for row in await _stage(store, stage)]
+    if not rows:
+        return []
+    rules = TriageRulesStore(store.sessions)
+    version = await rules.active_version()
+    active = await rules.rules(version) if version else None
+    routing = active.routing if active is not None else DEFAULT_ROUTING
     categories = await store.categories([row.number for row in rows])
-    several = [row for row in rows if len(_departments(categories[row.number])) > 1]
+    several = [row for row in rows if len(_departments(categories[row.number], routing)) > 1]
     named = await reads.assisted([row.number for row in several])
     return [_item(row, "department_naming") for row in several if row.number not in named]
 
 
-def _departments(categories: list[str]) -> set[str]:
-    return {DEFAULT_ROUTING[Category(c)].value for c in categories if c in CATEGORIES}
+def _departments(categories: list[str], routing: Mapping[Category, Department]) -> set[str]:
+    return {routing[Category(c)].value for c in categories if c in CATEGORIES and Category(c) in routing}
 
 
 def urgency(item: InboxItem) -> tuple[bool, bool, datetime]:
