@@ -17,7 +17,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from api.pages import page_credential
 from api.problems import Problem
 from core.settings import Settings
-from domain.case import Actor, Department, Role
+from domain.case import Actor
+from services.identity import ClaimsRejected, actor_from_claims
 
 _api_key = APIKeyHeader(
     name="X-API-Key",
@@ -26,8 +27,6 @@ _api_key = APIKeyHeader(
     description="A service's API key (`aftersales apikey create`)",
 )
 _bearer = HTTPBearer(auto_error=False, scheme_name="Jwt", bearerFormat="JWT", description="A person's token")
-
-PEOPLE_ROLES = frozenset(Role) - {Role.SYSTEM}
 
 
 def _unauthenticated(detail: str, *, invalid_token: bool = False) -> Problem:
@@ -73,35 +72,6 @@ class JwtVerifier:
             return actor_from_claims(claims, s)
         except ClaimsRejected as error:
             raise _unauthenticated(str(error), invalid_token=True) from None
-
-
-class ClaimsRejected(ValueError):
-    """The claims name no person of a known role (or a handler without a department)."""
-
-
-def actor_from_claims(claims: dict[str, Any], s: Settings) -> Actor:
-    """The person verified claims name: `sub`, the role claim, and a handler's department claim.
-    The API's bearer tokens and the console's OpenID Connect sign-in (console/auth.py) map claims
-    by this one function."""
-    subject = claims.get("sub")
-    try:
-        role = Role(claims.get(s.jwt_role_claim))  # type: ignore[arg-type]  # a missing claim raises ValueError too
-    except ValueError:
-        role = None
-    if role not in PEOPLE_ROLES or not isinstance(subject, str) or not 0 < len(subject) <= 64:
-        raise ClaimsRejected(
-            f"the token needs `sub` and a `{s.jwt_role_claim}` claim of agent, handler, supervisor, head, admin, warehouse or logistics"
-        )
-    department = None
-    if role is Role.HANDLER:
-        try:
-            department = Department(claims.get(s.jwt_department_claim))  # type: ignore[arg-type]  # None raises ValueError too
-        except ValueError:
-            raise ClaimsRejected(
-                f"a handler's token needs a `{s.jwt_department_claim}` claim naming a department"
-            ) from None
-    assert role is not None
-    return Actor(id=subject, role=role, department=department)
 
 
 async def current_actor(

@@ -1,5 +1,5 @@
 """Dependencies: the case store, the Temporal client, and who is calling (api/auth.py,
-api/access.py; `current_actor` and `require` are re-exported here for the routes); the case
+api/access.py over services/access.py; `current_actor` and `require` are re-exported here for the routes); the case
 number in a path, and `Action`, which sends an action to a case for every action route."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.access import assisting_only, authorize, leads, require, sees
+from api.access import assisting_only, authorize, require
 from api.auth import current_actor
 from api.idempotency import IdempotencyKey, claim_key, finish, replayed, request_hash
 from api.problems import Problem, case_not_found
@@ -21,6 +21,7 @@ from core.settings import Settings
 from domain.case import Actor, Role
 from domain.refusals import Refusal
 from domain.state import CaseView
+from services.access import leads, sees
 from services.case_actions import update_id
 from services.cases import assisting, live_state
 from services.sla_rules import SlaRulebook

@@ -18,9 +18,10 @@ from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, Response
 
 from api.problems import Problem, problem_response
+from services.access import allowed_roles
 from services.report_page import FONTS
 
 COOKIE = "aftersales_session"
@@ -126,8 +127,6 @@ async def sign_in(request: Request) -> HTMLResponse:
     actor = None if len(key) > 4096 or not key.isprintable() else await _actor(request, key)
     if actor is None:
         return HTMLResponse(_form(request, month, "密钥无效或已吊销。The key is unknown or revoked."), status_code=401)
-    from api.access import allowed_roles  # api.access -> api.auth -> here
-
     if actor.role not in allowed_roles("GET", REPORT_PAGE):
         message = f"角色 {actor.role.value} 无权查看报告。Role {actor.role.value} may not see the report."
         return HTMLResponse(_form(request, month, message), status_code=403)
@@ -158,7 +157,7 @@ def install(app: FastAPI) -> None:
     everyone else the problem document as before. Call after api.problems.install."""
 
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> HTMLResponse | JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
         if exc.status in (401, 403) and request.url.path in PAGES and _browser(request):
             return sign_in_page(request, exc.status, _refused(exc) if request.cookies.get(COOKIE) else None)
         return problem_response(exc.status, exc.title, exc.detail, request, headers=exc.headers, **exc.extensions)

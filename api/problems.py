@@ -7,7 +7,7 @@ from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic_core.core_schema import ErrorType
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -48,7 +48,12 @@ def problem_body(status: int, title: str, detail: str, path: str, **extensions: 
 
 def problem_response(
     status: int, title: str, detail: str, request: Request, *, headers: dict[str, str] | None = None, **extensions: Any
-) -> JSONResponse:
+) -> Response:
+    """The problem as JSON; for a path a page app claims (the console sets `app.state.problem_page`),
+    that app's own error page instead: a person clicking a button reads a page, not JSON."""
+    shown = getattr(request.app.state, "problem_page", None)
+    if shown is not None and (answer := shown(request, status, title, detail, headers)) is not None:
+        return answer
     body = problem_body(status, title, detail, request.url.path, **extensions)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -89,18 +94,18 @@ def _message(error: dict[str, Any]) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
         return problem_response(exc.status, exc.title, exc.detail, request, headers=exc.headers, **exc.extensions)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         # Never the rejected `input` (FastAPI's default echoes it): only where and why.
         errors = [{"field": _field(tuple(e["loc"]), e.get("type")), "message": _message(e)} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem_response(422, "Invalid request", detail, request, errors=errors)
 
     @app.exception_handler(RPCError)
-    async def _temporal(request: Request, exc: RPCError) -> JSONResponse:
+    async def _temporal(request: Request, exc: RPCError) -> Response:
         if exc.status in TRANSIENT_RPC:
             # Logged by status name only: the message may quote the request.
             logger.warning("workflow service %s on %s %s", exc.status.name, request.method, request.url.path)
@@ -114,14 +119,14 @@ def install(app: FastAPI) -> None:
         return await _unexpected(request, exc)
 
     @app.exception_handler(TemporalDidNotAnswer)
-    async def _no_answer(request: Request, exc: TemporalDidNotAnswer) -> JSONResponse:
+    async def _no_answer(request: Request, exc: TemporalDidNotAnswer) -> Response:
         return problem_response(
             503, "Temporarily unavailable", "the workflow service did not answer in time; retry with the same Idempotency-Key",
             request, headers=RETRY_AFTER,
         )  # fmt: skip
 
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
-    async def _update_timeout(request: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:
+    async def _update_timeout(request: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError) -> Response:
         # The case did not take the action in time (e.g. no worker is running): it may still do so.
         return problem_response(
             503, "Temporarily unavailable", "the case did not answer in time; retry with the same Idempotency-Key", request,
@@ -129,7 +134,7 @@ def install(app: FastAPI) -> None:
         )  # fmt: skip
 
     @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _database(request: Request, exc: DBAPIError) -> Response:
         if exc.connection_invalidated:
             # The connection died under the request (failover, restart); the pool has
             # dropped it and the next request gets a fresh one.
@@ -143,13 +148,13 @@ def install(app: FastAPI) -> None:
         return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         # The message may carry personal data from the request: log the type only.
         logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return problem_response(500, "Internal error", "the request failed unexpectedly; it is safe to retry", request)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         title = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(
             exc.status_code, "Error"
         )

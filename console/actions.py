@@ -1,4 +1,4 @@
-"""The actions a case page offers: each the API's path (for api/access.py's matrix), the case
+"""The actions a case page offers: each the API's path (for services/access.py's matrix), the case
 workflow's update, the API's body model, and the lifecycle action whose stages it is allowed in.
 
 `offered` is the one place that decides what a person sees: their role must be allowed the API
@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api.access import allowed_roles, leads
 from domain.case import (
     Actor,
     Approval,
@@ -39,6 +38,7 @@ from domain.lifecycle import Action as Step
 from domain.returns import ReturnStep, ReturnStepReport
 from domain.sla import DeadlineExtension
 from domain.state import CaseState
+from services.access import allowed_roles, leads
 from workflows.case import CaseWorkflow
 
 

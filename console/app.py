@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from console.auth import DevSignIn, OidcSignIn
+from console.problems import problem_page
 from console.render import page
 from console.session import CsrfRefused, SessionSigner, SignInRequired, clear_session
 from core.settings import Settings
@@ -55,6 +56,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.add_exception_handler(CaseHidden, _case_hidden)
     app.add_exception_handler(PageForbidden, forbidden_page)
+    # The API's problems (a rate limit, a Temporal deadline) on a console path: a page (console/problems.py).
+    app.state.problem_page = problem_page
 
 
 def enable_dev_sign_in(app: FastAPI) -> DevSignIn:

@@ -2,7 +2,7 @@
 
 Production: OpenID Connect, authorization code with PKCE (authlib), against the company's
 identity provider (`OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`). The ID token's claims
-map to role and department by the API's own function (api/auth.py `actor_from_claims`), so a
+map to role and department by the same function as the API (services/identity.py `actor_from_claims`), so a
 person is the same actor in the console as with a bearer token.
 
 Development: `aftersales dev` prints one sign-in link per role, each with a one-time token
@@ -22,9 +22,9 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from api.auth import ClaimsRejected, actor_from_claims
 from core.settings import Settings
 from domain.case import Actor, Department, Role
+from services.identity import ClaimsRejected, actor_from_claims
 
 # Who `aftersales dev` signs in, one per role: the same people the tests and the demo use.
 DEV_PEOPLE: dict[str, Actor] = {

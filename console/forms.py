@@ -21,7 +21,8 @@ def N_(message: str) -> str:
     return message
 
 
-# Pydantic's refusals by type, as the catalogs word them; any other keeps pydantic's English text.
+# Pydantic's refusals by type, as the catalogs word them (pydantic's own English text names the
+# rule in English only); a type not listed here reads as `value_error` does.
 MESSAGES = {
     "missing": N_("This field is required."),
     "string_too_short": N_("This field is required."),
@@ -37,11 +38,37 @@ MESSAGES = {
     "greater_than": N_("The number is out of range."),
     "string_pattern_mismatch": N_("This is not in the expected form."),
     "value_error": N_("This value is not accepted."),
+    "less_than": N_("The number is out of range."),
+    "multiple_of": N_("The number is out of range."),
+    "finite_number": N_("Enter a number."),
+    "int_type": N_("Enter a whole number."),
+    "int_from_float": N_("Enter a whole number."),
+    "float_parsing": N_("Enter a number."),
+    "float_type": N_("Enter a number."),
+    "decimal_type": N_("Enter an amount such as 899.00."),
+    "decimal_max_digits": N_("The amount has too many digits."),
+    "decimal_max_places": N_("The amount has too many decimal places."),
+    "decimal_whole_digits": N_("The amount has too many digits."),
+    "bool_parsing": N_("Choose yes or no."),
+    "bool_type": N_("Choose yes or no."),
+    "string_type": N_("Enter text."),
+    "list_type": N_("Enter one or more items."),
+    "date_parsing": N_("Enter a date such as 2026-12-01."),
+    "date_from_datetime_parsing": N_("Enter a date such as 2026-12-01."),
+    "datetime_parsing": N_("Enter a date and time such as 2026-12-01 09:30."),
+    "datetime_from_date_parsing": N_("Enter a date and time such as 2026-12-01 09:30."),
+    "timedelta_parsing": N_("Enter a number of hours."),
+    "url_parsing": N_("Enter a web address such as https://example.com/photo.jpg."),
+    "url_scheme": N_("Enter a web address such as https://example.com/photo.jpg."),
+    "extra_forbidden": N_("This field is not part of the form."),
+    "assertion_error": N_("This value is not accepted."),
+    "union_tag_invalid": N_("Choose one of the options."),
 }
 
 
 def message(problem: Any) -> str:
-    return MESSAGES.get(problem["type"], problem["msg"])
+    """The catalog's wording of a pydantic refusal: never pydantic's English on a Chinese page."""
+    return MESSAGES.get(problem["type"], MESSAGES["value_error"])
 
 
 @dataclass

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.responses import Response
 
-from api.access import allowed_roles
 from console.render import page
 from console.session import Session
 from console.words import N_
+from services.access import allowed_roles
 
 
 @dataclass(frozen=True)

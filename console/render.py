@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from console import i18n
 from console.session import Session
+from console.waiting import waiting_for
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -31,6 +32,8 @@ def environment(language: str) -> Environment:
     env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["duration"] = duration
     env.globals["nav_pages"] = _nav_pages
+    catalog = i18n.translations(language)
+    env.filters["waiting_for"] = lambda sentence: waiting_for(sentence, catalog.gettext)
     return env
 
 

@@ -16,7 +16,7 @@ def N_(message: str) -> str:
 INBOX_REASONS = {
     N_("to_triage"), N_("customer_reply"), N_("result_to_tell"), N_("fix_check"), N_("unclaimed"), N_("mine"),
     N_("contribution"), N_("sla_escalated"), N_("awaiting_approval"), N_("follow_up_task"), N_("reopen_limit"),
-    N_("escalated"),
+    N_("escalated"), N_("call_back_due"), N_("second_rejection"), N_("department_naming"),
 }  # fmt: skip
 
 

@@ -3,18 +3,23 @@ then the least business time left on the next deadline). Read from the record, l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.calendar import BusinessCalendar
-from domain.case import Actor, Role, Stage
-from domain.queues import Queue
+from domain.case import Actor, Category, Department, Role, Stage
+from domain.queues import Queue, QueueReason
+from domain.triage import DEFAULT_ROUTING
 from services.queues import queue_page
 from store.case_reads import CaseFilter
 from store.cases import CaseStore
+from store.inbox_reads import InboxReads
 from store.models import CaseRow
+from store.triage_rules import TriageRulesStore
 
+CATEGORIES = frozenset(c.value for c in Category)
 LIMIT = 100  # per list: an inbox is a worklist, not a search (find-a-case pages through the rest)
 
 # What an agent does next, by stage: triage new and reopened cases, relay customers' replies,
@@ -27,6 +32,10 @@ AGENT_WORK = {
     Stage.CLOSED: "fix_check",
 }
 HANDLER_STAGES = (Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER, Stage.PLAN_PROPOSED)
+# Where the head may still name departments (domain/lifecycle.py NAME_DEPARTMENTS): before a plan.
+NAMING_STAGES = (Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER)
+# The rejection that sends a plan's approval to the head (domain/handling.py `rejections_before_head`).
+SECOND_REJECTION = 2
 ADMIN_STAGES = (Stage.RECEIVED, Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING_CUSTOMER, Stage.PLAN_PROPOSED,
                 Stage.EXECUTING, Stage.AWAITING_FEEDBACK, Stage.REOPENED)  # fmt: skip
 
@@ -64,12 +73,16 @@ async def _stage(store: CaseStore, stage: Stage, visible_to: str | None = None) 
 
 async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now: datetime) -> list[InboxItem]:
     items: list[InboxItem] = []
+    reads = InboxReads(store.sessions)
     if actor.role is Role.AGENT:
+        call_backs = await reads.call_backs_open(LIMIT)
+        calling = {row.number for row in call_backs}
         for stage, why in AGENT_WORK.items():
             rows = await _stage(store, stage)
             if stage is Stage.CLOSED:  # a closed case is work only while its fix check runs (a deadline)
-                rows = [row for row in rows if row.next_deadline is not None]
+                rows = [row for row in rows if row.next_deadline is not None and row.number not in calling]
             items += [_item(row, why) for row in rows]
+        items += [_item(row, "call_back_due") for row in call_backs]
     elif actor.role is Role.HANDLER:
         mine = actor.department.value if actor.department else None
         for stage in HANDLER_STAGES:
@@ -83,9 +96,17 @@ async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now:
     elif actor.role in (Role.SUPERVISOR, Role.HEAD):
         queue = Queue.SUPERVISOR if actor.role is Role.SUPERVISOR else Queue.HEAD
         page = await queue_page(store, queue, LIMIT, None, None)
+        rejected: dict[str, int] = {}
+        if actor.role is Role.HEAD:  # a plan on the head's desk because of a second rejection says so
+            entries: list[Any] = page.items  # the glance's fields come from a model made by create_model
+            approving = [e for e in entries if any(r.reason is QueueReason.AWAITING_APPROVAL for r in e.reasons)]
+            waiting = [e.number for e in approving]
+            rejected = await reads.rejections_this_cycle(waiting)
         for entry in page.items:
             glance: Any = entry  # the glance's fields come from a model made by create_model
             why = entry.reasons[0].reason.value if entry.reasons else "escalated"
+            if rejected.get(glance.number, 0) >= SECOND_REJECTION:
+                why = "second_rejection"
             items.append(InboxItem(
                 number=glance.number, stage=glance.stage, priority=glance.priority, department=glance.department,
                 assignee=glance.assignee, sla_state=glance.sla_state, escalation_level=glance.escalation_level,
@@ -93,6 +114,7 @@ async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now:
             ))  # fmt: skip
         if actor.role is Role.HEAD:  # reopened cases past the limit come through the queue; new ones to route
             items += [_item(row, "to_triage") for row in await _stage(store, Stage.RECEIVED)]
+            items += await _naming(store, reads)
     else:
         for stage in ADMIN_STAGES:
             items += [_item(row, stage.value) for row in await _stage(store, stage)]
@@ -100,6 +122,27 @@ async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now:
         if item.next_deadline is not None:
             item.time_left = calendar.between(now, item.next_deadline)
     return sorted(items, key=urgency)
+
+
+async def _naming(store: CaseStore, reads: InboxReads) -> list[InboxItem]:
+    """Cases whose categories route to more than one department and where no department
+    assists yet: the head is to name the lead and the assisting departments (DOMAIN.md step 3).
+    Routed by the triage rules in force (admins' active version, else the default table)."""
+    rows = [row for stage in NAMING_STAGES for row in await _stage(store, stage)]
+    if not rows:
+        return []
+    rules = TriageRulesStore(store.sessions)
+    version = await rules.active_version()
+    active = await rules.rules(version) if version else None
+    routing = active.routing if active is not None else DEFAULT_ROUTING
+    categories = await store.categories([row.number for row in rows])
+    several = [row for row in rows if len(_departments(categories[row.number], routing)) > 1]
+    named = await reads.assisted([row.number for row in several])
+    return [_item(row, "department_naming") for row in several if row.number not in named]
+
+
+def _departments(categories: list[str], routing: Mapping[Category, Department]) -> set[str]:
+    return {routing[Category(c)].value for c in categories if c in CATEGORIES and Category(c) in routing}
 
 
 def urgency(item: InboxItem) -> tuple[bool, bool, datetime]:

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from api.access import sees
 from api.deps import Caller, CaseNumber, Store
 from api.problems import Problem, case_not_found
 from domain.case import Actor, Role
+from services.access import sees
 from store.attachments import AttachmentStore
 from store.cases import CaseStore
 from store.files import FileStorage

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.access import sees
 from api.deps import (
     Action,
     ActionAnswer,
@@ -54,6 +53,7 @@ from domain.case import (
 )
 from domain.sla import DeadlineExtension
 from domain.state import CaseState, CaseView
+from services.access import sees
 from services.case_search import CaseSearch, search_cases
 from services.cases import assisting, live_sla, live_state, start_case, start_case_async, started
 from services.messages import deliveries

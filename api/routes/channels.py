@@ -17,11 +17,11 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.access import sees
 from api.deps import Caller, Store, add_actions
 from api.problems import Problem
 from channels.base import ChannelAdapter, MessageRejected
 from domain.marketplace import Platform, PlatformDecisionRequest, PlatformEvent
+from services.access import sees
 from services.channel_intake import ChannelIntake
 from store.channels import ChannelStore
 from workflows.case import CaseWorkflow

@@ -13,11 +13,11 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.access import sees
 from api.deps import Caller, CaseNumber, Store
 from api.problems import Problem, case_not_found
 from domain.case import Role
 from domain.text import OptionalText
+from services.access import sees
 from services.cases import assisting
 from services.messages import NoSuchContact, opt_out
 

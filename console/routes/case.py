@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.access import sees
 from console import forms
 from console.actions import ACTIONS, CaseAction, choices, offered
 from console.app import CaseHidden
@@ -21,6 +20,7 @@ from domain.case import Department, Role
 from domain.privacy import mask_email, mask_name, mask_phone
 from domain.returns import ReturnStep, ReturnStepReport, ReturnStepSignal
 from domain.state import CaseState
+from services.access import sees
 from services.case_actions import ActionRefused, CaseGone, send_action
 from services.cases import assisting, live_sla, live_state
 from services.stuck import temporal_ui_link

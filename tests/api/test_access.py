@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from api.access import ACCESS, PUBLIC, SIGNED
 from api.app import create_app
 from core.settings import Settings
 from domain.case import Role
+from services.access import ACCESS, PUBLIC, SIGNED
 from tests.conftest import Database
 from tests.support.people import (
     ADMIN,
@@ -50,8 +50,8 @@ def test_every_route_is_in_the_matrix_and_every_entry_is_a_route() -> None:
     app = create_app(Settings())
     served = operations(app)
     assert served, "no routes found"
-    assert served - set(ACCESS) - PUBLIC - SIGNED == set(), "routes missing from api/access.py"
-    assert set(ACCESS) | PUBLIC | SIGNED == served, "api/access.py lists routes the app does not serve"
+    assert served - set(ACCESS) - PUBLIC - SIGNED == set(), "routes missing from services/access.py"
+    assert set(ACCESS) | PUBLIC | SIGNED == served, "services/access.py lists routes the app does not serve"
     for roles in ACCESS.values():
         assert Role.SYSTEM not in roles
         assert Role.ADMIN in roles  # admins may do everything

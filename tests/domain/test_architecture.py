@@ -70,11 +70,16 @@ ALLOWED = {
     "activities": {"core", "delivery", "domain", "store"},  # core: the case counters (core/metrics.py)
     "core": {"domain", "workflows"},  # the Temporal setup schedules the retention workflow
     "services": {"core", "domain", "store", "workflows"},  # workflows: the case's queries and updates by name
-    "api": {"channels", "core", "domain", "services", "store", "workflows"},
+    # console: the API mounts the web console (api/app.py); the console never imports the API back.
+    "api": {"channels", "console", "core", "domain", "services", "store", "workflows"},
+    # The web console: pages over the same services the API uses (the access matrix, the claims);
+    # workflows: the case's updates by name (console/actions.py), as the API's routes name them.
+    "console": {"core", "domain", "services", "store", "workflows"},
     # Marketplace adapters: verify and read a platform's messages, call its API; the Taobao
     # consumer feeds the intake service.
     "channels": {"core", "domain", "services", "store"},
-    "cli": {"api", "core", "domain", "services", "store", "worker"},  # `dev` runs the API and the worker
+    # `dev` runs the API and the worker, and prints the console's sign-in links.
+    "cli": {"api", "console", "core", "domain", "services", "store", "worker"},
     # services: the customer page's signed links (services/customer_links.py) in customer messages.
     "worker": {"activities", "channels", "core", "delivery", "domain", "services", "store", "workflows"},
 }

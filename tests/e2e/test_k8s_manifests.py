@@ -22,10 +22,10 @@ import pytest
 import typer.main
 import yaml
 
-from api.access import PUBLIC
 from api.app import create_app
 from cli.app import app as cli_app
 from core.settings import Settings
+from services.access import PUBLIC
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
