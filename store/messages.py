@@ -42,6 +42,10 @@ class Recipient:
     priority: str | None
     stage: str
     next_deadline: datetime | None
+    # What the survey link's window is computed from (delivery/windows.py).
+    tier: str | None = None
+    policy_version: str | None = None
+    calendar_version: str | None = None
 
     def contact(self, channel: str) -> str | None:
         return self.email if channel == "email" else self.phone if channel == "sms" else None
@@ -67,6 +71,9 @@ class MessageStore:
             priority=row.priority,
             stage=row.stage,
             next_deadline=row.next_deadline,
+            tier=row.customer_tier,
+            policy_version=row.policy_version,
+            calendar_version=row.calendar_version,
         )
 
     async def sent_by(self, number: str, seq: int, topic: str) -> str | None:
