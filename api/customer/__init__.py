@@ -2,7 +2,8 @@
 
 Thin routes: the token decides the case and the purpose (nothing in the URL or the form can name
 another case), services/customer_page.py reads the status and hands the answer to the case.
-Chinese first, English by `?lang=en` or the browser's Accept-Language; rendered by Jinja2 from
+Chinese first; the case's language, else the browser's, unless the customer chose with the
+toggle (`?lang=`, remembered in a cookie); rendered by Jinja2 from
 templates/, its one stylesheet served from here; no script, nothing from another origin.
 
 Forms carry a nonce bound to the link and to a random cookie of this browser (HttpOnly,
