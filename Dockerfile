@@ -19,7 +19,11 @@ RUN pip install --no-cache-dir . \
  && rm -rf /src
 
 WORKDIR /app
-RUN chown aftersales:aftersales /app
+# The uploads directory exists in the image, owned by the app's user, so a fresh named volume
+# mounted there (docker-compose.yml `uploads`) starts writable.
+RUN chown aftersales:aftersales /app \
+ && mkdir -p /var/lib/aftersales/uploads \
+ && chown -R aftersales:aftersales /var/lib/aftersales
 USER aftersales
 
 EXPOSE 8000

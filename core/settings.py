@@ -342,6 +342,9 @@ class Settings(BaseSettings):
     customer_link_base_url: str = Field(
         default="http://127.0.0.1:8000", max_length=200, description="Where customers open /c/{token}"
     )
+    customer_reply_window_hours: float = Field(
+        default=7 * 24, gt=0, le=90 * 24, description="How long an information request's link stays open"
+    )
     customer_hotline: str = Field(
         default="400-000-0000", max_length=40, description="The service hotline the customer page names"
     )

@@ -32,15 +32,16 @@ from delivery.links import PURPOSES, LinkMaker, customer_link
 from delivery.messages import MissingTemplate, Rendered, language_of, render
 from delivery.notify import DeliveryDeferred, DeliveryFailed, NotificationAdapter
 from delivery.sms import Sms, SmsChannel
+from delivery.windows import LinkWindows
 from store.messages import DEFERRED, FAILED, OPTED_OUT, SENT, MessageStore, Recipient
 from store.outbox import OutboundNotification
+from store.rules import RulesStore
 
 # Answers to a contact the customer has just made: sent at any hour.
 ANY_HOUR = frozenset({"acknowledgement"})
 # The case's intake channel and the message channel that answers it best.
 ANSWERED_BY = {"email": "email", "phone": "sms"}
 SMS_SIGNATURE = {"zh-CN": "【售后服务】", "en": "[Aftersales] "}
-LINK_VALIDITY = timedelta(days=14)  # when the notification names no window of its own
 
 
 def quiet_hours(spec: str) -> tuple[time, time] | None:
@@ -72,6 +73,7 @@ class CustomerMessenger:
     quiet: tuple[time, time] | None = (time(21), time(8))
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     link: LinkMaker = customer_link
+    windows: LinkWindows = field(default_factory=LinkWindows)  # when each link expires
 
     async def deliver(self, notification: OutboundNotification) -> None:
         if notification.recipient != "customer" or not self.channels:
@@ -105,7 +107,9 @@ class CustomerMessenger:
             return  # opted out everywhere: recorded, nothing to send
         language = language_of(recipient.language)
         zone = ZoneInfo(recipient.timezone) if recipient.timezone else self.zone
-        rendered, link = self._render(notification, recipient, language, zone)
+        purpose = PURPOSES.get(notification.topic)
+        expires = await self.windows.closes(notification, recipient, purpose) if purpose else None
+        rendered, link = self._render(notification, recipient, language, zone, expires)
         held_until: datetime | None = None
         failures = []
         for channel in channels:
@@ -136,13 +140,16 @@ class CustomerMessenger:
         return quiet_until(self.now(), zone, self.quiet)
 
     def _render(
-        self, notification: OutboundNotification, recipient: Recipient, language: str, zone: ZoneInfo
+        self,
+        notification: OutboundNotification,
+        recipient: Recipient,
+        language: str,
+        zone: ZoneInfo,
+        expires: datetime | None,
     ) -> tuple[Rendered, str | None]:
         purpose = PURPOSES.get(notification.topic)
         link = None
-        if purpose is not None:
-            window = notification.body.get("answer_due_at")
-            expires = datetime.fromisoformat(window) if isinstance(window, str) else self.now() + LINK_VALIDITY
+        if purpose is not None and expires is not None:
             link = self.link(notification.case_number, purpose, expires)
         try:
             rendered = render(
@@ -201,4 +208,5 @@ def messenger_from_settings(
     return CustomerMessenger(
         MessageStore(sessions), fallback, channels, ZoneInfo(settings.business_timezone),
         quiet=quiet_hours(settings.quiet_hours), now=now, link=link,
+        windows=LinkWindows(RulesStore(sessions), timedelta(hours=settings.customer_reply_window_hours)),
     )  # fmt: skip

@@ -57,6 +57,7 @@ class CaseStatus:
     promised_at: datetime | None  # in the business timezone
     question: str | None  # what we asked the customer, while we wait for the answer
     handler: str | None  # only when settings.customer_page_shows_staff
+    language: str | None = None  # the intake's customer.language: the page's default
 
 
 async def status(temporal: Client, store: CaseStore, settings: Settings, number: str) -> CaseStatus | None:
@@ -66,12 +67,21 @@ async def status(temporal: Client, store: CaseStore, settings: Settings, number:
     if live is not None:
         return CaseStatus(
             number, live.stage, _promised(live, zone), live.open_question,
-            live.assignee if settings.customer_page_shows_staff else None,
+            live.assignee if settings.customer_page_shows_staff else None, _language(live.intake.customer.language),
         )  # fmt: skip
     row = await store.get_case(number)
     if row is None:
         return None
-    return CaseStatus(number, Stage(row.stage), None, None, None)
+    customer = (row.intake or {}).get("customer") or {}
+    return CaseStatus(number, Stage(row.stage), None, None, None, _language(customer.get("language")))
+
+
+def _language(language: object) -> str | None:
+    """The page speaks zh or en: a case in English gets English, any other language Chinese."""
+    if language is None:
+        return None
+    value = str(getattr(language, "value", language))
+    return "en" if value.lower().startswith("en") else "zh"
 
 
 def _promised(case: CaseState, zone: ZoneInfo) -> datetime | None:

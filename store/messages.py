@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from store.models import CaseRow, DeliveryAttemptRow, OptOutRow
 
 SENT, FAILED, DEFERRED, OPTED_OUT = "sent", "failed", "deferred", "opted_out"
+ROBOT = "robot"  # the channel of a staff alert's group-robot attempts (not shown as a customer message)
 
 
 def normalised(channel: str, contact: str) -> str:
@@ -42,6 +43,10 @@ class Recipient:
     priority: str | None
     stage: str
     next_deadline: datetime | None
+    # What the survey link's window is computed from (delivery/windows.py).
+    tier: str | None = None
+    policy_version: str | None = None
+    calendar_version: str | None = None
 
     def contact(self, channel: str) -> str | None:
         return self.email if channel == "email" else self.phone if channel == "sms" else None
@@ -67,6 +72,9 @@ class MessageStore:
             priority=row.priority,
             stage=row.stage,
             next_deadline=row.next_deadline,
+            tier=row.customer_tier,
+            policy_version=row.policy_version,
+            calendar_version=row.calendar_version,
         )
 
     async def sent_by(self, number: str, seq: int, topic: str) -> str | None:
@@ -103,13 +111,38 @@ class MessageStore:
             )  # fmt: skip
 
     async def attempts(self, number: str) -> list[DeliveryAttemptRow]:
+        """What the case's customer was sent (staff alerts' robot rows left out)."""
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(DeliveryAttemptRow)
-                .where(DeliveryAttemptRow.case_number == number)
+                .where(DeliveryAttemptRow.case_number == number, DeliveryAttemptRow.channel != ROBOT)
                 .order_by(DeliveryAttemptRow.id)
             )
             return list(rows)
+
+    async def robots_sent(self, outbox_id: int) -> set[str]:
+        """The group robots that already took the alert of this outbox row (any dispatcher, any attempt)."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(DeliveryAttemptRow.robot).where(
+                    DeliveryAttemptRow.outbox_id == outbox_id,
+                    DeliveryAttemptRow.channel == ROBOT,
+                    DeliveryAttemptRow.result == SENT,
+                )
+            )
+            return {robot for robot in rows if robot is not None}
+
+    async def record_robot(
+        self, outbox_id: int, number: str, seq: int, topic: str, robot: str, attempt: int, result: str, at: datetime,
+        detail: str | None = None,
+    ) -> None:  # fmt: skip
+        async with self._sessions.begin() as session:
+            session.add(
+                DeliveryAttemptRow(
+                    case_number=number, seq=seq, topic=topic, channel=ROBOT, attempt=attempt, result=result,
+                    detail=detail[:200] if detail else None, at=at, outbox_id=outbox_id, robot=robot,
+                )
+            )  # fmt: skip
 
     async def opted_out(self, recipient: Recipient, channels: list[str]) -> set[str]:
         """Of `channels`, those this customer opted out of (on any of their cases)."""

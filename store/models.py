@@ -296,7 +296,10 @@ class TriageRuleVersionRow(Base):
 
 class DeliveryAttemptRow(Base):
     """Each try at telling the customer something, and its result, for the case's timeline:
-    sent, failed, deferred (quiet hours) or opted_out. Never the address or the text."""
+    sent, failed, deferred (quiet hours) or opted_out. Never the address or the text.
+
+    A staff alert's group robots are recorded here too (channel "robot", `robot` its id), each
+    per outbox row, so a retry in any dispatcher skips the robots that already took the alert."""
 
     __tablename__ = "delivery_attempts"
 
@@ -309,6 +312,8 @@ class DeliveryAttemptRow(Base):
     result: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(String(200))
     at: Mapped[datetime]
+    outbox_id: Mapped[int | None] = mapped_column(Integer, index=True)  # set on robot rows
+    robot: Mapped[str | None] = mapped_column(String(64))  # the group robot's id (delivery/robots)
 
 
 class OptOutRow(Base):

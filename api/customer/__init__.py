@@ -2,7 +2,8 @@
 
 Thin routes: the token decides the case and the purpose (nothing in the URL or the form can name
 another case), services/customer_page.py reads the status and hands the answer to the case.
-Chinese first, English by `?lang=en` or the browser's Accept-Language; rendered by Jinja2 from
+Chinese first; the case's language, else the browser's, unless the customer chose with the
+toggle (`?lang=`, remembered in a cookie); rendered by Jinja2 from
 templates/, its one stylesheet served from here; no script, nothing from another origin.
 
 Forms carry a nonce bound to the link and to a random cookie of this browser (HttpOnly,
@@ -40,6 +41,7 @@ _TEMPLATES = Environment(
 )
 _CSS = (_HERE / "static" / "page.css").read_bytes()
 BROWSER_COOKIE = "cp_browser"
+LANG_COOKIE = "cp_lang"  # the language the customer chose with the toggle (?lang=), remembered
 PREFIX = "/c/"
 COMMENT_LIMIT, TEXT_LIMIT = 1000, 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -62,10 +64,16 @@ router = APIRouter(tags=["customer page"])
 
 
 def _english(request: Request) -> bool:
-    """?lang=en|zh, else whichever of English and Chinese the browser prefers; Chinese by default."""
+    """?lang=en|zh, else the toggle's cookie, else the case's language (its intake's
+    `customer.language`), else whichever of English and Chinese the browser prefers; Chinese by default."""
     chosen = request.query_params.get("lang")
+    if chosen not in ("en", "zh"):
+        chosen = request.cookies.get(LANG_COOKIE)
     if chosen in ("en", "zh"):
         return chosen == "en"
+    case_language = getattr(request.state, "case_language", None)
+    if case_language is not None:
+        return case_language == "en"
     best, best_q = "zh", 0.0
     for part in request.headers.get("accept-language", "")[:500].split(","):
         tag, _, params = part.strip().lower().partition(";")
@@ -85,7 +93,14 @@ def _page(request: Request, status_code: int, **context: Any) -> HTMLResponse:
     html = _TEMPLATES.get_template("page.html").render(
         en=english, t=lambda key, **values: say(key, english, **values), **context
     )
-    return HTMLResponse(html, status_code=status_code, headers=_HEADERS)
+    response = HTMLResponse(html, status_code=status_code, headers=_HEADERS)
+    chosen = request.query_params.get("lang")
+    if chosen in ("en", "zh") and request.cookies.get(LANG_COOKIE) != chosen:
+        response.set_cookie(
+            LANG_COOKIE, chosen, path="/c", max_age=365 * 86400, httponly=True, samesite="lax",
+            secure=request.url.scheme == "https",
+        )  # fmt: skip
+    return response
 
 
 def _message(request: Request, status_code: int, key: str, *, error: bool = True, **context: Any) -> HTMLResponse:
@@ -136,6 +151,7 @@ async def open_page(request: Request, token: str) -> HTMLResponse:
         return _message(request, 503, "unavailable")
     if case is None:
         return _message(request, 404, "no_case")
+    request.state.case_language = case.language
     english = _english(request)
     context: dict[str, Any] = {"case": case, "stage_words": STAGES[case.stage][1 if english else 0]}
     context |= _promised(case, settings)

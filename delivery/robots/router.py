@@ -5,13 +5,17 @@ whose recipient is a person of the case's department: `department:<d>` and `empl
 (the handler's rung), `supervisor:<d>`, or a role (agent, handler, supervisor, head). Its
 department and rung choose the robots (config.py). No robot for them: NotRouted, recorded
 as `unrouted` on the outbox row, never retried. One robot failing: DeliveryFailed, retried
-with the outbox's backoff; a robot that already took the alert is not sent it again by this
-process (platforms have no idempotency key).
+with the outbox's backoff; a robot that already took the alert is not sent it again, by this
+dispatcher or another one (platforms have no idempotency key): each robot's answer is recorded
+per outbox row in delivery_attempts (store/messages.py) and a retry skips those recorded sent.
+A robot that took the alert but whose answer was lost may hear it twice: the platform gives no
+way to ask.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,11 +28,10 @@ from delivery.robots.feishu import FeishuRobot
 from delivery.robots.message import TOPICS, compose
 from delivery.robots.wecom import WeComRobot
 from store.alert_facts import alert_facts
+from store.messages import FAILED, SENT, MessageStore
 from store.outbox import OutboundNotification
 
 KINDS: dict[str, type[GroupRobot]] = {"wecom": WeComRobot, "dingtalk": DingTalkRobot, "feishu": FeishuRobot}
-# (notification key, robot id) pairs already accepted, so a retry after a partial failure skips them.
-REMEMBERED = 10_000
 
 
 def build_robots(config: RobotsConfig) -> dict[str, GroupRobot]:
@@ -69,13 +72,15 @@ class StaffRobots:
         *,
         zone: ZoneInfo,
         robots: dict[str, GroupRobot] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._config = config
         self._sessions = sessions
         self._other = other
         self._zone = zone
         self._robots = robots if robots is not None else build_robots(config)
-        self._accepted: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._record = MessageStore(sessions)
+        self._now = now
 
     async def deliver(self, notification: OutboundNotification) -> None:
         target = staff_target(notification.recipient) if notification.topic in TOPICS else None
@@ -99,17 +104,24 @@ class StaffRobots:
             console_url=self._config.console_url,
         )
         failures = []
+        already = await self._record.robots_sent(notification.id)
         for robot_id in robot_ids:
-            sent = (notification.key, robot_id)
-            if sent in self._accepted:
+            if robot_id in already:
                 continue
             try:
                 await self._robots[robot_id].send(alert)
             except DeliveryFailed as error:
                 failures.append(str(error))
+                await self._attempt(notification, robot_id, FAILED, str(error))
                 continue
-            self._accepted[sent] = None
-            while len(self._accepted) > REMEMBERED:
-                self._accepted.popitem(last=False)
+            await self._attempt(notification, robot_id, SENT)
         if failures:
             raise DeliveryFailed("; ".join(failures))
+
+    async def _attempt(
+        self, notification: OutboundNotification, robot_id: str, result: str, detail: str | None = None
+    ) -> None:
+        await self._record.record_robot(
+            notification.id, notification.case_number, notification.seq, notification.topic, robot_id,
+            notification.attempt, result, self._now(), detail,
+        )  # fmt: skip

@@ -7,16 +7,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
-from delivery.notify import DeliveryFailed, dispatcher_from_settings
+from delivery.notify import DeliveryFailed, RetrySchedule, dispatcher_from_settings
 from delivery.robots import StaffRobots, load_robots
 from delivery.robots.dingtalk import DingTalkRobot
 from delivery.robots.feishu import FeishuRobot
@@ -24,10 +25,11 @@ from delivery.robots.message import Alert, compose
 from delivery.robots.router import staff_target
 from delivery.robots.wecom import WeComRobot
 from store.db import session_factory
+from store.models import DeliveryAttemptRow
 from store.outbox import OutboundNotification
 from tests.conftest import Database
 from tests.support.api import open_and_triage, post
-from tests.support.outbox import dispatching, with_status
+from tests.support.outbox import dispatching, row, with_status
 from tests.support.people import HANDLER, PLAN, SUPERVISOR
 from tests.support.receiver import eventually
 from tests.support.robots import (
@@ -165,6 +167,47 @@ async def test_a_rate_limited_robot_is_retried_and_the_others_are_not_sent_it_tw
     assert platforms.refused["feishu"] == [(11232, "rate limited")]
     assert len(platforms.accepted["feishu"]) == 1
     assert len(platforms.accepted["dingtalk"]) == 1  # accepted on the first attempt, not sent again
+
+
+async def test_a_fresh_dispatcher_retrying_a_partial_delivery_skips_the_robots_that_took_it(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    """One dispatcher sends the alert to DingTalk and fails on Feishu, then stops; another process's
+    dispatcher (nothing in memory) retries the row: Feishu hears it once, DingTalk is not sent it again."""
+    number = await proposed_plan(api)
+    async with robot_platforms() as platforms:
+        platforms.busy["feishu"] = 1  # 11232: Feishu's flow control, once
+        toml = robots_toml(platforms, QUALITY_ROUTES)
+        slow = RetrySchedule(max_attempts=3, base=timedelta(hours=1), ceiling=timedelta(hours=1))
+        async with dispatching(database, router(database, toml, Others()), number, slow):
+            first = await eventually(lambda: _failed_once(database, number), what="the first attempt failed on Feishu")
+        assert len(platforms.accepted["dingtalk"]) == 1 and platforms.accepted["feishu"] == []
+        assert "feishu robot heads-feishu" in (first.last_error or "")
+        # Another dispatcher, its clock past the row's backoff.
+        later = lambda: datetime.now(UTC) + timedelta(hours=2)  # noqa: E731
+        async with dispatching(database, router(database, toml, Others()), number, slow, now=later):
+            delivered = await eventually(lambda: with_status(database, number, "approval_requested", "delivered"))
+    assert delivered.attempts == 2
+    assert len(platforms.accepted["feishu"]) == 1
+    assert len(platforms.accepted["dingtalk"]) == 1  # taken on the first attempt, not resent by the second process
+    robots = await _robot_attempts(database, delivered.id)
+    assert robots == [("heads-feishu", 1, "failed"), ("quality-ding", 1, "sent"), ("heads-feishu", 2, "sent")]
+    # Robot rows are staff alerts: the customer's delivery list on the timeline does not show them.
+    timeline = (await api.get(f"/cases/{number}/timeline", headers=HANDLER)).json()
+    assert not [d for event in timeline for d in event.get("deliveries") or [] if d["channel"] == "robot"]
+
+
+async def _failed_once(database: Database, number: str):  # noqa: ANN202 - OutboxRow | None
+    found = await row(database, number, "approval_requested")
+    return found if found is not None and found.attempts == 1 and found.last_error else None
+
+
+async def _robot_attempts(database: Database, outbox_id: int) -> list[tuple[str | None, int, str]]:
+    async with session_factory(database.engine)() as session:
+        rows = await session.scalars(
+            select(DeliveryAttemptRow).where(DeliveryAttemptRow.outbox_id == outbox_id).order_by(DeliveryAttemptRow.id)
+        )
+        return [(r.robot, r.attempt, r.result) for r in rows]
 
 
 async def test_stale_signatures_are_refused_by_the_platforms_and_the_row_fails_without_secrets(

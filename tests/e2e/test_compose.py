@@ -359,3 +359,33 @@ def test_dockerignore_excludes_local_state():
     assert "__pycache__" in entries or "**/__pycache__" in entries
     # the build needs these
     assert not {"pyproject.toml", "README.md", "*.md", "*.toml"} & entries
+
+
+def test_worker_and_api_share_the_customer_link_key_and_address(services):
+    """The worker signs the links in customer messages and the API checks them: one key for both,
+    and the address customers open is the API's published port."""
+    worker, api = env_of(services["worker"]), env_of(services["api"])
+    assert worker["CUSTOMER_LINK_SECRET"] and worker["CUSTOMER_LINK_SECRET"] == api["CUSTOMER_LINK_SECRET"]
+    assert worker["CUSTOMER_LINK_BASE_URL"] == api["CUSTOMER_LINK_BASE_URL"] == "http://localhost:8000"
+    published = resolve(services["api"]["ports"][0]).split(":")[0]
+    assert urlsplit(api["CUSTOMER_LINK_BASE_URL"]).port == int(published)
+
+
+def test_customer_uploads_live_on_a_named_volume_at_upload_dir(compose, services):
+    upload_dir = env_of(services["api"])["UPLOAD_DIR"]
+    mounts = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in services["api"].get("volumes", [])]
+    assert f"uploads:{upload_dir}" in mounts, mounts
+    assert "uploads" in (compose.get("volumes") or {})
+    # A fresh named volume copies the image's directory: it must exist there, owned by the app's user.
+    dockerfile = DOCKERFILE.read_text()
+    assert f"mkdir -p {upload_dir}" in dockerfile
+    assert re.search(r"chown -R aftersales:aftersales " + re.escape(str(upload_dir.rsplit("/", 1)[0])), dockerfile)
+    assert dockerfile.index(f"mkdir -p {upload_dir}") < dockerfile.index("USER aftersales")
+
+
+def test_customer_email_and_sms_are_left_to_the_operator(services):
+    """SMTP and SMS credentials are never written into the file: only named as placeholders."""
+    text = COMPOSE_FILE.read_text()
+    for name in ("CUSTOMER_CHANNELS", "SMTP_HOST", "SMTP_PASSWORD", "SMS_PROVIDER_URL", "SMS_API_SECRET"):
+        assert name in text, name
+        assert name not in env_of(services["worker"]), name

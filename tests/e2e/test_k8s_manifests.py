@@ -356,3 +356,50 @@ def test_the_rollout_selector_holds_back_exactly_the_deployments(overlay: str) -
         "Deployment/aftersales-worker",
         "Deployment/aftersales-dispatcher",
     }
+
+
+# ---- the customer page: link key, public address, uploads, customer channels --------------------------------
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_api_and_the_dispatcher_share_the_customer_link_key_from_the_secret(overlay: str) -> None:
+    specs = pod_specs(render(overlay))
+    for name in ("aftersales-api", "aftersales-dispatcher"):
+        (container,) = specs[name]["containers"]
+        ref = _env(container)["CUSTOMER_LINK_SECRET"]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == "aftersales-secrets" and ref["key"] == "CUSTOMER_LINK_SECRET", name
+        assert not ref.get("optional"), f"{name}: without the key each pod would sign with its own"
+    example = yaml.safe_load((K8S / "secret.example.yaml").read_text())
+    assert "CUSTOMER_LINK_SECRET" in example["stringData"]
+    assert config_data(render(overlay))["CUSTOMER_LINK_BASE_URL"].startswith("https://")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_customer_uploads_are_on_a_shared_claim_mounted_at_upload_dir(overlay: str) -> None:
+    docs = render(overlay)
+    config = config_data(docs)
+    assert config["UPLOAD_STORAGE"] == "local"
+    claim = of_kind(docs, "PersistentVolumeClaim")["aftersales-uploads"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # every API replica reads and writes it
+    api = pod_specs(docs)["aftersales-api"]
+    volume = next(v for v in api["volumes"] if v.get("persistentVolumeClaim"))
+    assert volume["persistentVolumeClaim"]["claimName"] == "aftersales-uploads"
+    (container,) = api["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts[volume["name"]] == config["UPLOAD_DIR"]
+
+
+def test_customer_email_and_sms_settings_are_placeholders_the_settings_know() -> None:
+    """Commented placeholders in the ConfigMap and the Secret, each a setting once uncommented."""
+    placeholders = set()
+    for path in (K8S / "base" / "configmap.yaml", K8S / "secret.example.yaml"):
+        placeholders |= set(re.findall(r"^\s*#\s*((?:SMTP|SMS|CUSTOMER)_[A-Z_]+):", path.read_text(), re.M))
+    assert {"SMTP_HOST", "SMTP_PASSWORD", "SMS_PROVIDER_URL", "SMS_API_KEY", "SMS_API_SECRET"} <= placeholders
+    assert placeholders <= setting_names()
+    (dispatcher,) = pod_specs(render("self-hosted-temporal"))["aftersales-dispatcher"]["containers"]
+    for name in ("SMTP_PASSWORD", "SMS_API_SECRET"):
+        assert _env(dispatcher)[name]["valueFrom"]["secretKeyRef"]["optional"] is True, name
