@@ -10,7 +10,7 @@ from alembic import op
 from domain.phone import phone_lookup_hash
 from store.migrations.shapes import add_columns, create_indexes, drop_columns, drop_indexes, text
 
-revision, down_revision = "0017", "0014"
+revision, down_revision = "0017", "0016"
 
 INDEXED = ("customer_phone_hash", "order_number", "sku", "assignee")
 _BATCH = 1000
