@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -170,15 +171,22 @@ async def worker(env: WorkflowEnvironment, database: Database) -> AsyncIterator[
         yield task_queue
 
 
+def app_settings(database: Database, task_queue: str, **changes: Any) -> Settings:
+    """The API's settings for a test app on `database` sending cases to `task_queue`: the tests'
+    JWT secret, no rate limit, and `changes` on top."""
+    fields: dict[str, Any] = {
+        "task_queue": task_queue,
+        "database_url": database.url,
+        "case_number_prefix": database.prefix,
+        "jwt_secret": TEST_JWT_SECRET,
+        "rate_limit": "",
+    }
+    return Settings(**(fields | changes))
+
+
 @pytest.fixture(scope="session")
 async def api(env: WorkflowEnvironment, database: Database, worker: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        task_queue=worker,
-        database_url=database.url,
-        case_number_prefix=database.prefix,
-        jwt_secret=TEST_JWT_SECRET,
-        rate_limit="",
-    )
+    settings = app_settings(database, worker)
     app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as client:
         yield client

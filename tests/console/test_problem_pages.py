@@ -16,22 +16,19 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from console.app import enable_dev_sign_in
 from console.session import COOKIE
-from core.settings import Settings
 from store.db import session_factory
-from tests.conftest import Database
+from tests.conftest import Database, app_settings
 from tests.support.api import open_and_triage
-from tests.support.people import AGENT, AGENT_ACTOR, TEST_JWT_SECRET
+from tests.support.people import AGENT, AGENT_ACTOR
 
 
 @pytest.fixture
 async def impatient(
     env: WorkflowEnvironment, database: Database, worker: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    settings = Settings(
-        task_queue=worker,
-        database_url=database.url,
-        case_number_prefix=database.prefix,
-        jwt_secret=TEST_JWT_SECRET,
+    settings = app_settings(
+        database,
+        worker,
         rate_limit="1/minute",
         case_query_timeout_seconds=0.001,  # no worker answers a query this fast: the API's 503
     )

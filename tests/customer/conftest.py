@@ -20,8 +20,7 @@ from core.settings import Settings
 from services.customer_links import issue_token
 from store.db import session_factory
 from store.files import LocalStorage
-from tests.conftest import Database
-from tests.support.people import TEST_JWT_SECRET
+from tests.conftest import Database, app_settings
 
 PHOTO_LIMIT = 64 * 1024
 ANSWER_LIMIT = 1024 * 1024
@@ -47,12 +46,9 @@ async def site(
     env: WorkflowEnvironment, database: Database, worker: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[CustomerSite]:
     data = tmp_path_factory.mktemp("customer-page")
-    settings = Settings(
-        task_queue=worker,
-        database_url=database.url,
-        case_number_prefix=database.prefix,
-        jwt_secret=TEST_JWT_SECRET,
-        rate_limit="",
+    settings = app_settings(
+        database,
+        worker,
         data_dir=data,
         upload_dir=data / "uploads",
         upload_max_image_bytes=PHOTO_LIMIT,

@@ -14,11 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from console.app import enable_dev_sign_in
-from core.settings import Settings
 from domain.case import Actor
 from store.db import session_factory
 from tests.support.browser import LOCAL, chromium_path, serving
-from tests.support.people import TEST_JWT_SECRET
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page, Route
@@ -58,13 +56,9 @@ class Console:
 async def console_running(env: WorkflowEnvironment, database: Database, task_queue: str) -> AsyncIterator[Console]:
     from playwright.async_api import async_playwright
 
-    settings = Settings(
-        task_queue=task_queue,
-        database_url=database.url,
-        case_number_prefix=database.prefix,
-        jwt_secret=TEST_JWT_SECRET,
-        rate_limit="",
-    )
+    from tests.conftest import app_settings
+
+    settings = app_settings(database, task_queue)
     app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     enable_dev_sign_in(app)
     chromium = chromium_path()

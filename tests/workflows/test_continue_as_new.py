@@ -28,9 +28,9 @@ from core.settings import Settings
 from domain import search_attributes
 from domain.state import CaseStart
 from store.db import session_factory
-from tests.conftest import RECORD_HISTORIES, Database, _record_histories
+from tests.conftest import RECORD_HISTORIES, Database, _record_histories, app_settings
 from tests.support.api import drive_to_feedback, open_and_triage, post
-from tests.support.people import AGENT, HANDLER, OVERRIDE_REASON, PLAN, TEST_JWT_SECRET
+from tests.support.people import AGENT, HANDLER, OVERRIDE_REASON, PLAN
 from worker import build_worker
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
@@ -64,13 +64,7 @@ async def short_history_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="module")
 async def long_api(short_history_env: WorkflowEnvironment, database: Database) -> AsyncIterator[httpx.AsyncClient]:
     queue = f"continue-as-new-{database.backend}"
-    settings = Settings(
-        task_queue=queue,
-        database_url=database.url,
-        case_number_prefix=database.prefix,
-        jwt_secret=TEST_JWT_SECRET,
-        rate_limit="",
-    )
+    settings = app_settings(database, queue)
     app = create_app(settings, temporal=short_history_env.client, sessions=session_factory(database.engine))
     worker = build_worker(short_history_env.client, database.store, queue, workflow_failure_exception_types=[Exception])
     async with worker, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:

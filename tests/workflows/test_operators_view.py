@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain import search_attributes as sa
 from domain.calendar import BusinessCalendar
-from tests.conftest import Database
+from tests.conftest import Database, app_settings
 from tests.support.api import post
 from tests.support.days import ordinary_tuesday_morning, start_case_at
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, handler, intake
@@ -310,17 +310,9 @@ async def test_the_details_link_back_to_the_case_in_the_console(
     from api.app import create_app
     from core.settings import Settings
     from store.db import session_factory
-    from tests.support.people import TEST_JWT_SECRET
 
     console = "https://aftersales.example.com/console"
-    settings = Settings(
-        task_queue=worker,
-        database_url=database.url,
-        case_number_prefix=database.prefix,
-        jwt_secret=TEST_JWT_SECRET,
-        rate_limit="",
-        console_public_url=console,
-    )
+    settings = app_settings(database, worker, console_public_url=console)
     app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as api:
         number = (await post(api, "/cases", intake(channel="wechat"), AGENT))["number"]
