@@ -19,6 +19,7 @@ from activities.case import CaseActivities
 from activities.marketplace import MarketplaceActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.retention import RetentionActivities
+from channels.base import BuyerMessaging
 from channels.registry import adapters_from_settings
 from channels.taobao.run import intake_from, tmc_consumer
 from core.action_signing import action_keys
@@ -28,6 +29,7 @@ from core.temporal_client import connect
 from core.tracing import start_tracing, trace_engine
 from core.worker_version import deployment_config
 from delivery.links import LinkMaker
+from delivery.marketplace import BuyerSender
 from delivery.notify import dispatcher_from_settings
 from delivery.resolutions import ResolutionExecutor, executor_from_settings
 from delivery.stock import StockService
@@ -135,11 +137,24 @@ def customer_links(settings: Settings) -> LinkMaker:
     return link
 
 
+def buyer_messages(settings: Settings) -> dict[str, BuyerSender]:
+    """The configured marketplaces whose adapter can post on an after-sale (channels/base.py
+    BuyerMessaging: Taobao's refund messages; Douyin has none), by platform name: their cases'
+    customer messages go there first (delivery/marketplace.py)."""
+    return {
+        platform.value: adapter.send_buyer_message
+        for platform, adapter in adapters_from_settings(settings).items()
+        if isinstance(adapter, BuyerMessaging)
+    }
+
+
 @contextlib.asynccontextmanager
 async def outbox_dispatcher(settings: Settings, sessions: Any) -> AsyncIterator[None]:
     """Delivers the outbox beside the worker, as a task of its own: a notification that
     cannot be delivered never holds a case up. Several worker processes may each run one."""
-    dispatcher = dispatcher_from_settings(settings, sessions, link=customer_links(settings))
+    dispatcher = dispatcher_from_settings(
+        settings, sessions, link=customer_links(settings), buyer_senders=buyer_messages(settings)
+    )
     task = asyncio.create_task(dispatcher.run(), name="outbox-dispatcher")
     try:
         yield
@@ -234,7 +249,9 @@ async def run_dispatcher(settings: Settings) -> None:
     engine = create_engine(settings.effective_database_url)
     try:
         logging.getLogger(__name__).info("outbox dispatcher delivering with the %s adapter", settings.notify_adapter)
-        await dispatcher_from_settings(settings, session_factory(engine), link=customer_links(settings)).run()
+        await dispatcher_from_settings(
+            settings, session_factory(engine), link=customer_links(settings), buyer_senders=buyer_messages(settings)
+        ).run()
     finally:
         await engine.dispose()
 

@@ -27,6 +27,7 @@ from domain.marketplace import (
 
 __all__ = [
     "AfterSaleKind",
+    "BuyerMessaging",
     "ChannelAdapter",
     "DecisionKind",
     "DecisionOutcome",
@@ -83,4 +84,19 @@ class ChannelAdapter(Protocol):
     async def decide(self, decision: PlatformDecision) -> DecisionOutcome:
         """Make the decision call; an outage raises (the activity retries), a refusal returns
         `accepted=False` with the platform's message."""
+        ...
+
+
+@runtime_checkable
+class BuyerMessaging(Protocol):
+    """The optional capability of telling the buyer something on the after-sale itself, where the
+    buyer reads it (Taobao's refund messages). An adapter whose platform has no such call lacks
+    the method, and the customer's messages go by SMS or e-mail (delivery/customer.py).
+
+    The platform keys nothing by our idempotency key on these calls: the messenger sends each
+    message once (it finds the attempt it recorded as sent), and the key is passed on for the
+    platforms and gateways that keep it."""
+
+    async def send_buyer_message(self, after_sale_id: str, text: str, idempotency_key: str) -> None:
+        """Post `text` on the after-sale; the adapter's refusal or outage error otherwise."""
         ...

@@ -14,11 +14,13 @@ timeline (store/messages.py): sent, failed, deferred or opted_out.
   (or the message acknowledges a contact the customer just made); the row is held until the
   hours end (DeliveryDeferred), never dropped.
 - A retry after a send whose outcome was lost finds the sent attempt and sends nothing again.
+- A case from a marketplace whose adapter can post on the after-sale is told there first
+  (delivery/marketplace.py); a refusal or outage falls through to e-mail and SMS like any channel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -29,10 +31,12 @@ from core.logs import mask_text
 from core.settings import Settings
 from delivery.email import EmailChannel, Mail
 from delivery.links import PURPOSES, LinkMaker, customer_link
+from delivery.marketplace import BuyerSender, MarketplaceChannel
 from delivery.messages import MissingTemplate, Rendered, language_of, render
 from delivery.notify import DeliveryDeferred, DeliveryFailed, NotificationAdapter
 from delivery.sms import Sms, SmsChannel
 from delivery.windows import LinkWindows
+from store.channels import ChannelStore
 from store.messages import DEFERRED, FAILED, OPTED_OUT, SENT, MessageStore, Recipient
 from store.outbox import OutboundNotification
 from store.rules import RulesStore
@@ -42,6 +46,7 @@ ANY_HOUR = frozenset({"acknowledgement"})
 # The case's intake channel and the message channel that answers it best.
 ANSWERED_BY = {"email": "email", "phone": "sms"}
 SMS_SIGNATURE = {"zh-CN": "【售后服务】", "en": "[Aftersales] "}
+Channel = EmailChannel | SmsChannel | MarketplaceChannel
 
 
 def quiet_hours(spec: str) -> tuple[time, time] | None:
@@ -74,6 +79,7 @@ class CustomerMessenger:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     link: LinkMaker = customer_link
     windows: LinkWindows = field(default_factory=LinkWindows)  # when each link expires
+    marketplace: MarketplaceChannel | None = None  # the platform's own messages, for its cases
 
     async def deliver(self, notification: OutboundNotification) -> None:
         if notification.recipient != "customer" or not self.channels:
@@ -84,16 +90,27 @@ class CustomerMessenger:
             raise DeliveryFailed(f"case {notification.case_number} is not in the record")
         if await self.store.sent_by(notification.case_number, notification.seq, notification.topic):
             return  # sent before, its outcome lost: never a second message
+        target = await self._on_platform(notification)
         reachable = self._reachable(recipient)
-        if not reachable:  # no contact we can use: the chat desk or the marketplace relays it
+        if not reachable and target is None:  # no contact we can use: the chat desk or the marketplace relays it
             await self.fallback.deliver(notification)
             await self._record(notification, "relay", SENT)
             return
         opted_out = await self.store.opted_out(recipient, reachable)
         for name in opted_out:
             await self._record(notification, name, OPTED_OUT)
-        usable = [c for c in self.channels if c.name in reachable and c.name not in opted_out]
-        await self._send(notification, recipient, sorted(usable, key=lambda c: reachable.index(c.name)))
+        usable: list[Channel] = [c for c in self.channels if c.name in reachable and c.name not in opted_out]
+        usable.sort(key=lambda c: reachable.index(c.name))
+        if target is not None and self.marketplace is not None:
+            usable.insert(0, self.marketplace)  # the buyer reads the platform
+        await self._send(notification, recipient, usable, target)
+
+    async def _on_platform(self, notification: OutboundNotification) -> tuple[str, str] | None:
+        """The after-sale to post on, for a message without a link (the platform's message is
+        short text; a link goes by SMS or e-mail)."""
+        if self.marketplace is None or notification.topic in PURPOSES:
+            return None
+        return await self.marketplace.target(notification.case_number)
 
     def _reachable(self, recipient: Recipient) -> list[str]:
         names = [c.name for c in self.channels if recipient.contact(c.name)]
@@ -101,7 +118,11 @@ class CustomerMessenger:
         return sorted(names, key=lambda name: name != first)
 
     async def _send(
-        self, notification: OutboundNotification, recipient: Recipient, channels: list[EmailChannel | SmsChannel]
+        self,
+        notification: OutboundNotification,
+        recipient: Recipient,
+        channels: list[Channel],
+        target: tuple[str, str] | None = None,
     ) -> None:
         if not channels:
             return  # opted out everywhere: recorded, nothing to send
@@ -114,7 +135,6 @@ class CustomerMessenger:
         failures = []
         for channel in channels:
             contact = recipient.contact(channel.name)
-            assert contact is not None
             if isinstance(channel, SmsChannel):
                 until = self._held(notification, recipient, zone)
                 if until is not None:
@@ -122,7 +142,12 @@ class CustomerMessenger:
                     await self._record(notification, channel.name, DEFERRED, f"quiet hours until {until.isoformat()}")
                     continue
             try:
-                await self._send_on(channel, contact, notification, rendered, link, language)
+                if isinstance(channel, MarketplaceChannel):
+                    assert target is not None
+                    await channel.send(target, channel.text(rendered.sms), notification.key)
+                else:
+                    assert contact is not None
+                    await self._send_on(channel, contact, notification, rendered, link, language)
             except Exception as error:  # noqa: BLE001 - recorded; the next channel or a retry follows
                 reason = f"{type(error).__name__}: {mask_text(str(error))}"[:200]
                 failures.append(f"{channel.name}: {reason}")
@@ -191,8 +216,10 @@ def messenger_from_settings(
     fallback: NotificationAdapter,
     now: Callable[[], datetime],
     link: LinkMaker = customer_link,
+    buyer_senders: Mapping[str, BuyerSender] | None = None,
 ) -> NotificationAdapter:
-    """The configured adapter alone while CUSTOMER_CHANNELS is empty; else the messenger in front of it."""
+    """The configured adapter alone while CUSTOMER_CHANNELS is empty; else the messenger in front
+    of it, posting on the marketplace first for the platforms in `buyer_senders`."""
     channels: list[EmailChannel | SmsChannel] = []
     for name in settings.customer_channel_order:
         if name == "email":
@@ -209,4 +236,5 @@ def messenger_from_settings(
         MessageStore(sessions), fallback, channels, ZoneInfo(settings.business_timezone),
         quiet=quiet_hours(settings.quiet_hours), now=now, link=link,
         windows=LinkWindows(RulesStore(sessions), timedelta(hours=settings.customer_reply_window_hours)),
+        marketplace=MarketplaceChannel(buyer_senders, ChannelStore(sessions).after_sale_of) if buyer_senders else None,
     )  # fmt: skip

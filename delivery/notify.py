@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -25,6 +25,7 @@ from core.metrics import counters
 from core.settings import Settings
 from delivery import signing
 from delivery.links import LinkMaker, customer_link
+from delivery.marketplace import BuyerSender
 from store.outbox import OutboundNotification, OutboxStore
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ def dispatcher_from_settings(
     sessions: async_sessionmaker[AsyncSession],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     link: LinkMaker = customer_link,
+    buyer_senders: Mapping[str, BuyerSender] | None = None,
 ) -> OutboxDispatcher:
     from delivery.customer import messenger_from_settings  # it builds on this module's interface
 
@@ -176,7 +178,8 @@ def dispatcher_from_settings(
 
         adapter = staff_robots(settings, sessions, adapter)
     # Customer messages by e-mail or SMS when CUSTOMER_CHANNELS names any (delivery/customer.py).
-    adapter = messenger_from_settings(settings, sessions, adapter, now, link)
+    # Marketplace cases on the platform first where its adapter can post (delivery/marketplace.py).
+    adapter = messenger_from_settings(settings, sessions, adapter, now, link, buyer_senders)
     return OutboxDispatcher(
         OutboxStore(sessions),
         adapter,

@@ -13,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from store.messages import DEFERRED, FAILED, OPTED_OUT, SENT, MessageStore
 from store.models import DeliveryAttemptRow
 
-CHANNEL_WORDS = {"email": ("邮件", "e-mail"), "sms": ("短信", "SMS"), "relay": ("客服转达", "the service desk")}
+CHANNEL_WORDS = {
+    "email": ("邮件", "e-mail"),
+    "sms": ("短信", "SMS"),
+    "relay": ("客服转达", "the service desk"),
+    "marketplace": ("平台消息", "platform message"),
+}
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,19 @@ class ChannelStore:
                 )
             ).scalar_one_or_none()
 
+    async def after_sale_of(self, case_number: str) -> tuple[str, str] | None:
+        """(platform, after-sale id) the case answers (one each); None for a case that did not
+        come from a marketplace."""
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(PlatformLinkRow.platform, PlatformLinkRow.after_sale_id).where(
+                        PlatformLinkRow.case_number == case_number
+                    )
+                )
+            ).one_or_none()
+            return (row[0], row[1]) if row is not None else None
+
     async def link(self, event: PlatformEvent, number: str, now: datetime) -> str:
         """Bind the after-sale to `number` unless it has a case already; the case it has."""
         async with self._sessions.begin() as session:

@@ -16,6 +16,13 @@ and step goes in an `Idempotency-Key` header (kept by gateways and our fake plat
 case sends each step once (a retried activity repeats the same call with the same key); a
 repeat the platform sees answers "already in that state", which the case then learns from the
 push that follows.
+
+Telling the buyer: this adapter has no `send_buyer_message` (channels/base.py BuyerMessaging),
+so a Douyin case's customer messages go by SMS or e-mail. The open API's after-sale calls in
+the public SDK (zsmhub/doudian-sdk api/afterSale_*) have none addressed to the buyer:
+`afterSale/addOrderRemark` writes the merchant's own remark ("商家添加的备注信息", seen in the
+merchant's back office), `afterSale/submitEvidence` uploads proof for the platform's review
+(`comment` + up to four images), and the customer-service IM (飞鸽) has no send call there.
 """
 
 from __future__ import annotations

@@ -15,6 +15,13 @@ Taobao message is forged). Acting uses the TOP API (channels/taobao/top.py):
 - refuse: `taobao.refund.refuse` (refuse_message 2-200 characters; Tmall also requires a proof
   image, which only a person can choose).
 
+Telling the buyer (the optional BuyerMessaging capability, channels/base.py):
+`taobao.refund.message.add` "创建退款留言/凭证" posts a message on the refund, where the buyer
+reads the negotiation: `refund_id`, `content` (at most 400 bytes), an optional `image` proof
+(GitHub `bububa/opentaobao`, model/refund/TaobaoRefundMessageAddAPIRequest.go; the answer's
+`refund_message` carries its id and time). A refusal (TopError, e.g. a finished refund) or an
+outage (TopUnavailable) is raised: the customer's message then goes by SMS or e-mail.
+
 Each limit a call cannot pass becomes a refusal (`accepted=False` with our code and the
 platform's words): the case opens a task for a person, never a silent failure. The calls are
 idempotent by reading the refund first: a decision the refund already shows is not made again.
@@ -52,6 +59,7 @@ SMS_VERIFICATION = "sms_verification_required"
 NEEDS_PROOF = "refusal_needs_proof"
 NO_RETURN_ADDRESS = "no_return_address"
 NOT_POSSIBLE_NOW = "not_possible_in_status"
+MESSAGE_BYTES = 400  # taobao.refund.message.add: content at most 400 bytes
 
 # The statuses in which each decision has been made already (a repeat is not sent again).
 DONE_IN: dict[DecisionKind, frozenset[RefundStatus]] = {
@@ -165,6 +173,12 @@ class TaobaoAdapter:
         except TopError as error:
             code = SMS_VERIFICATION if _needs_sms(error.sub_code, error.sub_message, error.message) else None
             return self._refused(code or error.sub_code or error.code, error.sub_message or error.message)
+
+    async def send_buyer_message(self, after_sale_id: str, text: str, idempotency_key: str) -> None:
+        """A message on the refund (taobao.refund.message.add). TOP keys no call by our
+        idempotency key: the messenger sends each message once (delivery/customer.py)."""
+        content = text.encode()[:MESSAGE_BYTES].decode(errors="ignore")  # never half a character
+        await self._top.call("taobao.refund.message.add", {"refund_id": after_sale_id, "content": content})
 
     @staticmethod
     def _refused(code: str, message: str) -> DecisionOutcome:

@@ -8,7 +8,8 @@
   refunds (`taobao.refund.get`, `taobao.refunds.receive.get`), records the decision calls and
   applies them, and refuses as the platform does: over the per-call cap of
   `taobao.rp.refunds.agree` (20 refunds / ¥6,000) and, above `sms_over`, asking for the
-  merchant's SMS code.
+  merchant's SMS code. Messages on a refund (`taobao.refund.message.add`) are kept in
+  `buyer_messages`, or refused for the refunds in `refuse_messages`.
 """
 
 from __future__ import annotations
@@ -167,6 +168,9 @@ class FakeTop:
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     sms_over: Decimal | None = None  # an agree call at or over this total asks for the SMS code
     cap: tuple[int, Decimal] = AGREE_CAP  # Tmall's is (30, 10000)
+    # refund id -> (sub_code, sub_msg) its buyer messages are refused with (taobao.refund.message.add)
+    refuse_messages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    buyer_messages: list[dict[str, str]] = field(default_factory=list)  # accepted: {refund_id, content}
 
     def add_refund(
         self,
@@ -257,6 +261,20 @@ class FakeTop:
     def _taobao_rp_returngoods_agree(self, form: dict[str, str]) -> dict[str, Any]:
         self._set(form["refund_id"], "WAIT_BUYER_RETURN_GOODS")
         return {"rp_returngoods_agree_response": {"is_success": True}}
+
+    def _taobao_refund_message_add(self, form: dict[str, str]) -> dict[str, Any]:
+        """A message on the refund, read by the buyer: `refund_id`, `content` of at most 400 bytes."""
+        refund_id, content = form.get("refund_id", ""), form.get("content", "")
+        if refund_id not in self.refunds:
+            return {"error_response": {"code": 15, "msg": "Remote service error", "sub_code": "isv.refund-not-exist"}}
+        if not content or len(content.encode()) > 400:
+            return {"error_response": {"code": 41, "msg": "Invalid arguments:content", "sub_code": "isv.invalid-parameter"}}  # fmt: skip
+        if refund_id in self.refuse_messages:
+            sub_code, sub_msg = self.refuse_messages[refund_id]
+            return {"error_response": {"code": 15, "msg": "Remote service error", "sub_code": sub_code, "sub_msg": sub_msg}}  # fmt: skip
+        self.buyer_messages.append({"refund_id": refund_id, "content": content})
+        created = top_time(datetime.now(BEIJING))
+        return {"refund_message_add_response": {"refund_message": {"id": len(self.buyer_messages), "created": created}}}
 
     def _taobao_refund_refuse(self, form: dict[str, str]) -> dict[str, Any]:
         if not 2 <= len(form.get("refuse_message", "")) <= 200:
