@@ -127,3 +127,19 @@ def test_only_platforms_that_can_post_on_an_after_sale_are_handed_to_the_messeng
     assert sorted(buyer_messages(settings)) == ["taobao"]
     assert not isinstance(DouyinAdapter("k", "s", "http://unused"), BuyerMessaging)
     assert isinstance(TaobaoAdapter(TopClient("http://unused", "k", "s", "t")), BuyerMessaging)
+
+
+async def test_a_message_asking_by_link_goes_by_sms_even_for_a_marketplace_case(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    """An information request carries the customer page's link, which the platform's message does not."""
+    async with fake_top() as top, receiver() as provider:
+        number, _ = await taobao_case(api, database, top)
+        clock = Clock(tonight(10, 32))
+        asking = OutboundNotification(
+            0, number, 99, "customer", "info_request", {"question": "请拍一张底座裂缝的照片"}, clock.at, attempt=1
+        )
+        await messenger(database, top, SmsChannel(provider.url, KEY_ID, SECRET), clock).deliver(asking)
+        assert top.calls_of("taobao.refund.message.add") == []
+    (sent,) = texts(provider)
+    assert sent["reference"] == f"{number}:99:customer:info_request" and "底座裂缝" in sent["text"]
