@@ -93,9 +93,10 @@ class BuyerMessaging(Protocol):
     buyer reads it (Taobao's refund messages). An adapter whose platform has no such call lacks
     the method, and the customer's messages go by SMS or e-mail (delivery/customer.py).
 
-    The platform keys nothing by our idempotency key on these calls: the messenger sends each
-    message once (it finds the attempt it recorded as sent), and the key is passed on for the
-    platforms and gateways that keep it."""
+    The platforms key nothing by our idempotency key on these calls: the messenger sends each
+    message once (it finds the attempt it recorded as sent), an adapter guards a send whose
+    answer was lost as its platform allows (Taobao reads the refund's messages first), and the
+    key is passed on for the gateways that keep it."""
 
     async def send_buyer_message(self, after_sale_id: str, text: str, idempotency_key: str) -> None:
         """Post `text` on the after-sale; the adapter's refusal or outage error otherwise."""

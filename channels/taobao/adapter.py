@@ -20,7 +20,11 @@ Telling the buyer (the optional BuyerMessaging capability, channels/base.py):
 reads the negotiation: `refund_id`, `content` (at most 400 bytes), an optional `image` proof
 (GitHub `bububa/opentaobao`, model/refund/TaobaoRefundMessageAddAPIRequest.go; the answer's
 `refund_message` carries its id and time). A refusal (TopError, e.g. a finished refund) or an
-outage (TopUnavailable) is raised: the customer's message then goes by SMS or e-mail.
+outage (TopUnavailable) is raised: the customer's message then goes by SMS or e-mail. TOP
+keys no call by an idempotency key, so the refund's messages are read first
+(`taobao.refund.messages.get`, `refund_phase` required on Tmall; opentaobao
+model/refund/RefundMessage.go: `content`, `owner_role` 2 for the seller): a text the seller
+already posted there is not posted again.
 
 Each limit a call cannot pass becomes a refusal (`accepted=False` with our code and the
 platform's words): the case opens a task for a person, never a silent failure. The calls are
@@ -60,6 +64,8 @@ NEEDS_PROOF = "refusal_needs_proof"
 NO_RETURN_ADDRESS = "no_return_address"
 NOT_POSSIBLE_NOW = "not_possible_in_status"
 MESSAGE_BYTES = 400  # taobao.refund.message.add: content at most 400 bytes
+MESSAGES_PAGE = 100  # the refund's latest messages read before posting; a refund has a handful
+SELLER = "2"  # RefundMessage.owner_role: 1 buyer, 2 seller, 3 the platform's staff
 
 # The statuses in which each decision has been made already (a repeat is not sent again).
 DONE_IN: dict[DecisionKind, frozenset[RefundStatus]] = {
@@ -175,9 +181,23 @@ class TaobaoAdapter:
             return self._refused(code or error.sub_code or error.code, error.sub_message or error.message)
 
     async def send_buyer_message(self, after_sale_id: str, text: str, idempotency_key: str) -> None:
-        """A message on the refund (taobao.refund.message.add). TOP keys no call by our
-        idempotency key: the messenger sends each message once (delivery/customer.py)."""
+        """A message on the refund (taobao.refund.message.add), once: a send whose answer was
+        lost finds its text among the seller's messages and is not repeated."""
         content = text.encode()[:MESSAGE_BYTES].decode(errors="ignore")  # never half a character
+        record = await self.refund(after_sale_id)
+        answer = await self._top.call(
+            "taobao.refund.messages.get",
+            {
+                "refund_id": after_sale_id,
+                "fields": "id,content,owner_role",
+                "refund_phase": record.get("refund_phase"),
+                "page_no": 1,
+                "page_size": MESSAGES_PAGE,
+            },
+        )
+        posted = (answer.get("refund_messages") or {}).get("refund_message") or []
+        if any(str(m.get("owner_role")) == SELLER and m.get("content") == content for m in posted):
+            return
         await self._top.call("taobao.refund.message.add", {"refund_id": after_sale_id, "content": content})
 
     @staticmethod

@@ -143,3 +143,15 @@ async def test_a_message_asking_by_link_goes_by_sms_even_for_a_marketplace_case(
         assert top.calls_of("taobao.refund.message.add") == []
     (sent,) = texts(provider)
     assert sent["reference"] == f"{number}:99:customer:info_request" and "底座裂缝" in sent["text"]
+
+
+async def test_a_taobao_send_whose_answer_was_lost_is_not_posted_twice() -> None:
+    """TOP keys nothing by our idempotency key: the adapter reads the refund's messages first."""
+    async with fake_top() as top:
+        top.add_refund("9002", tid="4000000000003", fee="1.00")
+        adapter = TaobaoAdapter(TopClient(top.url, APP_KEY, APP_SECRET, SESSION))
+        await adapter.send_buyer_message("9002", "您的售后申请已受理，单号AS-1。", "k-2")
+        await adapter.send_buyer_message("9002", "您的售后申请已受理，单号AS-1。", "k-2")  # the retry
+        await adapter.send_buyer_message("9002", "退款已完成，单号AS-1。", "k-3")
+    assert [m["content"] for m in top.buyer_messages] == ["您的售后申请已受理，单号AS-1。", "退款已完成，单号AS-1。"]
+    assert all(c["refund_phase"] == "onsale" for c in top.calls_of("taobao.refund.messages.get"))

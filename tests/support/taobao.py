@@ -171,6 +171,7 @@ class FakeTop:
     # refund id -> (sub_code, sub_msg) its buyer messages are refused with (taobao.refund.message.add)
     refuse_messages: dict[str, tuple[str, str]] = field(default_factory=dict)
     buyer_messages: list[dict[str, str]] = field(default_factory=list)  # accepted: {refund_id, content}
+    posted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by refund: what messages.get lists
 
     def add_refund(
         self,
@@ -273,8 +274,20 @@ class FakeTop:
             sub_code, sub_msg = self.refuse_messages[refund_id]
             return {"error_response": {"code": 15, "msg": "Remote service error", "sub_code": sub_code, "sub_msg": sub_msg}}  # fmt: skip
         self.buyer_messages.append({"refund_id": refund_id, "content": content})
+        self.posted.setdefault(refund_id, []).append(
+            {"id": len(self.buyer_messages), "content": content, "owner_role": 2}
+        )
         created = top_time(datetime.now(BEIJING))
         return {"refund_message_add_response": {"refund_message": {"id": len(self.buyer_messages), "created": created}}}
+
+    def _taobao_refund_messages_get(self, form: dict[str, str]) -> dict[str, Any]:
+        record = self.refunds.get(form.get("refund_id", ""))
+        if record is None:
+            return {"error_response": {"code": 15, "msg": "Remote service error", "sub_code": "isv.refund-not-exist"}}
+        if form.get("refund_phase") not in ("onsale", "aftersale"):  # required on Tmall: asked here always
+            return {"error_response": {"code": 40, "msg": "Missing required arguments:refund_phase"}}
+        found = self.posted.get(form["refund_id"], [])
+        return {"refund_messages_get_response": {"refund_messages": {"refund_message": found}, "total_results": len(found)}}  # fmt: skip
 
     def _taobao_refund_refuse(self, form: dict[str, str]) -> dict[str, Any]:
         if not 2 <= len(form.get("refuse_message", "")) <= 200:
