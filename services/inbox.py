@@ -3,6 +3,7 @@ then the least business time left on the next deadline). Read from the record, l
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,9 +12,8 @@ from domain.calendar import BusinessCalendar
 from domain.case import Actor, Role, Stage
 from domain.queues import Queue
 from services.queues import queue_page
-from store.case_reads import CaseFilter
 from store.cases import CaseStore
-from store.models import CaseRow
+from store.glance import CaseGlance
 
 LIMIT = 100  # per list: an inbox is a worklist, not a search (find-a-case pages through the rest)
 
@@ -49,7 +49,7 @@ class InboxItem:
         return self.sla_state == "breached" or (self.time_left is not None and self.time_left < timedelta(0))
 
 
-def _item(row: CaseRow, why: str) -> InboxItem:
+def _item(row: CaseGlance, why: str) -> InboxItem:
     return InboxItem(
         number=row.number, stage=row.stage, priority=row.priority, department=row.department,
         assignee=row.assignee, sla_state=row.sla_state, escalation_level=row.escalation_level,
@@ -57,23 +57,28 @@ def _item(row: CaseRow, why: str) -> InboxItem:
     )  # fmt: skip
 
 
-async def _stage(store: CaseStore, stage: Stage, visible_to: str | None = None) -> list[CaseRow]:
-    rows, _ = await store.list_cases(CaseFilter(stage=stage.value, visible_to=visible_to), LIMIT, 0)
-    return rows
+async def _stages(
+    store: CaseStore, stages: Iterable[Stage], visible_to: str | None = None
+) -> dict[Stage, list[CaseGlance]]:
+    """Each stage's LIMIT latest received cases (one query for all the lists)."""
+    lists = await store.worklists([stage.value for stage in stages], LIMIT, visible_to=visible_to)
+    return {Stage(stage): rows for stage, rows in lists.items()}
 
 
 async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now: datetime) -> list[InboxItem]:
     items: list[InboxItem] = []
     if actor.role is Role.AGENT:
+        lists = await _stages(store, AGENT_WORK)
         for stage, why in AGENT_WORK.items():
-            rows = await _stage(store, stage)
+            rows = lists[stage]
             if stage is Stage.CLOSED:  # a closed case is work only while its fix check runs (a deadline)
                 rows = [row for row in rows if row.next_deadline is not None]
             items += [_item(row, why) for row in rows]
     elif actor.role is Role.HANDLER:
         mine = actor.department.value if actor.department else None
+        lists = await _stages(store, HANDLER_STAGES, visible_to=mine or "-")
         for stage in HANDLER_STAGES:
-            for row in await _stage(store, stage, visible_to=mine or "-"):
+            for row in lists[stage]:
                 if row.department != mine:
                     items.append(_item(row, "contribution"))  # another department leads; ours assists
                 elif stage is Stage.TRIAGED and not row.assignee:
@@ -92,10 +97,11 @@ async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now:
                 next_deadline=glance.next_deadline, why=why,
             ))  # fmt: skip
         if actor.role is Role.HEAD:  # reopened cases past the limit come through the queue; new ones to route
-            items += [_item(row, "to_triage") for row in await _stage(store, Stage.RECEIVED)]
+            items += [_item(row, "to_triage") for row in (await _stages(store, [Stage.RECEIVED]))[Stage.RECEIVED]]
     else:
+        lists = await _stages(store, ADMIN_STAGES)
         for stage in ADMIN_STAGES:
-            items += [_item(row, stage.value) for row in await _stage(store, stage)]
+            items += [_item(row, stage.value) for row in lists[stage]]
     for item in items:
         if item.next_deadline is not None:
             item.time_left = calendar.between(now, item.next_deadline)
