@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy import and_, case, func, literal, null, or_, select, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -83,14 +83,15 @@ COUNTED_KINDS = ("follow_up_task_created", "follow_up_completed")
 
 
 def _timeline_facts(stages: tuple[str, ...], other_kind: str) -> Any:
-    """Per open case, computed in one grouped pass over its events (read only in `stages`): the seq of its latest event of
+    """Per case in `stages`, computed in one grouped pass over its events: the seq of its latest event of
     each LATEST_KINDS kind, how many COUNTED_KINDS events it has, and when its latest plan_proposed
     and `other_kind` events happened (and the plan's approver); NULL where it has no such event.
 
     Joined to the case rows rather than read by correlated subqueries per column: the queue's
     CASE and ORDER BY expressions repeat each column many times, and PostgreSQL ran every copy
     and JIT-compiled the plan their estimated cost added up to: seconds per page (bench/README.md).
-    Grouped from the cases (not the events) so that SQLite, too, reads each case's events by key."""
+    Grouped from the cases (not the events) and joined, not outer-joined, to them: SQLite then
+    reads each case's events by key rather than scanning the grouped rows once per case."""
     kind, seq = TimelineEventRow.kind, TimelineEventRow.seq
     latest = [func.max(case((kind == name, seq))).label(f"{name}_seq") for name in LATEST_KINDS]
     counts = [func.sum(case((kind == name, 1), else_=0)).label(f"{name}_count") for name in COUNTED_KINDS]
@@ -101,11 +102,10 @@ def _timeline_facts(stages: tuple[str, ...], other_kind: str) -> Any:
             TimelineEventRow,
             and_(
                 TimelineEventRow.case_number == CaseRow.number,
-                CaseRow.stage.in_(stages),
                 kind.in_(tuple(dict.fromkeys(LATEST_KINDS + COUNTED_KINDS))),
             ),
         )
-        .where(CaseRow.stage.not_in(FINISHED_STAGES))
+        .where(CaseRow.stage.in_(stages))
         .group_by(CaseRow.number)
         .subquery("latest")
     )
@@ -147,10 +147,10 @@ class QueueStore:
         """Every open case with one column per reason it is in `queue` (the time since, or NULL)."""
         # The stages whose reasons read the timeline: awaiting approval, and a follow-up task
         # (supervisor) or the reopen limit reached (head).
-        if queue is Queue.SUPERVISOR:
-            facts = _timeline_facts(("plan_proposed", "executing"), "follow_up_task_created")
-        else:
-            facts = _timeline_facts(("plan_proposed", "reopened"), "reopen_limit_reached")
+        stages = ("plan_proposed", "executing" if queue is Queue.SUPERVISOR else "reopened")
+        facts = _timeline_facts(
+            stages, "follow_up_task_created" if queue is Queue.SUPERVISOR else "reopen_limit_reached"
+        )
         f = facts.c
         # Plans proposed before the approver was recorded: the grade decides (DOMAIN.md).
         approver = func.coalesce(f.approver, case((CaseRow.priority.in_(("P1", "P2")), "head"), else_="supervisor"))
@@ -178,21 +178,23 @@ class QueueStore:
             *((CaseRow.priority == name, literal(value)) for name, value in PRIORITY_RANK.items()),
             else_=literal(UNGRADED),
         )
-        inner = (
-            select(
-                *CaseGlance.columns(),
-                CaseRow.escalated_to,
-                CaseRow.escalations,
-                CaseRow.missed_deadline,
-                rank.label("rank"),
-                _at(sla_since).label("sla_since"),
-                _at(approval_since).label("approval_since"),
-                _at(other_since).label("other_since"),
-            )
-            .select_from(CaseRow)
-            .join(facts, f.number == CaseRow.number)
-            .subquery("reasons")
+        glance = (
+            *CaseGlance.columns(),
+            CaseRow.escalated_to,
+            CaseRow.escalations,
+            CaseRow.missed_deadline,
+            rank.label("rank"),
+            _at(sla_since).label("sla_since"),
         )
+        reading_events = select(
+            *glance, _at(approval_since).label("approval_since"), _at(other_since).label("other_since")
+        ).join(facts, f.number == CaseRow.number)
+        # In the other open stages no reason reads the timeline: only a missed deadline queues them.
+        nothing = _at(null())
+        others = select(*glance, nothing.label("approval_since"), nothing.label("other_since")).where(
+            CaseRow.stage.not_in(FINISHED_STAGES), CaseRow.stage.not_in(stages)
+        )
+        inner = union_all(reading_events, others).subquery("reasons")
         c = inner.c
         since = _least(c.sla_since, c.approval_since, c.other_since)
         return (
