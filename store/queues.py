@@ -90,8 +90,9 @@ def _timeline_facts(stages: tuple[str, ...], other_kind: str) -> Any:
     Joined to the case rows rather than read by correlated subqueries per column: the queue's
     CASE and ORDER BY expressions repeat each column many times, and PostgreSQL ran every copy
     and JIT-compiled the plan their estimated cost added up to: seconds per page (bench/README.md).
-    Grouped from the cases (not the events) and joined, not outer-joined, to them: SQLite then
-    reads each case's events by key rather than scanning the grouped rows once per case."""
+    Grouped from the cases (not the events) and joined, not outer-joined, to them (the other open
+    cases are read apart, _candidates): SQLite then reads each case's events by key rather than
+    scanning the grouped rows once per open case."""
     kind, seq = TimelineEventRow.kind, TimelineEventRow.seq
     latest = [func.max(case((kind == name, seq))).label(f"{name}_seq") for name in LATEST_KINDS]
     counts = [func.sum(case((kind == name, 1), else_=0)).label(f"{name}_count") for name in COUNTED_KINDS]
