@@ -3,7 +3,7 @@ then the least business time left on the next deadline). Read from the record, l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,8 +13,8 @@ from domain.case import Actor, Category, Department, Role, Stage
 from domain.queues import Queue, QueueReason
 from domain.triage import DEFAULT_ROUTING
 from services.queues import queue_page
-from store.case_reads import CaseFilter
 from store.cases import CaseStore
+from store.glance import CaseGlance
 from store.inbox_reads import InboxReads
 from store.models import CaseRow
 from store.triage_rules import TriageRulesStore
@@ -58,7 +58,7 @@ class InboxItem:
         return self.sla_state == "breached" or (self.time_left is not None and self.time_left < timedelta(0))
 
 
-def _item(row: CaseRow, why: str) -> InboxItem:
+def _item(row: CaseGlance | CaseRow, why: str) -> InboxItem:
     return InboxItem(
         number=row.number, stage=row.stage, priority=row.priority, department=row.department,
         assignee=row.assignee, sla_state=row.sla_state, escalation_level=row.escalation_level,
@@ -66,9 +66,12 @@ def _item(row: CaseRow, why: str) -> InboxItem:
     )  # fmt: skip
 
 
-async def _stage(store: CaseStore, stage: Stage, visible_to: str | None = None) -> list[CaseRow]:
-    rows, _ = await store.list_cases(CaseFilter(stage=stage.value, visible_to=visible_to), LIMIT, 0)
-    return rows
+async def _stages(
+    store: CaseStore, stages: Iterable[Stage], visible_to: str | None = None
+) -> dict[Stage, list[CaseGlance]]:
+    """Each stage's LIMIT latest received cases (one query for all the lists)."""
+    lists = await store.worklists([stage.value for stage in stages], LIMIT, visible_to=visible_to)
+    return {Stage(stage): rows for stage, rows in lists.items()}
 
 
 async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now: datetime) -> list[InboxItem]:
@@ -77,16 +80,18 @@ async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now:
     if actor.role is Role.AGENT:
         call_backs = await reads.call_backs_open(LIMIT)
         calling = {row.number for row in call_backs}
+        lists = await _stages(store, AGENT_WORK)
         for stage, why in AGENT_WORK.items():
-            rows = await _stage(store, stage)
+            rows = lists[stage]
             if stage is Stage.CLOSED:  # a closed case is work only while its fix check runs (a deadline)
                 rows = [row for row in rows if row.next_deadline is not None and row.number not in calling]
             items += [_item(row, why) for row in rows]
         items += [_item(row, "call_back_due") for row in call_backs]
     elif actor.role is Role.HANDLER:
         mine = actor.department.value if actor.department else None
+        lists = await _stages(store, HANDLER_STAGES, visible_to=mine or "-")
         for stage in HANDLER_STAGES:
-            for row in await _stage(store, stage, visible_to=mine or "-"):
+            for row in lists[stage]:
                 if row.department != mine:
                     items.append(_item(row, "contribution"))  # another department leads; ours assists
                 elif stage is Stage.TRIAGED and not row.assignee:
@@ -113,11 +118,12 @@ async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now:
                 next_deadline=glance.next_deadline, why=why,
             ))  # fmt: skip
         if actor.role is Role.HEAD:  # reopened cases past the limit come through the queue; new ones to route
-            items += [_item(row, "to_triage") for row in await _stage(store, Stage.RECEIVED)]
+            items += [_item(row, "to_triage") for row in (await _stages(store, [Stage.RECEIVED]))[Stage.RECEIVED]]
             items += await _naming(store, reads)
     else:
+        lists = await _stages(store, ADMIN_STAGES)
         for stage in ADMIN_STAGES:
-            items += [_item(row, stage.value) for row in await _stage(store, stage)]
+            items += [_item(row, stage.value) for row in lists[stage]]
     for item in items:
         if item.next_deadline is not None:
             item.time_left = calendar.between(now, item.next_deadline)
@@ -128,7 +134,8 @@ async def _naming(store: CaseStore, reads: InboxReads) -> list[InboxItem]:
     """Cases whose categories route to more than one department and where no department
     assists yet: the head is to name the lead and the assisting departments (DOMAIN.md step 3).
     Routed by the triage rules in force (admins' active version, else the default table)."""
-    rows = [row for stage in NAMING_STAGES for row in await _stage(store, stage)]
+    lists = await _stages(store, NAMING_STAGES)
+    rows = [row for stage in NAMING_STAGES for row in lists[stage]]
     if not rows:
         return []
     rules = TriageRulesStore(store.sessions)

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy import and_, case, func, literal, null, or_, select, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from domain.payloads import PLAN_APPROVER
 from domain.queues import Queue, QueueReason
@@ -76,25 +77,52 @@ class QueuedCase(CaseGlance):
     reasons: list[tuple[QueueReason, datetime, dict[str, Any]]] = field(default_factory=list)
 
 
-def _latest(kind: str, column: Any) -> Any:
-    """`column` of the case's latest `kind` event (a correlated scalar subquery)."""
-    return (
-        select(column)
-        .where(TimelineEventRow.case_number == CaseRow.number, TimelineEventRow.kind == kind)
-        .order_by(TimelineEventRow.seq.desc())
-        .limit(1)
-        .correlate(CaseRow)
-        .scalar_subquery()
+# The timeline events a queue reads: the latest of each kind (its seq), and the follow-up counts.
+LATEST_KINDS = ("plan_proposed", "follow_up_task_created", "reopen_limit_reached", "reopened")
+COUNTED_KINDS = ("follow_up_task_created", "follow_up_completed")
+
+
+def _timeline_facts(stages: tuple[str, ...], other_kind: str) -> Any:
+    """Per case in `stages`, computed in one grouped pass over its events: the seq of its latest event of
+    each LATEST_KINDS kind, how many COUNTED_KINDS events it has, and when its latest plan_proposed
+    and `other_kind` events happened (and the plan's approver); NULL where it has no such event.
+
+    Joined to the case rows rather than read by correlated subqueries per column: the queue's
+    CASE and ORDER BY expressions repeat each column many times, and PostgreSQL ran every copy
+    and JIT-compiled the plan their estimated cost added up to: seconds per page (bench/README.md).
+    Grouped from the cases (not the events) and joined, not outer-joined, to them (the other open
+    cases are read apart, _candidates): SQLite then reads each case's events by key rather than
+    scanning the grouped rows once per open case."""
+    kind, seq = TimelineEventRow.kind, TimelineEventRow.seq
+    latest = [func.max(case((kind == name, seq))).label(f"{name}_seq") for name in LATEST_KINDS]
+    counts = [func.sum(case((kind == name, 1), else_=0)).label(f"{name}_count") for name in COUNTED_KINDS]
+    grouped = (
+        select(CaseRow.number, *latest, *counts)
+        .select_from(CaseRow)
+        .outerjoin(
+            TimelineEventRow,
+            and_(
+                TimelineEventRow.case_number == CaseRow.number,
+                kind.in_(tuple(dict.fromkeys(LATEST_KINDS + COUNTED_KINDS))),
+            ),
+        )
+        .where(CaseRow.stage.in_(stages))
+        .group_by(CaseRow.number)
+        .subquery("latest")
     )
-
-
-def _count(kind: str) -> Any:
+    plan = aliased(TimelineEventRow, name="plan_event")
+    other = aliased(TimelineEventRow, name="other_event")
     return (
-        select(func.count())
-        .select_from(TimelineEventRow)
-        .where(TimelineEventRow.case_number == CaseRow.number, TimelineEventRow.kind == kind)
-        .correlate(CaseRow)
-        .scalar_subquery()
+        select(
+            grouped,
+            plan.at.label("plan_at"),
+            plan.data[PLAN_APPROVER.approver].as_string().label("approver"),
+            other.at.label("other_at"),
+        )
+        .select_from(grouped)
+        .outerjoin(plan, and_(plan.case_number == grouped.c.number, plan.seq == grouped.c.plan_proposed_seq))
+        .outerjoin(other, and_(other.case_number == grouped.c.number, other.seq == grouped.c[f"{other_kind}_seq"]))
+        .subquery("facts")
     )
 
 
@@ -118,21 +146,22 @@ class QueueStore:
 
     def _candidates(self, queue: Queue) -> Any:
         """Every open case with one column per reason it is in `queue` (the time since, or NULL)."""
-        plan_at = _at(_latest("plan_proposed", TimelineEventRow.at))
-        # Plans proposed before the approver was recorded: the grade decides (DOMAIN.md).
-        approver = func.coalesce(
-            _latest("plan_proposed", TimelineEventRow.data[PLAN_APPROVER.approver].as_string()),
-            case((CaseRow.priority.in_(("P1", "P2")), "head"), else_="supervisor"),
+        # The stages whose reasons read the timeline: awaiting approval, and a follow-up task
+        # (supervisor) or the reopen limit reached (head).
+        stages = ("plan_proposed", "executing" if queue is Queue.SUPERVISOR else "reopened")
+        facts = _timeline_facts(
+            stages, "follow_up_task_created" if queue is Queue.SUPERVISOR else "reopen_limit_reached"
         )
+        f = facts.c
+        # Plans proposed before the approver was recorded: the grade decides (DOMAIN.md).
+        approver = func.coalesce(f.approver, case((CaseRow.priority.in_(("P1", "P2")), "head"), else_="supervisor"))
         awaiting = and_(CaseRow.stage == "plan_proposed", approver == queue.value)
-        approval_since = case((awaiting, plan_at), else_=None)
+        approval_since = case((awaiting, _at(f.plan_at)), else_=None)
         if queue is Queue.SUPERVISOR:
             escalated = CaseRow.escalation_level >= 1
             sla_from = func.coalesce(CaseRow.first_breached_at, CaseRow.updated_at)
-            follow_up = and_(
-                CaseRow.stage == "executing", _count("follow_up_task_created") > _count("follow_up_completed")
-            )
-            other_since = case((follow_up, _at(_latest("follow_up_task_created", TimelineEventRow.at))), else_=None)
+            follow_up = and_(CaseRow.stage == "executing", f.follow_up_task_created_count > f.follow_up_completed_count)
+            other_since = case((follow_up, _at(f.other_at)), else_=None)
         else:
             # Rows written before the rung was recorded: level 2 is the head on the default ladder.
             escalated = or_(
@@ -140,34 +169,33 @@ class QueueStore:
                 and_(CaseRow.escalated_to.is_(None), CaseRow.escalation_level >= 2),
             )
             sla_from = func.coalesce(CaseRow.escalated_at, CaseRow.updated_at)
-            limit_reached = _latest("reopen_limit_reached", TimelineEventRow.seq)
+            limit_reached = f.reopen_limit_reached_seq
             waiting_for_head = and_(
-                CaseRow.stage == "reopened",
-                limit_reached.is_not(None),
-                limit_reached > _latest("reopened", TimelineEventRow.seq),
+                CaseRow.stage == "reopened", limit_reached.is_not(None), limit_reached > f.reopened_seq
             )
-            other_since = case(
-                (waiting_for_head, _at(_latest("reopen_limit_reached", TimelineEventRow.at))), else_=None
-            )
+            other_since = case((waiting_for_head, _at(f.other_at)), else_=None)
         sla_since = case((escalated, _at(sla_from)), else_=None)
         rank = case(
             *((CaseRow.priority == name, literal(value)) for name, value in PRIORITY_RANK.items()),
             else_=literal(UNGRADED),
         )
-        inner = (
-            select(
-                *CaseGlance.columns(),
-                CaseRow.escalated_to,
-                CaseRow.escalations,
-                CaseRow.missed_deadline,
-                rank.label("rank"),
-                _at(sla_since).label("sla_since"),
-                _at(approval_since).label("approval_since"),
-                _at(other_since).label("other_since"),
-            )
-            .where(CaseRow.stage.not_in(FINISHED_STAGES))
-            .subquery("reasons")
+        glance = (
+            *CaseGlance.columns(),
+            CaseRow.escalated_to,
+            CaseRow.escalations,
+            CaseRow.missed_deadline,
+            rank.label("rank"),
+            _at(sla_since).label("sla_since"),
         )
+        reading_events = select(
+            *glance, _at(approval_since).label("approval_since"), _at(other_since).label("other_since")
+        ).join(facts, f.number == CaseRow.number)
+        # In the other open stages no reason reads the timeline: only a missed deadline queues them.
+        nothing = _at(null())
+        others = select(*glance, nothing.label("approval_since"), nothing.label("other_since")).where(
+            CaseRow.stage.not_in(FINISHED_STAGES), CaseRow.stage.not_in(stages)
+        )
+        inner = union_all(reading_events, others).subquery("reasons")
         c = inner.c
         since = _least(c.sla_since, c.approval_since, c.other_since)
         return (
