@@ -44,6 +44,28 @@ async def _triage(page: Page) -> None:
     await _act(page, "triage")
 
 
+async def _on_case(console: Console, actor: Actor, number: str) -> Page:
+    """`actor`'s browser on the case's page."""
+    page = await console.person(actor)
+    await page.goto(console.url(f"/console/cases/{number}"))
+    return page
+
+
+async def _triaged(api: httpx.AsyncClient, console: Console) -> str:
+    """A case opened through the API and triaged to quality by the agent in the console."""
+    number = await _open(api)
+    await _triage(await _on_case(console, AGENT_ACTOR, number))
+    return number
+
+
+async def _accepted(api: httpx.AsyncClient, console: Console) -> tuple[str, Page]:
+    """A triaged case the quality handler accepted, and the handler's page on it."""
+    number = await _triaged(api, console)
+    handler = await _on_case(console, HANDLER_ACTOR, number)
+    await _act(handler, "accept")
+    return number, handler
+
+
 async def _to_awaiting_feedback(console: Console, number: str) -> Page:
     agent = await console.person(AGENT_ACTOR)
     await agent.goto(console.url(f"/console/cases/{number}"))
@@ -121,13 +143,7 @@ async def test_a_refusal_is_shown_next_to_the_field_it_names(api: httpx.AsyncCli
 async def test_a_double_clicked_approve_approves_once(
     api: httpx.AsyncClient, database: Database, console: Console
 ) -> None:
-    number = await _open(api)
-    agent = await console.person(AGENT_ACTOR)
-    await agent.goto(console.url(f"/console/cases/{number}"))
-    await _triage(agent)
-    handler = await console.person(HANDLER_ACTOR)
-    await handler.goto(console.url(f"/console/cases/{number}"))
-    await _act(handler, "accept")
+    number, handler = await _accepted(api, console)
     await handler.fill("#action-plan-root_cause", "seal defect")
     await handler.fill("#action-plan-measures", "refund")
     await handler.select_option("#action-plan-resolution-type", "refund")
@@ -153,10 +169,7 @@ async def test_a_double_clicked_approve_approves_once(
 
 
 async def test_a_handler_of_another_department_gets_the_404_page(api: httpx.AsyncClient, console: Console) -> None:
-    number = await _open(api)
-    agent = await console.person(AGENT_ACTOR)
-    await agent.goto(console.url(f"/console/cases/{number}"))
-    await _triage(agent)
+    number = await _triaged(api, console)
     other = await console.person(Actor(id="handler-zhou", role=Role.HANDLER, department=Department.LOGISTICS))
     answer = await other.goto(console.url(f"/console/cases/{number}"))
     assert answer is not None and answer.status == 404
@@ -201,12 +214,8 @@ async def test_both_languages_render_and_the_main_pages_are_photographed(
 async def test_the_head_names_departments_and_the_assisting_handler_contributes(
     api: httpx.AsyncClient, database: Database, console: Console
 ) -> None:
-    number = await _open(api)
-    agent = await console.person(AGENT_ACTOR)
-    await agent.goto(console.url(f"/console/cases/{number}"))
-    await _triage(agent)
-    head = await console.person(HEAD_ACTOR)
-    await head.goto(console.url(f"/console/cases/{number}"))
+    number = await _triaged(api, console)
+    head = await _on_case(console, HEAD_ACTOR, number)
     await head.select_option("#action-departments-lead", "quality")
     await head.locator('#action-departments input[name="assisting"][value="logistics"]').check()
     await head.fill("#action-departments-request", "Was the parcel dropped in transit?")
@@ -226,13 +235,7 @@ async def test_the_head_names_departments_and_the_assisting_handler_contributes(
 async def test_a_plan_over_the_cap_and_a_missing_field_are_refused_by_name(
     api: httpx.AsyncClient, console: Console
 ) -> None:
-    number = await _open(api)
-    agent = await console.person(AGENT_ACTOR)
-    await agent.goto(console.url(f"/console/cases/{number}"))
-    await _triage(agent)
-    handler = await console.person(HANDLER_ACTOR)
-    await handler.goto(console.url(f"/console/cases/{number}"))
-    await _act(handler, "accept")
+    _, handler = await _accepted(api, console)
     await handler.fill("#action-plan-measures", "compensate")
     await handler.select_option("#action-plan-resolution-type", "compensation")
     await handler.fill("#action-plan-resolution-amount", "5000.00")
