@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import secrets
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
@@ -73,7 +73,13 @@ class OidcSignIn:
         self._metadata: dict[str, Any] | None = None
         self.transport = http  # tests hand in a transport to a local fake provider
 
-    def client(self, redirect_uri: str) -> AsyncOAuth2Client:
+    def client(self, redirect_uri: str) -> Any:  # authlib's AsyncOAuth2Client
+        # Imported here, on the first OpenID Connect sign-in: authlib warns at import that its httpx
+        # integration is deprecated, which would otherwise reach every command's stderr.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
+
         secret = self.settings.oidc_client_secret
         return AsyncOAuth2Client(
             client_id=self.settings.oidc_client_id,

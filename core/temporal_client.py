@@ -78,7 +78,10 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
 
     interceptors: list[Interceptor] = client_interceptors()  # tracing, when OTEL_* turn it on
     # Every action on a case carries Aftersales' signature (workflows/signed_actions.py).
-    interceptors.append(ActionSigner(action_keys(settings)[0]))
-    return await Client.connect(
+    interceptors.append(ActionSigner(settings.action_keys()[0]))
+    client = await Client.connect(
         settings.temporal_address, **connect_options(settings), runtime=runtime, interceptors=interceptors
     )
+    # Said once the connection stands: a command that cannot reach Temporal answers in one line.
+    action_keys(settings)
+    return client

@@ -15,9 +15,6 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-# Runs started before the sweep existed read the platforms only (a run lasts minutes, but one
-# in flight across a deploy must replay as it ran).
-SWEEP_UNAPPLIED = "reconcile-sweeps-unapplied"
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=1), maximum_attempts=3)
 
 with workflow.unsafe.imports_passed_through():
@@ -31,7 +28,8 @@ class MarketplaceReconciliationWorkflow:
         until = workflow.now()
         since = until - timedelta(minutes=request.window_minutes)
         report = ReconcileReport(since=since, until=until)
-        if request.platforms and workflow.patched(SWEEP_UNAPPLIED):
+        # First the messages recorded but never applied (the API died after answering the platform).
+        if request.platforms:
             try:
                 report.unapplied_applied = await workflow.execute_activity(
                     "apply_unapplied",
