@@ -21,6 +21,7 @@ from typing import Protocol
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.cancellation import raise_if_cancelled
 from core.metrics import counters
 from core.settings import Settings
 from delivery import signing
@@ -109,6 +110,7 @@ class OutboxDispatcher:
         now = self.now()
         claimed = await self.store.claim_due(now, self.batch, self.lease)
         for notification in claimed:
+            raise_if_cancelled()  # the rest stay claimed and are taken again when the lease runs out
             await self._deliver(notification)
         return len(claimed)
 
@@ -152,6 +154,7 @@ class OutboxDispatcher:
             except Exception:
                 log.exception("outbox dispatcher: claiming failed; trying again")
                 handled = 0
+            raise_if_cancelled()  # a cancel swallowed inside the adapter still stops the loop
             if handled < self.batch:
                 await asyncio.sleep(self.poll_interval)
 

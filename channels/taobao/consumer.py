@@ -39,6 +39,7 @@ from channels.taobao.protocol import (
     encode,
     pull_frame,
 )
+from core.cancellation import raise_if_cancelled
 from domain.marketplace import IntakeResult, PlatformEvent, PlatformStep
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class TmcConsumer:
                 log.warning("TMC message not recorded (%s); reconnecting in %.0f s", type(error).__name__, backoff)
             finally:
                 self.connected.clear()
+            raise_if_cancelled()  # a cancel swallowed inside the websocket library still stops the loop
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
             backoff = min(backoff * 2, self._max_backoff)
 

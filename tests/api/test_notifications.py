@@ -18,7 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from delivery.notify import LogNotifier, RetrySchedule, WebhookNotifier
+from delivery.notify import LogNotifier, OutboxDispatcher, RetrySchedule, WebhookNotifier
+from store.db import session_factory
+from store.outbox import OutboxStore
 from tests.conftest import Database
 from tests.support.api import drive_to_feedback, post
 from tests.support.outbox import FAST, dispatching, park_other_cases, row, with_status
@@ -162,3 +164,37 @@ async def test_aftersales_dispatcher_delivers_the_outbox_as_a_process_of_its_own
             process.terminate()
             await process.wait()
     assert (ack.status, ack.attempts) == ("delivered", 1)
+
+
+class _SwallowsTheCancel:
+    """An adapter that loses the cancel, as `asyncio.wait_for` before Python 3.12 does when the
+    SMTP reply lands in the same loop turn (aiosmtplib waits for every reply that way)."""
+
+    def __init__(self) -> None:
+        self.busy = asyncio.Event()
+        self.calls = 0
+
+    async def deliver(self, notification: object) -> None:
+        self.calls += 1
+        self.busy.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            return  # swallowed: the delivery "completed"
+
+
+async def test_the_dispatcher_stops_when_cancelled_even_if_the_adapter_swallowed_the_cancel(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    case = await post(api, "/cases", intake(), AGENT)
+    number = case["number"]
+    await park_other_cases(database, number)
+    adapter = _SwallowsTheCancel()
+    dispatcher = OutboxDispatcher(OutboxStore(session_factory(database.engine)), adapter, FAST, poll_interval=0.05)
+    task = asyncio.create_task(dispatcher.run())
+    await asyncio.wait_for(adapter.busy.wait(), timeout=15)
+    task.cancel()
+    # Without the check it would go on delivering for ever, and a worker would never shut down.
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=5)
+    assert adapter.calls == 1

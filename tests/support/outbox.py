@@ -37,8 +37,9 @@ async def dispatching(
         yield store
     finally:
         task.cancel()
+        # Bounded: a dispatcher that outlived its test would deliver the next tests' messages.
         with pytest.raises(asyncio.CancelledError):
-            await task
+            await asyncio.wait_for(task, timeout=10)
 
 
 async def park_other_cases(database: Any, case: str) -> None:
