@@ -7,7 +7,10 @@ key itself, never as nothing.
 
 from __future__ import annotations
 
-# Category, channel, department, role and clock names, as domain/case.py and domain/sla.py spell them.
+from domain.names import CLOCKS as CLOCK_NAMES
+from domain.names import DEPARTMENTS, ROLES
+
+# Category and channel names, as domain/case.py spells them (departments, roles, clocks: domain/names.py).
 CATEGORIES = {
     "product_quality": "产品质量",
     "logistics": "物流配送",
@@ -30,26 +33,8 @@ CHANNELS = {
     "marketplace": "电商平台",
     "internal": "内部",
 }
-DEPARTMENTS = {
-    "quality": "质量部",
-    "logistics": "物流部",
-    "sales": "销售部",
-    "rnd_repair": "研发维修部",
-    "tech_support": "技术支持部",
-    "operations": "运营部",
-    "customer_service": "客服部",
-}
-ROLES = {
-    "agent": "客服专员",
-    "handler": "处理人",
-    "supervisor": "主管",
-    "head": "售后负责人",
-    "admin": "管理员",
-    "system": "系统",
-    "warehouse": "仓库",
-    "logistics": "物流",
-}
-CLOCKS = {"first_reply": "首次响应", "respond": "接单响应", "plan": "提交方案", "resolution": "解决"}
+# The report compares only the first four clocks.
+CLOCKS = {key: CLOCK_NAMES[key][0] for key in ("first_reply", "respond", "plan", "resolution")}
 
 # Breaches before triage belong to no department yet.
 NO_KEY = ("未分诊", "none (before triage)")

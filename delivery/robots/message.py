@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.names import CLOCKS, DEPARTMENTS, ROLES
 from store.alert_facts import AlertFacts
 
 # Topic -> (zh, en) of what happened; the topics the workflow sends to staff that need action.
@@ -28,26 +29,7 @@ TOPICS = {
     "return_step_overdue": ("退换货环节逾期", "Return step overdue"),
     "reopen_limit_reached": ("重开次数已达上限", "Reopen limit reached"),
 }
-# As api/report_labels.py names them (delivery may not import api).
-DEPARTMENTS = {
-    "quality": "质量部",
-    "logistics": "物流部",
-    "sales": "销售部",
-    "rnd_repair": "研发维修部",
-    "tech_support": "技术支持部",
-    "operations": "运营部",
-    "customer_service": "客服部",
-}
-RUNGS = {"agent": "客服专员", "handler": "处理人", "supervisor": "主管", "head": "售后负责人"}
-CLOCKS = {
-    "first_reply": ("首次响应", "first reply"),
-    "respond": ("接单响应", "respond"),
-    "plan": ("提交方案", "plan"),
-    "resolution": ("解决", "resolution"),
-    "approval": ("审批", "approval"),
-    "result": ("告知结果", "result"),
-    "call_back": ("回访", "call-back"),
-}
+RUNGS = {rung: ROLES[rung] for rung in ("agent", "handler", "supervisor", "head")}
 
 
 @dataclass(frozen=True)

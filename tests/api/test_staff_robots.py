@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -108,7 +109,9 @@ async def proposed_plan(api: httpx.AsyncClient) -> str:
 def assert_nothing_personal(platforms: Platforms) -> None:
     for kind in ("wecom", "dingtalk", "feishu"):
         for text in platforms.texts(kind):
-            assert not [p for p in PERSONAL if p in text], text
+            # Less the case numbers: a session's 138th case is no phone number.
+            said = re.sub(r"[A-Z]{2}-\d{8}-\d{6}", "<case>", text)
+            assert not [p for p in PERSONAL if p in said], text
 
 
 async def test_an_approval_waiting_reaches_the_heads_robots_signed_in_chinese_then_english(

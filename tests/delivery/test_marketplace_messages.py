@@ -77,7 +77,7 @@ async def test_a_marketplace_case_is_told_on_the_refund_once_and_not_by_sms(
         calls = top.calls_of("taobao.refund.message.add")
     assert top.buyer_messages == [{"refund_id": refund_id, "content": f"您的售后申请已受理，单号{number}。我们会尽快处理并告知进展。"}]  # fmt: skip
     assert len(calls) == 1 and calls[0]["session"] == SESSION
-    assert "张三丰" not in calls[0]["content"] and "138" not in calls[0]["content"]
+    assert "张三丰" not in calls[0]["content"] and "138 0013" not in calls[0]["content"]
     assert texts(provider) == []  # the buyer reads the platform: no SMS as well
     timeline = (await api.get(f"/cases/{number}/timeline", headers=AGENT)).json()
     assert [d["text"] for d in timeline[0]["deliveries"]] == ["已通过平台消息告知客户 10:32"]

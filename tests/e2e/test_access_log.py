@@ -103,5 +103,7 @@ async def test_each_request_writes_one_masked_access_line(env: WorkflowEnvironme
     assert all(re.match(r'INFO: +127\.0\.0\.1:\d+ - "GET ', line) for line in access), access
     # The health polls were logged too, once each, and nothing else repeated the personal paths.
     assert any('"GET /healthz HTTP/1.1"' in line for line in lines)
+    # Less the addresses: a port such as 47654 is no phone number.
+    said = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", output)
     for personal in PERSONAL:
-        assert personal not in output, [line for line in lines if personal in line]
+        assert personal not in said, [line for line in said.splitlines() if personal in line]
