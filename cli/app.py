@@ -17,6 +17,7 @@ app.add_typer(cases.cases_cli, name="cases")
 app.command()(cases.demo)
 app.command()(report.report)
 app.command()(tmc.tmc)
+app.command("rekey-phones")(keys.rekey_phones)
 
 
 def main() -> None:

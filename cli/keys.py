@@ -192,3 +192,14 @@ def triage_rules_list() -> None:
     for v in versions:
         mark = "*" if v.version == active else " "
         typer.echo(f"{mark} {v.version:<32} uploaded {v.created_at:%Y-%m-%d %H:%M} by {v.created_by}")
+
+
+def rekey_phones() -> None:
+    """After PHONE_LOOKUP_KEY changes: hash every case's phone again under the key now set, so
+    finding a case by phone works again. Safe to run twice, or again after an interruption."""
+    from store.phone_rekey import rekey_phones as rekey
+
+    settings = common.get_settings()
+    # with_store hands `work` what its first argument makes of the sessions: here the sessions themselves.
+    changed = with_store(lambda sessions: sessions, lambda sessions: rekey(sessions, settings.phone_key()))
+    typer.echo(f"{changed} cases' phone look-up re-hashed under the current PHONE_LOOKUP_KEY")
