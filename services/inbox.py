@@ -16,7 +16,6 @@ from services.queues import queue_page
 from store.cases import CaseStore
 from store.glance import CaseGlance
 from store.inbox_reads import InboxReads
-from store.models import CaseRow
 from store.triage_rules import TriageRulesStore
 
 CATEGORIES = frozenset(c.value for c in Category)
@@ -41,16 +40,8 @@ ADMIN_STAGES = (Stage.RECEIVED, Stage.TRIAGED, Stage.IN_HANDLING, Stage.AWAITING
 
 
 @dataclass
-class InboxItem:
-    number: str
-    stage: str
-    priority: str | None
-    department: str | None
-    assignee: str | None
-    sla_state: str
-    escalation_level: int
-    next_deadline: datetime | None
-    why: str  # what this person is to do: a key the console translates
+class InboxItem(CaseGlance):
+    why: str = ""  # what this person is to do: a key the console translates
     time_left: timedelta | None = None
 
     @property
@@ -58,12 +49,9 @@ class InboxItem:
         return self.sla_state == "breached" or (self.time_left is not None and self.time_left < timedelta(0))
 
 
-def _item(row: CaseGlance | CaseRow, why: str) -> InboxItem:
-    return InboxItem(
-        number=row.number, stage=row.stage, priority=row.priority, department=row.department,
-        assignee=row.assignee, sla_state=row.sla_state, escalation_level=row.escalation_level,
-        next_deadline=row.next_deadline, why=why,
-    )  # fmt: skip
+def _item(row: Any, why: str) -> InboxItem:
+    """From a glance, a case row or a queue entry: anything with the glance's fields."""
+    return InboxItem(**CaseGlance.read(row), why=why)
 
 
 async def _stages(
@@ -112,11 +100,7 @@ async def inbox(store: CaseStore, actor: Actor, calendar: BusinessCalendar, now:
             why = entry.reasons[0].reason.value if entry.reasons else "escalated"
             if rejected.get(glance.number, 0) >= SECOND_REJECTION:
                 why = "second_rejection"
-            items.append(InboxItem(
-                number=glance.number, stage=glance.stage, priority=glance.priority, department=glance.department,
-                assignee=glance.assignee, sla_state=glance.sla_state, escalation_level=glance.escalation_level,
-                next_deadline=glance.next_deadline, why=why,
-            ))  # fmt: skip
+            items.append(_item(glance, why))
         if actor.role is Role.HEAD:  # reopened cases past the limit come through the queue; new ones to route
             items += [_item(row, "to_triage") for row in (await _stages(store, [Stage.RECEIVED]))[Stage.RECEIVED]]
             items += await _naming(store, reads)
