@@ -38,6 +38,7 @@ from domain.triage import DEFAULT_RULES, TriageRules
 from services.customer_links import Purpose, issue_link
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
+from store.files import FileStorage, storage_from
 from store.reconciliation import LinkStates
 from store.retention import RetentionStore
 from store.triage_rules import DEFAULT_CACHE_SECONDS, ActiveTriageRules, TriageRulesStore
@@ -79,6 +80,7 @@ def build_worker(
     marketplaces: dict[Platform, Any] | None = None,
     intake: Any = None,
     signing_keys: Sequence[bytes] | None = None,
+    files: FileStorage | None = None,
     **options: Any,
 ) -> Worker:
     """`signing_keys`: those a case accepts actions signed with (workflows/signed_actions.py); the
@@ -92,7 +94,8 @@ def build_worker(
         task_queue=task_queue,
         workflows=[CaseWorkflow, RetentionWorkflow, MarketplaceReconciliationWorkflow],
         activities=CaseActivities(store, executor, active_rules, route_attempts=route_attempts, stock=stock).all
-        + RetentionActivities(RetentionStore(store.sessions)).all
+        # Retention deletes the customers' uploads from where they are kept (`files`), as the API stored them.
+        + RetentionActivities(RetentionStore(store.sessions, files)).all
         + MarketplaceActivities(marketplaces or {}).all
         # Reconciliation reads the platforms that can list their after-sales and feeds the intake (`intake`).
         + ReconciliationActivities(
@@ -119,6 +122,7 @@ def worker_from_settings(client: Client, store: CaseStore, settings: Settings) -
         marketplaces=dict(adapters_from_settings(settings)),
         intake=intake_from(settings, client, store.sessions),
         signing_keys=action_keys(settings),
+        files=storage_from(settings),
         max_cached_workflows=settings.worker_cached_cases,
         deployment_config=deployment_config(settings),
         # On SIGTERM (a rolling update) running activities get this long to finish before they are cancelled.

@@ -24,7 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.settings import Settings
 from store.attachments import AttachmentStore
-from store.files import FileStorage, LocalStorage, S3Storage
+from store.files import FileStorage
 from store.models import CaseAttachmentRow
 
 MAX_FILES = 5
@@ -58,20 +58,6 @@ def scanner_from(settings: Settings) -> Scanner:
     module, _, name = settings.upload_scanner.partition(":")
     scanner: Scanner = getattr(importlib.import_module(module), name)(settings)
     return scanner
-
-
-def storage_from(settings: Settings) -> FileStorage:
-    """The storage adapter the settings name: a local directory, or an S3-compatible store."""
-    if settings.upload_storage != "s3":
-        return LocalStorage(settings.effective_upload_dir)
-    if not settings.s3_endpoint:
-        raise ValueError("UPLOAD_STORAGE=s3 needs S3_ENDPOINT (host:port)")
-    secret = settings.s3_secret_key
-    return S3Storage(
-        settings.s3_endpoint, settings.s3_bucket,
-        access_key=settings.s3_access_key.get_secret_value() if settings.s3_access_key else None,
-        secret_key=secret.get_secret_value() if secret else None, region=settings.s3_region, secure=settings.s3_secure,
-    )  # fmt: skip
 
 
 @dataclass(frozen=True)

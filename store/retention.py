@@ -1,4 +1,10 @@
-"""RetentionStore: anonymises the personal data of cases archived before a cutoff."""
+"""RetentionStore: anonymises the personal data of cases archived before a cutoff.
+
+What the customer uploaded through the customer page (photos, videos: faces, addresses on
+labels) goes too: the files from the store first, then their rows with the rest of the case's
+personal data in one transaction. In that order, a run that stops between the two leaves the
+case not yet marked anonymised, so the next run deletes again (a missing file is no error)
+and finishes; the other order could leave files nobody would look for again."""
 
 from __future__ import annotations
 
@@ -10,17 +16,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.retention import ANONYMISED, ANONYMISED_EVENT, scrub
 from store.cases import _insert
 from store.db import rows_changed
-from store.models import CaseRow, IdempotencyKeyRow, OutboxRow, TimelineEventRow
+from store.files import FileStorage
+from store.models import CaseAttachmentRow, CaseRow, IdempotencyKeyRow, OutboxRow, TimelineEventRow
 
 RETENTION_ACTOR = "retention"
 
 # What the audit event says was removed (names of fields, never their values).
-REMOVED = ["customer.name", "customer.phone", "customer.email", "customer.address", "free text", "evidence references"]
+REMOVED = [
+    "customer.name", "customer.phone", "customer.email", "customer.address", "free text", "evidence references",
+    "uploaded files",
+]  # fmt: skip
 
 
 class RetentionStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], files: FileStorage | None = None) -> None:
         self._sessions = sessions
+        self._files = files  # where uploads are kept (store.files.storage_from); None: keeps none
 
     async def anonymise_archived_before(self, cutoff: datetime, retention_years: int, limit: int) -> list[str]:
         """Anonymise up to `limit` cases archived before `cutoff` and not yet anonymised.
@@ -44,7 +55,25 @@ class RetentionStore:
                     )
                 ).scalars()
             )
-        return [n for n in numbers if await self._anonymise(n, retention_years)]
+        return [n for n in numbers if await self._remove_uploads(n) and await self._anonymise(n, retention_years)]
+
+    async def _remove_uploads(self, number: str) -> bool:
+        """Delete the case's uploaded files from the store (their rows go in `_anonymise`)."""
+        async with self._sessions() as session:
+            keys = list(
+                (
+                    await session.execute(
+                        select(CaseAttachmentRow.storage_key).where(CaseAttachmentRow.case_number == number)
+                    )
+                ).scalars()
+            )
+        if not keys:
+            return True
+        if self._files is None:
+            raise RuntimeError(f"case {number} has uploads but the retention job was given no file store")
+        for key in keys:
+            await self._files.delete(key)
+        return True
 
     async def _anonymise(self, number: str, retention_years: int) -> bool:
         now = datetime.now(UTC)
@@ -103,6 +132,7 @@ class RetentionStore:
             # The answers stored for repeats quote the case (its questions, plans, comments):
             # they go with it. Years after archiving, no client repeats those requests.
             await session.execute(delete(IdempotencyKeyRow).where(IdempotencyKeyRow.case_number == number))
+            await session.execute(delete(CaseAttachmentRow).where(CaseAttachmentRow.case_number == number))
         return True
 
     async def expire_idempotency_keys(self, before: datetime) -> int:

@@ -7,8 +7,8 @@ import pytest
 from pydantic import SecretStr
 
 from core.settings import Settings
-from services.uploads import NoScan, scanner_from, storage_from
-from store.files import LocalStorage, S3Storage
+from services.uploads import NoScan, scanner_from
+from store.files import LocalStorage, S3Storage, storage_from
 
 
 async def test_local_storage_writes_whole_files_below_its_root_only(tmp_path) -> None:

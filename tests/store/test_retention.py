@@ -30,7 +30,8 @@ from domain.retention import (
     scrub,
 )  # fmt: skip
 from domain.sla import SlaState
-from store.models import CaseRow, IdempotencyKeyRow, OutboxRow, TimelineEventRow
+from store.files import LocalStorage
+from store.models import CaseAttachmentRow, CaseRow, IdempotencyKeyRow, OutboxRow, TimelineEventRow
 from tests.conftest import Database
 from tests.support.databases import own_database
 from tests.support.people import intake
@@ -57,8 +58,9 @@ def _snapshot(stage: Stage) -> CaseSnapshot:
     )  # fmt: skip
 
 
-async def _seed(db: Database, number: str, archived_at: datetime) -> None:
-    """A case with personal data in every place the record keeps it, archived at `archived_at`."""
+async def _seed(db: Database, number: str, archived_at: datetime, files: LocalStorage | None = None) -> None:
+    """A case with personal data in every place the record keeps it, archived at `archived_at`;
+    with `files`, a photo the customer uploaded on the customer page, kept there."""
     case = CaseIntake.model_validate(
         intake(
             customer={
@@ -89,6 +91,13 @@ async def _seed(db: Database, number: str, archived_at: datetime) -> None:
     )
     async with db.store.sessions.begin() as session:
         await session.execute(update(CaseRow).where(CaseRow.number == number).values(archived_at=archived_at))
+        if files is not None:
+            key = f"{number}/att-{number[-6:]}.jpg"
+            await files.put(key, b"a photo of Canary Zhang's kettle", "image/jpeg")
+            session.add(CaseAttachmentRow(
+                case_number=number, reference=f"att-{number[-6:]}", kind="photo", content_type="image/jpeg",
+                size=32, sha256="0" * 64, storage_key=key, uploaded_at=at,
+            ))  # fmt: skip
 
 
 async def _record(db: Database, number: str) -> dict[str, Any]:
@@ -104,6 +113,13 @@ async def _record(db: Database, number: str) -> dict[str, Any]:
             "outbox": [m.body for m in outbox],
             "ledger": [(e.amount, e.resolution_type) for e in await db.store.ledger(number)],
             "categories": (await db.store.categories([number]))[number],
+            "attachments": list(
+                (
+                    await session.execute(
+                        select(CaseAttachmentRow.reference).where(CaseAttachmentRow.case_number == number)
+                    )
+                ).scalars()
+            ),
         }
 
 
@@ -114,23 +130,30 @@ async def retention_db(database: Database, tmp_path: Path):  # noqa: ANN201
 
 
 @pytest.fixture
-async def retention_worker(env: WorkflowEnvironment, retention_db: Database):  # noqa: ANN201
+def uploads(tmp_path: Path) -> LocalStorage:
+    """Where the customer page kept the uploads (the worker's retention job deletes from it)."""
+    return LocalStorage(tmp_path / "uploads")
+
+
+@pytest.fixture
+async def retention_worker(env: WorkflowEnvironment, retention_db: Database, uploads: LocalStorage):  # noqa: ANN201
     task_queue = f"retention-{uuid.uuid4().hex[:8]}"
-    async with build_worker(env.client, retention_db.store, task_queue):
+    async with build_worker(env.client, retention_db.store, task_queue, files=uploads):
         yield task_queue
 
 
 async def test_cases_archived_past_the_period_are_anonymised_once(
-    client: Client, retention_db: Database, retention_worker: str
+    client: Client, retention_db: Database, retention_worker: str, uploads: LocalStorage
 ) -> None:
     now = datetime.now(UTC)
     expired = retention_cutoff(now, 3) - timedelta(days=1)  # 3 years + 1 day ago
     p = retention_db.prefix
     old, older, recent = f"{p}-20231101-000001", f"{p}-20231102-000002", f"{p}-20241101-000003"
-    await _seed(retention_db, old, expired)
+    await _seed(retention_db, old, expired, uploads)
     await _seed(retention_db, older, expired - timedelta(days=30))
-    await _seed(retention_db, recent, retention_cutoff(now, 2))  # 2 years ago
+    await _seed(retention_db, recent, retention_cutoff(now, 2), uploads)  # 2 years ago
     before = {n: await _record(retention_db, n) for n in (old, older, recent)}
+    assert [f.parent.name for f in uploads.files()] == [old, recent]
 
     async def run() -> int:
         report = await client.execute_workflow(
@@ -142,6 +165,9 @@ async def test_cases_archived_past_the_period_are_anonymised_once(
     assert await run() == 2
     after = {n: await _record(retention_db, n) for n in (old, older, recent)}
     assert after[recent] == before[recent]  # 2 years: untouched
+    # The expired case's photo is gone from the store and from the record; the recent one's stays.
+    assert [f.parent.name for f in uploads.files()] == [recent]
+    assert (after[old]["attachments"], after[recent]["attachments"]) == ([], [f"att-{recent[-6:]}"])
     for number in (old, older):
         record, was = after[number], before[number]
         text = repr(record)
@@ -168,7 +194,7 @@ async def test_cases_archived_past_the_period_are_anonymised_once(
         # ...and the record says what happened, with no personal data in it.
         seq, kind, actor, data = record["timeline"][-1]
         assert (seq, kind, actor) == (4, ANONYMISED_EVENT, "retention")
-        assert data["retention_years"] == 3 and "customer.phone" in data["removed"]
+        assert data["retention_years"] == 3 and {"customer.phone", "uploaded files"} <= set(data["removed"])
 
     assert await run() == 0  # a second run changes nothing more
     assert {n: await _record(retention_db, n) for n in (old, older, recent)} == after
@@ -193,12 +219,12 @@ async def _every_table(db: Database) -> dict[str, str]:
 
 
 async def test_after_the_run_no_table_holds_the_anonymised_customer_and_old_keys_expire(
-    client: Client, retention_db: Database, retention_worker: str
+    client: Client, retention_db: Database, retention_worker: str, uploads: LocalStorage
 ) -> None:
     now = datetime.now(UTC)
     p = retention_db.prefix
     old, open_case = f"{p}-20231101-000001", f"{p}-20261101-000002"
-    await _seed(retention_db, old, retention_cutoff(now, 3) - timedelta(days=1))
+    await _seed(retention_db, old, retention_cutoff(now, 3) - timedelta(days=1), uploads)
     # A recent key of the expired case, its answer quoting the customer (as an info request's would).
     quoting = {"number": old, "open_question": "Is it Zhang's flat? call me on 13912340001", "customer": "Canary Zhang"}
     await _stored_answer(retention_db, old, "archived-case-key", now - timedelta(days=2), quoting)
@@ -228,6 +254,7 @@ async def test_after_the_run_no_table_holds_the_anonymised_customer_and_old_keys
     assert sorted(keys) == [("fresh-key", open_case)]
     leaks = {name: [s for s in SECRETS if s in rows] for name, rows in (await _every_table(retention_db)).items()}
     assert {name: found for name, found in leaks.items() if found} == {}
+    assert uploads.files() == []  # nor the file store
 
 
 async def test_the_schedule_is_created_idempotently_and_triggering_it_runs_the_workflow(
