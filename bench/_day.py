@@ -31,16 +31,15 @@ A run (`run_day_phase`, per shape, on the same server and workers):
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import random
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench._deadlines import Row, lag_summary
-from bench._harness import CpuMeter, Env, log
+from bench._deadlines import bare_starter, bench_policy, event_rows, fractions, product_cases, product_starter
+from bench._harness import SERVER_DESCRIPTION, begin, footer, log, ratio, table
 
 HOUR = 3600.0
 # DOMAIN.md "Grades and deadlines": (what, target in seconds, share of cases). The targets are the
@@ -56,6 +55,7 @@ GRADES: tuple[tuple[str, float, float], ...] = (
     ("respond, P3", 8 * HOUR, 0.20),
     ("respond, P4", 24 * HOUR, 0.10),
 )
+DAY_LAG_TARGET_S = 1.0  # issue 19 §6 a: lag p99 ≤ 1 s with the day's deadlines
 DEFAULT_RATE = 20.0  # cases/s, when no background case is there to measure the opening rate by
 BACKGROUND_TARGET_S = 24 * HOUR  # the desk's other open cases: first due instant 18 h away
 
@@ -101,217 +101,125 @@ def day_schedule(
     return out
 
 
-@dataclass
-class DayPhase:
-    shape: str
-    fractions: list[float]
-    due: dict[tuple[str, float], datetime] = field(default_factory=dict)  # measured: (id, fraction) -> due
-    window_ids: list[str] = field(default_factory=list)
-    start_lateness_s: list[float] = field(default_factory=list)
-
-    @property
-    def expected(self) -> int:
-        return len(self.due)
+# ---- the run and its report (deadline_lag.py --day) ------------------------------------------
 
 
-# start(index, received_at, target) -> workflow id
-Starter = Callable[[int, datetime, timedelta], Awaitable[str]]
+def shown(summary: dict[str, Any] | None, key: str) -> Any:
+    """A percentile, marked "≥" when events still missing make it a lower bound."""
+    if not summary or summary.get(key) is None:
+        return None
+    bound = summary.get("lower_bound_from_s")
+    value = summary[key]
+    return f"≥{value:.2f}" if bound is not None and value >= bound else value
 
 
-async def open_desk(
-    env: Env,
-    phase: DayPhase,
-    schedule: list[DayCase],
-    cases: int,
-    start: Starter,
-    taken_in: Callable[[], Awaitable[int | None]],
-    concurrency: int,
-    lead_s: float,
-    seed: int,
-) -> dict[str, Any]:
-    """Open the N cases there are before the window, fix the window's start; returns how it went."""
-    before = [c for c in schedule if c.arrival < 0]
-    background = max(cases - len(before), 0)
-    # The first quarter is background only, so that the window's start can be fixed from its rate;
-    # the window's cases are shuffled among the rest.
-    first = min(max(cases // 4, 1), background)
-    rest: list[DayCase | None] = [*before, *([None] * (background - first))]
-    random.Random(seed + 1).shuffle(rest)
-    order: list[DayCase | None] = [*([None] * first), *rest]
-    quarter = first
-    gate = asyncio.Semaphore(concurrency)
-    began = time.monotonic()
-    anchor: datetime | None = None
-    opened = 0
+def render_day(result: dict[str, Any]) -> str:
+    s = shown
+    rows = []
+    for r in result["runs"]:
+        c, o = r["cpu_window"], r["opening"]
+        rows.append(
+            [
+                r["shape"], r["cases_open"], r["recorded_events"], r["missing_events"],
+                s(r["lag"], "p50_s"), s(r["lag"], "p95_s"), s(r["lag"], "p99_s"), s(r["lag"], "max_s"),
+                s(r["breach_lag"], "p99_s"), o["open_rate_per_s"], o["slack_s"],
+                c.get("server_cores"), c.get("worker_cores"), c.get("machine_busy_pct"),
+            ]
+        )  # fmt: skip
+    kinds = result["runs"][0]["events_by_kind"] if result["runs"] else {}
+    lines = [
+        f"Deadline lag over a working day: {result['cases']} open cases, a day of {result['day_hours']:g} h "
+        f"(one case every {result['day_hours'] * 3600 / result['cases']:.1f} s), measured over {result['window_s']:g} s: "
+        f"{result['expected_events_in_window']} due instants expected in the window "
+        f"({result['events_per_s']:.2f}/s), here {kinds}",
+        table(
+            ["shape", "open", "events", "missing", "p50 s", "p95 s", "p99 s", "max s", "breach p99 s", "opened/s",
+             "slack s", "server", "worker", "busy %"],
+            rows,
+        ),
+        "  (lag = row recorded - due instant, over the due instants in the window; slack: the window began this",
+        "   long after the worker had taken in every case (< 0: before); server / worker: CPU cores in the window)",
+    ]  # fmt: skip
+    for r in result["runs"]:
+        met = "met" if r["lag"].get("p99_s") is not None and r["lag"]["p99_s"] <= DAY_LAG_TARGET_S else "missed"
+        lines.append(
+            f"{r['shape']}: lag p99 {r['lag'].get('p99_s')} s (target ≤ {DAY_LAG_TARGET_S:g} s: {met}); "
+            f"timer lag p99 {(r['timer_lag'] or {}).get('p99_s')} s; {r['window_cases']} cases in the window, "
+            f"{r['arrivals_in_window']} arrived in it; opening {r['opening']['open_s']} s"
+        )
+    q = result["comparison"]
+    if q:
+        lines.append(f"Product vs bare: p50 lag × {q['p50_lag_x']}, p99 lag × {q['p99_lag_x']} "
+                     f"(+{q['p99_lag_above_bare_s']} s)")  # fmt: skip
+    return "\n".join([*lines, *footer(result)])
 
-    async def one(i: int, case: DayCase | None) -> None:
-        nonlocal opened
-        received_at = datetime.now(UTC)
-        if case is not None:
-            assert anchor is not None
-            received_at = anchor + timedelta(seconds=case.arrival)
-            # No case is received in the future: one that arrives before the window but after now
-            # is opened at its arrival instant.
-            await asyncio.sleep(max((received_at - datetime.now(UTC)).total_seconds(), 0))
-        async with gate:
-            if case is None:
-                await start(i, received_at, timedelta(seconds=BACKGROUND_TARGET_S))
+
+def _day_compare(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    by = {r["shape"]: r for r in runs}
+    bare, product = by.get("bare"), by.get("product")
+    if bare is None or product is None:
+        return None
+    p99 = (product["lag"].get("p99_s"), bare["lag"].get("p99_s"))
+    return {
+        "p50_lag_x": ratio(product["lag"].get("p50_s"), bare["lag"].get("p50_s")),
+        "p99_lag_x": ratio(*p99),
+        "p99_lag_above_bare_s": round(p99[0] - p99[1], 3) if None not in p99 else None,  # type: ignore[operator]
+        "product_p99_target_met": p99[0] is not None and p99[0] <= DAY_LAG_TARGET_S,
+    }
+
+
+async def bench_day(args: argparse.Namespace) -> dict[str, Any]:
+    setup = begin(args)
+    fr = fractions(bench_policy(timedelta(hours=1)))
+    day_s = args.day_hours * 3600
+    schedule = day_schedule(args.cases, day_s, args.window, fr, args.seed)
+    runs: list[dict[str, Any]] = []
+    async with setup.environment(api=False) as env:
+        for shape in args.shapes:
+            if shape == "bare":
+                start, taken_in = bare_starter(env.client, fr), _unknown
             else:
-                wf_id = await start(i, received_at, timedelta(seconds=case.target_s))
-                register(phase, wf_id, case, anchor)
-            opened += 1
+                start = product_starter(env.client, datetime.now(UTC).strftime("%Y%m%d"))
 
-    tasks = [asyncio.create_task(one(i, c)) for i, c in enumerate(order[:quarter])]
-    await asyncio.gather(*tasks)
-    env.check_alive()
-    elapsed = time.monotonic() - began
-    done = await taken_in()
-    # Taken in by the worker (product: its case rows), not only accepted by the server.
-    rate = min(opened, done if done is not None else opened) / max(elapsed, 1e-3) if opened else DEFAULT_RATE
-    rest = len(order) - quarter
-    anchor = datetime.now(UTC) + timedelta(seconds=1.3 * rest / max(rate, 1e-3) + lead_s)
-    log(f"{phase.shape}: {opened} open in {elapsed:.0f} s ({rate:.1f}/s taken in); window at {anchor:%H:%M:%S}")
-    now = datetime.now(UTC)
-    later = sum(1 for c in order[quarter:] if c is not None and anchor + timedelta(seconds=c.arrival) > now)
-    tasks = [asyncio.create_task(one(quarter + i, c)) for i, c in enumerate(order[quarter:])]
-    # Ready when all but those opened at their arrival are in (product: rows; bare: started).
-    while True:
-        env.check_alive()
-        for task in tasks:
-            if task.done() and task.exception() is not None:
-                await task  # raise what failed
-        done = await taken_in()
-        if (opened if done is None else min(done, opened)) >= len(order) - later:
-            break
-        await asyncio.sleep(1)
-    ready = datetime.now(UTC)
-    await asyncio.gather(*tasks)
+                async def taken_in() -> int | None:
+                    return await product_cases(env)
+
+            async def rows(shape: str = shape) -> list[Any]:
+                return await event_rows(env, shape, fr)
+
+            from bench._day_phase import run_day_phase  # it imports this module's schedule
+
+            run = await run_day_phase(
+                env, shape, fr, schedule, args.cases, start, taken_in, rows,
+                window_s=args.window, wait_after=args.wait_after, lead_s=args.lead, concurrency=args.concurrency,
+                seed=args.seed,
+            )  # fmt: skip
+            log(f"{shape}: {run['recorded_events']}/{run['expected_events']} events, lag p50 {run['lag'].get('p50_s')} s, "
+                f"p99 {run['lag'].get('p99_s')} s")  # fmt: skip
+            runs.append(run)
     return {
-        "open_cases": len(order),
-        "window_cases_before": len(before),
-        "open_s": round(time.monotonic() - began, 1),
-        "open_rate_per_s": round(len(order) / (time.monotonic() - began), 1),
-        "window_start": anchor.isoformat(timespec="milliseconds"),
-        "slack_s": round((anchor - ready).total_seconds(), 1),  # < 0: the window began before all were in
-        "late_open_s": round(max((ready - anchor).total_seconds(), 0), 1),
-        "_anchor": anchor,
+        "benchmark": "deadline_lag",
+        "mode": "day",
+        "cases": args.cases,
+        "day_hours": args.day_hours,
+        "window_s": args.window,
+        "lead_s": args.lead,
+        "seed": args.seed,
+        "fractions": fr,
+        "grades": [{"what": g, "target_s": t, "share": sh} for g, t, sh in GRADES],
+        "expected_events_in_window": round(len(fr) * args.cases * args.window / day_s, 1),
+        "events_per_s": round(len(fr) * args.cases / day_s, 3),
+        "wait_after_s": args.wait_after,
+        "shapes": args.shapes,
+        **setup.fields(),
+        "server": SERVER_DESCRIPTION,
+        "database": f"SQLite file (WAL) in a temp dir, {env.db.version}",
+        "runs": runs,
+        "comparison": _day_compare(runs),
+        "lag_target_p99_s": DAY_LAG_TARGET_S,
+        **setup.facts(),
     }
 
 
-def register(phase: DayPhase, wf_id: str, case: DayCase, anchor: datetime) -> None:
-    phase.window_ids.append(wf_id)
-    for f in case.measured:
-        phase.due[(wf_id, f)] = anchor + timedelta(seconds=case.due(f))
-
-
-async def arrive_in_window(
-    phase: DayPhase, schedule: list[DayCase], first_index: int, start: Starter, anchor: datetime
-) -> None:
-    """The cases that arrive during the window, each opened at its arrival instant (open loop)."""
-    loop = asyncio.get_running_loop()
-    base = loop.time() + (anchor.timestamp() - time.time())
-
-    async def one(i: int, case: DayCase) -> None:
-        received_at = anchor + timedelta(seconds=case.arrival)
-        wf_id = await start(i, received_at, timedelta(seconds=case.target_s))
-        phase.start_lateness_s.append((datetime.now(UTC) - received_at).total_seconds())
-        register(phase, wf_id, case, anchor)
-
-    tasks = []
-    for i, case in enumerate((c for c in schedule if c.arrival >= 0), first_index):
-        await asyncio.sleep(max(base + case.arrival - loop.time(), 0))
-        tasks.append(asyncio.create_task(one(i, case)))
-    await asyncio.gather(*tasks)
-
-
-async def terminate(env: Env, ids: Sequence[str], concurrency: int = 20) -> None:
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(wf_id: str) -> None:
-        async with gate:
-            try:
-                await env.client.get_workflow_handle(wf_id).terminate(reason="bench: the window is over")
-            except Exception:  # noqa: BLE001 - already completed (bare) or gone: nothing left to fire
-                pass
-
-    await asyncio.gather(*(one(i) for i in ids))
-
-
-def by_kind(phase: DayPhase) -> dict[str, int]:
-    names = {0.75: "warning_75", 0.9: "warning_90", 1.0: "breach"}
-    out: dict[str, int] = {}
-    for _, f in phase.due:
-        key = names.get(f, f"at_{f:g}")
-        out[key] = out.get(key, 0) + 1
-    return out
-
-
-async def run_day_phase(
-    env: Env,
-    shape: str,
-    fractions: list[float],
-    schedule: list[DayCase],
-    cases: int,
-    start: Starter,
-    taken_in: Callable[[], Awaitable[int | None]],
-    rows: Callable[[], Awaitable[list[Row]]],
-    *,
-    window_s: float,
-    wait_after: float,
-    lead_s: float,
-    concurrency: int,
-    seed: int,
-) -> dict[str, Any]:
-    phase = DayPhase(shape, fractions)
-    meter = env.meter()
-    m_open = meter.mark()
-    opening = await open_desk(env, phase, schedule, cases, start, taken_in, concurrency, lead_s, seed)
-    anchor: datetime = opening.pop("_anchor")
-    await asyncio.sleep(max((anchor - datetime.now(UTC)).total_seconds(), 0))
-    m_window = meter.mark()
-    statements0 = await env.worker_statements()
-    log(f"{shape}: window of {window_s:g} s begins")
-    arrivals = asyncio.create_task(arrive_in_window(phase, schedule, opening["open_cases"], start, anchor))
-    window_end = anchor + timedelta(seconds=window_s)
-    await asyncio.sleep(max((window_end - datetime.now(UTC)).total_seconds(), 0))
-    await arrivals
-    m_end = meter.mark()
-    give_up = window_end + timedelta(seconds=wait_after)
-    seen: dict[tuple[str, float], Row] = {}
-    while True:
-        env.check_alive()
-        seen = {(r.wf_id, r.fraction): r for r in await rows() if (r.wf_id, r.fraction) in phase.due}
-        if len(seen) >= phase.expected or datetime.now(UTC) > give_up:
-            break
-        await asyncio.sleep(1)
-    ended = datetime.now(UTC)
-    statements = await env.worker_statements() - statements0
-    await terminate(env, phase.window_ids)
-    lags = [(row.recorded_at - phase.due[key]).total_seconds() for key, row in seen.items()]
-    breach = [lag for (key, row), lag in zip(seen.items(), lags, strict=True) if key[1] == 1.0]
-    timer = [(row.at - phase.due[key]).total_seconds() for key, row in seen.items() if row.at is not None]
-    missing = {key: (ended - due).total_seconds() for key, due in phase.due.items() if key not in seen}
-    window = CpuMeter.between(m_window, m_end)
-    events = len(seen)
-    return {
-        "shape": shape,
-        "cases_open": opening["open_cases"],
-        "window_cases": len(phase.window_ids),
-        "expected_events": phase.expected,
-        "events_by_kind": by_kind(phase),
-        "recorded_events": events,
-        "missing_events": len(missing),
-        "lag": lag_summary(lags, list(missing.values())),
-        "breach_lag": lag_summary(breach, [v for (_, f), v in missing.items() if f == 1.0]),
-        "timer_lag": lag_summary(timer) if timer else None,
-        "opening": opening,
-        "arrivals_in_window": len(phase.start_lateness_s),
-        "start_lateness": lag_summary(phase.start_lateness_s) if phase.start_lateness_s else None,
-        "cpu_opening": CpuMeter.between(m_open, m_window),
-        "cpu_window": window,
-        "cpu_ms_per_event": {
-            name: round(1000 * window[f"{name}_cpu_s"] / events, 2) if events and f"{name}_cpu_s" in window else None
-            for name in ("server", "worker")
-        },
-        "worker_statements_per_event": round(statements / events, 2) if events else None,
-    }
+async def _unknown() -> int | None:
+    return None  # bare records nothing when it starts

@@ -36,7 +36,16 @@ its lag so far, a lower bound, and is reported as censored):
   instant to the end (worker processes, server).
 
 `--profile DIR` runs py-spy on the first worker process during each shape's
-bursts and prints where its busy time goes.
+bursts and prints where its busy time goes. The burst's target (issue 19 §6 b) is
+the product's drain rate ≥ 0.95 × bare's in the same run (`drain_rate_x`,
+`drain_target_met`), with the time to drain of each (`drain_s`).
+
+`--day` (issue 19 §6 a) instead opens `--cases` cases as a desk holds them and
+measures, over a `--window` of real time, the lag of the due instants a working
+day of `--day-hours` puts in it (bench/_day.py; bench/README.md, "Deadline lag
+over a working day"):
+
+    python bench/deadline_lag.py --day --cases 10000 --worker-processes 2 [--window 300] [--lead 30]
 """
 
 from __future__ import annotations
@@ -56,7 +65,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout that is not ins
     sys.path.insert(0, str(ROOT))
 
 
-from bench._day import GRADES, day_schedule, run_day_phase
+from bench._day import bench_day, render_day, shown
 from bench._deadlines import (
     Starter,
     bare_starter,
@@ -65,7 +74,6 @@ from bench._deadlines import (
     event_rows,
     fractions,
     lag_summary,
-    product_cases,
     product_starter,
 )
 from bench._harness import (
@@ -87,7 +95,6 @@ from bench._harness import (
 SHAPES = ("bare", "product")
 POLL_SECONDS = 1.0
 LAG_TARGET_S = 2.0  # the burst's (before issue 19)
-DAY_LAG_TARGET_S = 1.0  # issue 19 §6 a: lag p99 ≤ 1 s with the day's deadlines
 DRAIN_TARGET = 0.95  # issue 19 §6 b: the product's drain rate ≥ 0.95 × bare's in the same run
 
 
@@ -262,15 +269,6 @@ def compare(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-def _shown(summary: dict[str, Any] | None, key: str) -> Any:
-    """A percentile, marked "≥" when events still missing make it a lower bound."""
-    if not summary or summary.get(key) is None:
-        return None
-    bound = summary.get("lower_bound_from_s")
-    value = summary[key]
-    return f"≥{value:.2f}" if bound is not None and value >= bound else value
-
-
 def _profile_lines(result: dict[str, Any]) -> list[str]:
     lines = []
     for r in result["runs"]:
@@ -285,7 +283,7 @@ def _profile_lines(result: dict[str, Any]) -> list[str]:
 def render(result: dict[str, Any]) -> str:
     if result.get("mode") == "day":
         return render_day(result)
-    s = _shown
+    s = shown
     rows = []
     for r in result["runs"]:
         c = r["cpu_bursts"]
@@ -328,116 +326,6 @@ def render(result: dict[str, Any]) -> str:
         lines.append(f"{r['shape']}: start lateness p99 {r['start_lateness']['p99_s']} s; "
                      f"opening CPU server {r['cpu_opening'].get('server_cores')} / worker {r['cpu_opening'].get('worker_cores')} cores")  # fmt: skip
     return "\n".join([*lines, *_profile_lines(result), *footer(result)])
-
-
-def render_day(result: dict[str, Any]) -> str:
-    s = _shown
-    rows = []
-    for r in result["runs"]:
-        c, o = r["cpu_window"], r["opening"]
-        rows.append(
-            [
-                r["shape"], r["cases_open"], r["recorded_events"], r["missing_events"],
-                s(r["lag"], "p50_s"), s(r["lag"], "p95_s"), s(r["lag"], "p99_s"), s(r["lag"], "max_s"),
-                s(r["breach_lag"], "p99_s"), o["open_rate_per_s"], o["slack_s"],
-                c.get("server_cores"), c.get("worker_cores"), c.get("machine_busy_pct"),
-            ]
-        )  # fmt: skip
-    kinds = result["runs"][0]["events_by_kind"] if result["runs"] else {}
-    lines = [
-        f"Deadline lag over a working day: {result['cases']} open cases, a day of {result['day_hours']:g} h "
-        f"(one case every {result['day_hours'] * 3600 / result['cases']:.1f} s), measured over {result['window_s']:g} s: "
-        f"{result['expected_events_in_window']} due instants expected in the window "
-        f"({result['events_per_s']:.2f}/s), here {kinds}",
-        table(
-            ["shape", "open", "events", "missing", "p50 s", "p95 s", "p99 s", "max s", "breach p99 s", "opened/s",
-             "slack s", "server", "worker", "busy %"],
-            rows,
-        ),
-        "  (lag = row recorded - due instant, over the due instants in the window; slack: the window began this",
-        "   long after the worker had taken in every case (< 0: before); server / worker: CPU cores in the window)",
-    ]  # fmt: skip
-    for r in result["runs"]:
-        met = "met" if r["lag"].get("p99_s") is not None and r["lag"]["p99_s"] <= DAY_LAG_TARGET_S else "missed"
-        lines.append(
-            f"{r['shape']}: lag p99 {r['lag'].get('p99_s')} s (target ≤ {DAY_LAG_TARGET_S:g} s: {met}); "
-            f"timer lag p99 {(r['timer_lag'] or {}).get('p99_s')} s; {r['window_cases']} cases in the window, "
-            f"{r['arrivals_in_window']} arrived in it; opening {r['opening']['open_s']} s"
-        )
-    q = result["comparison"]
-    if q:
-        lines.append(f"Product vs bare: p50 lag × {q['p50_lag_x']}, p99 lag × {q['p99_lag_x']} "
-                     f"(+{q['p99_lag_above_bare_s']} s)")  # fmt: skip
-    return "\n".join([*lines, *footer(result)])
-
-
-def _day_compare(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    by = {r["shape"]: r for r in runs}
-    bare, product = by.get("bare"), by.get("product")
-    if bare is None or product is None:
-        return None
-    p99 = (product["lag"].get("p99_s"), bare["lag"].get("p99_s"))
-    return {
-        "p50_lag_x": ratio(product["lag"].get("p50_s"), bare["lag"].get("p50_s")),
-        "p99_lag_x": ratio(*p99),
-        "p99_lag_above_bare_s": round(p99[0] - p99[1], 3) if None not in p99 else None,  # type: ignore[operator]
-        "product_p99_target_met": p99[0] is not None and p99[0] <= DAY_LAG_TARGET_S,
-    }
-
-
-async def bench_day(args: argparse.Namespace) -> dict[str, Any]:
-    setup = begin(args)
-    fr = fractions(bench_policy(timedelta(hours=1)))
-    day_s = args.day_hours * 3600
-    schedule = day_schedule(args.cases, day_s, args.window, fr, args.seed)
-    runs: list[dict[str, Any]] = []
-    async with setup.environment(api=False) as env:
-        for shape in args.shapes:
-            if shape == "bare":
-                start, taken_in = bare_starter(env.client, fr), _unknown
-            else:
-                start = product_starter(env.client, datetime.now(UTC).strftime("%Y%m%d"))
-
-                async def taken_in() -> int | None:
-                    return await product_cases(env)
-
-            async def rows(shape: str = shape) -> list[Any]:
-                return await event_rows(env, shape, fr)
-
-            run = await run_day_phase(
-                env, shape, fr, schedule, args.cases, start, taken_in, rows,
-                window_s=args.window, wait_after=args.wait_after, lead_s=args.lead, concurrency=args.concurrency,
-                seed=args.seed,
-            )  # fmt: skip
-            log(f"{shape}: {run['recorded_events']}/{run['expected_events']} events, lag p50 {run['lag'].get('p50_s')} s, "
-                f"p99 {run['lag'].get('p99_s')} s")  # fmt: skip
-            runs.append(run)
-    return {
-        "benchmark": "deadline_lag",
-        "mode": "day",
-        "cases": args.cases,
-        "day_hours": args.day_hours,
-        "window_s": args.window,
-        "lead_s": args.lead,
-        "seed": args.seed,
-        "fractions": fr,
-        "grades": [{"what": g, "target_s": t, "share": sh} for g, t, sh in GRADES],
-        "expected_events_in_window": round(len(fr) * args.cases * args.window / day_s, 1),
-        "events_per_s": round(len(fr) * args.cases / day_s, 3),
-        "wait_after_s": args.wait_after,
-        "shapes": args.shapes,
-        **setup.fields(),
-        "server": SERVER_DESCRIPTION,
-        "database": f"SQLite file (WAL) in a temp dir, {env.db.version}",
-        "runs": runs,
-        "comparison": _day_compare(runs),
-        "lag_target_p99_s": DAY_LAG_TARGET_S,
-        **setup.facts(),
-    }
-
-
-async def _unknown() -> int | None:
-    return None  # bare records nothing when it starts
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
