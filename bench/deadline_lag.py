@@ -36,18 +36,25 @@ its lag so far, a lower bound, and is reported as censored):
   instant to the end (worker processes, server).
 
 `--profile DIR` runs py-spy on the first worker process during each shape's
-bursts and prints where its busy time goes.
+bursts and prints where its busy time goes. The burst's target (issue 19 §6 b) is
+the product's drain rate ≥ 0.95 × bare's in the same run (`drain_rate_x`,
+`drain_target_met`), with the time to drain of each (`drain_s`).
+
+`--day` (issue 19 §6 a) instead opens `--cases` cases as a desk holds them and
+measures, over a `--window` of real time, the lag of the due instants a working
+day of `--day-hours` puts in it (bench/_day.py; bench/README.md, "Deadline lag
+over a working day"):
+
+    python bench/deadline_lag.py --day --cases 10000 --worker-processes 2 [--window 300] [--lead 30]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import math
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,58 +64,42 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout that is not installed
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import text
-from temporalio.client import Client
 
+from bench._day import bench_day, render_day, shown
+from bench._deadlines import (
+    Starter,
+    bare_starter,
+    bench_policy,
+    count_rows,
+    event_rows,
+    fractions,
+    lag_summary,
+    product_starter,
+)
 from bench._harness import (
-    BARE_QUEUE,
-    PRODUCT_QUEUE,
+    SERVER_DESCRIPTION,
     CpuMeter,
     Env,
+    begin,
     common_args,
-    emit,
-    environment,
+    footer,
     log,
-    preflight,
     profile_summary,
     ratio,
     run_main,
+    script,
     start_py_spy,
     table,
 )
-from domain.case import Actor, CaseIntake, Role, format_case_number
-from domain.sla import ClockName, SlaPolicy, Target, TargetOverride
-from domain.state import CaseStart
-from workflows.case import CaseWorkflow
 
 SHAPES = ("bare", "product")
 POLL_SECONDS = 1.0
-LAG_TARGET_S = 2.0
-
-# Only the first-reply target differs from the default policy; the default overrides
-# (VIP phone, e-mail) are dropped so that every bench case gets the same target.
-INTAKE = CaseIntake.model_validate(
-    {
-        "channel": "phone",
-        "customer": {"name": "Bench Customer", "phone": "+86 138 0000 0000", "tier": "normal"},
-        "order": {"number": "ORD-BENCH", "paid_amount": "100.00", "currency": "CNY"},
-        "product": {"sku": "KETTLE-1L"},
-        "description": "The kettle is leaking.",
-    }
-)
-RECEIVER = Actor(id="bench-agent", role=Role.AGENT)
+LAG_TARGET_S = 2.0  # the burst's (before issue 19)
+DRAIN_TARGET = 0.95  # issue 19 §6 b: the product's drain rate ≥ 0.95 × bare's in the same run
 
 
-def bench_policy(budget: timedelta) -> SlaPolicy:
-    return SlaPolicy(
-        version="bench",
-        overrides=[TargetOverride(clock=ClockName.FIRST_REPLY, target=Target(budget=budget, business=False))],
-    )
-
-
-def fractions(policy: SlaPolicy) -> list[float]:
-    """Where in the target each event falls: the warnings, then the breach (1.0)."""
-    return [*policy.warn_at, 1.0]
+def _at_least(value: float | None, target: float) -> bool | None:
+    return None if value is None else value >= target
 
 
 # ---- one shape ------------------------------------------------------------------------------
@@ -148,98 +139,6 @@ async def open_workflows(
         await asyncio.sleep(max(base + step.total_seconds() - loop.time(), 0))
         tasks.append(asyncio.create_task(one(i, first_arrival + step)))
     await asyncio.gather(*tasks)
-
-
-def product_starter(
-    client: Client, phase: Phase, policy: SlaPolicy, day: str
-) -> Callable[[int, datetime], Awaitable[str]]:
-    async def start(i: int, received_at: datetime) -> str:
-        number = format_case_number("BENCH", day, i + 1)
-        await client.start_workflow(
-            CaseWorkflow.run,
-            CaseStart(number=number, intake=INTAKE, received_at=received_at, received_by=RECEIVER, policy=policy),
-            id=number,
-            task_queue=PRODUCT_QUEUE,
-        )
-        return number
-
-    return start
-
-
-def bare_starter(client: Client, phase: Phase) -> Callable[[int, datetime], Awaitable[str]]:
-    async def start(i: int, received_at: datetime) -> str:
-        wf_id = f"DL-BARE-{i + 1:06d}"
-        due = [(received_at + phase.budget * f).timestamp() for f in phase.fractions]
-        await client.start_workflow("BareDeadlineWorkflow", args=[wf_id, due], id=wf_id, task_queue=BARE_QUEUE)
-        return wf_id
-
-    return start
-
-
-async def count_rows(env: Env, shape: str) -> int:
-    query = (
-        "SELECT count(*) FROM bench_write WHERE wf LIKE 'DL-BARE-%'"
-        if shape == "bare"
-        else "SELECT count(*) FROM timeline_events WHERE kind IN ('sla_warning', 'sla_breached')"
-    )
-    async with env.db.engine.connect() as connection:
-        return (await connection.execute(text(query))).scalar_one()
-
-
-@dataclass
-class Row:
-    wf_id: str
-    fraction: float
-    recorded_at: datetime
-    at: datetime | None = None  # the event's workflow time (product)
-    due_at: datetime | None = None  # as the product recorded it
-
-
-def _utc(value: Any) -> datetime:
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-async def event_rows(env: Env, phase: Phase) -> list[Row]:
-    async with env.db.engine.connect() as connection:
-        if phase.shape == "bare":
-            result = await connection.execute(text("SELECT wf, seq, at FROM bench_write WHERE wf LIKE 'DL-BARE-%'"))
-            return [Row(wf, phase.fractions[seq - 1], _utc(at)) for wf, seq, at in result]
-        result = await connection.execute(
-            text(
-                "SELECT case_number, kind, at, recorded_at, data FROM timeline_events"
-                " WHERE kind IN ('sla_warning', 'sla_breached')"
-            )
-        )
-        rows = []
-        for number, kind, at, recorded_at, data in result:
-            data = json.loads(data) if isinstance(data, str) else data
-            fraction = 1.0 if kind == "sla_breached" else float(data["fraction"])
-            due_at = _utc(data["due_at"]) if kind == "sla_breached" else None
-            rows.append(Row(number, fraction, _utc(recorded_at), _utc(at), due_at))
-        return rows
-
-
-def lag_summary(lags: Sequence[float], censored: Sequence[float] = ()) -> dict[str, Any]:
-    """Nearest-rank percentiles in seconds over recorded and censored (still missing: lag so far) events."""
-    values = sorted([*lags, *censored])
-    if not values:
-        return {"n": 0}
-
-    def rank(p: float) -> float:
-        return round(values[max(math.ceil(p * len(values)) - 1, 0)], 3)
-
-    return {
-        "n": len(values),
-        "censored": len(censored),
-        "p50_s": rank(0.50),
-        "p90_s": rank(0.90),
-        "p99_s": rank(0.99),
-        "max_s": round(values[-1], 3),
-        "min_s": round(values[0], 3),
-        # With censored events, percentiles at or above the first censored value are lower bounds.
-        "lower_bound_from_s": round(min(censored), 3) if censored else None,
-    }
 
 
 async def run_phase(
@@ -284,7 +183,7 @@ async def run_phase(
     m_end = meter.mark()
     statements_end = await env.worker_statements()
     ended = datetime.now(UTC)
-    rows = await event_rows(env, phase)
+    rows = await event_rows(env, phase.shape, phase.fractions)
     profile = None
     if spy is not None and spy[0] is not None:
         await asyncio.to_thread(spy[0].wait, 120)
@@ -330,6 +229,8 @@ async def run_phase(
         "timer_lag": lag_summary(timer_lags) if timer_lags else None,
         "due_at_mismatches": mismatched,
         "drain_events_per_s": round(events / drained_s, 1) if drained_s and drained_s > 0 else None,
+        # Time to drain: from the first due instant to the last row recorded.
+        "drain_s": round(drained_s, 1) if drained_s is not None else None,
         "start_lateness": lag_summary(phase.start_lateness_s),
         "cpu_opening": CpuMeter.between(m_open, m_due),
         "cpu_bursts": window,
@@ -360,20 +261,29 @@ def compare(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
         if product["lag"].get("p99_s") is not None and bare["lag"].get("p99_s") is not None
         else None,
         "drain_rate_x": ratio(product["drain_events_per_s"], bare["drain_events_per_s"]),
+        "drain_target_met": _at_least(ratio(product["drain_events_per_s"], bare["drain_events_per_s"]), DRAIN_TARGET),
+        "drain_s": {"bare": bare["drain_s"], "product": product["drain_s"]},
         "worker_cpu_per_event_x": ratio(product["cpu_ms_per_event"]["worker"], bare["cpu_ms_per_event"]["worker"]),
         "server_cpu_per_event_x": ratio(product["cpu_ms_per_event"]["server"], bare["cpu_ms_per_event"]["server"]),
         "cpu_efficiency": ratio(cpu(bare), cpu(product)),
     }
 
 
-def render(result: dict[str, Any]) -> str:
-    def s(summary: dict[str, Any] | None, key: str) -> Any:
-        if not summary or summary.get(key) is None:
-            return None
-        bound = summary.get("lower_bound_from_s")
-        value = summary[key]
-        return f"≥{value:.2f}" if bound is not None and value >= bound else value
+def _profile_lines(result: dict[str, Any]) -> list[str]:
+    lines = []
+    for r in result["runs"]:
+        p = r.get("profile")
+        if p:
+            areas = ", ".join(f"{k.strip()} {v} %" for k, v in p["areas_pct"].items() if v)
+            lines.append(f"Profile {r['shape']} worker ({p['busy_samples']} busy samples): {areas}")
+            lines.append("  top self: " + "; ".join(f"{k} {v} %" for k, v in p["self_pct"][:8]))
+    return lines
 
+
+def render(result: dict[str, Any]) -> str:
+    if result.get("mode") == "day":
+        return render_day(result)
+    s = shown
     rows = []
     for r in result["runs"]:
         c = r["cpu_bursts"]
@@ -381,8 +291,9 @@ def render(result: dict[str, Any]) -> str:
             [
                 r["shape"], r["recorded_events"], r["missing_events"],
                 s(r["lag"], "p50_s"), s(r["lag"], "p99_s"), s(r["lag"], "max_s"), s(r["breach_lag"], "p99_s"),
-                r["drain_events_per_s"], c.get("server_cores"), c.get("worker_cores"), c.get("machine_busy_pct"),
-                r["cpu_ms_per_event"]["server"], r["cpu_ms_per_event"]["worker"], r["worker_statements_per_event"],
+                r["drain_events_per_s"], r["drain_s"], c.get("server_cores"), c.get("worker_cores"),
+                c.get("machine_busy_pct"), r["cpu_ms_per_event"]["server"], r["cpu_ms_per_event"]["worker"],
+                r["worker_statements_per_event"],
             ]
         )  # fmt: skip
     lines = [
@@ -390,95 +301,75 @@ def render(result: dict[str, Any]) -> str:
         + ", ".join(f"{f:.0%}" for f in result["fractions"])
         + f" of {result['budget_s']:g} s (three bursts of {result['cases']} events)",
         table(
-            [
-                "shape",
-                "events",
-                "missing",
-                "p50 s",
-                "p99 s",
-                "max s",
-                "breach p99 s",
-                "drain ev/s",
-                "server",
-                "worker",
-                "busy %",
-                "srv ms/ev",
-                "wrk ms/ev",
-                "stmts/ev",
-            ],
+            ["shape", "events", "missing", "p50 s", "p99 s", "max s", "breach p99 s", "drain ev/s", "drain s",
+             "server", "worker", "busy %", "srv ms/ev", "wrk ms/ev", "stmts/ev"],
             rows,
         ),
         "  (lag = row recorded - due instant; ≥: lower bound, events still missing count with their lag so far;",
-        "   server / worker: CPU cores used from the first due instant to the end; ms/ev: CPU ms per event)",
-    ]
+        "   drain s: first due instant to the last row; server / worker: CPU cores used from the first due",
+        "   instant to the end; ms/ev: CPU ms per event)",
+    ]  # fmt: skip
     if result["comparison"]:
         q = result["comparison"]
-        lines.append(
+        met = {True: "met", False: "missed", None: "-"}[q["drain_target_met"]]
+        lines += [
+            f"Drain rate, product ÷ bare: {q['drain_rate_x']} (target ≥ {DRAIN_TARGET}: {met}); time to drain: "
+            f"product {q['drain_s']['product']} s, bare {q['drain_s']['bare']} s",
             f"Product vs bare: p50 lag × {q['p50_lag_x']}, p99 lag × {q['p99_lag_x']} "
-            f"(+{q['p99_lag_above_bare_s']} s), drain rate × {q['drain_rate_x']}, worker CPU per event × "
-            f"{q['worker_cpu_per_event_x']}, server × {q['server_cpu_per_event_x']}, CPU efficiency {q['cpu_efficiency']}"
-        )
+            f"(+{q['p99_lag_above_bare_s']} s), worker CPU per event × "
+            f"{q['worker_cpu_per_event_x']}, server × {q['server_cpu_per_event_x']}, CPU efficiency {q['cpu_efficiency']}",
+        ]
     for r in result["runs"]:
         if r["timer_lag"]:
             lines.append(f"{r['shape']}: timer lag (event's workflow time - due) p50 {r['timer_lag']['p50_s']} s, "
                          f"p99 {r['timer_lag']['p99_s']} s; due_at mismatches {r['due_at_mismatches']}")  # fmt: skip
         lines.append(f"{r['shape']}: start lateness p99 {r['start_lateness']['p99_s']} s; "
                      f"opening CPU server {r['cpu_opening'].get('server_cores')} / worker {r['cpu_opening'].get('worker_cores')} cores")  # fmt: skip
-        p = r.get("profile")
-        if p:
-            areas = ", ".join(f"{k.strip()} {v} %" for k, v in p["areas_pct"].items() if v)
-            lines.append(f"Profile {r['shape']} worker ({p['busy_samples']} busy samples): {areas}")
-            lines.append("  top self: " + "; ".join(f"{k} {v} %" for k, v in p["self_pct"][:8]))
-    lines.append(
-        f"Worker options: {json.dumps(result['worker_options'])}; worker processes: {result['worker_processes'] or 'in this process'}"
-    )
-    m = result["machine"]
-    lines.append(
-        f"Machine: {m['nproc']} cores, {m['ram_gib']} GiB, {m['cpu_model']}; commit {m['commit']}; "
-        f"busy before start {result['machine_busy_before_pct']} %; total {result['total_s']} s"
-    )
-    return "\n".join(lines)
+    return "\n".join([*lines, *_profile_lines(result), *footer(result)])
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    pre = preflight(args.quiet_wait)
-    options = json.loads(args.options)
+    if args.day:
+        return await bench_day(args)
+    setup = begin(args)
     budget, spread = timedelta(seconds=args.budget), timedelta(seconds=args.spread)
-    policy = bench_policy(budget)
+    fr = fractions(bench_policy(budget))
     runs: list[dict[str, Any]] = []
-    async with environment(
-        worker=args.worker, processes=args.worker_processes, options=options, api=False, bytecode=not args.no_bytecode
-    ) as env:
+    async with setup.environment(api=False) as env:
         for shape in args.shapes:
-            phase = Phase(shape, args.cases, budget, spread, fractions(policy))
+            phase = Phase(shape, args.cases, budget, spread, fr)
             if shape == "bare":
-                start = bare_starter(env.client, phase)
+                starter = bare_starter(env.client, fr)
             else:
-                start = product_starter(env.client, phase, policy, datetime.now(UTC).strftime("%Y%m%d"))
+                starter = product_starter(env.client, datetime.now(UTC).strftime("%Y%m%d"))
+
+            async def start(i: int, received_at: datetime, starter: Starter = starter) -> str:
+                return await starter(i, received_at, budget)
+
             profile = Path(args.profile) if args.profile else None
             run = await run_phase(env, phase, start, args.wait_after, profile)
             log(
                 f"{shape}: {run['recorded_events']}/{run['expected_events']} events, lag p50 {run['lag'].get('p50_s')} s, "
-                f"p99 {run['lag'].get('p99_s')} s, drain {run['drain_events_per_s']} events/s"
+                f"p99 {run['lag'].get('p99_s')} s, drain {run['drain_events_per_s']} events/s in {run['drain_s']} s"
             )
             runs.append(run)
     return {
         "benchmark": "deadline_lag",
+        "mode": "burst",
         "cases": args.cases,
         "budget_s": args.budget,
         "spread_s": args.spread,
-        "fractions": fractions(policy),
+        "fractions": fr,
         "wait_after_s": args.wait_after,
         "shapes": args.shapes,
-        "worker": args.worker,
-        "worker_processes": args.worker_processes if args.worker == "subprocess" else 0,
-        "worker_options": options,
-        "server": "temporal server start-dev, in memory, headless, 1 task-queue partition",
+        **setup.fields(),
+        "server": SERVER_DESCRIPTION,
         "database": f"SQLite file (WAL) in a temp dir, {env.db.version}",
         "runs": runs,
         "comparison": compare(runs),
         "lag_target_p99_s": LAG_TARGET_S,
-        **pre.facts(bytecode=not args.no_bytecode),
+        "drain_target": DRAIN_TARGET,
+        **setup.facts(),
     }
 
 
@@ -493,18 +384,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     common_args(parser)
     parser.add_argument("--profile", help="py-spy the first worker process during each shape's bursts; stacks go here")
+    day = parser.add_argument_group("the working day (--day; --budget, --spread and --profile do not apply)")
+    day.add_argument("--day", action="store_true", help="deadlines spread over a working day, measured in a window")
+    day.add_argument("--day-hours", type=float, default=8, help="the working day that brings --cases cases (default 8)")
+    day.add_argument("--window", type=float, default=300, help="seconds of the day measured (default 300)")
+    day.add_argument("--lead", type=float, default=30, help="seconds between the last case taken in and the window")
+    day.add_argument("--concurrency", type=int, default=50, help="starts in flight while opening (default 50)")
+    day.add_argument("--seed", type=int, default=19, help="the draw of grades and the opening order (default 19)")
     args = parser.parse_args(argv)
     args.shapes = [s for s in args.shapes.split(",") if s]
     if args.cases < 1 or args.budget <= 0 or args.spread < 0 or not args.shapes or not set(args.shapes) <= set(SHAPES):
         parser.error("bad --cases, --budget, --spread or --shapes")
+    if args.day and (args.day_hours <= 0 or args.window <= 0 or args.concurrency < 1):
+        parser.error("bad --day-hours, --window or --concurrency")
     return args
 
 
-async def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = await bench(args)
-    emit(render(result), result, args.out)
-    return 0 if all(r["missing_events"] == 0 for r in result["runs"]) else 1
+main = script(parse_args, bench, render, ok=lambda result: all(r["missing_events"] == 0 for r in result["runs"]))
 
 
 if __name__ == "__main__":

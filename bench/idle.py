@@ -7,7 +7,7 @@ statements while the cases sit waiting on their SLA timers, against bare workflo
 
 Two phases, each in a fresh environment (an in-memory dev server with one task-queue
 partition and the project's search attributes, a fresh SQLite database) with the
-worker in **its own process** (`python -m bench._harness worker`, i.e.
+worker in **its own process** (`python -m bench._workers worker`, i.e.
 `worker.build_worker(client, store, queue, **options)` on its own engine), so that
 psutil sees the worker's RSS and CPU alone:
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -45,21 +44,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx
 from sqlalchemy import text
 
 from bench._drive import open_api, open_bare
 from bench._harness import (
     BARE_QUEUE,
     PRODUCT_QUEUE,
+    SERVER_DESCRIPTION,
     CpuMeter,
+    Run,
+    api_client,
+    begin,
     common_args,
-    emit,
-    environment,
+    footer,
     log,
-    preflight,
     ratio,
     run_main,
+    script,
     table,
 )
 from bench.bare import BareWorkflow
@@ -107,22 +108,19 @@ def mib(values: dict[str, int]) -> dict[str, float]:
     return {k: round(v / 2**20, 1) for k, v in values.items()}
 
 
-async def phase(args: argparse.Namespace, shape: str, options: dict[str, Any]) -> dict[str, Any]:
+async def phase(args: argparse.Namespace, shape: str, setup: Run) -> dict[str, Any]:
     product = shape == "product"
-    async with environment(
+    async with setup.environment(
         worker="subprocess",
-        options=options,
+        processes=1,
+        local_activities=(),
         product_queue=PRODUCT_QUEUE if product else None,
         bare_queue=None if product else BARE_QUEUE,
         api=product,
-        bytecode=not args.no_bytecode,
     ) as env:
         assert env.worker is not None
         meter = env.meter()
-        limits = httpx.Limits(max_connections=args.concurrency + 10, max_keepalive_connections=args.concurrency + 10)
-        async with httpx.AsyncClient(
-            base_url=env.api.url if env.api else "http://unused", timeout=120, limits=limits
-        ) as http:
+        async with api_client(env, connections=args.concurrency + 10, timeout=120) as http:
             opener: Callable[[], Awaitable[str]] = (
                 (lambda: open_api(http)) if product else (lambda: open_bare(env.client))
             )
@@ -192,11 +190,10 @@ async def phase(args: argparse.Namespace, shape: str, options: dict[str, Any]) -
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    pre = preflight(args.quiet_wait)
-    options = json.loads(args.options) if args.options is not None else {}
-    if args.options is None:
-        options["max_cached_workflows"] = args.cases + args.warmup_cases + 100
-    phases = {shape: await phase(args, shape, options) for shape in args.shapes}
+    # Unless --options says otherwise, the sticky cache holds every open case (see above).
+    options = None if args.options is not None else {"max_cached_workflows": args.cases + args.warmup_cases + 100}
+    setup = begin(args, options)
+    phases = {shape: await phase(args, shape, setup) for shape in args.shapes}
     product, bare = phases.get("product"), phases.get("bare")
     worker_kib = product["rss_per_open_case_kib"]["worker"] if product else None
     comparison = None
@@ -210,13 +207,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "cases": args.cases,
         "warmup_cases": args.warmup_cases,
         "idle_seconds": args.idle_seconds,
-        "worker_options": options,
+        **setup.fields(),
         "phases": phases,
         "comparison": comparison,
         "worker_target_kib": WORKER_TARGET_KIB,
         "worker_target_met": worker_kib is not None and worker_kib <= WORKER_TARGET_KIB,
-        "server": "temporal server start-dev, in memory, headless, 1 task-queue partition",
-        **pre.facts(bytecode=not args.no_bytecode),
+        "server": SERVER_DESCRIPTION,
+        **setup.facts(),
     }
 
 
@@ -271,10 +268,7 @@ def render(r: dict[str, Any]) -> str:
         lines.append(
             f"{shape}: one execution's history {p['sample_history']['events']} events, {p['sample_history']['bytes']} bytes"
         )
-    lines.append(
-        f"Worker options {json.dumps(r['worker_options'])}; machine {r['machine']['nproc']} cores, "
-        f"{r['machine']['ram_gib']} GiB; busy before start {r['machine_busy_before_pct']} %; total {r['total_s']} s"
-    )
+    lines += footer(r)
     return "\n".join(lines)
 
 
@@ -303,13 +297,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = await bench(args)
-    emit(render(result), result, args.out)
+def _ok(result: dict[str, Any]) -> bool:
     product = result["phases"].get("product")
-    ok = product is None or (product["open_errors"] == 0 and product["idle_db_statements"]["worker"] == 0)
-    return 0 if ok else 1
+    return product is None or (product["open_errors"] == 0 and product["idle_db_statements"]["worker"] == 0)
+
+
+main = script(parse_args, bench, render, ok=_ok)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -47,8 +46,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx
-
 from bench._drive import (
     CaseResult,
     lifecycle_api,
@@ -57,24 +54,28 @@ from bench._drive import (
     pinned,
 )
 from bench._harness import (
+    API_TRANSPORT,
+    SERVER_DESCRIPTION,
     CpuMeter,
     Env,
+    api_client,
+    begin,
     common_args,
-    emit,
-    environment,
+    footer,
     latency_summary,
     log,
     percentile,
-    preflight,
     profile_summary,
     ratio,
     run_main,
+    script,
     start_py_spy,
     table,
 )
 
 SHAPES = ("bare", "client", "api")
 THROUGHPUT_TARGET = 0.9  # issue 19: ≥ 0.9 × the fair bare
+WORKER_CPU_TARGET = 1.25  # issue 19 §4: worker CPU per case ≤ 1.25 × bare's
 
 
 async def run_level(
@@ -196,6 +197,8 @@ def ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "p99_latency_ratio": ratio(run["latency_ms"]["p99"], bare["latency_ms"]["p99"]),
                 # server + worker CPU per case, bare / product: > 0.8 means the product is that efficient
                 "cpu_efficiency": ratio(_cpu_case(bare), _cpu_case(run)),
+                # Issue 19 §4: worker CPU per case, product ÷ bare (None when the workers run in this process)
+                "worker_cpu_per_case_ratio": ratio(run["cpu_ms_per_case"]["worker"], bare["cpu_ms_per_case"]["worker"]),
             }
         )
     return out
@@ -252,6 +255,14 @@ def profile_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _verdict(value: float | None, target: float, at_least: bool) -> str:
+    if value is None:
+        return "-"
+    if (value >= target) if at_least else (value <= target):
+        return "met"
+    return f"missed by {abs(value - target):.2f}"
+
+
 def render(result: dict[str, Any]) -> str:
     rows = []
     for r in result["runs"]:
@@ -275,16 +286,18 @@ def render(result: dict[str, Any]) -> str:
         "  (server / worker / bench: CPU cores used; bench = driver + API + uvicorn, in this process;",
         "   ms/case: CPU milliseconds per completed case)",
         "",
-        f"Against the bare workflow at the same concurrency (target: throughput ≥ {THROUGHPUT_TARGET} × bare):",
+        f"Against the bare workflow at the same concurrency (issue 19 targets: throughput ≥ {THROUGHPUT_TARGET} × bare "
+        f"via client and via API; worker CPU per case ≤ {WORKER_CPU_TARGET} × bare):",
         table(
-            ["shape", "conc", "throughput ×", "p50 latency ×", "p99 latency ×", "CPU efficiency", "target"],
+            ["shape", "conc", "throughput ×", "target", "worker CPU/case ×", "target", "p50 latency ×", "p99 latency ×",
+             "CPU efficiency"],
             [
                 [
-                    q["shape"], q["concurrency"], q["throughput_ratio"], q["p50_latency_ratio"], q["p99_latency_ratio"],
-                    q["cpu_efficiency"],
-                    "-" if q["throughput_ratio"] is None
-                    else "met" if q["throughput_ratio"] >= THROUGHPUT_TARGET
-                    else f"missed by {THROUGHPUT_TARGET - q['throughput_ratio']:.2f}",
+                    q["shape"], q["concurrency"], q["throughput_ratio"],
+                    _verdict(q["throughput_ratio"], THROUGHPUT_TARGET, at_least=True),
+                    q.get("worker_cpu_per_case_ratio"),
+                    _verdict(q.get("worker_cpu_per_case_ratio"), WORKER_CPU_TARGET, at_least=False),
+                    q["p50_latency_ratio"], q["p99_latency_ratio"], q["cpu_efficiency"],
                 ]
                 for q in result["ratios"]
             ],
@@ -294,30 +307,17 @@ def render(result: dict[str, Any]) -> str:
         + "; ".join(f"{r['shape']}@{r['concurrency']} " + " ".join(f"{k}={v}" for k, v in r["step_p50_ms"].items()) for r in result["runs"]),
         "CPU efficiency = (server + worker CPU per bare case) / (the same per product case).",
         *profile_lines(result),
-        f"Worker options: {json.dumps(result['worker_options'])}; local activities: {result['local_activities'] or 'none'}; "
-        f"worker processes: {result['worker_processes'] or 'in this process'}",
-        f"Machine: {result['machine']['nproc']} cores, {result['machine']['ram_gib']} GiB, {result['machine']['cpu_model']}; "
-        f"busy before start {result['machine_busy_before_pct']} %; total {result['total_s']} s",
+        *footer(result),
     ]  # fmt: skip
     return "\n".join(lines)
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    pre = preflight(args.quiet_wait)
-    options = json.loads(args.options)
-    local = [n for n in args.local_activities.split(",") if n]
+    setup = begin(args)
     runs: list[dict[str, Any]] = []
-    async with environment(
-        worker=args.worker,
-        processes=args.worker_processes,
-        options=options,
-        local_activities=local,
-        bytecode=not args.no_bytecode,
-    ) as env:
+    async with setup.environment() as env:
         policy, calendar = await pinned(env.db.engine)
-        assert env.api is not None
-        limits = httpx.Limits(max_connections=max(args.levels) + 10, max_keepalive_connections=max(args.levels) + 10)
-        async with httpx.AsyncClient(base_url=env.api.url, timeout=120, limits=limits) as http:
+        async with api_client(env, connections=max(args.levels) + 10, timeout=120) as http:
             drivers: dict[str, Callable[[], Awaitable[CaseResult]]] = {
                 "bare": lambda: lifecycle_bare(env.client, env.db.engine),
                 "client": lambda: lifecycle_client(env.client, env.db.engine, policy, calendar),
@@ -343,17 +343,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "levels": args.levels,
         "warmup_s": args.warmup,
         "seconds": args.seconds,
-        "worker": args.worker,
-        "worker_processes": args.worker_processes if args.worker == "subprocess" else 0,
-        "worker_options": options,
-        "local_activities": local,
-        "api_transport": "httpx over TCP to uvicorn in the bench process",
-        "server": "temporal server start-dev, in memory, headless, 1 task-queue partition",
+        **setup.fields(),
+        "api_transport": API_TRANSPORT,
+        "server": SERVER_DESCRIPTION,
         "database": f"SQLite file (WAL) in a temp dir, {env.db.version}",
         "runs": runs,
         "ratios": ratios(runs),
         "worker_db_statements_total": worker_statements,
-        **pre.facts(bytecode=not args.no_bytecode),
+        **setup.facts(),
     }
     return result
 
@@ -377,15 +374,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = await bench(args)
+def write_plot(args: argparse.Namespace, result: dict[str, Any]) -> None:
     if args.plot:
         with contextlib.suppress(ImportError):
             plot(result, Path(args.plot))
             log(f"plot written to {args.plot}")
-    emit(render(result), result, args.out)
-    return 0 if all(r["errors_total"] == 0 for r in result["runs"]) else 1
+
+
+main = script(
+    parse_args, bench, render, ok=lambda result: all(r["errors_total"] == 0 for r in result["runs"]), after=write_plot
+)
 
 
 if __name__ == "__main__":
