@@ -1,7 +1,9 @@
 """Storage adapters for uploads: the local directory (used by the tests of the page) and the
-S3-compatible one as the settings build it (no store is reached here)."""
+S3-compatible one as the settings build it, against a local S3 endpoint (moto's server)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 from pydantic import SecretStr
@@ -9,6 +11,7 @@ from pydantic import SecretStr
 from core.settings import Settings
 from services.uploads import NoScan, scanner_from
 from store.files import LocalStorage, S3Storage, storage_from
+from tests.support.receiver import free_port
 
 
 async def test_local_storage_writes_whole_files_below_its_root_only(tmp_path) -> None:
@@ -48,3 +51,38 @@ class Rejecting:
 
 def rejecting(settings: Settings) -> Rejecting:
     return Rejecting()
+
+
+@pytest.fixture
+def s3_endpoint() -> Iterator[str]:
+    """A local S3 endpoint (moto's server, over HTTP on a free port): the S3 API the store speaks."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+async def test_the_s3_store_keeps_returns_and_deletes_a_file(s3_endpoint: str) -> None:
+    settings = Settings(
+        upload_storage="s3", s3_endpoint=s3_endpoint, s3_bucket="case-files", s3_region="us-east-1",
+        s3_access_key=SecretStr("testing"), s3_secret_key=SecretStr("testing"), s3_secure=False,
+    )  # fmt: skip
+    storage = storage_from(settings)
+    assert isinstance(storage, S3Storage)
+    storage.client.make_bucket("case-files")
+    key = "AS-20261201-000001/att-1.jpg"
+    await storage.put(key, b"\xff\xd8 a photo", "image/jpeg")
+    assert await storage.get(key) == b"\xff\xd8 a photo"
+    stored = storage.client.stat_object("case-files", key)
+    assert (stored.size, stored.content_type) == (len(b"\xff\xd8 a photo"), "image/jpeg")
+    assert await storage.get("AS-20261201-000001/att-2.jpg") is None  # never stored: nothing, not an error
+    with pytest.raises(ValueError, match="not a storage key"):
+        await storage.put("../outside.jpg", b"x", "image/jpeg")
+    await storage.delete(key)
+    assert await storage.get(key) is None
+    await storage.delete(key)  # again (a retried retention run): no error
