@@ -41,10 +41,13 @@ def awaiting_confirmation(link: PlatformLink) -> SentDecision | None:
 
 
 def decision_kinds(live: CaseState | None) -> list[str]:
+    return kinds_for(live.platform if live is not None else None)
+
+
+def kinds_for(link: PlatformLink | None) -> list[str]:
     """The decisions the merchant may send now (README's status table: on the application,
     approve the refund, authorise the return or refuse; once the goods are back, confirm receipt
     or refuse); none when the case is no marketplace after-sale or nothing is the merchant's."""
-    link = live.platform if live is not None else None
     if link is None or link.step in FINAL_STEPS:
         return []
     # A decision the platform refused is a person's task: it may be sent again, or another.
