@@ -76,9 +76,9 @@ def fields(live: CaseState | None) -> list[forms.FormField]:
     return found
 
 
-def problems(form: Any, live: CaseState | None, errors: dict[str, str]) -> dict[str, str]:
+def problems(form: Any, kinds: list[str], errors: dict[str, str]) -> dict[str, str]:
     """The form's refusals by field: the model refuses a refusal without its reason for the whole
-    body, and a decision that does not fit the step is not among the choices shown."""
+    body, and a decision not among `kinds` (those that fit the step) was not among the choices shown."""
     found = dict(errors)
     kind = str(form.get("kind") or "").strip()
     reason = str(form.get("reason") or "").strip()
@@ -86,6 +86,6 @@ def problems(form: Any, live: CaseState | None, errors: dict[str, str]) -> dict[
         if found.get("form") == forms.MESSAGES["value_error"]:
             del found["form"]
         found["reason"] = forms.MESSAGES["missing"]
-    if kind and "kind" not in found and kind not in decision_kinds(live):
+    if kind and "kind" not in found and kind not in kinds:
         found["kind"] = forms.MESSAGES["enum"]
     return found

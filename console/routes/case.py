@@ -133,7 +133,7 @@ async def act(request: Request, number: Number, slug: str, session: FormSession)
         if action.choice and live is not None and chosen not in choices(action, live):
             errors = {action.choice: forms.MESSAGES["missing"], **errors}
         if slug == "platform-decision":
-            errors = marketplace.problems(form, live, errors)
+            errors = marketplace.problems(form, marketplace.decision_kinds(live), errors)
         if body is not None and slug == "return-step":
             errors.update(dict(ReturnStepReport.model_validate(body).problems(ReturnStep(str(chosen)))))
         if (

@@ -20,7 +20,6 @@ from domain.marketplace import (
     PlatformTask,
     SentDecision,
 )
-from domain.state import CaseState
 
 APPLIED = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 DUE = APPLIED + timedelta(hours=24)
@@ -83,13 +82,12 @@ def test_a_platform_refusal_is_a_persons_to_take_up() -> None:
 
 
 def test_the_forms_refusals_name_their_field() -> None:
-    # Only the link is read: the rest of the state is no business of these checks.
-    live = CaseState.model_construct(platform=link(PlatformStep.REQUESTED, kind=AfterSaleKind.REFUND_AFTER_SHIPPING))
+    kinds = kinds_for(link(PlatformStep.REQUESTED, kind=AfterSaleKind.REFUND_AFTER_SHIPPING))
     # The model refuses a refusal without its reason for the whole body; the form names the field.
-    refused = problems(FormData({"kind": "refuse", "reason": " "}), live, {"form": MESSAGES["value_error"]})
+    refused = problems(FormData({"kind": "refuse", "reason": " "}), kinds, {"form": MESSAGES["value_error"]})
     assert refused == {"reason": MESSAGES["missing"]}
-    assert problems(FormData({"kind": "refuse", "reason": "opened"}), live, {}) == {}
+    assert problems(FormData({"kind": "refuse", "reason": "opened"}), kinds, {}) == {}
     # A decision the step does not offer (nothing comes back on a refund-only request to authorise).
-    assert problems(FormData({"kind": "authorise_return"}), live, {}) == {"kind": MESSAGES["enum"]}
+    assert problems(FormData({"kind": "authorise_return"}), kinds, {}) == {"kind": MESSAGES["enum"]}
     # No marketplace after-sale at all: no decision fits.
-    assert problems(FormData({"kind": "approve_refund"}), None, {}) == {"kind": MESSAGES["enum"]}
+    assert problems(FormData({"kind": "approve_refund"}), kinds_for(None), {}) == {"kind": MESSAGES["enum"]}
