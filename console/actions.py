@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from console.marketplace import decision_kinds
 from domain.case import (
     Actor,
     Approval,
@@ -35,6 +36,7 @@ from domain.contribution import ContributionStatus, ContributionSubmission, Cont
 from domain.follow_up import CallBackCompletion, FixCheckAnswer, FixCheckStatus, ResultTold
 from domain.lifecycle import ALLOWED_STAGES
 from domain.lifecycle import Action as Step
+from domain.marketplace import PlatformDecisionRequest
 from domain.returns import ReturnStep, ReturnStepReport
 from domain.sla import DeadlineExtension
 from domain.state import CaseState
@@ -118,6 +120,13 @@ ACTIONS: dict[str, CaseAction] = {
         CaseAction("fix-check", "fix-check", CaseWorkflow.answer_fix_check, FixCheckAnswer, Step.ANSWER_FIX_CHECK),
         CaseAction("duplicate", "duplicate", CaseWorkflow.mark_duplicate, DuplicateMark, Step.MARK_DUPLICATE),
         CaseAction("withdraw", "withdraw", CaseWorkflow.withdraw, Withdrawal, Step.WITHDRAW),
+        CaseAction(
+            "platform-decision",
+            "platform-decisions",
+            CaseWorkflow.platform_decide,
+            PlatformDecisionRequest,
+            Step.PLATFORM_DECIDE,
+        ),
     ]
 }
 
@@ -161,6 +170,8 @@ def _live_allows(action: CaseAction, actor: Actor, live: CaseState) -> bool:
         return live.exchange_offer is not None and live.exchange_choice is None
     if action.slug == "follow-up":
         return live.follow_up is not None
+    if action.slug == "platform-decision":  # a marketplace after-sale waiting for the merchant (console/marketplace.py)
+        return bool(decision_kinds(live))
     return True
 
 

@@ -56,8 +56,19 @@ def pages_words() -> set[str]:
     return words
 
 
+def marketplace_words() -> set[str]:
+    """What the case page's marketplace card names from the platform link (templates/case.html)."""
+    from domain.marketplace import AfterSaleKind, Platform, PlatformStep
+
+    return {
+        *(f"platform:{p.value}" for p in Platform),
+        *(f"platform-step:{s.value}" for s in PlatformStep),
+        *(f"after-sale-kind:{k.value}" for k in AfterSaleKind),
+    }
+
+
 def everything_named() -> set[str]:
     """The values the domain can hand a page, each of which must be in the catalogs."""
-    return form_words() | pages_words() | FORM_ERRORS | {*(s.value for s in Stage), *(r.value for r in Role), *(d.value for d in Department),
+    return form_words() | pages_words() | marketplace_words() | FORM_ERRORS | {*(s.value for s in Stage), *(r.value for r in Role), *(d.value for d in Department),
             *(k.value for k in EventKind), *(c.value for c in ClockName), *INBOX_REASONS,
             *(e.value for kind in (Category, Channel, CustomerTier, ResolutionType, ClockState) for e in kind)}  # fmt: skip

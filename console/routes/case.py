@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
-from console import forms
+from console import forms, marketplace
 from console.actions import ACTIONS, CaseAction, choices, offered
 from console.app import CaseHidden
 from console.render import page
@@ -77,6 +77,8 @@ def _fields(action: CaseAction, live: CaseState | None) -> list[forms.FormField]
     chosen = [forms.FormField(action.choice, "select", True, choices(action, live))] if action.choice and live else []
     if action.slug == "departments":
         return forms.departments_fields()
+    if action.slug == "platform-decision":
+        return marketplace.fields(live)
     return chosen + (forms.fields_of(action.model) if action.model else [])
 
 
@@ -130,6 +132,8 @@ async def act(request: Request, number: Number, slug: str, session: FormSession)
         body, errors, sent = reader(action.model, form)
         if action.choice and live is not None and chosen not in choices(action, live):
             errors = {action.choice: forms.MESSAGES["missing"], **errors}
+        if slug == "platform-decision":
+            errors = marketplace.problems(form, marketplace.decision_kinds(live), errors)
         if body is not None and slug == "return-step":
             errors.update(dict(ReturnStepReport.model_validate(body).problems(ReturnStep(str(chosen)))))
         if (

@@ -53,12 +53,15 @@ class Console:
 
 
 @asynccontextmanager
-async def console_running(env: WorkflowEnvironment, database: Database, task_queue: str) -> AsyncIterator[Console]:
+async def console_running(
+    env: WorkflowEnvironment, database: Database, task_queue: str, **changes: Any
+) -> AsyncIterator[Console]:
+    """`changes`: settings on top of the tests' (a marketplace's credentials, say)."""
     from playwright.async_api import async_playwright
 
     from tests.conftest import app_settings
 
-    settings = app_settings(database, task_queue)
+    settings = app_settings(database, task_queue, **changes)
     app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     enable_dev_sign_in(app)
     chromium = chromium_path()
