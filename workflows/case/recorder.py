@@ -49,6 +49,10 @@ SNAPSHOT_AS_IS = [
 ]
 
 
+# The attributes a new case leaves unset until it has them (before the patch every upsert unset them).
+UNSET_AT_START = (sa.CASE_PRIORITY, sa.DEPARTMENT, sa.NEXT_DEADLINE, sa.ASSIGNEE)
+
+
 def _update(key: Any, value: Any) -> SearchAttributeUpdate:
     """An empty keyword (no priority, department or assignee yet) is unset, as a missing deadline."""
     return key.value_unset() if value is None or value == "" else key.value_set(value)
@@ -132,10 +136,14 @@ class Recorder(CaseBase):
         `record_transitions`, in one write."""
         self._publish()
         one = len(transitions) == 1
+        # Without the fields at their defaults, which the activity reads back as the same
+        # Transition: a regular activity's input is kept in history (issue 19 §4). Not a
+        # command's identity: replay compares an activity's type and id, never its input.
+        lean = [t.model_dump(mode="json", exclude_defaults=True) for t in transitions]
         try:
             await self._own_activity(
                 CaseActivities.record_transition if one else CaseActivities.record_transitions,
-                transitions[0] if one else list(transitions),
+                lean[0] if one else lean,
                 after_accept=one,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RECORD_RETRY,

@@ -32,7 +32,7 @@ from workflows.case.handlers.handling import HandlingHandlers
 from workflows.case.handlers.intake import IntakeHandlers
 from workflows.case.handlers.marketplace import MarketplaceHandlers
 from workflows.case.handlers.returns import ReturnHandlers
-from workflows.case.recorder import Recorder
+from workflows.case.recorder import UNSET_AT_START, Recorder
 
 
 def _archived(case: CaseState) -> bool:
@@ -76,7 +76,9 @@ class CaseWorkflow(
         self._recorded_categories: list | None = None  # unknown until this run records once
         self._batch: list[Transition] | None = None  # transitions held for one write (coalesced due items)
         self._refusal: str | None = None  # what the database refused for good, if it did
-        self._published: dict = {}  # search attribute -> the value last upserted in this run
+        # Search attribute -> the value last upserted in this run. A new case has none set:
+        # its empty keywords need no unset (a continued one may carry them from the last run).
+        self._published: dict = {} if start.state else dict.fromkeys(UNSET_AT_START)
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
