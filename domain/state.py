@@ -58,13 +58,13 @@ class CaseStart(BaseModel):
     # Where the case's page in the console is, for the link in Temporal UI's current details.
     console_url: str | None = None
 
-    # The pinned policy and rules that are a released built-in go by reference (version and
+    # The pinned policy, calendar and rules that are a released built-in go by reference (version and
     # digest, under `released`) instead of in full (domain/released_rules.py): the start input
     # is in the history of every case and of every run a case continues as new into.
     @model_serializer(mode="wrap")
     def _by_reference(self, handler: SerializerFunctionWrapHandler) -> Any:
         data = handler(self)
-        refs = {kind: ref for kind in ("policy", "rules") if (ref := reference(kind, getattr(self, kind)))}
+        refs = {kind: ref for kind in ("policy", "calendar", "rules") if (ref := reference(kind, getattr(self, kind)))}
         if refs and isinstance(data, dict):
             for kind in refs:
                 del data[kind]

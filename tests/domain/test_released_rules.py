@@ -4,6 +4,7 @@ whose code does not have it as released refuses to read it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 
@@ -11,9 +12,10 @@ import pytest
 from pydantic import ValidationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from domain.calendar import BusinessCalendar
 from domain.case import CaseIntake
 from domain.handling import HandlingRules
-from domain.released_rules import KINDS, RELEASED, digest
+from domain.released_rules import DEFAULTS, KINDS, RELEASED, digest, resolve
 from domain.sla import SlaPolicy
 from domain.state import CaseStart
 from tests.support.people import AGENT_ACTOR, intake
@@ -35,8 +37,8 @@ def _round_trip(start: CaseStart) -> tuple[dict, CaseStart]:
 
 def test_every_default_is_released_unchanged_under_its_version() -> None:
     # Changing a built-in without a new version would change the rules of every case pinned to it.
-    for kind, model in KINDS.items():
-        default = model()
+    for kind in DEFAULTS:
+        default = KINDS[kind]()
         released = RELEASED.get((kind, default.version))  # type: ignore[attr-defined]
         assert released is not None, f"the default {kind} is not released: add it to RELEASED"
         assert digest(default.model_dump_json()) == digest(released)
@@ -45,7 +47,9 @@ def test_every_default_is_released_unchanged_under_its_version() -> None:
 def test_released_rules_go_by_reference_and_read_back_whole() -> None:
     start = _start()
     data, back = _round_trip(start)
-    assert "policy" not in data and "rules" not in data
+    assert (
+        "policy" not in data and "rules" not in data and "calendar" in data
+    )  # the model's default calendar is not released
     assert set(data["released"]) == {"policy", "rules"}
     assert data["released"]["policy"]["version"] == SlaPolicy().version
     assert back == start
@@ -78,3 +82,23 @@ def test_a_digest_this_code_does_not_have_is_refused() -> None:
     data["released"]["policy"] = {"version": "2020-01-gone", "digest": "0" * 16}
     with pytest.raises(ValidationError, match="not released in this code"):
         CaseStart.model_validate(data)
+
+
+def test_released_calendars_are_named_after_their_content() -> None:
+    # core/calendar_sources.py names an official calendar "cn-" + the digest of its content,
+    # so an entry cannot change under its version.
+    calendars = [text for (kind, _), text in RELEASED.items() if kind == "calendar"]
+    assert calendars
+    for text in calendars:
+        calendar = BusinessCalendar.model_validate_json(text)
+        content = calendar.model_dump_json(exclude={"version"})
+        assert calendar.version == f"cn-{hashlib.sha256(content.encode()).hexdigest()[:12]}"
+        assert calendar.model_dump_json() == text
+
+
+def test_a_released_calendar_goes_by_reference() -> None:
+    version = next(version for kind, version in RELEASED if kind == "calendar")
+    calendar = resolve("calendar", {"version": version, "digest": digest(RELEASED[("calendar", version)])})
+    data, back = _round_trip(_start(calendar=calendar))
+    assert "calendar" not in data and data["released"]["calendar"]["version"] == version
+    assert back.calendar == calendar
