@@ -67,7 +67,7 @@ class CaseStart(BaseModel):
         refs = {kind: ref for kind in ("policy", "calendar", "rules") if (ref := reference(kind, getattr(self, kind)))}
         if refs and isinstance(data, dict):
             for kind in refs:
-                del data[kind]
+                data.pop(kind, None)
             data["released"] = refs
         return data
 
@@ -76,7 +76,7 @@ class CaseStart(BaseModel):
     def _resolve_references(cls, data: Any) -> Any:
         if isinstance(data, dict) and "released" in data:
             data = dict(data)
-            for kind, ref in data.pop("released").items():
+            for kind, ref in (data.pop("released") or {}).items():
                 data[kind] = resolve(kind, ref)
         return data
 
