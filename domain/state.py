@@ -58,9 +58,9 @@ class CaseStart(BaseModel):
     # Where the case's page in the console is, for the link in Temporal UI's current details.
     console_url: str | None = None
 
-    # The pinned policy, calendar and rules that are a released built-in go by reference (version and
-    # digest, under `released`) instead of in full (domain/released_rules.py): the start input
-    # is in the history of every case and of every run a case continues as new into.
+    # The pinned policy, calendar and rules that are a released built-in go by reference
+    # (version and digest, under `released`) instead of in full (domain/released_rules.py):
+    # the start input is in the history of every case and of every run it continues into.
     @model_serializer(mode="wrap")
     def _by_reference(self, handler: SerializerFunctionWrapHandler) -> Any:
         data = handler(self)
