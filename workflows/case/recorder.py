@@ -217,8 +217,9 @@ class Recorder(CaseBase):
 
     def _publish(self) -> None:
         """Search attributes and current details for operators in Temporal UI: the attributes
-        that changed since the last upsert (all of them before CHANGED_SEARCH_ATTRIBUTES, and
-        all at the first upsert of a run: a continued case starts a new run)."""
+        that changed since the last upsert (all of them, every time, before
+        CHANGED_SEARCH_ATTRIBUTES). A new case knows its empty keywords unset; a continued
+        one's new run knows nothing and upserts all once."""
         case = self._case
         values: dict[Any, Any] = {
             sa.CASE_STAGE: case.stage.value,
