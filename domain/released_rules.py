@@ -10,6 +10,10 @@ test_released_rules.py fails if a default changes under a released version); a n
 official calendar is added as `china_calendar([year, year + 1])` dumps it. A start whose
 digest is not the one here is refused when it is read (`resolve`): a worker that cannot
 rebuild the rules a case was pinned to must not run it.
+
+Deploy workers before the API (or the CLI that starts cases): a worker older than this module
+ignores `released` and reads the model defaults, which are the released policy and rules but
+not the official calendar (`BusinessCalendar()` is the plain office week).
 """
 
 from __future__ import annotations
