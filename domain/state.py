@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from domain.calendar import BusinessCalendar
 from domain.case import (
@@ -27,6 +28,7 @@ from domain.contribution import Contribution
 from domain.follow_up import CallBackTask, FixCheck
 from domain.handling import HandlingRules
 from domain.marketplace import PlatformLink
+from domain.released_rules import reference, resolve
 from domain.returns import ReturnProgress
 from domain.sla import (
     TASK_CLOCKS,
@@ -55,6 +57,28 @@ class CaseStart(BaseModel):
     platform: PlatformLink | None = None
     # Where the case's page in the console is, for the link in Temporal UI's current details.
     console_url: str | None = None
+
+    # The pinned policy, calendar and rules that are a released built-in go by reference
+    # (version and digest, under `released`) instead of in full (domain/released_rules.py):
+    # the start input is in the history of every case and of every run it continues into.
+    @model_serializer(mode="wrap")
+    def _by_reference(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        refs = {kind: ref for kind in ("policy", "calendar", "rules") if (ref := reference(kind, getattr(self, kind)))}
+        if refs and isinstance(data, dict):
+            for kind in refs:
+                data.pop(kind, None)
+            data["released"] = refs
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_references(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "released" in data:
+            data = dict(data)
+            for kind, ref in (data.pop("released") or {}).items():
+                data[kind] = resolve(kind, ref)
+        return data
 
 
 class CaseProgress(BaseModel):

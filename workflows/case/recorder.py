@@ -25,7 +25,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import ClockName
 
 from workflows.case.base import CUSTOMER_VISIBLE_STAGES, RECORD_RETRY, UPDATED_STAGES, CaseBase, Next
-from workflows.case.patches import COALESCE_DUE_ITEMS, LOCAL_SIDE_EFFECTS, RECORD_AFTER_ACCEPT, RECORD_REFUSED
+from workflows.case.patches import (
+    CHANGED_SEARCH_ATTRIBUTES,
+    COALESCE_DUE_ITEMS,
+    LOCAL_SIDE_EFFECTS,
+    RECORD_AFTER_ACCEPT,
+    RECORD_REFUSED,
+)
 
 # The fields of the case row that a transition carries as the case has them.
 SNAPSHOT_AS_IS = [
@@ -41,6 +47,15 @@ SNAPSHOT_AS_IS = [
     "outcome",
     "closed_at",
 ]
+
+
+# The attributes a new case leaves unset until it has them (before the patch every upsert unset them).
+UNSET_AT_START = (sa.CASE_PRIORITY, sa.DEPARTMENT, sa.NEXT_DEADLINE, sa.ASSIGNEE)
+
+
+def _update(key: Any, value: Any) -> SearchAttributeUpdate:
+    """An empty keyword (no priority, department or assignee yet) is unset, as a missing deadline."""
+    return key.value_unset() if value is None or value == "" else key.value_set(value)
 
 
 class Recorder(CaseBase):
@@ -121,10 +136,14 @@ class Recorder(CaseBase):
         `record_transitions`, in one write."""
         self._publish()
         one = len(transitions) == 1
+        # Without the fields at their defaults, which the activity reads back as the same
+        # Transition: a regular activity's input is kept in history (issue 19 §4). Not a
+        # command's identity: replay compares an activity's type and id, never its input.
+        lean = [t.model_dump(mode="json", exclude_defaults=True) for t in transitions]
         try:
             await self._own_activity(
                 CaseActivities.record_transition if one else CaseActivities.record_transitions,
-                transitions[0] if one else list(transitions),
+                lean[0] if one else lean,
                 after_accept=one,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RECORD_RETRY,
@@ -197,26 +216,30 @@ class Recorder(CaseBase):
             await self._record(EventKind.SLA_RESUMED, SYSTEM_ACTOR, data={"clocks": resumed, "due_at": due})
 
     def _publish(self) -> None:
-        """Search attributes and current details for operators in Temporal UI."""
+        """Search attributes and current details for operators in Temporal UI: the attributes
+        that changed since the last upsert (all of them, every time, before
+        CHANGED_SEARCH_ATTRIBUTES). A new case knows its empty keywords unset; a continued
+        one's new run knows nothing and upserts all once."""
         case = self._case
-        deadline = case.next_deadline
-
-        def keyword(key: Any, value: str | None) -> SearchAttributeUpdate:
-            return key.value_set(value) if value else key.value_unset()
-
-        workflow.upsert_search_attributes(
-            [
-                sa.CASE_STAGE.value_set(case.stage.value),
-                keyword(sa.CASE_PRIORITY, case.priority.value if case.priority else None),
-                sa.CASE_CATEGORY.value_set([c.value for c in case.categories]),
-                keyword(sa.DEPARTMENT, case.department.value if case.department else None),
-                sa.SLA_STATE.value_set(case.sla_state.value),
-                sa.ESCALATION_LEVEL.value_set(case.escalation_level),
-                sa.REOPEN_COUNT.value_set(case.reopen_count),
-                sa.NEXT_DEADLINE.value_set(deadline) if deadline else sa.NEXT_DEADLINE.value_unset(),
-                keyword(sa.ASSIGNEE, case.assignee),
-                sa.CHANNEL.value_set(case.intake.channel.value),
-                sa.CUSTOMER_TIER.value_set(case.intake.customer.tier.value),
-            ]
-        )
+        values: dict[Any, Any] = {
+            sa.CASE_STAGE: case.stage.value,
+            sa.CASE_PRIORITY: case.priority.value if case.priority else None,
+            sa.CASE_CATEGORY: [c.value for c in case.categories],
+            sa.DEPARTMENT: case.department.value if case.department else None,
+            sa.SLA_STATE: case.sla_state.value,
+            sa.ESCALATION_LEVEL: case.escalation_level,
+            sa.REOPEN_COUNT: case.reopen_count,
+            sa.NEXT_DEADLINE: case.next_deadline,
+            sa.ASSIGNEE: case.assignee,
+            sa.CHANNEL: case.intake.channel.value,
+            sa.CUSTOMER_TIER: case.intake.customer.tier.value,
+        }
+        published = self._published
+        if workflow.patched(CHANGED_SEARCH_ATTRIBUTES):
+            changed = [key for key, value in values.items() if key not in published or published[key] != value]
+        else:
+            changed = list(values)
+        if changed:
+            workflow.upsert_search_attributes([_update(key, values[key]) for key in changed])
+        published.update(values)
         workflow.set_current_details(current_details(case, self._next_item()))

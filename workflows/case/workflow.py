@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import SlaView, sla_view
     from domain.state import CaseStart, CaseState, CaseView
 
+from workflows.case.base import answer
 from workflows.case.deadlines import Deadlines
 from workflows.case.handlers.approval import ApprovalHandlers
 from workflows.case.handlers.closing import ClosingHandlers
@@ -31,7 +32,7 @@ from workflows.case.handlers.handling import HandlingHandlers
 from workflows.case.handlers.intake import IntakeHandlers
 from workflows.case.handlers.marketplace import MarketplaceHandlers
 from workflows.case.handlers.returns import ReturnHandlers
-from workflows.case.recorder import Recorder
+from workflows.case.recorder import UNSET_AT_START, Recorder
 
 
 def _archived(case: CaseState) -> bool:
@@ -75,6 +76,9 @@ class CaseWorkflow(
         self._recorded_categories: list | None = None  # unknown until this run records once
         self._batch: list[Transition] | None = None  # transitions held for one write (coalesced due items)
         self._refusal: str | None = None  # what the database refused for good, if it did
+        # Search attribute -> the value last upserted in this run. A new case has none set:
+        # its empty keywords need no unset (a continued one may carry them from the last run).
+        self._published: dict = {} if start.state else dict.fromkeys(UNSET_AT_START)
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
@@ -116,4 +120,4 @@ class CaseWorkflow(
     async def receipt(self) -> CaseView:
         """Returns once the case is in the database and acknowledged (used with update-with-start)."""
         await workflow.wait_condition(lambda: self._recorded > 0)
-        return self._case.view()
+        return answer(self._case)  # read back as a CaseView

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import ClockName, SlaClock, Target
     from domain.state import CaseView
 
-from workflows.case.base import RECORD_RETRY, action_update, refuse
+from workflows.case.base import RECORD_RETRY, action_update, answer, refuse
 from workflows.case.deadlines import Deadlines
 from workflows.case.patches import PLATFORM_CLOCK, PLATFORM_DECISIONS
 
@@ -69,7 +69,7 @@ class MarketplaceHandlers(Deadlines):
         await workflow.wait_condition(lambda: self._case.seq > 0)
         async with self._lock:
             await self._apply_platform_event(event)
-        return self._case.view()
+        return answer(self._case)  # read back as a CaseView
 
     @platform_event.validator
     def _validate_platform_event(self, event: PlatformEvent) -> None:

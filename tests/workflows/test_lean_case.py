@@ -1,0 +1,92 @@
+"""The lean case (issue 19 §4): what a case keeps in its history is what it needs.
+
+Updates answer the view without its defaults, which every caller reads back as the same
+`CaseView`; search attributes are upserted only when they change (patch
+changed-search-attributes); the pinned rules go by reference (tests/domain/test_released_rules.py)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.converter import DataConverter
+from temporalio.testing import WorkflowEnvironment
+
+from domain.state import CaseView
+from tests.conftest import Database
+from tests.support.api import post
+from tests.support.people import AGENT, HANDLER, TRIAGE, intake
+from workflows.case.base import answer
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+
+
+def _answers(baseline: Path) -> list[bytes]:
+    found = []
+    for path in sorted(baseline.glob("*.json")):
+        for event in json.loads(path.read_text(encoding="utf-8"))["events"]:
+            done = event.get("workflowExecutionUpdateCompletedEventAttributes")
+            payloads = done and done["outcome"].get("success", {}).get("payloads")
+            if payloads:
+                found.append(base64.b64decode(payloads[0]["data"]))
+    return found
+
+
+def test_every_recorded_answer_reads_back_the_same_from_its_lean_form() -> None:
+    # The full views older baselines answered with, in every state the recorded paths reach.
+    full = [answer for baseline in sorted(HISTORIES.iterdir()) if baseline.name < "v8" for answer in _answers(baseline)]
+    assert len(full) > 1000
+    for data in full:
+        view = CaseView.model_validate_json(data)
+        lean = view.model_dump(mode="json", exclude_defaults=True)
+        assert len(json.dumps(lean)) < len(data)
+        assert CaseView.model_validate(lean) == view
+
+
+def test_the_answer_is_the_view_without_its_defaults() -> None:
+    view = CaseView.model_validate_json(_answers(HISTORIES / "v7-continued-case")[-1])
+    lean = answer(SimpleNamespace(view=lambda: view))  # type: ignore[arg-type]  # answer() asks only view()
+    defaults = {
+        name
+        for name, field in CaseView.model_fields.items()
+        if getattr(view, name) == field.get_default(call_default_factory=True)
+    }
+    assert defaults and not defaults & set(lean)
+    assert CaseView.model_validate(lean) == view
+
+
+async def test_search_attributes_are_upserted_only_when_they_change(
+    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment, worker: str
+) -> None:
+    opened = await post(api, "/cases", intake(), AGENT)
+    number = opened["number"]
+    await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
+    accepted = await post(api, f"/cases/{number}/accept", None, HANDLER)
+    assert accepted["stage"] == "in_handling" and accepted["clocks"]  # the whole view, as before
+    history = await env.client.get_workflow_handle(number).fetch_history()
+    converter = DataConverter.default.payload_converter
+    held: dict[str, Any] = {}
+    upserts = 0
+    for event in history.events:
+        if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            continue
+        fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        ours = {
+            name: converter.from_payload(p) if p.data else None  # an unset one is an empty payload
+            for name, p in fields.items()
+            if name != "TemporalChangeVersion"  # the SDK's, with each patch marker
+        }
+        for name, value in ours.items():
+            assert name not in held or held[name] != value, f"{name} upserted unchanged: {value!r}"
+            held[name] = value
+        upserts += bool(ours)
+    # Eleven attributes at each of the first five upserts before the patch; now only what changed,
+    # and a new case unsets nothing it never had.
+    assert None not in held.values()
+    assert upserts <= 5
+    assert held["CaseStage"] == "in_handling" and held["Assignee"] == accepted["assignee"]
