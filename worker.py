@@ -36,9 +36,10 @@ from delivery.stock import StockService
 from domain.marketplace import Platform
 from domain.triage import DEFAULT_RULES, TriageRules
 from services.customer_links import Purpose, issue_link
+from services.file_store import storage_from
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
-from store.files import FileStorage, storage_from
+from store.files import FileStorage
 from store.reconciliation import LinkStates
 from store.retention import RetentionStore
 from store.triage_rules import DEFAULT_CACHE_SECONDS, ActiveTriageRules, TriageRulesStore

@@ -37,13 +37,13 @@ from console.app import install as install_console
 from core.settings import Settings, get_settings
 from core.temporal_client import connect
 from core.tracing import trace_app, trace_engine
+from services.file_store import storage_from
 from services.sla_rules import SlaRulebook
 from services.uploads import scanner_from
 from store.apikeys import ApiKeyStore
 from store.attachments import AttachmentStore
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
-from store.files import storage_from
 from store.reports import ReportStore
 from store.rules import RulesStore
 from store.triage_rules import ActiveTriageRules, TriageRulesStore

@@ -11,9 +11,11 @@ official calendar is added as `china_calendar([year, year + 1])` dumps it. A sta
 digest is not the one here is refused when it is read (`resolve`): a worker that cannot
 rebuild the rules a case was pinned to must not run it.
 
-Deploy workers before the API (or the CLI that starts cases): a worker older than this module
-ignores `released` and reads the model defaults, which are the released policy and rules but
-not the official calendar (`BusinessCalendar()` is the plain office week).
+A worker older than this module cannot read such a start: the rules' fields hold the word
+"released" (BY_REFERENCE) where it expects the rules, so its workflow task fails and is
+retried until a worker that has this module takes it (deploy workers before the API to avoid
+the wait); it never runs the case on its model defaults, which for the calendar are the plain
+office week (`BusinessCalendar()`), not the official days.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pydantic import BaseModel
 from domain.calendar import BusinessCalendar
 from domain.handling import HandlingRules
 from domain.sla import SlaPolicy
+
+BY_REFERENCE = "released"  # what a start carries in a field whose rules go by reference
 
 KINDS: dict[str, type[BaseModel]] = {"policy": SlaPolicy, "rules": HandlingRules, "calendar": BusinessCalendar}
 

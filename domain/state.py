@@ -28,7 +28,7 @@ from domain.contribution import Contribution
 from domain.follow_up import CallBackTask, FixCheck
 from domain.handling import HandlingRules
 from domain.marketplace import PlatformLink
-from domain.released_rules import reference, resolve
+from domain.released_rules import BY_REFERENCE, reference, resolve
 from domain.returns import ReturnProgress
 from domain.sla import (
     TASK_CLOCKS,
@@ -61,13 +61,17 @@ class CaseStart(BaseModel):
     # The pinned policy, calendar and rules that are a released built-in go by reference
     # (version and digest, under `released`) instead of in full (domain/released_rules.py):
     # the start input is in the history of every case and of every run it continues into.
+    # Each such field holds the word "released" where a worker older than the references
+    # expects the rules themselves: it fails to read the start (its workflow task is retried
+    # until a worker that knows them takes it) instead of running the case on its defaults,
+    # which for the calendar are the plain office week, not the official one.
     @model_serializer(mode="wrap")
     def _by_reference(self, handler: SerializerFunctionWrapHandler) -> Any:
         data = handler(self)
         refs = {kind: ref for kind in ("policy", "calendar", "rules") if (ref := reference(kind, getattr(self, kind)))}
         if refs and isinstance(data, dict):
             for kind in refs:
-                data.pop(kind, None)
+                data[kind] = BY_REFERENCE
             data["released"] = refs
         return data
 
@@ -77,7 +81,7 @@ class CaseStart(BaseModel):
         if isinstance(data, dict) and "released" in data:
             data = dict(data)
             for kind, ref in (data.pop("released") or {}).items():
-                data[kind] = resolve(kind, ref)
+                data[kind] = resolve(kind, ref)  # over the placeholder, or where a first form left none
         return data
 
 

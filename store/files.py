@@ -12,8 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from core.settings import Settings
-
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,3}$")
 
 
@@ -111,17 +109,3 @@ class S3Storage:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.remove_object, self.bucket, _checked(key))
-
-
-def storage_from(settings: Settings) -> FileStorage:
-    """The storage adapter the settings name: a local directory, or an S3-compatible store."""
-    if settings.upload_storage != "s3":
-        return LocalStorage(settings.effective_upload_dir)
-    if not settings.s3_endpoint:
-        raise ValueError("UPLOAD_STORAGE=s3 needs S3_ENDPOINT (host:port)")
-    secret = settings.s3_secret_key
-    return S3Storage(
-        settings.s3_endpoint, settings.s3_bucket,
-        access_key=settings.s3_access_key.get_secret_value() if settings.s3_access_key else None,
-        secret_key=secret.get_secret_value() if secret else None, region=settings.s3_region, secure=settings.s3_secure,
-    )  # fmt: skip

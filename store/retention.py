@@ -31,7 +31,7 @@ REMOVED = [
 class RetentionStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], files: FileStorage | None = None) -> None:
         self._sessions = sessions
-        self._files = files  # where uploads are kept (store.files.storage_from); None: keeps none
+        self._files = files  # where uploads are kept (services/file_store.storage_from); None: keeps none
 
     async def anonymise_archived_before(self, cutoff: datetime, retention_years: int, limit: int) -> list[str]:
         """Anonymise up to `limit` cases archived before `cutoff` and not yet anonymised.

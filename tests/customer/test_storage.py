@@ -9,8 +9,9 @@ import pytest
 from pydantic import SecretStr
 
 from core.settings import Settings
+from services.file_store import storage_from
 from services.uploads import NoScan, scanner_from
-from store.files import LocalStorage, S3Storage, storage_from
+from store.files import LocalStorage, S3Storage
 from tests.support.receiver import free_port
 
 
