@@ -135,13 +135,39 @@ async def fresh_postgres_database(url: str) -> AsyncIterator[str]:
         await admin.dispose()
 
 
+class Databases:
+    """The session's one database per backend, made when first asked for and kept to the end."""
+
+    def __init__(self, stack: contextlib.AsyncExitStack, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._stack = stack
+        self._tmp_path_factory = tmp_path_factory
+        self._made: dict[str, Database] = {}
+
+    async def get(self, backend: str) -> Database:
+        if backend not in self._made:
+            directory = self._tmp_path_factory.mktemp("db")
+            url, engine = await self._stack.enter_async_context(migrated_database(backend, directory))
+            # Both backends share one Temporal server, so their case numbers must differ.
+            prefix = "SQ" if backend == "sqlite" else "PG"
+            store = CaseStore(session_factory(engine), number_prefix=prefix)
+            self._made[backend] = Database(backend, url, engine, store, prefix)
+        return self._made[backend]
+
+
+@pytest.fixture(scope="session")
+async def databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Databases]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield Databases(stack, tmp_path_factory)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
-    backend = request.param
-    async with migrated_database(backend, tmp_path_factory.mktemp("db")) as (url, engine):
-        # Both backends share one Temporal server, so their case numbers must differ.
-        prefix = "SQ" if backend == "sqlite" else "PG"
-        yield Database(backend, url, engine, CaseStore(session_factory(engine), number_prefix=prefix), prefix)
+async def database(request: pytest.FixtureRequest, databases: Databases) -> Database:
+    # pytest sets up a parametrized session fixture again whenever the order of the tests switches
+    # its parameter back (more often under pytest-xdist, whose workers each run a slice of the
+    # suite). A new database would number its cases from 1 again, on a Temporal server that still
+    # runs the workflows of the first (same ids: a case "opened" already in plan_proposed), so each
+    # backend's database is made once per session and only handed out here.
+    return await databases.get(request.param)
 
 
 @asynccontextmanager
