@@ -61,6 +61,24 @@ RECORD_HISTORIES = os.environ.get("AFTERSALES_RECORD_HISTORIES")
 POSTGRES_URL = os.environ.get("AFTERSALES_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
+# pytest-xdist (--dist loadfile, pyproject.toml) hands whole files to the workers in collection
+# order: a file of minutes handed out last would run alone at the end. So the longest go first
+# (found with --durations): these files, then the rest of the folders of real processes and browsers.
+LONGEST_FILES = ("tests/e2e/test_worker_crash.py", "tests/console/test_console_walk.py")
+LONG_FOLDERS = ("tests/e2e/", "tests/console/")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering (grouping by fixture parameter) within files
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        if path in LONGEST_FILES:
+            return LONGEST_FILES.index(path)
+        return len(LONGEST_FILES) + (0 if path.startswith(LONG_FOLDERS) else 1)
+
+    items.sort(key=rank)  # stable: each file's own order is kept
+
+
 @pytest.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     if not TEMPORAL_CLI.exists():
