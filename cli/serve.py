@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +28,16 @@ from core.settings import Settings
 
 class _ApiServer(uvicorn.Server):
     """Uvicorn re-raises Ctrl-C after serving; `dev` must still stop the worker and
-    the Temporal server cleanly, so it owns the signals and only asks uvicorn to exit."""
+    the Temporal server cleanly, so it owns the signals and only asks uvicorn to exit.
+    `banner` is printed once the API listens: a person (or a script) who reads it can use
+    every address in it at once."""
+
+    banner = ""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.banner:
+            typer.echo(self.banner)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -158,7 +168,7 @@ async def _dev(
             outbox_dispatcher(settings, sessions),
             tmc_consumer(settings, client, sessions),
         ):
-            typer.echo(
+            api.banner = (
                 f"\nAftersales is running (data in {settings.data_dir.resolve()}):\n"
                 f"  API          http://{host}:{api_port}   (docs: http://{host}:{api_port}/docs)\n"
                 f"  Temporal UI  {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows\n"
