@@ -82,7 +82,7 @@ class DevRun:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"aftersales dev exited {self.process.returncode}:\n{self.output()}")
-            # The banner is printed just before the API starts listening: ready once it answers too.
+            # The banner is printed once the API listens; its answering is checked as well.
             if self.output().count("Press Ctrl-C to stop.") > self._started_before and self._api_answers():
                 return self
             time.sleep(0.3)
