@@ -55,9 +55,14 @@ class RetentionStore:
                     )
                 ).scalars()
             )
-        return [n for n in numbers if await self._remove_uploads(n) and await self._anonymise(n, retention_years)]
+        anonymised = []
+        for number in numbers:
+            await self._remove_uploads(number)
+            if await self._anonymise(number, retention_years):
+                anonymised.append(number)
+        return anonymised
 
-    async def _remove_uploads(self, number: str) -> bool:
+    async def _remove_uploads(self, number: str) -> None:
         """Delete the case's uploaded files from the store (their rows go in `_anonymise`)."""
         async with self._sessions() as session:
             keys = list(
@@ -68,12 +73,11 @@ class RetentionStore:
                 ).scalars()
             )
         if not keys:
-            return True
+            return
         if self._files is None:
             raise RuntimeError(f"case {number} has uploads but the retention job was given no file store")
         for key in keys:
             await self._files.delete(key)
-        return True
 
     async def _anonymise(self, number: str, retention_years: int) -> bool:
         now = datetime.now(UTC)
