@@ -38,7 +38,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench._deadlines import bare_starter, bench_policy, event_rows, fractions, product_cases, product_starter
+from bench._deadlines import (
+    bare_cases,
+    bare_starter,
+    bench_policy,
+    event_rows,
+    fractions,
+    product_cases,
+    product_starter,
+)
 from bench._harness import SERVER_DESCRIPTION, begin, footer, log, ratio, table
 
 HOUR = 3600.0
@@ -177,11 +185,14 @@ async def bench_day(args: argparse.Namespace) -> dict[str, Any]:
     async with setup.environment(api=False) as env:
         for shape in args.shapes:
             if shape == "bare":
-                start, taken_in = bare_starter(env.client, fr), _unknown
+                start = bare_starter(env.client, fr)
+
+                async def taken_in() -> int:
+                    return await bare_cases(env)
             else:
                 start = product_starter(env.client, datetime.now(UTC).strftime("%Y%m%d"))
 
-                async def taken_in() -> int | None:
+                async def taken_in() -> int:
                     return await product_cases(env)
 
             async def rows(shape: str = shape) -> list[Any]:
@@ -219,7 +230,3 @@ async def bench_day(args: argparse.Namespace) -> dict[str, Any]:
         "lag_target_p99_s": DAY_LAG_TARGET_S,
         **setup.facts(),
     }
-
-
-async def _unknown() -> int | None:
-    return None  # bare records nothing when it starts

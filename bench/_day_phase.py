@@ -36,7 +36,7 @@ async def open_desk(
     schedule: list[DayCase],
     cases: int,
     start: Starter,
-    taken_in: Callable[[], Awaitable[int | None]],
+    taken_in: Callable[[], Awaitable[int]],
     concurrency: int,
     lead_s: float,
     seed: int,
@@ -76,7 +76,7 @@ async def open_desk(
     tasks = [asyncio.create_task(one(i, c)) for i, c in enumerate(order[:quarter])]
     await asyncio.gather(*tasks)
     # The rate at which the worker takes cases in (product: its case rows), not only the server.
-    while (done := await taken_in()) is not None and done < opened:
+    while await taken_in() < opened:
         env.check_alive()
         await asyncio.sleep(0.2)
     env.check_alive()
@@ -88,14 +88,14 @@ async def open_desk(
     now = datetime.now(UTC)
     later = sum(1 for c in order[quarter:] if c is not None and anchor + timedelta(seconds=c.arrival) > now)
     tasks = [asyncio.create_task(one(quarter + i, c)) for i, c in enumerate(order[quarter:])]
-    # Ready when all but those opened at their arrival are in (product: rows; bare: started).
+    # Ready when all but those opened at their arrival are in (product: case rows; bare: first writes).
     while True:
         env.check_alive()
         for task in tasks:
             if task.done() and task.exception() is not None:
                 await task  # raise what failed
         done = await taken_in()
-        if (opened if done is None else min(done, opened)) >= len(order) - later:
+        if min(done, opened) >= len(order) - later:
             break
         await asyncio.sleep(1)
     ready = datetime.now(UTC)
@@ -167,7 +167,7 @@ async def run_day_phase(
     schedule: list[DayCase],
     cases: int,
     start: Starter,
-    taken_in: Callable[[], Awaitable[int | None]],
+    taken_in: Callable[[], Awaitable[int]],
     rows: Callable[[], Awaitable[list[Row]]],
     *,
     window_s: float,

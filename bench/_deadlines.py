@@ -1,5 +1,6 @@
 """What both modes of deadline_lag.py share: the bench case and its policy, reading the rows the
-due instants left (product: its SLA timeline events; bare: `bench_write`), and lag percentiles."""
+due instants left (product: its SLA timeline events; bare: `bench_write` rows after its first), and lag
+percentiles."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def fractions(policy: SlaPolicy) -> list[float]:
 
 async def count_rows(env: Env, shape: str) -> int:
     query = (
-        "SELECT count(*) FROM bench_write WHERE wf LIKE 'DL-BARE-%'"
+        "SELECT count(*) FROM bench_write WHERE wf LIKE 'DL-BARE-%' AND seq > 0"
         if shape == "bare"
         else "SELECT count(*) FROM timeline_events WHERE kind IN ('sla_warning', 'sla_breached')"
     )
@@ -72,7 +73,9 @@ def _utc(value: Any) -> datetime:
 async def event_rows(env: Env, shape: str, fractions: Sequence[float]) -> list[Row]:
     async with env.db.engine.connect() as connection:
         if shape == "bare":
-            result = await connection.execute(text("SELECT wf, seq, at FROM bench_write WHERE wf LIKE 'DL-BARE-%'"))
+            result = await connection.execute(
+                text("SELECT wf, seq, at FROM bench_write WHERE wf LIKE 'DL-BARE-%' AND seq > 0")
+            )
             return [Row(wf, fractions[seq - 1], _utc(at)) for wf, seq, at in result]
         result = await connection.execute(
             text(
@@ -144,6 +147,13 @@ def bare_starter(client: Client, fractions: Sequence[float]) -> Starter:
         return wf_id
 
     return start
+
+
+async def bare_cases(env: Env) -> int:
+    """Bare deadline workflows the worker has taken in (their first write, seq 0)."""
+    async with env.db.engine.connect() as connection:
+        query = "SELECT count(*) FROM bench_write WHERE wf LIKE 'DL-BARE-%' AND seq = 0"
+        return (await connection.execute(text(query))).scalar_one()
 
 
 async def product_cases(env: Env) -> int:

@@ -164,12 +164,16 @@ class BareWorkflow:
 
 @workflow.defn(name="BareDeadlineWorkflow")
 class BareDeadlineWorkflow:
-    """The bare baseline of bench/deadline_lag.py: one durable timer to each due instant (epoch
-    seconds), then one one-row INSERT as a local activity (as the product records an SLA event).
-    No state, no search attributes, no pydantic."""
+    """The bare baseline of bench/deadline_lag.py: a one-row INSERT at start (seq 0, as the product
+    records its receipt: the bench counts the cases the worker has taken in by it), then one durable
+    timer to each due instant (epoch seconds) and one one-row INSERT as a local activity (as the
+    product records an SLA event). No state, no search attributes, no pydantic."""
 
     @workflow.run
     async def run(self, wf_id: str, due: list[float]) -> int:
+        await workflow.execute_local_activity(
+            "bench_write", args=[wf_id, 0], start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY
+        )
         for seq, at in enumerate(due, 1):
             remaining = at - workflow.now().timestamp()
             if remaining > 0:

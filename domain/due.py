@@ -8,6 +8,8 @@ workflow's deadline loop (workflows/case/deadlines.py) only decides when to ask.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from domain.contribution import next_overdue
 from domain.follow_up import FixCheckStatus
 from domain.sla import DueItem, DueKind, next_due
@@ -47,3 +49,18 @@ def execution_due(case: CaseState) -> DueItem | None:
     if progress is not None and progress.leg is not None and progress.due_at is not None and not progress.overdue:
         return DueItem(kind=DueKind.RETURN_STEP, clock=None, at=progress.due_at)
     return None
+
+
+# Temporal starts a timer when the workflow task that set it completes, while the case measures
+# the timer's length from the task's own clock (its start, or the end of its last local activity).
+# On a busy worker the task completes seconds after that clock and the item fires as late: 1.3–2.7 s
+# with 10,000 cases opened in a burst (bench/README.md, "Deadline lag over a working day"). So a
+# long wait wakes a minute ahead and the last minute is set by the task that wakes, which has
+# nothing else to do and completes within milliseconds of its clock.
+WAKE_EARLY_BY = timedelta(minutes=1)
+
+
+def first_sleep(remaining: timedelta) -> timedelta:
+    """How long the case's one timer sleeps toward an item `remaining` away: a minute short of it
+    when the wait is long enough for that to matter (over two minutes), else all of it."""
+    return remaining - WAKE_EARLY_BY if remaining > 2 * WAKE_EARLY_BY else remaining

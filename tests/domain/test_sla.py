@@ -9,6 +9,7 @@ import pytest
 
 from domain.calendar import BusinessCalendar
 from domain.case import Channel, CustomerTier, Priority
+from domain.due import first_sleep
 from domain.replanning import calendar_affects, policy_affects
 from domain.sla import (
     ClockName,
@@ -202,3 +203,11 @@ def test_the_sla_view_gives_the_platform_clock_the_platforms_instant_not_an_hour
     )
     assert platform.due_at == deadline and " h " not in platform.target
     assert views[ClockName.RESPOND].target == "2 h calendar time"  # our own clocks keep their budget
+
+
+def test_a_long_wait_sleeps_to_a_minute_before_its_item_a_short_one_to_the_item() -> None:
+    assert first_sleep(timedelta(minutes=30)) == timedelta(minutes=29)
+    assert first_sleep(timedelta(minutes=2, seconds=1)) == timedelta(minutes=1, seconds=1)
+    # Two minutes or less: waking ahead would buy nothing but a second task.
+    assert first_sleep(timedelta(minutes=2)) == timedelta(minutes=2)
+    assert first_sleep(timedelta(seconds=30)) == timedelta(seconds=30)

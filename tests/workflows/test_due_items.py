@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain import search_attributes as sa
 from domain.case import CaseIntake
-from domain.sla import ClockName
+from domain.due import WAKE_EARLY_BY, next_item
+from domain.sla import ClockName, DueKind
 from domain.state import CaseStart
 from tests.conftest import Database
 from tests.support.people import AGENT_ACTOR, intake
@@ -81,3 +82,45 @@ async def test_a_case_received_after_its_first_reply_deadline_records_warnings_a
     assert row.next_deadline is None
     # The case then waits for the next rung of the ladder, in four hours.
     assert state.clocks[ClockName.FIRST_REPLY].next_climb_at is not None
+
+
+async def timers(handle: WorkflowHandle) -> list[tuple[str, timedelta]]:
+    """("started", length) and ("fired", 0) of each durable timer in the case's history, in order."""
+    found: list[tuple[str, timedelta]] = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("timer_started_event_attributes"):
+            found.append(("started", event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()))
+        elif event.HasField("timer_fired_event_attributes"):
+            found.append(("fired", timedelta(0)))
+    return found
+
+
+async def test_a_long_wait_wakes_a_minute_ahead_and_the_last_minute_is_set_afresh(
+    database: Database, env: WorkflowEnvironment, worker: str
+) -> None:
+    # Temporal starts a timer when the task that set it completes: a task that completed seconds
+    # after its clock (a busy worker) would fire the warning as late. The case sleeps to a minute
+    # before the warning, then sets the last minute in a task that does nothing else.
+    received = datetime.now(UTC)
+    number = await database.store.next_case_number(received.strftime("%Y%m%d"))
+    start = CaseStart(
+        number=number, intake=CaseIntake.model_validate(intake()), received_at=received, received_by=AGENT_ACTOR
+    )
+    handle = await env.client.start_workflow(CaseWorkflow.run, start, id=number, task_queue=worker)
+    await wait_for_event(database, number, "received")
+    item = next_item(await handle.query(CaseWorkflow.state), contributions=False)
+    assert item is not None and item.kind is DueKind.WARNING
+    (first,) = await timers(handle)
+    assert first[0] == "started"
+    assert timedelta(0) <= (item.at - received - WAKE_EARLY_BY) - first[1] < timedelta(seconds=5)
+
+    await env.fast_forward(handle, item.at - received + timedelta(seconds=5))
+    warning = await wait_for_event(database, number, "sla_warning")
+    # The time-skipping server fires skipped timers up to a second late; the timers' lengths below
+    # are what this test is about (bench/deadline_lag.py --day measures the lag on a real server).
+    assert timedelta(0) <= warning.at - item.at < timedelta(seconds=5)
+    woke, last_minute = (await timers(handle))[1:3]
+    assert woke == ("fired", timedelta(0))
+    assert last_minute[0] == "started" and WAKE_EARLY_BY - timedelta(seconds=5) < last_minute[1] <= WAKE_EARLY_BY
+    # Woken ahead, the case recorded nothing: the warning is its only write since receipt.
+    assert [e.kind for e in await database.store.timeline(number)] == ["received", "sla_warning"]

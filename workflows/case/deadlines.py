@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.case import SYSTEM_ACTOR, Outcome, Priority, Role, Stage
-    from domain.due import next_item
+    from domain.due import first_sleep, next_item
     from domain.follow_up import FixCheckStatus
     from domain.lifecycle import OPEN_STAGES, EventKind
     from domain.payloads import ClockMissed
@@ -18,14 +18,15 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import ClockName, DueItem, DueKind, SlaClock
 
 from workflows.case.base import ARCHIVING, EXECUTION_DUE_KINDS, MAX_COALESCED
-from workflows.case.patches import COALESCE_DUE_ITEMS, MULTI_DEPARTMENT
+from workflows.case.patches import COALESCE_DUE_ITEMS, MULTI_DEPARTMENT, WAKE_AHEAD
 from workflows.case.recorder import Recorder
 
 
 class Deadlines(Recorder):
     async def _wait_for_change_or_deadline(self) -> None:
         """Sleep until something happens or the next due item, whichever comes first:
-        one durable timer, labelled with what it waits for."""
+        one durable timer, labelled with what it waits for. A long wait wakes a minute ahead
+        and returns, so that the loop sets the last minute from a fresh clock (domain/due.py)."""
         seen = self._changes
         item = self._next_item()
         if item is None:
@@ -33,13 +34,18 @@ class Deadlines(Recorder):
             return
         remaining = item.at - workflow.now()
         if remaining > timedelta(0):
+            sleep = first_sleep(remaining)
+            # Asked only for a wait that wakes ahead: a case recorded before it slept the whole wait.
+            if sleep != remaining and not workflow.patched(WAKE_AHEAD):
+                sleep = remaining
             try:
                 await workflow.wait_condition(
-                    lambda: self._changes != seen, timeout=remaining, timeout_summary=timer_summary(self._case, item)
+                    lambda: self._changes != seen, timeout=sleep, timeout_summary=timer_summary(self._case, item)
                 )
                 return
             except TimeoutError:
-                pass
+                if sleep != remaining:
+                    return
         async with self._lock:
             # A handler may have met, paused or replaced the clock while we waited for the lock.
             if self._next_item() == item:

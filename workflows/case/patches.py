@@ -103,6 +103,12 @@ PLATFORM_DECISIONS = "platform-decisions"
 # recorded before it upserted all at every write and keep doing so. Stage: patched.
 CHANGED_SEARCH_ATTRIBUTES = "changed-search-attributes"
 
+# A wait of over two minutes wakes a minute ahead and sets the last minute from the task that
+# wakes (domain/due.py, WAKE_EARLY_BY): its timer no longer fires as late as the task that set it
+# completed after its clock (issue 19 §6 a). Cases recorded before it slept each wait whole.
+# Stage: patched.
+WAKE_AHEAD = "wake-ahead"
+
 # id -> the first baseline in tests/histories/ that recorded its marker.
 BASELINES: dict[str, str | None] = {
     LOCAL_SIDE_EFFECTS: "v2-local-activities",
@@ -124,4 +130,5 @@ BASELINES: dict[str, str | None] = {
     PLATFORM_CLOCK: "v6-platform-clock",
     PLATFORM_DECISIONS: "v6-platform-clock",
     CHANGED_SEARCH_ATTRIBUTES: "v8-lean-case",
+    WAKE_AHEAD: None,
 }
