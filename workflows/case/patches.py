@@ -130,5 +130,5 @@ BASELINES: dict[str, str | None] = {
     PLATFORM_CLOCK: "v6-platform-clock",
     PLATFORM_DECISIONS: "v6-platform-clock",
     CHANGED_SEARCH_ATTRIBUTES: "v8-lean-case",
-    WAKE_AHEAD: None,
+    WAKE_AHEAD: "v9-wake-ahead",
 }
