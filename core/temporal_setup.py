@@ -62,7 +62,10 @@ async def register_search_attributes(
     Raises SearchAttributeConflict, adding nothing, when one of them exists with another type.
     """
     namespace = namespace or client.namespace
-    listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    # A read, so safe to send again: the SDK then rides out the server recycling its connection
+    # (a GOAWAY fails the call in flight with "operation was canceled").
+    request = ListSearchAttributesRequest(namespace=namespace)
+    listed = await client.operator_service.list_search_attributes(request, retry=True)
     registered = {**dict(listed.system_attributes), **dict(listed.custom_attributes)}
     result = SetupResult(namespace=namespace)
     missing: dict[str, int] = {}

@@ -24,7 +24,10 @@ NAMES = [key.name for key in sa.ALL]
 
 
 async def _registered(client: Client, namespace: str) -> dict[str, int]:
-    listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    # retry: the server recycles its connections (GOAWAY): a read in flight then fails with
+    # "operation was canceled" unless the SDK may send it again (seen once in CI).
+    request = ListSearchAttributesRequest(namespace=namespace)
+    listed = await client.operator_service.list_search_attributes(request, retry=True)
     return dict(listed.custom_attributes)
 
 
