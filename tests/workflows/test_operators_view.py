@@ -75,7 +75,14 @@ def no_personal_data(*texts: Any) -> None:
 async def expect(api: httpx.AsyncClient, handle: WorkflowHandle, waiting_for: str, **expected: Any) -> dict[str, Any]:
     """The search attributes hold `expected` (by attribute name), NextDeadline the live SLA's
     next deadline, and the current details name the stage and what the case waits for."""
-    found = await attributes(handle)
+    # Upserts land when the workflow task completes, which can be after its local activity wrote
+    # the row a test waited for (seen in CI on a loaded machine): poll, bounded, as an operator's
+    # refresh would.
+    deadline = time.monotonic() + 10
+    while (found := await attributes(handle)) and time.monotonic() < deadline:
+        if all(found[name] == value for name, value in expected.items()):
+            break
+        await asyncio.sleep(0.1)
     for name, value in expected.items():
         assert found[name] == value, f"{name}: {found[name]!r} != {value!r} (all: {found})"
     assert found["NextDeadline"] == await next_deadline(api, handle.id)
