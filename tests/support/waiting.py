@@ -51,3 +51,13 @@ async def wait_for_event(database: Any, number: str, kind: str, timeout: float =
             return events[0]
         assert time.monotonic() < deadline, f"{number}: no {kind} event after {timeout}s"
         await asyncio.sleep(0.05)
+
+
+async def wait_until_settled(handle: Any, timeout: float = 10) -> None:
+    """Bounded wait until the case has no workflow task scheduled or running: a local activity's
+    row is written inside a task, and the task's search attributes and markers reach the server
+    only when it completes (on a loaded machine, seconds later)."""
+    deadline = time.monotonic() + timeout
+    while (await handle.describe()).raw_description.HasField("pending_workflow_task"):
+        assert time.monotonic() < deadline, f"{handle.id}: a workflow task still pending after {timeout}s"
+        await asyncio.sleep(0.05)

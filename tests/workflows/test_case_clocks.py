@@ -14,7 +14,7 @@ from tests.conftest import Database
 from tests.support.api import calendar_of, drive_to_feedback, open_and_triage, post
 from tests.support.days import ordinary_tuesday_morning, start_case_at
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE
-from tests.support.waiting import wait_for_event
+from tests.support.waiting import wait_for_event, wait_until_settled
 from workflows.case import CaseWorkflow
 
 
@@ -64,6 +64,7 @@ async def test_resolution_deadline_warns_breaches_and_climbs_the_ladder(
     assert (breach.seq, "customer", "delay_notice") in outbox
     row = await database.store.get_case(number)
     assert (row.sla_state, row.escalation_level) == ("breached", 1)
+    await wait_until_settled(handle)
     described = (await handle.describe()).typed_search_attributes
     assert described.get(sa.SLA_STATE) == "breached"
     assert described.get(sa.ESCALATION_LEVEL) == 1

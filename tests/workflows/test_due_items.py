@@ -17,7 +17,7 @@ from domain.sla import ClockName, DueKind
 from domain.state import CaseStart
 from tests.conftest import Database
 from tests.support.people import AGENT_ACTOR, intake
-from tests.support.waiting import wait_for_event
+from tests.support.waiting import wait_for_event, wait_until_settled
 from workflows.case import CaseWorkflow
 
 
@@ -60,6 +60,7 @@ async def test_a_case_received_after_its_first_reply_deadline_records_warnings_a
     assert breach.data["escalated_to"] == "supervisor" and breach.data["escalation_level"] == 1
     # Recorded together: one instant, one write.
     assert len({e.at for e in events[1:]}) == 1
+    await wait_until_settled(handle)
     assert [name for name, _ in await local_activities(handle)] == [
         "suggest_triage", "record_transition", "record_transitions"
     ]  # fmt: skip
@@ -110,6 +111,7 @@ async def test_a_long_wait_wakes_a_minute_ahead_and_the_last_minute_is_set_afres
     await wait_for_event(database, number, "received")
     item = next_item(await handle.query(CaseWorkflow.state), contributions=False)
     assert item is not None and item.kind is DueKind.WARNING
+    await wait_until_settled(handle)  # the timer starts when the receipt's task completes
     (first,) = await timers(handle)
     assert first[0] == "started"
     assert timedelta(0) <= (item.at - received - WAKE_EARLY_BY) - first[1] < timedelta(seconds=5)
