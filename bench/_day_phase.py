@@ -24,6 +24,7 @@ class DayPhase:
     due: dict[tuple[str, float], datetime] = field(default_factory=dict)  # measured: (id, fraction) -> due
     window_ids: list[str] = field(default_factory=list)
     start_lateness_s: list[float] = field(default_factory=list)
+    cases: dict[str, DayCase] = field(default_factory=dict)  # the window's cases by workflow id
 
     @property
     def expected(self) -> int:
@@ -114,6 +115,7 @@ async def open_desk(
 
 def register(phase: DayPhase, wf_id: str, case: DayCase, anchor: datetime) -> None:
     phase.window_ids.append(wf_id)
+    phase.cases[wf_id] = case
     for f in case.measured:
         phase.due[(wf_id, f)] = anchor + timedelta(seconds=case.due(f))
 
@@ -149,6 +151,33 @@ async def terminate(env: Env, ids: Sequence[str], concurrency: int = 20) -> None
                 pass
 
     await asyncio.gather(*(one(i) for i in ids))
+
+
+def latest(phase: DayPhase, seen: dict[tuple[str, float], Row], count: int = 8) -> list[dict[str, Any]]:
+    """The `count` latest events and what each was: which instant of which target, when its case
+    arrived, when the instant fell and how long before it the case's previous event was (its
+    arrival, or the previous warning), in s from the window's start, to tell where a tail comes from."""
+
+    def lag(key: tuple[str, float]) -> float:
+        return (seen[key].recorded_at - phase.due[key]).total_seconds()
+
+    out = []
+    for wf_id, f in sorted(seen, key=lag, reverse=True)[:count]:
+        case = phase.cases[wf_id]
+        place = phase.fractions.index(f)
+        before = case.due(phase.fractions[place - 1]) if place else case.arrival
+        out.append(
+            {
+                "fraction": f,
+                "grade": case.grade,
+                "target_s": case.target_s,
+                "arrival_s": round(case.arrival, 1),
+                "due_s": round(case.due(f), 1),
+                "wait_s": round(case.due(f) - before, 1),
+                "lag_s": round(lag((wf_id, f)), 3),
+            }
+        )
+    return out
 
 
 def by_kind(phase: DayPhase) -> dict[str, int]:
@@ -218,6 +247,7 @@ async def run_day_phase(
         "lag": lag_summary(lags, list(missing.values())),
         "breach_lag": lag_summary(breach, [v for (_, f), v in missing.items() if f == 1.0]),
         "timer_lag": lag_summary(timer) if timer else None,
+        "latest_events": latest(phase, seen),
         "opening": opening,
         "arrivals_in_window": len(phase.start_lateness_s),
         "start_lateness": lag_summary(phase.start_lateness_s) if phase.start_lateness_s else None,
