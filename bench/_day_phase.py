@@ -22,7 +22,6 @@ class DayPhase:
     shape: str
     fractions: list[float]
     due: dict[tuple[str, float], datetime] = field(default_factory=dict)  # measured: (id, fraction) -> due
-    window_ids: list[str] = field(default_factory=list)
     start_lateness_s: list[float] = field(default_factory=list)
     cases: dict[str, DayCase] = field(default_factory=dict)  # the window's cases by workflow id
 
@@ -114,7 +113,6 @@ async def open_desk(
 
 
 def register(phase: DayPhase, wf_id: str, case: DayCase, anchor: datetime) -> None:
-    phase.window_ids.append(wf_id)
     phase.cases[wf_id] = case
     for f in case.measured:
         phase.due[(wf_id, f)] = anchor + timedelta(seconds=case.due(f))
@@ -229,7 +227,7 @@ async def run_day_phase(
         await asyncio.sleep(1)
     ended = datetime.now(UTC)
     statements = await env.worker_statements() - statements0
-    await terminate(env, phase.window_ids)
+    await terminate(env, list(phase.cases))
     lags = [(row.recorded_at - phase.due[key]).total_seconds() for key, row in seen.items()]
     breach = [lag for (key, row), lag in zip(seen.items(), lags, strict=True) if key[1] == 1.0]
     timer = [(row.at - phase.due[key]).total_seconds() for key, row in seen.items() if row.at is not None]
@@ -239,7 +237,7 @@ async def run_day_phase(
     return {
         "shape": shape,
         "cases_open": opening["open_cases"],
-        "window_cases": len(phase.window_ids),
+        "window_cases": len(phase.cases),
         "expected_events": phase.expected,
         "events_by_kind": by_kind(phase),
         "recorded_events": events,

@@ -26,7 +26,7 @@ from tests.conftest import Database, app_settings
 from tests.support.api import post
 from tests.support.days import ordinary_tuesday_morning, start_case_at
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, handler, intake
-from tests.support.waiting import wait_for_event, wait_for_stage
+from tests.support.waiting import wait_for_event, wait_for_stage, wait_until_settled
 from workflows.case import CaseWorkflow
 
 CUSTOMER = {"name": "欧阳娜娜", "phone": "+86 139 0000 1234", "email": "nana.ouyang@example.com", "tier": "vip"}
@@ -76,13 +76,9 @@ async def expect(api: httpx.AsyncClient, handle: WorkflowHandle, waiting_for: st
     """The search attributes hold `expected` (by attribute name), NextDeadline the live SLA's
     next deadline, and the current details name the stage and what the case waits for."""
     # Upserts land when the workflow task completes, which can be after its local activity wrote
-    # the row a test waited for (seen in CI on a loaded machine): poll, bounded, as an operator's
-    # refresh would.
-    deadline = time.monotonic() + 10
-    while (found := await attributes(handle)) and time.monotonic() < deadline:
-        if all(found[name] == value for name, value in expected.items()):
-            break
-        await asyncio.sleep(0.1)
+    # the row a test waited for (seen in CI on a loaded machine).
+    await wait_until_settled(handle)
+    found = await attributes(handle)
     for name, value in expected.items():
         assert found[name] == value, f"{name}: {found[name]!r} != {value!r} (all: {found})"
     assert found["NextDeadline"] == await next_deadline(api, handle.id)
