@@ -4,6 +4,7 @@ directory of its own (so `.aftersales/` is this run's), on free ports."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +23,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class PortTaken(AssertionError):
+    """`aftersales dev` refused to start: one of the ports it was given is in use."""
 
 
 @dataclass
@@ -71,8 +76,22 @@ class DevRun:
         ]  # fmt: skip
 
     def start(self, timeout: float = 120) -> DevRun:
+        """Start, and wait until the API answers. A first start that finds one of its ports taken
+        picks three new ones (at most twice): a port found free a moment ago can be bound by
+        then, e.g. by another test process's Temporal server, which binds ports of its own."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if self._started_before or attempt == 2:
+                    raise
+                self.api_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> DevRun:
         self.cwd.mkdir(parents=True, exist_ok=True)
         self._started_before = self.output().count("Press Ctrl-C to stop.")
+        since = len(self.output())  # this start's output
         out = open(self.log, "a")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
             self.command(), cwd=self.cwd, env=self.env(), stdout=out, stderr=subprocess.STDOUT, text=True
@@ -81,7 +100,10 @@ class DevRun:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"aftersales dev exited {self.process.returncode}:\n{self.output()}")
+                ours = (self.api_port, self.temporal_port, self.ui_port)
+                taken = re.search(r"port (\d+) on 127\.0\.0\.1 is already in use", self.output()[since:])
+                error = PortTaken if taken and int(taken[1]) in ours else AssertionError
+                raise error(f"aftersales dev exited {self.process.returncode}:\n{self.output()}")
             # The banner is printed once the API listens; its answering is checked as well.
             if self.output().count("Press Ctrl-C to stop.") > self._started_before and self._api_answers():
                 return self
