@@ -43,7 +43,7 @@ from store.db import create_engine, session_factory
 from store.migrate import upgrade
 from tests.support.people import TEST_JWT_SECRET
 from tests.support.temporal_env import own_time_skipping_environment
-from worker import build_worker
+from tests.support.workers import in_process_worker
 
 # Fixtures shared by test modules in more than one folder (the payment gateway and stock doubles).
 pytest_plugins = ["tests.support.payments"]
@@ -220,7 +220,7 @@ async def require_postgres() -> None:
 async def worker(env: WorkflowEnvironment, database: Database) -> AsyncIterator[str]:
     task_queue = f"cases-{database.backend}"
     # A bug in workflow code fails the case at once instead of retrying the task forever.
-    async with build_worker(env.client, database.store, task_queue, workflow_failure_exception_types=[Exception]):
+    async with in_process_worker(env.client, database.store, task_queue, workflow_failure_exception_types=[Exception]):
         yield task_queue
 
 

@@ -31,7 +31,7 @@ from tests.conftest import Database
 from tests.support.databases import own_database
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.support.waiting import wait_for_stage
-from worker import build_worker
+from tests.support.workers import in_process_worker
 
 CASES = 100
 CONCURRENCY = 25  # in flight at once: enough to interleave, not so many that a loaded CI box times out
@@ -125,7 +125,7 @@ async def encrypted(
         settings = Settings(task_queue=task_queue, database_url=db.url, case_number_prefix=db.prefix, **settings_base)
         app = create_app(settings, temporal=client, sessions=session_factory(db.engine))
         async with (
-            build_worker(client, db.store, task_queue, max_concurrent_activities=20),
+            in_process_worker(client, db.store, task_queue, max_concurrent_activities=20),
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test", timeout=60
             ) as api,

@@ -31,7 +31,7 @@ from tests.conftest import Database
 from tests.support.api import drive_to_feedback, post
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, handler, intake
 from tests.support.waiting import wait_for_event
-from worker import build_worker
+from tests.support.workers import in_process_worker
 from workflows.case import CaseWorkflow
 
 PREFIX = {"sqlite": "STKQ", "postgresql": "STKP"}
@@ -62,7 +62,7 @@ async def apps(env: WorkflowEnvironment, database: Database, worker: str) -> Asy
     transport = httpx.ASGITransport(app=create_app(settings, temporal=env.client, sessions=sessions))
     failing_transport = httpx.ASGITransport(app=create_app(failing_settings, temporal=env.client, sessions=sessions))
     async with (
-        build_worker(env.client, LedgerDown(sessions, prefix), failing_queue),
+        in_process_worker(env.client, LedgerDown(sessions, prefix), failing_queue),
         httpx.AsyncClient(transport=transport, base_url="http://aftersales.test") as api,
         httpx.AsyncClient(transport=failing_transport, base_url="http://aftersales.test") as failing,
     ):

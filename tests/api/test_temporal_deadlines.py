@@ -27,7 +27,7 @@ from store.db import session_factory
 from tests.conftest import Database
 from tests.support.devrun import free_port
 from tests.support.people import ADMIN, AGENT, TRIAGE, intake
-from worker import build_worker
+from tests.support.workers import in_process_worker
 
 DEADLINE = 2.0  # seconds: temporal_timeout_seconds and case_query_timeout_seconds here
 SLACK = 3.0  # the deadline's own margin (1 s) and a loaded machine's
@@ -40,7 +40,7 @@ async def running(settings: Settings, database: Database) -> AsyncIterator[tuple
         client = await server.connect(settings)
         sessions = session_factory(database.engine)
         app = create_app(settings, temporal=client, sessions=sessions)
-        async with build_worker(client, CaseStore(sessions, settings.case_number_prefix), settings.task_queue):
+        async with in_process_worker(client, CaseStore(sessions, settings.case_number_prefix), settings.task_queue):
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test", timeout=120
             ) as api:

@@ -35,7 +35,7 @@ from tests.support.api import post
 from tests.support.databases import own_database
 from tests.support.people import ADMIN, AGENT, HEAD, SUPERVISOR, intake
 from tests.support.waiting import wait_for_event
-from worker import build_worker
+from tests.support.workers import in_process_worker
 
 SLEEVES = "Both sleeves end above the wrist"  # no built-in term matches this
 
@@ -66,7 +66,7 @@ async def rules_api(env: WorkflowEnvironment, rules_db: Database) -> AsyncIterat
     app = create_app(settings, temporal=env.client, sessions=session_factory(rules_db.engine))
     # The worker as deployed: the built-in rules as fallback, the default cache time.
     async with (
-        build_worker(env.client, rules_db.store, queue, workflow_failure_exception_types=[Exception]),
+        in_process_worker(env.client, rules_db.store, queue, workflow_failure_exception_types=[Exception]),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as api,
     ):
         yield RulesApi(api, rules_db)

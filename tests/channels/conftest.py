@@ -22,7 +22,7 @@ from store.channels import ChannelStore
 from store.db import session_factory
 from tests.conftest import Database
 from tests.support.douyin import APP_KEY, APP_SECRET, FakeDouyin, fake_douyin, serve_api
-from worker import build_worker
+from tests.support.workers import in_process_worker
 
 
 @dataclass
@@ -69,7 +69,7 @@ async def douyin(env: WorkflowEnvironment, database: Database) -> AsyncIterator[
         )
         app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
         async with (
-            build_worker(
+            in_process_worker(
                 env.client, database.store, queue, marketplaces=dict(adapters_from_settings(settings)),
                 intake=intake_from(settings, env.client, session_factory(database.engine)),
                 workflow_failure_exception_types=[Exception],

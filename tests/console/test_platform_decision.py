@@ -26,7 +26,7 @@ from tests.support.douyin import APP_KEY, APP_SECRET, AfterSale, FakeDouyin, fak
 from tests.support.people import AGENT, TRIAGE, intake
 from tests.support.receiver import eventually
 from tests.support.waiting import wait_for_event, wait_for_stage
-from worker import build_worker
+from tests.support.workers import in_process_worker
 
 HANDLER = DEV_PEOPLE["handler"]  # quality, the department both cases are triaged to
 REFUND_AFTER_SHIPPING = 1  # Douyin aftersale_type: money only, no goods come back
@@ -48,7 +48,7 @@ async def shop(env: WorkflowEnvironment, database: Database) -> AsyncIterator[Sh
         douyin = {"douyin_app_key": APP_KEY, "douyin_app_secret": APP_SECRET, "douyin_api_url": fake.api_url}
         marketplaces = dict(adapters_from_settings(app_settings(database, queue, **douyin)))
         async with (
-            build_worker(env.client, database.store, queue, marketplaces=marketplaces,
+            in_process_worker(env.client, database.store, queue, marketplaces=marketplaces,
                          workflow_failure_exception_types=[Exception]),
             console_running(env, database, queue, **douyin) as console,
             httpx.AsyncClient(transport=httpx.ASGITransport(app=console.app), base_url="http://aftersales.test") as api,

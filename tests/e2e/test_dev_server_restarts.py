@@ -26,7 +26,7 @@ from tests.conftest import Database
 from tests.support.devrun import free_port
 from tests.support.durability import RESULT_TOLD, act, assert_nothing_lost_or_doubled, wait_for_record
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
-from worker import build_worker
+from tests.support.workers import in_process_worker
 
 CASES = 8
 SEED = 6
@@ -45,7 +45,7 @@ async def dev(
             sessions = session_factory(engine)
             store = CaseStore(sessions, settings.case_number_prefix)
             app = create_app(settings, temporal=client, sessions=sessions)
-            async with build_worker(client, store, settings.task_queue):
+            async with in_process_worker(client, store, settings.task_queue):
                 async with httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test", timeout=120
                 ) as api:

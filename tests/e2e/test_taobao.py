@@ -44,7 +44,7 @@ from tests.support.devrun import REPO
 from tests.support.people import SUPERVISOR, TEST_JWT_SECRET
 from tests.support.receiver import eventually
 from tests.support.taobao import APP_KEY, APP_SECRET, SESSION, FakeTmc, FakeTop, fake_tmc, fake_top
-from worker import build_worker
+from tests.support.workers import in_process_worker
 from workflows.reconciliation import MarketplaceReconciliationWorkflow
 
 
@@ -114,7 +114,7 @@ async def shop(env: WorkflowEnvironment, database: Database) -> AsyncIterator[Sh
         )  # fmt: skip
         sessions = session_factory(database.engine)
         marketplaces = {Platform.TAOBAO: adapter_from_settings(settings)}
-        async with build_worker(
+        async with in_process_worker(
             env.client, database.store, task_queue, marketplaces=marketplaces,
             intake=intake_from(settings, env.client, sessions), workflow_failure_exception_types=[Exception],
         ):  # fmt: skip

@@ -34,7 +34,7 @@ from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.migrate import upgrade
 from tests.support.people import AGENT, TEST_JWT_SECRET, intake
-from worker import build_worker
+from tests.support.workers import in_process_worker
 
 CUSTOMER = {"name": "欧阳娜娜", "phone": "+86 139 7654 3210", "email": "nana.ouyang@example.org"}
 
@@ -86,7 +86,7 @@ async def test_one_trace_from_post_cases_to_the_record(
         sessions = session_factory(engine)
         app = create_app(settings, temporal=client, sessions=sessions)
         async with (
-            build_worker(client, CaseStore(sessions, "TR"), settings.task_queue),
+            in_process_worker(client, CaseStore(sessions, "TR"), settings.task_queue),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as api,
         ):
             response = await api.post("/cases", json=intake(customer=CUSTOMER), headers=AGENT)

@@ -35,7 +35,7 @@ from store.models import CaseAttachmentRow, CaseRow, IdempotencyKeyRow, OutboxRo
 from tests.conftest import Database
 from tests.support.databases import own_database
 from tests.support.people import intake
-from worker import build_worker
+from tests.support.workers import in_process_worker
 from workflows.retention import RetentionWorkflow
 
 AGENT = Actor(id="agent-li", role=Role.AGENT)
@@ -138,7 +138,7 @@ def uploads(tmp_path: Path) -> LocalStorage:
 @pytest.fixture
 async def retention_worker(env: WorkflowEnvironment, retention_db: Database, uploads: LocalStorage):  # noqa: ANN201
     task_queue = f"retention-{uuid.uuid4().hex[:8]}"
-    async with build_worker(env.client, retention_db.store, task_queue, files=uploads):
+    async with in_process_worker(env.client, retention_db.store, task_queue, files=uploads):
         yield task_queue
 
 

@@ -22,7 +22,7 @@ from store.db import session_factory
 from tests.conftest import Database
 from tests.support.api import post
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
-from worker import build_worker
+from tests.support.workers import in_process_worker
 
 
 @dataclass
@@ -84,7 +84,7 @@ async def payments(env: WorkflowEnvironment, database: Database, worker: str) ->
     settings = Settings(task_queue=queue, database_url=database.url, case_number_prefix=database.prefix)
     app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     async with (
-        build_worker(
+        in_process_worker(
             env.client, database.store, queue, executor=gateway, route_attempts=2, stock=stock,
             workflow_failure_exception_types=[Exception],
         ),

@@ -32,7 +32,7 @@ from tests.conftest import RECORD_HISTORIES, Database, _record_histories, app_se
 from tests.support.api import drive_to_feedback, open_and_triage, post
 from tests.support.people import AGENT, HANDLER, OVERRIDE_REASON, PLAN
 from tests.support.temporal_env import own_time_skipping_environment
-from worker import build_worker
+from tests.support.workers import in_process_worker
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
 # Events after which the server suggests continuing as new: a case's first cycle (intake to feedback)
@@ -67,7 +67,9 @@ async def long_api(short_history_env: WorkflowEnvironment, database: Database) -
     queue = f"continue-as-new-{database.backend}"
     settings = app_settings(database, queue)
     app = create_app(settings, temporal=short_history_env.client, sessions=session_factory(database.engine))
-    worker = build_worker(short_history_env.client, database.store, queue, workflow_failure_exception_types=[Exception])
+    worker = in_process_worker(
+        short_history_env.client, database.store, queue, workflow_failure_exception_types=[Exception]
+    )
     async with worker, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         yield client
 

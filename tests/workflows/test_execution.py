@@ -29,7 +29,7 @@ from tests.support.payments import Payments, ScriptedGateway, approved_with
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, SUPERVISOR, TRIAGE, intake
 from tests.support.receiver import receiver
 from tests.support.waiting import wait_for_event, wait_for_stage
-from worker import build_worker
+from tests.support.workers import in_process_worker
 
 
 async def approved(api: httpx.AsyncClient, resolution: dict[str, Any] | None = None, **order: Any) -> tuple[str, int]:
@@ -87,7 +87,7 @@ async def test_an_activity_that_dies_after_paying_does_not_pay_again(
     settings = Settings(task_queue=queue, database_url=database.url, case_number_prefix=database.prefix)
     app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     async with (
-        build_worker(env.client, store, queue, executor=gateway, workflow_failure_exception_types=[Exception]),
+        in_process_worker(env.client, store, queue, executor=gateway, workflow_failure_exception_types=[Exception]),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as api,
     ):
         number, seq = await approved(api, payment_route="alipay")

@@ -38,7 +38,7 @@ from tests.support.people import (
     intake,
 )
 from tests.support.waiting import wait_for_event, wait_for_stage
-from worker import build_worker
+from tests.support.workers import in_process_worker
 from workflows.case import CaseWorkflow
 
 WORKING_DAY = timedelta(hours=9)
@@ -62,7 +62,7 @@ async def desk(env: WorkflowEnvironment, database: Database, worker: str) -> Asy
     # As `aftersales apikey create --role warehouse --name wms-east` issues it.
     issued = await ApiKeyStore(sessions).create(Role.WAREHOUSE, name="wms-east")
     async with (
-        build_worker(env.client, database.store, queue, executor=gateway, stock=stock, workflow_failure_exception_types=[Exception]),
+        in_process_worker(env.client, database.store, queue, executor=gateway, stock=stock, workflow_failure_exception_types=[Exception]),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as api,
     ):  # fmt: skip
         yield Desk(api, gateway, stock, {"X-API-Key": issued.key})
