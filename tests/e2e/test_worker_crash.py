@@ -50,7 +50,23 @@ async def test_cases_survive_worker_kills(env: WorkflowEnvironment, database: Da
     if database.backend != "postgresql":
         pytest.skip("run on PostgreSQL, the production database; SQLite survives restarts in test_dev_server_restarts")
     async with contextlib.AsyncExitStack() as stack:
-        await _survive_worker_kills(env, database, tmp_path, stack)
+        try:
+            await _survive_worker_kills(env, database, tmp_path, stack)
+        except Exception as failure:
+            # The histories die with the session's server: keep them to replay the failure.
+            kept = await keep_histories(env, f"crash-{database.backend}", tmp_path / "histories")
+            failure.add_note(f"the {kept} cases' histories: {tmp_path / 'histories'}")
+            raise
+
+
+async def keep_histories(env: WorkflowEnvironment, task_queue: str, directory: Path) -> int:
+    directory.mkdir(parents=True, exist_ok=True)
+    kept = 0
+    async for execution in env.client.list_workflows(f"TaskQueue = '{task_queue}'"):
+        history = await env.client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        (directory / f"{execution.id}.json").write_text(history.to_json())
+        kept += 1
+    return kept
 
 
 async def _survive_worker_kills(

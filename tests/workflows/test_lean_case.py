@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.state import CaseView
 from tests.conftest import Database
 from tests.support.api import post
+from tests.support.histories import baselines, version
 from tests.support.people import AGENT, HANDLER, TRIAGE, intake
 from workflows.case.base import answer
 
@@ -39,7 +40,7 @@ def _answers(baseline: Path) -> list[bytes]:
 
 def test_every_recorded_answer_reads_back_the_same_from_its_lean_form() -> None:
     # The full views older baselines answered with, in every state the recorded paths reach.
-    full = [answer for baseline in sorted(HISTORIES.iterdir()) if baseline.name < "v8" for answer in _answers(baseline)]
+    full = [answer for baseline in baselines() if version(baseline) < 8 for answer in _answers(baseline)]
     assert len(full) > 1000
     for data in full:
         view = CaseView.model_validate_json(data)

@@ -21,6 +21,7 @@ from core.settings import Settings
 from domain.case import Approval, DuplicateLink
 from tests.conftest import Database
 from tests.support.api import open_and_triage, post
+from tests.support.histories import baselines
 from tests.support.people import AGENT, AGENT_ACTOR, HANDLER, HEAD, HEAD_ACTOR, PLAN
 from tests.support.waiting import wait_for_event, wait_for_stage
 from worker import SANDBOX
@@ -142,7 +143,7 @@ async def test_a_signal_sent_straight_is_ignored_and_history_replays(
     await replayer.replay_workflow(history)
 
 
-NEWEST = sorted(path for path in HISTORIES.iterdir() if path.is_dir())[-1]
+NEWEST = baselines()[-1]
 
 
 @pytest.mark.parametrize("path", sorted(NEWEST.glob("*.json")), ids=lambda path: path.stem)

@@ -109,6 +109,23 @@ CHANGED_SEARCH_ATTRIBUTES = "changed-search-attributes"
 # Stage: patched.
 WAKE_AHEAD = "wake-ahead"
 
+# A new run asks the patches of ASKED_AT_START before it does anything else (workflow.py), so
+# that their markers are in its first workflow task. A patch first asked right after a local
+# activity returned could, in replay, be asked before core had read its marker: when the
+# activity's result came in while core was completing the task early (a local activity slow
+# enough to near the task timeout, e.g. on a worker just restarted), the activity's marker landed
+# in that task and the patch's in the next; replay resolved the activity within the first,
+# `patched` answered False, and the history's marker had no command (TMPRL1100 on
+# `first-reply-by-priority`, tests/e2e/test_worker_crash.py). The recorded paths ask only these
+# after a local activity (tests/workflows/test_patches.py keeps it so). Runs recorded before it
+# ask each where its change applies. Stage: patched.
+PATCHES_AT_START = "patches-at-start"
+
+# Asked after a local activity where their change applies (a receipt's triage suggestion, a due
+# item's record, a refused record): each a marker and an upsert of TemporalChangeVersion, so
+# only these, not every patch (all of them cost 7 KB of history per case, measured).
+ASKED_AT_START = (FIRST_REPLY_BY_PRIORITY, COALESCE_DUE_ITEMS, WAKE_AHEAD, RECORD_REFUSED)
+
 # id -> the first baseline in tests/histories/ that recorded its marker.
 BASELINES: dict[str, str | None] = {
     LOCAL_SIDE_EFFECTS: "v2-local-activities",
@@ -126,9 +143,10 @@ BASELINES: dict[str, str | None] = {
     COALESCE_DUE_ITEMS: "v4-returns-follow-up-departments",
     FIRST_REPLY_BY_PRIORITY: "v5-first-reply-record-after-accept",
     RECORD_AFTER_ACCEPT: "v5-first-reply-record-after-accept",
-    RECORD_REFUSED: None,
+    RECORD_REFUSED: "v10-patches-at-start",  # asked at start since; its own path has no history
     PLATFORM_CLOCK: "v6-platform-clock",
     PLATFORM_DECISIONS: "v6-platform-clock",
     CHANGED_SEARCH_ATTRIBUTES: "v8-lean-case",
     WAKE_AHEAD: "v9-wake-ahead",
+    PATCHES_AT_START: "v10-patches-at-start",
 }
