@@ -11,7 +11,6 @@ from tests.support.histories import baselines as recorded_baselines
 from workflows.case import patches
 
 ROOT = Path(__file__).resolve().parents[2]
-HISTORIES = ROOT / "tests" / "histories"
 
 
 def _patch_ids() -> set[str]:
@@ -36,7 +35,7 @@ def test_every_patched_call_names_a_listed_id() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("patched", "deprecate_patch"):
                 if path.name == "workflow.py" and getattr(node.args[0], "id", None) == "patch":
-                    continue  # the run's loop over BASELINES (PATCHES_AT_START)
+                    continue  # the run asks ASKED_AT_START in a loop (PATCHES_AT_START)
                 assert isinstance(node.args[0], ast.Name), f"{path}:{node.lineno}: a patch id by its constant"
                 asked.add(node.args[0].id)
     assert asked == listed
