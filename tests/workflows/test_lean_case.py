@@ -20,11 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 from domain.state import CaseView
 from tests.conftest import Database
 from tests.support.api import post
-from tests.support.histories import baselines, version
+from tests.support.histories import HISTORIES, baselines, version
 from tests.support.people import AGENT, HANDLER, TRIAGE, intake
 from workflows.case.base import answer
-
-HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 
 
 def _answers(baseline: Path) -> list[bytes]:

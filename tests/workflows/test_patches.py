@@ -17,6 +17,11 @@ def _patch_ids() -> set[str]:
     return {value for name, value in vars(patches).items() if name.isupper() and isinstance(value, str)}
 
 
+def _patch_id(data: dict) -> str:
+    """The patch id in a patch marker's `patch-data` detail."""
+    return json.loads(base64.b64decode(data["payloads"][0]["data"]))["id"]
+
+
 def _markers(baseline: Path) -> set[str]:
     found = set()
     for history in baseline.glob("*.json"):
@@ -24,7 +29,7 @@ def _markers(baseline: Path) -> set[str]:
             marker = event.get("markerRecordedEventAttributes")
             data = marker and marker["details"].get("patch-data")
             if data:
-                found.add(json.loads(base64.b64decode(data["payloads"][0]["data"]))["id"])
+                found.add(_patch_id(data))
     return found
 
 
@@ -66,5 +71,4 @@ def test_no_patch_is_first_asked_after_a_local_activity_in_the_newest_baseline()
             if marker["markerName"] == "core_local_activity":
                 tasks_with_a_local_activity.add(task)
             elif data and task in tasks_with_a_local_activity:
-                patch = json.loads(base64.b64decode(data["payloads"][0]["data"]))["id"]
-                raise AssertionError(f"{history.name}: {patch} asked after a local activity in task {task}")
+                raise AssertionError(f"{history.name}: {_patch_id(data)} asked after a local activity in task {task}")

@@ -23,13 +23,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.lifecycle import EventKind
-from tests.support.histories import baselines
+from tests.support.histories import HISTORIES, baselines
 from worker import SANDBOX
 from workflows.case import CaseWorkflow
 
-ROOT = Path(__file__).resolve().parents[1] / "histories"
 BASELINES = baselines()
-HISTORIES = sorted(ROOT.glob("*/*.json"))
+RECORDED = sorted(HISTORIES.glob("*/*.json"))
 # Event kinds whose paths are tested (and listed in scripts/record_histories.sh) but not yet in
 # a committed baseline: recorded by the next baseline.
 AWAITING_BASELINE: set[EventKind] = set()
@@ -67,7 +66,7 @@ def test_newest_histories_cover_every_path() -> None:
     assert missing == set(), f"no history in {newest.name} records these"
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[f"{path.parent.name}/{path.stem}" for path in HISTORIES])
+@pytest.mark.parametrize("path", RECORDED, ids=[f"{path.parent.name}/{path.stem}" for path in RECORDED])
 async def test_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=[CaseWorkflow], data_converter=pydantic_data_converter, workflow_runner=SANDBOX)
     await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))

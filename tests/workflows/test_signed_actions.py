@@ -28,7 +28,6 @@ from worker import SANDBOX
 from workflows.case import CaseWorkflow
 from workflows.signed_actions import UNSIGNED, ActionVerifier
 
-HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 OUTSIDE = "Actions on a case go through Aftersales"
 OUTSIDE_ZH = "案件操作须通过 Aftersales"
 
