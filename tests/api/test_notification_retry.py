@@ -8,9 +8,10 @@ import httpx
 from delivery.notify import WebhookNotifier
 from tests.conftest import Database
 from tests.support.api import post
+from tests.support.devrun import free_port
 from tests.support.outbox import dispatching, with_status
 from tests.support.people import AGENT, HEAD, SUPERVISOR, intake
-from tests.support.receiver import eventually, free_port, receiver
+from tests.support.receiver import eventually, receiver
 
 SECRET = "test-webhook-secret"
 

@@ -23,9 +23,10 @@ from store.db import session_factory
 from store.outbox import OutboxStore
 from tests.conftest import Database
 from tests.support.api import drive_to_feedback, post
+from tests.support.devrun import free_port
 from tests.support.outbox import FAST, dispatching, park_other_cases, row, with_status
 from tests.support.people import AGENT, SUPERVISOR, TRIAGE, intake
-from tests.support.receiver import eventually, free_port, receiver
+from tests.support.receiver import eventually, receiver
 
 SECRET = "test-webhook-secret"
 

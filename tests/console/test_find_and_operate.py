@@ -14,10 +14,11 @@ from console.routes import find
 from delivery.notify import WebhookNotifier
 from store.outbox import OutboxStore
 from tests.support.desk import Desk
+from tests.support.devrun import free_port
 from tests.support.outbox import dispatching, with_status
 from tests.support.people import AGENT as AGENT_HEADERS
 from tests.support.people import intake
-from tests.support.receiver import eventually, free_port
+from tests.support.receiver import eventually
 from tests.support.waiting import wait_for_stage
 
 SUPERVISOR = DEV_PEOPLE["supervisor"]

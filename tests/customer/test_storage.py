@@ -12,7 +12,7 @@ from core.settings import Settings
 from services.file_store import storage_from
 from services.uploads import NoScan, scanner_from
 from store.files import LocalStorage, S3Storage
-from tests.support.receiver import free_port
+from tests.support.devrun import free_port
 
 
 async def test_local_storage_writes_whole_files_below_its_root_only(tmp_path) -> None:

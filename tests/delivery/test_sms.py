@@ -23,9 +23,10 @@ from store.db import session_factory
 from store.messages import MessageStore
 from tests.conftest import Database
 from tests.support.api import post
+from tests.support.devrun import free_port
 from tests.support.outbox import dispatching, row
 from tests.support.people import AGENT, OVERRIDE_REASON, TRIAGE, intake
-from tests.support.receiver import Receiver, eventually, free_port, receiver
+from tests.support.receiver import Receiver, eventually, receiver
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 KEY_ID, SECRET = "shop-42", "sms-provider-test-secret"

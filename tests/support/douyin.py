@@ -30,7 +30,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from channels.douyin.signature import api_signature, push_signature
-from tests.support.receiver import _QuietServer, free_port
+from tests.support.devrun import free_port
+from tests.support.receiver import _QuietServer
 
 APP_KEY = "7000000000000000001"
 APP_SECRET = "fake-douyin-secret-for-tests"

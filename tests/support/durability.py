@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.devrun import free_port
 from tests.support.people import AGENT, HANDLER, HEAD, PLAN, TRIAGE, intake
 
 # One case's life when nothing goes wrong, to a satisfied close: what the timeline must say,
@@ -175,13 +176,6 @@ class DevProcess:
     as `kill -9` of the group does."""
 
     def __init__(self, *, data_dir: Path, database_url: str, prefix: str, task_queue: str) -> None:
-        import socket
-
-        def free_port() -> int:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                return s.getsockname()[1]
-
         self.data_dir = data_dir
         self.api_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
         self.environment = os.environ | {

@@ -46,6 +46,10 @@ WORKER = frozenset(
         "aftersales_sla_breaches_total",
         "aftersales_sla_escalations_total",
         "aftersales_notifications_delivered_total",
+        # The process's garbage-collection pauses, by generation (core/metrics.py).
+        "aftersales_worker_gc_pause_seconds_bucket",
+        "aftersales_worker_gc_pause_seconds_count",
+        "aftersales_worker_gc_pause_seconds_sum",
         # The Temporal SDK's (names as its docs list them; durations in seconds).
         "temporal_workflow_task_schedule_to_start_latency_bucket",
         "temporal_activity_schedule_to_start_latency_bucket",

@@ -31,7 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support.receiver import _QuietServer, free_port
+from tests.support.devrun import free_port
+from tests.support.receiver import _QuietServer
 
 WECOM_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 DINGTALK_TOKEN = "ding-access-token"

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.support.receiver import free_port
+from tests.support.devrun import free_port
 
 
 @dataclass

@@ -45,7 +45,8 @@ from channels.taobao.protocol import (
     encode,
 )
 from channels.taobao.top import BEIJING, parse_top_time, sign, top_time
-from tests.support.receiver import _QuietServer, free_port
+from tests.support.devrun import free_port
+from tests.support.receiver import _QuietServer
 
 APP_KEY = "12345678"
 APP_SECRET = "tb-test-secret"

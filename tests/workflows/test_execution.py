@@ -337,7 +337,7 @@ async def test_the_webhook_gateway_posts_signed_json_with_an_idempotency_key_per
 
 
 async def test_the_webhook_gateway_reports_an_unreachable_service_as_transient() -> None:
-    from tests.support.receiver import free_port
+    from tests.support.devrun import free_port
 
     gateway = WebhookExecutor(f"http://127.0.0.1:{free_port()}/pay", "payments-secret", timeout=2)
     with pytest.raises(RouteUnavailable, match="ConnectError"):
