@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import httpx
 
+from domain.due import WAKE_EARLY_BY
+
 TIMEOUT_SECONDS = 10.0
 INTERVAL_SECONDS = 0.05
 
@@ -60,4 +62,24 @@ async def wait_until_settled(handle: Any, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while (await handle.describe()).raw_description.HasField("pending_workflow_task"):
         assert time.monotonic() < deadline, f"{handle.id}: a workflow task still pending after {timeout}s"
+        await asyncio.sleep(0.05)
+
+
+async def wait_for_last_minute(handle: Any, timeout: float = 10) -> None:
+    """Bounded wait until the case, woken a minute ahead of a due item (domain/due.py), has
+    started the timer for the last minute. Temporal starts a timer when the task that set it
+    completes: a test that skips time while that task is still running moves the timer by the
+    skip, which no real clock does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = [event async for event in handle.fetch_history_events()]
+        fired = [i for i, event in enumerate(events) if event.HasField("timer_fired_event_attributes")]
+        since = events[fired[-1] :] if fired else []
+        if any(
+            event.HasField("timer_started_event_attributes")
+            and event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() <= WAKE_EARLY_BY
+            for event in since
+        ):
+            return
+        assert time.monotonic() < deadline, f"{handle.id}: no last-minute timer after {timeout}s"
         await asyncio.sleep(0.05)

@@ -19,7 +19,7 @@ from tests.conftest import Database
 from tests.support.api import calendar_of, drive_to_feedback, open_and_triage, post
 from tests.support.days import ordinary_tuesday_morning, start_case_at
 from tests.support.people import ADMIN, AGENT, HANDLER, OVERRIDE_REASON, SUPERVISOR, TRIAGE, intake
-from tests.support.waiting import wait_for_event, wait_for_stage
+from tests.support.waiting import wait_for_event, wait_for_last_minute, wait_for_stage
 from workflows.case import CaseWorkflow
 
 TOLD = {"channel": "phone", "summary": "Refunded 899.00 CNY to the original card", "follow_up": "We check in a week"}
@@ -281,10 +281,12 @@ async def test_an_unanswered_fix_check_archives_the_case_after_its_window(
     due = datetime.fromisoformat(sent.data["answer_due_at"])
     handle = env.client.get_workflow_handle_for(CaseWorkflow.run, number)
 
-    # ask_the_fix_check left the case's clock a minute past the week: stop a minute before the
-    # window closes (from `sent.at`, this landed on the deadline itself).
+    # ask_the_fix_check left the case's clock a minute past the week: stop half a minute before
+    # the window closes (from `sent.at`, this landed on the deadline itself), past the instant
+    # the case wakes to set the last minute, and let it set it before skipping further.
     left_at = closed_at + timedelta(days=7, minutes=1)
-    await env.fast_forward(handle, due - timedelta(minutes=1) - left_at)
+    await env.fast_forward(handle, due - timedelta(seconds=30) - left_at)
+    await wait_for_last_minute(handle)
     assert (await live(api, number))["stage"] == "closed"
     await env.fast_forward(handle, timedelta(minutes=2))
     final = await handle.result()
