@@ -35,7 +35,7 @@ def require(*roles: Role):
     """
     wanted = set(roles) | {Role.ADMIN}
 
-    def check(actor: Annotated[Actor, Depends(authorize)]) -> Actor:
+    async def check(actor: Annotated[Actor, Depends(authorize)]) -> Actor:
         if actor.role not in wanted:
             raise _forbidden(actor, frozenset(wanted))
         return actor

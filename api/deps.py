@@ -33,9 +33,10 @@ from store.triage_rules import ActiveTriageRules
 
 
 def _from_app(name: str) -> Callable[[Request], Any]:
-    """A dependency reading what the app built at start-up (`app.state.<name>`)."""
+    """A dependency reading what the app built at start-up (`app.state.<name>`); async, as FastAPI
+    runs a plain function dependency on a worker thread: a thread hop per dependency and request."""
 
-    def read(request: Request) -> Any:
+    async def read(request: Request) -> Any:
         return getattr(request.app.state, name)
 
     return read
@@ -71,7 +72,7 @@ def allows(*roles: Role):
     an unidentified caller is still refused (401)."""
     allowed = set(roles) | {Role.ADMIN}
 
-    def check(actor: Annotated[Actor, Depends(current_actor)]) -> bool:
+    async def check(actor: Annotated[Actor, Depends(current_actor)]) -> bool:
         return actor.role in allowed
 
     return check

@@ -167,6 +167,13 @@ async def open_api_async(http: httpx.AsyncClient) -> str:
     return response.json()["number"]
 
 
+async def http_floor(http: httpx.AsyncClient) -> None:
+    """`GET /healthz`: a request through the API's HTTP stack that does no work of its own."""
+    response = await http.get("/healthz")
+    if response.status_code != 200:
+        raise RuntimeError(f"GET /healthz: {response.status_code} {response.text[:300]}")
+
+
 async def open_bare(client: Client, wf_id: str | None = None, timer_s: float = 0) -> str:
     """The bare equivalent of POST /cases: update-with-start, `receipt` returns after two writes."""
     wf_id = wf_id or new_id("BL")

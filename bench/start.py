@@ -19,11 +19,16 @@ another at each rate:
 - post_cases:  `POST /cases` over HTTP (httpx → uvicorn in this process): the
                case-number counter and the pinned rules in SQLite, then the above;
 - post_async:  `POST /cases` with `Prefer: respond-async`: 202 as soon as Temporal has
-               accepted the start.
+               accepted the start;
+- http_floor:  `GET /healthz` over the same client and server: what the HTTP stack alone
+               costs (httpx, uvicorn, the app's middleware, authentication excepted), the
+               floor under both POST shapes.
 
 Issue 19 §3's targets, per rate, in the table and in `comparisons`: post_async p50 ≤ 1.3 ×
 raw_start p50 (`post_async_vs_raw_start_p50`, `async_target_met`) and post_cases p50 ≤ 1.3 ×
-bare_uws p50 (`post_vs_bare_uws_p50`, `sync_target_met`).
+bare_uws p50 (`post_vs_bare_uws_p50`, `sync_target_met`). `async_floor_vs_raw_start_p50`
+is (http_floor p50 + raw_start p50) ÷ raw_start p50: about the least the async ratio could be
+were everything the product does between the two free.
 
 Started cases stay open (they wait for triage); a run leaves rate × seconds of them.
 """
@@ -41,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._drive import open_api, open_api_async, open_bare, open_product, pinned, start_bare
+from bench._drive import http_floor, open_api, open_api_async, open_bare, open_product, pinned, start_bare
 from bench._harness import (
     API_TRANSPORT,
     SERVER_DESCRIPTION,
@@ -59,7 +64,7 @@ from bench._harness import (
     table,
 )
 
-SHAPES = ("raw_start", "bare_uws", "product_uws", "post_cases", "post_async")
+SHAPES = ("raw_start", "bare_uws", "product_uws", "post_cases", "post_async", "http_floor")
 P50_TARGET = 1.3
 
 
@@ -123,7 +128,7 @@ def comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by = {(r["shape"], r["rate"]): r for r in runs}
     out = []
     for rate in sorted({r["rate"] for r in runs}):
-        raw, bare, product, post, post_async = (by.get((s, rate)) for s in SHAPES)
+        raw, bare, product, post, post_async, floor = (by.get((s, rate)) for s in SHAPES)
 
         def p(run: dict[str, Any] | None, q: str) -> float | None:
             return run["latency_ms"][q] if run else None
@@ -141,6 +146,10 @@ def comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "post_async_vs_raw_start_p50": ratio(p(post_async, "p50"), p(raw, "p50")),
                 "post_async_vs_raw_start_p99": ratio(p(post_async, "p99"), p(raw, "p99")),
                 "post_async_errors": post_async["errors"] if post_async else None,
+                "http_floor_p50_ms": p(floor, "p50"),
+                "async_floor_vs_raw_start_p50": ratio(
+                    None if floor is None or raw is None else p(floor, "p50") + p(raw, "p50"), p(raw, "p50")
+                ),
                 # The issue's two targets (§3), as measured in this run:
                 "async_target_met": _met(ratio(p(post_async, "p50"), p(raw, "p50"))),
                 "sync_target_met": _met(ratio(p(post, "p50"), p(bare, "p50"))),
@@ -171,6 +180,7 @@ def render(result: dict[str, Any]) -> str:
         [
             c["rate"], c["post_vs_raw_start_p50"], c["post_vs_raw_start_p99"], c["post_vs_bare_uws_p99"],
             c["product_uws_vs_bare_uws_p50"], c["post_vs_product_uws_p50"], c["post_async_vs_raw_start_p99"],
+            c["http_floor_p50_ms"], c["async_floor_vs_raw_start_p50"],
         ]
         for c in result["comparisons"]
     ]  # fmt: skip
@@ -190,7 +200,7 @@ def render(result: dict[str, Any]) -> str:
             "",
             "Other ratios:",
             table(["rate/s", "sync p50 ×raw", "sync p99 ×raw", "sync p99 ×bare_uws", "product_uws/bare_uws p50",
-                   "sync/product_uws p50", "async p99 ×raw"], comp),
+                   "sync/product_uws p50", "async p99 ×raw", "HTTP floor p50 ms", "floor+raw ×raw"], comp),
             *footer(result),
         ]
     )  # fmt: skip
@@ -208,6 +218,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "product_uws": lambda: open_product(env.client, policy, calendar),
                 "post_cases": lambda: open_api(http),
                 "post_async": lambda: open_api_async(http),
+                "http_floor": lambda: http_floor(http),
             }
             for shape in args.shapes:  # warm up every path
                 for _ in range(3):

@@ -101,7 +101,12 @@ def clear_session(request: Request, response: Response) -> None:
     response.delete_cookie(COOKIE, path=PATH, httponly=True, samesite="lax", secure=_secure(request))
 
 
-def current_session(request: Request) -> Session:
+async def current_session(request: Request) -> Session:
+    # async: a dependency that is a plain function runs on a worker thread, a hop for nothing here
+    return _signed_in(request)
+
+
+def _signed_in(request: Request) -> Session:
     session = signer(request).decode(request.cookies.get(COOKIE))
     if session is None:
         raise SignInRequired()
@@ -110,7 +115,7 @@ def current_session(request: Request) -> Session:
 
 async def form_session(request: Request) -> Session:
     """The session of a form post, if the form carries the session's CSRF token."""
-    session = current_session(request)
+    session = _signed_in(request)
     form = await request.form()
     token = form.get("csrf_token")
     if not session.csrf_ok(token if isinstance(token, str) else None):

@@ -7,6 +7,7 @@ import logging
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -25,11 +26,29 @@ logger = logging.getLogger(__name__)
 # Signals in flight at once when a new version re-plans open cases.
 REPLAN_CONCURRENCY = 20
 
+_Rules = TypeVar("_Rules", SlaPolicy, BusinessCalendar)
+
 
 @lru_cache(maxsize=8)
 def _default_calendar(year: int, calendar_file: str | None) -> BusinessCalendar:
     calendar = china_calendar([year, year + 1])
     return load_calendar_file(Path(calendar_file), calendar) if calendar_file else calendar
+
+
+# Released versions kept validated per process; an admin uploads a handful a year.
+RELEASED_KEPT = 32
+
+
+@lru_cache(maxsize=1)
+def _default_policy() -> SlaPolicy:
+    """DOMAIN.md's table, built once (read only, like every pinned policy)."""
+    return SlaPolicy()
+
+
+def _remember(kept: dict[str, _Rules], version: str, rules: _Rules) -> None:
+    if len(kept) >= RELEASED_KEPT:
+        kept.pop(next(iter(kept)))  # the oldest read; a later case asking for it reads it again
+    kept[version] = rules
 
 
 class SlaRulebook:
@@ -39,26 +58,46 @@ class SlaRulebook:
     def __init__(self, rules: RulesStore, calendar_file: Path | None = None) -> None:
         self._rules = rules
         self._calendar_file = str(calendar_file) if calendar_file else None
+        # A version's body never changes once uploaded (RulesStore refuses another body under
+        # its name), so each is read and validated once, not for every case opened.
+        self._released_policies: dict[str, SlaPolicy] = {}
+        self._released_calendars: dict[str, BusinessCalendar] = {}
 
     def default_calendar(self, year: int) -> BusinessCalendar:
         # The receipt year and the next: enough for any deadline, small enough to carry in every case.
         return _default_calendar(year, self._calendar_file)
 
     async def pinned_for(self, received_at: datetime) -> tuple[SlaPolicy, BusinessCalendar]:
-        policy = await self._rules.latest_policy() or SlaPolicy()
-        calendar = await self._rules.latest_calendar() or self.default_calendar(received_at.year)
-        return policy, calendar
+        """The versions in force at `received_at`: the newest uploaded, else the defaults."""
+        policy_version, calendar_version = await self._rules.latest_versions()
+        policy = await self._released_policy(policy_version) if policy_version else None
+        calendar = await self._released_calendar(calendar_version) if calendar_version else None
+        return policy or _default_policy(), calendar or self.default_calendar(received_at.year)
 
     async def _policy(self, version: str | None) -> SlaPolicy | None:
-        if version == SlaPolicy().version:
-            return SlaPolicy()
-        return await self._rules.policy(version) if version else None
+        if version == _default_policy().version:
+            return _default_policy()
+        return await self._released_policy(version) if version else None
 
     async def _calendar(self, version: str | None, year: int) -> BusinessCalendar | None:
         default = self.default_calendar(year)
         if version == default.version:
             return default
-        return await self._rules.calendar(version) if version else None
+        return await self._released_calendar(version) if version else None
+
+    async def _released_policy(self, version: str) -> SlaPolicy | None:
+        if (policy := self._released_policies.get(version)) is None:
+            policy = await self._rules.policy(version)
+            if policy is not None:
+                _remember(self._released_policies, version, policy)
+        return policy
+
+    async def _released_calendar(self, version: str) -> BusinessCalendar | None:
+        if (calendar := self._released_calendars.get(version)) is None:
+            calendar = await self._rules.calendar(version)
+            if calendar is not None:
+                _remember(self._released_calendars, version, calendar)
+        return calendar
 
     async def cases_affected_by_policy(self, policy: SlaPolicy) -> list[PinnedCase]:
         affected = []

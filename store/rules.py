@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -60,13 +60,18 @@ class RulesStore:
         except IntegrityError:
             return await self._add(table, version, body, actor_id)
 
-    async def latest_policy(self) -> SlaPolicy | None:
-        row = await self._latest(SlaPolicyVersionRow)
-        return SlaPolicy.model_validate(row.body) if row else None
+    async def latest_versions(self) -> tuple[str | None, str | None]:
+        """The newest policy and calendar version names, in one statement: every case opened
+        asks, and the bodies behind a name never change (see `policy`, `calendar`)."""
 
-    async def latest_calendar(self) -> BusinessCalendar | None:
-        row = await self._latest(CalendarVersionRow)
-        return BusinessCalendar.model_validate(row.body) if row else None
+        def newest(table: type[_Version]) -> ScalarSelect[str]:
+            return (
+                select(table.version).order_by(table.created_at.desc(), table.version.desc()).limit(1).scalar_subquery()
+            )
+
+        async with self._sessions() as session:
+            policy, calendar = (await session.execute(select(newest(SlaPolicyVersionRow), newest(CalendarVersionRow)))).one()
+        return policy, calendar
 
     async def policy(self, version: str) -> SlaPolicy | None:
         async with self._sessions() as session:
@@ -77,11 +82,6 @@ class RulesStore:
         async with self._sessions() as session:
             row = await session.get(CalendarVersionRow, version)
             return BusinessCalendar.model_validate(row.body) if row else None
-
-    async def _latest(self, table: type[_Version]) -> _Version | None:
-        async with self._sessions() as session:
-            query = select(table).order_by(table.created_at.desc(), table.version.desc()).limit(1)
-            return (await session.execute(query)).scalar_one_or_none()
 
     async def open_cases_not_on(
         self, *, policy_version: str | None = None, calendar_version: str | None = None

@@ -34,11 +34,11 @@ class Attachment(BaseModel):
     href: str
 
 
-def _attachments(request: Request) -> AttachmentStore:
+async def _attachments(request: Request) -> AttachmentStore:
     return request.app.state.attachments
 
 
-def _files(request: Request) -> FileStorage:
+async def _files(request: Request) -> FileStorage:
     return request.app.state.file_storage
 
 

@@ -38,7 +38,7 @@ ENRICH_SECONDS = 1.0
 DOUYIN_RECEIVED = {"code": 0, "msg": "success"}
 
 
-def get_intake(request: Request) -> ChannelIntake:
+async def get_intake(request: Request) -> ChannelIntake:
     state = request.app.state
     if getattr(state, "channel_intake", None) is None:  # built once the lifespan connected Temporal
         state.channel_intake = ChannelIntake(

@@ -81,7 +81,7 @@ class Payloads(BaseModel):
     payloads: list[WirePayload] = Field(default_factory=list, max_length=1000)
 
 
-def _codec(
+async def _codec(
     request: Request, settings: AppSettings, may_see: MaySeePersonalData, namespace: Namespace = None
 ) -> EncryptionCodec | None:
     """The codec for this request, or None: the payloads then go back as they came (no codec
