@@ -70,7 +70,9 @@ class RulesStore:
             )
 
         async with self._sessions() as session:
-            policy, calendar = (await session.execute(select(newest(SlaPolicyVersionRow), newest(CalendarVersionRow)))).one()
+            policy, calendar = (
+                await session.execute(select(newest(SlaPolicyVersionRow), newest(CalendarVersionRow)))
+            ).one()
         return policy, calendar
 
     async def policy(self, version: str) -> SlaPolicy | None:
