@@ -23,6 +23,7 @@ from tests.support.api import post
 from tests.support.histories import HISTORIES, baselines, version
 from tests.support.people import AGENT, HANDLER, TRIAGE, intake
 from workflows.case.base import answer
+from workflows.case.patches import PATCHES_BUNDLED
 
 
 def _answers(baseline: Path) -> list[bytes]:
@@ -71,10 +72,13 @@ async def test_search_attributes_are_upserted_only_when_they_change(
     converter = DataConverter.default.payload_converter
     held: dict[str, Any] = {}
     upserts = 0
+    versions = []  # the SDK's TemporalChangeVersion, upserted with each patch marker
     for event in history.events:
         if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             continue
         fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        if "TemporalChangeVersion" in fields:
+            versions.append(converter.from_payload(fields["TemporalChangeVersion"]))
         ours = {
             name: converter.from_payload(p) if p.data else None  # an unset one is an empty payload
             for name, p in fields.items()
@@ -89,3 +93,8 @@ async def test_search_attributes_are_upserted_only_when_they_change(
     assert None not in held.values()
     assert upserts <= 5
     assert held["CaseStage"] == "in_handling" and held["Assignee"] == accepted["assignee"]
+    # One patch marker for every patch so far (patches.PATCHES_BUNDLED), not one each.
+    markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    patch_markers = [e for e in markers if e.marker_recorded_event_attributes.marker_name == "core_patch"]
+    assert len(patch_markers) == 1
+    assert versions == [[PATCHES_BUNDLED]]

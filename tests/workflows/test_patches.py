@@ -22,15 +22,18 @@ def _patch_id(data: dict) -> str:
     return json.loads(base64.b64decode(data["payloads"][0]["data"]))["id"]
 
 
-def _markers(baseline: Path) -> set[str]:
+def _markers_of(history: Path) -> set[str]:
     found = set()
-    for history in baseline.glob("*.json"):
-        for event in json.loads(history.read_text(encoding="utf-8"))["events"]:
-            marker = event.get("markerRecordedEventAttributes")
-            data = marker and marker["details"].get("patch-data")
-            if data:
-                found.add(_patch_id(data))
+    for event in json.loads(history.read_text(encoding="utf-8"))["events"]:
+        marker = event.get("markerRecordedEventAttributes")
+        data = marker and marker["details"].get("patch-data")
+        if data:
+            found.add(_patch_id(data))
     return found
+
+
+def _markers(baseline: Path) -> set[str]:
+    return set().union(*(_markers_of(history) for history in baseline.glob("*.json")))
 
 
 def test_every_patched_call_names_a_listed_id() -> None:
@@ -38,13 +41,21 @@ def test_every_patched_call_names_a_listed_id() -> None:
     asked = set()
     for path in (ROOT / "workflows").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("patched", "deprecate_patch"):
+            called = (
+                getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+                if isinstance(node, ast.Call)
+                else None
+            )
+            if called in ("patched", "deprecate_patch"):
                 if path.name == "workflow.py" and getattr(node.args[0], "id", None) == "patch":
                     continue  # the run asks ASKED_AT_START in a loop (PATCHES_AT_START)
+                if path.name == "patches.py" and getattr(node.args[0], "id", None) == "patch_id":
+                    continue  # patches.patched, which every call site goes through
                 assert isinstance(node.args[0], ast.Name), f"{path}:{node.lineno}: a patch id by its constant"
                 asked.add(node.args[0].id)
     assert asked == listed
     assert set(patches.BASELINES) == _patch_ids()
+    assert _patch_ids() - {patches.PATCHES_BUNDLED} == patches.BUNDLED
 
 
 def test_each_id_first_appears_in_the_baseline_listed() -> None:
@@ -59,7 +70,7 @@ def test_no_patch_is_first_asked_after_a_local_activity_in_the_newest_baseline()
     """Replay could ask such a patch before reading its marker (patches.PATCHES_AT_START): a
     patch whose change follows a local activity goes in ASKED_AT_START."""
     newest = recorded_baselines()[-1]
-    assert patches.PATCHES_AT_START in _markers(newest), newest.name
+    assert patches.PATCHES_BUNDLED in _markers(newest), newest.name
     for history in sorted(newest.glob("*.json")):
         tasks_with_a_local_activity = set()
         for event in json.loads(history.read_text(encoding="utf-8"))["events"]:
@@ -72,3 +83,13 @@ def test_no_patch_is_first_asked_after_a_local_activity_in_the_newest_baseline()
                 tasks_with_a_local_activity.add(task)
             elif data and task in tasks_with_a_local_activity:
                 raise AssertionError(f"{history.name}: {_patch_id(data)} asked after a local activity in task {task}")
+
+
+def test_a_new_run_carries_one_marker_for_the_bundled_patches() -> None:
+    """Each history of the newest baseline was recorded by new runs: PATCHES_BUNDLED's marker,
+    and none of the ids it answers for (each would cost a marker and an upsert)."""
+    newest = recorded_baselines()[-1]
+    for history in sorted(newest.glob("*.json")):
+        markers = _markers_of(history)
+        assert patches.PATCHES_BUNDLED in markers, history.name
+        assert not markers & patches.BUNDLED, f"{history.name}: {sorted(markers & patches.BUNDLED)}"

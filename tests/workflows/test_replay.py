@@ -9,7 +9,8 @@ activity, v2 records transitions as local activities (patch
 repairs step by step, result and follow-up (fix check) and multi-department cases, v5 the
 first reply timed by the suggested priority (patch `first-reply-by-priority`) and people's
 actions recorded by a regular activity scheduled with the update's acceptance (patch
-`record-after-accept`). The newest baseline must cover every way a case can move.
+`record-after-accept`), ... v11 a new run's one patch marker answering for all earlier patches
+(patch `bundle-2026-12`). The newest baseline must cover every way a case can move.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import ClockName, DueItem, DueKind, SlaClock
 
 from workflows.case.base import ARCHIVING, EXECUTION_DUE_KINDS, MAX_COALESCED
-from workflows.case.patches import COALESCE_DUE_ITEMS, MULTI_DEPARTMENT, WAKE_AHEAD
+from workflows.case.patches import COALESCE_DUE_ITEMS, MULTI_DEPARTMENT, WAKE_AHEAD, patched
 from workflows.case.recorder import Recorder
 
 
@@ -36,7 +36,7 @@ class Deadlines(Recorder):
         if remaining > timedelta(0):
             sleep = first_sleep(remaining)
             # Asked only for a wait that wakes ahead: a case recorded before it slept the whole wait.
-            if sleep != remaining and not workflow.patched(WAKE_AHEAD):
+            if sleep != remaining and not patched(WAKE_AHEAD):
                 sleep = remaining
             try:
                 await workflow.wait_condition(
@@ -61,7 +61,7 @@ class Deadlines(Recorder):
             await self._on_due(first)
             for _ in range(MAX_COALESCED - 1):
                 item = self._next_item()
-                if item is None or item.at > now or not workflow.patched(COALESCE_DUE_ITEMS):
+                if item is None or item.at > now or not patched(COALESCE_DUE_ITEMS):
                     break
                 await self._on_due(item)
         finally:
@@ -72,7 +72,7 @@ class Deadlines(Recorder):
         case = self._case
         # Asked only when a contribution could be due, as before the split: the marker's place
         # in history must not move.
-        contributions = bool(case.contributions) and case.stage in OPEN_STAGES and workflow.patched(MULTI_DEPARTMENT)
+        contributions = bool(case.contributions) and case.stage in OPEN_STAGES and patched(MULTI_DEPARTMENT)
         return next_item(case, contributions=contributions)
 
     async def _on_due(self, item: DueItem) -> None:

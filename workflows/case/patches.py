@@ -7,9 +7,14 @@ baseline lacks the marker -> removed. `BASELINES` says which recorded baseline i
 tests/histories/ first carries each marker (None: no baseline yet, the lead records one)
 and so when the old path may go: after every case started before that baseline is archived
 and the baselines without the marker are retired.
+
+Call sites ask `patched(<id>)` below, not `workflow.patched`: a new run carries the markers of
+the ids in BUNDLED as one marker, PATCHES_BUNDLED's.
 """
 
 from __future__ import annotations
+
+from temporalio import workflow
 
 # Refunds go to the customer's original payment route first and to an alternative route
 # when it fails; a resolution no route could carry out becomes a follow-up task for a
@@ -126,6 +131,16 @@ PATCHES_AT_START = "patches-at-start"
 # only these, not every patch (all of them cost 7 KB of history per case, measured).
 ASKED_AT_START = (FIRST_REPLY_BY_PRIORITY, COALESCE_DUE_ITEMS, WAKE_AHEAD, RECORD_REFUSED)
 
+# A new run asks this one patch instead of each id in BUNDLED, and its marker answers for all of
+# them: one marker and one upsert of TemporalChangeVersion instead of one of each per id (13 and
+# 13 in a closed loop; issue 19 §4, bench/README.md "What one case costs"). A run recorded before
+# it has no such marker and asks each id where its change applies, as it did. So a case's
+# TemporalChangeVersion holds either PATCHES_BUNDLED (every id in BUNDLED applies) or the ids it
+# met. A patch added later is asked on its own (or goes in a later bundle). Once no running case
+# and no kept baseline predates the bundle, every id in BUNDLED is true everywhere and their old
+# paths can go together. Stage: patched.
+PATCHES_BUNDLED = "bundle-2026-12"
+
 # id -> the first baseline in tests/histories/ that recorded its marker.
 BASELINES: dict[str, str | None] = {
     LOCAL_SIDE_EFFECTS: "v2-local-activities",
@@ -149,4 +164,17 @@ BASELINES: dict[str, str | None] = {
     CHANGED_SEARCH_ATTRIBUTES: "v8-lean-case",
     WAKE_AHEAD: "v9-wake-ahead",
     PATCHES_AT_START: "v10-patches-at-start",
+    PATCHES_BUNDLED: "v11-bundled-patches",
 }
+
+# Every id a run carrying PATCHES_BUNDLED takes as patched without asking: all patches before it.
+BUNDLED = frozenset(BASELINES) - {PATCHES_BUNDLED}
+
+
+def patched(patch_id: str) -> bool:
+    """`workflow.patched(patch_id)`, answered by PATCHES_BUNDLED's marker for an id in BUNDLED.
+    The SDK remembers each answer for the run, so the bundle is asked once: by a new run in
+    its first workflow task (the run asks PATCHES_AT_START first thing), before any activity."""
+    if patch_id in BUNDLED and workflow.patched(PATCHES_BUNDLED):
+        return True
+    return workflow.patched(patch_id)

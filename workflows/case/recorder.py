@@ -31,6 +31,7 @@ from workflows.case.patches import (
     LOCAL_SIDE_EFFECTS,
     RECORD_AFTER_ACCEPT,
     RECORD_REFUSED,
+    patched,
 )
 
 # The fields of the case row that a transition carries as the case has them.
@@ -160,11 +161,7 @@ class Recorder(CaseBase):
         activity's failure arrives as the activity's own ApplicationError, a regular one's
         wrapped in ActivityError.)"""
         cause = error.cause if isinstance(error, ActivityError) else error
-        if (
-            not isinstance(cause, ApplicationError)
-            or cause.type != RECORD_REFUSED_ERROR
-            or not workflow.patched(RECORD_REFUSED)
-        ):
+        if not isinstance(cause, ApplicationError) or cause.type != RECORD_REFUSED_ERROR or not patched(RECORD_REFUSED):
             raise error
         first = transitions[0]
         reason = cause.message  # names the event and the database's error class, never the refused value
@@ -187,7 +184,7 @@ class Recorder(CaseBase):
 
     async def _write_together(self, batch: list[Transition]) -> None:
         """The transitions held while due items fired together (`_batch`)."""
-        if len(batch) > 1 and not workflow.patched(COALESCE_DUE_ITEMS):
+        if len(batch) > 1 and not patched(COALESCE_DUE_ITEMS):
             # One due item may record several events (a default that also resumes clocks);
             # recorded before this patch, each was its own write, in order.
             for transition in batch:
@@ -203,9 +200,9 @@ class Recorder(CaseBase):
         once the case carries LOCAL_SIDE_EFFECTS, except a person's action (`after_accept`, in
         an update) once it carries RECORD_AFTER_ACCEPT: a regular activity scheduled with the
         acceptance, so the write exists only once the acceptance is in history."""
-        if after_accept and workflow.current_update_info() is not None and workflow.patched(RECORD_AFTER_ACCEPT):
+        if after_accept and workflow.current_update_info() is not None and patched(RECORD_AFTER_ACCEPT):
             return await workflow.execute_activity_method(activity, arg, **options)
-        if workflow.patched(LOCAL_SIDE_EFFECTS):
+        if patched(LOCAL_SIDE_EFFECTS):
             return await workflow.execute_local_activity_method(activity, arg, **options)
         return await workflow.execute_activity_method(activity, arg, **options)
 
@@ -235,7 +232,7 @@ class Recorder(CaseBase):
             sa.CUSTOMER_TIER: case.intake.customer.tier.value,
         }
         published = self._published
-        if workflow.patched(CHANGED_SEARCH_ATTRIBUTES):
+        if patched(CHANGED_SEARCH_ATTRIBUTES):
             changed = [key for key, value in values.items() if key not in published or published[key] != value]
         else:
             changed = list(values)

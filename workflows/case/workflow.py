@@ -32,7 +32,7 @@ from workflows.case.handlers.handling import HandlingHandlers
 from workflows.case.handlers.intake import IntakeHandlers
 from workflows.case.handlers.marketplace import MarketplaceHandlers
 from workflows.case.handlers.returns import ReturnHandlers
-from workflows.case.patches import ASKED_AT_START, PATCHES_AT_START
+from workflows.case.patches import ASKED_AT_START, PATCHES_AT_START, patched
 from workflows.case.recorder import UNSET_AT_START, Recorder
 
 
@@ -83,10 +83,11 @@ class CaseWorkflow(
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
-        if workflow.patched(PATCHES_AT_START):
-            # Every marker in this run's first task (patches.PATCHES_AT_START says why).
+        if patched(PATCHES_AT_START):
+            # Every marker in this run's first task (patches.PATCHES_AT_START says why); a new
+            # run's one marker, PATCHES_BUNDLED's, answers these without asking them.
             for patch in ASKED_AT_START:
-                workflow.patched(patch)
+                patched(patch)
         case = self._case
         self._publish()  # visible to operators before the first activity completes
         if start.state is None:

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case.base import CARRYING_OUT, Next, action_update, applying_rules, refuse
 from workflows.case.deadlines import Deadlines
-from workflows.case.patches import APPROVAL_CLOCK, MULTI_DEPARTMENT, SECOND_REJECTION
+from workflows.case.patches import APPROVAL_CLOCK, MULTI_DEPARTMENT, SECOND_REJECTION, patched
 
 
 class ApprovalHandlers(Deadlines):
@@ -54,13 +54,13 @@ class ApprovalHandlers(Deadlines):
     @action_update(Action.PROPOSE_PLAN, validate_only=_check_new_plan)
     async def propose_plan(self, actor: Actor, plan: SolutionPlan) -> None:
         self._check_plan(plan)
-        if self._case.contributions and workflow.patched(MULTI_DEPARTMENT):
+        if self._case.contributions and patched(MULTI_DEPARTMENT):
             self._check_contributions_in()  # one may have been asked for since validation
         case = self._case
         now = workflow.now()
         case.plan = ProposedPlan(plan=plan, author=actor, proposed_at=now)
         self._meet(ClockName.PLAN, now)
-        if workflow.patched(APPROVAL_CLOCK):
+        if patched(APPROVAL_CLOCK):
             self._start_clock(ClockName.APPROVAL, now)
         approver = self._approver()
         await self._record(
@@ -100,7 +100,7 @@ class ApprovalHandlers(Deadlines):
                 )
             ],
         )
-        if self._approver() is not required_before and workflow.patched(SECOND_REJECTION):
+        if self._approver() is not required_before and patched(SECOND_REJECTION):
             await self._record(
                 EventKind.APPROVAL_ESCALATED,
                 SYSTEM_ACTOR,

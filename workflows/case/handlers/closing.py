@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case.base import ARCHIVING, Next, action_update, refuse
 from workflows.case.deadlines import Deadlines
-from workflows.case.patches import CALL_BACK_TASK, FIX_CHECK, REOPEN_LIMIT
+from workflows.case.patches import CALL_BACK_TASK, FIX_CHECK, REOPEN_LIMIT, patched
 
 
 class ClosingHandlers(Deadlines):
@@ -49,7 +49,7 @@ class ClosingHandlers(Deadlines):
         # A resolution was carried out: days later the customer is asked whether it held.
         # A case answered at first contact was told something, not fixed: it archives.
         window = self._target(ClockName.FIX_CHECK)
-        checks = case.receipt is not None and window is not None and workflow.patched(FIX_CHECK)
+        checks = case.receipt is not None and window is not None and patched(FIX_CHECK)
         notify = [Notification(recipient="customer", topic="closed")]
         if checks:
             assert window is not None
@@ -69,14 +69,14 @@ class ClosingHandlers(Deadlines):
         person calls the customer back."""
         case = self._case
         case.reopen(workflow.now())
-        call_back_task = workflow.patched(CALL_BACK_TASK)
+        call_back_task = patched(CALL_BACK_TASK)
         notify = [Notification(recipient="customer", topic="reopened")]
         if not call_back_task:
             notify.insert(0, Notification(recipient="agent", topic="call_back", body={"score": score}))
         await self._record(
             EventKind.REOPENED, actor, Next(Stage.REOPENED, "triage by an agent (reopened)"), data=data, notify=notify
         )
-        if case.rules.reopen_limit_reached(case.reopen_count) and workflow.patched(REOPEN_LIMIT):
+        if case.rules.reopen_limit_reached(case.reopen_count) and patched(REOPEN_LIMIT):
             await self._record(
                 EventKind.REOPEN_LIMIT_REACHED,
                 SYSTEM_ACTOR,

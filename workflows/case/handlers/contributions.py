@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case.base import action_update, awaiting_acceptance, refuse
 from workflows.case.deadlines import Deadlines
-from workflows.case.patches import MULTI_DEPARTMENT
+from workflows.case.patches import MULTI_DEPARTMENT, patched
 
 
 class ContributionHandlers(Deadlines):
@@ -56,7 +56,7 @@ class ContributionHandlers(Deadlines):
         """The head names the lead department and asks each assisting department for a
         contribution by its own deadline; a new lead takes the case from its queue. (The steps
         check the naming again after the history's marker, where they always did.)"""
-        workflow.patched(MULTI_DEPARTMENT)  # marks the history: contribution deadlines may follow
+        patched(MULTI_DEPARTMENT)  # marks the history: contribution deadlines may follow
         self._check_naming(actor, naming)
         case = self._case
         now = workflow.now()

@@ -40,7 +40,14 @@ from workflows.case.base import (
     refuse,
 )
 from workflows.case.deadlines import Deadlines
-from workflows.case.patches import EXCHANGE_OFFER_TIMEOUT, EXCHANGE_STOCK, EXECUTION_ROUTES, RESULT_CLOCK, RETURN_STEPS
+from workflows.case.patches import (
+    EXCHANGE_OFFER_TIMEOUT,
+    EXCHANGE_STOCK,
+    EXECUTION_ROUTES,
+    RESULT_CLOCK,
+    RETURN_STEPS,
+    patched,
+)
 
 
 class ExecutionHandlers(Deadlines):
@@ -59,17 +66,17 @@ class ExecutionHandlers(Deadlines):
         resolution = case.plan.plan.resolution
         # The approval event's sequence number identifies this execution for good.
         order = self._order()
-        if workflow.patched(EXECUTION_ROUTES):
+        if patched(EXECUTION_ROUTES):
             if case.returns is not None:
                 order = self._settlement(order)  # every step is done: what settles the return or repair
             if case.exchange_choice is not None:
                 order = self._chosen(order)
-            elif case.returns is None and order.type in STEPPED_RESOLUTIONS and workflow.patched(RETURN_STEPS):
+            elif case.returns is None and order.type in STEPPED_RESOLUTIONS and patched(RETURN_STEPS):
                 if self._on_platform(order) and not await self._authorise_return_on_platform():
                     return  # the platform refused: a follow-up task waits for a person
                 await self._authorise_return(order)
                 return  # logistics and the warehouse report each step
-            elif order.type is ResolutionType.EXCHANGE and workflow.patched(EXCHANGE_STOCK):
+            elif order.type is ResolutionType.EXCHANGE and patched(EXCHANGE_STOCK):
                 stock = await workflow.execute_activity_method(
                     CaseActivities.check_stock,
                     case.intake.product.sku,
@@ -188,7 +195,7 @@ class ExecutionHandlers(Deadlines):
             if clock.name not in TASK_CLOCKS:
                 clock.meet(now)
         self._start_clock(ClockName.SURVEY, now)
-        if workflow.patched(RESULT_CLOCK):
+        if patched(RESULT_CLOCK):
             # An agent tells the customer the result within a working day (the survey answer also meets it).
             case.result_told_at = None
             self._start_clock(ClockName.RESULT, now)
@@ -202,7 +209,7 @@ class ExecutionHandlers(Deadlines):
         case.exchange_offer = ExchangeOffer(
             sku=stock.sku, similar=stock.similar, refund_amount=paid.paid_amount, currency=paid.currency, offered_at=now
         )
-        if workflow.patched(EXCHANGE_OFFER_TIMEOUT):
+        if patched(EXCHANGE_OFFER_TIMEOUT):
             wait = case.rules.exchange_choice_reminder_after
             case.exchange_offer.remind_at = wait.add(case.calendar, now, wait.budget)
         paused = case.pause_clocks(now)

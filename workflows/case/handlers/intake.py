@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case.base import AWAITING_SCORE, action_update, awaiting_acceptance, refuse
 from workflows.case.deadlines import Deadlines
-from workflows.case.patches import FIRST_REPLY_BY_PRIORITY
+from workflows.case.patches import FIRST_REPLY_BY_PRIORITY, patched
 
 # Priorities from the most to the least urgent: "lowering" moves right.
 PRIORITY_ORDER = (Priority.P1, Priority.P2, Priority.P3, Priority.P4)
@@ -127,7 +127,7 @@ class IntakeHandlers(Deadlines):
             "channel": case.intake.channel.value,
             "suggestion": case.suggestion.model_dump(mode="json"),
         }
-        if workflow.patched(FIRST_REPLY_BY_PRIORITY):
+        if patched(FIRST_REPLY_BY_PRIORITY):
             # Until an agent triages, the clocks count by the suggested priority (a P1 gets 15 minutes).
             case.provisional_priority = case.suggestion.priority
         self._start_clock(ClockName.FIRST_REPLY, case.received_at)
@@ -151,7 +151,7 @@ class IntakeHandlers(Deadlines):
     def _first_reply_answered(self, now) -> dict[str, Any]:  # noqa: ANN001 - datetime
         """The customer has had the first reply: its clock is met, under the target of the
         priority just set; `first_reply` says which target applied (none before the patch)."""
-        first_reply = self._retarget_first_reply(now) if workflow.patched(FIRST_REPLY_BY_PRIORITY) else None
+        first_reply = self._retarget_first_reply(now) if patched(FIRST_REPLY_BY_PRIORITY) else None
         self._meet(ClockName.FIRST_REPLY, now)
         return {} if first_reply is None else {"first_reply": first_reply}
 

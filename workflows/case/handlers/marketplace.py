@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case.base import RECORD_RETRY, action_update, answer, refuse
 from workflows.case.deadlines import Deadlines
-from workflows.case.patches import PLATFORM_CLOCK, PLATFORM_DECISIONS
+from workflows.case.patches import PLATFORM_CLOCK, PLATFORM_DECISIONS, patched
 
 # A platform outage delays the decision, never loses it; a refusal is an answer, not an error.
 PLATFORM_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2))
@@ -136,7 +136,7 @@ class MarketplaceHandlers(Deadlines):
             return
         if event.deadline is None or (clock is not None and clock.open and clock.due_at == event.deadline):
             return
-        workflow.patched(PLATFORM_CLOCK)  # marks the histories that carry a platform clock
+        patched(PLATFORM_CLOCK)  # marks the histories that carry a platform clock
         before = link.deadline if clock is not None and clock.open else None
         extended = event.extended or (
             event.step is PlatformStep.DEADLINE_CHANGED and before is not None and event.deadline > before
@@ -255,7 +255,7 @@ class MarketplaceHandlers(Deadlines):
             link is not None
             and link.step not in FINAL_STEPS
             and order.type in (ResolutionType.REFUND, ResolutionType.RETURN)
-            and workflow.patched(PLATFORM_DECISIONS)
+            and patched(PLATFORM_DECISIONS)
         )
 
     async def _refund_on_platform(self, order: ResolutionOrder) -> LedgerReceipt | None:
