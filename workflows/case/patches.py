@@ -131,14 +131,14 @@ PATCHES_AT_START = "patches-at-start"
 # only these, not every patch (all of them cost 7 KB of history per case, measured).
 ASKED_AT_START = (FIRST_REPLY_BY_PRIORITY, COALESCE_DUE_ITEMS, WAKE_AHEAD, RECORD_REFUSED)
 
-# A new run asks this one patch instead of each id in BUNDLED, and its marker answers for all of
-# them: one marker and one upsert of TemporalChangeVersion instead of one of each per id (13 and
-# 13 in a closed loop; issue 19 §4, bench/README.md "What one case costs"). A run recorded before
-# it has no such marker and asks each id where its change applies, as it did. So a case's
-# TemporalChangeVersion holds either PATCHES_BUNDLED (every id in BUNDLED applies) or the ids it
-# met. A patch added later is asked on its own (or goes in a later bundle). Once no running case
-# and no kept baseline predates the bundle, every id in BUNDLED is true everywhere and their old
-# paths can go together. Stage: patched.
+# A new run asks this one patch instead of each id in BUNDLED, and its marker answers for all
+# of them: one marker and one upsert of TemporalChangeVersion instead of one of each per id
+# (12 of each in a closed loop: 22 events, 4.5 KB; issue 19 §4, bench/README.md "What one case
+# costs"). A run recorded before it has no such marker and asks each id where its change
+# applies, as it did. So a case's TemporalChangeVersion holds either PATCHES_BUNDLED (every id
+# in BUNDLED applies) or the ids it met. A patch added later is asked on its own (or goes in a
+# later bundle). Once no running case and no kept baseline predates the bundle, every id in
+# BUNDLED is true everywhere and their old paths can go together. Stage: patched.
 PATCHES_BUNDLED = "bundle-2026-12"
 
 # id -> the first baseline in tests/histories/ that recorded its marker.
