@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -45,10 +46,17 @@ def _default_policy() -> SlaPolicy:
     return SlaPolicy()
 
 
-def _remember(kept: dict[str, _Rules], version: str, rules: _Rules) -> None:
-    if len(kept) >= RELEASED_KEPT:
-        kept.pop(next(iter(kept)))  # the oldest read; a later case asking for it reads it again
-    kept[version] = rules
+async def _released(
+    kept: dict[str, _Rules], version: str, read: Callable[[str], Awaitable[_Rules | None]]
+) -> _Rules | None:
+    """The released version `version` from `kept`, else read (and kept, the oldest read going)."""
+    if (rules := kept.get(version)) is None:
+        rules = await read(version)
+        if rules is not None:
+            if len(kept) >= RELEASED_KEPT:
+                kept.pop(next(iter(kept)))  # a later case asking for it reads it again
+            kept[version] = rules
+    return rules
 
 
 class SlaRulebook:
@@ -86,18 +94,10 @@ class SlaRulebook:
         return await self._released_calendar(version) if version else None
 
     async def _released_policy(self, version: str) -> SlaPolicy | None:
-        if (policy := self._released_policies.get(version)) is None:
-            policy = await self._rules.policy(version)
-            if policy is not None:
-                _remember(self._released_policies, version, policy)
-        return policy
+        return await _released(self._released_policies, version, self._rules.policy)
 
     async def _released_calendar(self, version: str) -> BusinessCalendar | None:
-        if (calendar := self._released_calendars.get(version)) is None:
-            calendar = await self._rules.calendar(version)
-            if calendar is not None:
-                _remember(self._released_calendars, version, calendar)
-        return calendar
+        return await _released(self._released_calendars, version, self._rules.calendar)
 
     async def cases_affected_by_policy(self, policy: SlaPolicy) -> list[PinnedCase]:
         affected = []

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -41,6 +41,7 @@ from domain import search_attributes
 from store.cases import CaseStore
 from store.db import create_engine, session_factory
 from store.migrate import upgrade
+from store.models import CalendarVersionRow, SlaPolicyVersionRow
 from tests.support.people import TEST_JWT_SECRET
 from tests.support.temporal_env import own_time_skipping_environment
 from tests.support.workers import in_process_worker
@@ -243,6 +244,16 @@ async def api(env: WorkflowEnvironment, database: Database, worker: str) -> Asyn
     app = create_app(settings, temporal=env.client, sessions=session_factory(database.engine))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aftersales.test") as client:
         yield client
+
+
+@pytest.fixture
+async def built_in_rules_afterwards(database: Database) -> AsyncIterator[None]:
+    """For tests that upload SLA policies or calendars: other tests expect new cases on the
+    built-in ones, so the uploads go afterwards."""
+    yield
+    async with database.engine.begin() as connection:
+        await connection.execute(delete(SlaPolicyVersionRow))
+        await connection.execute(delete(CalendarVersionRow))
 
 
 @pytest.fixture

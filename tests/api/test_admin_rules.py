@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import delete
 from temporalio.testing import WorkflowEnvironment
 
-from store.models import CalendarVersionRow, SlaPolicyVersionRow
 from tests.conftest import Database
 from tests.support.api import calendar_of, drive_to_feedback, open_and_triage, post
 from tests.support.people import ADMIN, AGENT, intake
 from tests.support.waiting import wait_for_event
 
-
-@pytest.fixture(autouse=True)
-async def built_in_rules_afterwards(database: Database) -> AsyncIterator[None]:
-    """Other tests expect new cases on the built-in policy and calendar: drop the uploads."""
-    yield
-    async with database.engine.begin() as connection:
-        await connection.execute(delete(SlaPolicyVersionRow))
-        await connection.execute(delete(CalendarVersionRow))
+pytestmark = pytest.mark.usefixtures("built_in_rules_afterwards")
 
 
 async def test_a_new_policy_replans_only_the_open_cases_it_changes(

@@ -4,29 +4,20 @@ case, each version's body read and validated once per process (issue 19 §3: POS
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, event
+from sqlalchemy import event
 
 from domain.calendar import BusinessCalendar
 from domain.sla import SlaPolicy
 from services.sla_rules import SlaRulebook
 from store.db import session_factory
-from store.models import CalendarVersionRow, SlaPolicyVersionRow
 from store.rules import RulesStore
 from tests.conftest import Database
 
-
-@pytest.fixture(autouse=True)
-async def built_in_rules_afterwards(database: Database) -> AsyncIterator[None]:
-    """Other tests expect new cases on the built-in policy and calendar: drop the uploads."""
-    yield
-    async with database.engine.begin() as connection:
-        await connection.execute(delete(SlaPolicyVersionRow))
-        await connection.execute(delete(CalendarVersionRow))
+pytestmark = pytest.mark.usefixtures("built_in_rules_afterwards")
 
 
 class Statements:
