@@ -190,6 +190,7 @@ class QueryCounter:
     def __init__(self, engine: AsyncEngine) -> None:
         self.total = 0
         self.by_verb: dict[str, int] = {}
+        self._engine = engine
         event.listen(engine.sync_engine, "before_cursor_execute", self._count)
 
     def _count(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -199,6 +200,10 @@ class QueryCounter:
 
     def snapshot(self) -> dict[str, Any]:
         return {"total": self.total, "by_verb": dict(self.by_verb)}
+
+    def close(self) -> None:
+        """Stop counting (an engine that outlives the count, e.g. a test session's)."""
+        event.remove(self._engine.sync_engine, "before_cursor_execute", self._count)
 
 
 # ---- the API --------------------------------------------------------------------------------

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 
+from bench._server import QueryCounter
 from domain.calendar import BusinessCalendar
 from domain.sla import SlaPolicy
 from services.sla_rules import SlaRulebook
@@ -18,21 +17,6 @@ from store.rules import RulesStore
 from tests.conftest import Database
 
 pytestmark = pytest.mark.usefixtures("built_in_rules_afterwards")
-
-
-class Statements:
-    """The statements an engine sends, as the database receives them."""
-
-    def __init__(self, database: Database) -> None:
-        self.sent: list[str] = []
-        event.listen(database.engine.sync_engine, "before_cursor_execute", self._count)
-        self._engine = database.engine
-
-    def _count(self, _connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        self.sent.append(statement)
-
-    def close(self) -> None:
-        event.remove(self._engine.sync_engine, "before_cursor_execute", self._count)
 
 
 async def test_each_case_reads_the_newest_versions_in_one_statement(database: Database) -> None:
@@ -47,12 +31,12 @@ async def test_each_case_reads_the_newest_versions_in_one_statement(database: Da
     assert await rules.add_policy(first, "admin-chen")
     assert (await rulebook.pinned_for(now))[0] == first
 
-    statements = Statements(database)
+    statements = QueryCounter(database.engine)
     try:
         for _ in range(3):
             assert (await rulebook.pinned_for(now))[0] == first
         # The body of `first` was read once, above: each later case costs the one read of names.
-        assert len(statements.sent) == 3, statements.sent
+        assert statements.total == 3, statements.by_verb
     finally:
         statements.close()
 
