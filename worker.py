@@ -43,6 +43,7 @@ from store.files import FileStorage
 from store.reconciliation import LinkStates
 from store.retention import RetentionStore
 from store.triage_rules import DEFAULT_CACHE_SECONDS, ActiveTriageRules, TriageRulesStore
+from workflows.answer_form import BriefAnswers
 from workflows.case import CaseWorkflow
 from workflows.reconciliation import MarketplaceReconciliationWorkflow
 from workflows.retention import RetentionWorkflow
@@ -105,7 +106,11 @@ def build_worker(
             LinkStates(store.sessions),
         ).all,
         workflow_runner=SANDBOX,
-        interceptors=[ActionVerifier(signing_keys or action_keys(get_settings())), *options.pop("interceptors", [])],
+        interceptors=[
+            ActionVerifier(signing_keys or action_keys(get_settings())),
+            BriefAnswers(),
+            *options.pop("interceptors", []),
+        ],
         **options,
     )
 

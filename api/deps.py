@@ -16,11 +16,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.access import assisting_only, authorize, require
 from api.auth import current_actor
 from api.idempotency import IdempotencyKey, claim_key, finish, replayed, request_hash
+from api.prefer import RETURN_MINIMAL, PreferHeader, preferences
 from api.problems import Problem, case_not_found
+from core.answer_form import brief_answers
 from core.settings import Settings
 from domain.case import Actor, Role
 from domain.refusals import Refusal
-from domain.state import CaseView
+from domain.state import CaseBrief, CaseView
 from services.access import leads, sees
 from services.case_actions import update_id
 from services.cases import assisting, live_state
@@ -105,9 +107,10 @@ _REFUSALS: dict[str, tuple[int, str]] = {
 }
 
 
-# What an action route answers: the case's view, or the first answer replayed for a repeated
-# Idempotency-Key (stored as sent, so passed through as a response). Routes declare
-# `response_model=CaseView` for the documentation and the validation of the view.
+# What an action route answers: the case's view, or the brief answer asked for with
+# `Prefer: return=minimal`, or the first answer replayed for a repeated Idempotency-Key (stored
+# as sent): the last two passed through as responses. Routes declare `response_model=CaseView`
+# for the documentation and the validation of the view.
 ActionAnswer = CaseView | JSONResponse
 
 
@@ -118,14 +121,17 @@ class CaseAction:
     With an Idempotency-Key the key is claimed first (a repeat replays the first answer,
     a repeat while it runs is 409, another body is 422) and the update id derives from
     caller, action and key, so Temporal runs the action once even if the key was released.
+
+    With `Prefer: return=minimal` the answer is the brief one (api/prefer.py).
     """
 
     def __init__(
         self, number: CaseNumber, actor: Caller, temporal: Temporal, store: Store, settings: AppSettings,
-        idempotency_key: Key = None,
+        idempotency_key: Key = None, prefer: PreferHeader = None,
     ) -> None:  # fmt: skip
         self.number, self.actor, self.key = number, actor, idempotency_key
         self.temporal, self.store, self.settings = temporal, store, settings
+        self.brief = RETURN_MINIMAL in preferences(prefer)
 
     async def send(self, update: Any, *payload: Any) -> ActionAnswer:
         """Send `update(actor, *payload)` to the case."""
@@ -141,14 +147,14 @@ class CaseAction:
             if not leads(actor, department) and not _contributes(update):
                 raise assisting_only(actor, department, number)
         if not key:
-            return await _send(handle, store, settings, number, update, args, None)
+            return _answered(await _send(handle, store, settings, number, update, args, None, self.brief))
         claim = await claim_key(
             store, settings, actor, key, request_hash(f"{number}/{update.__name__}", *payload), number=number
         )
         if claim.replay:
             return replayed(claim)
-        work = _send(handle, store, settings, number, update, args, update_id(actor, update, key))
-        return await finish(store, actor, key, 200, work)
+        work = _send(handle, store, settings, number, update, args, update_id(actor, update, key), self.brief)
+        return _answered(await finish(store, actor, key, 200, work))
 
 
 Action = Annotated[CaseAction, Depends()]
@@ -160,12 +166,23 @@ def _contributes(update: Any) -> bool:
     return update.__name__ == "contribute"
 
 
+def _answered(answer: CaseView | CaseBrief) -> ActionAnswer:
+    if isinstance(answer, CaseBrief):
+        return JSONResponse(answer.model_dump(mode="json"), headers={"Preference-Applied": RETURN_MINIMAL})
+    return answer
+
+
 async def _send(
     handle: WorkflowHandle, store: CaseStore, settings: Settings, number: str, update: Any, args: list[Any],
-    update_id: str | None,
-) -> CaseView:  # fmt: skip
+    update_id: str | None, brief: bool,
+) -> CaseView | CaseBrief:  # fmt: skip
     try:
         async with temporal_deadline(settings):
+            if brief:
+                with brief_answers():
+                    return await handle.execute_update(
+                        update, args=args, id=update_id, result_type=CaseBrief, rpc_timeout=rpc_timeout(settings)
+                    )
             return await handle.execute_update(
                 update, args=args, id=update_id, result_type=CaseView, rpc_timeout=rpc_timeout(settings)
             )

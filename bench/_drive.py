@@ -6,6 +6,9 @@ workflow) → feedback → closed. The driver learns that execution is done the 
 a client of the record would: it polls the case's row in the database (every
 `POLL_S`), the same for the product and the bare baseline (whose 8th write marks
 it); a feedback refused as "not allowed now" anyway is retried and counted.
+Actions ask for brief answers (`brief=True`, the default: the console's form, and an API
+caller's with `Prefer: return=minimal`), as the driver reads nothing of the view; `brief=False`
+takes the whole view as an integrator's default call does.
 The loop ends when the feedback's answer says the case is closed: a satisfied case
 then waits a week for the fix check before it archives, which no bench waits for;
 the bare baseline's loop ends at its feedback update likewise, and it stays open at
@@ -15,6 +18,7 @@ the bare baseline's loop ends at its feedback update likewise, and it stays open
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import uuid
@@ -23,11 +27,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -35,6 +41,7 @@ from temporalio.exceptions import ApplicationError
 
 from bench._harness import BARE_QUEUE, PRODUCT_QUEUE
 from bench.bare import EXECUTED_SEQ, BareWorkflow
+from core.answer_form import brief_answers
 from domain.calendar import BusinessCalendar
 from domain.case import (
     Approval,
@@ -44,7 +51,7 @@ from domain.case import (
     TriageDecision,
 )
 from domain.sla import SlaPolicy
-from domain.state import CaseStart
+from domain.state import CaseBrief, CaseStart, CaseView
 from services.sla_rules import SlaRulebook
 from store.db import session_factory
 from store.rules import RulesStore
@@ -52,6 +59,7 @@ from tests.support.people import AGENT, AGENT_ACTOR, HANDLER, HANDLER_ACTOR, HEA
 from workflows.case import CaseWorkflow
 
 POLL_S = 0.02
+MINIMAL = {"Prefer": "return=minimal"}  # RFC 7240: the brief answer (api/prefer.py)
 STEP_TIMEOUT_S = 120.0
 
 INTAKE_BODY = intake()
@@ -128,7 +136,13 @@ def _refused(error: BaseException) -> bool:
 # ---- opening only ---------------------------------------------------------------------------
 
 
-async def open_product(client: Client, policy: SlaPolicy, calendar: BusinessCalendar, number: str | None = None) -> str:
+async def open_product(
+    client: Client,
+    policy: SlaPolicy,
+    calendar: BusinessCalendar,
+    number: str | None = None,
+    answer: type[BaseModel] = CaseView,
+) -> str:
     """What POST /cases does with Temporal, without HTTP and the case-number counter: update-with-start
     of `CaseWorkflow` and its `receipt` update (returns once the case is recorded)."""
     number = number or new_id("LC")
@@ -148,12 +162,12 @@ async def open_product(client: Client, policy: SlaPolicy, calendar: BusinessCale
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
-    await client.execute_update_with_start_workflow(CaseWorkflow.receipt, start_workflow_operation=operation)
+    await client.execute_update_with_start_workflow("receipt", start_workflow_operation=operation, result_type=answer)
     return number
 
 
-async def open_api(http: httpx.AsyncClient) -> str:
-    response = await http.post("/cases", json=INTAKE_BODY, headers=AGENT)
+async def open_api(http: httpx.AsyncClient, brief: bool = False) -> str:
+    response = await http.post("/cases", json=INTAKE_BODY, headers=AGENT | MINIMAL if brief else AGENT)
     if response.status_code != 201:
         raise RuntimeError(f"POST /cases: {response.status_code} {response.text[:300]}")
     return response.json()["number"]
@@ -200,27 +214,42 @@ async def start_bare(client: Client, wf_id: str | None = None) -> str:
 
 
 async def lifecycle_client(
-    client: Client, engine: AsyncEngine, policy: SlaPolicy, calendar: BusinessCalendar
+    client: Client, engine: AsyncEngine, policy: SlaPolicy, calendar: BusinessCalendar, *, brief: bool = True
+) -> CaseResult:
+    with brief_answers() if brief else contextlib.nullcontext():
+        return await _lifecycle_client(client, engine, policy, calendar, CaseBrief if brief else CaseView)
+
+
+async def act(handle: WorkflowHandle[Any, Any], update: str, *args: Any, answer: type[BaseModel]) -> BaseModel:
+    """An action by its update's name: the SDK types a method's answer as declared (the view)."""
+    return await handle.execute_update(update, args=list(args), result_type=answer)
+
+
+async def _lifecycle_client(
+    client: Client, engine: AsyncEngine, policy: SlaPolicy, calendar: BusinessCalendar, answer: type[BaseModel]
 ) -> CaseResult:
     steps = Steps()
-    number = await open_product(client, policy, calendar)
+    number = await open_product(client, policy, calendar, answer=answer)
     steps.result.number = number
     steps.done("open")
     handle = client.get_workflow_handle_for(CaseWorkflow.run, number)
-    await handle.execute_update(CaseWorkflow.triage, args=[AGENT_ACTOR, DECISION])
+    await act(handle, "triage", AGENT_ACTOR, DECISION, answer=answer)
     steps.done("triage")
-    await handle.execute_update(CaseWorkflow.accept, HANDLER_ACTOR)
+    await act(handle, "accept", HANDLER_ACTOR, answer=answer)
     steps.done("accept")
-    await handle.execute_update(CaseWorkflow.propose_plan, args=[HANDLER_ACTOR, SOLUTION])
+    await act(handle, "propose_plan", HANDLER_ACTOR, SOLUTION, answer=answer)
     steps.done("plan")
-    await handle.execute_update(CaseWorkflow.approve, args=[HEAD_ACTOR, Approval()])
+    await act(handle, "approve", HEAD_ACTOR, Approval(), answer=answer)
     steps.done("approve")
     await wait_executed(engine, number)
     steps.done("execution")
     while True:
         try:
             closed = await handle.execute_update(
-                CaseWorkflow.record_feedback, args=[AGENT_ACTOR, Feedback(**FEEDBACK_BODY)]
+                # By name: the SDK types a method's answer as its declared one (the view).
+                "record_feedback",
+                args=[AGENT_ACTOR, Feedback(**FEEDBACK_BODY)],
+                result_type=CaseBrief,
             )
             break
         except WorkflowUpdateFailedError as error:
@@ -228,22 +257,26 @@ async def lifecycle_client(
                 raise
             steps.result.refused_feedback += 1
             await asyncio.sleep(POLL_S)
-    if closed.stage != "closed":
+    if closed.stage != "closed":  # type: ignore[attr-defined]  # CaseBrief or CaseView
         raise RuntimeError(f"{number} ended {closed.stage}")
     steps.done("feedback")
     return steps.result
 
 
-async def _post(http: httpx.AsyncClient, path: str, body: Any, who: dict[str, str]) -> httpx.Response:
-    response = await http.post(path, json=body, headers=who)
+async def _post(
+    http: httpx.AsyncClient, path: str, body: Any, who: dict[str, str], brief: bool = False
+) -> httpx.Response:  # fmt: skip
+    response = await http.post(path, json=body, headers=who | MINIMAL if brief else who)
     if response.status_code not in (200, 201, 409):
         raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:300]}")
     return response
 
 
-async def lifecycle_api(http: httpx.AsyncClient, client: Client, engine: AsyncEngine) -> CaseResult:
+async def lifecycle_api(
+    http: httpx.AsyncClient, client: Client, engine: AsyncEngine, *, brief: bool = True
+) -> CaseResult:  # fmt: skip
     steps = Steps()
-    number = await open_api(http)
+    number = await open_api(http, brief)
     steps.result.number = number
     steps.done("open")
     for name, path, body, who in (
@@ -252,14 +285,14 @@ async def lifecycle_api(http: httpx.AsyncClient, client: Client, engine: AsyncEn
         ("plan", "plan", PLAN, HANDLER),
         ("approve", "approve", {}, HEAD),
     ):
-        response = await _post(http, f"/cases/{number}/{path}", body, who)
+        response = await _post(http, f"/cases/{number}/{path}", body, who, brief)
         if response.status_code != 200:
             raise RuntimeError(f"POST /cases/{number}/{path}: {response.status_code} {response.text[:300]}")
         steps.done(name)
     await wait_executed(engine, number)
     steps.done("execution")
     while True:
-        response = await _post(http, f"/cases/{number}/feedback", FEEDBACK_BODY, AGENT)
+        response = await _post(http, f"/cases/{number}/feedback", FEEDBACK_BODY, AGENT, brief)
         if response.status_code == 200:
             if (stage := response.json()["stage"]) != "closed":
                 raise RuntimeError(f"{number} ended {stage}")

@@ -122,11 +122,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         worker="inprocess", options=args.options_dict, api="api" in args.shapes, bytecode=not args.no_bytecode
     ) as env:
         policy, calendar = await pinned(env.db.engine)
+        brief = args.answers == "brief"
         async with httpx.AsyncClient(base_url=env.api.url if env.api else "http://unused", timeout=120) as http:
             drivers: dict[str, Callable[[], Awaitable[CaseResult]]] = {
                 "bare": lambda: lifecycle_bare(env.client, env.db.engine),
-                "client": lambda: lifecycle_client(env.client, env.db.engine, policy, calendar),
-                "api": lambda: lifecycle_api(http, env.client, env.db.engine),
+                "client": lambda: lifecycle_client(env.client, env.db.engine, policy, calendar, brief=brief),
+                "api": lambda: lifecycle_api(http, env.client, env.db.engine, brief=brief),
             }
             for name in args.shapes:
                 log(f"{name}: {args.cases} closed loops, {args.concurrency} at a time")
@@ -145,6 +146,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "case_cost",
         "cases": args.cases,
         "concurrency": args.concurrency,
+        "answers": args.answers,
         "worker_options": args.options_dict,
         "server": "temporal server start-dev, in memory, headless, 1 task-queue partition",
         "shapes": summaries,
@@ -161,6 +163,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cases", type=int, default=20, help="closed loops per shape (default 20)")
     parser.add_argument("--concurrency", type=int, default=4, help="loops in flight (default 4)")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="which of bare,client,api (default all)")
+    parser.add_argument(
+        "--answers",
+        choices=("brief", "view"),
+        default="brief",
+        help="what the product's actions answer: brief (the console's; the API's with Prefer: return=minimal; "
+        "the default) or view (an API call without it)",
+    )
     common_args(parser, worker=False)
     args = parser.parse_args(argv)
     args.shapes = [s for s in args.shapes.split(",") if s]

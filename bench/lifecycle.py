@@ -317,11 +317,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     async with setup.environment() as env:
         policy, calendar = await pinned(env.db.engine)
+        brief = args.answers == "brief"
         async with api_client(env, connections=max(args.levels) + 10, timeout=120) as http:
             drivers: dict[str, Callable[[], Awaitable[CaseResult]]] = {
                 "bare": lambda: lifecycle_bare(env.client, env.db.engine),
-                "client": lambda: lifecycle_client(env.client, env.db.engine, policy, calendar),
-                "api": lambda: lifecycle_api(http, env.client, env.db.engine),
+                "client": lambda: lifecycle_client(env.client, env.db.engine, policy, calendar, brief=brief),
+                "api": lambda: lifecycle_api(http, env.client, env.db.engine, brief=brief),
             }
             # One case of each shape first: imports, sandbox, connections.
             for shape in args.shapes:
@@ -343,6 +344,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "levels": args.levels,
         "warmup_s": args.warmup,
         "seconds": args.seconds,
+        "answers": args.answers,
         **setup.fields(),
         "api_transport": API_TRANSPORT,
         "server": SERVER_DESCRIPTION,
@@ -361,6 +363,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per level and shape (default 15)")
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per level and shape (default 3)")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="which of bare,client,api (default all)")
+    parser.add_argument(
+        "--answers",
+        choices=("brief", "view"),
+        default="brief",
+        help="what the product's actions answer: brief (the console's; the API's with Prefer: return=minimal; "
+        "the default) or view (an API call without it)",
+    )
     common_args(parser, local_activities=True)
     parser.add_argument("--plot", default=str(ROOT / "bench" / "lifecycle.png"), help="PNG to write ('' for none)")
     parser.add_argument(

@@ -74,11 +74,14 @@ def connect_options(settings: Settings) -> dict[str, Any]:
 async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """`runtime`: the worker's, serving its metrics (core/metrics.py); the default one otherwise."""
     from core.action_signing import ActionSigner, action_keys
+    from core.answer_form import AnswerForm
     from core.tracing import client_interceptors
 
     interceptors: list[Interceptor] = client_interceptors()  # tracing, when OTEL_* turn it on
     # Every action on a case carries Aftersales' signature (workflows/signed_actions.py).
     interceptors.append(ActionSigner(settings.action_keys()[0]))
+    # Callers that re-read the case (the console) ask for brief answers (workflows/answer_form.py).
+    interceptors.append(AnswerForm())
     client = await Client.connect(
         settings.temporal_address, **connect_options(settings), runtime=runtime, interceptors=interceptors
     )

@@ -163,6 +163,17 @@ class CaseView(CaseProgress):
     calendar_version: str
 
 
+class CaseBrief(BaseModel):
+    """An action's brief answer, for a caller that reads the case elsewhere (the console, which
+    redirects to the case page; an API caller sending `Prefer: return=minimal`): where the case
+    now stands, without the view that would otherwise be copied into its history at every action
+    (workflows/answer_form.py)."""
+
+    number: str
+    stage: Stage
+    seq: int  # the last timeline event: the action's own, or a later one
+
+
 class CaseState(CaseProgress):
     """The workflow's whole state, as the `state` query returns it."""
 
@@ -170,6 +181,9 @@ class CaseState(CaseProgress):
     policy: SlaPolicy
     calendar: BusinessCalendar
     rules: HandlingRules = Field(default_factory=HandlingRules)  # absent on cases started before it existed
+
+    def brief(self) -> CaseBrief:
+        return CaseBrief(number=self.number, stage=self.stage, seq=self.seq)
 
     def view(self) -> CaseView:
         progress = {name: getattr(self, name) for name in CaseProgress.model_fields}

@@ -12,10 +12,11 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.answer_form import brief_answers
 from core.settings import Settings
 from domain.case import Actor
 from domain.refusals import Refusal
-from domain.state import CaseView
+from domain.state import CaseBrief
 from services.temporal_calls import rpc_timeout, temporal_deadline
 
 
@@ -47,17 +48,19 @@ def update_id(actor: Actor, update: Any, key: str) -> str:
 
 async def send_action(
     temporal: Client, settings: Settings, number: str, actor: Actor, update: Any, payload: list[Any], key: str | None
-) -> CaseView:
+) -> CaseBrief:
+    """The brief answer: the console redirects to the case page, which reads the case afresh."""
     handle = temporal.get_workflow_handle(number)
     try:
         async with temporal_deadline(settings):
-            return await handle.execute_update(
-                update,
-                args=[actor, *payload],
-                id=update_id(actor, update, key) if key else None,
-                result_type=CaseView,
-                rpc_timeout=rpc_timeout(settings),
-            )
+            with brief_answers():
+                return await handle.execute_update(
+                    update,
+                    args=[actor, *payload],
+                    id=update_id(actor, update, key) if key else None,
+                    result_type=CaseBrief,
+                    rpc_timeout=rpc_timeout(settings),
+                )
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type in set(Refusal):

@@ -3,6 +3,7 @@ action dependency (api/deps.py) share. Temporal's silence raises TemporalDidNotA
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,12 +17,13 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.answer_form import brief_answers
 from core.settings import Settings
 from domain.case import Actor, CaseIntake
 from domain.marketplace import PlatformLink
 from domain.search_attributes import PLATFORM_AFTER_SALE
 from domain.sla import SlaView
-from domain.state import CaseStart, CaseState, CaseView
+from domain.state import CaseBrief, CaseStart, CaseState, CaseView
 from services.sla_rules import SlaRulebook
 from services.temporal_calls import rpc_timeout, temporal_deadline
 from store.cases import CaseStore
@@ -90,19 +92,25 @@ def _case_start(
 
 async def start_case(
     temporal: Client, settings: Settings, rules: SlaRulebook, actor: Actor, intake: CaseIntake, number: str,
-    now: datetime, *, fresh: bool, platform: PlatformLink | None = None,
-) -> CaseView:  # fmt: skip
+    now: datetime, *, fresh: bool, platform: PlatformLink | None = None, brief: bool = False,
+) -> CaseView | CaseBrief:  # fmt: skip
+    """Open the case and answer once it is recorded: with its view, or `brief`ly for a caller that
+    reads the case elsewhere (workflows/answer_form.py)."""
     if not fresh:
         # A retry of a request that failed after binding this number: the case may exist already.
         state = await live_state(temporal.get_workflow_handle(number), settings)
         if state is not None:
-            return state.view()
+            return state.brief() if brief else state.view()
     start, options = _case_start(settings, actor, intake, number, now, await rules.pinned_for(now), platform)
     operation = WithStartWorkflowOperation(CaseWorkflow.run, start, **options)
     async with temporal_deadline(settings):
-        return await temporal.execute_update_with_start_workflow(
-            CaseWorkflow.receipt, start_workflow_operation=operation, rpc_timeout=rpc_timeout(settings)
-        )
+        with brief_answers() if brief else nullcontext():
+            return await temporal.execute_update_with_start_workflow(
+                "receipt",  # by name: the SDK types the method's answer as declared (the view)
+                start_workflow_operation=operation,
+                result_type=CaseBrief if brief else CaseView,
+                rpc_timeout=rpc_timeout(settings),
+            )
 
 
 async def start_case_async(

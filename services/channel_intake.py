@@ -21,15 +21,16 @@ from zoneinfo import ZoneInfo
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.answer_form import brief_answers
 from core.settings import Settings
 from domain.case import Actor, Role
 from domain.marketplace import IntakeResult, Platform, PlatformEvent, PlatformLink, case_intake
+from domain.state import CaseBrief
 from services.cases import start_case
 from services.sla_rules import SlaRulebook
 from services.temporal_calls import rpc_timeout, temporal_deadline
 from store.cases import CaseStore
 from store.channels import APPLIED, HELD, ChannelStore
-from workflows.case import CaseWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +137,14 @@ class ChannelIntake:
         # fresh=False: a number bound by an earlier, interrupted delivery may have its case already.
         await start_case(
             self._temporal, self._settings, self._rules, platform_actor(event), intake, number, now,
-            fresh=number == candidate, platform=link,
+            fresh=number == candidate, platform=link, brief=True,
         )  # fmt: skip
         return number
 
     async def _apply(self, number: str, event: PlatformEvent) -> None:
         handle = self._temporal.get_workflow_handle(number)
         async with temporal_deadline(self._settings):
-            await handle.execute_update(CaseWorkflow.platform_event, event, rpc_timeout=rpc_timeout(self._settings))
+            with brief_answers():  # the platform's event is answered by its own delivery, not by the view
+                await handle.execute_update(
+                    "platform_event", event, result_type=CaseBrief, rpc_timeout=rpc_timeout(self._settings)
+                )

@@ -56,7 +56,10 @@ async def open_case_once(
     if claim.replay:
         return claim.number
     try:
-        view = await start_case(temporal, settings, rules, actor, intake, claim.number, now, fresh=claim.first)
+        # Brief: the console shows the case page next, which reads the case afresh.
+        view = await start_case(
+            temporal, settings, rules, actor, intake, claim.number, now, fresh=claim.first, brief=True
+        )
     except BaseException:
         # Shielded so a cancelled request still releases the key; a retry opens the same number.
         await asyncio.shield(store.release_key(actor.id, key))

@@ -35,6 +35,7 @@ from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from api.app import create_app
 from core.action_signing import ActionSigner
+from core.answer_form import AnswerForm
 from core.logs import install_masking
 from core.settings import Settings
 from domain import search_attributes
@@ -96,7 +97,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
         # The tests act as the API does: every update and signal signed (workflows/signed_actions.py).
-        interceptors=[ActionSigner(Settings().action_keys()[0])],
+        interceptors=[ActionSigner(Settings().action_keys()[0]), AnswerForm()],
     )
     yield environment
     if RECORD_HISTORIES:

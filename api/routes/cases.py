@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import (
@@ -24,6 +24,7 @@ from api.deps import (
 )
 from api.idempotency import claim_key, finish, replayed, request_hash
 from api.json_body import DecimalJsonRoute
+from api.prefer import RESPOND_ASYNC, RETURN_MINIMAL, PreferHeader, preferences
 from api.problems import Problem, case_not_found
 from api.schemas import CaseAccepted, CaseDetail, CasePage, CaseStatus, CaseSummary, DeliveryNote, TimelineEvent
 from domain.case import (
@@ -52,7 +53,7 @@ from domain.case import (
     Withdrawal,
 )
 from domain.sla import DeadlineExtension
-from domain.state import CaseState, CaseView
+from domain.state import CaseBrief, CaseState, CaseView
 from services.access import sees
 from services.case_search import CaseSearch, search_cases
 from services.cases import assisting, live_sla, live_state, start_case, start_case_async, started
@@ -73,25 +74,21 @@ async def _assisting_for(actor: Actor, store: CaseStore, number: str, live: Case
     return await assisting(store, number, live) if actor.role is Role.HANDLER else []
 
 
-# RFC 7240: `Prefer: respond-async` asks for 202 as soon as the start is accepted.
-_RESPOND_ASYNC = "respond-async"
-
-
-def _prefers_async(prefer: str | None) -> bool:
-    """Whether a Prefer header (preferences comma-separated, each maybe with `=value` or `;` parameters) asks for it."""
-    if not prefer:
-        return False
-    names = (part.split(";")[0].split("=")[0].strip().lower() for part in prefer[:1024].split(","))
-    return _RESPOND_ASYNC in names
-
-
 def _accepted(number: str) -> CaseAccepted:
     return CaseAccepted(number=number, location=f"/cases/{number}", status=f"/cases/{number}/status")
 
 
 def _accepted_response(answer: CaseAccepted) -> JSONResponse:
-    headers = {"Location": answer.location, "Preference-Applied": _RESPOND_ASYNC, "Retry-After": "1"}
+    headers = {"Location": answer.location, "Preference-Applied": RESPOND_ASYNC, "Retry-After": "1"}
     return JSONResponse(answer.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+def _opened(answer: CaseView | CaseBrief) -> CaseView | JSONResponse:
+    """The view, or the brief answer asked for with `Prefer: return=minimal` (api/prefer.py)."""
+    if isinstance(answer, CaseBrief):
+        headers = {"Location": f"/cases/{answer.number}", "Preference-Applied": RETURN_MINIMAL}
+        return JSONResponse(answer.model_dump(mode="json"), status_code=201, headers=headers)
+    return answer
 
 
 @router.post(
@@ -115,23 +112,19 @@ async def open_case(
     rules: SlaRules,
     actor: Caller,
     idempotency_key: Key = None,
-    prefer: Annotated[
-        str | None,
-        Header(
-            max_length=1024, description="`respond-async`: answer 202 once Temporal has the case, not once recorded"
-        ),
-    ] = None,
+    prefer: PreferHeader = None,
 ) -> CaseView | JSONResponse:
     now = datetime.now(UTC)
     day = now.astimezone(ZoneInfo(settings.business_timezone)).strftime("%Y%m%d")
-    respond_async = _prefers_async(prefer)
+    preferred = preferences(prefer)
+    respond_async, brief = RESPOND_ASYNC in preferred, RETURN_MINIMAL in preferred
     if not idempotency_key:
         number = await store.next_case_number(day)
         if respond_async:
             await start_case_async(temporal, settings, rules, actor, intake, number, now)
             return _accepted_response(_accepted(number))
         response.headers["Location"] = f"/cases/{number}"
-        return await start_case(temporal, settings, rules, actor, intake, number, now, fresh=True)
+        return _opened(await start_case(temporal, settings, rules, actor, intake, number, now, fresh=True, brief=brief))
     claim = await claim_key(store, settings, actor, idempotency_key, request_hash("POST /cases", intake), day=day)
     location = {"Location": f"/cases/{claim.number}"}
     if claim.replay:
@@ -145,8 +138,8 @@ async def open_case(
 
         return _accepted_response(await finish(store, actor, idempotency_key, 202, start()))
     response.headers.update(location)
-    work = start_case(temporal, settings, rules, actor, intake, claim.number, now, fresh=claim.first)
-    return await finish(store, actor, idempotency_key, 201, work)
+    work = start_case(temporal, settings, rules, actor, intake, claim.number, now, fresh=claim.first, brief=brief)
+    return _opened(await finish(store, actor, idempotency_key, 201, work))
 
 
 @router.get("/{number}/status", response_model=CaseStatus, summary="Whether a case opened asynchronously is recorded")

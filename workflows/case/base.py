@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.refusals import Refusal, Refused
     from domain.sla import DueItem, DueKind
     from domain.state import CaseState, CaseView
+    from workflows.answer_form import wants_brief  # the very context variable the worker's interceptor sets
 
 
 TASK_QUEUE = "aftersales-cases"
@@ -52,11 +53,14 @@ MAX_COALESCED = 10
 
 
 def answer(case: CaseState) -> Any:
-    """What an update answers: the case's view without the fields at their defaults (most of
+    """What an update answers: `CaseBrief` when its caller asked for it (workflows/answer_form.py),
+    otherwise the case's view without the fields at their defaults (most of
     them, and most of every clock's), which its caller reads back as the same `CaseView`
     (`result_type=CaseView`: pydantic fills the defaults in again). The answer is kept in the
     history of every update, so the full view cost ≈ 3 KB an action (issue 19 §4). Not a
     command: replay never compares an answer, and a caller of either shape reads the same view."""
+    if wants_brief():
+        return case.brief().model_dump(mode="json")
     return case.view().model_dump(mode="json", exclude_defaults=True)
 
 
