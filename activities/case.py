@@ -27,6 +27,12 @@ from store.triage_rules import ActiveTriageRules
 
 
 @contextmanager
+def _recorded(transition: Transition, written: bool) -> RecordedTransition:
+    if activity.info().is_local:  # its marker is all the history keeps: name the event
+        return RecordedTransition(number=transition.number, seq=transition.seq, kind=transition.kind, written=written)
+    return RecordedTransition(seq=transition.seq, written=written)
+
+
 def _refused_for_good(number: str, transitions: list[Transition]) -> Iterator[None]:
     """A write the database refuses for good (a data error) fails at once, non-retryable,
     instead of retrying for ever; the workflow records the failure (RECORD_REFUSED)."""
@@ -80,7 +86,7 @@ class CaseActivities(contract.CaseActivities):
             transition.kind.value,
             "recorded" if written else "already recorded",
         )
-        return RecordedTransition(number=transition.number, seq=transition.seq, kind=transition.kind, written=written)
+        return _recorded(transition, written)
 
     @activity.defn(name="record_transitions")
     async def record_transitions(self, transitions: list[Transition]) -> list[RecordedTransition]:
@@ -96,10 +102,7 @@ class CaseActivities(contract.CaseActivities):
             activity.logger.info(
                 "%s #%d %s %s", t.number, t.seq, t.kind.value, "recorded" if new else "already recorded"
             )
-        return [
-            RecordedTransition(number=t.number, seq=t.seq, kind=t.kind, written=new)
-            for t, new in zip(transitions, written, strict=True)
-        ]
+        return [_recorded(t, new) for t, new in zip(transitions, written, strict=True)]
 
     @activity.defn(name="record_failure")
     async def record_failure(self, failure: dict[str, Any]) -> None:

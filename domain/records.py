@@ -28,19 +28,23 @@ class Notification(BaseModel):
 
 
 class CaseSnapshot(BaseModel):
-    """The fields of the case row a transition leaves behind."""
+    """The fields of the case row a transition leaves behind.
+
+    Every one is written with each transition (not a delta: the row is the snapshot's), but the
+    record's input leaves out those at their defaults (`Recorder._write`), which the activity reads
+    back as the same snapshot: a regular activity's input is kept in the case's history."""
 
     stage: Stage
-    categories: list[Category]
-    priority: Priority | None
-    department: Department | None
-    assignee: str | None
-    reopen_count: int
-    escalation_level: int
-    sla_state: SlaState
-    next_deadline: datetime | None
-    outcome: Outcome | None
-    closed_at: datetime | None
+    categories: list[Category] = Field(default_factory=list)
+    priority: Priority | None = None
+    department: Department | None = None
+    assignee: str | None = None
+    reopen_count: int = 0
+    escalation_level: int = 0
+    sla_state: SlaState = SlaState.ON_TRACK
+    next_deadline: datetime | None = None
+    outcome: Outcome | None = None
+    closed_at: datetime | None = None
     policy_version: str
     calendar_version: str
     # The clocks still breached and their rungs: the supervisor's and the head's queues.
@@ -72,11 +76,13 @@ class Transition(BaseModel):
 
 
 class RecordedTransition(BaseModel):
-    """What `record_transition` did; in a history it names the event a local activity wrote."""
+    """What `record_transition` did. A local activity's result names the event it wrote (case
+    number and kind): its marker is all a history keeps of it. A regular activity's input, in the
+    history beside its result, names it already, so its result leaves them out."""
 
-    number: str
+    number: str | None = None
     seq: int
-    kind: EventKind
+    kind: EventKind | None = None
     written: bool  # False when a retry found it already recorded
 
 

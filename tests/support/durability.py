@@ -246,20 +246,23 @@ async def committed_transitions(client: Any, number: str) -> list[tuple[int, str
     `record_transition(s)` activities. Nothing else counts as done by the case."""
     from temporalio.api.enums.v1 import EventType
 
-    from domain.records import RecordedTransition
+    from domain.records import RecordedTransition, Transition
 
     history = await client.get_workflow_handle(number).fetch_history()
     converter = client.data_converter
-    scheduled: dict[int, str] = {}
+    scheduled: dict[int, tuple[str, Any]] = {}
     found: list[tuple[int, str]] = []
 
-    async def add(activity_type: str, payloads: Any) -> None:
+    async def add(activity_type: str, payloads: Any, sent: Any = None) -> None:
+        # A regular activity's result leaves the kind to its input, beside it in the history.
         if activity_type == "record_transition":
             [one] = await converter.decode(payloads, [RecordedTransition])
-            found.append((one.seq, one.kind.value))
+            kind = one.kind or (await converter.decode(sent, [Transition]))[0].kind
+            found.append((one.seq, kind.value))
         elif activity_type == "record_transitions":
             [many] = await converter.decode(payloads, [list[RecordedTransition]])
-            found.extend((one.seq, one.kind.value) for one in many)
+            kinds = {t.seq: t.kind for t in (await converter.decode(sent, [list[Transition]]))[0]} if sent else {}
+            found.extend((one.seq, (one.kind or kinds[one.seq]).value) for one in many)
 
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
@@ -269,10 +272,12 @@ async def committed_transitions(client: Any, number: str) -> list[tuple[int, str
             data = json.loads(marker.details["data"].payloads[0].data)
             await add(data["activity_type"], marker.details["result"].payloads)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+            attributes = event.activity_task_scheduled_event_attributes
+            scheduled[event.event_id] = (attributes.activity_type.name, attributes.input.payloads)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             done = event.activity_task_completed_event_attributes
-            await add(scheduled[done.scheduled_event_id], done.result.payloads)
+            activity_type, sent = scheduled[done.scheduled_event_id]
+            await add(activity_type, done.result.payloads, sent)
     return found
 
 

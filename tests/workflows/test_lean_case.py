@@ -17,6 +17,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
+from domain.records import Transition
 from domain.state import CaseView
 from tests.conftest import Database
 from tests.support.api import post
@@ -98,3 +99,54 @@ async def test_search_attributes_are_upserted_only_when_they_change(
     patch_markers = [e for e in markers if e.marker_recorded_event_attributes.marker_name == "core_patch"]
     assert len(patch_markers) == 1
     assert versions == [[PATCHES_BUNDLED]]
+
+
+def _record_inputs(baseline: Path) -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(baseline.glob("*.json")):
+        for event in json.loads(path.read_text(encoding="utf-8"))["events"]:
+            scheduled = event.get("activityTaskScheduledEventAttributes")
+            if scheduled and scheduled["activityType"]["name"] == "record_transition":
+                found.append(json.loads(base64.b64decode(scheduled["input"]["payloads"][0]["data"])))
+    return found
+
+
+def test_every_recorded_snapshot_reads_back_the_same_from_its_lean_form() -> None:
+    # The snapshots older baselines wrote in full (nulls and zeros included), in every state reached.
+    sent = [t for baseline in baselines() if version(baseline) >= 8 for t in _record_inputs(baseline)]
+    assert len(sent) > 500
+    shorter = 0
+    for data in sent:
+        transition = Transition.model_validate(data)
+        lean = transition.model_dump(mode="json", exclude_defaults=True)
+        assert Transition.model_validate(lean) == transition
+        shorter += len(json.dumps(lean["snapshot"])) < len(json.dumps(data["snapshot"]))
+    assert shorter == len(sent)  # every snapshot has a field at its default, on the way to closed
+
+
+async def test_a_regular_record_keeps_its_snapshot_lean_and_its_result_short(
+    api: httpx.AsyncClient, database: Database, env: WorkflowEnvironment, worker: str
+) -> None:
+    number = (await post(api, "/cases", intake(), AGENT))["number"]
+    await post(api, f"/cases/{number}/triage", TRIAGE, AGENT)
+    history = await env.client.get_workflow_handle(number).fetch_history()
+    scheduled = {}
+    results = []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attributes = event.activity_task_scheduled_event_attributes
+            if attributes.activity_type.name == "record_transition":
+                scheduled[event.event_id] = json.loads(attributes.input.payloads[0].data)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            done = event.activity_task_completed_event_attributes
+            if done.scheduled_event_id in scheduled:
+                results.append((scheduled[done.scheduled_event_id], json.loads(done.result.payloads[0].data)))
+    [(triaged, result)] = results
+    assert triaged["kind"] == "triaged"
+    # Triaged, not yet accepted, escalated, reopened or closed: none of those go in the input.
+    assert not {"assignee", "outcome", "closed_at", "reopen_count", "escalation_level"} & set(triaged["snapshot"])
+    assert triaged["snapshot"]["stage"] == "triaged" and triaged["snapshot"]["department"] == "quality"
+    # The input beside it names the event; the result says only whether it was written.
+    assert result == {"seq": triaged["seq"], "written": True}
+    row = await database.store.get_case(number)
+    assert row is not None and row.assignee is None and row.reopen_count == 0 and row.stage == "triaged"
