@@ -26,13 +26,13 @@ from store.cases import CaseStore, refused_for_good
 from store.triage_rules import ActiveTriageRules
 
 
-@contextmanager
 def _recorded(transition: Transition, written: bool) -> RecordedTransition:
     if activity.info().is_local:  # its marker is all the history keeps: name the event
         return RecordedTransition(number=transition.number, seq=transition.seq, kind=transition.kind, written=written)
     return RecordedTransition(seq=transition.seq, written=written)
 
 
+@contextmanager
 def _refused_for_good(number: str, transitions: list[Transition]) -> Iterator[None]:
     """A write the database refuses for good (a data error) fails at once, non-retryable,
     instead of retrying for ever; the workflow records the failure (RECORD_REFUSED)."""

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from domain.case import Actor, CaseIntake, Category, Department, Outcome, Priority, ResolutionType, Stage
 from domain.contribution import ContributionStatus
@@ -84,6 +84,15 @@ class RecordedTransition(BaseModel):
     seq: int
     kind: EventKind | None = None
     written: bool  # False when a retry found it already recorded
+
+    @model_serializer(mode="wrap")
+    def _unnamed_when_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in ("number", "kind"):
+                if data.get(name) is None:
+                    data.pop(name, None)
+        return data
 
 
 class ResolutionOrder(BaseModel):
