@@ -12,5 +12,5 @@ out=tests/histories/$name
 AFTERSALES_RECORD_HISTORIES="$out" python -m pytest -n 0 -q -k "sqlite" tests/e2e/test_closed_loop_api.py tests/workflows/test_case_clocks.py \
   tests/workflows/test_sla_clocks.py tests/workflows/test_handling_rules.py tests/workflows/test_triage_rules.py tests/workflows/test_execution.py \
   tests/api/test_queues.py tests/workflows/test_returns.py tests/workflows/test_follow_up.py tests/workflows/test_multi_department.py tests/workflows/test_due_items.py \
-  tests/workflows/test_triage_priority.py tests/channels/test_douyin_channel.py tests/workflows/test_continue_as_new.py
+  tests/workflows/test_triage_priority.py tests/channels/test_douyin_channel.py tests/workflows/test_continue_as_new.py tests/workflows/test_brief_answers.py
 ls "$out" | wc -l

@@ -1,5 +1,5 @@
 """Defaults of what a case stores without them are released: a case's update answers and its
-record activities' inputs leave out every field at its default (issue 19 §4, the lean case),
+record activities' inputs and results leave out every field at its default (issue 19 §4, the lean case),
 and the reader fills the default back in. A default changed later would change what an old
 answer or a retried record of a running case means, so each one is pinned here: changing
 one is a new field (or a patch), never an edit.
@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from domain.records import Transition
+from domain.records import RecordedTransition, Transition
 from domain.state import CaseView
 
 PIN = Path(__file__).with_name("RELEASED_DEFAULTS.json")
@@ -45,7 +45,7 @@ def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
 
 def current() -> dict[str, dict[str, str]]:
     table: dict[str, dict[str, str]] = {}
-    for root in (Transition, CaseView):
+    for root in (Transition, RecordedTransition, CaseView):
         for model in _models(root):
             defaults = {}
             for name, field in model.model_fields.items():
