@@ -95,6 +95,7 @@ def common_args(
     *,
     worker: bool = True,
     local_activities: bool = False,
+    answers: bool = False,
     options_default: str | None = "{}",
     options_help: str = "JSON Worker options for both workers, see _harness.worker_options",
 ) -> None:
@@ -108,6 +109,14 @@ def common_args(
     if local_activities:
         parser.add_argument(
             "--local-activities", default="", help="bench-only: run these activities of the product as local"
+        )
+    if answers:  # the scripts that drive closed loops (bench/_drive.py)
+        parser.add_argument(
+            "--answers",
+            choices=("brief", "view"),
+            default="brief",
+            help="what the product's actions answer: brief (the console's; the API's with Prefer: return=minimal; "
+            "the default) or view (an API call without it)",
         )
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument(

@@ -163,14 +163,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cases", type=int, default=20, help="closed loops per shape (default 20)")
     parser.add_argument("--concurrency", type=int, default=4, help="loops in flight (default 4)")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="which of bare,client,api (default all)")
-    parser.add_argument(
-        "--answers",
-        choices=("brief", "view"),
-        default="brief",
-        help="what the product's actions answer: brief (the console's; the API's with Prefer: return=minimal; "
-        "the default) or view (an API call without it)",
-    )
-    common_args(parser, worker=False)
+    common_args(parser, answers=True, worker=False)
     args = parser.parse_args(argv)
     args.shapes = [s for s in args.shapes.split(",") if s]
     args.options_dict = json.loads(args.options)

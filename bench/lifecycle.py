@@ -363,14 +363,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per level and shape (default 15)")
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per level and shape (default 3)")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="which of bare,client,api (default all)")
-    parser.add_argument(
-        "--answers",
-        choices=("brief", "view"),
-        default="brief",
-        help="what the product's actions answer: brief (the console's; the API's with Prefer: return=minimal; "
-        "the default) or view (an API call without it)",
-    )
-    common_args(parser, local_activities=True)
+    common_args(parser, answers=True, local_activities=True)
     parser.add_argument("--plot", default=str(ROOT / "bench" / "lifecycle.png"), help="PNG to write ('' for none)")
     parser.add_argument(
         "--profile", help="py-spy the worker and this process at the last level; collapsed stacks go here"
