@@ -5,6 +5,7 @@ number in a path, and `Action`, which sends an action to a case for every action
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -16,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.access import assisting_only, authorize, require
 from api.auth import current_actor
 from api.idempotency import IdempotencyKey, claim_key, finish, replayed, request_hash
-from api.prefer import RETURN_MINIMAL, PreferHeader, preferences
+from api.prefer import RETURN_MINIMAL, PreferHeader, answered, preferences
 from api.problems import Problem, case_not_found
 from core.answer_form import brief_answers
 from core.settings import Settings
@@ -147,14 +148,14 @@ class CaseAction:
             if not leads(actor, department) and not _contributes(update):
                 raise assisting_only(actor, department, number)
         if not key:
-            return _answered(await _send(handle, store, settings, number, update, args, None, self.brief))
+            return answered(await _send(handle, store, settings, number, update, args, None, self.brief))
         claim = await claim_key(
             store, settings, actor, key, request_hash(f"{number}/{update.__name__}", *payload), number=number
         )
         if claim.replay:
             return replayed(claim)
         work = _send(handle, store, settings, number, update, args, update_id(actor, update, key), self.brief)
-        return _answered(await finish(store, actor, key, 200, work))
+        return answered(await finish(store, actor, key, 200, work))
 
 
 Action = Annotated[CaseAction, Depends()]
@@ -166,26 +167,20 @@ def _contributes(update: Any) -> bool:
     return update.__name__ == "contribute"
 
 
-def _answered(answer: CaseView | CaseBrief) -> ActionAnswer:
-    if isinstance(answer, CaseBrief):
-        return JSONResponse(answer.model_dump(mode="json"), headers={"Preference-Applied": RETURN_MINIMAL})
-    return answer
-
-
 async def _send(
     handle: WorkflowHandle, store: CaseStore, settings: Settings, number: str, update: Any, args: list[Any],
     update_id: str | None, brief: bool,
 ) -> CaseView | CaseBrief:  # fmt: skip
     try:
         async with temporal_deadline(settings):
-            if brief:
-                with brief_answers():
-                    return await handle.execute_update(
-                        update, args=args, id=update_id, result_type=CaseBrief, rpc_timeout=rpc_timeout(settings)
-                    )
-            return await handle.execute_update(
-                update, args=args, id=update_id, result_type=CaseView, rpc_timeout=rpc_timeout(settings)
-            )
+            with brief_answers() if brief else nullcontext():
+                return await handle.execute_update(
+                    update,
+                    args=args,
+                    id=update_id,
+                    result_type=CaseBrief if brief else CaseView,
+                    rpc_timeout=rpc_timeout(settings),
+                )
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:

@@ -13,6 +13,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Header
+from fastapi.responses import JSONResponse
+
+from domain.state import CaseBrief, CaseView
 
 RESPOND_ASYNC = "respond-async"
 RETURN_MINIMAL = "return=minimal"
@@ -41,3 +44,12 @@ def preferences(prefer: str | None) -> set[str]:
         if name:
             found.add(f"{name}={value}" if value else name)
     return found
+
+
+def answered(answer: CaseView | CaseBrief, status_code: int = 200, **headers: str) -> CaseView | JSONResponse:
+    """The view as it is (the route's `response_model` validates it), or the brief answer asked
+    for with `return=minimal`, acknowledged: a plain response, since the route declares the view."""
+    if isinstance(answer, CaseBrief):
+        headers = {**headers, "Preference-Applied": RETURN_MINIMAL}
+        return JSONResponse(answer.model_dump(mode="json"), status_code=status_code, headers=headers)
+    return answer

@@ -57,12 +57,12 @@ async def open_case_once(
         return claim.number
     try:
         # Brief: the console shows the case page next, which reads the case afresh.
-        view = await start_case(
+        answer = await start_case(
             temporal, settings, rules, actor, intake, claim.number, now, fresh=claim.first, brief=True
         )
     except BaseException:
         # Shielded so a cancelled request still releases the key; a retry opens the same number.
         await asyncio.shield(store.release_key(actor.id, key))
         raise
-    await store.complete_key(actor.id, key, 201, view.model_dump(mode="json"))
+    await store.complete_key(actor.id, key, 201, answer.model_dump(mode="json"))
     return claim.number

@@ -24,7 +24,7 @@ from api.deps import (
 )
 from api.idempotency import claim_key, finish, replayed, request_hash
 from api.json_body import DecimalJsonRoute
-from api.prefer import RESPOND_ASYNC, RETURN_MINIMAL, PreferHeader, preferences
+from api.prefer import RESPOND_ASYNC, RETURN_MINIMAL, PreferHeader, answered, preferences
 from api.problems import Problem, case_not_found
 from api.schemas import CaseAccepted, CaseDetail, CasePage, CaseStatus, CaseSummary, DeliveryNote, TimelineEvent
 from domain.case import (
@@ -84,11 +84,7 @@ def _accepted_response(answer: CaseAccepted) -> JSONResponse:
 
 
 def _opened(answer: CaseView | CaseBrief) -> CaseView | JSONResponse:
-    """The view, or the brief answer asked for with `Prefer: return=minimal` (api/prefer.py)."""
-    if isinstance(answer, CaseBrief):
-        headers = {"Location": f"/cases/{answer.number}", "Preference-Applied": RETURN_MINIMAL}
-        return JSONResponse(answer.model_dump(mode="json"), status_code=201, headers=headers)
-    return answer
+    return answered(answer, 201, Location=f"/cases/{answer.number}")
 
 
 @router.post(
